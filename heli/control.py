@@ -1,0 +1,435 @@
+"""Flybarless flight controller: rates, angle and rescue modes, tail, governor, failsafe, mixer.
+
+The structure follows Rotorflight's (rate PID with feed-forward per axis, yaw precompensation
+from collective and cyclic, a headspeed governor with spool-up, self-level and rescue), with
+gains in physical units: cyclic and tail outputs are blade pitch in radians, so a feed-forward
+gain ``f_s`` in seconds means "radians of cyclic per rad/s of demanded rate" (for a flybarless
+rotor the steady roll rate is ``cyclic / flap time constant``, so ``f_s`` near that time
+constant gives the demanded rate with no error to correct).
+
+One call of ``control`` runs one controller cycle for N vehicles (``heli.ops`` kernel: floats
+per vehicle for small fleets, arrays for large ones).  Inputs are the pilot's sticks, already
+normalised by the simulator (``PilotInput``), and the vehicle state standing in for the
+sensors (gyro = body rates, attitude, vertical speed, headspeed); outputs are servo positions
+and throttle (``ActuatorCommand``) and the controller's new state.
+
+Modes: rate (sticks command body rates), angle (sticks command roll and pitch angles up to
+``max_angle_deg``), rescue (level, pull away from the ground if upside down, climb, hold).
+Arm switch off is throttle hold: the motor stops, the rotor keeps its cyclic and collective (so
+autorotations can be flown).  When the pilot input is stale (``valid`` = 0) the failsafe levels
+the helicopter and holds height for ``failsafe_level_s``, then descends at
+``failsafe_descent_m_s`` until it has stopped sinking for ``failsafe_landed_s`` (landed), then
+cuts the motor; a valid input hands control straight back to the pilot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel
+from heli.mixer import SwashGeometry, mix
+from heli.ops import ARRAY, SCALAR
+from heli.params import quantity
+from heli.state import ActuatorCommand, VehicleState
+
+__all__ = [
+    "CONTROL_STATE_SIZE",
+    "FLIGHT_MODES",
+    "GOVERNOR_STATES",
+    "PILOT_INPUT_SIZE",
+    "ControllerConstants",
+    "ControllerParams",
+    "ControllerState",
+    "PilotInput",
+    "control",
+]
+
+PILOT_INPUT_SIZE = 7
+CONTROL_STATE_SIZE = 18
+FLIGHT_MODES = {0: "rate", 1: "angle", 2: "rescue", 3: "failsafe: level", 4: "failsafe: descend", 5: "failsafe: landed"}
+GOVERNOR_STATES = {0: "off", 1: "spool-up", 2: "active"}
+_REFERENCE_PITCH_RAD = math.radians(12.0)  # precomp deflections are measured in units of 12 degrees
+_I_DECAY_TIME_S = 0.5  # integrators bleed off at this rate while the rotor is too slow to fly
+_I_ACTIVE_SPEED_FRACTION = 0.5  # ... i.e. below half of the governed headspeed
+_UPRIGHT_COS = 0.5  # rescue pulls up (or down) until the tilt is below 60 degrees
+_LANDED_SINK_M_S = 0.15  # failsafe: slower than this counts as "not descending"
+
+
+@dataclass(frozen=True)
+class ControllerParams:
+    """Controller gains and limits (``[controller]`` in a helicopter's TOML file)."""
+
+    roll_pitch_rate_max_deg_s: float = quantity("deg/s", gt=0.0, le=1000.0, default=240.0)
+    yaw_rate_max_deg_s: float = quantity("deg/s", gt=0.0, le=2000.0, default=360.0)
+    rate_expo: float = quantity("-", ge=0.0, le=1.0, default=0.4, doc="cubic share of the stick curve")
+    roll_p_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.012)
+    roll_i_per_s: float = quantity("rad/rad", ge=0.0, default=0.3, doc="cyclic per rad of rate error integral")
+    roll_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, default=0.0, doc="on the gyro, not the error")
+    roll_f_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.026, doc="feed-forward of the demanded rate")
+    pitch_p_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.012)
+    pitch_i_per_s: float = quantity("rad/rad", ge=0.0, default=0.3)
+    pitch_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, default=0.0)
+    pitch_f_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.026)
+    yaw_p_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.05)
+    yaw_i_per_s: float = quantity("rad/rad", ge=0.0, default=0.5, doc="heading hold")
+    yaw_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, default=0.0)
+    yaw_f_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.01)
+    cyclic_i_limit_deg: float = quantity("deg", ge=0.0, le=20.0, default=6.0)
+    yaw_i_limit_deg: float = quantity("deg", ge=0.0, le=40.0, default=15.0)
+    d_cutoff_hz: float = quantity("Hz", gt=0.0, le=500.0, default=20.0)
+    cyclic_max_deg: float = quantity("deg", gt=0.0, le=20.0, default=10.0, doc="cyclic ring")
+    collective_max_deg: float = quantity("deg", gt=0.0, le=20.0, default=12.0, doc="at full collective stick")
+    yaw_precomp_base_deg: float = quantity("deg", ge=-30.0, le=30.0, default=0.0, doc="tail pitch at zero collective")
+    yaw_precomp_gain_deg: float = quantity("deg", ge=0.0, le=200.0, default=0.0, doc="times the squared deflection")
+    yaw_precomp_collective_weight: float = quantity("-", ge=0.0, le=2.0, default=0.6)
+    yaw_precomp_cyclic_weight: float = quantity("-", ge=0.0, le=2.0, default=0.1)
+    yaw_precomp_cutoff_hz: float = quantity("Hz", gt=0.0, le=100.0, default=5.0)
+    level_gain_per_s: float = quantity("1/s", gt=0.0, le=50.0, default=6.0, doc="angle error to rate")
+    max_angle_deg: float = quantity("deg", gt=0.0, le=80.0, default=55.0, doc="angle mode at full stick")
+    climb_p_deg_per_m_s: float = quantity("deg/(m/s)", ge=0.0, default=1.5, doc="collective per climb-rate error")
+    climb_i_deg_per_m: float = quantity("deg/m", ge=0.0, default=1.0)
+    climb_i_limit_deg: float = quantity("deg", ge=0.0, le=20.0, default=6.0)
+    rescue_climb_m_s: float = quantity("m/s", gt=0.0, le=20.0, default=2.0)
+    rescue_climb_s: float = quantity("s", ge=0.0, le=30.0, default=2.0)
+    rescue_pullup_collective_deg: float = quantity("deg", gt=0.0, le=15.0, default=7.8)
+    failsafe_level_s: float = quantity("s", ge=0.0, le=60.0, default=1.0)
+    failsafe_descent_m_s: float = quantity("m/s", gt=0.0, le=5.0, default=0.8)
+    failsafe_landed_s: float = quantity("s", gt=0.0, le=10.0, default=1.0)
+    governor_headspeed_rpm: float = quantity("rpm", ge=0.0, default=0.0, doc="0: the helicopter's nominal")
+    governor_p: float = quantity("throttle", ge=0.0, default=4.0, doc="per relative headspeed error")
+    governor_i_per_s: float = quantity("throttle/s", ge=0.0, default=5.0, doc="per relative headspeed error")
+    spoolup_time_s: float = quantity("s", gt=0.0, le=60.0, default=5.0, doc="zero to full headspeed")
+
+
+@dataclass(frozen=True)
+class ControllerConstants:
+    """``ControllerParams`` in kernel units (rad, rad/s, s) for one helicopter type."""
+
+    params: ControllerParams
+    rp_rate_max: float
+    yaw_rate_max: float
+    expo: float
+    roll: tuple[float, float, float, float]  # P, I, D, F
+    pitch: tuple[float, float, float, float]
+    yaw: tuple[float, float, float, float]
+    cyclic_i_limit: float
+    yaw_i_limit: float
+    d_cutoff_hz: float
+    cyclic_max: float
+    collective_max: float
+    precomp_base: float
+    precomp_gain: float
+    precomp_collective_weight: float
+    precomp_cyclic_weight: float
+    precomp_cutoff_hz: float
+    level_gain: float
+    max_angle: float
+    climb_p: float
+    climb_i: float
+    climb_i_limit: float
+    rescue_climb: float
+    rescue_climb_s: float
+    rescue_pullup: float
+    failsafe_level_s: float
+    failsafe_descent: float
+    failsafe_landed_s: float
+    hover_collective: float
+    headspeed: float
+    governor_p: float
+    governor_i: float
+    spoolup_rate: float
+    direction: float
+    swash: SwashGeometry
+    tail_pitch_offset: float
+    tail_pitch_per_throw: float
+
+    @classmethod
+    def build(cls, params: ControllerParams, model: FlightModel, hover_collective_rad: float) -> ControllerConstants:
+        """Constants for ``model``; ``hover_collective_rad`` (from trim) seeds height holding."""
+        rad = math.radians
+        headspeed = (
+            params.governor_headspeed_rpm * math.pi / 30.0 if params.governor_headspeed_rpm > 0 else model.nominal_speed
+        )
+        return cls(
+            params=params,
+            rp_rate_max=rad(params.roll_pitch_rate_max_deg_s),
+            yaw_rate_max=rad(params.yaw_rate_max_deg_s),
+            expo=params.rate_expo,
+            roll=(params.roll_p_s, params.roll_i_per_s, params.roll_d_s2, params.roll_f_s),
+            pitch=(params.pitch_p_s, params.pitch_i_per_s, params.pitch_d_s2, params.pitch_f_s),
+            yaw=(params.yaw_p_s, params.yaw_i_per_s, params.yaw_d_s2, params.yaw_f_s),
+            cyclic_i_limit=rad(params.cyclic_i_limit_deg),
+            yaw_i_limit=rad(params.yaw_i_limit_deg),
+            d_cutoff_hz=params.d_cutoff_hz,
+            cyclic_max=rad(params.cyclic_max_deg),
+            collective_max=rad(params.collective_max_deg),
+            precomp_base=rad(params.yaw_precomp_base_deg),
+            precomp_gain=rad(params.yaw_precomp_gain_deg),
+            precomp_collective_weight=params.yaw_precomp_collective_weight,
+            precomp_cyclic_weight=params.yaw_precomp_cyclic_weight,
+            precomp_cutoff_hz=params.yaw_precomp_cutoff_hz,
+            level_gain=params.level_gain_per_s,
+            max_angle=rad(params.max_angle_deg),
+            climb_p=rad(params.climb_p_deg_per_m_s),
+            climb_i=rad(params.climb_i_deg_per_m),
+            climb_i_limit=rad(params.climb_i_limit_deg),
+            rescue_climb=params.rescue_climb_m_s,
+            rescue_climb_s=params.rescue_climb_s,
+            rescue_pullup=rad(params.rescue_pullup_collective_deg),
+            failsafe_level_s=params.failsafe_level_s,
+            failsafe_descent=params.failsafe_descent_m_s,
+            failsafe_landed_s=params.failsafe_landed_s,
+            hover_collective=hover_collective_rad,
+            headspeed=headspeed,
+            governor_p=params.governor_p,
+            governor_i=params.governor_i_per_s,
+            spoolup_rate=headspeed / params.spoolup_time_s,
+            direction=model.direction,
+            swash=model.swash,
+            tail_pitch_offset=model.tail_pitch_offset,
+            tail_pitch_per_throw=model.tail_pitch_per_throw,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class PilotInput:
+    """Normalised pilot commands, ``(N, 7)``: roll, pitch, yaw, collective (-1..1), arm (0/1),
+    mode (0 rate, 1 angle, 2 rescue), valid (0: stale input, failsafe).
+
+    Stick signs: roll right, pitch forward (nose down), yaw right (nose right), collective up
+    are positive.
+    """
+
+    packed: np.ndarray
+
+    def __post_init__(self) -> None:
+        packed = np.asarray(self.packed, dtype=np.float64)
+        if packed.ndim != 2 or packed.shape[1] != PILOT_INPUT_SIZE:
+            raise ValueError(f"PilotInput.packed must have shape (N, {PILOT_INPUT_SIZE}), got {packed.shape}")
+        object.__setattr__(self, "packed", packed)
+
+    @classmethod
+    def centred(cls, count: int, *, arm: float = 0.0, mode: float = 1.0, collective: float = 0.0) -> PilotInput:
+        return cls(np.tile([0.0, 0.0, 0.0, collective, arm, mode, 1.0], (count, 1)))
+
+
+@dataclass(frozen=True, eq=False)
+class ControllerState:
+    """Integrators, filters and mode state of N controllers, ``(N, CONTROL_STATE_SIZE)``.
+
+    Columns: 0-2 rate integrators (rad), 3-5 filtered gyro, 6 filtered yaw precomp (rad),
+    7 governor integrator, 8 governor setpoint (rad/s), 9 governor state, 10 climb integrator
+    (rad), 11 failsafe time (s), 12 failsafe active, 13 landed time (s), 14 armed at failsafe
+    onset, 15 rescue time (s), 16 last collective (rad), 17 flight mode in effect.
+    """
+
+    packed: np.ndarray
+
+    def __post_init__(self) -> None:
+        packed = np.asarray(self.packed, dtype=np.float64)
+        if packed.ndim != 2 or packed.shape[1] != CONTROL_STATE_SIZE:
+            raise ValueError(f"ControllerState.packed must have shape (N, {CONTROL_STATE_SIZE}), got {packed.shape}")
+        packed.flags.writeable = False
+        object.__setattr__(self, "packed", packed)
+
+    @classmethod
+    def initial(cls, count: int) -> ControllerState:
+        """Controllers of helicopters on the ground: everything at rest, throttle held."""
+        packed = np.zeros((count, CONTROL_STATE_SIZE))
+        packed[:, 17] = 1.0
+        return cls(packed)
+
+    @classmethod
+    def in_hover(cls, constants: ControllerConstants, count: int, lateral_rad: float, longitudinal_rad: float,
+                 tail_pitch_rad: float, collective_rad: float, throttle: float) -> ControllerState:  # fmt: skip
+        """Controllers already flying a trimmed hover: integrators hold the trim, governor active."""
+        packed = np.zeros((count, CONTROL_STATE_SIZE))
+        packed[:, 0] = lateral_rad
+        packed[:, 1] = longitudinal_rad
+        tail_from_precomp = (
+            constants.precomp_base
+            + constants.precomp_gain
+            * (
+                constants.precomp_collective_weight * abs(collective_rad) / _REFERENCE_PITCH_RAD
+                + constants.precomp_cyclic_weight * math.hypot(lateral_rad, longitudinal_rad) / _REFERENCE_PITCH_RAD
+            )
+            ** 2
+        )
+        packed[:, 2] = constants.direction * (tail_pitch_rad - constants.tail_pitch_offset - tail_from_precomp)
+        packed[:, 6] = tail_from_precomp
+        packed[:, 7] = throttle
+        packed[:, 8] = constants.headspeed
+        packed[:, 9] = 2.0
+        packed[:, 10] = collective_rad - constants.hover_collective
+        packed[:, 16] = collective_rad
+        packed[:, 17] = 1.0
+        return cls(packed)
+
+    @property
+    def flight_mode(self) -> np.ndarray:
+        return self.packed[:, 17].astype(np.int64)
+
+    @property
+    def governor_state(self) -> np.ndarray:
+        return self.packed[:, 9].astype(np.int64)
+
+    @property
+    def failsafe_active(self) -> np.ndarray:
+        return self.packed[:, 12] != 0.0
+
+    @property
+    def collective_rad(self) -> np.ndarray:
+        return self.packed[:, 16]
+
+
+def _stick_curve(x: Any, expo: float) -> Any:
+    return x * ((1.0 - expo) + expo * x * x)
+
+
+def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: Any, dt: float) -> tuple[list, list]:
+    """One controller cycle over columns; returns (new controller state, command columns)."""
+    (i_roll, i_pitch, i_yaw, gf_p, gf_q, gf_r, precomp_f, gov_i, gov_sp, gov_state, climb_i,
+     fs_time, fs_active, landed_time, fs_armed, rescue_time, collective_prev, _mode_prev) = cs  # fmt: skip
+    stick_roll, stick_pitch, stick_yaw, stick_coll, stick_arm, stick_mode, valid = pilot
+    qw, qx, qy, qz = vs[6], vs[7], vs[8], vs[9]
+    p, q, r = vs[10], vs[11], vs[12]
+    climb_rate = -vs[5]
+    omega = vs[15]
+
+    # attitude from the direction of "down" in body axes
+    down_x = 2.0 * (qx * qz - qw * qy)
+    down_y = 2.0 * (qy * qz + qw * qx)
+    down_z = 1.0 - 2.0 * (qx * qx + qy * qy)
+    roll_now = xp.atan2(down_y, down_z)
+    pitch_now = xp.atan2(-down_x, xp.sqrt(down_y * down_y + down_z * down_z))
+
+    # --- modes and failsafe bookkeeping
+    lost = valid < 0.5
+    fs_time = xp.where(lost, fs_time + dt, 0.0)
+    fs_armed = xp.where(lost, xp.where(fs_active > 0.5, fs_armed, stick_arm), 0.0)
+    descending = lost & (fs_time >= k.failsafe_level_s)
+    still = (climb_rate > -_LANDED_SINK_M_S) & (climb_rate < _LANDED_SINK_M_S)
+    landed_time = xp.where(descending & still, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
+    landed = lost & (landed_time >= k.failsafe_landed_s)
+    fs_level = lost & (fs_time < k.failsafe_level_s)
+    fs_descend = descending & (landed_time < k.failsafe_landed_s)
+    rescue = (valid > 0.5) & (stick_mode > 1.5)
+    angle = (valid > 0.5) & (stick_mode > 0.5) & (stick_mode < 1.5)
+    mode = xp.where(lost, xp.where(landed, 5.0, xp.where(fs_level, 3.0, 4.0)), xp.clip(stick_mode, 0.0, 2.0))
+    rescue_time = xp.where(rescue, rescue_time + dt, 0.0)
+    armed = xp.where(lost, xp.where(landed, 0.0, fs_armed), xp.where(stick_arm > 0.5, 1.0, 0.0))
+
+    # --- rate setpoints: sticks (rate mode) or self-level (angle, rescue, failsafe)
+    sp_p_stick = _stick_curve(stick_roll, k.expo) * k.rp_rate_max
+    sp_q_stick = -_stick_curve(stick_pitch, k.expo) * k.rp_rate_max
+    target_roll = xp.where(angle, stick_roll * k.max_angle, 0.0)
+    target_pitch = xp.where(angle, -stick_pitch * k.max_angle, 0.0)
+    self_level = mode > 0.5
+    sp_p = xp.where(
+        self_level, xp.clip(k.level_gain * (target_roll - roll_now), -k.rp_rate_max, k.rp_rate_max), sp_p_stick
+    )
+    sp_q = xp.where(
+        self_level, xp.clip(k.level_gain * (target_pitch - pitch_now), -k.rp_rate_max, k.rp_rate_max), sp_q_stick
+    )
+    sp_r = xp.where(lost | rescue, 0.0, _stick_curve(stick_yaw, k.expo) * k.yaw_rate_max)
+
+    # --- rate PIDs: P and I on the error, D on the filtered gyro, F on the setpoint
+    d_alpha = 1.0 - math.exp(-2.0 * math.pi * k.d_cutoff_hz * dt)
+    inv_dt = 1.0 / dt
+    flying = omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed
+    i_bleed = math.exp(-dt / _I_DECAY_TIME_S)
+    outputs = []
+    integrators = []
+    filtered = []
+    for sp, rate, integ, gf, gains, limit in (
+        (sp_p, p, i_roll, gf_p, k.roll, k.cyclic_i_limit),
+        (sp_q, q, i_pitch, gf_q, k.pitch, k.cyclic_i_limit),
+        (sp_r, r, i_yaw, gf_r, k.yaw, k.yaw_i_limit),
+    ):
+        kp, ki, kd, kf = gains
+        error = sp - rate
+        integ = xp.where(flying, xp.clip(integ + ki * error * dt, -limit, limit), integ * i_bleed)
+        gf_new = gf + d_alpha * (rate - gf)
+        outputs.append(kp * error + integ - kd * (gf_new - gf) * inv_dt + kf * sp)
+        integrators.append(integ)
+        filtered.append(gf_new)
+    lateral, longitudinal, yaw_out = outputs
+
+    # cyclic ring
+    cyclic = xp.sqrt(lateral * lateral + longitudinal * longitudinal)
+    ring = xp.minimum(1.0, k.cyclic_max / xp.maximum(cyclic, 1e-9))
+    lateral, longitudinal, cyclic = lateral * ring, longitudinal * ring, cyclic * ring
+
+    # --- collective: the stick, or climb-rate hold in rescue and failsafe
+    manual = stick_coll * k.collective_max
+    climb_sp = xp.where(rescue, xp.where(rescue_time < k.rescue_climb_s, k.rescue_climb, 0.0),
+                        xp.where(fs_descend, -k.failsafe_descent, 0.0))  # fmt: skip
+    climb_error = climb_sp - climb_rate
+    upright = down_z > _UPRIGHT_COS
+    holding = (rescue & upright) | fs_level | fs_descend
+    climb_i = xp.where(
+        holding,
+        xp.clip(climb_i + k.climb_i * climb_error * dt, -k.climb_i_limit, k.climb_i_limit),
+        collective_prev - k.hover_collective - k.climb_p * climb_error,
+    )
+    held = k.hover_collective + k.climb_p * climb_error + climb_i
+    pullup = xp.where(down_z >= 0.0, k.rescue_pullup, -k.rescue_pullup)
+    collective = xp.where(
+        landed, 0.0, xp.where(rescue & (down_z <= _UPRIGHT_COS), pullup, xp.where(holding, held, manual))
+    )
+    collective = xp.clip(collective, -k.collective_max, k.collective_max)
+
+    # --- tail: precompensation of the main rotor's torque, plus the yaw PID
+    deflection = (k.precomp_collective_weight * xp.maximum(collective, -collective)
+                  + k.precomp_cyclic_weight * cyclic) * (1.0 / _REFERENCE_PITCH_RAD)  # fmt: skip
+    precomp_alpha = 1.0 - math.exp(-2.0 * math.pi * k.precomp_cutoff_hz * dt)
+    precomp_f = precomp_f + precomp_alpha * (k.precomp_base + k.precomp_gain * deflection * deflection - precomp_f)
+    spool = xp.clip(omega * (1.0 / k.headspeed), 0.0, 1.0)
+    tail_servo = (precomp_f * spool + k.direction * yaw_out) * (1.0 / k.tail_pitch_per_throw)
+
+    # --- governor: spool-up ramp from the present headspeed, then PI on relative error
+    arming = armed > 0.5
+    ramp_from = xp.where(gov_state < 0.5, omega, gov_sp)
+    ramp = xp.minimum(ramp_from + k.spoolup_rate * dt, k.headspeed)
+    gov_sp = xp.where(arming, xp.where(gov_state > 1.5, k.headspeed, ramp), omega)
+    gov_state = xp.where(arming, xp.where(gov_sp >= k.headspeed, 2.0, 1.0), 0.0)
+    gov_error = (gov_sp - omega) * (1.0 / k.headspeed)
+    gov_i = xp.where(arming, xp.clip(gov_i + k.governor_i * gov_error * dt, 0.0, 1.0), 0.0)
+    throttle = xp.where(arming, xp.clip(k.governor_p * gov_error + gov_i, 0.0, 1.0), 0.0)
+
+    s0, s1, s2 = mix(xp, k.swash, collective, lateral, longitudinal)
+    new_state = [
+        integrators[0], integrators[1], integrators[2], filtered[0], filtered[1], filtered[2], precomp_f,
+        gov_i, gov_sp, gov_state, climb_i, fs_time, xp.where(lost, 1.0, 0.0), landed_time, fs_armed,
+        rescue_time, collective, mode,
+    ]  # fmt: skip
+    return new_state, [s0, s1, s2, xp.clip(tail_servo, -1.0, 1.0), throttle]
+
+
+def control(
+    constants: ControllerConstants, state: ControllerState, pilot: PilotInput, vehicles: VehicleState, dt_s: float
+) -> tuple[ControllerState, ActuatorCommand]:
+    """One controller cycle of ``dt_s`` seconds for N vehicles: new state and actuator command."""
+    count = vehicles.count
+    if state.packed.shape[0] != count or pilot.packed.shape[0] != count:
+        raise ValueError(f"controller state, pilot input and vehicles disagree on N (vehicles: {count})")
+    if count <= SCALAR_BATCH_LIMIT:
+        states, commands = [], []
+        for cs, ps, vs in zip(state.packed.tolist(), pilot.packed.tolist(), vehicles.packed.tolist(), strict=True):
+            new_state, command = _control_kernel(SCALAR, constants, cs, ps, vs, dt_s)
+            states.append(new_state)
+            commands.append(command)
+        return ControllerState(np.array(states)), ActuatorCommand(np.array(commands))
+    new_state, command = _control_kernel(
+        ARRAY,
+        constants,
+        np.asfortranarray(state.packed).T,
+        np.ascontiguousarray(pilot.packed.T),
+        np.asfortranarray(vehicles.packed).T,
+        dt_s,
+    )
+    return ControllerState(np.array(new_state).T), ActuatorCommand(np.array(command).T)

@@ -1,0 +1,7 @@
+"""heli-sim runtime: the real-time loop, pilots, configuration, statistics and the CLI.
+
+Everything with time, threads, files and (later) ports and pixels lives here; the vehicle
+itself is the pure ``heli`` package, which never imports from ``sim``.
+"""
+
+__version__ = "0.1.0"

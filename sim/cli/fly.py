@@ -1,0 +1,134 @@
+"""``heli-sim fly``: fly one or more simulated helicopters in real time.
+
+Without a display (or with ``--headless``) it prints a status line while flying and a timing
+summary at the end; ``--stats-json`` writes the summary for scripts.  SIGUSR1 toggles the
+I/O mode, SIGINT and SIGTERM stop the flight cleanly (the summary is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from heli.errors import ConfigError
+from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM
+from sim.config import IO_MODES, apply_overrides, load_flight, load_heli
+from sim.dataclass_io import to_table
+from sim.flight import Flight
+from sim.loop import FlightLoop, MonotonicClock
+from sim.report import format_summary
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("fly", help="fly simulated helicopters in real time", description=__doc__)
+    parser.add_argument("--config", metavar="FILE", help="a flight file (TOML): [flight], [rc], [environment]")
+    parser.add_argument("--heli", metavar="NAME", help="xcell60, trex450, trex700, or a helicopter .toml path")
+    parser.add_argument("--fleet", type=int, metavar="N", help="number of helicopters (the numpy batch axis)")
+    parser.add_argument("--io", choices=IO_MODES, help="I/O mode at the start (SIGUSR1 toggles it)")
+    parser.add_argument("--pilot", metavar="PILOT", help="hover (default), keyboard, or script:FILE")
+    parser.add_argument("--headless", action="store_true", help="no view, even where there is a display")
+    parser.add_argument("--duration", type=float, metavar="S", help="seconds to fly (default: until Ctrl-C)")
+    parser.add_argument("--loop-hz", type=float, metavar="HZ", help="controller loop rate (default 500)")
+    parser.add_argument("--physics-dt", type=float, metavar="S", help="physics step (default 0.001)")
+    parser.add_argument("--start", choices=("ground", "hover"), help="on the skids (default) or trimmed in hover")
+    parser.add_argument("--stats-json", metavar="FILE", help="write the run summary as JSON")
+    parser.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
+    parser.add_argument("--quiet", action="store_true", help="no status line and no summary table")
+    parser.set_defaults(run=run)
+
+
+def _effective_config(args: argparse.Namespace):
+    config = load_flight(args.config)
+    return apply_overrides(
+        config,
+        heli=args.heli,
+        fleet=args.fleet,
+        io=args.io,
+        pilot=args.pilot,
+        duration_s=args.duration,
+        loop_hz=args.loop_hz,
+        physics_dt_s=args.physics_dt,
+        start=args.start,
+    )
+
+
+def _check_output_path(path: str | None, option: str) -> None:
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: folder {parent} is not writable")
+
+
+def _status_line(loop: FlightLoop) -> None:
+    flight = loop.flight
+    seg = loop.segments[-1]
+    late = seg.lateness.quantile(0.99)
+    alt = flight.vehicles.altitude_m
+    rpm = flight.vehicles.rotor_speed_rad_s[0] * 30.0 / 3.141592653589793
+    sys.stderr.write(
+        f"\r t {flight.sim_time_s:7.1f} s  {loop.io_mode:<8} ticks {loop.ticks:>7}  "
+        f"lateness p99 {0 if late is None else late * 1e6:6.0f} us  missed {seg.missed_deadlines:>5}  "
+        f"alt {alt.min():6.2f} m  rotor {rpm:5.0f} rpm "
+    )
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _effective_config(args)
+    heli = load_heli(config.flight.heli)
+    if args.print_config:
+        import tomli_w
+
+        print(config.to_toml())
+        print(f"# helicopter {heli.params.name} from {heli.source}")
+        print(tomli_w.dumps({"heli": to_table(heli.params), "controller": to_table(heli.controller)}))
+        return EXIT_OK
+    _check_output_path(args.stats_json, "--stats-json")
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if has_display and not args.headless and not args.quiet:
+        print("heli-sim: the pygame view is not built yet; flying headless", file=sys.stderr)
+
+    flight = Flight(heli, config)
+    show_status = sys.stderr.isatty() and not args.quiet
+    loop = FlightLoop(
+        flight,
+        MonotonicClock(),
+        loop_hz=config.flight.loop_hz,
+        io_mode=config.flight.io,
+        duration_s=config.flight.duration_s,
+        catchup_limit_s=config.flight.catchup_limit_s,
+        on_progress=_status_line if show_status else None,
+    )
+    stopped_by: list[int] = []
+
+    def on_stop(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        loop.request_stop(signal.Signals(signum).name)
+
+    def on_toggle(_signum: int, _frame: object) -> None:
+        loop.toggle_io_mode()
+
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+    try:
+        loop.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if show_status:
+        sys.stderr.write("\n")
+    summary = loop.summary()
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(summary, indent=2) + "\n")
+    if not args.quiet:
+        print(format_summary(summary))
+    if stopped_by:
+        return EXIT_SIGINT if stopped_by[0] == signal.SIGINT else EXIT_SIGTERM
+    return EXIT_OK

@@ -1,0 +1,47 @@
+"""``heli-sim trim``: solve and print the steady hover of a helicopter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from heli.dynamics import FlightModel
+from heli.trim import solve_hover_trim
+from sim.config import load_heli
+
+_ROWS = {
+    "collective_deg": ("collective", "deg"),
+    "lateral_cyclic_deg": ("lateral cyclic", "deg"),
+    "longitudinal_cyclic_deg": ("longitudinal cyclic", "deg"),
+    "tail_pitch_deg": ("tail pitch", "deg"),
+    "roll_deg": ("roll", "deg"),
+    "pitch_deg": ("pitch", "deg"),
+    "rotor_speed_rpm": ("rotor speed", "rpm"),
+    "induced_velocity_m_s": ("induced velocity", "m/s"),
+    "main_rotor_thrust_n": ("main rotor thrust", "N"),
+    "main_rotor_torque_nm": ("main rotor torque", "N m"),
+    "main_rotor_power_w": ("main rotor power", "W"),
+    "tail_thrust_n": ("tail rotor thrust", "N"),
+}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("trim", help="solve the hover trim of a helicopter", description=__doc__)
+    parser.add_argument("--heli", required=True, metavar="NAME", help="xcell60, trex450, trex700 or a .toml path")
+    parser.add_argument("--json", action="store_true", help="print the contract's keys as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    heli = load_heli(args.heli)
+    trim = solve_hover_trim(FlightModel.build(heli.params))
+    values = trim.contract()
+    if args.json:
+        print(json.dumps(values, indent=2))
+        return 0
+    print(f"hover trim of {heli.params.name} ({heli.params.description}), out of ground effect")
+    for key, value in values.items():
+        label, unit = _ROWS[key]
+        print(f"  {label:<22} {value:10.3f} {unit}")
+    print(f"  {'throttle':<22} {trim.throttle:10.3f} (0..1)")
+    return 0

@@ -1,0 +1,175 @@
+"""Configuration: helicopter files and flight files, validated into frozen dataclasses.
+
+A helicopter is ``configs/<name>.toml`` (or any path): the ``heli.params.HeliParams`` tables and
+an optional ``[controller]`` table of ``heli.control.ControllerParams``.  A flight file has the
+tables ``[flight]`` (``FlightSettings``), ``[rc]`` (``ChannelMap``) and ``[environment]``
+(``heli.params.Environment``).  Precedence: the dataclass defaults, then the file, then the
+command line (``apply_overrides``).  Every error is a ``ConfigError`` that names the file, the
+key path, the bad value and what was expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from heli.control import ControllerParams
+from heli.errors import ConfigError
+from heli.params import Environment, HeliParams, quantity
+from sim.dataclass_io import build, to_table
+
+__all__ = [
+    "ChannelMap",
+    "FlightConfig",
+    "FlightSettings",
+    "HeliConfig",
+    "configs_dir",
+    "heli_names",
+    "load_flight",
+    "load_heli",
+    "load_toml",
+]
+
+IO_MODES = ("threaded", "blocking", "asyncio")
+
+
+def configs_dir() -> Path:
+    """The shipped ``configs`` folder: the source tree's, or the copy inside the installed package."""
+    source_tree = Path(__file__).resolve().parent.parent / "configs"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(__file__).resolve().parent / "_configs"
+
+
+def heli_names() -> list[str]:
+    """Names of the helicopters shipped in ``configs`` (files with a ``[main_rotor]`` table)."""
+    names = []
+    for path in sorted(configs_dir().glob("*.toml")):
+        try:
+            if "main_rotor" in load_toml(path):
+                names.append(path.stem)
+        except ConfigError:
+            continue
+    return names
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """A parsed TOML file; a missing, unreadable or malformed file is a ``ConfigError``."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file, expected TOML") from None
+
+
+@dataclass(frozen=True)
+class HeliConfig:
+    """A helicopter type with its controller tuning, and the file they came from."""
+
+    params: HeliParams
+    controller: ControllerParams
+    source: str
+
+
+def load_heli(name_or_path: str) -> HeliConfig:
+    """Load ``configs/<name>.toml`` or a path to a helicopter TOML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.parent != Path("."):
+        path = candidate
+    else:
+        path = configs_dir() / f"{name_or_path}.toml"
+        if not path.is_file():
+            known = ", ".join(heli_names())
+            raise ConfigError(
+                f"unknown helicopter {name_or_path!r}: expected one of {known}, or a path to a .toml file"
+            )
+    table = load_toml(path)
+    controller_table = table.pop("controller", {})
+    params = build(HeliParams, table, source=path)
+    controller = build(ControllerParams, controller_table, source=path, path="controller")
+    return HeliConfig(params=params, controller=controller, source=str(path))
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """Which RC channel (1-based) carries each function; the default is the contract's order."""
+
+    roll: int = quantity("channel", ge=1, le=18, default=1)
+    pitch: int = quantity("channel", ge=1, le=18, default=2)
+    collective: int = quantity("channel", ge=1, le=18, default=3)
+    yaw: int = quantity("channel", ge=1, le=18, default=4)
+    arm: int = quantity("channel", ge=1, le=18, default=5, doc="> 1700 us armed, else throttle hold")
+    mode: int = quantity("channel", ge=1, le=18, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue")
+
+    def __post_init__(self) -> None:
+        used = [self.roll, self.pitch, self.collective, self.yaw, self.arm, self.mode]
+        if len(set(used)) != len(used):
+            raise ConfigError(f"two functions share a channel: {used}")
+
+
+@dataclass(frozen=True)
+class FlightSettings:
+    """What to fly and how: the ``[flight]`` table and the matching command-line options."""
+
+    heli: str = quantity("-", default="xcell60", doc="a name in configs/ or a path to a helicopter file")
+    fleet: int = quantity("vehicles", ge=1, le=100000, default=1)
+    io: str = quantity("-", choices=IO_MODES, default="threaded", doc="I/O mode at the start")
+    loop_hz: float = quantity("Hz", ge=10.0, le=5000.0, default=500.0, doc="controller and I/O loop rate")
+    physics_dt_s: float = quantity("s", gt=0.0, le=0.01, default=0.001, doc="fixed physics step")
+    pilot: str = quantity("-", default="hover", doc="hover, keyboard or script:FILE")
+    pilot_hz: float = quantity("Hz", ge=1.0, le=1000.0, default=100.0, doc="the pilot's transmitter frame rate")
+    duration_s: float = quantity("s", ge=0.0, default=0.0, doc="0: until Ctrl-C or SIGTERM")
+    start: str = quantity("-", choices=("ground", "hover"), default="ground", doc="on the skids, or trimmed in the air")
+    start_altitude_m: float = quantity("m", ge=0.5, le=1000.0, default=5.0, doc="with start = hover")
+    spacing_m: float = quantity("m", ge=0.0, default=0.0, doc="fleet grid spacing; 0: three rotor radii")
+    catchup_limit_s: float = quantity("s", gt=0.0, le=60.0, default=1.0, doc="physics catch-up cap after a stall")
+    failsafe_timeout_s: float = quantity("s", gt=0.0, le=10.0, default=0.25, doc="pilot input older than this is stale")
+
+    def __post_init__(self) -> None:
+        ratio = 1.0 / (self.loop_hz * self.physics_dt_s)
+        if ratio < 0.999:
+            raise ConfigError(f"physics_dt_s = {self.physics_dt_s} is longer than a loop period (1/{self.loop_hz} s)")
+        if not (self.pilot in ("hover", "keyboard") or self.pilot.startswith("script:")):
+            raise ConfigError(f"pilot = {self.pilot!r}: expected hover, keyboard or script:FILE")
+
+
+@dataclass(frozen=True)
+class FlightConfig:
+    """A whole flight: settings, channel map, environment."""
+
+    flight: FlightSettings = field(default_factory=FlightSettings)
+    rc: ChannelMap = field(default_factory=ChannelMap)
+    environment: Environment = field(default_factory=Environment)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(to_table(self))
+
+
+def load_flight(path: str | Path | None) -> FlightConfig:
+    """A flight file, or the defaults when ``path`` is None."""
+    if path is None:
+        return FlightConfig()
+    return build(FlightConfig, load_toml(path), source=path)
+
+
+def apply_overrides(config: FlightConfig, **settings: Any) -> FlightConfig:
+    """``config`` with the given ``[flight]`` settings replaced (None means "not given"), re-validated."""
+    given = {key: value for key, value in settings.items() if value is not None}
+    if not given:
+        return config
+    table = to_table(config.flight)
+    table.update(given)
+    return replace(config, flight=build(FlightSettings, table, source="command line", path="flight"))

@@ -1,0 +1,211 @@
+"""The fixed-rate main loop: absolute deadlines, physics up to wall-clock time, timing statistics.
+
+One tick: wait for the next deadline on the monotonic clock (recording how late we woke),
+switch I/O mode if one was requested, read the pilot's frames, run the controller, step the
+physics in fixed ``dt`` up to the present wall-clock time holding the actuator command, then
+record the tick.  A stall (a blocking call, a busy CPU) therefore never slows the world: the
+physics catches up, the controller was simply blind meanwhile.  Catch-up is capped at
+``catchup_limit_s``; past it the world skips ahead and a ``behind`` event says by how much.
+
+Deadlines are absolute (``t0 + k * period``), never ``sleep(period)``.  A tick that wakes more
+than a period late runs once, and the deadlines it slept through count as missed; the schedule
+then resumes on the grid.  The clock is injected: ``MonotonicClock`` for real runs,
+``ManualClock`` for tests that drive time by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from sim.config import IO_MODES
+from sim.flight import Flight
+from sim.stats import Event, Segment
+
+__all__ = ["Clock", "FlightLoop", "ManualClock", "MonotonicClock"]
+
+log = logging.getLogger(__name__)
+_PROGRESS_INTERVAL_S = 1.0
+
+
+class Clock(Protocol):
+    """Monotonic time in seconds and a way to wait for a moment of it."""
+
+    def now(self) -> float: ...
+
+    def sleep_until(self, deadline: float) -> None:
+        """Block until ``now() >= deadline`` (returns at once if it already is)."""
+        ...
+
+
+class MonotonicClock:
+    """The real clock: ``time.monotonic`` and ``time.sleep`` to an absolute deadline."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep_until(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining > 0.0:
+            time.sleep(remaining)
+
+
+class ManualClock:
+    """A clock tests move by hand: sleeping jumps to the deadline; ``stall`` adds a delay."""
+
+    def __init__(self, start: float = 1000.0):
+        self.t = start
+        self.pending_stall_s = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep_until(self, deadline: float) -> None:
+        self.t = max(self.t, deadline) + self.pending_stall_s
+        self.pending_stall_s = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def stall_next_wait(self, seconds: float) -> None:
+        """Make the next wait overshoot its deadline by ``seconds`` (a stalled loop)."""
+        self.pending_stall_s = seconds
+
+
+class FlightLoop:
+    """Runs a ``Flight`` against a clock at ``loop_hz``; owns the timing statistics."""
+
+    def __init__(
+        self,
+        flight: Flight,
+        clock: Clock,
+        *,
+        loop_hz: float,
+        io_mode: str = "threaded",
+        duration_s: float = 0.0,
+        catchup_limit_s: float = 1.0,
+        on_progress: Callable[[FlightLoop], None] | None = None,
+        before_tick: Callable[[FlightLoop], None] | None = None,
+    ):
+        if io_mode not in IO_MODES:
+            raise ValueError(f"io_mode must be one of {IO_MODES}, got {io_mode!r}")
+        self.flight = flight
+        self.clock = clock
+        self.loop_hz = loop_hz
+        self.period_s = 1.0 / loop_hz
+        self.duration_s = duration_s
+        self.catchup_steps = max(1, round(catchup_limit_s / flight.physics_dt_s))
+        self.io_mode = io_mode
+        self.on_progress = on_progress
+        self.before_tick = before_tick
+        self.segments: list[Segment] = []
+        self.events: list[Event] = []
+        self.ticks = 0
+        self.stop_reason: str | None = None
+        self._requested_mode = io_mode
+        self._stop_requested: str | None = None
+        self.t0 = 0.0
+
+    # --- requests (safe from signal handlers: they only set attributes)
+    def request_stop(self, reason: str = "stop requested") -> None:
+        self._stop_requested = reason
+
+    def request_io_mode(self, mode: str) -> None:
+        if mode not in IO_MODES:
+            raise ValueError(f"io_mode must be one of {IO_MODES}, got {mode!r}")
+        self._requested_mode = mode
+
+    def toggle_io_mode(self) -> None:
+        """Threaded <-> blocking (asyncio, where running, goes to threaded)."""
+        self._requested_mode = "blocking" if self._requested_mode != "blocking" else "threaded"
+
+    def record(self, kind: str, detail: str, t_s: float | None = None) -> None:
+        at = (self.clock.now() - self.t0) if t_s is None else t_s
+        self.events.append(Event(at, kind, detail))
+        log.info("%8.3f s  %s: %s", at, kind, detail)
+
+    # --- the loop
+    def run(self) -> None:
+        """Fly until the duration is reached or a stop is requested."""
+        clock, flight, period = self.clock, self.flight, self.period_s
+        dt = flight.physics_dt_s
+        self.t0 = start = clock.now()
+        origin = start  # wall-clock time of simulated time zero (moves on `behind`)
+        segment = Segment(self.io_mode, 0.0)
+        self.segments.append(segment)
+        index = 0  # deadline index: deadline = start + index * period
+        last_wake = None
+        last_control_t = -period
+        next_progress = start + _PROGRESS_INTERVAL_S
+        while self._stop_requested is None:
+            deadline = start + index * period
+            clock.sleep_until(deadline)
+            woke = clock.now()
+            lateness = woke - deadline
+            skipped = int(lateness / period) if lateness >= period else 0
+            if self._requested_mode != self.io_mode:
+                segment = self._switch_segment(segment, woke)
+            segment.ticks += 1
+            segment.missed_deadlines += skipped
+            segment.lateness.add(max(lateness, 0.0))
+            if last_wake is not None:
+                segment.period.add(woke - last_wake)
+            last_wake = woke
+            if self.before_tick is not None:
+                self.before_tick(self)
+
+            frames = flight.pilot_frames()
+            sim_t = flight.sim_time_s
+            flight.run_controller(frames, True, max(sim_t - last_control_t, dt))
+            last_control_t = sim_t
+
+            now = clock.now()
+            behind = math.floor((now - origin) / dt + 1e-9) - flight.steps
+            if behind > self.catchup_steps:
+                lost = (behind - self.catchup_steps) * dt
+                origin += lost
+                self.record("behind", f"physics {behind * dt:.3f} s behind the wall clock; skipped {lost:.3f} s")
+                behind = self.catchup_steps
+            for kind, detail in flight.advance(max(behind, 0)):
+                self.record(kind, detail)
+
+            self.ticks += 1
+            index += 1 + skipped
+            if self.duration_s and flight.sim_time_s >= self.duration_s - 1e-9:
+                self._stop_requested = "duration reached"
+            if self.on_progress is not None and now >= next_progress:
+                next_progress = now + _PROGRESS_INTERVAL_S
+                self.on_progress(self)
+        segment.t_end_s = clock.now() - start
+        self.stop_reason = self._stop_requested
+
+    def _switch_segment(self, segment: Segment, now: float) -> Segment:
+        t = now - self.t0
+        segment.t_end_s = t
+        self.record("mode_switch", f"{self.io_mode} -> {self._requested_mode}", t)
+        self.io_mode = self._requested_mode
+        new = Segment(self.io_mode, t)
+        self.segments.append(new)
+        return new
+
+    # --- results
+    def summary(self) -> dict:
+        """The run summary, with the keys of the ``--stats-json`` contract."""
+        flight = self.flight
+        return {
+            "duration_s": round(flight.sim_time_s, 6),
+            "loop_hz": self.loop_hz,
+            "physics_dt_s": flight.physics_dt_s,
+            "io_mode_final": self.io_mode,
+            "heli": flight.heli.params.name,
+            "fleet": flight.count,
+            "stop_reason": self.stop_reason,
+            "segments": [s.to_dict() for s in self.segments],
+            "ports": [],
+            "events": [e.to_dict() for e in self.events],
+            "vehicles": flight.vehicle_summary(),
+            "stick_to_servo_ms": {"p50": None, "p99": None, "max": None},
+        }

@@ -1,0 +1,218 @@
+"""Pilots for flights without a transmitter: they produce RC channel frames in microseconds.
+
+``HoverPilot`` flies like a careful human in angle mode: arms, waits for the governor to spool
+up, climbs to the target height and holds position and heading over its take-off point.
+``ScriptPilot`` plays a TOML timeline of stick values (``--pilot script:FILE``, see the
+contract in the README).  Both return one frame of ``CHANNEL_COUNT`` channels per vehicle and
+are called once per loop tick with the simulated time and the vehicles' state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from heli.errors import ConfigError
+from heli.state import VehicleState
+from sim.config import ChannelMap, load_toml
+from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
+
+__all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "ScriptPilot"]
+
+SCRIPT_CHANNELS = ("roll", "pitch", "collective", "yaw", "arm", "mode")
+_STICKS = ("roll", "pitch", "collective", "yaw")
+_ARMED_US = 2000.0
+_ANGLE_MODE_US = 1500.0
+_SCRIPT_MIN_US, _SCRIPT_MAX_US = 800.0, 2200.0
+
+
+class Pilot(Protocol):
+    """Something that moves the sticks."""
+
+    def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
+        """(N, CHANNEL_COUNT) channel values in microseconds at simulated time ``t_s``."""
+        ...
+
+
+@dataclass(frozen=True)
+class HoverTuning:
+    """What the hover pilot knows about its helicopter and how it flies it."""
+
+    hover_collective_deg: float  # from trim
+    accel_per_collective_deg: float  # m/s^2 per degree, from heli.trim.collective_sensitivity
+    collective_max_deg: float  # full stick
+    max_angle_deg: float  # angle mode at full stick
+    yaw_rate_max_deg_s: float
+    headspeed_rad_s: float
+    trim_roll_deg: float = 0.0  # the hover lean a pilot holds (tail thrust balanced by rotor tilt)
+    trim_pitch_deg: float = 0.0
+    target_altitude_m: float = 5.0
+    climb_rate_m_s: float = 1.5
+    arm_at_s: float = 0.5
+
+
+class HoverPilot:
+    """Spool up, take off to ``target_altitude_m`` and hold position and heading (angle mode)."""
+
+    _POSITION_P = 1.0  # (m/s^2) per m
+    _POSITION_D = 1.8  # (m/s^2) per m/s
+    _POSITION_I = 0.25  # (m/s^2) per m s
+    _ALTITUDE_P = 1.5
+    _ALTITUDE_D = 2.0
+    _ALTITUDE_I = 0.4
+    _HEADING_P = 2.0  # (rad/s) per rad
+    _MAX_TILT_RAD = math.radians(20.0)
+    _INTEGRAL_LIMIT = 2.0 / _POSITION_I  # m s: the integral alone asks at most 2 m/s^2
+    _SPOOLED_FRACTION = 0.95
+
+    def __init__(self, tuning: HoverTuning, channel_map: ChannelMap, start: VehicleState, *, airborne: bool = False):
+        self.tuning = tuning
+        self.channel_map = channel_map
+        count = start.count
+        self.target_ne = start.position_ned_m[:, 0:2].copy()
+        self.heading = np.radians(start.euler_deg()[:, 2])
+        self.ground_altitude = start.altitude_m.copy()
+        self.airborne_start = airborne
+        self.takeoff_time = np.full(count, -1e9 if airborne else np.nan)
+        if airborne:
+            self.ground_altitude[:] = start.altitude_m - tuning.target_altitude_m
+        self.position_integral = np.zeros((count, 2))
+        self.altitude_integral = np.zeros(count)
+        self.last_t: float | None = None
+
+    def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
+        tune, cmap = self.tuning, self.channel_map
+        dt = 0.0 if self.last_t is None else max(0.0, t_s - self.last_t)
+        self.last_t = t_s
+        frames = neutral_channels(vehicles.count, cmap)
+        frames[:, cmap.mode - 1] = _ANGLE_MODE_US
+        frames[:, cmap.collective - 1] = CENTRE_US  # zero pitch while spooling up
+        if t_s < tune.arm_at_s and not self.airborne_start:
+            return frames
+        frames[:, cmap.arm - 1] = _ARMED_US
+        spooled = vehicles.rotor_speed_rad_s >= self._SPOOLED_FRACTION * tune.headspeed_rad_s
+        self.takeoff_time = np.where(np.isnan(self.takeoff_time) & spooled, t_s, self.takeoff_time)
+        flying = ~np.isnan(self.takeoff_time)
+
+        # height: a first-order approach to the target (climbing at climb_rate_m_s at first, easing
+        # off near the top), PID on height and climb rate, feed-forward from trim
+        climb_time = np.where(flying, t_s - np.nan_to_num(self.takeoff_time), 0.0)
+        approach_s = tune.target_altitude_m / tune.climb_rate_m_s
+        remaining = tune.target_altitude_m * np.exp(-climb_time / approach_s)
+        target_alt = self.ground_altitude + tune.target_altitude_m - remaining
+        target_climb = remaining / approach_s
+        alt_error = target_alt - vehicles.altitude_m
+        climb = -vehicles.velocity_ned_m_s[:, 2]
+        self.altitude_integral = np.where(
+            flying, np.clip(self.altitude_integral + alt_error * dt, -5.0, 5.0), self.altitude_integral
+        )
+        accel = self._ALTITUDE_P * alt_error + self._ALTITUDE_D * (target_climb - climb)
+        accel += self._ALTITUDE_I * self.altitude_integral
+        collective_deg = tune.hover_collective_deg + accel / tune.accel_per_collective_deg
+        collective_stick = np.where(flying, collective_deg / tune.collective_max_deg, 0.0)
+        frames[:, cmap.collective - 1] = CENTRE_US + HALF_RANGE_US * np.clip(collective_stick, -1.0, 1.0)
+
+        # position: accelerations towards the take-off point, as tilt in the heading frame
+        error_ne = self.target_ne - vehicles.position_ned_m[:, 0:2]
+        airborne = flying & (vehicles.altitude_m > self.ground_altitude + 0.3)
+        self.position_integral = np.where(
+            airborne[:, None],
+            np.clip(self.position_integral + error_ne * dt, -self._INTEGRAL_LIMIT, self._INTEGRAL_LIMIT),
+            self.position_integral,
+        )
+        accel_ne = self._POSITION_P * error_ne - self._POSITION_D * vehicles.velocity_ned_m_s[:, 0:2]
+        accel_ne += self._POSITION_I * self.position_integral
+        yaw = np.radians(vehicles.euler_deg()[:, 2])
+        forward = accel_ne[:, 0] * np.cos(yaw) + accel_ne[:, 1] * np.sin(yaw)
+        right = -accel_ne[:, 0] * np.sin(yaw) + accel_ne[:, 1] * np.cos(yaw)
+        gravity = 9.81
+        nose_down = np.clip(np.arctan(forward / gravity), -self._MAX_TILT_RAD, self._MAX_TILT_RAD)
+        bank = np.clip(np.arctan(right / gravity), -self._MAX_TILT_RAD, self._MAX_TILT_RAD)
+        nose_down -= math.radians(tune.trim_pitch_deg)
+        bank += math.radians(tune.trim_roll_deg)
+        max_angle = math.radians(tune.max_angle_deg)
+        frames[:, cmap.pitch - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * nose_down / max_angle, CENTRE_US)
+        frames[:, cmap.roll - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * bank / max_angle, CENTRE_US)
+
+        # heading hold
+        heading_error = (self.heading - yaw + math.pi) % (2.0 * math.pi) - math.pi
+        yaw_stick = np.clip(self._HEADING_P * heading_error / math.radians(tune.yaw_rate_max_deg_s), -0.5, 0.5)
+        frames[:, cmap.yaw - 1] = np.where(flying, CENTRE_US + HALF_RANGE_US * yaw_stick, CENTRE_US)
+        return frames
+
+
+class ScriptPilot:
+    """Stick values from a TOML timeline of ``[[at]]`` entries (see the README's contract).
+
+    Sticks (roll, pitch, collective, yaw) are interpolated linearly between entries; arm and
+    mode are held from the last entry at or before ``t``; a channel an entry leaves out keeps
+    its previous value.  Before the first entry: sticks centred, collective low, disarmed,
+    angle mode.
+    """
+
+    def __init__(self, path: str | Path, channel_map: ChannelMap, count: int):
+        self.channel_map = channel_map
+        self.count = count
+        table = load_toml(path)
+        unknown = set(table) - {"at"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; a pilot script has only [[at]] entries")
+        entries = table.get("at")
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"{path}: expected a list of [[at]] entries, each with t and channel values in us")
+        initial = {"roll": CENTRE_US, "pitch": CENTRE_US, "yaw": CENTRE_US, "collective": 1000.0}
+        initial.update(arm=1000.0, mode=_ANGLE_MODE_US)
+        times, rows = [], []
+        values = dict(initial)
+        previous_t = -math.inf
+        for index, entry in enumerate(entries):
+            where = f"{path}: at[{index}]"
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{where}: expected a table")
+            for key in entry:
+                if key != "t" and key not in SCRIPT_CHANNELS:
+                    raise ConfigError(f"{where}.{key}: unknown key; expected t or one of {', '.join(SCRIPT_CHANNELS)}")
+            t = entry.get("t")
+            if not isinstance(t, int | float) or isinstance(t, bool) or t < 0:
+                raise ConfigError(f"{where}.t = {t!r}: expected seconds from the start, >= 0")
+            if t < previous_t:
+                raise ConfigError(f"{where}.t = {t}: entries must be in time order (previous t = {previous_t})")
+            previous_t = float(t)
+            for key in SCRIPT_CHANNELS:
+                if key in entry:
+                    value = entry[key]
+                    ok = isinstance(value, int | float) and not isinstance(value, bool)
+                    if not ok or not _SCRIPT_MIN_US <= value <= _SCRIPT_MAX_US:
+                        raise ConfigError(
+                            f"{where}.{key} = {value!r}: expected microseconds {_SCRIPT_MIN_US:g}-{_SCRIPT_MAX_US:g}"
+                        )
+                    values[key] = float(value)
+            times.append(float(t))
+            rows.append([values[key] for key in SCRIPT_CHANNELS])
+        self.initial = [initial[key] for key in SCRIPT_CHANNELS]
+        self.times = np.array(times)
+        self.rows = np.array(rows)
+
+    def values_at(self, t_s: float) -> dict[str, float]:
+        """Channel values (us) by function name at time ``t_s``."""
+        if t_s < self.times[0]:
+            return dict(zip(SCRIPT_CHANNELS, self.initial, strict=True))
+        last = int(np.searchsorted(self.times, t_s, side="right")) - 1
+        out = dict(zip(SCRIPT_CHANNELS, self.rows[last].tolist(), strict=True))
+        if last + 1 < len(self.times):
+            t0, t1 = self.times[last], self.times[last + 1]
+            frac = (t_s - t0) / (t1 - t0) if t1 > t0 else 1.0
+            for i, key in enumerate(SCRIPT_CHANNELS):
+                if key in _STICKS:
+                    out[key] = float(self.rows[last, i] + frac * (self.rows[last + 1, i] - self.rows[last, i]))
+        return out
+
+    def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
+        frames = np.full((self.count, CHANNEL_COUNT), CENTRE_US)
+        for key, value in self.values_at(t_s).items():
+            frames[:, getattr(self.channel_map, key) - 1] = value
+        return frames

@@ -1,0 +1,60 @@
+"""RC channels in microseconds, and their meaning for the flight controller.
+
+The contract's default order (1-based): 1 roll, 2 pitch, 3 collective, 4 yaw, 5 arm
+(> 1700 us armed, else throttle hold), 6 flight mode (< 1300 rate, 1300-1700 angle, > 1700
+rescue); sticks 1000-2000 us, 1500 centre.  ``to_pilot_input`` turns frames of channels into
+the controller's normalised ``PilotInput``, with a per-vehicle "input is fresh" flag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from heli.control import PilotInput
+from sim.config import ChannelMap
+
+__all__ = [
+    "ARM_THRESHOLD_US",
+    "CENTRE_US",
+    "CHANNEL_COUNT",
+    "HALF_RANGE_US",
+    "MODE_ANGLE_US",
+    "MODE_RESCUE_US",
+    "neutral_channels",
+    "to_pilot_input",
+]
+
+CHANNEL_COUNT = 16
+CENTRE_US = 1500.0
+HALF_RANGE_US = 500.0
+ARM_THRESHOLD_US = 1700.0
+MODE_ANGLE_US = 1300.0  # from here up to MODE_RESCUE_US: angle mode
+MODE_RESCUE_US = 1700.0
+
+
+def neutral_channels(count: int, channel_map: ChannelMap) -> np.ndarray:
+    """(count, 16) frames: sticks centred, collective low, disarmed, angle mode."""
+    frames = np.full((count, CHANNEL_COUNT), CENTRE_US)
+    frames[:, channel_map.collective - 1] = CENTRE_US - HALF_RANGE_US
+    frames[:, channel_map.arm - 1] = CENTRE_US - HALF_RANGE_US
+    return frames
+
+
+def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map: ChannelMap) -> PilotInput:
+    """Normalised controller input from (N, >= 6) channel frames in microseconds."""
+    frames = np.asarray(frames_us, dtype=np.float64)
+    count = frames.shape[0]
+
+    def stick(channel: int) -> np.ndarray:
+        return np.clip((frames[:, channel - 1] - CENTRE_US) / HALF_RANGE_US, -1.0, 1.0)
+
+    mode_us = frames[:, channel_map.mode - 1]
+    packed = np.empty((count, 7))
+    packed[:, 0] = stick(channel_map.roll)
+    packed[:, 1] = stick(channel_map.pitch)
+    packed[:, 2] = stick(channel_map.yaw)
+    packed[:, 3] = stick(channel_map.collective)
+    packed[:, 4] = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
+    packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))
+    packed[:, 6] = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))
+    return PilotInput(packed)

@@ -1,0 +1,105 @@
+"""Timing statistics of the loop: percentiles in bounded memory, per I/O-mode segment.
+
+``LogHistogram`` keeps counts in bins 1 % wide on a log scale from 0.1 us to 1000 s, so a
+flight of any length costs the same memory and its percentiles are exact to 1 %; the maximum
+is exact.  A ``Segment`` is a stretch of the run in one I/O mode; a switch closes one and
+opens the next.  ``Event`` records what a user wants to find in the summary (mode switches,
+crashes, catch-up limits...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["Event", "LogHistogram", "Segment"]
+
+
+class LogHistogram:
+    """Bounded-memory distribution of positive durations in seconds; 1 % bins."""
+
+    _FLOOR_S = 1e-7
+    _CEILING_S = 1e3
+    _GROWTH = 1.01
+
+    def __init__(self) -> None:
+        self._log_growth = math.log(self._GROWTH)
+        self._bins = [0] * (int(math.log(self._CEILING_S / self._FLOOR_S) / self._log_growth) + 2)
+        self.count = 0
+        self.max = 0.0
+        self.total = 0.0
+
+    def add(self, value_s: float) -> None:
+        self.count += 1
+        self.total += value_s
+        if value_s > self.max:
+            self.max = value_s
+        if value_s <= self._FLOOR_S:
+            self._bins[0] += 1
+            return
+        index = int(math.log(value_s / self._FLOOR_S) / self._log_growth) + 1
+        self._bins[min(index, len(self._bins) - 1)] += 1
+
+    def quantile(self, q: float) -> float | None:
+        """The value below which a share ``q`` of the samples lie (None when empty)."""
+        if self.count == 0:
+            return None
+        rank = q * self.count
+        seen = 0
+        for index, n in enumerate(self._bins):
+            seen += n
+            if seen >= rank and n:
+                if index == 0:
+                    return 0.0
+                # geometric middle of the bin, never above the exact maximum
+                middle = self._FLOOR_S * self._GROWTH ** (index - 0.5)
+                return min(middle, self.max)
+        return self.max
+
+    def summary(self, scale: float, digits: int = 1) -> dict[str, float | None]:
+        """{p50, p99, max} multiplied by ``scale`` (1e6 for microseconds, 1e3 for ms)."""
+
+        def scaled(value: float | None) -> float | None:
+            return None if value is None else round(value * scale, digits)
+
+        return {
+            "p50": scaled(self.quantile(0.5)),
+            "p99": scaled(self.quantile(0.99)),
+            "max": scaled(self.max if self.count else None),
+        }
+
+
+@dataclass
+class Segment:
+    """Loop timing while in one I/O mode."""
+
+    io_mode: str
+    t_start_s: float
+    t_end_s: float = 0.0
+    ticks: int = 0
+    missed_deadlines: int = 0
+    lateness: LogHistogram = field(default_factory=LogHistogram)
+    period: LogHistogram = field(default_factory=LogHistogram)
+
+    def to_dict(self) -> dict:
+        return {
+            "io_mode": self.io_mode,
+            "t_start_s": round(self.t_start_s, 6),
+            "t_end_s": round(self.t_end_s, 6),
+            "ticks": self.ticks,
+            "missed_deadlines": self.missed_deadlines,
+            "lateness_us": self.lateness.summary(1e6),
+            "period_ms": self.period.summary(1e3, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened at ``t_s`` seconds of flight (wall clock since the start)."""
+
+    t_s: float
+    kind: str
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"t_s": round(self.t_s, 6), "kind": self.kind, "detail": self.detail}
