@@ -14,12 +14,13 @@ sensors (gyro = body rates, attitude, vertical speed, headspeed); outputs are se
 and throttle (``ActuatorCommand``) and the controller's new state.
 
 Modes: rate (sticks command body rates), angle (sticks command roll and pitch angles up to
-``max_angle_deg``), rescue (level, pull away from the ground if upside down, climb, hold).
-Arm switch off is throttle hold: the motor stops, the rotor keeps its cyclic and collective (so
-autorotations can be flown).  When the pilot input is stale (``valid`` = 0) the failsafe levels
-the helicopter and holds height for ``failsafe_level_s``, then descends at
-``failsafe_descent_m_s`` until it has stopped sinking for ``failsafe_landed_s`` (landed), then
-cuts the motor; a valid input hands control straight back to the pilot.
+``max_angle_deg`` about the level trim, the attitude that hovers without drifting), rescue
+(level, pull away from the ground if upside down, climb, hold).  Arm switch off is throttle
+hold: the motor stops, the rotor keeps its cyclic and collective (so autorotations can be
+flown).  When the pilot input is stale (``valid`` = 0) the failsafe levels the helicopter and
+holds height for ``failsafe_level_s``, then descends at ``failsafe_descent_m_s`` until it has
+stopped sinking for ``failsafe_landed_s`` (landed), then cuts the motor; a valid input hands
+control straight back to the pilot.
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ class ControllerParams:
     yaw_precomp_cutoff_hz: float = quantity("Hz", gt=0.0, le=100.0, default=5.0)
     level_gain_per_s: float = quantity("1/s", gt=0.0, le=50.0, default=6.0, doc="angle error to rate")
     max_angle_deg: float = quantity("deg", gt=0.0, le=80.0, default=55.0, doc="angle mode at full stick")
-    climb_p_deg_per_m_s: float = quantity("deg/(m/s)", ge=0.0, default=1.5, doc="collective per climb-rate error")
-    climb_i_deg_per_m: float = quantity("deg/m", ge=0.0, default=1.0)
+    level_trim_roll_deg: float = quantity("deg", ge=-15.0, le=15.0, default=0.0, doc="what self-level calls level")
+    level_trim_pitch_deg: float = quantity("deg", ge=-15.0, le=15.0, default=0.0, doc="(accelerometer trim)")
+    climb_p_deg_per_m_s: float = quantity("deg/(m/s)", ge=0.0, default=0.6, doc="collective per climb-rate error")
+    climb_i_deg_per_m: float = quantity("deg/m", ge=0.0, default=0.2)
     climb_i_limit_deg: float = quantity("deg", ge=0.0, le=20.0, default=6.0)
     rescue_climb_m_s: float = quantity("m/s", gt=0.0, le=20.0, default=2.0)
     rescue_climb_s: float = quantity("s", ge=0.0, le=30.0, default=2.0)
@@ -128,6 +131,8 @@ class ControllerConstants:
     precomp_cutoff_hz: float
     level_gain: float
     max_angle: float
+    level_roll: float
+    level_pitch: float
     climb_p: float
     climb_i: float
     climb_i_limit: float
@@ -174,6 +179,8 @@ class ControllerConstants:
             precomp_cutoff_hz=params.yaw_precomp_cutoff_hz,
             level_gain=params.level_gain_per_s,
             max_angle=rad(params.max_angle_deg),
+            level_roll=rad(params.level_trim_roll_deg),
+            level_pitch=rad(params.level_trim_pitch_deg),
             climb_p=rad(params.climb_p_deg_per_m_s),
             climb_i=rad(params.climb_i_deg_per_m),
             climb_i_limit=rad(params.climb_i_limit_deg),
@@ -326,8 +333,8 @@ def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: An
     # --- rate setpoints: sticks (rate mode) or self-level (angle, rescue, failsafe)
     sp_p_stick = _stick_curve(stick_roll, k.expo) * k.rp_rate_max
     sp_q_stick = -_stick_curve(stick_pitch, k.expo) * k.rp_rate_max
-    target_roll = xp.where(angle, stick_roll * k.max_angle, 0.0)
-    target_pitch = xp.where(angle, -stick_pitch * k.max_angle, 0.0)
+    target_roll = k.level_roll + xp.where(angle, stick_roll * k.max_angle, 0.0)
+    target_pitch = k.level_pitch + xp.where(angle, -stick_pitch * k.max_angle, 0.0)
     self_level = mode > 0.5
     sp_p = xp.where(
         self_level, xp.clip(k.level_gain * (target_roll - roll_now), -k.rp_rate_max, k.rp_rate_max), sp_p_stick

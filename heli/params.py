@@ -175,7 +175,8 @@ class Drive:
         )
         for name in needed:
             if getattr(self, name) <= 0.0:
-                raise ConfigError(f"{name} must be > 0 for a drive of kind {self.kind!r}")
+                value = getattr(self, name)
+                raise ConfigError(f"{name} = {value!r}: expected > 0 for a drive of kind {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,6 @@ class HeliParams:
     def __post_init__(self) -> None:
         if self.main_rotor.polar_inertia_kg_m2 >= self.mass.inertia_zz_kg_m2:
             raise ConfigError(
-                "main_rotor.polar_inertia_kg_m2 must be below mass.inertia_zz_kg_m2 "
-                "(the yaw inertia includes the rotor)"
+                f"main_rotor.polar_inertia_kg_m2 = {self.main_rotor.polar_inertia_kg_m2!r}: expected less than "
+                f"mass.inertia_zz_kg_m2 = {self.mass.inertia_zz_kg_m2!r} (the yaw inertia includes the rotor)"
             )

@@ -33,7 +33,7 @@ _VRS_K1 = -1.112 / 1.15
 _VRS_K2 = -1.372 / 1.15
 _VRS_K3 = -1.718 / 1.15
 _VRS_K4 = -0.655 / 1.15
-_TINY_THRUST_COEFF = 2e-9  # keeps v_h above zero at zero thrust (inflow ratio floor 3e-5)
+_TINY_THRUST_COEFF = 2e-15  # keeps v_h above zero at zero thrust (inflow ratio floor 3e-8)
 
 
 def thrust_coeff(xp: Any, half_a_sigma: float, ct_max: float, pitch_rad: Any, mu: Any, mu_z: Any, lam: Any) -> Any:
@@ -56,7 +56,7 @@ def induced_inflow_target(xp: Any, ct: Any, mu: Any, mu_z: Any, lam_prev: Any, k
     y = mu * inv_lam_h
     nu_prev = lam_prev * sign * inv_lam_h * (1.0 / kappa)
     s = x + nu_prev
-    nu_glauert = 1.0 / xp.sqrt(y * y + s * s + 1e-6)
+    nu_glauert = 1.0 / xp.sqrt(y * y + s * s + 1e-12)
     quarter_x2 = 0.25 * x * x
     nu_climb = -0.5 * x + xp.sqrt(quarter_x2 + 1.0)
     nu_windmill = -0.5 * x - xp.sqrt(xp.maximum(quarter_x2 - 1.0, 0.0))

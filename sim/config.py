@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 IO_MODES = ("threaded", "blocking", "asyncio")
+FRAME_CHANNELS = 16  # channels in an RC frame (CRSF and SBUS carry 16)
 
 
 def configs_dir() -> Path:
@@ -107,15 +108,18 @@ def load_heli(name_or_path: str) -> HeliConfig:
 class ChannelMap:
     """Which RC channel (1-based) carries each function; the default is the contract's order."""
 
-    roll: int = quantity("channel", ge=1, le=18, default=1)
-    pitch: int = quantity("channel", ge=1, le=18, default=2)
-    collective: int = quantity("channel", ge=1, le=18, default=3)
-    yaw: int = quantity("channel", ge=1, le=18, default=4)
-    arm: int = quantity("channel", ge=1, le=18, default=5, doc="> 1700 us armed, else throttle hold")
-    mode: int = quantity("channel", ge=1, le=18, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue")
+    roll: int = quantity("channel", ge=1, le=16, default=1)
+    pitch: int = quantity("channel", ge=1, le=16, default=2)
+    collective: int = quantity("channel", ge=1, le=16, default=3)
+    yaw: int = quantity("channel", ge=1, le=16, default=4)
+    arm: int = quantity("channel", ge=1, le=16, default=5, doc="> 1700 us armed, else throttle hold")
+    mode: int = quantity("channel", ge=1, le=16, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue")
 
     def __post_init__(self) -> None:
         used = [self.roll, self.pitch, self.collective, self.yaw, self.arm, self.mode]
+        for name, channel in zip(("roll", "pitch", "collective", "yaw", "arm", "mode"), used, strict=True):
+            if not 1 <= channel <= FRAME_CHANNELS:
+                raise ConfigError(f"rc.{name} = {channel!r}: out of range, expected a channel 1-{FRAME_CHANNELS}")
         if len(set(used)) != len(used):
             raise ConfigError(f"two functions share a channel: {used}")
 

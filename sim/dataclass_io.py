@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -40,6 +41,8 @@ def _check_scalar(value: Any, hint: Any, meta: typing.Mapping[str, Any], where: 
     if hint is float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         kind, value = "a number", float(value) if ok else value
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"{where} = {value!r}: out of range, expected {_expected(meta, 'a finite number')}")
     elif hint is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
         kind = "a whole number"
@@ -94,6 +97,8 @@ def build(cls: type[T], table: Any, *, source: str | Path | None = None, path: s
         if name not in table:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 unit = f.metadata.get("unit")
+                if dataclasses.is_dataclass(hints[name]):
+                    raise ConfigError(f"{where}: missing table [{key_path}]")
                 suffix = f" ({_expected(f.metadata, 'a value')})" if unit else ""
                 raise ConfigError(f"{where}: missing{suffix}")
             continue

@@ -74,8 +74,6 @@ class Flight:
                 max_angle_deg=params.max_angle_deg,
                 yaw_rate_max_deg_s=params.yaw_rate_max_deg_s,
                 headspeed_rad_s=self.constants.headspeed,
-                trim_roll_deg=self.trim.roll_deg,
-                trim_pitch_deg=self.trim.pitch_deg,
             )
             return HoverPilot(tuning, self.config.rc, self.vehicles, airborne=airborne)
         if name.startswith("script:"):
@@ -100,9 +98,7 @@ class Flight:
         if key != self._pilot_input_key:  # decode a frame once, however many cycles hold it
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
-        self.controller, self.command = control(
-            self.constants, self.controller, self._pilot_input, self.vehicles, dt_s
-        )
+        self.controller, self.command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
 
     def advance(self, steps: int) -> list[tuple[str, str]]:
         """Step the physics ``steps`` times with the held command; returns new (kind, detail) events."""

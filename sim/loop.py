@@ -145,9 +145,10 @@ class FlightLoop:
             clock.sleep_until(deadline)
             woke = clock.now()
             lateness = woke - deadline
-            skipped = int(lateness / period) if lateness >= period else 0
-            if self._requested_mode != self.io_mode:
-                segment = self._switch_segment(segment, woke)
+            skipped = math.floor(lateness / period + 1e-9) if lateness > 0.0 else 0
+            requested = self._requested_mode  # read once: a signal handler may change it at any moment
+            if requested != self.io_mode:
+                segment = self._switch_segment(segment, requested, woke)
             segment.ticks += 1
             segment.missed_deadlines += skipped
             segment.lateness.add(max(lateness, 0.0))
@@ -182,11 +183,11 @@ class FlightLoop:
         segment.t_end_s = clock.now() - start
         self.stop_reason = self._stop_requested
 
-    def _switch_segment(self, segment: Segment, now: float) -> Segment:
+    def _switch_segment(self, segment: Segment, mode: str, now: float) -> Segment:
         t = now - self.t0
         segment.t_end_s = t
-        self.record("mode_switch", f"{self.io_mode} -> {self._requested_mode}", t)
-        self.io_mode = self._requested_mode
+        self.record("mode_switch", f"{self.io_mode} -> {mode}", t)
+        self.io_mode = mode
         new = Segment(self.io_mode, t)
         self.segments.append(new)
         return new

@@ -48,8 +48,6 @@ class HoverTuning:
     max_angle_deg: float  # angle mode at full stick
     yaw_rate_max_deg_s: float
     headspeed_rad_s: float
-    trim_roll_deg: float = 0.0  # the hover lean a pilot holds (tail thrust balanced by rotor tilt)
-    trim_pitch_deg: float = 0.0
     target_altitude_m: float = 5.0
     climb_rate_m_s: float = 1.5
     arm_at_s: float = 0.5
@@ -132,8 +130,6 @@ class HoverPilot:
         gravity = 9.81
         nose_down = np.clip(np.arctan(forward / gravity), -self._MAX_TILT_RAD, self._MAX_TILT_RAD)
         bank = np.clip(np.arctan(right / gravity), -self._MAX_TILT_RAD, self._MAX_TILT_RAD)
-        nose_down -= math.radians(tune.trim_pitch_deg)
-        bank += math.radians(tune.trim_roll_deg)
         max_angle = math.radians(tune.max_angle_deg)
         frames[:, cmap.pitch - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * nose_down / max_angle, CENTRE_US)
         frames[:, cmap.roll - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * bank / max_angle, CENTRE_US)
@@ -177,7 +173,7 @@ class ScriptPilot:
                 if key != "t" and key not in SCRIPT_CHANNELS:
                     raise ConfigError(f"{where}.{key}: unknown key; expected t or one of {', '.join(SCRIPT_CHANNELS)}")
             t = entry.get("t")
-            if not isinstance(t, int | float) or isinstance(t, bool) or t < 0:
+            if not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t < math.inf:
                 raise ConfigError(f"{where}.t = {t!r}: expected seconds from the start, >= 0")
             if t < previous_t:
                 raise ConfigError(f"{where}.t = {t}: entries must be in time order (previous t = {previous_t})")

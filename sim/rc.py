@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from heli.control import PilotInput
-from sim.config import ChannelMap
+from sim.config import FRAME_CHANNELS, ChannelMap
 
 __all__ = [
     "ARM_THRESHOLD_US",
@@ -24,7 +24,7 @@ __all__ = [
     "to_pilot_input",
 ]
 
-CHANNEL_COUNT = 16
+CHANNEL_COUNT = FRAME_CHANNELS
 CENTRE_US = 1500.0
 HALF_RANGE_US = 500.0
 ARM_THRESHOLD_US = 1700.0

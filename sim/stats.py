@@ -37,6 +37,9 @@ class LogHistogram:
         if value_s <= self._FLOOR_S:
             self._bins[0] += 1
             return
+        if value_s >= self._CEILING_S:
+            self._bins[-1] += 1
+            return
         index = int(math.log(value_s / self._FLOOR_S) / self._log_growth) + 1
         self._bins[min(index, len(self._bins) - 1)] += 1
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
-from heli.errors import HeliSimError
+from heli.errors import ConfigError, HeliSimError
 from sim import __version__
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "check_output_path", "main"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -30,6 +32,19 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def check_output_path(path: str | None, option: str) -> None:
+    """Refuse an output file that cannot be written, before any work is done (ConfigError)."""
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise ConfigError(f"{option} {path}: is a folder, expected a file name")
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: folder {parent} is not writable")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,3 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_SIGINT
+    except BrokenPipeError:  # e.g. `heli-sim trim --heli xcell60 | head -3`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_INTERNAL

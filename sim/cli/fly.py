@@ -14,8 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
-from heli.errors import ConfigError
-from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM
+import tomli_w
+
+from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
 from sim.config import IO_MODES, apply_overrides, load_flight, load_heli
 from sim.dataclass_io import to_table
 from sim.flight import Flight
@@ -24,7 +25,13 @@ from sim.report import format_summary
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("fly", help="fly simulated helicopters in real time", description=__doc__)
+    parser = commands.add_parser(
+        "fly",
+        help="fly simulated helicopters in real time",
+        description="Fly one or more simulated helicopters in real time. Headless, it prints a status line and a "
+        "timing summary; --stats-json writes the summary as JSON. SIGUSR1 toggles the I/O mode; SIGINT and SIGTERM "
+        "stop the flight cleanly (exit 130 and 143) with the summary written.",
+    )
     parser.add_argument("--config", metavar="FILE", help="a flight file (TOML): [flight], [rc], [environment]")
     parser.add_argument("--heli", metavar="NAME", help="xcell60, trex450, trex700, or a helicopter .toml path")
     parser.add_argument("--fleet", type=int, metavar="N", help="number of helicopters (the numpy batch axis)")
@@ -56,16 +63,6 @@ def _effective_config(args: argparse.Namespace):
     )
 
 
-def _check_output_path(path: str | None, option: str) -> None:
-    if path is None:
-        return
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise ConfigError(f"{option} {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"{option} {path}: folder {parent} is not writable")
-
-
 def _status_line(loop: FlightLoop) -> None:
     flight = loop.flight
     seg = loop.segments[-1]
@@ -84,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
     config = _effective_config(args)
     heli = load_heli(config.flight.heli)
     if args.print_config:
-        import tomli_w
-
+        # the flight part loads back with --config; the helicopter's values follow as comments
+        helicopter = tomli_w.dumps({**to_table(heli.params), "controller": to_table(heli.controller)})
         print(config.to_toml())
-        print(f"# helicopter {heli.params.name} from {heli.source}")
-        print(tomli_w.dumps({"heli": to_table(heli.params), "controller": to_table(heli.controller)}))
+        print(f"# helicopter {heli.params.name!r} as loaded from {heli.source}:")
+        print("\n".join(f"# {line}".rstrip() for line in helicopter.splitlines()))
         return EXIT_OK
-    _check_output_path(args.stats_json, "--stats-json")
+    check_output_path(args.stats_json, "--stats-json")
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if has_display and not args.headless and not args.quiet:
         print("heli-sim: the pygame view is not built yet; flying headless", file=sys.stderr)
@@ -117,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+    if not args.quiet:
+        until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
+        print(
+            f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
+            f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} (pid {os.getpid()}, SIGUSR1 toggles I/O)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         loop.run()
     finally:

@@ -26,7 +26,11 @@ _ROWS = {
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("trim", help="solve the hover trim of a helicopter", description=__doc__)
+    parser = commands.add_parser(
+        "trim",
+        help="solve the hover trim of a helicopter",
+        description="Solve the steady hover (controls, attitude, rotor figures) of a helicopter, out of ground effect.",
+    )
     parser.add_argument("--heli", required=True, metavar="NAME", help="xcell60, trex450, trex700 or a .toml path")
     parser.add_argument("--json", action="store_true", help="print the contract's keys as JSON")
     parser.set_defaults(run=run)

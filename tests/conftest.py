@@ -1,0 +1,77 @@
+"""Shared fixtures: the shipped helicopters, and a guard that fails any test leaking a thread
+or an open terminal/serial file descriptor."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from heli.dynamics import FlightModel
+from heli.trim import TrimResult, solve_hover_trim
+from sim.config import HeliConfig, load_heli
+
+HELIS = ("xcell60", "trex450", "trex700")
+_THREAD_JOIN_S = 1.0
+
+
+def _open_terminals() -> set[str]:
+    """File descriptors of this process that point at ttys, ptys or serial devices."""
+    found = set()
+    fd_dir = "/proc/self/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith(("/dev/pts/", "/dev/ptmx", "/dev/tty")):
+            found.add(f"fd {fd} -> {target}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Fail the test if it leaves a thread running or a terminal/serial port open."""
+    threads_before = set(threading.enumerate())
+    terminals_before = _open_terminals()
+    yield
+    leftover = [t for t in threading.enumerate() if t not in threads_before]
+    for thread in leftover:
+        thread.join(timeout=_THREAD_JOIN_S)
+    alive = [t.name for t in leftover if t.is_alive()]
+    leaked = sorted(_open_terminals() - terminals_before)
+    assert not alive, f"test leaked running threads: {alive}"
+    assert not leaked, f"test leaked open ports: {leaked}"
+
+
+@dataclass(frozen=True)
+class Heli:
+    config: HeliConfig
+    model: FlightModel
+    trim: TrimResult
+
+    @property
+    def name(self) -> str:
+        return self.config.params.name
+
+
+_CACHE: dict[str, Heli] = {}
+
+
+def heli(name: str) -> Heli:
+    """A shipped helicopter with its model and hover trim (built once per session)."""
+    if name not in _CACHE:
+        config = load_heli(name)
+        model = FlightModel.build(config.params)
+        _CACHE[name] = Heli(config, model, solve_hover_trim(model))
+    return _CACHE[name]
+
+
+@pytest.fixture(params=HELIS)
+def each_heli(request) -> Heli:
+    return heli(request.param)

@@ -1,0 +1,189 @@
+"""Bad command-line input through the real ``heli-sim`` command (``python -m sim``) in a subprocess:
+exit status 2, exactly one line on stderr, no traceback.  And the quick good paths."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+import sim
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 60.0
+EXIT_BAD_INPUT = 2
+TRIM_KEYS = {
+    "collective_deg",
+    "lateral_cyclic_deg",
+    "longitudinal_cyclic_deg",
+    "tail_pitch_deg",
+    "roll_deg",
+    "pitch_deg",
+    "rotor_speed_rpm",
+    "induced_velocity_m_s",
+    "main_rotor_thrust_n",
+    "main_rotor_torque_nm",
+    "main_rotor_power_w",
+    "tail_thrust_n",
+}
+
+
+def heli_sim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+
+
+def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdout_empty: bool = True) -> str:
+    """Exit 2, one non-empty line on stderr naming ``fragments``, no traceback; returns the line."""
+    context = f"exit {result.returncode}\nstderr:\n{result.stderr}\nstdout:\n{result.stdout}"
+    assert "Traceback" not in result.stderr, context
+    assert result.returncode == EXIT_BAD_INPUT, context
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, context
+    line = lines[0]
+    assert line.strip(), context
+    if stdout_empty:
+        assert result.stdout == "", context
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} missing from: {line}"
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["fly", "--io", "bogus"], ["--io", "'bogus'", "threaded"]),
+        (["fly", "--heli", "nope"], ["'nope'", "xcell60", "trex450", "trex700"]),
+        (["fly", "--config", "/nonexistent.toml"], ["/nonexistent.toml"]),
+        (["fly", "--fleet", "0"], ["fleet", "0"]),
+        (["fly", "--fleet", "two"], ["--fleet", "'two'"]),
+        (["fly", "--duration", "-1"], ["duration", "-1"]),
+        (["fly", "--loop-hz", "1"], ["loop_hz", "1"]),
+        (["fly", "--pilot", "script:/nonexistent.toml", "--duration", "1", "--headless"], ["/nonexistent.toml"]),
+        (["fly", "--pilot", "joystick", "--duration", "1", "--headless"], ["'joystick'"]),
+        (["fly", "--pilot", "keyboard", "--headless", "--duration", "1"], ["keyboard"]),
+        (["fly", "--stats-json", "/nonexistent-dir/x.json", "--duration", "1", "--headless"], ["/nonexistent-dir"]),
+        (["trim"], ["--heli"]),
+        (["trim", "--heli", "nope"], ["'nope'", "xcell60"]),
+        (["bench", "nosuchbench"], ["'nosuchbench'"]),
+        (["nosuchcommand"], ["'nosuchcommand'", "fly", "trim", "bench"]),
+        ([], ["COMMAND"]),
+        (["fly", "--frobnicate"], ["--frobnicate"]),
+    ],
+    ids=[
+        "fly-io",
+        "fly-heli",
+        "fly-config-missing",
+        "fly-fleet-0",
+        "fly-fleet-word",
+        "fly-duration-negative",
+        "fly-loop-hz-low",
+        "fly-script-missing",
+        "fly-pilot-unknown",
+        "fly-keyboard-headless",
+        "fly-stats-json-no-folder",
+        "trim-no-heli",
+        "trim-heli",
+        "bench-name",
+        "unknown-subcommand",
+        "no-subcommand",
+        "unknown-option",
+    ],
+)
+def test_bad_input(args, fragments):
+    assert_bad_input(heli_sim(*args), *fragments)
+
+
+def test_config_file_with_a_bad_key(tmp_path):
+    path = tmp_path / "flight.toml"
+    path.write_text(tomli_w.dumps({"flight": {"fleeet": 2}}))
+    assert_bad_input(heli_sim("fly", "--config", str(path), "--duration", "1", "--headless"), str(path), "fleeet")
+
+
+def test_config_file_malformed(tmp_path):
+    path = tmp_path / "flight.toml"
+    path.write_text("[flight\nfleet = 2\n")
+    assert_bad_input(heli_sim("fly", "--config", str(path), "--duration", "1", "--headless"), str(path))
+
+
+def test_helicopter_file_with_a_bad_value(tmp_path):
+    table = tomllib.loads((REPO / "configs" / "xcell60.toml").read_text())
+    table["main_rotor"]["radius_m"] = -0.5
+    path = tmp_path / "heli.toml"
+    path.write_text(tomli_w.dumps(table))
+    assert_bad_input(heli_sim("trim", "--heli", str(path)), str(path), "main_rotor.radius_m", "-0.5")
+
+
+def test_bad_pilot_script(tmp_path):
+    path = tmp_path / "script.toml"
+    path.write_text("[[at]]\nt = 0\n[[at]]\nt = 1\n[[at]]\nt = 2\npitch = 2500\n")
+    result = heli_sim("fly", "--pilot", f"script:{path}", "--duration", "1", "--headless", "--quiet")
+    assert_bad_input(result, str(path), "at[2].pitch", "2500")
+
+
+def test_stats_json_is_a_directory(tmp_path):
+    result = heli_sim("fly", "--stats-json", str(tmp_path), "--duration", "0.2", "--headless", "--quiet")
+    assert_bad_input(result, str(tmp_path))
+
+
+def test_bench_json_into_a_missing_folder():
+    result = heli_sim("bench", "step", "--quick", "--json", "/nonexistent-dir/x.json")
+    assert_bad_input(result, "/nonexistent-dir", stdout_empty=False)  # figures printed before the check are fine
+
+
+def test_channel_map_the_config_accepts_does_not_crash(tmp_path):
+    path = tmp_path / "flight.toml"
+    path.write_text(tomli_w.dumps({"rc": {"arm": 17}}))
+    result = heli_sim("fly", "--config", str(path), "--duration", "0.2", "--headless", "--quiet")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (0, EXIT_BAD_INPUT), result.stderr
+
+
+# --- good paths --------------------------------------------------------------------------------
+
+
+def test_trim_json():
+    result = heli_sim("trim", "--heli", "trex450", "--json")
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert set(values) == TRIM_KEYS
+    assert all(isinstance(v, float | int) and math.isfinite(v) for v in values.values())
+    assert values["main_rotor_thrust_n"] > 0.0
+
+
+def test_print_config_is_toml():
+    result = heli_sim("fly", "--print-config")
+    assert result.returncode == 0, result.stderr
+    assert "[flight]" in result.stdout
+    config = tomllib.loads(result.stdout)
+    assert config["flight"]["heli"] == "xcell60"
+    assert config["flight"]["fleet"] == 1
+
+
+def test_print_config_shows_file_and_command_line(tmp_path):
+    path = tmp_path / "flight.toml"
+    path.write_text(tomli_w.dumps({"flight": {"fleet": 2, "io": "asyncio", "heli": "trex700"}}))
+    result = heli_sim("fly", "--config", str(path), "--fleet", "5", "--print-config")
+    assert result.returncode == 0, result.stderr
+    flight = tomllib.loads(result.stdout)["flight"]
+    assert flight["fleet"] == 5  # command line beats the file
+    assert flight["io"] == "asyncio"  # the file beats the default
+    assert flight["heli"] == "trex700"
+    assert flight["loop_hz"] == 500.0  # the default
+
+
+def test_version():
+    result = heli_sim("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"heli-sim {sim.__version__}"

@@ -1,0 +1,248 @@
+"""The flight controller on the flight model: rate steps, closed-loop hover with a pilot,
+take-off, failsafe, rescue, governor, mixer, precompensation; each helicopter at 500 Hz and 1 kHz."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from heli.control import ControllerConstants, ControllerState, PilotInput, control
+from heli.dynamics import step
+from heli.initial import ground_state, hover_state
+from heli.mixer import SwashGeometry, mix, servo_azimuths_deg, unmix
+from heli.ops import ARRAY, SCALAR
+from heli.state import StateIndex, VehicleState
+from heli.trim import quaternion_from_euler
+from sim.config import FlightConfig, apply_overrides
+from sim.flight import Flight
+from tests.conftest import HELIS, heli
+
+RATES_HZ = (500, 1000)
+
+
+class Bench:
+    """One helicopter flying its trimmed hover under its controller, stepped by hand."""
+
+    def __init__(self, name: str, loop_hz: float = 500, altitude_m: float = 30.0, params=None):
+        self.h = heli(name)
+        m, t = self.h.model, self.h.trim
+        self.params = params or self.h.config.controller
+        self.k = ControllerConstants.build(self.params, m, math.radians(t.collective_deg))
+        self.vehicles = hover_state(m, t, 1, altitude_m)
+        self.controller = ControllerState.in_hover(
+            self.k, 1, math.radians(t.lateral_cyclic_deg), math.radians(t.longitudinal_cyclic_deg),
+            math.radians(t.tail_pitch_deg), math.radians(t.collective_deg), t.throttle,
+        )  # fmt: skip
+        self.dt = 1.0 / loop_hz
+        self.substeps = round(self.dt / 0.001)
+        self.t = 0.0
+        self.hover_collective_stick = t.collective_deg / self.params.collective_max_deg
+
+    def pilot(self, *, mode: float = 0.0, arm: float = 1.0, valid: float = 1.0, **sticks: float) -> np.ndarray:
+        row = [sticks.get("roll", 0.0), sticks.get("pitch", 0.0), sticks.get("yaw", 0.0),
+               sticks.get("collective", self.hover_collective_stick), arm, mode, valid]  # fmt: skip
+        return np.array([row])
+
+    def fly(self, seconds: float, pilot: np.ndarray, record=None) -> list:
+        out = []
+        for _ in range(round(seconds / self.dt)):
+            self.controller, command = control(self.k, self.controller, PilotInput(pilot), self.vehicles, self.dt)
+            for _ in range(self.substeps):
+                self.vehicles = step(self.h.model, self.vehicles, command, self.dt / self.substeps)
+            self.t += self.dt
+            if record is not None:
+                out.append(record(self))
+        return out
+
+
+def stick_rate(params, stick: float, axis: int) -> float:
+    """The rate (rad/s) the stick curve gives at ``stick`` (the controller's expo)."""
+    curve = stick * ((1.0 - params.rate_expo) + params.rate_expo * stick * stick)
+    limit = params.yaw_rate_max_deg_s if axis == 2 else params.roll_pitch_rate_max_deg_s
+    return math.radians(curve * limit) * (-1.0 if axis == 1 else 1.0)  # pitch stick forward: nose down
+
+
+@pytest.mark.parametrize("loop_hz", RATES_HZ)
+@pytest.mark.parametrize("name", HELIS)
+@pytest.mark.parametrize("axis", [0, 1, 2], ids=["roll", "pitch", "yaw"])
+def test_rate_step_settles_without_oscillation(name, axis, loop_hz):
+    bench = Bench(name, loop_hz)
+    bench.fly(0.1, bench.pilot())
+    stick = {0: "roll", 1: "pitch", 2: "yaw"}[axis]
+    rates = np.array(bench.fly(0.6, bench.pilot(**{stick: 0.4}), lambda b: b.vehicles.body_rates_rad_s[0, axis]))
+    target = stick_rate(bench.params, 0.4, axis)
+    response = rates / target
+    time = np.arange(1, len(rates) + 1) * bench.dt
+    assert response.max() < 1.15, "overshoot"
+    assert np.all(np.abs(response[time >= 0.35] - 1.0) < 0.1), "not settled within 0.35 s"
+    late_error = response[time >= 0.25] - 1.0
+    crossings = np.count_nonzero(np.diff(np.sign(late_error[np.abs(late_error) > 0.02])))
+    assert crossings <= 1, "oscillates about the setpoint"
+
+
+def hover_flight(name: str, loop_hz: float, wind_m_s: float = 0.0) -> Flight:
+    config = apply_overrides(FlightConfig(), heli=name, start="hover", loop_hz=loop_hz)
+    config = replace(config, environment=replace(config.environment, wind_east_m_s=wind_m_s, wind_north_m_s=-wind_m_s))
+    return Flight(heli(name).config, config)
+
+
+def fly_flight(flight: Flight, seconds: float, loop_hz: float, watch=None) -> None:
+    substeps = round(1.0 / loop_hz / flight.physics_dt_s)
+    for _ in range(round(seconds * loop_hz)):
+        flight.run_controller(flight.pilot_frames(), True, 1.0 / loop_hz)
+        flight.advance(substeps)
+        if watch is not None:
+            watch(flight)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loop_hz", RATES_HZ)
+@pytest.mark.parametrize("name", HELIS)
+def test_pilot_holds_a_hover_for_30_s_within_half_a_metre(name, loop_hz):
+    # a 1.4 m/s gust from the north-east at t = 0 and a kick in all three rates
+    flight = hover_flight(name, loop_hz, wind_m_s=1.0)
+    flight.vehicles = flight.vehicles.replace_columns(StateIndex.RATES, [0.3, -0.2, 0.2])
+    start = flight.vehicles.position_ned_m[0].copy()
+    worst = [0.0]
+
+    def watch(f: Flight) -> None:
+        worst[0] = max(worst[0], float(np.linalg.norm(f.vehicles.position_ned_m[0] - start)))
+
+    fly_flight(flight, 30.0, loop_hz, watch)
+    assert not flight.vehicles.crashed[0]
+    assert worst[0] < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", HELIS)
+def test_hover_pilot_takes_off_to_five_metres(name):
+    config = apply_overrides(FlightConfig(), heli=name)
+    flight = Flight(heli(name).config, config)
+    ground = flight.vehicles.altitude_m[0]
+    fly_flight(flight, 25.0, 500)
+    v = flight.vehicles
+    assert not v.crashed[0]
+    assert v.altitude_m[0] - ground == pytest.approx(5.0, abs=0.3)
+    assert np.linalg.norm(v.position_ned_m[0, :2]) < 0.5
+    assert v.rotor_speed_rad_s[0] == pytest.approx(heli(name).model.nominal_speed, rel=0.02)
+
+
+def test_angle_mode_holds_the_commanded_bank():
+    bench = Bench("xcell60")
+    bench.fly(3.0, bench.pilot(mode=1.0, roll=0.2))
+    roll = bench.vehicles.euler_deg()[0, 0]
+    assert roll == pytest.approx(bench.params.level_trim_roll_deg + 0.2 * bench.params.max_angle_deg, abs=1.0)
+
+
+def test_failsafe_levels_descends_lands_and_cuts_the_motor():
+    bench = Bench("trex450", altitude_m=3.0)
+    bench.vehicles = bench.vehicles.replace_columns(
+        StateIndex.ATTITUDE, quaternion_from_euler(math.radians(25.0), math.radians(-15.0), 0.0)
+    )
+    stale = bench.pilot(mode=0.0, roll=0.6, valid=0.0)  # the last frame had the stick hard over
+    log = bench.fly(12.0, stale, lambda b: (b.t, b.vehicles.euler_deg()[0], b.vehicles.velocity_ned_m_s[0, 2],
+                                            int(b.controller.flight_mode[0]), b.vehicles.throttle[0]))  # fmt: skip
+    params = bench.params
+    after_level = [row for row in log if params.failsafe_level_s - 0.1 < row[0] < params.failsafe_level_s]
+    level = params.level_trim_roll_deg
+    assert all(abs(row[1][0] - level) < 3.0 and abs(row[1][1]) < 3.0 for row in after_level), "not level"
+    sinking = [row[2] for row in log if row[3] == 4 and row[0] > params.failsafe_level_s + 1.0]
+    assert sinking and np.median(sinking) == pytest.approx(params.failsafe_descent_m_s, abs=0.25)
+    assert log[-1][3] == 5  # landed
+    assert log[-1][4] < 0.05  # motor off
+    assert not bench.vehicles.crashed[0]
+    assert bench.vehicles.altitude_m[0] < heli("trex450").config.params.contact.skid_depth_m + 0.02
+
+
+def test_valid_input_hands_control_back_after_a_failsafe():
+    bench = Bench("xcell60")
+    bench.fly(0.5, bench.pilot(valid=0.0))
+    assert int(bench.controller.flight_mode[0]) == 3
+    bench.fly(0.1, bench.pilot(mode=1.0))
+    assert int(bench.controller.flight_mode[0]) == 1
+    assert not bool(bench.controller.failsafe_active[0])
+
+
+def test_rescue_rights_an_inverted_helicopter_and_climbs():
+    bench = Bench("trex700", altitude_m=40.0)
+    bench.vehicles = bench.vehicles.replace_columns(StateIndex.ATTITUDE, quaternion_from_euler(math.pi, 0.1, 0.0))
+    bench.fly(2.5, bench.pilot(mode=2.0))
+    roll, pitch, _ = bench.vehicles.euler_deg()[0]
+    assert abs(roll - bench.params.level_trim_roll_deg) < 5.0 and abs(pitch) < 5.0
+    assert -bench.vehicles.velocity_ned_m_s[0, 2] > 0.5  # climbing
+    assert not bench.vehicles.crashed[0]
+
+
+def test_throttle_hold_cuts_the_motor_but_keeps_the_rotor_controlled():
+    bench = Bench("xcell60", altitude_m=200.0)
+    bench.fly(1.0, bench.pilot(arm=0.0, mode=1.0))
+    assert bench.vehicles.throttle[0] < 0.01
+    assert int(bench.controller.governor_state[0]) == 0
+    roll, pitch, _ = bench.vehicles.euler_deg()[0]
+    assert abs(roll) < 10.0 and abs(pitch) < 10.0  # still level: the controller flies on
+
+
+@pytest.mark.parametrize("name", HELIS)
+def test_governor_spools_up_without_overshoot(name):
+    h = heli(name)
+    m = h.model
+    k = ControllerConstants.build(h.config.controller, m, math.radians(h.trim.collective_deg))
+    vehicles, controller = ground_state(m, 1), ControllerState.initial(1)
+    pilot = PilotInput(np.array([[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]]))
+    speeds = []
+    for _ in range(round((h.config.controller.spoolup_time_s + 3.0) / 0.002)):
+        controller, command = control(k, controller, pilot, vehicles, 0.002)
+        vehicles = step(m, step(m, vehicles, command, 0.001), command, 0.001)
+        speeds.append(vehicles.rotor_speed_rad_s[0])
+    speeds = np.array(speeds) / m.nominal_speed
+    assert speeds.max() < 1.03
+    assert speeds[-1] == pytest.approx(1.0, abs=0.01)
+    assert int(controller.governor_state[0]) == 2
+    assert not vehicles.crashed[0]
+
+
+def test_controller_paths_agree():
+    bench = Bench("trex450")
+    count = 30
+    vehicles = VehicleState(np.repeat(bench.vehicles.packed, count, axis=0))
+    rng = np.random.default_rng(3)
+    packed = vehicles.packed.copy()
+    packed[:, StateIndex.RATES] += rng.normal(0.0, 0.5, (count, 3))
+    vehicles = VehicleState(packed)
+    controller = ControllerState(np.repeat(bench.controller.packed, count, axis=0))
+    pilots = PilotInput(np.repeat(bench.pilot(roll=0.3, yaw=-0.2, mode=1.0), count, axis=0))
+    batch_state, batch_cmd = control(bench.k, controller, pilots, vehicles, 0.002)
+    for i in (0, 7, 29):
+        one_state, one_cmd = control(
+            bench.k, ControllerState(controller.packed[i : i + 1]), PilotInput(pilots.packed[i : i + 1]),
+            VehicleState(vehicles.packed[i : i + 1].copy()), 0.002,
+        )  # fmt: skip
+        np.testing.assert_allclose(batch_cmd.packed[i], one_cmd.packed[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(batch_state.packed[i], one_state.packed[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("swash_type", [120, 135, 140])
+def test_mixer_is_inverted_exactly_by_the_swash_geometry(swash_type):
+    geometry = SwashGeometry.build(swash_type, 15.0)
+    c, lat, lon = math.radians(3.0), math.radians(-2.0), math.radians(4.0)
+    servos = mix(SCALAR, geometry, c, lat, lon)
+    assert unmix(geometry, *servos) == pytest.approx((c, lat, lon), abs=1e-12)
+    same = mix(SCALAR, geometry, c, 0.0, 0.0)
+    assert same[0] == pytest.approx(same[1]) == pytest.approx(same[2])  # pure collective: all servos alike
+    rear, right, left = mix(SCALAR, geometry, 0.0, math.radians(2.0), 0.0)
+    assert rear == pytest.approx(0.0, abs=1e-12) and right < 0.0 < left  # roll right: right side down
+    assert servo_azimuths_deg(swash_type)[1] == pytest.approx(180.0 - swash_type)
+    clipped = mix(ARRAY, geometry, np.array([math.radians(40.0)]), np.zeros(1), np.zeros(1))
+    assert all(s[0] == 1.0 for s in clipped)  # servo limits
+
+
+def test_tail_precompensation_in_the_configs_matches_the_hover_trim(each_heli):
+    params, t = each_heli.config.controller, each_heli.trim
+    deflection = params.yaw_precomp_collective_weight * t.collective_deg / 12.0
+    deflection += params.yaw_precomp_cyclic_weight * math.hypot(t.lateral_cyclic_deg, t.longitudinal_cyclic_deg) / 12.0
+    predicted = params.yaw_precomp_base_deg + params.yaw_precomp_gain_deg * deflection**2
+    offset = each_heli.config.params.tail_rotor.pitch_offset_deg
+    assert predicted == pytest.approx(t.tail_pitch_deg - offset, abs=1.0)

@@ -1,0 +1,370 @@
+"""The flight model against first principles: momentum theory, balance of forces, conservation
+laws, signs of damping, autorotation, ground effect and contact, both kernel paths agreeing."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from heli.dynamics import (
+    SCALAR_BATCH_LIMIT,
+    FlightModel,
+    air_loads,
+    quaternion_step,
+    rotate,
+    rotation_matrix,
+    step,
+)
+from heli.ground import CRASH_HARD_LANDING, CRASH_ROLL_OVER, CRASH_ROTOR_STRIKE
+from heli.initial import ground_state, hover_state
+from heli.ops import SCALAR
+from heli.rotor import induced_inflow_target
+from heli.state import ActuatorCommand, StateIndex, VehicleState
+from heli.trim import quaternion_from_euler, solve_hover_trim
+from tests.conftest import HELIS, heli
+
+FAR = 1.0e6  # hub height out of ground effect
+
+
+def hold_command(state: VehicleState, throttle: float | None = None) -> ActuatorCommand:
+    """Keep servos where they are and the throttle as it is (or at ``throttle``)."""
+    thr = state.throttle[:, None] if throttle is None else np.full((state.count, 1), throttle)
+    return ActuatorCommand(np.concatenate([state.servo_position, thr], axis=1))
+
+
+def loads_at(h, *, velocity=(0.0, 0.0, 0.0), rates=(0.0, 0.0, 0.0), collective_deg=None, flapping=None,
+             height=FAR, settle=True, omega=None):  # fmt: skip
+    """Air loads about the hover trim; with ``settle`` the inflow is iterated to its steady value."""
+    m, t = h.model, h.trim
+    collective = math.radians(t.collective_deg if collective_deg is None else collective_deg)
+    pitch = (collective, math.radians(t.lateral_cyclic_deg), math.radians(t.longitudinal_cyclic_deg))
+    flap = t.flapping_rad if flapping is None else flapping
+    omega = m.nominal_speed if omega is None else omega
+    lam, lam_t = t.inflow_ratio
+    for _ in range(2000 if settle else 1):
+        loads = air_loads(SCALAR, m, velocity, rates, omega, pitch, math.radians(t.tail_pitch_deg), flap,
+                          (lam, lam_t), height, 1.0)  # fmt: skip
+        if not settle:
+            break
+        lam += 0.2 * (loads.inflow_target - lam)
+        lam_t += 0.2 * (loads.tail_inflow_target - lam_t)
+    return loads, lam
+
+
+# --- trim: thrust equals weight, momentum theory, class figures
+
+
+def test_trim_balances_weight(each_heli):
+    m, t = each_heli.model, each_heli.trim
+    loads, _ = loads_at(each_heli)
+    rot = rotation_matrix(*quaternion_from_euler(math.radians(t.roll_deg), math.radians(t.pitch_deg), 0.0))
+    fx, fy, fz = loads.force_x, loads.force_y, loads.force_z
+    down = rot[6] * fx + rot[7] * fy + rot[8] * fz
+    north = rot[0] * fx + rot[1] * fy + rot[2] * fz
+    east = rot[3] * fx + rot[4] * fy + rot[5] * fz
+    weight = m.mass * m.gravity
+    assert down == pytest.approx(-weight, rel=1e-9)
+    assert abs(north) < 1e-9 * weight and abs(east) < 1e-9 * weight
+    # the rotor carries the weight plus the fuselage download, a few percent
+    assert weight < t.main_rotor_thrust_n < 1.05 * weight
+
+
+def test_hover_induced_velocity_is_momentum_theory(each_heli):
+    m, t = each_heli.model, each_heli.trim
+    area = math.pi * m.radius**2
+    v_h = math.sqrt(t.main_rotor_thrust_n / (2.0 * m.rho * area))
+    assert t.induced_velocity_m_s == pytest.approx(m.kappa * v_h, rel=1e-6)
+    # ideal induced power plus profile power is the shaft power (energy bookkeeping)
+    profile = m.cq0 * m.torque_scale * m.nominal_speed**3
+    assert t.main_rotor_power_w == pytest.approx(t.main_rotor_thrust_n * t.induced_velocity_m_s + profile, rel=1e-6)
+
+
+def test_class_figures_match_the_reference():
+    # Gavrilets' X-Cell: hover induced velocity 4.2 m/s (V_imr in the source model)
+    assert heli("xcell60").trim.induced_velocity_m_s == pytest.approx(4.2, abs=0.1)
+    # reference class table: hover collective 3.6-4.1 deg (450), 2.3-3.0 deg (700 at 2000 rpm)
+    assert 3.6 <= heli("trex450").trim.collective_deg <= 4.1
+    assert 2.3 <= heli("trex700").trim.collective_deg <= 3.0
+    assert 60.0 < heli("trex450").trim.main_rotor_power_w < 120.0
+    assert 800.0 < heli("trex700").trim.main_rotor_power_w < 1300.0
+
+
+# --- inflow branches
+
+
+def nu(x: float, y: float = 0.0) -> float:
+    """Induced velocity over v_h at climb ratio x and edgewise ratio y (kappa 1, settled)."""
+    ct = 0.002
+    lam_h = math.sqrt(ct / 2.0)
+    lam = lam_h
+    for _ in range(3000):
+        lam += 0.2 * (induced_inflow_target(SCALAR, ct, y * lam_h, -x * lam_h, lam, 1.0) - lam)
+    return lam / lam_h
+
+
+def test_inflow_axial_branches():
+    assert nu(0.0) == pytest.approx(1.0, rel=1e-4)
+    assert nu(1.0) == pytest.approx(-0.5 + math.sqrt(1.25), rel=1e-4)  # climb
+    assert nu(-3.0) == pytest.approx(1.5 - math.sqrt(1.25), rel=1e-4)  # windmill brake
+    for edge in (0.0, -2.0):  # the empirical vortex-ring curve meets both momentum branches
+        # (the windmill branch leaves x = -2 like a square root, hence the tiny step)
+        assert nu(edge - 1e-12) == pytest.approx(nu(edge + 1e-12), abs=1e-5)
+
+
+def test_ideal_vertical_autorotation_ratio():
+    xs = np.linspace(-1.95, -1.5, 451)
+    net = [x + nu(x) for x in xs]  # no net flow through the disc: ideal autorotation
+    crossing = xs[np.argmin(np.abs(net))]
+    assert -1.9 < crossing < -1.6  # Leishman: V/v_h = -1.79
+
+
+def test_inflow_in_fast_forward_flight_is_glauert():
+    ct, mu = 0.002, 0.15
+    lam = 0.01
+    for _ in range(3000):
+        lam += 0.2 * (induced_inflow_target(SCALAR, ct, mu, 0.0, lam, 1.0) - lam)
+    assert lam == pytest.approx(ct / (2.0 * math.sqrt(mu * mu + lam * lam)), rel=1e-6)
+    assert lam == pytest.approx(ct / (2.0 * mu), rel=0.01)
+
+
+# --- ground effect
+
+
+@pytest.mark.parametrize("height_ratio", [0.6, 1.0, 2.0])
+def test_ground_effect_scales_induced_velocity(height_ratio):
+    h = heli("xcell60")
+    lam = h.trim.inflow_ratio[0]
+    far, _ = loads_at(h, settle=False)
+    near, _ = loads_at(h, settle=False, height=height_ratio * h.model.radius)
+    expected = 1.0 - (1.0 / (4.0 * height_ratio)) ** 2
+    assert near.inflow_target / far.inflow_target == pytest.approx(expected, rel=1e-12)
+    assert far.inflow_target == pytest.approx(lam, rel=1e-6)
+
+
+def test_ground_effect_saves_induced_power_and_collective():
+    h = heli("trex700")
+    height = 0.6 * h.model.radius
+    near = solve_hover_trim(h.model, height_m=height)
+    assert near.collective_deg < h.trim.collective_deg
+    profile = h.model.cq0 * h.model.torque_scale * h.model.nominal_speed**3
+    induced_far = h.trim.main_rotor_power_w - profile
+    induced_near = near.main_rotor_power_w - profile
+    # the same thrust through a slower wake: induced power falls by the induced-velocity factor
+    factor = 1.0 - (h.model.radius / (4.0 * height)) ** 2
+    assert near.main_rotor_thrust_n == pytest.approx(h.trim.main_rotor_thrust_n, rel=0.01)
+    assert induced_near / induced_far == pytest.approx(factor, rel=0.01)
+    clamped, _ = loads_at(h, settle=False, height=0.3 * h.model.radius)
+    at_limit, _ = loads_at(h, settle=False, height=0.5 * h.model.radius)
+    assert clamped.inflow_target == at_limit.inflow_target
+
+
+# --- rigid body
+
+
+def test_torque_free_body_keeps_energy_and_angular_momentum():
+    inertia = np.array([0.18, 0.34, 0.28])
+    rates = (2.0, 0.3, -1.0)  # near the unstable intermediate axis: a demanding tumble
+    quat = (1.0, 0.0, 0.0, 0.0)
+    dt = 0.001
+
+    def energy_and_momentum(quat, rates):
+        body_momentum = inertia * np.array(rates)
+        w, x, y, z = quat
+        rot = np.array(rotation_matrix(w, x, y, z)).reshape(3, 3)
+        return 0.5 * float(np.dot(inertia, np.square(rates))), rot @ body_momentum
+
+    e0, h0 = energy_and_momentum(quat, rates)
+    for _ in range(10_000):
+        new = rotate(*inertia, inertia[2], rates, (0.0, 0.0, 0.0), dt)[:3]
+        quat = quaternion_step(SCALAR, quat, rates, new, dt)
+        rates = new
+    e1, h1 = energy_and_momentum(quat, rates)
+    assert e1 == pytest.approx(e0, rel=1e-5)
+    assert np.linalg.norm(h1 - h0) < 1e-4 * np.linalg.norm(h0)
+    assert max(abs(r) for r in rates) > 0.5  # it did tumble, not damp out
+
+
+def test_quaternion_stays_unit_in_a_tumble():
+    h = heli("xcell60")
+    state = hover_state(h.model, h.trim, 1, 200.0).replace_columns(StateIndex.RATES, [3.0, -2.0, 4.0])
+    command = hold_command(state)
+    for _ in range(3000):
+        state = step(h.model, state, command, 0.001)
+        assert abs(np.linalg.norm(state.attitude_quat[0]) - 1.0) < 1e-12
+
+
+def test_trimmed_hover_holds_still_open_loop():
+    for name in HELIS:
+        h = heli(name)
+        state = hover_state(h.model, h.trim, 1, 50.0)
+        start = state.position_ned_m.copy()
+        command = hold_command(state)
+        for _ in range(1000):
+            state = step(h.model, state, command, 0.001)
+        assert np.abs(state.position_ned_m - start).max() < 2e-3, name
+        assert np.abs(state.body_rates_rad_s).max() < 1e-3, name
+
+
+# --- rotor speed: power cut, autorotation
+
+
+def test_rotor_spins_down_when_power_is_cut(each_heli):
+    m = each_heli.model
+    state = hover_state(m, each_heli.trim, 1, 300.0).replace_columns(StateIndex.THROTTLE, 0.0)
+    command = hold_command(state, throttle=0.0)
+    loads, _ = loads_at(each_heli, settle=False)
+    first = step(m, state, command, 0.001)
+    yaw_accel = (first.body_rates_rad_s[0, 2] - 0.0) / 0.001
+    expected = -loads.rotor_torque / m.rotor_inertia - m.direction * yaw_accel
+    assert (first.rotor_speed_rad_s[0] - m.nominal_speed) / 0.001 == pytest.approx(expected, rel=0.02)
+    speeds = [first.rotor_speed_rad_s[0]]
+    for _ in range(20):
+        for _ in range(50):
+            first = step(m, first, command, 0.001)
+        speeds.append(first.rotor_speed_rad_s[0])
+    assert all(b < a for a, b in itertools.pairwise(speeds))
+    assert speeds[-1] < 0.9 * m.nominal_speed
+
+
+def test_descent_drives_the_rotor(each_heli):
+    assert loads_at(each_heli, collective_deg=0.0)[0].rotor_torque > 0.0  # no descent: the air brakes the rotor
+    descent = (0.0, 0.0, 12.0)  # body w > 0: sinking
+    assert loads_at(each_heli, velocity=descent, collective_deg=0.0)[0].rotor_torque < 0.0  # the air drives it
+
+
+def autorotation_entry(h, collective_deg: float, seconds: float = 3.0) -> VehicleState:
+    """Cut the power in hover and hold ``collective_deg``: the entry to an autorotation."""
+    m = h.model
+    state = hover_state(m, h.trim, 1, 500.0).replace_columns(StateIndex.THROTTLE, 0.0)
+    servos = state.servo_position.copy()
+    offset = (math.radians(collective_deg) - math.radians(h.trim.collective_deg)) / math.radians(
+        m.params.servos.pitch_per_throw_deg
+    )
+    servos[0, :3] += offset  # pure collective: every swash servo moves the same way
+    command = ActuatorCommand(np.concatenate([servos, [[0.0]]], axis=1))
+    for _ in range(round(seconds / 0.001)):
+        state = step(m, state, command, 0.001)
+    return state
+
+
+def test_lowering_collective_after_a_power_cut_saves_the_rotor_speed(each_heli):
+    nominal = each_heli.model.nominal_speed
+    held = autorotation_entry(each_heli, each_heli.trim.collective_deg)
+    lowered = autorotation_entry(each_heli, -1.0)
+    assert held.rotor_speed_rad_s[0] < 0.8 * nominal  # holding hover pitch bleeds the rotor
+    assert lowered.rotor_speed_rad_s[0] > held.rotor_speed_rad_s[0] + 0.1 * nominal
+    assert lowered.velocity_ned_m_s[0, 2] > held.velocity_ned_m_s[0, 2]  # by sinking faster
+
+
+# --- damping signs and hover lean
+
+
+def test_damping_opposes_rates(each_heli):
+    t = each_heli.trim
+
+    def flap_and_yaw(rates):
+        loads, _ = loads_at(each_heli, rates=rates, settle=False)
+        return loads.flap_a1_target, loads.flap_b1_target, loads.moment_z
+
+    base = flap_and_yaw((0.0, 0.0, 0.0))
+    roll, pitch, yaw = flap_and_yaw((0.5, 0.0, 0.0)), flap_and_yaw((0.0, 0.5, 0.0)), flap_and_yaw((0.0, 0.0, 0.5))
+    assert roll[1] < base[1]  # rolling right tilts the disc left: a rolling moment to the left
+    assert pitch[0] < base[0]  # pitching up tilts the disc forward: a nose-down moment
+    assert yaw[2] < base[2]  # yawing right: the tail's moment turns left
+    assert t.flapping_rad[1] == pytest.approx(base[1], abs=1e-9)
+
+
+def test_hover_lean_follows_rotor_direction():
+    h = heli("trex700")
+    params = h.config.params
+    assert h.trim.tail_thrust_n > 0.0 and h.trim.roll_deg > 0.0  # clockwise rotor: tail pushes left, rolls right
+    mirrored = dataclasses.replace(params, main_rotor=dataclasses.replace(params.main_rotor, rotation="ccw"))
+    trim = solve_hover_trim(FlightModel.build(mirrored))
+    assert trim.roll_deg < 0.0
+    assert trim.collective_deg == pytest.approx(h.trim.collective_deg, rel=1e-6)
+    assert trim.tail_thrust_n == pytest.approx(h.trim.tail_thrust_n, rel=1e-6)
+
+
+# --- ground contact and crashes
+
+
+def test_helicopter_rests_on_its_skids(each_heli):
+    m = each_heli.model
+    state = ground_state(m, 1)
+    start = state.position_ned_m.copy()
+    command = hold_command(state, throttle=0.0)
+    for _ in range(2000):
+        state = step(m, state, command, 0.001)
+    assert not state.crashed[0]
+    assert np.abs(state.position_ned_m[0, :2] - start[0, :2]).max() < 0.005
+    assert abs(state.velocity_ned_m_s[0, 2]) < 1e-3
+    contact = m.params.contact
+    assert -state.position_ned_m[0, 2] == pytest.approx(contact.skid_depth_m - contact.static_deflection_m, abs=0.005)
+
+
+def drop(h, height_m: float, sink_m_s: float = 0.0, roll_deg: float = 0.0, spinning: bool = False, steps=1500):
+    m = h.model
+    state = hover_state(m, h.trim, 1, height_m) if spinning else ground_state(m, 1)
+    state = state.replace_columns(2, -height_m).replace_columns(StateIndex.VELOCITY, [0.0, 0.0, sink_m_s])
+    state = state.replace_columns(StateIndex.ATTITUDE, quaternion_from_euler(math.radians(roll_deg), 0.0, 0.0))
+    if not spinning:
+        state = state.replace_columns(StateIndex.ROTOR_SPEED, 0.0)
+    command = hold_command(state, throttle=0.0 if not spinning else None)
+    for _ in range(steps):
+        state = step(m, state, command, 0.001)
+    return state
+
+
+def test_soft_touchdown_is_no_crash(each_heli):
+    state = drop(each_heli, each_heli.config.params.contact.skid_depth_m + 0.02, sink_m_s=0.5)
+    assert not state.crashed[0]
+
+
+def test_hard_landing_is_a_crash(each_heli):
+    state = drop(each_heli, 2.5)
+    assert state.crash_code[0] == CRASH_HARD_LANDING
+
+
+def test_roll_over_is_a_crash():
+    h = heli("trex450")
+    state = drop(h, h.config.params.contact.skid_depth_m, roll_deg=70.0)
+    assert state.crash_code[0] == CRASH_ROLL_OVER
+
+
+def test_rotor_strike_is_a_crash_and_wrecks_the_rotor():
+    h = heli("xcell60")
+    m = h.model
+    state = drop(h, 0.4, roll_deg=50.0, spinning=True, steps=300)
+    assert state.crash_code[0] == CRASH_ROTOR_STRIKE
+    command = hold_command(state, throttle=1.0)
+    for _ in range(2000):
+        state = step(m, state, command, 0.001)
+    assert state.crash_code[0] == CRASH_ROTOR_STRIKE  # latched
+    assert state.rotor_speed_rad_s[0] < 0.01 * m.nominal_speed  # no drive, no thrust: a wreck
+
+
+# --- one kernel, two paths
+
+
+def test_scalar_and_batch_paths_agree():
+    h = heli("trex450")
+    m = h.model
+    count = SCALAR_BATCH_LIMIT + 6
+    air = hover_state(m, h.trim, count, 20.0, spacing_m=2.0)
+    rng = np.random.default_rng(7)
+    packed = air.packed.copy()
+    packed[:, StateIndex.RATES] += rng.normal(0.0, 0.3, (count, 3))
+    packed[::3, 2] = -(h.config.params.contact.skid_depth_m - 0.01)  # a third on (or into) the ground
+    batch = VehicleState(packed)
+    command = ActuatorCommand(np.concatenate([packed[:, StateIndex.SERVOS], packed[:, [StateIndex.THROTTLE]]], axis=1))
+    singles = [VehicleState(packed[i : i + 1].copy()) for i in range(count)]
+    for _ in range(200):
+        batch = step(m, batch, command, 0.001)
+        singles = [step(m, s, ActuatorCommand(command.packed[i : i + 1]), 0.001) for i, s in enumerate(singles)]
+    stacked = np.concatenate([s.packed for s in singles])
+    np.testing.assert_allclose(batch.packed, stacked, rtol=1e-12, atol=1e-12)
+    assert np.any(batch.packed[::3, StateIndex.CRASH] >= 0)  # the ground rows really touched down

@@ -1,0 +1,324 @@
+"""RC channels to controller input (``sim.rc``) and the scripted pilot (``sim.pilots.ScriptPilot``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heli.errors import ConfigError
+from sim.config import ChannelMap
+from sim.pilots import ScriptPilot
+from sim.rc import CHANNEL_COUNT, neutral_channels, to_pilot_input
+
+# PilotInput.packed columns, from its docstring
+ROLL, PITCH, YAW, COLLECTIVE, ARM, MODE, VALID = range(7)
+RATE, ANGLE, RESCUE = 0.0, 1.0, 2.0
+
+DEFAULT_MAP = ChannelMap()
+REORDERED_MAP = ChannelMap(roll=6, pitch=5, collective=4, yaw=3, arm=2, mode=1)
+
+
+def frames(count: int = 1, channel_map: ChannelMap = DEFAULT_MAP, **us: float) -> np.ndarray:
+    """(count, 16) frames: everything at 1500 us, then the named functions set."""
+    out = np.full((count, CHANNEL_COUNT), 1500.0)
+    for name, value in us.items():
+        out[:, getattr(channel_map, name) - 1] = value
+    return out
+
+
+def decode(channel_map: ChannelMap = DEFAULT_MAP, fresh=True, **us: float) -> np.ndarray:
+    """The single row of ``to_pilot_input`` for one frame."""
+    return to_pilot_input(frames(1, channel_map, **us), fresh, channel_map).packed[0]
+
+
+# --- sim.rc ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel_map", [DEFAULT_MAP, REORDERED_MAP], ids=["default", "reordered"])
+def test_neutral_channels(channel_map):
+    out = neutral_channels(3, channel_map)
+    assert out.shape == (3, CHANNEL_COUNT)
+    for name, us in [("roll", 1500), ("pitch", 1500), ("yaw", 1500), ("collective", 1000), ("arm", 1000)]:
+        assert np.all(out[:, getattr(channel_map, name) - 1] == us), name
+    assert np.all(out[:, channel_map.mode - 1] == 1500)
+
+
+@pytest.mark.parametrize("channel_map", [DEFAULT_MAP, REORDERED_MAP], ids=["default", "reordered"])
+def test_neutral_channels_decode_to_disarmed_angle_mode(channel_map):
+    packed = to_pilot_input(neutral_channels(2, channel_map), True, channel_map).packed
+    np.testing.assert_array_equal(packed, np.tile([0.0, 0.0, 0.0, -1.0, 0.0, ANGLE, 1.0], (2, 1)))
+
+
+@pytest.mark.parametrize(
+    ("us", "stick"),
+    [
+        (1000, -1.0),
+        (1250, -0.5),
+        (1500, 0.0),
+        (1600, 0.2),
+        (1750, 0.5),
+        (2000, 1.0),
+        (900, -1.0),
+        (800, -1.0),
+        (2100, 1.0),
+        (2200, 1.0),
+    ],
+)
+@pytest.mark.parametrize(
+    ("function", "column"), [("roll", ROLL), ("pitch", PITCH), ("yaw", YAW), ("collective", COLLECTIVE)]
+)
+def test_sticks_scale_and_clip(us, stick, function, column):
+    packed = decode(**{function: us})
+    assert packed[column] == pytest.approx(stick, abs=1e-12)
+
+
+def test_each_stick_lands_in_its_own_column():
+    packed = decode(roll=2000, pitch=1000, yaw=1750, collective=1250)
+    np.testing.assert_allclose(packed[[ROLL, PITCH, YAW, COLLECTIVE]], [1.0, -1.0, 0.5, -0.5])
+
+
+@pytest.mark.parametrize(
+    ("us", "armed"),
+    [(1000, 0.0), (1500, 0.0), (1699, 0.0), (1700, 0.0), (1700.5, 1.0), (1701, 1.0), (2000, 1.0)],
+)
+def test_arm_threshold(us, armed):
+    assert decode(arm=us)[ARM] == armed
+
+
+@pytest.mark.parametrize(
+    ("us", "mode"),
+    [
+        (1000, RATE),
+        (1299, RATE),
+        (1299.9, RATE),
+        (1300, ANGLE),
+        (1500, ANGLE),
+        (1700, ANGLE),
+        (1700.1, RESCUE),
+        (1701, RESCUE),
+        (2000, RESCUE),
+    ],
+)
+def test_mode_thresholds(us, mode):
+    assert decode(mode=us)[MODE] == mode
+
+
+def test_fresh_flag_scalar_and_per_vehicle():
+    three = frames(3)
+    assert np.all(to_pilot_input(three, True, DEFAULT_MAP).packed[:, VALID] == 1.0)
+    assert np.all(to_pilot_input(three, False, DEFAULT_MAP).packed[:, VALID] == 0.0)
+    per_vehicle = to_pilot_input(three, np.array([True, False, True]), DEFAULT_MAP).packed[:, VALID]
+    np.testing.assert_array_equal(per_vehicle, [1.0, 0.0, 1.0])
+
+
+def test_each_vehicle_decodes_its_own_row():
+    batch = frames(3)
+    batch[:, DEFAULT_MAP.roll - 1] = [1000, 1500, 2000]
+    batch[:, DEFAULT_MAP.arm - 1] = [2000, 1000, 2000]
+    batch[:, DEFAULT_MAP.mode - 1] = [1000, 1500, 2000]
+    packed = to_pilot_input(batch, True, DEFAULT_MAP).packed
+    np.testing.assert_array_equal(packed[:, ROLL], [-1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(packed[:, ARM], [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(packed[:, MODE], [RATE, ANGLE, RESCUE])
+
+
+def test_custom_channel_map_reads_the_reordered_channels():
+    values = {"roll": 1750.0, "pitch": 1250.0, "collective": 2000.0, "yaw": 1000.0, "arm": 2000.0, "mode": 1900.0}
+    expected = decode(DEFAULT_MAP, **values)
+    reordered = frames(1, REORDERED_MAP, **values)
+    # the same frame read with the default map would be something else entirely
+    assert not np.array_equal(to_pilot_input(reordered, True, DEFAULT_MAP).packed[0], expected)
+    np.testing.assert_array_equal(to_pilot_input(reordered, True, REORDERED_MAP).packed[0], expected)
+    np.testing.assert_allclose(expected, [0.5, -0.5, -1.0, 1.0, 1.0, RESCUE, 1.0])
+
+
+def test_channel_map_on_high_channels():
+    cmap = ChannelMap(roll=11, pitch=12, collective=13, yaw=14, arm=15, mode=16)
+    packed = to_pilot_input(frames(1, cmap, roll=2000, collective=1000, arm=2000, mode=1000), True, cmap).packed[0]
+    np.testing.assert_array_equal(packed, [1.0, 0.0, 0.0, -1.0, 1.0, RATE, 1.0])
+
+
+@pytest.mark.parametrize("channel", [17, 18])
+def test_a_channel_map_the_config_accepts_works_with_the_frames(channel):
+    try:
+        cmap = ChannelMap(arm=channel)
+    except ConfigError:
+        return  # rejected at the boundary: fine
+    neutral = neutral_channels(1, cmap)
+    assert to_pilot_input(neutral, True, cmap).packed[0, ARM] == 0.0
+
+
+# --- ScriptPilot -------------------------------------------------------------------------------
+
+INITIAL = {"roll": 1500.0, "pitch": 1500.0, "collective": 1000.0, "yaw": 1500.0, "arm": 1000.0, "mode": 1500.0}
+
+SCRIPT = """
+[[at]]
+t = 1.0
+arm = 2000
+collective = 1500
+
+[[at]]
+t = 2.0
+pitch = 2000
+mode = 1000
+
+[[at]]
+t = 4.0
+pitch = 1000
+roll = 1200
+collective = 1700
+arm = 1000
+"""
+
+
+def write_script(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "script.toml"
+    path.write_text(text)
+    return path
+
+
+def script_pilot(tmp_path: Path, text: str, channel_map: ChannelMap = DEFAULT_MAP, count: int = 1) -> ScriptPilot:
+    return ScriptPilot(write_script(tmp_path, text), channel_map, count)
+
+
+@pytest.fixture
+def pilot(tmp_path) -> ScriptPilot:
+    return script_pilot(tmp_path, SCRIPT)
+
+
+@pytest.mark.parametrize("t", [0.0, 0.5, 0.999999])
+def test_script_before_the_first_entry(pilot, t):
+    assert pilot.values_at(t) == INITIAL
+
+
+def test_script_at_the_entries(pilot):
+    assert pilot.values_at(1.0) == {**INITIAL, "arm": 2000.0, "collective": 1500.0}
+    assert pilot.values_at(2.0) == {**INITIAL, "arm": 2000.0, "collective": 1500.0, "pitch": 2000.0, "mode": 1000.0}
+    last = {"roll": 1200.0, "pitch": 1000.0, "collective": 1700.0, "yaw": 1500.0, "arm": 1000.0, "mode": 1000.0}
+    assert pilot.values_at(4.0) == last
+
+
+def test_script_sticks_interpolate_between_entries(pilot):
+    halfway_up = pilot.values_at(1.5)
+    assert halfway_up["pitch"] == pytest.approx(1750.0)  # 1500 at t=1 (carried) to 2000 at t=2
+    assert halfway_up["collective"] == pytest.approx(1500.0)  # 1500 at both ends
+    quarter = pilot.values_at(2.5)  # a quarter of the way from t=2 to t=4
+    assert quarter["pitch"] == pytest.approx(1750.0)
+    assert quarter["roll"] == pytest.approx(1425.0)
+    assert quarter["collective"] == pytest.approx(1550.0)
+    assert quarter["yaw"] == pytest.approx(1500.0)
+
+
+def test_script_arm_and_mode_hold_until_the_next_entry(pilot):
+    assert pilot.values_at(1.999)["mode"] == 1500.0  # not interpolated towards 1000
+    assert pilot.values_at(2.0)["mode"] == 1000.0
+    assert pilot.values_at(3.999)["arm"] == 2000.0  # not interpolated towards 1000
+    assert pilot.values_at(4.0)["arm"] == 1000.0
+
+
+def test_script_omitted_channels_keep_their_last_value(pilot):
+    # entry 1 names neither arm nor collective; entry 2 names neither mode nor yaw
+    assert pilot.values_at(2.0)["arm"] == 2000.0
+    assert pilot.values_at(100.0)["mode"] == 1000.0
+    assert pilot.values_at(100.0)["yaw"] == 1500.0
+
+
+def test_script_holds_after_the_last_entry(pilot):
+    assert pilot.values_at(4.0) == pilot.values_at(1e6)
+
+
+def test_script_single_entry_at_zero(tmp_path):
+    pilot = script_pilot(tmp_path, "[[at]]\nt = 0\nroll = 1000\nmode = 2000\n")
+    expected = {**INITIAL, "roll": 1000.0, "mode": 2000.0}
+    assert pilot.values_at(0.0) == expected
+    assert pilot.values_at(3.0) == expected
+
+
+def test_script_accepts_the_limits(tmp_path):
+    pilot = script_pilot(tmp_path, "[[at]]\nt = 0\nroll = 800\npitch = 2200\n")
+    assert (pilot.values_at(0.0)["roll"], pilot.values_at(0.0)["pitch"]) == (800.0, 2200.0)
+
+
+@pytest.mark.parametrize("channel_map", [DEFAULT_MAP, REORDERED_MAP], ids=["default", "reordered"])
+def test_script_channels_follow_the_channel_map(tmp_path, channel_map):
+    pilot = script_pilot(tmp_path, SCRIPT, channel_map, count=3)
+    out = pilot.channels(2.5, None)
+    assert out.shape == (3, CHANNEL_COUNT)
+    for name, value in pilot.values_at(2.5).items():
+        np.testing.assert_allclose(out[:, getattr(channel_map, name) - 1], value, err_msg=name)
+
+
+def test_script_channels_decode_as_expected(pilot):
+    packed = to_pilot_input(pilot.channels(2.0, None), True, DEFAULT_MAP).packed[0]
+    # pitch full forward, collective centre, armed, rate mode
+    np.testing.assert_allclose(packed, [0.0, 1.0, 0.0, 0.0, 1.0, RATE, 1.0])
+
+
+def test_script_channels_before_the_first_entry_are_neutral(pilot):
+    out = pilot.channels(0.0, None)
+    np.testing.assert_array_equal(out, neutral_channels(1, DEFAULT_MAP))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("[[at]]\nt = 0\nptich = 1500\n", ("at[0].ptich", "unknown key", "pitch")),
+        ("[[at]]\nt = 0\n[[at]]\nt = 1\n[[at]]\nt = 1\nthrottle = 1500\n", ("at[2].throttle", "unknown key")),
+        ("[[at]]\nt = 1\n[[at]]\nt = 2\n[[at]]\nt = 1.5\n", ("at[2].t", "1.5", "order")),
+        ("[[at]]\nt = 0\n[[at]]\nt = 1\n[[at]]\nt = 2\npitch = 2300\n", ("at[2].pitch", "2300", "800", "2200")),
+        ("[[at]]\nt = 0\nroll = 799\n", ("at[0].roll", "799", "800", "2200")),
+        ("[[at]]\nt = 0\narm = true\n", ("at[0].arm", "True")),
+        ("[[at]]\nt = 0\nmode = '1500'\n", ("at[0].mode", "'1500'")),
+        ("[[at]]\nt = -1\n", ("at[0].t", "-1", ">= 0")),
+        ("[[at]]\nroll = 1500\n", ("at[0].t",)),
+        ("[[at]]\nt = 'soon'\n", ("at[0].t", "'soon'")),
+        ("at = 3\n", ("at", "list")),
+        ("at = []\n", ("at", "list")),
+        ("[at]\nt = 1\n", ("at", "list")),
+        ("at = [1, 2]\n", ("at[0]", "table")),
+        ("speed = 2\n[[at]]\nt = 0\n", ("speed", "unknown")),
+        ("[[at]]\nt = 0\n[extra]\nx = 1\n", ("extra", "unknown")),
+        ("", ("at", "list")),
+    ],
+    ids=[
+        "unknown-key",
+        "unknown-key-third",
+        "out-of-order",
+        "above-range",
+        "below-range",
+        "bool-value",
+        "string-value",
+        "negative-t",
+        "missing-t",
+        "string-t",
+        "not-a-list",
+        "empty-list",
+        "single-table",
+        "entries-not-tables",
+        "extra-top-level-key",
+        "extra-top-level-table",
+        "empty-file",
+    ],
+)
+def test_script_errors(tmp_path, text, fragments):
+    path = write_script(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        ScriptPilot(path, DEFAULT_MAP, 1)
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in (str(path), *fragments):
+        assert fragment in message, f"{fragment!r} missing from error: {message}"
+
+
+def test_script_that_does_not_exist(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        ScriptPilot(tmp_path / "absent.toml", DEFAULT_MAP, 1)
+
+
+def test_script_rejects_nan_time(tmp_path):
+    path = write_script(tmp_path, "[[at]]\nt = 1\nroll = 1000\n[[at]]\nt = nan\nroll = 2000\n[[at]]\nt = 0.5\n")
+    with pytest.raises(ConfigError, match=r"at\[1\]\.t"):
+        ScriptPilot(path, DEFAULT_MAP, 1)

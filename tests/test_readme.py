@@ -1,0 +1,51 @@
+"""The README stays true: its two commands, its TOML examples and its contract keys."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from heli.trim import TrimResult
+from sim.config import FlightConfig
+from sim.dataclass_io import build
+from sim.pilots import ScriptPilot
+from sim.rc import CHANNEL_COUNT
+from tests.conftest import heli
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_opens_with_the_two_commands():
+    first_block = re.search(r"```\w*\n(.*?)```", README, flags=re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["make fly", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^fly:", makefile, flags=re.M) and re.search(r"^test:", makefile, flags=re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_flight_file_example_is_valid():
+    (example,) = [block for block in code_blocks("toml") if "[flight]" in block]
+    config = build(FlightConfig, tomllib.loads(example), source="README")
+    assert config.flight.heli == "trex450"
+
+
+def test_readme_pilot_script_example_is_valid(tmp_path):
+    (example,) = [block for block in code_blocks("toml") if "[[at]]" in block]
+    script = tmp_path / "script.toml"
+    script.write_text(example)
+    frames = ScriptPilot(script, FlightConfig().rc, 1).channels(8.0, None)
+    assert frames.shape == (1, CHANNEL_COUNT) and frames[0, 2] == 1740.0
+
+
+def test_readme_lists_the_trim_contract_keys():
+    keys = heli("xcell60").trim.contract().keys()
+    for key in keys:
+        assert f"`{key}`" in README
+    assert set(keys) < {f.name for f in TrimResult.__dataclass_fields__.values()}
