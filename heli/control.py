@@ -317,7 +317,8 @@ def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: An
     # --- modes and failsafe bookkeeping
     lost = valid < 0.5
     fs_time = xp.where(lost, fs_time + dt, 0.0)
-    fs_armed = xp.where(lost, xp.where(fs_active > 0.5, fs_armed, stick_arm), 0.0)
+    # armed at the onset of a failsafe: the controller's own state (motor running), not a stale stick
+    fs_armed = xp.where(lost, xp.where(fs_active > 0.5, fs_armed, xp.where(gov_state > 0.5, 1.0, 0.0)), 0.0)
     descending = lost & (fs_time >= k.failsafe_level_s)
     still = (climb_rate > -_LANDED_SINK_M_S) & (climb_rate < _LANDED_SINK_M_S)
     landed_time = xp.where(descending & still, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))

@@ -12,7 +12,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -21,7 +21,11 @@ from heli.dynamics import FlightModel, step
 from heli.initial import hover_state
 from heli.state import ActuatorCommand
 from heli.trim import solve_hover_trim
-from sim.config import load_heli
+from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
+from sim.flight import Flight
+from sim.loop import FlightLoop, MonotonicClock
+from sim.stats import LogHistogram
+from sim.wiring import PortIO
 
 __all__ = ["BENCHMARKS", "Result", "machine_info"]
 
@@ -144,3 +148,85 @@ def bench_step(quick: bool = False, heli: str = "xcell60") -> list[Result]:
 
 
 BENCHMARKS: dict[str, Callable[..., list[Result]]] = {"step": bench_step}
+
+
+def _bare_loop_lateness(duration_s: float, loop_hz: float = 500.0) -> LogHistogram:
+    """Lateness of a loop that does nothing but sleep to absolute deadlines (the baseline)."""
+    clock = MonotonicClock()
+    lateness = LogHistogram()
+    start = clock.now()
+    for k in range(round(duration_s * loop_hz)):
+        deadline = start + k / loop_hz
+        clock.sleep_until(deadline)
+        lateness.add(max(0.0, clock.now() - deadline))
+    return lateness
+
+
+def _fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int) -> FlightLoop:
+    config = apply_overrides(FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io_mode)
+    config = replace(config, ports=ports)
+    flight = Flight(load_heli("trex450"), config)
+    port_io = PortIO(flight, config, io_mode)
+    loop = FlightLoop(flight, MonotonicClock(), loop_hz=500.0, io_mode=io_mode, duration_s=duration_s, io=port_io)
+    port_io.open()
+    try:
+        loop.run()
+    finally:
+        port_io.close()
+    return loop
+
+
+def bench_io(quick: bool = False, latency_ms: float = 100.0) -> list[Result]:
+    """The seed in the simulator (N slow links served inline or by threads) and loop lateness.
+
+    The sweep flies one helicopter with N link devices, so the loop's period is the I/O and not
+    the physics catching up a fleet.  Lateness: the default flight (virtual transmitter, servo
+    board, ground station, threaded) and the same with five 100 ms links busy, each against a
+    bare sleep-to-deadline loop; three alternating rounds, medians reported.
+    """
+    results: list[Result] = []
+    latency_s = latency_ms / 1e3
+    counts = (1, 3, 5) if quick else tuple(range(1, 9))
+    for n in counts:
+        links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(n))
+        periods = {}
+        for mode in ("blocking", "threaded"):
+            if mode == "blocking":
+                duration = max(1.5 if quick else 2.0, (3 if quick else 6) * n * latency_s)
+            else:
+                duration = 1.0 if quick else 2.0
+            loop = _fly_with_ports(links, mode, duration, fleet=1)
+            (segment,) = loop.segments
+            periods[mode] = (segment.period.quantile(0.5) or 0.0) * 1e3
+            rates = [p["frames_in"] / loop.flight.sim_time_s for p in loop.summary()["ports"]]
+            results.append(Result("io", f"{mode}_period_ms_n{n}", round(periods[mode], 2), "ms"))
+            results.append(Result("io", f"{mode}_link_rate_hz_n{n}", round(statistics.median(rates), 2), "1/s"))
+        theory_ms = n * latency_ms
+        results.append(Result("io", f"theory_blocking_period_ms_n{n}", theory_ms, "ms"))
+        results.append(Result("io", f"blocking_vs_theory_n{n}", round(periods["blocking"] / theory_ms, 3), "ratio"))
+
+    seconds = 2.0 if quick else 4.0
+    default = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"))
+    busy = (*default, *(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(5)))
+    for ports, prefix in ((default, "loop"), (busy, "busy_loop")):
+        rounds: dict[str, list[float]] = {"bare50": [], "bare99": [], "loop50": [], "loop99": []}
+        for _ in range(1 if quick else 3):
+            bare = _bare_loop_lateness(seconds)
+            (segment,) = _fly_with_ports(ports, "threaded", seconds, fleet=1).segments
+            rounds["bare50"].append(bare.quantile(0.5))
+            rounds["bare99"].append(bare.quantile(0.99))
+            rounds["loop50"].append(segment.lateness.quantile(0.5))
+            rounds["loop99"].append(segment.lateness.quantile(0.99))
+        med = {key: statistics.median(values) for key, values in rounds.items()}
+        results.append(Result("io", f"{prefix}_lateness_p50_us", round(med["loop50"] * 1e6, 1), "us"))
+        results.append(Result("io", f"{prefix}_lateness_p99_us", round(med["loop99"] * 1e6, 1), "us"))
+        bare_prefix = "bare_loop" if prefix == "loop" else "busy_bare_loop"
+        results.append(Result("io", f"{bare_prefix}_lateness_p50_us", round(med["bare50"] * 1e6, 1), "us"))
+        results.append(Result("io", f"{bare_prefix}_lateness_p99_us", round(med["bare99"] * 1e6, 1), "us"))
+        for q in ("50", "99"):
+            ratio = med[f"loop{q}"] / max(med[f"bare{q}"], 1e-9)
+            results.append(Result("io", f"{prefix}_lateness_p{q}_vs_bare", round(ratio, 2), "ratio"))
+    return results
+
+
+BENCHMARKS["io"] = bench_io

@@ -23,10 +23,12 @@ from heli.params import Environment, HeliParams, quantity
 from sim.dataclass_io import build, to_table
 
 __all__ = [
+    "PORT_ROLES",
     "ChannelMap",
     "FlightConfig",
     "FlightSettings",
     "HeliConfig",
+    "PortSpec",
     "configs_dir",
     "heli_names",
     "load_flight",
@@ -150,13 +152,67 @@ class FlightSettings:
             raise ConfigError(f"pilot = {self.pilot!r}: expected hover, keyboard or script:FILE")
 
 
+PORT_ROLES = ("rc-in", "rc-out", "servo", "telemetry", "link")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """One serial port of a flight: a ``[[ports]]`` table, or a ``--rc``/``--servo``/... option."""
+
+    role: str = quantity("-", choices=PORT_ROLES)
+    url: str = quantity("-", default="virtual", doc="a device path, a pyserial URL, or virtual")
+    vehicle: int = quantity("index", ge=0, default=0, doc="which helicopter (servo and link ports)")
+    name: str = quantity("-", default="", doc="shown in the summary; default role and vehicle")
+    baud: int = quantity("baud", ge=50, le=20_000_000, default=115200)
+    latency_ms: float = quantity("ms", ge=0.0, le=60_000.0, default=-1.0, doc="virtual device reply latency")
+    reply_timeout_ms: float = quantity("ms", gt=0.0, le=600_000.0, default=500.0, doc="give up waiting after")
+    pace: bool = quantity("-", default=False, doc="the virtual device releases bytes at 10 bits per baud")
+
+    @property
+    def label(self) -> str:
+        return self.name or (f"{self.role}{self.vehicle}" if self.role in ("servo", "link") else self.role)
+
+    @property
+    def device_latency_ms(self) -> float:
+        """The virtual device's reply latency: as given, or 100 ms for a link, 1 ms for a servo board."""
+        if self.latency_ms >= 0.0:
+            return self.latency_ms
+        return 100.0 if self.role == "link" else 1.0
+
+
 @dataclass(frozen=True)
 class FlightConfig:
-    """A whole flight: settings, channel map, environment."""
+    """A whole flight: settings, channel map, environment, ports.
+
+    ``ports`` None means the default set: a virtual rc-in port played by an emulated
+    transmitter, a virtual servo board per vehicle and a virtual ground station.
+    """
 
     flight: FlightSettings = field(default_factory=FlightSettings)
     rc: ChannelMap = field(default_factory=ChannelMap)
     environment: Environment = field(default_factory=Environment)
+    ports: tuple[PortSpec, ...] | None = None
+
+    def port_specs(self) -> tuple[PortSpec, ...]:
+        """The ports this flight opens (the default set when none are configured)."""
+        if self.ports is not None:
+            return self.ports
+        servos = tuple(PortSpec(role="servo", vehicle=i) for i in range(self.flight.fleet))
+        return (PortSpec(role="rc-in"), *servos, PortSpec(role="telemetry"))
+
+    def __post_init__(self) -> None:
+        if self.ports is None:
+            return
+        labels = [p.label for p in self.ports]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"ports: two ports share a name: {labels} (give them distinct names)")
+        for spec in self.ports:
+            if spec.vehicle >= self.flight.fleet and spec.role in ("servo", "link"):
+                raise ConfigError(
+                    f"ports: {spec.label} is for vehicle {spec.vehicle}, but the fleet has {self.flight.fleet}"
+                )
+        if sum(1 for p in self.ports if p.role == "rc-in") > 1:
+            raise ConfigError("ports: more than one rc-in port; a flight has one pilot input")
 
     def to_toml(self) -> str:
         return tomli_w.dumps(to_table(self))

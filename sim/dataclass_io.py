@@ -79,6 +79,21 @@ def _unknown_key(key: str, known: list[str], where: str, units: dict[str, str]) 
     return ConfigError(f"{where}: unknown key{hint} (valid keys: {', '.join(known)})")
 
 
+def _convert(hint: Any, value: Any, meta: typing.Mapping[str, Any], where: str, source: Any, key_path: str) -> Any:
+    """One value of type ``hint``: a nested table, a list, an optional, or a scalar."""
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, source=source, path=key_path)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        options = [h for h in typing.get_args(hint) if h is not type(None)]
+        return _convert(options[0], value, meta, where, source, key_path)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} = {value!r}: expected a list")
+        return tuple(_convert(item, v, meta, f"{where}[{i}]", source, f"{key_path}[{i}]") for i, v in enumerate(value))
+    return _check_scalar(value, hint, meta, where)
+
+
 def build(cls: type[T], table: Any, *, source: str | Path | None = None, path: str = "") -> T:
     """An instance of dataclass ``cls`` from a TOML table, every value checked (ConfigError)."""
     where_table = _where(source, path or "(top level)")
@@ -102,20 +117,7 @@ def build(cls: type[T], table: Any, *, source: str | Path | None = None, path: s
                 suffix = f" ({_expected(f.metadata, 'a value')})" if unit else ""
                 raise ConfigError(f"{where}: missing{suffix}")
             continue
-        hint = hints[name]
-        value = table[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = build(hint, value, source=source, path=key_path)
-        elif typing.get_origin(hint) in (types.UnionType, typing.Union):
-            options = [h for h in typing.get_args(hint) if h is not type(None)]
-            values[name] = _check_scalar(value, options[0], f.metadata, where)
-        elif typing.get_origin(hint) is tuple:
-            item = typing.get_args(hint)[0]
-            if not isinstance(value, list):
-                raise ConfigError(f"{where} = {value!r}: expected a list")
-            values[name] = tuple(_check_scalar(v, item, f.metadata, f"{where}[{i}]") for i, v in enumerate(value))
-        else:
-            values[name] = _check_scalar(value, hint, f.metadata, where)
+        values[name] = _convert(hints[name], table[name], f.metadata, where, source, key_path)
     try:
         return cls(**values)
     except ConfigError as error:
@@ -130,7 +132,7 @@ def to_table(instance: Any) -> dict[str, Any]:
         if dataclasses.is_dataclass(value):
             out[f.name] = to_table(value)
         elif isinstance(value, tuple):
-            out[f.name] = list(value)
+            out[f.name] = [to_table(v) if dataclasses.is_dataclass(v) else v for v in value]
         elif value is not None:
             out[f.name] = value
     return out

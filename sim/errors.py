@@ -1,6 +1,7 @@
 """Runtime errors, on top of the shared tree in ``heli.errors``.
 
-``UsageError`` (a ``ConfigError``) is bad command-line input.  The CLI turns every
+``UsageError`` (a ``ConfigError``) is bad command-line input; ``PortError`` (also an
+``OSError``) a serial port that cannot be opened or has gone away.  The CLI turns every
 ``HeliSimError`` into one line on stderr and exit status 2.
 """
 
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 from heli.errors import ConfigError, HeliSimError, TrimError
 
-__all__ = ["ConfigError", "HeliSimError", "TrimError", "UsageError"]
+__all__ = ["ConfigError", "HeliSimError", "PortError", "TrimError", "UsageError"]
 
 
 class UsageError(ConfigError):
     """A command-line option or value is wrong (unknown, out of range, conflicting)."""
+
+
+class PortError(HeliSimError, OSError):
+    """A serial port cannot be opened or used: missing, busy, forbidden, unknown scheme, vanished."""

@@ -14,12 +14,11 @@ import numpy as np
 
 from heli.control import ControllerConstants, ControllerState, control
 from heli.dynamics import FlightModel, step
-from heli.errors import ConfigError
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, ActuatorCommand
-from heli.trim import collective_sensitivity, solve_hover_trim
+from heli.trim import solve_hover_trim
 from sim.config import FlightConfig, HeliConfig
-from sim.pilots import HoverPilot, HoverTuning, Pilot, ScriptPilot
+from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
 
 __all__ = ["Flight"]
@@ -53,32 +52,18 @@ class Flight:
         self.command = ActuatorCommand(
             np.concatenate([self.vehicles.servo_position, self.vehicles.throttle[:, None]], axis=1)
         )
-        self.pilot = self._make_pilot(settings.pilot, settings.start == "hover")
+        self.pilot = make_pilot(
+            settings.pilot, heli, self.model, self.trim, config.rc, self.vehicles, airborne=settings.start == "hover"
+        )
         self.pilot_period_s = 1.0 / settings.pilot_hz
         self._next_pilot_t = 0.0
         self.steps = 0
         self.frames_us = self.pilot.channels(0.0, self.vehicles)
-        self._pilot_input_key: tuple[int, bool] | None = None
+        self._pilot_input_key: tuple[int, bytes] | None = None
         self._pilot_input = to_pilot_input(self.frames_us, True, config.rc)
         self.max_altitude_m = self.vehicles.altitude_m.copy()
         self.min_altitude_m = self.vehicles.altitude_m.copy()
         self._crash_reported = self.vehicles.crashed.copy()
-
-    def _make_pilot(self, name: str, airborne: bool) -> Pilot:
-        if name == "hover":
-            params = self.heli.controller
-            tuning = HoverTuning(
-                hover_collective_deg=self.trim.collective_deg,
-                accel_per_collective_deg=math.radians(collective_sensitivity(self.model, self.trim)),
-                collective_max_deg=params.collective_max_deg,
-                max_angle_deg=params.max_angle_deg,
-                yaw_rate_max_deg_s=params.yaw_rate_max_deg_s,
-                headspeed_rad_s=self.constants.headspeed,
-            )
-            return HoverPilot(tuning, self.config.rc, self.vehicles, airborne=airborne)
-        if name.startswith("script:"):
-            return ScriptPilot(name.removeprefix("script:"), self.config.rc, self.count)
-        raise ConfigError(f"pilot {name!r} needs the view (keyboard or joystick); use --pilot hover or script:FILE")
 
     @property
     def sim_time_s(self) -> float:
@@ -92,9 +77,9 @@ class Flight:
             self._next_pilot_t += self.pilot_period_s * max(1, int((t - self._next_pilot_t) / self.pilot_period_s) + 1)
         return self.frames_us
 
-    def run_controller(self, frames_us: np.ndarray, fresh: bool, dt_s: float) -> None:
-        """One controller cycle of ``dt_s`` seconds on the given pilot frames."""
-        key = (id(frames_us), bool(fresh))
+    def run_controller(self, frames_us: np.ndarray, fresh: np.ndarray | bool, dt_s: float) -> None:
+        """One controller cycle of ``dt_s`` seconds on the given pilot frames (fresh: per vehicle)."""
+        key = (id(frames_us), np.asarray(fresh, dtype=bool).tobytes())
         if key != self._pilot_input_key:  # decode a frame once, however many cycles hold it
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key

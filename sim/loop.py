@@ -1,11 +1,12 @@
 """The fixed-rate main loop: absolute deadlines, physics up to wall-clock time, timing statistics.
 
 One tick: wait for the next deadline on the monotonic clock (recording how late we woke),
-switch I/O mode if one was requested, read the pilot's frames, run the controller, step the
-physics in fixed ``dt`` up to the present wall-clock time holding the actuator command, then
-record the tick.  A stall (a blocking call, a busy CPU) therefore never slows the world: the
-physics catches up, the controller was simply blind meanwhile.  Catch-up is capped at
-``catchup_limit_s``; past it the world skips ahead and a ``behind`` event says by how much.
+switch I/O mode if one was requested, read the pilot's frames (``FlightIO.read_inputs``), run
+the controller, push its outputs to the ports (``push_outputs``), step the physics in fixed
+``dt`` up to the present wall-clock time holding the actuator command, then record the tick.
+A stall (a blocking call, a busy CPU) therefore never slows the world: the physics catches up,
+the controller was simply blind meanwhile.  Catch-up is capped at ``catchup_limit_s``; past it
+the world skips ahead and a ``behind`` event says by how much.
 
 Deadlines are absolute (``t0 + k * period``), never ``sleep(period)``.  A tick that wakes more
 than a period late runs once, and the deadlines it slept through count as missed; the schedule
@@ -24,6 +25,7 @@ from typing import Protocol
 from sim.config import IO_MODES
 from sim.flight import Flight
 from sim.stats import Event, Segment
+from sim.wiring import FlightIO, InProcessIO
 
 __all__ = ["Clock", "FlightLoop", "ManualClock", "MonotonicClock"]
 
@@ -89,10 +91,12 @@ class FlightLoop:
         catchup_limit_s: float = 1.0,
         on_progress: Callable[[FlightLoop], None] | None = None,
         before_tick: Callable[[FlightLoop], None] | None = None,
+        io: FlightIO | None = None,
     ):
         if io_mode not in IO_MODES:
             raise ValueError(f"io_mode must be one of {IO_MODES}, got {io_mode!r}")
         self.flight = flight
+        self.io: FlightIO = io if io is not None else InProcessIO(flight)
         self.clock = clock
         self.loop_hz = loop_hz
         self.period_s = 1.0 / loop_hz
@@ -112,6 +116,7 @@ class FlightLoop:
     # --- requests (safe from signal handlers: they only set attributes)
     def request_stop(self, reason: str = "stop requested") -> None:
         self._stop_requested = reason
+        self.io.abort()  # a blocking wait on a slow device gives up now
 
     def request_io_mode(self, mode: str) -> None:
         if mode not in IO_MODES:
@@ -158,10 +163,11 @@ class FlightLoop:
             if self.before_tick is not None:
                 self.before_tick(self)
 
-            frames = flight.pilot_frames()
+            frames, fresh, _stick_t = self.io.read_inputs(clock.now())
             sim_t = flight.sim_time_s
-            flight.run_controller(frames, True, max(sim_t - last_control_t, dt))
+            flight.run_controller(frames, fresh, max(sim_t - last_control_t, dt))
             last_control_t = sim_t
+            self.io.push_outputs(clock.now())
 
             now = clock.now()
             behind = math.floor((now - origin) / dt + 1e-9) - flight.steps
@@ -172,6 +178,8 @@ class FlightLoop:
                 behind = self.catchup_steps
             for kind, detail in flight.advance(max(behind, 0)):
                 self.record(kind, detail)
+            for event in self.io.drain_events():
+                self.record(event.kind, event.detail, event.t_monotonic - self.t0)
 
             self.ticks += 1
             index += 1 + skipped
@@ -186,6 +194,7 @@ class FlightLoop:
     def _switch_segment(self, segment: Segment, mode: str, now: float) -> Segment:
         t = now - self.t0
         segment.t_end_s = t
+        self.io.switch(mode)  # threads stopped (or started) before the loop goes on
         self.record("mode_switch", f"{self.io_mode} -> {mode}", t)
         self.io_mode = mode
         new = Segment(self.io_mode, t)
@@ -205,8 +214,8 @@ class FlightLoop:
             "fleet": flight.count,
             "stop_reason": self.stop_reason,
             "segments": [s.to_dict() for s in self.segments],
-            "ports": [],
+            "ports": self.io.port_summaries(),
             "events": [e.to_dict() for e in self.events],
             "vehicles": flight.vehicle_summary(),
-            "stick_to_servo_ms": {"p50": None, "p99": None, "max": None},
+            "stick_to_servo_ms": self.io.stick_to_servo_ms(),
         }

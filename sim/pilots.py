@@ -16,9 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
+from heli.dynamics import FlightModel
 from heli.errors import ConfigError
 from heli.state import VehicleState
-from sim.config import ChannelMap, load_toml
+from heli.trim import TrimResult, collective_sensitivity
+from sim.config import ChannelMap, HeliConfig, load_toml
 from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
 
 __all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "ScriptPilot"]
@@ -212,3 +214,33 @@ class ScriptPilot:
         for key, value in self.values_at(t_s).items():
             frames[:, getattr(self.channel_map, key) - 1] = value
         return frames
+
+
+def make_pilot(
+    spec: str,
+    heli: HeliConfig,
+    model: FlightModel,
+    trim: TrimResult,
+    channel_map: ChannelMap,
+    start: VehicleState,
+    *,
+    airborne: bool = False,
+) -> Pilot:
+    """The pilot named by ``spec`` (hover or script:FILE) for the vehicles of ``start``."""
+    if spec == "hover":
+        params = heli.controller
+        tuning = HoverTuning(
+            hover_collective_deg=trim.collective_deg,
+            accel_per_collective_deg=math.radians(collective_sensitivity(model, trim)),
+            collective_max_deg=params.collective_max_deg,
+            max_angle_deg=params.max_angle_deg,
+            yaw_rate_max_deg_s=params.yaw_rate_max_deg_s,
+            headspeed_rad_s=(
+                params.governor_headspeed_rpm * math.pi / 30.0 if params.governor_headspeed_rpm > 0
+                else model.nominal_speed
+            ),
+        )  # fmt: skip
+        return HoverPilot(tuning, channel_map, start, airborne=airborne)
+    if spec.startswith("script:"):
+        return ScriptPilot(spec.removeprefix("script:"), channel_map, start.count)
+    raise ConfigError(f"pilot {spec!r} needs the view (keyboard or joystick); use --pilot hover or script:FILE")

@@ -1,5 +1,5 @@
-"""Shared fixtures: the shipped helicopters, and a guard that fails any test leaking a thread
-or an open terminal/serial file descriptor."""
+"""Shared fixtures: the shipped helicopters, and a guard that fails any test leaking a thread,
+an open terminal/serial file descriptor or a child process."""
 
 from __future__ import annotations
 
@@ -34,19 +34,39 @@ def _open_terminals() -> set[str]:
     return found
 
 
+def _children() -> set[int]:
+    """Live (not zombie) child processes of this process."""
+    me = str(os.getpid())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            found.add(int(entry))
+    return found
+
+
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """Fail the test if it leaves a thread running or a terminal/serial port open."""
+    """Fail the test if it leaves a thread running, a terminal/serial port open or a child alive."""
     threads_before = set(threading.enumerate())
     terminals_before = _open_terminals()
+    children_before = _children()
     yield
     leftover = [t for t in threading.enumerate() if t not in threads_before]
     for thread in leftover:
         thread.join(timeout=_THREAD_JOIN_S)
     alive = [t.name for t in leftover if t.is_alive()]
     leaked = sorted(_open_terminals() - terminals_before)
+    children = sorted(_children() - children_before)
     assert not alive, f"test leaked running threads: {alive}"
     assert not leaked, f"test leaked open ports: {leaked}"
+    assert not children, f"test leaked child processes: {children}"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -13,39 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import StderrLines
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
 
 
 def heli_sim(*args: str) -> list[str]:
     return [sys.executable, "-m", "sim", *args]
-
-
-class StderrLines:
-    """Lines of a child's stderr, read from the raw pipe with a deadline (no sleeping, no read-ahead)."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.fd = proc.stderr.fileno()
-        self.pending = b""
-        self.seen: list[str] = []
-
-    def wait_for(self, text: str, timeout_s: float = START_TIMEOUT_S) -> str:
-        deadline = time.monotonic() + timeout_s
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.fd, selectors.EVENT_READ)
-            while True:
-                while b"\n" in self.pending:
-                    line, self.pending = self.pending.split(b"\n", 1)
-                    self.seen.append(line.decode())
-                    if text in self.seen[-1]:
-                        return self.seen[-1]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise AssertionError(f"no line with {text!r} on stderr within {timeout_s} s: {self.seen}")
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    raise AssertionError(f"stderr closed before a line with {text!r}: {self.seen}")
-                self.pending += chunk
 
 
 def start_flight(*args: str, verbose: bool = False) -> tuple[subprocess.Popen, StderrLines]:

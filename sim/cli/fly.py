@@ -12,16 +12,19 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import tomli_w
 
+from heli.errors import ConfigError
 from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
-from sim.config import IO_MODES, apply_overrides, load_flight, load_heli
+from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_flight, load_heli
 from sim.dataclass_io import to_table
 from sim.flight import Flight
 from sim.loop import FlightLoop, MonotonicClock
 from sim.report import format_summary
+from sim.wiring import InProcessIO, PortIO
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -42,15 +45,58 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--loop-hz", type=float, metavar="HZ", help="controller loop rate (default 500)")
     parser.add_argument("--physics-dt", type=float, metavar="S", help="physics step (default 0.001)")
     parser.add_argument("--start", choices=("ground", "hover"), help="on the skids (default) or trimmed in hover")
+    ports = parser.add_argument_group(
+        "ports",
+        "each PORT is a device path, a pyserial URL (socket://, rfc2217://, loop://, spy://) or virtual "
+        "(a pty pair with an emulated device on the far end); without any port option or [[ports]] table a "
+        "flight has a virtual transmitter (rc-in), a virtual servo board per vehicle and a virtual ground station",
+    )
+    ports.add_argument("--rc", metavar="PORT", help="rc-in: the pilot's sticks (none: the pilot runs in-process)")
+    ports.add_argument("--rc-out", metavar="PORT", help="rc-out: push the channels being flown to a module")
+    ports.add_argument("--servo", nargs="+", metavar="PORT", help="servo: one per vehicle, in order")
+    ports.add_argument("--telemetry", metavar="PORT", help="telemetry to a ground station (none: no telemetry)")
+    ports.add_argument("--link", nargs="+", metavar="PORT", help="link: a slow request/response device per vehicle")
+    ports.add_argument("--link-latency", type=float, metavar="MS", help="reply latency of virtual link devices")
+    ports.add_argument(
+        "--no-ports", action="store_true", help="start from no ports (the pilot in-process); other port options add"
+    )
     parser.add_argument("--stats-json", metavar="FILE", help="write the run summary as JSON")
     parser.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     parser.add_argument("--quiet", action="store_true", help="no status line and no summary table")
     parser.set_defaults(run=run)
 
 
+def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> FlightConfig:
+    """The config's ports (or the default set) with the command line's port options applied."""
+    given = [args.rc, args.rc_out, args.servo, args.telemetry, args.link, args.link_latency]
+    if all(option is None for option in given) and not args.no_ports:
+        return config
+    specs = [] if args.no_ports else list(config.port_specs())
+
+    def replace_role(role: str, new: list[PortSpec]) -> None:
+        nonlocal specs
+        specs = [s for s in specs if s.role != role] + new
+
+    if args.rc is not None:
+        replace_role("rc-in", [] if args.rc == "none" else [PortSpec(role="rc-in", url=args.rc)])
+    if args.rc_out is not None:
+        replace_role("rc-out", [PortSpec(role="rc-out", url=args.rc_out)])
+    if args.servo is not None:
+        replace_role("servo", [PortSpec(role="servo", url=u, vehicle=i) for i, u in enumerate(args.servo)])
+    if args.telemetry is not None:
+        replace_role("telemetry", [] if args.telemetry == "none" else [PortSpec(role="telemetry", url=args.telemetry)])
+    if args.link is not None:
+        replace_role("link", [PortSpec(role="link", url=u, vehicle=i) for i, u in enumerate(args.link)])
+    if args.link_latency is not None:
+        if args.link_latency < 0:
+            raise ConfigError(f"--link-latency {args.link_latency}: expected milliseconds >= 0")
+        specs = [replace(s, latency_ms=args.link_latency) if s.role == "link" else s for s in specs]
+    return replace(config, ports=tuple(specs))
+
+
 def _effective_config(args: argparse.Namespace):
     config = load_flight(args.config)
-    return apply_overrides(
+    config = apply_overrides(
         config,
         heli=args.heli,
         fleet=args.fleet,
@@ -61,6 +107,7 @@ def _effective_config(args: argparse.Namespace):
         physics_dt_s=args.physics_dt,
         start=args.start,
     )
+    return FlightConfig(config.flight, config.rc, config.environment, _with_port_options(config, args).ports)
 
 
 def _status_line(loop: FlightLoop) -> None:
@@ -93,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print("heli-sim: the pygame view is not built yet; flying headless", file=sys.stderr)
 
     flight = Flight(heli, config)
+    io = PortIO(flight, config, config.flight.io) if config.port_specs() else InProcessIO(flight)
     show_status = sys.stderr.isatty() and not args.quiet
     loop = FlightLoop(
         flight,
@@ -102,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         duration_s=config.flight.duration_s,
         catchup_limit_s=config.flight.catchup_limit_s,
         on_progress=_status_line if show_status else None,
+        io=io,
     )
     stopped_by: list[int] = []
 
@@ -114,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+    try:
+        io.open()  # a missing, busy or forbidden port: one line, exit 2 (raised through main)
+    except BaseException:
+        io.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise
     if not args.quiet:
         until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
         print(
@@ -125,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         loop.run()
     finally:
+        io.close()  # threads joined, ports closed, device emulators ended
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if show_status:

@@ -1,0 +1,246 @@
+"""The four device emulators and the loop that runs one against a far end.
+
+Each device reacts to decoded messages (``on_message``) and may have messages due at given
+times (replies after a latency, stick frames at a rate); ``run_device`` reads with a timeout up
+to the next due time, so replies leave on time without busy-waiting.  With ``pace_baud`` set,
+outgoing bytes are released at 10 bits per baud, the wire timing a pty does not have.
+At the end the device reports its counters (``summary``), including sequence gaps and
+repeats of what it received: the far end's proof that nothing was lost or sent twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from heli.state import STATE_SIZE, StateIndex, VehicleState
+from sim.devices.far_end import FarEnd, Hangup
+from sim.ports.port import SequenceCheck
+from sim.protocols.hsf import (
+    Frame,
+    HsfDecoder,
+    LinkReply,
+    LinkRequest,
+    PayloadError,
+    RcChannels,
+    ServoAck,
+    ServoCommand,
+    VehicleStateMsg,
+    encode,
+    unpack,
+)
+
+__all__ = ["Device", "GroundStation", "Link", "NeutralPilot", "ServoBoard", "Transmitter", "run_device"]
+
+_IDLE_WAIT_S = 0.05
+
+
+class Device:
+    """A far-end device: reacts to messages, sends what is due."""
+
+    kind = ""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Any]] = []
+        self._order = itertools.count()
+        self.rx = SequenceCheck()
+        self.frames_in = 0
+        self.frames_out = 0
+
+    def schedule(self, t: float, message: Any) -> None:
+        heapq.heappush(self._due, (t, next(self._order), message))
+
+    def next_due(self) -> float:
+        return self._due[0][0] if self._due else math.inf
+
+    def pop_due(self, now: float) -> list[Any]:
+        out = []
+        while self._due and self._due[0][0] <= now:
+            out.append(heapq.heappop(self._due)[2])
+        return out
+
+    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+        """React to one decoded message (the default: count it)."""
+
+    def tick(self, now: float) -> None:
+        """Called once per loop pass: schedule periodic messages."""
+
+    def summary(self) -> dict:
+        return {
+            "device": self.kind,
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "rx_sequence_gaps": self.rx.gaps,
+            "rx_sequence_repeats": self.rx.repeats,
+        }
+
+
+class ServoBoard(Device):
+    """Takes servo commands; acks each after ``latency_s``."""
+
+    kind = "servo"
+
+    def __init__(self, latency_s: float):
+        super().__init__()
+        self.latency_s = latency_s
+        self.last_command: ServoCommand | None = None
+
+    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+        if isinstance(message, ServoCommand):
+            self.rx.see(frame.seq)
+            self.last_command = message
+            self.schedule(now + self.latency_s, ServoAck(message.vehicle, frame.seq))
+
+
+class Link(Device):
+    """The seed's slow device: every request is answered after ``latency_s``."""
+
+    kind = "link"
+
+    def __init__(self, latency_s: float):
+        super().__init__()
+        self.latency_s = latency_s
+
+    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+        if isinstance(message, LinkRequest):
+            self.rx.see(frame.seq)
+            self.schedule(now + self.latency_s, LinkReply(message.vehicle, frame.seq, message.t_sent_s))
+
+
+class GroundStation(Device):
+    """Takes telemetry; keeps the newest state of each vehicle."""
+
+    kind = "gcs"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: dict[int, VehicleStateMsg] = {}
+
+    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+        if isinstance(message, VehicleStateMsg):
+            self.rx.see(frame.seq)
+            self.states[message.vehicle] = message
+
+    def summary(self) -> dict:
+        return {**super().summary(), "vehicles_seen": sorted(self.states)}
+
+
+def vehicles_from_states(states: dict[int, VehicleStateMsg], count: int) -> VehicleState:
+    """A ``VehicleState`` carrying what telemetry says (position, velocity, attitude, rates, rotor)."""
+    packed = np.zeros((count, STATE_SIZE))
+    packed[:, StateIndex.ATTITUDE] = (1.0, 0.0, 0.0, 0.0)
+    for vehicle, msg in states.items():
+        if 0 <= vehicle < count:
+            packed[vehicle, StateIndex.POSITION] = msg.position_ned_m
+            packed[vehicle, StateIndex.VELOCITY] = msg.velocity_ned_m_s
+            packed[vehicle, StateIndex.ATTITUDE] = msg.attitude_quat
+            packed[vehicle, StateIndex.RATES] = msg.body_rates_rad_s
+            packed[vehicle, StateIndex.ROTOR_SPEED] = msg.rotor_speed_rad_s
+    return VehicleState(packed)
+
+
+class NeutralPilot:
+    """Sticks centred, collective low, disarmed: a transmitter nobody holds."""
+
+    def __init__(self, frames: np.ndarray):
+        self.frames = frames
+
+    def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
+        return self.frames
+
+
+class Transmitter(Device):
+    """Sends one ``RcChannels`` frame per vehicle at ``rate_hz``, from a pilot.
+
+    ``make_pilot(start)`` builds the pilot once the first vehicle states have come down the
+    link (closed-loop pilots fly by them); until then it sends nothing, as a transmitter that is
+    not ready yet (the flight controller meanwhile holds, or stays disarmed: failsafe).
+    """
+
+    kind = "transmitter"
+
+    def __init__(self, rate_hz: float, count: int, make_pilot: Callable[[VehicleState], Any] | None, pilot: Any = None):
+        super().__init__()
+        self.period_s = 1.0 / rate_hz
+        self.count = count
+        self._make_pilot = make_pilot
+        self.pilot = pilot
+        self.states: dict[int, VehicleStateMsg] = {}
+        self._state_t = 0.0
+        self._next_frame_t: float | None = None
+        self.sent_seqs = 0
+
+    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+        if isinstance(message, VehicleStateMsg):
+            self.rx.see(frame.seq)
+            self.states[message.vehicle] = message
+            self._state_t = now
+            if self.pilot is None and self._make_pilot is not None and len(self.states) >= self.count:
+                self.pilot = self._make_pilot(vehicles_from_states(self.states, self.count))
+
+    def sim_time(self, now: float) -> float:
+        if not self.states:
+            return 0.0
+        newest = max(msg.sim_time_s for msg in self.states.values())
+        return newest + (now - self._state_t)
+
+    def tick(self, now: float) -> None:
+        if self._next_frame_t is None:
+            self._next_frame_t = now
+        if now < self._next_frame_t:
+            return
+        # absolute deadlines: the frame rate does not drift; after a stall, skip, do not burst
+        behind = math.floor((now - self._next_frame_t) / self.period_s)
+        self._next_frame_t += (behind + 1) * self.period_s
+        if self.pilot is None:
+            return
+        frames = self.pilot.channels(self.sim_time(now), vehicles_from_states(self.states, self.count))
+        for vehicle in range(self.count):
+            channels = tuple(round(float(v)) for v in frames[vehicle])
+            self.schedule(now, RcChannels(vehicle, channels))
+
+    def next_due(self) -> float:
+        frame_t = self._next_frame_t if self._next_frame_t is not None else 0.0
+        return min(super().next_due(), frame_t)
+
+
+def run_device(end: FarEnd, device: Device, stopped: Callable[[], bool], pace_baud: float = 0.0) -> str:
+    """Serve ``device`` on ``end`` until ``stopped()`` or the other side hangs up; returns why it ended."""
+    decoder = HsfDecoder()
+    seq = 0
+    release_t = 0.0  # when the wire is free again (baud pacing)
+    try:
+        while not stopped():
+            now = time.monotonic()
+            device.tick(now)
+            for message in device.pop_due(now):
+                data = encode(message, seq)
+                seq = (seq + 1) % 65536
+                if pace_baud > 0:
+                    release_t = max(release_t, now) + len(data) * 10.0 / pace_baud
+                    wait = release_t - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)  # the emulated wire is busy; this process has nothing else to do
+                if end.write(data):
+                    device.frames_out += 1
+            timeout = min(_IDLE_WAIT_S, max(0.0, device.next_due() - time.monotonic()))
+            data = end.read(timeout)
+            if not data:
+                continue
+            now = time.monotonic()
+            for frame in decoder.feed(data):
+                try:
+                    message = unpack(frame)
+                except PayloadError:
+                    continue
+                device.frames_in += 1
+                device.on_message(frame, message, now)
+    except Hangup as why:
+        return f"hangup: {why}"
+    return "stopped"

@@ -1,0 +1,1 @@
+"""Serial ports: transports, virtual pairs, I/O threads."""

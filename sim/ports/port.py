@@ -1,0 +1,276 @@
+"""A serial port with a role: the transport, the decoder, the counters, and reconnection.
+
+A ``Port`` is the same object whether an I/O thread drives it (threaded mode) or the loop calls
+it inline (blocking mode): ``exchange(letter)`` is one unit of the role's blocking work (write a
+command and wait for its reply, read until a frame arrives...), always bounded by deadlines.
+The decoder buffer and the sequence counters belong to the port, not to a thread, so a switch
+between modes loses and duplicates nothing.
+
+Errors are separated and never escape: a decode error is counted and the bytes skipped; a
+transport error (device unplugged, far end killed) closes the port, records ``port_lost``, and
+later exchanges try to reopen it every ``RECONNECT_INTERVAL_S`` (``port_back`` when it works).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import serial
+
+from sim.errors import PortError
+from sim.ports.events import EventLog
+from sim.ports.mailbox import Letter
+from sim.ports.transport import TRANSPORT_ERRORS
+from sim.protocols.hsf import Frame, HsfDecoder, PayloadError, encode, unpack
+from sim.stats import LogHistogram
+
+__all__ = ["RECONNECT_INTERVAL_S", "Port", "PortStats", "SequenceCheck"]
+
+RECONNECT_INTERVAL_S = 0.5
+_SEQ_MODULO = 1 << 16
+_READ_CHUNK = 4096
+
+
+class SequenceCheck:
+    """Counts gaps (frames lost in transit) and repeats in a stream of 16-bit sequence numbers."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+        self.gaps = 0  # frames missing
+        self.repeats = 0
+        self.count = 0
+
+    def see(self, seq: int) -> None:
+        self.count += 1
+        if self.last is not None:
+            step = (seq - self.last) % _SEQ_MODULO
+            if step == 0:
+                self.repeats += 1
+            elif step < _SEQ_MODULO // 2:
+                self.gaps += step - 1
+            else:
+                self.repeats += 1  # an old frame again
+        self.last = seq
+
+    def restart(self) -> None:
+        """A new stream (after a reconnect): the next number starts a fresh count of gaps."""
+        self.last = None
+
+
+@dataclass
+class PortStats:
+    """What a port has done; the ``ports`` entries of the run summary."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    payload_errors: int = 0
+    disconnects: int = 0
+    reconnects: int = 0
+    timeouts: int = 0  # replies that never came
+    write_timeouts: int = 0  # writes the far end did not take in time (back-pressure)
+    io_wait: LogHistogram = field(default_factory=LogHistogram)  # seconds inside exchange()
+    round_trip: LogHistogram = field(default_factory=LogHistogram)  # request to reply
+    rx_sequence: SequenceCheck = field(default_factory=SequenceCheck)
+
+
+class Port:
+    """Base of the roles in ``sim.ports.roles``; subclasses implement ``_exchange``."""
+
+    role: ClassVar[str] = ""
+    # True: an I/O thread only calls exchange() when a newer letter is posted (outputs);
+    # False: it calls exchange() back to back (readers, request/response links).
+    waits_for_new_letter: ClassVar[bool] = True
+    is_input: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        name: str,
+        opener: Callable[[], serial.SerialBase],
+        events: EventLog,
+        *,
+        url: str,
+        vehicle: int = 0,
+        reply_timeout_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        closer: Callable[[], None] | None = None,
+    ):
+        self.name = name
+        self.url = url
+        self.vehicle = vehicle
+        self.protocol = "hsf"
+        self.reply_timeout_s = reply_timeout_s
+        self._opener = opener
+        self._closer = closer  # ends what the opener started besides the transport (an emulator)
+        self._events = events
+        self._clock = clock
+        self.transport: serial.SerialBase | None = None
+        self.decoder = HsfDecoder()
+        self.stats = PortStats()
+        self.state = "closed"
+        self.last_state = "closed"  # the state before the last close (what the summary reports)
+        self._tx_seq = 0
+        self._next_reconnect_t = 0.0
+        self._lock = threading.Lock()  # one exchange at a time, whoever calls it
+        self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
+
+    # --- life cycle
+    def open(self) -> None:
+        """Open the transport now; ``PortError`` if it cannot be (missing, busy, forbidden)."""
+        self.transport = self._opener()
+        self.state = "ok"
+
+    def close(self) -> None:
+        if self.state != "closed":
+            self.last_state = self.state
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            with contextlib.suppress(*TRANSPORT_ERRORS):  # closing a port whose device is gone
+                transport.close()
+        if self._closer is not None:
+            self._closer()
+        self.state = "closed"
+
+    def cancel(self) -> None:
+        """Make a blocking read or write in another thread return now (used to stop I/O threads)."""
+        transport = self.transport
+        if transport is None:
+            return
+        for method in ("cancel_read", "cancel_write"):
+            cancel = getattr(transport, method, None)
+            if cancel is not None:
+                with contextlib.suppress(*TRANSPORT_ERRORS):  # gone already: the blocked call fails anyway
+                    cancel()
+
+    # --- the unit of work
+    def exchange(self, letter: Letter | None) -> Any:
+        """One bounded piece of the role's I/O; returns what came in (or None).  Never raises."""
+        with self._lock:
+            start = self._clock()
+            try:
+                if self.transport is None and not self._reconnect(start):
+                    return None
+                try:
+                    return self._exchange(letter)
+                except TRANSPORT_ERRORS as error:
+                    self._lost(error)
+                    return None
+            finally:
+                self.stats.io_wait.add(self._clock() - start)
+
+    def _exchange(self, letter: Letter | None) -> Any:
+        raise NotImplementedError
+
+    # --- helpers for the roles
+    def send(self, message: Any) -> bool:
+        """Encode and write one message with the next sequence number; False on back-pressure."""
+        data = encode(message, self._tx_seq)
+        self._tx_seq = (self._tx_seq + 1) % _SEQ_MODULO
+        try:
+            self.transport.write(data)
+        except serial.SerialTimeoutException:
+            self.stats.write_timeouts += 1
+            if self.state != "backpressured":
+                self.state = "backpressured"
+                self._events.push("port_backpressure", f"{self.name}: far end is not reading")
+            return False
+        self.stats.frames_out += 1
+        self.stats.bytes_out += len(data)
+        if self.state == "backpressured":
+            self.state = "ok"
+        return True
+
+    @property
+    def next_seq(self) -> int:
+        return self._tx_seq
+
+    def receive(
+        self, deadline: float, until: Callable[[Frame, Any], bool] | None = None, *, drain: bool = False
+    ) -> list[tuple[Frame, Any, float]]:
+        """Read and decode until ``until(frame, message)`` is true for a frame, or ``deadline``.
+
+        Returns every (frame, message, t_received) decoded on the way; with ``until`` None, as
+        soon as anything decodes.  With ``drain``, once satisfied it also takes every byte that
+        is already waiting (without waiting for more), so a reader that was held up catches up.
+        """
+        transport = self.transport
+        out: list[tuple[Frame, Any, float]] = []
+        satisfied = False
+        while True:
+            waiting = transport.in_waiting
+            if satisfied and not waiting:
+                return out
+            data = transport.read(min(max(waiting, 1), _READ_CHUNK))
+            now = self._clock()
+            if data:
+                self.stats.bytes_in += len(data)
+                for frame in self.decoder.feed(data):
+                    try:
+                        message = unpack(frame)
+                    except PayloadError:
+                        self.stats.payload_errors += 1
+                        continue
+                    self.stats.frames_in += 1
+                    out.append((frame, message, now))
+                    satisfied = satisfied or until is None or until(frame, message)
+                if satisfied and not drain:
+                    return out
+            if now >= deadline or self.abort.is_set():
+                return out
+
+    @property
+    def decode_errors(self) -> int:
+        return self.decoder.decode_errors + self.stats.payload_errors
+
+    # --- losing and finding the device
+    def _lost(self, error: BaseException) -> None:
+        self.close()
+        self.state = "disconnected"
+        self.stats.disconnects += 1
+        self._next_reconnect_t = self._clock() + RECONNECT_INTERVAL_S
+        self._events.push("port_lost", f"{self.name} ({self.url}): {error}")
+
+    def _reconnect(self, now: float) -> bool:
+        if now < self._next_reconnect_t:
+            return False
+        self._next_reconnect_t = now + RECONNECT_INTERVAL_S
+        try:
+            self.transport = self._opener()
+        except (PortError, *TRANSPORT_ERRORS):
+            return False
+        self.decoder = HsfDecoder()  # a new stream: no half frame from before the loss
+        self.stats.rx_sequence.restart()
+        self.stats.reconnects += 1
+        self.state = "ok"
+        self._events.push("port_back", f"{self.name} ({self.url})")
+        return True
+
+    def summary(self) -> dict:
+        """This port's entry in the ``ports`` list of the run summary (contract keys first)."""
+        s = self.stats
+        return {
+            "name": self.name,
+            "role": self.role,
+            "protocol": self.protocol,
+            "url": self.url,
+            "frames_in": s.frames_in,
+            "frames_out": s.frames_out,
+            "bytes_in": s.bytes_in,
+            "bytes_out": s.bytes_out,
+            "decode_errors": self.decode_errors,
+            "io_wait_ms": s.io_wait.summary(1e3, 3),
+            "disconnects": s.disconnects,
+            "reconnects": s.reconnects,
+            "timeouts": s.timeouts,
+            "write_timeouts": s.write_timeouts,
+            "round_trip_ms": s.round_trip.summary(1e3, 3),
+            "rx_sequence_gaps": s.rx_sequence.gaps,
+            "rx_sequence_repeats": s.rx_sequence.repeats,
+            "state": self.state if self.state != "closed" else self.last_state,
+        }

@@ -1,0 +1,140 @@
+"""All the ports of a flight, and the I/O mode they run in: threaded or blocking.
+
+The loop talks to a ``PortSet`` twice a tick: ``read_inputs()`` before the controller and
+``push_outputs()`` after it.
+
+* threaded: each port has its own ``PortWorker`` thread; ``read_inputs`` returns the newest
+  letters from the inboxes and ``push_outputs`` posts into the outboxes.  No blocking call.
+* blocking: no threads; ``read_inputs`` runs each input port's exchange inline, in turn, and
+  ``push_outputs`` each output port's.  The loop waits for every device, as a naive program does.
+
+``switch(mode)`` changes mode at a tick boundary: threads are stopped and joined (their current
+exchange finished) before the loop takes over, or started after it lets go, so no frame is
+lost or sent twice.  Ports stay open across a switch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from sim.errors import PortError
+from sim.ports.events import EventLog
+from sim.ports.mailbox import Letter, Mailbox
+from sim.ports.port import Port
+from sim.ports.worker import PortWorker
+
+__all__ = ["THREAD_STOP_TIMEOUT_S", "PortSet"]
+
+THREAD_STOP_TIMEOUT_S = 1.0
+MODES = ("threaded", "blocking")
+
+
+class PortSet:
+    """Owns ports, their mailboxes and (in threaded mode) their threads."""
+
+    def __init__(self, ports: Iterable[Port], events: EventLog, mode: str = "threaded"):
+        if mode not in MODES:
+            raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
+        self.ports = list(ports)
+        self.events = events
+        self.mode = mode
+        self.outboxes = {port.name: Mailbox() for port in self.ports}
+        self.inboxes = {port.name: Mailbox() for port in self.ports}
+        self._workers: dict[str, PortWorker] = {}
+        self.stuck_threads: list[str] = []
+
+    def __enter__(self) -> PortSet:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open every port (``PortError`` names the first that fails; the rest are closed again)."""
+        opened: list[Port] = []
+        try:
+            for port in self.ports:
+                port.open()
+                opened.append(port)
+        except PortError:
+            for port in opened:
+                port.close()
+            raise
+        if self.mode == "threaded":
+            self._start_threads()
+
+    def abort(self) -> None:
+        """Make every blocking wait in progress give up now (the flight is stopping)."""
+        for port in self.ports:
+            port.abort.set()
+
+    def close(self) -> None:
+        self.abort()
+        self._stop_threads()
+        for port in self.ports:
+            port.close()
+
+    def switch(self, mode: str) -> None:
+        """Change I/O mode now (call it at a tick boundary)."""
+        if mode not in MODES:
+            raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
+        if mode == self.mode:
+            return
+        if mode == "blocking":
+            self._stop_threads()
+        self.mode = mode
+        if mode == "threaded":
+            self._start_threads()
+
+    def read_inputs(self) -> dict[str, Letter | None]:
+        """The newest letter from each input port (blocking mode: after reading it inline)."""
+        out = {}
+        for port in self.ports:
+            if not port.is_input:
+                continue
+            if self.mode == "blocking":
+                self._exchange_inline(port)
+            out[port.name] = self.inboxes[port.name].latest()
+        return out
+
+    def push_outputs(self, values: dict[str, object], now: float | None = None) -> None:
+        """Post a value to each named port; blocking mode then runs every output port inline.
+
+        Ports that want no new value this tick are left out of ``values`` (a link port still
+        makes its request in blocking mode: the loop waits for it every tick).
+        """
+        now = time.monotonic() if now is None else now
+        for name, value in values.items():
+            self.outboxes[name].put(value, now)
+        if self.mode == "blocking":
+            for port in self.ports:
+                if port.is_input:
+                    continue
+                if port.waits_for_new_letter and port.name not in values:
+                    continue
+                self._exchange_inline(port)
+
+    def _exchange_inline(self, port: Port) -> None:
+        result = port.exchange(self.outboxes[port.name].latest())
+        if result is not None:
+            self.inboxes[port.name].put(result, time.monotonic())
+
+    def _start_threads(self) -> None:
+        for port in self.ports:
+            worker = PortWorker(port, self.outboxes[port.name], self.inboxes[port.name])
+            self._workers[port.name] = worker
+            worker.start()
+
+    def _stop_threads(self) -> None:
+        deadline = time.monotonic() + THREAD_STOP_TIMEOUT_S
+        workers, self._workers = self._workers, {}
+        for worker in workers.values():
+            if not worker.stop(max(0.0, deadline - time.monotonic())):
+                self.stuck_threads.append(worker.port.name)
+                self.events.push("thread_stuck", f"io:{worker.port.name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
+
+    @property
+    def threads_alive(self) -> int:
+        return sum(1 for w in self._workers.values() if w.alive)

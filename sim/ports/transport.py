@@ -1,0 +1,81 @@
+"""Open a serial transport by name: a device path, a pyserial URL, through one explicit registry.
+
+Names: a device path (``/dev/ttyUSB0``, ``/dev/pts/7``, a socat link), or a URL whose scheme is
+one of ``URL_SCHEMES`` (``socket://host:port``, ``rfc2217://host:port``, ``loop://``,
+``spy://PORT?file=...``), handed to ``serial.serial_for_url``.  ``virtual`` is handled one level
+up (``sim.ports.virtual``).  Nothing is guessed: an unknown scheme is an error that lists the
+valid ones.  Device paths open with ``exclusive=True`` so a second process gets "port busy".
+Every transport gets a read timeout (the poll quantum of the reader) and a ``write_timeout``:
+no write can block forever on a far end that stopped reading.
+"""
+
+from __future__ import annotations
+
+import errno
+import termios
+from dataclasses import dataclass
+
+import serial
+
+from sim.errors import PortError
+
+__all__ = ["TRANSPORT_ERRORS", "URL_SCHEMES", "SerialSettings", "describe_names", "open_transport"]
+
+URL_SCHEMES = ("socket", "rfc2217", "loop", "spy")
+# What a transport raises when the device goes away mid-use (protocols.md section 9.5): pyserial's
+# own exception, bare OSError from in_waiting, termios.error from flush and reconfiguration.
+TRANSPORT_ERRORS = (serial.SerialException, OSError, termios.error)
+
+
+@dataclass(frozen=True)
+class SerialSettings:
+    """Line settings and the two deadlines every transport gets."""
+
+    baudrate: int = 115200
+    bytesize: int = serial.EIGHTBITS
+    parity: str = serial.PARITY_NONE
+    stopbits: float = serial.STOPBITS_ONE
+    read_quantum_s: float = 0.02  # a blocking read returns after this at the latest (re-checks deadlines)
+    write_timeout_s: float = 0.25
+
+
+def describe_names() -> str:
+    return "a device path (/dev/ttyUSB0, /dev/pts/N), virtual, or a URL: " + ", ".join(f"{s}://" for s in URL_SCHEMES)
+
+
+def open_transport(name: str, settings: SerialSettings | None = None) -> serial.SerialBase:
+    """Open ``name`` (not ``virtual``); raises ``PortError`` with one line saying what is wrong."""
+    settings = settings or SerialSettings()
+    common = dict(
+        baudrate=settings.baudrate,
+        bytesize=settings.bytesize,
+        parity=settings.parity,
+        stopbits=settings.stopbits,
+        timeout=settings.read_quantum_s,
+        write_timeout=settings.write_timeout_s,
+    )
+    if "://" in name:
+        scheme = name.split("://", 1)[0]
+        if scheme not in URL_SCHEMES:
+            raise PortError(f"{name}: unknown port scheme {scheme!r}; expected {describe_names()}")
+        try:
+            return serial.serial_for_url(name, **common)
+        except (serial.SerialException, ValueError, OSError) as error:
+            raise PortError(f"{name}: cannot open: {error}") from None
+    try:
+        return serial.Serial(name, exclusive=True, **common)
+    except serial.SerialException as error:
+        raise PortError(_explain_open_error(name, error)) from None
+    except (OSError, ValueError) as error:
+        raise PortError(f"{name}: cannot open: {error}") from None
+
+
+def _explain_open_error(name: str, error: serial.SerialException) -> str:
+    code = error.errno
+    if code == errno.ENOENT:
+        return f"{name}: no such port (is the device plugged in? `heli-sim ports` lists what is there)"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{name}: permission denied (add your user to the dialout group, then log in again)"
+    if code in (errno.EAGAIN, errno.EBUSY) or "exclusively lock" in str(error):
+        return f"{name}: port busy: another program has it open"
+    return f"{name}: cannot open: {error}"

@@ -1,0 +1,72 @@
+"""The I/O thread of one port: it does the port's blocking calls so that the loop never does.
+
+Owned by a ``PortSet``: ``start()`` it, ``stop(timeout)`` it.  Stopping sets a flag, wakes the
+mailbox wait, cancels the port's blocking read or write, and joins against one deadline; a
+thread that would not stop is reported (``stop`` returns False), never silently abandoned.
+``daemon=True`` only keeps a wedged thread from holding the interpreter open after a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sim.ports.mailbox import Mailbox
+from sim.ports.port import Port
+
+__all__ = ["PortWorker"]
+
+_WAIT_QUANTUM_S = 0.05  # how often an idle output thread re-checks its stop flag
+
+
+class PortWorker:
+    """Thread ``io:<port name>``: takes letters from ``outbox``, posts results to ``inbox``."""
+
+    def __init__(self, port: Port, outbox: Mailbox, inbox: Mailbox):
+        self.port = port
+        self.outbox = outbox
+        self.inbox = inbox
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"io:{port.name}", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout_s: float = 1.0) -> bool:
+        """Ask the thread to finish its current exchange and end; True if it did within the timeout."""
+        self._stop.set()
+        self.outbox.wake()
+        deadline = time.monotonic() + timeout_s
+        while self._thread.is_alive():
+            self.port.cancel()
+            self._thread.join(min(0.02, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                break
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        port, outbox, inbox, stop = self.port, self.outbox, self.inbox, self._stop
+        seen = 0
+        try:
+            while not stop.is_set():
+                if port.waits_for_new_letter:
+                    letter = outbox.wait_newer(seen, _WAIT_QUANTUM_S, abort=stop)
+                    if letter is None:
+                        continue
+                    seen = letter.seq
+                else:
+                    letter = outbox.latest()
+                result = port.exchange(letter)
+                if result is not None:
+                    inbox.put(result, time.monotonic())
+                elif port.transport is None and not port.waits_for_new_letter:
+                    # a lost reader: wait a little before the next reconnect attempt, stoppably
+                    stop.wait(_WAIT_QUANTUM_S)
+        except BaseException as error:  # kept for the owner to report; the thread must not die silently
+            self.error = error
+            raise

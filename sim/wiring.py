@@ -1,0 +1,270 @@
+"""Wiring between a ``Flight`` and the outside world, once per tick of the loop.
+
+``PortIO`` builds the flight's ports from its configuration (``virtual`` ones with their device
+emulators), reads the pilot's stick frames before the controller runs (with per-vehicle
+freshness: stale input engages the controller's failsafe) and, after it, pushes servo commands,
+telemetry, link requests and RC output.  ``InProcessIO`` is the same interface for a flight
+with no ports at all: the pilot runs inside the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Protocol
+
+import numpy as np
+
+from heli.errors import ConfigError
+from sim.config import FlightConfig, PortSpec
+from sim.errors import PortError
+from sim.flight import Flight
+from sim.ports.events import EventLog, PortEvent
+from sim.ports.port import Port
+from sim.ports.portset import PortSet
+from sim.ports.roles import ROLES, RcInPort, ServoOrder
+from sim.ports.transport import SerialSettings, open_transport
+from sim.ports.virtual import VirtualEndpoint
+from sim.protocols.hsf import RcChannels, ServoCommand, VehicleStateMsg
+from sim.rc import CHANNEL_COUNT, neutral_channels
+from sim.stats import LogHistogram
+
+__all__ = ["FlightIO", "InProcessIO", "PortIO"]
+
+TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
+EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
+_DEVICE_FOR_ROLE = {"rc-in": "transmitter", "servo": "servo", "telemetry": "gcs", "link": "link", "rc-out": "gcs"}
+
+
+class FlightIO(Protocol):
+    """What the loop needs from the outside world each tick."""
+
+    def read_inputs(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frames (N, 16) us, fresh (N,) bool, stick arrival times (N,) monotonic s or nan)."""
+        ...
+
+    def push_outputs(self, now: float) -> None: ...
+
+    def open(self) -> None: ...
+
+    def switch(self, mode: str) -> None: ...
+
+    def drain_events(self) -> list[PortEvent]: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def port_summaries(self) -> list[dict]: ...
+
+    def stick_to_servo_ms(self) -> dict: ...
+
+
+class InProcessIO:
+    """No ports: the pilot runs in the simulator and its frames are always fresh."""
+
+    def __init__(self, flight: Flight):
+        self.flight = flight
+        self._fresh = np.ones(flight.count, dtype=bool)
+        self._no_time = np.full(flight.count, math.nan)
+
+    def read_inputs(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.flight.pilot_frames(), self._fresh, self._no_time
+
+    def push_outputs(self, now: float) -> None:
+        return None
+
+    def open(self) -> None:
+        return None
+
+    def switch(self, mode: str) -> None:
+        return None
+
+    def drain_events(self) -> list[PortEvent]:
+        return []
+
+    def abort(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def port_summaries(self) -> list[dict]:
+        return []
+
+    def stick_to_servo_ms(self) -> dict:
+        return {"p50": None, "p99": None, "max": None}
+
+
+class PortIO:
+    """A flight's ports and the values they carry."""
+
+    def __init__(self, flight: Flight, config: FlightConfig, mode: str):
+        if mode == "asyncio":
+            raise ConfigError("I/O mode 'asyncio' is not built yet; use threaded or blocking")
+        self.flight = flight
+        self.config = config
+        self.events = EventLog()
+        self.stick_to_servo = LogHistogram()
+        self.endpoints: dict[str, VirtualEndpoint] = {}
+        specs = config.port_specs()
+        self.specs = {spec.label: spec for spec in specs}
+        self.ports = [self._make_port(spec) for spec in specs]
+        self.portset = PortSet(self.ports, self.events, mode)
+        self.rc_port = next((p for p in self.ports if isinstance(p, RcInPort)), None)
+        count = flight.count
+        self._frames = neutral_channels(count, config.rc)
+        self._stick_t = np.full(count, math.nan)
+        self._stick_answered = np.full(count, math.nan)  # the stick frame a servo command last answered
+        self._had_frame = np.zeros(count, dtype=bool)
+        self._was_fresh = np.zeros(count, dtype=bool)
+        self._timeout_s = config.flight.failsafe_timeout_s
+        self._next_slow_t = 0.0
+        self._rc_seq_seen = 0
+
+    # --- building
+    def _make_port(self, spec: PortSpec) -> Port:
+        settings = SerialSettings(baudrate=spec.baud)
+        reply_timeout_s = spec.reply_timeout_ms / 1e3
+        closer = None
+        if spec.url == "virtual":
+            endpoint = VirtualEndpoint(_DEVICE_FOR_ROLE[spec.role], self._device_args(spec), settings)
+            self.endpoints[spec.label] = endpoint
+            opener, closer = endpoint.open, endpoint.close
+            reply_timeout_s = max(reply_timeout_s, (2.0 * spec.device_latency_ms + 100.0) / 1e3)
+        else:
+
+            def opener(url: str = spec.url) -> object:
+                return open_transport(url, settings)
+
+        kwargs = dict(url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer)
+        if spec.role == "servo":
+            kwargs["stick_to_servo"] = self.stick_to_servo
+        return ROLES[spec.role](spec.label, opener, self.events, **kwargs)
+
+    def _device_args(self, spec: PortSpec) -> list[str]:
+        args = ["--baud", str(spec.baud)] + (["--pace"] if spec.pace else [])
+        if spec.role in ("servo", "link"):
+            args += ["--latency-ms", repr(spec.device_latency_ms)]
+        if spec.role == "rc-in":
+            settings, cmap = self.config.flight, self.config.rc
+            args += [
+                "--pilot", settings.pilot, "--heli", self.flight.heli.source, "--fleet", str(self.flight.count),
+                "--channel-map", f"{cmap.roll},{cmap.pitch},{cmap.collective},{cmap.yaw},{cmap.arm},{cmap.mode}",
+                "--rate-hz", repr(settings.pilot_hz),
+            ]  # fmt: skip
+            if settings.start == "hover":
+                args.append("--airborne")
+        return args
+
+    # --- life cycle
+    def open(self) -> None:
+        """Open every port and wait until every emulated device serves (they start in parallel)."""
+        self.portset.open()
+        deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
+        try:
+            for name, endpoint in self.endpoints.items():
+                try:
+                    endpoint.wait_ready(deadline)
+                except PortError as error:
+                    raise PortError(f"{name} (virtual): {error}") from None
+        except BaseException:
+            self.portset.close()
+            raise
+
+    def close(self) -> None:
+        self.portset.close()
+
+    def abort(self) -> None:
+        self.portset.abort()
+
+    def switch(self, mode: str) -> None:
+        self.portset.switch(mode)
+
+    def drain_events(self) -> list[PortEvent]:
+        return self.events.drain()
+
+    # --- each tick
+    def read_inputs(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.rc_port is None:
+            frames = self.flight.pilot_frames()
+            return frames, np.ones(self.flight.count, dtype=bool), self._stick_t
+        letter = self.portset.read_inputs()[self.rc_port.name]
+        if letter is not None and letter.seq != self._rc_seq_seen:
+            self._rc_seq_seen = letter.seq
+            frames = self._frames.copy()  # a new array: the controller decodes each frame once
+            first_time = ~self._had_frame
+            for vehicle, rc in letter.value.items():
+                if 0 <= vehicle < self.flight.count:
+                    values = rc.channels.channels_us[:CHANNEL_COUNT]
+                    frames[vehicle, : len(values)] = values
+                    self._stick_t[vehicle] = rc.t_received
+                    self._had_frame[vehicle] = True
+            self._frames = frames
+            self._was_fresh = self._was_fresh | (first_time & self._had_frame)  # a first frame is no recovery
+        fresh = self._had_frame & ((now - np.nan_to_num(self._stick_t, nan=-math.inf)) <= self._timeout_s)
+        for vehicle in np.flatnonzero(fresh != self._was_fresh):
+            if self._had_frame[vehicle]:
+                kind = "failsafe_off" if fresh[vehicle] else "failsafe_on"
+                self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
+        self._was_fresh = fresh
+        return self._frames, fresh, self._stick_t
+
+    def push_outputs(self, now: float) -> None:
+        flight = self.flight
+        values: dict[str, object] = {}
+        slow_due = now >= self._next_slow_t
+        if slow_due:
+            self._next_slow_t = now + 1.0 / TELEMETRY_HZ
+            states = self._vehicle_states()
+        command = flight.command.packed
+        for port in self.ports:
+            role = port.role
+            if role == "servo":
+                row = command[port.vehicle]
+                # stick-to-servo latency: only the first command after a new stick frame answers it
+                stick_t = float(self._stick_t[port.vehicle])
+                new_stick = not math.isnan(stick_t) and stick_t != self._stick_answered[port.vehicle]
+                self._stick_answered[port.vehicle] = stick_t
+                order = ServoCommand(port.vehicle, tuple(row[:4].tolist()), float(row[4]))
+                values[port.name] = ServoOrder(order, stick_t if new_stick else None)
+            elif role in ("telemetry", "rc-in") and slow_due:
+                values[port.name] = states
+            elif role == "rc-out" and slow_due:
+                values[port.name] = [RcChannels(i, tuple(int(v) for v in row)) for i, row in enumerate(self._frames)]
+        self.portset.push_outputs(values, now)
+
+    def _vehicle_states(self) -> list[VehicleStateMsg]:
+        v = self.flight.vehicles
+        t = self.flight.sim_time_s
+        armed = self.flight.controller.governor_state > 0
+        rows = v.packed.tolist()
+        crashed = v.crashed
+        return [
+            VehicleStateMsg(
+                vehicle=i,
+                sim_time_s=t,
+                position_ned_m=tuple(row[0:3]),
+                velocity_ned_m_s=tuple(row[3:6]),
+                attitude_quat=tuple(row[6:10]),
+                body_rates_rad_s=tuple(row[10:13]),
+                rotor_speed_rad_s=row[15],
+                crashed=bool(crashed[i]),
+                armed=bool(armed[i]),
+            )
+            for i, row in enumerate(rows)
+        ]
+
+    # --- results
+    def port_summaries(self) -> list[dict]:
+        out = []
+        for port in self.ports:
+            entry = port.summary()
+            endpoint = self.endpoints.get(port.name)
+            if endpoint is not None:
+                entry["far_end"] = endpoint.far_end_summaries
+            out.append(entry)
+        return out
+
+    def stick_to_servo_ms(self) -> dict:
+        return self.stick_to_servo.summary(1e3, 3)

@@ -1,0 +1,392 @@
+"""Serial ports over real ptys and socat pairs: transports, roles with their emulators, threads
+and blocking calls, live mode switches, unplug and replug, errors a user sees."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import serial
+
+from sim.config import FlightConfig, PortSpec, apply_overrides
+from sim.errors import PortError
+from sim.flight import Flight
+from sim.loop import FlightLoop, MonotonicClock
+from sim.ports.events import EventLog
+from sim.ports.mailbox import Mailbox
+from sim.ports.portset import PortSet
+from sim.ports.roles import LinkPort, RcFrame, RcInPort, RcOutPort, ServoOrder, ServoPort, TelemetryPort
+from sim.ports.transport import SerialSettings, open_transport
+from sim.ports.virtual import VirtualEndpoint
+from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg
+from sim.wiring import PortIO
+from tests.conftest import heli
+from tests.helpers import StderrLines
+
+ROOT = Path(__file__).resolve().parent.parent
+needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed (CI installs it)")
+
+
+def virtual(role_class, kind: str, args: list[str], events: EventLog | None = None, **kwargs):
+    """A port of ``role_class`` on a fresh pty pair with emulator ``kind`` on the far end."""
+    endpoint = VirtualEndpoint(kind, args)
+    port = role_class(f"{kind}-test", endpoint.open, events or EventLog(), url="virtual", closer=endpoint.close,
+                      **kwargs)  # fmt: skip
+    return port, endpoint
+
+
+@contextlib.contextmanager
+def socat_pair(directory: Path, name: str = "v"):
+    """A socat pty pair with stable links ``<dir>/<name>a`` and ``<name>b``; killed on exit."""
+    a, b = directory / f"{name}a", directory / f"{name}b"
+    proc = subprocess.Popen(
+        ["socat", "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"], stderr=subprocess.PIPE
+    )
+    try:
+        StderrLines(proc).wait_for("starting data transfer loop", 10.0)
+        yield str(a), str(b), proc
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        proc.stderr.close()
+
+
+@contextlib.contextmanager
+def device_on(port: str, kind: str, *args: str):
+    """``heli-sim device KIND --port PORT`` run by hand; yields the process once it serves."""
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "device", kind, "--port", port, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        StderrLines(proc).wait_for("serving", 30.0)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=5)
+
+
+# --- building blocks
+
+
+def test_mailbox_keeps_only_the_latest_and_wakes_waiters():
+    box: Mailbox[int] = Mailbox()
+    assert box.latest() is None
+    box.put(1, 10.0)
+    box.put(2, 11.0)
+    assert box.latest() == (2, 11.0, 2)
+    got: list = []
+    waiter = threading.Thread(target=lambda: got.append(box.wait_newer(2, 5.0)))
+    waiter.start()
+    box.put(3, 12.0)
+    waiter.join(5.0)
+    assert got == [(3, 12.0, 3)]
+    stop = threading.Event()
+    stop.set()
+    assert box.wait_newer(3, 5.0, abort=stop) is None  # an abort returns at once, not after 5 s
+
+
+def test_event_log_keeps_the_newest_when_full():
+    log = EventLog(capacity=3)
+    for i in range(5):
+        log.push("port_lost", str(i), float(i))
+    assert [e.detail for e in log.drain()] == ["2", "3", "4"]
+    assert log.dropped == 2
+    assert log.wait_for("port_lost", 0.0, after=4.0).detail == "4"
+    assert log.wait_for("port_back", 0.01) is None
+
+
+def test_unknown_scheme_is_refused_with_the_valid_ones():
+    with pytest.raises(PortError, match=r"unknown port scheme 'carrier'.*socket://.*rfc2217://.*loop://.*spy://"):
+        open_transport("carrier://pigeon")
+
+
+def test_missing_port_is_named():
+    with pytest.raises(PortError, match=r"/dev/pts/9999: no such port"):
+        open_transport("/dev/pts/9999")
+
+
+def test_busy_port_is_reported():
+    master, slave = os.openpty()
+    try:
+        path = os.ttyname(slave)
+        first = open_transport(path)
+        try:
+            with pytest.raises(PortError, match="port busy"):
+                open_transport(path)
+        finally:
+            first.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_url_transports_open_and_carry_bytes():
+    port = open_transport("loop://", SerialSettings(write_timeout_s=0.5))
+    try:
+        assert port.write_timeout == 0.5
+        port.write(b"\xa5\x5a hello")
+        assert port.read(10) == b"\xa5\x5a hello"
+    finally:
+        port.close()
+
+
+# --- each role with its emulator, over a real pty
+
+
+def test_servo_role_gets_acks_from_the_servo_board():
+    port, endpoint = virtual(ServoPort, "servo", ["--latency-ms", "2"], reply_timeout_s=5.0)
+    port.open()
+    try:
+        box: Mailbox = Mailbox()
+        for i in range(20):
+            command = ServoCommand(0, (0.1 * (i % 3), -0.2, 0.3, 0.0), 0.5)
+            ack = port.exchange(box.put(ServoOrder(command, None), time.monotonic()))
+            assert isinstance(ack, ServoAck) and ack.acked_seq == i
+    finally:
+        port.close()
+    (far,) = endpoint.far_end_summaries
+    assert far["frames_in"] == 20 and far["rx_sequence_gaps"] == 0 and far["rx_sequence_repeats"] == 0
+    assert port.stats.round_trip.quantile(0.5) >= 0.002  # the board's latency is really there
+
+
+def test_link_role_waits_for_the_reply_latency():
+    port, _endpoint = virtual(LinkPort, "link", ["--latency-ms", "50"], reply_timeout_s=5.0)
+    port.open()
+    try:
+        replies = [port.exchange(None) for _ in range(4)]
+    finally:
+        port.close()
+    assert all(isinstance(r, LinkReply) for r in replies)
+    assert [r.request_seq for r in replies] == [0, 1, 2, 3]
+    assert 0.05 <= port.stats.round_trip.quantile(0.5) < 0.15
+    assert port.stats.io_wait.max >= 0.05  # the caller was blocked for the whole round trip
+
+
+def state(vehicle: int) -> VehicleStateMsg:
+    return VehicleStateMsg(vehicle, 1.5, (1.0, 2.0, -3.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0),
+                           (0.0, 0.0, 0.0), 100.0, False, True)  # fmt: skip
+
+
+def test_telemetry_role_feeds_the_ground_station():
+    port, endpoint = virtual(TelemetryPort, "gcs", [])
+    port.open()
+    try:
+        box: Mailbox = Mailbox()
+        for _ in range(10):
+            port.exchange(box.put([state(0), state(1)], time.monotonic()))
+    finally:
+        port.close()
+    (far,) = endpoint.far_end_summaries
+    assert far["frames_in"] == 20 and far["vehicles_seen"] == [0, 1] and far["rx_sequence_gaps"] == 0
+
+
+def test_rc_in_role_reads_the_transmitter_and_sends_states_down():
+    port, endpoint = virtual(RcInPort, "transmitter", ["--pilot", "neutral", "--fleet", "2", "--rate-hz", "200"],
+                             read_deadline_s=5.0)  # fmt: skip
+    port.open()
+    try:
+        box: Mailbox = Mailbox()
+        letter = box.put([state(0), state(1)], time.monotonic())
+        seen: dict[int, RcFrame] = {}
+        for _ in range(10):
+            frames = port.exchange(letter)
+            seen.update(frames or {})
+    finally:
+        port.close()
+    assert set(seen) == {0, 1}
+    assert seen[0].channels.channels_us[4] == 1000  # neutral: disarmed
+    assert port.stats.rx_sequence.gaps == 0 and port.stats.rx_sequence.repeats == 0
+    (far,) = endpoint.far_end_summaries
+    assert far["frames_in"] == 2  # the two states went down the link once (one letter)
+
+
+def test_rc_out_role_pushes_channels():
+    port, endpoint = virtual(RcOutPort, "gcs", [])
+    port.open()
+    try:
+        box: Mailbox = Mailbox()
+        for _ in range(5):
+            port.exchange(box.put([RcChannels(0, (1500,) * 16)], time.monotonic()))
+    finally:
+        port.close()
+    assert endpoint.far_end_summaries[0]["frames_in"] == 5
+
+
+# --- socat pairs and devices run by hand
+
+
+@needs_socat
+def test_link_device_run_by_hand_on_a_socat_pair(tmp_path):
+    with socat_pair(tmp_path) as (a, b, _socat), device_on(b, "link", "--latency-ms", "20") as device:
+        port = LinkPort("link-by-hand", lambda: open_transport(a), EventLog(), url=a, reply_timeout_s=5.0)
+        port.open()
+        try:
+            assert isinstance(port.exchange(None), LinkReply)
+        finally:
+            port.close()
+        device.send_signal(signal.SIGTERM)
+        out, _err = device.communicate(timeout=5)
+        summary = json.loads(out.decode().strip().splitlines()[-1])
+        assert summary["device"] == "link" and summary["frames_in"] == 1 and summary["frames_out"] == 1
+
+
+@needs_socat
+def test_unplug_and_replug_recover(tmp_path):
+    events = EventLog()
+    with socat_pair(tmp_path) as (a, b, socat), device_on(b, "link", "--latency-ms", "5"):
+        port = LinkPort("link0", lambda: open_transport(a), events, url=a, reply_timeout_s=2.0)
+        portset = PortSet([port], events, "threaded")
+        with portset:
+            first = portset.inboxes["link0"].wait_newer(0, 10.0)
+            assert isinstance(first.value, LinkReply)
+            unplugged = time.monotonic()
+            socat.terminate()  # the "USB cable" goes
+            lost = events.wait_for("port_lost", 10.0, after=unplugged)
+            assert lost is not None and "link0" in lost.detail
+            with socat_pair(tmp_path) as (a2, b2, _), device_on(b2, "link", "--latency-ms", "5"):
+                assert a2 == a
+                back = events.wait_for("port_back", 10.0, after=lost.t_monotonic)
+                assert back is not None
+                replies_before = portset.inboxes["link0"].latest().seq
+                resumed = portset.inboxes["link0"].wait_newer(replies_before, 10.0)
+                assert isinstance(resumed.value, LinkReply)
+                assert port.stats.disconnects == 1 and port.stats.reconnects == 1
+
+
+# --- threaded vs blocking in the real loop
+
+
+def port_flight(ports: tuple[PortSpec, ...], *, io: str, duration_s: float, fleet: int = 1, hook=None, **settings):
+    config = apply_overrides(FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io, **settings)
+    config = replace(config, ports=ports)
+    flight = Flight(heli("trex450").config, config)
+    port_io = PortIO(flight, config, io)
+    loop = FlightLoop(flight, MonotonicClock(), loop_hz=500, io_mode=io, duration_s=duration_s, io=port_io,
+                      before_tick=hook)  # fmt: skip
+    port_io.open()
+    try:
+        loop.run()
+    finally:
+        port_io.close()
+    return loop
+
+
+def test_threaded_mode_keeps_the_loop_on_time_while_a_link_takes_200_ms():
+    loop = port_flight((PortSpec(role="link", latency_ms=200.0),), io="threaded", duration_s=2.0)
+    (segment,) = loop.segments
+    (link,) = loop.summary()["ports"]
+    assert segment.period.quantile(0.5) == pytest.approx(0.002, rel=0.05)
+    assert segment.lateness.quantile(0.5) < 0.002
+    assert segment.missed_deadlines < 0.02 * segment.ticks
+    assert link["frames_in"] >= 5 and link["round_trip_ms"]["p50"] >= 200.0
+
+
+def test_blocking_mode_period_grows_by_the_sum_of_the_waits():
+    links = tuple(PortSpec(role="link", vehicle=i, latency_ms=100.0) for i in range(2))
+    loop = port_flight(links, io="blocking", duration_s=2.0, fleet=2)
+    (segment,) = loop.segments
+    assert segment.period.quantile(0.5) == pytest.approx(0.2, rel=0.1)  # 2 x 100 ms, in turn
+    assert segment.missed_deadlines > 50 * segment.ticks
+
+
+def test_live_toggles_under_load_lose_and_duplicate_nothing():
+    def toggle(loop: FlightLoop) -> None:
+        if loop.ticks % 40 == 20:
+            loop.toggle_io_mode()
+
+    ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"))
+    loop = port_flight(ports, io="threaded", duration_s=4.0, hook=toggle, pilot_hz=500.0)
+    switches = [e for e in loop.events if e.kind == "mode_switch"]
+    assert len(switches) >= 20
+    summary = {p["name"]: p for p in loop.summary()["ports"]}
+    rc, servo, telemetry = summary["rc-in"], summary["servo0"], summary["telemetry"]
+    assert rc["frames_in"] > 500
+    assert rc["rx_sequence_gaps"] == 0 and rc["rx_sequence_repeats"] == 0 and rc["decode_errors"] == 0
+    for port in (servo, telemetry):
+        (far,) = port["far_end"]
+        assert far["rx_sequence_gaps"] == 0 and far["rx_sequence_repeats"] == 0
+        assert far["frames_in"] == port["frames_out"]  # every frame sent arrived, once
+    (transmitter,) = rc["far_end"]
+    assert transmitter["rx_sequence_gaps"] == 0 and transmitter["rx_sequence_repeats"] == 0
+
+
+def test_stick_to_servo_latency_is_measured_over_ptys():
+    ports = (PortSpec(role="rc-in"), PortSpec(role="servo"))
+    loop = port_flight(ports, io="threaded", duration_s=2.0, pilot_hz=100.0)
+    latency = loop.summary()["stick_to_servo_ms"]
+    assert latency["p50"] is not None and 0.0 < latency["p50"] < 2.0 + 1.0  # one 2 ms period + 1 ms
+    assert latency["max"] >= latency["p99"] >= latency["p50"]
+
+
+def test_port_summary_has_the_contract_keys():
+    loop = port_flight((PortSpec(role="servo"),), io="threaded", duration_s=0.3)
+    (entry,) = loop.summary()["ports"]
+    keys = {"name", "role", "protocol", "url", "frames_in", "frames_out", "bytes_in", "bytes_out", "decode_errors",
+            "io_wait_ms", "disconnects", "reconnects"}  # fmt: skip
+    assert keys <= set(entry)
+    assert set(entry["io_wait_ms"]) == {"p50", "p99", "max"}
+    assert entry["role"] == "servo" and entry["url"] == "virtual" and entry["protocol"] == "hsf"
+
+
+# --- what a user sees
+
+
+def heli_sim(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sim", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_missing_port_on_the_command_line():
+    result = heli_sim("fly", "--headless", "--duration", "1", "--servo", "/dev/ttyUSB99")
+    assert_one_line_error(result, "/dev/ttyUSB99", "no such port")
+
+
+@needs_socat
+def test_busy_port_on_the_command_line(tmp_path):
+    with socat_pair(tmp_path) as (a, _b, _socat):
+        holder = serial.Serial(a, exclusive=True, timeout=0.1, write_timeout=0.1)
+        try:
+            result = heli_sim("fly", "--headless", "--duration", "1", "--telemetry", a)
+        finally:
+            holder.close()
+    assert_one_line_error(result, a, "port busy")
+
+
+def test_unknown_scheme_on_the_command_line():
+    assert_one_line_error(heli_sim("fly", "--headless", "--duration", "1", "--rc", "bogus://x"), "unknown port scheme")
+
+
+def test_sigint_stops_a_flight_blocked_on_a_slow_device_within_a_second(tmp_path):
+    stats = tmp_path / "run.json"
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "-v", "fly", "--headless", "--no-ports", "--link",
+                             "virtual", "--link-latency", "5000", "--io", "blocking", "--stats-json", str(stats)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    lines = StderrLines(proc)
+    lines.wait_for("heli-sim: flying")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 1.0
+    assert proc.returncode == 130
+    summary = json.loads(stats.read_text())
+    assert summary["stop_reason"] == "SIGINT" and summary["io_mode_final"] == "blocking"
+    assert math.isfinite(summary["duration_s"])
