@@ -1,5 +1,5 @@
 """Shared fixtures: the shipped helicopters, and a guard that fails any test leaking a thread,
-an open terminal/serial file descriptor or a child process."""
+an open file descriptor (port, pipe, file) or a child process."""
 
 from __future__ import annotations
 
@@ -20,17 +20,16 @@ HELIS = ("xcell60", "trex450", "trex700")
 _THREAD_JOIN_S = 1.0
 
 
-def _open_terminals() -> set[str]:
-    """File descriptors of this process that point at ttys, ptys or serial devices."""
+def _open_fds() -> set[str]:
+    """This process's open file descriptors, as "fd N -> target" (ttys, pipes, sockets, files)."""
     found = set()
     fd_dir = "/proc/self/fd"
     for fd in os.listdir(fd_dir):
         try:
             target = os.readlink(os.path.join(fd_dir, fd))
         except OSError:
-            continue
-        if target.startswith(("/dev/pts/", "/dev/ptmx", "/dev/tty")):
-            found.add(f"fd {fd} -> {target}")
+            continue  # the descriptor listing the directory itself, gone already
+        found.add(f"fd {fd} -> {target}")
     return found
 
 
@@ -53,19 +52,19 @@ def _children() -> set[int]:
 
 @pytest.fixture(autouse=True)
 def no_leaks():
-    """Fail the test if it leaves a thread running, a terminal/serial port open or a child alive."""
+    """Fail the test if it leaves a thread running, a file descriptor open or a child alive."""
     threads_before = set(threading.enumerate())
-    terminals_before = _open_terminals()
+    fds_before = _open_fds()
     children_before = _children()
     yield
     leftover = [t for t in threading.enumerate() if t not in threads_before]
     for thread in leftover:
         thread.join(timeout=_THREAD_JOIN_S)
     alive = [t.name for t in leftover if t.is_alive()]
-    leaked = sorted(_open_terminals() - terminals_before)
+    leaked = sorted(_open_fds() - fds_before)
     children = sorted(_children() - children_before)
     assert not alive, f"test leaked running threads: {alive}"
-    assert not leaked, f"test leaked open ports: {leaked}"
+    assert not leaked, f"test leaked open file descriptors (ports, pipes, files): {leaked}"
     assert not children, f"test leaked child processes: {children}"
 
 

@@ -29,7 +29,7 @@ from sim.ports.portset import PortSet
 from sim.ports.roles import LinkPort, RcFrame, RcInPort, RcOutPort, ServoOrder, ServoPort, TelemetryPort
 from sim.ports.transport import SerialSettings, open_transport
 from sim.ports.virtual import VirtualEndpoint
-from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg
+from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg, encode
 from sim.wiring import PortIO
 from tests.conftest import heli
 from tests.helpers import StderrLines
@@ -171,6 +171,19 @@ def test_link_role_waits_for_the_reply_latency():
     assert [r.request_seq for r in replies] == [0, 1, 2, 3]
     assert 0.05 <= port.stats.round_trip.quantile(0.5) < 0.15
     assert port.stats.io_wait.max >= 0.05  # the caller was blocked for the whole round trip
+
+
+def test_baud_pacing_gives_the_wire_time_a_pty_lacks():
+    # at 9600 baud, 10 bits a byte, the reply frame occupies the wire for ~20 ms on top of the latency
+    wire_s = len(encode(LinkReply(0, 0, 0.0), 0)) * 10 / 9600
+    port, _endpoint = virtual(LinkPort, "link", ["--latency-ms", "10", "--baud", "9600", "--pace"], reply_timeout_s=5.0)
+    port.open()
+    try:
+        for _ in range(3):
+            assert isinstance(port.exchange(None), LinkReply)
+    finally:
+        port.close()
+    assert port.stats.round_trip.quantile(0.5) >= (0.010 + wire_s) * 0.99  # 1 % histogram bins
 
 
 def state(vehicle: int) -> VehicleStateMsg:

@@ -36,6 +36,13 @@ def test_readme_flight_file_example_is_valid():
     assert config.flight.heli == "trex450"
 
 
+def test_readme_ports_example_is_valid():
+    (example,) = [block for block in code_blocks("toml") if "[[ports]]" in block]
+    config = build(FlightConfig, tomllib.loads(example), source="README")
+    (port,) = config.ports
+    assert port.role == "link" and port.device_latency_ms == 100.0
+
+
 def test_readme_pilot_script_example_is_valid(tmp_path):
     (example,) = [block for block in code_blocks("toml") if "[[at]]" in block]
     script = tmp_path / "script.toml"
