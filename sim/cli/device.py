@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -18,6 +19,7 @@ from sim.ports.transport import SerialSettings, describe_names
 from sim.rc import neutral_channels
 
 KINDS = ("transmitter", "servo", "gcs", "link")
+_EMULATOR_NICENESS = 10
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -82,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         device = Link((100.0 if args.latency_ms is None else args.latency_ms) / 1e3)
     else:
         device = GroundStation()
+    if args.fd is not None:
+        # started by a simulator for a virtual port: a real device would have its own CPU, so yield
+        # this machine's cores to the loop it serves
+        os.nice(_EMULATOR_NICENESS)
     end: FarEnd = FdFarEnd(args.fd) if args.fd is not None else SerialFarEnd(args.port, SerialSettings(args.baud))
     stop: list[int] = []
 
