@@ -22,10 +22,9 @@ from heli.initial import hover_state
 from heli.state import ActuatorCommand
 from heli.trim import solve_hover_trim
 from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
-from sim.flight import Flight
 from sim.loop import FlightLoop, MonotonicClock
+from sim.session import flight_session
 from sim.stats import LogHistogram
-from sim.wiring import PortIO
 
 __all__ = ["BENCHMARKS", "Result", "machine_info"]
 
@@ -163,16 +162,11 @@ def _bare_loop_lateness(duration_s: float, loop_hz: float = 500.0) -> LogHistogr
 
 
 def _fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int) -> FlightLoop:
-    config = apply_overrides(FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io_mode)
-    config = replace(config, ports=ports)
-    flight = Flight(load_heli("trex450"), config)
-    port_io = PortIO(flight, config, io_mode)
-    loop = FlightLoop(flight, MonotonicClock(), loop_hz=500.0, io_mode=io_mode, duration_s=duration_s, io=port_io)
-    port_io.open()
-    try:
+    config = apply_overrides(
+        FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io_mode, duration_s=duration_s
+    )
+    with flight_session(replace(config, ports=ports), load_heli("trex450")) as loop:
         loop.run()
-    finally:
-        port_io.close()
     return loop
 
 

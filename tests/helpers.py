@@ -7,16 +7,20 @@ import selectors
 import subprocess
 import time
 
-__all__ = ["StderrLines"]
+__all__ = ["PipeLines", "StderrLines"]
 
 DEFAULT_TIMEOUT_S = 30.0
 
 
-class StderrLines:
-    """Lines of a child's stderr, read from the raw pipe with a deadline (no sleeping, no read-ahead)."""
+class PipeLines:
+    """Lines of a pipe (a child's stdout or stderr), read from the raw fd with a deadline.
 
-    def __init__(self, proc: subprocess.Popen):
-        self.fd = proc.stderr.fileno()
+    No sleeping, and no read-ahead: ``readline()`` on a text pipe would buffer lines that
+    ``select`` then no longer sees.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
         self.pending = b""
         self.seen: list[str] = []
 
@@ -32,8 +36,15 @@ class StderrLines:
                         return self.seen[-1]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
-                    raise AssertionError(f"no line with {text!r} on stderr within {timeout_s} s: {self.seen}")
+                    raise AssertionError(f"no line with {text!r} within {timeout_s} s: {self.seen}")
                 chunk = os.read(self.fd, 65536)
                 if not chunk:
-                    raise AssertionError(f"stderr closed before a line with {text!r}: {self.seen}")
+                    raise AssertionError(f"the pipe closed before a line with {text!r}: {self.seen}")
                 self.pending += chunk
+
+
+class StderrLines(PipeLines):
+    """``PipeLines`` of a child's stderr."""
+
+    def __init__(self, proc: subprocess.Popen):
+        super().__init__(proc.stderr.fileno())

@@ -21,8 +21,7 @@ import serial
 
 from sim.config import FlightConfig, PortSpec, apply_overrides
 from sim.errors import PortError
-from sim.flight import Flight
-from sim.loop import FlightLoop, MonotonicClock
+from sim.loop import FlightLoop
 from sim.ports.events import EventLog
 from sim.ports.mailbox import Mailbox
 from sim.ports.portset import PortSet
@@ -30,7 +29,7 @@ from sim.ports.roles import LinkPort, RcFrame, RcInPort, RcOutPort, ServoOrder, 
 from sim.ports.transport import SerialSettings, open_transport
 from sim.ports.virtual import VirtualEndpoint
 from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg, encode
-from sim.wiring import PortIO
+from sim.session import flight_session
 from tests.conftest import heli
 from tests.helpers import StderrLines
 
@@ -281,17 +280,10 @@ def test_unplug_and_replug_recover(tmp_path):
 
 
 def port_flight(ports: tuple[PortSpec, ...], *, io: str, duration_s: float, fleet: int = 1, hook=None, **settings):
-    config = apply_overrides(FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io, **settings)
-    config = replace(config, ports=ports)
-    flight = Flight(heli("trex450").config, config)
-    port_io = PortIO(flight, config, io)
-    loop = FlightLoop(flight, MonotonicClock(), loop_hz=500, io_mode=io, duration_s=duration_s, io=port_io,
-                      before_tick=hook)  # fmt: skip
-    port_io.open()
-    try:
+    config = apply_overrides(FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io,
+                             duration_s=duration_s, **settings)  # fmt: skip
+    with flight_session(replace(config, ports=ports), heli("trex450").config, before_tick=hook) as loop:
         loop.run()
-    finally:
-        port_io.close()
     return loop
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import serial
 
 from sim.cli import main
 from sim.ports.bridge import PENDING_LIMIT_BYTES, REATTACH_POLL_S, PtyBridge
+from tests.helpers import PipeLines
 
 STARTUP_TIMEOUT_S = 30.0
 IO_TIMEOUT_S = 5.0
@@ -25,34 +25,6 @@ EXIT_BUDGET_S = 1.0
 PAIR_LINE = re.compile(r"^pair (\d+): (\S+) <-> (\S+)$")
 # every byte value, then the ones a cooked tty would mangle (NUL, LF, CR, ^C, XON, XOFF, 0xFF) repeated
 PAYLOAD = bytes(range(256)) + bytes([0x00, 0x0A, 0x0D, 0x03, 0x11, 0x13, 0xFF]) * 20
-
-
-class LineReader:
-    """Lines from a child's raw stdout fd with a deadline: selectors + os.read, no read-ahead buffering."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.pending = b""
-        self.lines: list[str] = []
-
-    def until(self, text: str, timeout_s: float) -> list[str]:
-        """Read lines until one contains ``text``; all lines so far.  AssertionError after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.fd, selectors.EVENT_READ)
-            while True:
-                while b"\n" in self.pending:
-                    line, self.pending = self.pending.split(b"\n", 1)
-                    self.lines.append(line.decode())
-                    if text in self.lines[-1]:
-                        return self.lines
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise AssertionError(f"no line with {text!r} within {timeout_s} s: {self.lines}")
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    raise AssertionError(f"stdout closed before a line with {text!r}: {self.lines}")
-                self.pending += chunk
 
 
 def read_exactly(port: serial.Serial, size: int, timeout_s: float = IO_TIMEOUT_S) -> bytes:
@@ -78,8 +50,9 @@ class VportsProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        self.stdout = LineReader(self.proc.stdout.fileno())
-        lines = self.stdout.until("Ctrl-C", STARTUP_TIMEOUT_S)
+        self.stdout = PipeLines(self.proc.stdout.fileno())
+        self.stdout.wait_for("Ctrl-C", STARTUP_TIMEOUT_S)
+        lines = self.stdout.seen
         self.pairs = [match.group(2, 3) for line in lines if (match := PAIR_LINE.match(line))]
 
     def end(self, sig: int) -> float:
@@ -130,7 +103,7 @@ def test_a_signal_ends_it_within_a_second_and_removes_the_links(sig, tmp_path: P
         links = sorted(tmp_path.iterdir())
         assert [link.name for link in links] == ["vport0a", "vport0b", "vport1a", "vport1b"]
         assert [os.readlink(link) for link in links] == [path for pair in child.pairs for path in pair]
-        assert any(f"{tmp_path}/vport0a <-> {tmp_path}/vport0b" in line for line in child.stdout.lines)
+        assert any(f"{tmp_path}/vport0a <-> {tmp_path}/vport0b" in line for line in child.stdout.seen)
         with open_port(str(tmp_path / "vport0a")):  # a program still attached must not delay the end
             elapsed = child.end(sig)
     finally:

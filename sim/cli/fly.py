@@ -21,10 +21,9 @@ from heli.errors import ConfigError
 from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
 from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_flight, load_heli
 from sim.dataclass_io import to_table
-from sim.flight import Flight
-from sim.loop import FlightLoop, MonotonicClock
+from sim.loop import FlightLoop
 from sim.report import format_summary
-from sim.wiring import InProcessIO, PortIO
+from sim.session import flight_session
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -139,51 +138,33 @@ def run(args: argparse.Namespace) -> int:
     if has_display and not args.headless and not args.quiet:
         print("heli-sim: the pygame view is not built yet; flying headless", file=sys.stderr)
 
-    flight = Flight(heli, config)
-    io = PortIO(flight, config, config.flight.io) if config.port_specs() else InProcessIO(flight)
     show_status = sys.stderr.isatty() and not args.quiet
-    loop = FlightLoop(
-        flight,
-        MonotonicClock(),
-        loop_hz=config.flight.loop_hz,
-        io_mode=config.flight.io,
-        duration_s=config.flight.duration_s,
-        catchup_limit_s=config.flight.catchup_limit_s,
-        on_progress=_status_line if show_status else None,
-        io=io,
-    )
     stopped_by: list[int] = []
+    with flight_session(config, heli, on_progress=_status_line if show_status else None) as loop:
 
-    def on_stop(signum: int, _frame: object) -> None:
-        stopped_by.append(signum)
-        loop.request_stop(signal.Signals(signum).name)
+        def on_stop(signum: int, _frame: object) -> None:
+            stopped_by.append(signum)
+            loop.request_stop(signal.Signals(signum).name)
 
-    def on_toggle(_signum: int, _frame: object) -> None:
-        loop.toggle_io_mode()
+        def on_toggle(_signum: int, _frame: object) -> None:
+            loop.toggle_io_mode()
 
-    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
-    try:
-        io.open()  # a missing, busy or forbidden port: one line, exit 2 (raised through main)
-    except BaseException:
-        io.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        raise
-    if not args.quiet:
-        until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
-        print(
-            f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
-            f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} (pid {os.getpid()}, SIGUSR1 toggles I/O)",
-            file=sys.stderr,
-            flush=True,
-        )
-    try:
-        loop.run()
-    finally:
-        io.close()  # threads joined, ports closed, device emulators ended
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+        try:
+            if not args.quiet:
+                until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
+                print(
+                    f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
+                    f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} "
+                    f"(pid {os.getpid()}, SIGUSR1 toggles I/O)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            loop.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if show_status:
         sys.stderr.write("\n")
     summary = loop.summary()

@@ -224,6 +224,31 @@ class Port:
             if now >= deadline or self.abort.is_set():
                 return out
 
+    def request(
+        self, message: Any, is_reply: Callable[[Any, int], bool], on_sent: Callable[[float], None] | None = None
+    ) -> Any:
+        """Send ``message`` and wait up to ``reply_timeout_s`` for the reply ``is_reply(msg, seq)``.
+
+        ``on_sent(t)`` is called once the message is written.  Round trips are timed; a reply
+        that does not come counts as a timeout and marks the port "timed out" until the next
+        one does.  Returns the reply, or None.
+        """
+        seq = self.next_seq
+        sent_at = self._clock()
+        if not self.send(message):
+            return None
+        if on_sent is not None:
+            on_sent(self._clock())
+        for _frame, reply, t in self.receive(sent_at + self.reply_timeout_s, lambda f, m: is_reply(m, seq)):
+            if is_reply(reply, seq):
+                self.stats.round_trip.add(t - sent_at)
+                if self.state == "timed out":
+                    self.state = "ok"
+                return reply
+        self.stats.timeouts += 1
+        self.state = "timed out"
+        return None
+
     @property
     def decode_errors(self) -> int:
         return self.decoder.decode_errors + self.stats.payload_errors

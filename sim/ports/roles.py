@@ -74,23 +74,14 @@ class ServoPort(Port):
         if letter is None:
             return None
         order: ServoOrder = letter.value
-        seq = self.next_seq
-        sent_at = self._clock()
-        if not self.send(order.command):
-            return None
-        if self.stick_to_servo is not None and order.stick_t_received is not None:
-            self.stick_to_servo.add(self._clock() - order.stick_t_received)
-        for _frame, message, t in self.receive(
-            sent_at + self.reply_timeout_s, lambda f, m: isinstance(m, ServoAck) and m.acked_seq == seq
-        ):
-            if isinstance(message, ServoAck) and message.acked_seq == seq:
-                self.stats.round_trip.add(t - sent_at)
-                if self.state == "timed out":
-                    self.state = "ok"
-                return message
-        self.stats.timeouts += 1
-        self.state = "timed out"
-        return None
+
+        def stick_to_servo(t_written: float) -> None:  # last byte of the stick frame in -> command out
+            if self.stick_to_servo is not None and order.stick_t_received is not None:
+                self.stick_to_servo.add(t_written - order.stick_t_received)
+
+        return self.request(
+            order.command, lambda m, seq: isinstance(m, ServoAck) and m.acked_seq == seq, on_sent=stick_to_servo
+        )
 
 
 class TelemetryPort(Port):
@@ -107,21 +98,8 @@ class LinkPort(Port):
     waits_for_new_letter: ClassVar[bool] = False
 
     def _exchange(self, letter: Letter | None) -> LinkReply | None:
-        seq = self.next_seq
-        sent_at = self._clock()
-        if not self.send(LinkRequest(self.vehicle, sent_at, b"")):
-            return None
-        for _frame, message, t in self.receive(
-            sent_at + self.reply_timeout_s, lambda f, m: isinstance(m, LinkReply) and m.request_seq == seq
-        ):
-            if isinstance(message, LinkReply) and message.request_seq == seq:
-                self.stats.round_trip.add(t - sent_at)
-                if self.state == "timed out":
-                    self.state = "ok"
-                return message
-        self.stats.timeouts += 1
-        self.state = "timed out"
-        return None
+        request = LinkRequest(self.vehicle, self._clock(), b"")
+        return self.request(request, lambda m, seq: isinstance(m, LinkReply) and m.request_seq == seq)
 
 
 class RcOutPort(Port):
