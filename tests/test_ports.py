@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -251,6 +252,34 @@ def test_link_device_run_by_hand_on_a_socat_pair(tmp_path):
         out, _err = device.communicate(timeout=5)
         summary = json.loads(out.decode().strip().splitlines()[-1])
         assert summary["device"] == "link" and summary["frames_in"] == 1 and summary["frames_out"] == 1
+
+
+@needs_socat
+def test_socket_url_reaches_a_device_behind_tcp(tmp_path):
+    with socket.socket() as probe:  # a free TCP port for socat to listen on
+        probe.bind(("127.0.0.1", 0))
+        tcp_port = probe.getsockname()[1]
+    link = tmp_path / "tcplink"
+    socat = subprocess.Popen(
+        # the pty first: socat opens its second address only once a TCP client connects
+        ["socat", "-d", "-d", f"pty,raw,echo=0,link={link}", f"TCP-LISTEN:{tcp_port},bind=127.0.0.1,reuseaddr"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        StderrLines(socat).wait_for("listening on", 10.0)
+        with device_on(str(link), "link", "--latency-ms", "5"):
+            url = f"socket://127.0.0.1:{tcp_port}"
+            port = LinkPort("link-tcp", lambda: open_transport(url), EventLog(), url=url, reply_timeout_s=5.0)
+            port.open()
+            try:
+                replies = [port.exchange(None) for _ in range(3)]
+            finally:
+                port.close()
+    finally:
+        socat.terminate()
+        socat.wait(5)
+        socat.stderr.close()
+    assert all(isinstance(r, LinkReply) for r in replies)
 
 
 @needs_socat
