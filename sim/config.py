@@ -21,6 +21,7 @@ from heli.control import ControllerParams
 from heli.errors import ConfigError
 from heli.params import Environment, HeliParams, quantity
 from sim.dataclass_io import build, to_table
+from sim.ports.codecs import ROLE_PROTOCOLS, default_protocol
 
 __all__ = [
     "PORT_ROLES",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 IO_MODES = ("threaded", "blocking", "asyncio")
+STICKS = ("roll", "pitch", "collective", "yaw")
 FRAME_CHANNELS = 16  # channels in an RC frame (CRSF and SBUS carry 16)
 
 
@@ -116,8 +118,27 @@ class ChannelMap:
     yaw: int = quantity("channel", ge=1, le=16, default=4)
     arm: int = quantity("channel", ge=1, le=16, default=5, doc="> 1700 us armed, else throttle hold")
     mode: int = quantity("channel", ge=1, le=16, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue")
+    roll_us: tuple[float, ...] = quantity(
+        "us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0), doc="min, centre, max"
+    )
+    pitch_us: tuple[float, ...] = quantity("us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0))
+    collective_us: tuple[float, ...] = quantity("us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0))
+    yaw_us: tuple[float, ...] = quantity("us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0))
+    reversed: tuple[str, ...] = quantity("-", default=(), doc="sticks whose direction is reversed")
+
+    def calibration(self, stick: str) -> tuple[float, float, float]:
+        """(min, centre, max) in microseconds of one stick."""
+        low, centre, high = getattr(self, f"{stick}_us")
+        return low, centre, high
 
     def __post_init__(self) -> None:
+        for stick in STICKS:
+            values = getattr(self, f"{stick}_us")
+            if len(values) != 3 or not values[0] < values[1] < values[2]:
+                raise ConfigError(f"rc.{stick}_us = {list(values)}: expected [min, centre, max] in us, increasing")
+        for stick in self.reversed:
+            if stick not in STICKS:
+                raise ConfigError(f"rc.reversed = {list(self.reversed)}: expected names from {', '.join(STICKS)}")
         used = [self.roll, self.pitch, self.collective, self.yaw, self.arm, self.mode]
         for name, channel in zip(("roll", "pitch", "collective", "yaw", "arm", "mode"), used, strict=True):
             if not 1 <= channel <= FRAME_CHANNELS:
@@ -161,12 +182,28 @@ class PortSpec:
 
     role: str = quantity("-", choices=PORT_ROLES)
     url: str = quantity("-", default="virtual", doc="a device path, a pyserial URL, or virtual")
+    protocol: str = quantity(
+        "-",
+        default="",
+        choices=("", "hsf", "crsf", "sbus", "ibus", "msp", "maestro", "mavlink"),
+        doc="empty: the role's default (hsf on virtual ports; crsf, maestro or mavlink on devices)",
+    )
     vehicle: int = quantity("index", ge=0, default=0, doc="which helicopter (servo and link ports)")
     name: str = quantity("-", default="", doc="shown in the summary; default role and vehicle")
-    baud: int = quantity("baud", ge=50, le=20_000_000, default=115200)
+    baud: int = quantity("baud", ge=0, le=20_000_000, default=0, doc="0: the protocol's (CRSF 420000, SBUS 100000)")
     latency_ms: float = quantity("ms", ge=0.0, le=60_000.0, default=-1.0, doc="virtual device reply latency")
     reply_timeout_ms: float = quantity("ms", gt=0.0, le=600_000.0, default=500.0, doc="give up waiting after")
     pace: bool = quantity("-", default=False, doc="the virtual device releases bytes at 10 bits per baud")
+
+    def __post_init__(self) -> None:
+        allowed = ROLE_PROTOCOLS[self.role][0]
+        if self.protocol and self.protocol not in allowed:
+            raise ConfigError(f"protocol = {self.protocol!r}: a {self.role} port speaks one of {', '.join(allowed)}")
+
+    @property
+    def wire_protocol(self) -> str:
+        """The protocol this port speaks: as given, or the role's default for its kind of port."""
+        return self.protocol or default_protocol(self.role, self.url)
 
     @property
     def label(self) -> str:

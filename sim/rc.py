@@ -3,7 +3,9 @@
 The contract's default order (1-based): 1 roll, 2 pitch, 3 collective, 4 yaw, 5 arm
 (> 1700 us armed, else throttle hold), 6 flight mode (< 1300 rate, 1300-1700 angle, > 1700
 rescue); sticks 1000-2000 us, 1500 centre.  ``to_pilot_input`` turns frames of channels into
-the controller's normalised ``PilotInput``, with a per-vehicle "input is fresh" flag.
+the controller's normalised ``PilotInput``, with a per-vehicle "input is fresh" flag; each stick
+is normalised by its calibration (min, centre, max microseconds; ``heli-sim calibrate`` measures
+them) and reversed where the channel map says so.
 """
 
 from __future__ import annotations
@@ -45,15 +47,20 @@ def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map:
     frames = np.asarray(frames_us, dtype=np.float64)
     count = frames.shape[0]
 
-    def stick(channel: int) -> np.ndarray:
-        return np.clip((frames[:, channel - 1] - CENTRE_US) / HALF_RANGE_US, -1.0, 1.0)
+    def stick(name: str) -> np.ndarray:
+        """-1..1 from the calibrated (min, centre, max) of the stick's channel, reversed if so marked."""
+        low, centre, high = channel_map.calibration(name)
+        us = frames[:, getattr(channel_map, name) - 1]
+        value = np.where(us >= centre, (us - centre) / (high - centre), (us - centre) / (centre - low))
+        value = np.clip(value, -1.0, 1.0)
+        return -value if name in channel_map.reversed else value
 
     mode_us = frames[:, channel_map.mode - 1]
     packed = np.empty((count, 7))
-    packed[:, 0] = stick(channel_map.roll)
-    packed[:, 1] = stick(channel_map.pitch)
-    packed[:, 2] = stick(channel_map.yaw)
-    packed[:, 3] = stick(channel_map.collective)
+    packed[:, 0] = stick("roll")
+    packed[:, 1] = stick("pitch")
+    packed[:, 2] = stick("yaw")
+    packed[:, 3] = stick("collective")
     packed[:, 4] = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
     packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))
     packed[:, 6] = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))

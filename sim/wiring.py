@@ -15,25 +15,66 @@ from typing import Protocol
 
 import numpy as np
 
+from heli.control import FLIGHT_MODES
 from heli.errors import ConfigError
 from sim.config import FlightConfig, PortSpec
 from sim.errors import PortError
 from sim.flight import Flight
+from sim.ports.codecs import FlightSnapshot, crsf_telemetry, make_codec
 from sim.ports.events import EventLog, PortEvent
 from sim.ports.port import Port
 from sim.ports.portset import PortSet
-from sim.ports.roles import ROLES, RcInPort, ServoOrder
+from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder
 from sim.ports.transport import SerialSettings, open_transport
 from sim.ports.virtual import VirtualEndpoint
-from sim.protocols.hsf import RcChannels, ServoCommand, VehicleStateMsg
+from sim.protocols.hsf import ServoCommand, VehicleStateMsg
+from sim.protocols.mavlink import TelemetrySample
 from sim.rc import CHANNEL_COUNT, neutral_channels
 from sim.stats import LogHistogram
 
-__all__ = ["FlightIO", "InProcessIO", "PortIO"]
+__all__ = ["FlightIO", "InProcessIO", "PortIO", "build_port"]
 
 TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
 EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
 _DEVICE_FOR_ROLE = {"rc-in": "transmitter", "servo": "servo", "telemetry": "gcs", "link": "link", "rc-out": "gcs"}
+
+
+def build_port(
+    spec: PortSpec,
+    events: EventLog,
+    transmitter_args: list[str] | None = None,
+    stick_to_servo: LogHistogram | None = None,
+) -> tuple[Port, VirtualEndpoint | None]:
+    """The port ``spec`` describes (not opened yet), and its virtual endpoint if it has one.
+
+    ``transmitter_args``: extra ``heli-sim device transmitter`` options for a virtual rc-in port
+    (its pilot, helicopter, fleet, channel map).
+    """
+    codec = make_codec(spec.wire_protocol)
+    line = codec.line
+    baud = spec.baud or line.baudrate
+    settings = SerialSettings(baudrate=baud, parity=line.parity, stopbits=line.stopbits)
+    reply_timeout_s = spec.reply_timeout_ms / 1e3
+    endpoint = None
+    closer = None
+    if spec.url == "virtual":
+        args = ["--protocol", spec.wire_protocol, "--baud", str(baud)] + (["--pace"] if spec.pace else [])
+        if spec.role in ("servo", "link"):
+            args += ["--latency-ms", repr(spec.device_latency_ms)]
+        if spec.role == "rc-in":
+            args += transmitter_args or []
+        endpoint = VirtualEndpoint(_DEVICE_FOR_ROLE[spec.role], args, settings)
+        opener, closer = endpoint.open, endpoint.close
+        reply_timeout_s = max(reply_timeout_s, (2.0 * spec.device_latency_ms + 100.0) / 1e3)
+    else:
+
+        def opener(url: str = spec.url) -> object:
+            return open_transport(url, settings)
+
+    kwargs = dict(url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer, codec=codec)
+    if spec.role == "servo":
+        kwargs["stick_to_servo"] = stick_to_servo
+    return ROLES[spec.role](spec.label, opener, events, **kwargs), endpoint
 
 
 class FlightIO(Protocol):
@@ -117,45 +158,30 @@ class PortIO:
         self._stick_t = np.full(count, math.nan)
         self._stick_answered = np.full(count, math.nan)  # the stick frame a servo command last answered
         self._had_frame = np.zeros(count, dtype=bool)
+        self._flagged = np.zeros(count, dtype=bool)  # the receiver itself says failsafe (SBUS)
         self._was_fresh = np.zeros(count, dtype=bool)
         self._timeout_s = config.flight.failsafe_timeout_s
         self._next_slow_t = 0.0
+        self._next_rc_out_t = 0.0
         self._rc_seq_seen = 0
 
     # --- building
     def _make_port(self, spec: PortSpec) -> Port:
-        settings = SerialSettings(baudrate=spec.baud)
-        reply_timeout_s = spec.reply_timeout_ms / 1e3
-        closer = None
-        if spec.url == "virtual":
-            endpoint = VirtualEndpoint(_DEVICE_FOR_ROLE[spec.role], self._device_args(spec), settings)
+        port, endpoint = build_port(
+            spec, self.events, self._transmitter_args() if spec.role == "rc-in" else [], self.stick_to_servo
+        )
+        if endpoint is not None:
             self.endpoints[spec.label] = endpoint
-            opener, closer = endpoint.open, endpoint.close
-            reply_timeout_s = max(reply_timeout_s, (2.0 * spec.device_latency_ms + 100.0) / 1e3)
-        else:
+        return port
 
-            def opener(url: str = spec.url) -> object:
-                return open_transport(url, settings)
-
-        kwargs = dict(url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer)
-        if spec.role == "servo":
-            kwargs["stick_to_servo"] = self.stick_to_servo
-        return ROLES[spec.role](spec.label, opener, self.events, **kwargs)
-
-    def _device_args(self, spec: PortSpec) -> list[str]:
-        args = ["--baud", str(spec.baud)] + (["--pace"] if spec.pace else [])
-        if spec.role in ("servo", "link"):
-            args += ["--latency-ms", repr(spec.device_latency_ms)]
-        if spec.role == "rc-in":
-            settings, cmap = self.config.flight, self.config.rc
-            args += [
-                "--pilot", settings.pilot, "--heli", self.flight.heli.source, "--fleet", str(self.flight.count),
-                "--channel-map", f"{cmap.roll},{cmap.pitch},{cmap.collective},{cmap.yaw},{cmap.arm},{cmap.mode}",
-                "--rate-hz", repr(settings.pilot_hz),
-            ]  # fmt: skip
-            if settings.start == "hover":
-                args.append("--airborne")
-        return args
+    def _transmitter_args(self) -> list[str]:
+        settings, cmap = self.config.flight, self.config.rc
+        args = [
+            "--pilot", settings.pilot, "--heli", self.flight.heli.source, "--fleet", str(self.flight.count),
+            "--channel-map", f"{cmap.roll},{cmap.pitch},{cmap.collective},{cmap.yaw},{cmap.arm},{cmap.mode}",
+            "--rate-hz", repr(settings.pilot_hz),
+        ]  # fmt: skip
+        return [*args, "--airborne"] if settings.start == "hover" else args
 
     # --- life cycle
     def open(self) -> None:
@@ -199,10 +225,12 @@ class PortIO:
                     values = rc.channels.channels_us[:CHANNEL_COUNT]
                     frames[vehicle, : len(values)] = values
                     self._stick_t[vehicle] = rc.t_received
+                    self._flagged[vehicle] = rc.channels.failsafe
                     self._had_frame[vehicle] = True
             self._frames = frames
             self._was_fresh = self._was_fresh | (first_time & self._had_frame)  # a first frame is no recovery
-        fresh = self._had_frame & ((now - np.nan_to_num(self._stick_t, nan=-math.inf)) <= self._timeout_s)
+        recent = (now - np.nan_to_num(self._stick_t, nan=-math.inf)) <= self._timeout_s
+        fresh = self._had_frame & recent & ~self._flagged
         for vehicle in np.flatnonzero(fresh != self._was_fresh):
             if self._had_frame[vehicle]:
                 kind = "failsafe_off" if fresh[vehicle] else "failsafe_on"
@@ -228,11 +256,57 @@ class PortIO:
                 self._stick_answered[port.vehicle] = stick_t
                 order = ServoCommand(port.vehicle, tuple(row[:4].tolist()), float(row[4]))
                 values[port.name] = ServoOrder(order, stick_t if new_stick else None)
-            elif role in ("telemetry", "rc-in") and slow_due:
-                values[port.name] = states
-            elif role == "rc-out" and slow_due:
-                values[port.name] = [RcChannels(i, tuple(int(v) for v in row)) for i, row in enumerate(self._frames)]
+            elif role == "telemetry" and slow_due:
+                values[port.name] = states if port.protocol == "hsf" else self._telemetry_samples()
+            elif role == "rc-in" and slow_due:
+                values[port.name] = self._downlink(port.protocol, states)
+            elif role == "rc-out" and now >= self._next_rc_out_t:  # at the protocol's frame rate
+                self._next_rc_out_t = now + 1.0 / port.codec.line.frame_rate_hz
+                values[port.name] = [
+                    port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(self._frames)
+                ]
         self.portset.push_outputs(values, now)
+
+    def _downlink(self, protocol: str, states: list[VehicleStateMsg]) -> Downlink:
+        """What goes back to the pilot's side of the RC link, in that link's protocol."""
+        if protocol == "hsf":
+            return Downlink(states)  # the emulated transmitter's pilot flies by these
+        snapshot = self._snapshot()
+        if protocol == "crsf":
+            return Downlink(crsf_telemetry(snapshot))
+        return Downlink([], snapshot)  # MSP answers requests with it; SBUS and iBUS are one-way
+
+    def _snapshot(self) -> FlightSnapshot:
+        v, flight = self.flight.vehicles, self.flight
+        euler = np.radians(v.euler_deg()[0])
+        return FlightSnapshot(
+            attitude_rad=tuple(euler.tolist()),
+            altitude_m=float(v.altitude_m[0]),
+            climb_m_s=float(-v.velocity_ned_m_s[0, 2]),
+            armed=bool(flight.controller.governor_state[0] > 0),
+            mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[0]), "?"),
+            channels_us=tuple(float(c) for c in self._frames[0]),
+            battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+        )
+
+    def _telemetry_samples(self) -> list[TelemetrySample]:
+        v, flight = self.flight.vehicles, self.flight
+        rows, euler = v.packed.tolist(), np.radians(v.euler_deg()).tolist()
+        throttle, armed = v.throttle.tolist(), (flight.controller.governor_state > 0).tolist()
+        return [
+            TelemetrySample(
+                time_s=flight.sim_time_s,
+                position_ned_m=tuple(rows[i][0:3]),
+                velocity_ned_m_s=tuple(rows[i][3:6]),
+                attitude_rad=tuple(euler[i]),
+                body_rates_rad_s=tuple(rows[i][10:13]),
+                throttle=throttle[i],
+                armed=armed[i],
+                channels_us=tuple(float(c) for c in self._frames[i]),
+                battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+            )
+            for i in range(1)  # one MAVLink system: vehicle 0
+        ]
 
     def _vehicle_states(self) -> list[VehicleStateMsg]:
         v = self.flight.vehicles

@@ -26,7 +26,7 @@ from sim.loop import FlightLoop
 from sim.ports.events import EventLog
 from sim.ports.mailbox import Mailbox
 from sim.ports.portset import PortSet
-from sim.ports.roles import LinkPort, RcFrame, RcInPort, RcOutPort, ServoOrder, ServoPort, TelemetryPort
+from sim.ports.roles import Downlink, LinkPort, RcFrame, RcInPort, RcOutPort, ServoOrder, ServoPort, TelemetryPort
 from sim.ports.transport import SerialSettings, open_transport
 from sim.ports.virtual import VirtualEndpoint
 from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg, encode
@@ -210,7 +210,7 @@ def test_rc_in_role_reads_the_transmitter_and_sends_states_down():
     port.open()
     try:
         box: Mailbox = Mailbox()
-        letter = box.put([state(0), state(1)], time.monotonic())
+        letter = box.put(Downlink([state(0), state(1)]), time.monotonic())
         seen: dict[int, RcFrame] = {}
         for _ in range(10):
             frames = port.exchange(letter)

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         for result in BENCHMARKS[name](quick=args.quick):
             results.append(result)
-            print(f"  {result.bench:<8} {result.metric:<32} {result.value:>14,.2f} {result.unit}")
+            metric = f"{result.metric} [{result.protocol}]" if result.protocol else result.metric
+            print(f"  {result.bench:<9} {metric:<44} {result.value:>14,.2f} {result.unit}")
     if args.json:
         Path(args.json).write_text(
             json.dumps({"machine": machine, "results": [r.to_dict() for r in results]}, indent=2) + "\n"

@@ -15,6 +15,7 @@ from sim.config import ChannelMap, load_heli
 from sim.devices.emulators import GroundStation, Link, NeutralPilot, ServoBoard, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
 from sim.pilots import make_pilot
+from sim.ports.codecs import make_codec
 from sim.ports.transport import SerialSettings, describe_names
 from sim.rc import neutral_channels
 
@@ -34,6 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     where.add_argument("--port", metavar="PORT", help=describe_names().replace("virtual, ", ""))
     where.add_argument("--fd", type=int, metavar="N", help=argparse.SUPPRESS)  # a pty master from the simulator
     parser.add_argument("--latency-ms", type=float, default=None, help="reply latency (servo: 1, link: 100)")
+    parser.add_argument("--protocol", default="hsf", help="what the device speaks (default hsf)")
     parser.add_argument("--baud", type=int, default=115200, help="line rate (default 115200)")
     parser.add_argument("--pace", action="store_true", help="release bytes at 10 bits per baud, as a real wire")
     parser.add_argument("--rate-hz", type=float, default=150.0, help="transmitter frame rate (default 150)")
@@ -55,12 +57,14 @@ def _channel_map(text: str) -> ChannelMap:
     return ChannelMap(*numbers)
 
 
-def _transmitter(args: argparse.Namespace) -> Transmitter:
+def _transmitter(args: argparse.Namespace, codec) -> Transmitter:
     if args.fleet < 1:
         raise ConfigError(f"--fleet {args.fleet}: expected 1 or more")
     cmap = _channel_map(args.channel_map)
     if args.pilot == "neutral":
-        return Transmitter(args.rate_hz, args.fleet, None, NeutralPilot(neutral_channels(args.fleet, cmap)))
+        return Transmitter(
+            args.rate_hz, args.fleet, None, NeutralPilot(neutral_channels(args.fleet, cmap)), codec=codec
+        )
     heli = load_heli(args.heli)
     model = FlightModel.build(heli.params)
     trim = solve_hover_trim(model)
@@ -71,15 +75,18 @@ def _transmitter(args: argparse.Namespace) -> Transmitter:
     if args.pilot.startswith("script:"):  # open loop: ready now
         from sim.devices.emulators import vehicles_from_states
 
-        return Transmitter(args.rate_hz, args.fleet, None, build(vehicles_from_states({}, args.fleet)))
-    return Transmitter(args.rate_hz, args.fleet, build)
+        return Transmitter(args.rate_hz, args.fleet, None, build(vehicles_from_states({}, args.fleet)), codec=codec)
+    if args.protocol != "hsf":
+        raise ConfigError(f"the {args.pilot} pilot flies by vehicle states, which only hsf carries; use script:FILE")
+    return Transmitter(args.rate_hz, args.fleet, build, codec=codec)
 
 
 def run(args: argparse.Namespace) -> int:
+    codec = make_codec(args.protocol, side="device")
     if args.kind == "transmitter":
-        device = _transmitter(args)
+        device = _transmitter(args, codec)
     elif args.kind == "servo":
-        device = ServoBoard((1.0 if args.latency_ms is None else args.latency_ms) / 1e3)
+        device = ServoBoard((1.0 if args.latency_ms is None else args.latency_ms) / 1e3, codec)
     elif args.kind == "link":
         device = Link((100.0 if args.latency_ms is None else args.latency_ms) / 1e3)
     else:
@@ -100,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("ready", flush=True)  # the simulator that started us waits for this line
     try:
-        ended = run_device(end, device, lambda: bool(stop), pace_baud=args.baud if args.pace else 0.0)
+        ended = run_device(end, device, lambda: bool(stop), codec, pace_baud=args.baud if args.pace else 0.0)
     finally:
         end.close()
         for sig, handler in previous.items():

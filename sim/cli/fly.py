@@ -56,6 +56,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     ports.add_argument("--telemetry", metavar="PORT", help="telemetry to a ground station (none: no telemetry)")
     ports.add_argument("--link", nargs="+", metavar="PORT", help="link: a slow request/response device per vehicle")
     ports.add_argument("--link-latency", type=float, metavar="MS", help="reply latency of virtual link devices")
+    ports.add_argument("--rc-protocol", choices=("crsf", "sbus", "ibus", "msp", "hsf"), help="of the rc-in port")
+    ports.add_argument("--rc-out-protocol", choices=("crsf", "sbus", "hsf"), help="of the rc-out port")
+    ports.add_argument("--servo-protocol", choices=("maestro", "hsf"), help="of the servo ports")
+    ports.add_argument("--telemetry-protocol", choices=("mavlink", "hsf"), help="of the telemetry port")
     ports.add_argument(
         "--no-ports", action="store_true", help="start from no ports (the pilot in-process); other port options add"
     )
@@ -67,7 +71,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> FlightConfig:
     """The config's ports (or the default set) with the command line's port options applied."""
-    given = [args.rc, args.rc_out, args.servo, args.telemetry, args.link, args.link_latency]
+    protocols = {
+        "rc-in": args.rc_protocol,
+        "rc-out": args.rc_out_protocol,
+        "servo": args.servo_protocol,
+        "telemetry": args.telemetry_protocol,
+    }
+    given = [args.rc, args.rc_out, args.servo, args.telemetry, args.link, args.link_latency, *protocols.values()]
     if all(option is None for option in given) and not args.no_ports:
         return config
     specs = [] if args.no_ports else list(config.port_specs())
@@ -90,6 +100,7 @@ def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> Flight
         if args.link_latency < 0:
             raise ConfigError(f"--link-latency {args.link_latency}: expected milliseconds >= 0")
         specs = [replace(s, latency_ms=args.link_latency) if s.role == "link" else s for s in specs]
+    specs = [replace(s, protocol=protocols[s.role]) if protocols.get(s.role) else s for s in specs]
     return replace(config, ports=tuple(specs))
 
 

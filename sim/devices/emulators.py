@@ -21,20 +21,9 @@ import numpy as np
 
 from heli.state import STATE_SIZE, StateIndex, VehicleState
 from sim.devices.far_end import FarEnd, Hangup
+from sim.ports.codecs import Codec, HsfCodec
 from sim.ports.port import SequenceCheck
-from sim.protocols.hsf import (
-    Frame,
-    HsfDecoder,
-    LinkReply,
-    LinkRequest,
-    PayloadError,
-    RcChannels,
-    ServoAck,
-    ServoCommand,
-    VehicleStateMsg,
-    encode,
-    unpack,
-)
+from sim.protocols.hsf import LinkReply, LinkRequest, ServoAck, ServoCommand, VehicleStateMsg
 
 __all__ = ["Device", "GroundStation", "Link", "NeutralPilot", "ServoBoard", "Transmitter", "run_device"]
 
@@ -65,8 +54,12 @@ class Device:
             out.append(heapq.heappop(self._due)[2])
         return out
 
-    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+    def on_message(self, seq: int | None, message: Any, now: float) -> None:
         """React to one decoded message (the default: count it)."""
+
+    def see(self, seq: int | None) -> None:
+        if seq is not None:
+            self.rx.see(seq)
 
     def tick(self, now: float) -> None:
         """Called once per loop pass: schedule periodic messages."""
@@ -86,16 +79,20 @@ class ServoBoard(Device):
 
     kind = "servo"
 
-    def __init__(self, latency_s: float):
+    def __init__(self, latency_s: float, codec: Codec):
         super().__init__()
         self.latency_s = latency_s
-        self.last_command: ServoCommand | None = None
+        self.codec = codec
+        self.last_command: Any = None
 
-    def on_message(self, frame: Frame, message: Any, now: float) -> None:
-        if isinstance(message, ServoCommand):
-            self.rx.see(frame.seq)
+    def on_message(self, seq: int | None, message: Any, now: float) -> None:
+        if isinstance(message, ServoCommand):  # HSF: ack each command with its sequence number
+            self.see(seq)
             self.last_command = message
-            self.schedule(now + self.latency_s, ServoAck(message.vehicle, frame.seq))
+            self.schedule(now + self.latency_s, ServoAck(message.vehicle, seq))
+            return
+        for reply in self.codec.respond(message, None):  # Maestro: answer queries (Get Errors)
+            self.schedule(now + self.latency_s, reply)
 
 
 class Link(Device):
@@ -107,10 +104,10 @@ class Link(Device):
         super().__init__()
         self.latency_s = latency_s
 
-    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+    def on_message(self, seq: int | None, message: Any, now: float) -> None:
         if isinstance(message, LinkRequest):
-            self.rx.see(frame.seq)
-            self.schedule(now + self.latency_s, LinkReply(message.vehicle, frame.seq, message.t_sent_s))
+            self.see(seq)
+            self.schedule(now + self.latency_s, LinkReply(message.vehicle, seq, message.t_sent_s))
 
 
 class GroundStation(Device):
@@ -121,14 +118,17 @@ class GroundStation(Device):
     def __init__(self) -> None:
         super().__init__()
         self.states: dict[int, VehicleStateMsg] = {}
+        self.types: dict[str, int] = {}
 
-    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+    def on_message(self, seq: int | None, message: Any, now: float) -> None:
+        self.see(seq)
         if isinstance(message, VehicleStateMsg):
-            self.rx.see(frame.seq)
             self.states[message.vehicle] = message
+        kind = message.get_type() if hasattr(message, "get_type") else type(message).__name__
+        self.types[kind] = self.types.get(kind, 0) + 1
 
     def summary(self) -> dict:
-        return {**super().summary(), "vehicles_seen": sorted(self.states)}
+        return {**super().summary(), "vehicles_seen": sorted(self.states), "message_types": self.types}
 
 
 def vehicles_from_states(states: dict[int, VehicleStateMsg], count: int) -> VehicleState:
@@ -156,7 +156,7 @@ class NeutralPilot:
 
 
 class Transmitter(Device):
-    """Sends one ``RcChannels`` frame per vehicle at ``rate_hz``, from a pilot.
+    """Sends a stick frame per vehicle at ``rate_hz`` from a pilot, in its codec's protocol.
 
     ``make_pilot(start)`` builds the pilot once the first vehicle states have come down the
     link (closed-loop pilots fly by them); until then it sends nothing, as a transmitter that is
@@ -165,8 +165,16 @@ class Transmitter(Device):
 
     kind = "transmitter"
 
-    def __init__(self, rate_hz: float, count: int, make_pilot: Callable[[VehicleState], Any] | None, pilot: Any = None):
+    def __init__(
+        self,
+        rate_hz: float,
+        count: int,
+        make_pilot: Callable[[VehicleState], Any] | None,
+        pilot: Any = None,
+        codec: Codec | None = None,
+    ):
         super().__init__()
+        self.codec = codec or HsfCodec()
         self.period_s = 1.0 / rate_hz
         self.count = count
         self._make_pilot = make_pilot
@@ -174,25 +182,27 @@ class Transmitter(Device):
         self.states: dict[int, VehicleStateMsg] = {}
         self._state_t = 0.0
         self._next_frame_t: float | None = None
-        self.sent_seqs = 0
+        self._started_t: float | None = None
 
-    def on_message(self, frame: Frame, message: Any, now: float) -> None:
+    def on_message(self, seq: int | None, message: Any, now: float) -> None:
         if isinstance(message, VehicleStateMsg):
-            self.rx.see(frame.seq)
+            self.see(seq)
             self.states[message.vehicle] = message
             self._state_t = now
             if self.pilot is None and self._make_pilot is not None and len(self.states) >= self.count:
                 self.pilot = self._make_pilot(vehicles_from_states(self.states, self.count))
 
     def sim_time(self, now: float) -> float:
+        """The flight's time: from the vehicle states when they come, else this transmitter's own clock."""
         if not self.states:
-            return 0.0
+            return now - (self._started_t if self._started_t is not None else now)
         newest = max(msg.sim_time_s for msg in self.states.values())
         return newest + (now - self._state_t)
 
     def tick(self, now: float) -> None:
         if self._next_frame_t is None:
             self._next_frame_t = now
+            self._started_t = now
         if now < self._next_frame_t:
             return
         # absolute deadlines: the frame rate does not drift; after a stall, skip, do not burst
@@ -202,17 +212,19 @@ class Transmitter(Device):
             return
         frames = self.pilot.channels(self.sim_time(now), vehicles_from_states(self.states, self.count))
         for vehicle in range(self.count):
-            channels = tuple(round(float(v)) for v in frames[vehicle])
-            self.schedule(now, RcChannels(vehicle, channels))
+            self.schedule(now, self.codec.stick_message(vehicle, tuple(float(v) for v in frames[vehicle])))
 
     def next_due(self) -> float:
         frame_t = self._next_frame_t if self._next_frame_t is not None else 0.0
         return min(super().next_due(), frame_t)
 
 
-def run_device(end: FarEnd, device: Device, stopped: Callable[[], bool], pace_baud: float = 0.0) -> str:
+def run_device(
+    end: FarEnd, device: Device, stopped: Callable[[], bool], codec: Codec | None = None, pace_baud: float = 0.0
+) -> str:
     """Serve ``device`` on ``end`` until ``stopped()`` or the other side hangs up; returns why it ended."""
-    decoder = HsfDecoder()
+    codec = codec or HsfCodec()
+    decoder = codec.new_decoder()
     seq = 0
     release_t = 0.0  # when the wire is free again (baud pacing)
     try:
@@ -220,7 +232,7 @@ def run_device(end: FarEnd, device: Device, stopped: Callable[[], bool], pace_ba
             now = time.monotonic()
             device.tick(now)
             for message in device.pop_due(now):
-                data = encode(message, seq)
+                data = codec.encode(message, seq)
                 seq = (seq + 1) % 65536
                 if pace_baud > 0:
                     release_t = max(release_t, now) + len(data) * 10.0 / pace_baud
@@ -234,13 +246,9 @@ def run_device(end: FarEnd, device: Device, stopped: Callable[[], bool], pace_ba
             if not data:
                 continue
             now = time.monotonic()
-            for frame in decoder.feed(data):
-                try:
-                    message = unpack(frame)
-                except PayloadError:
-                    continue
+            for seq_in, message in decoder.feed(data):
                 device.frames_in += 1
-                device.on_message(frame, message, now)
+                device.on_message(seq_in, message, now)
     except Hangup as why:
         return f"hangup: {why}"
     return "stopped"

@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 import serial
 
 from sim.errors import PortError
+from sim.ports.codecs import Codec, HsfCodec
 from sim.ports.events import EventLog
 from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
-from sim.protocols.hsf import Frame, HsfDecoder, PayloadError, encode, unpack
 from sim.stats import LogHistogram
 
 __all__ = ["RECONNECT_INTERVAL_S", "Port", "PortStats", "SequenceCheck"]
@@ -70,7 +70,6 @@ class PortStats:
     frames_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
-    payload_errors: int = 0
     disconnects: int = 0
     reconnects: int = 0
     timeouts: int = 0  # replies that never came
@@ -100,18 +99,20 @@ class Port:
         reply_timeout_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         closer: Callable[[], None] | None = None,
+        codec: Codec | None = None,
     ):
         self.name = name
         self.url = url
         self.vehicle = vehicle
-        self.protocol = "hsf"
+        self.codec = codec or HsfCodec()
+        self.protocol = self.codec.name
         self.reply_timeout_s = reply_timeout_s
         self._opener = opener
         self._closer = closer  # ends what the opener started besides the transport (an emulator)
         self._events = events
         self._clock = clock
         self.transport: serial.SerialBase | None = None
-        self.decoder = HsfDecoder()
+        self.decoder = self.codec.new_decoder()
         self.stats = PortStats()
         self.state = "closed"
         self.last_state = "closed"  # the state before the last close (what the summary reports)
@@ -170,8 +171,10 @@ class Port:
     # --- helpers for the roles
     def send(self, message: Any) -> bool:
         """Encode and write one message with the next sequence number; False on back-pressure."""
-        data = encode(message, self._tx_seq)
+        data = self.codec.encode(message, self._tx_seq)
         self._tx_seq = (self._tx_seq + 1) % _SEQ_MODULO
+        if not data:  # nothing due (a rate-limited protocol)
+            return True
         try:
             self.transport.write(data)
         except serial.SerialTimeoutException:
@@ -191,16 +194,17 @@ class Port:
         return self._tx_seq
 
     def receive(
-        self, deadline: float, until: Callable[[Frame, Any], bool] | None = None, *, drain: bool = False
-    ) -> list[tuple[Frame, Any, float]]:
-        """Read and decode until ``until(frame, message)`` is true for a frame, or ``deadline``.
+        self, deadline: float, until: Callable[[int | None, Any], bool] | None = None, *, drain: bool = False
+    ) -> list[tuple[int | None, Any, float]]:
+        """Read and decode until ``until(seq, message)`` is true for a message, or ``deadline``.
 
-        Returns every (frame, message, t_received) decoded on the way; with ``until`` None, as
+        Returns every (seq, message, t_received) decoded on the way (seq None where the protocol
+        has no sequence numbers); with ``until`` None, as
         soon as anything decodes.  With ``drain``, once satisfied it also takes every byte that
         is already waiting (without waiting for more), so a reader that was held up catches up.
         """
         transport = self.transport
-        out: list[tuple[Frame, Any, float]] = []
+        out: list[tuple[int | None, Any, float]] = []
         satisfied = False
         while True:
             waiting = transport.in_waiting
@@ -210,15 +214,10 @@ class Port:
             now = self._clock()
             if data:
                 self.stats.bytes_in += len(data)
-                for frame in self.decoder.feed(data):
-                    try:
-                        message = unpack(frame)
-                    except PayloadError:
-                        self.stats.payload_errors += 1
-                        continue
+                for seq, message in self.decoder.feed(data):
                     self.stats.frames_in += 1
-                    out.append((frame, message, now))
-                    satisfied = satisfied or until is None or until(frame, message)
+                    out.append((seq, message, now))
+                    satisfied = satisfied or until is None or until(seq, message)
                 if satisfied and not drain:
                     return out
             if now >= deadline or self.abort.is_set():
@@ -239,7 +238,7 @@ class Port:
             return None
         if on_sent is not None:
             on_sent(self._clock())
-        for _frame, reply, t in self.receive(sent_at + self.reply_timeout_s, lambda f, m: is_reply(m, seq)):
+        for _seq, reply, t in self.receive(sent_at + self.reply_timeout_s, lambda _s, m: is_reply(m, seq)):
             if is_reply(reply, seq):
                 self.stats.round_trip.add(t - sent_at)
                 if self.state == "timed out":
@@ -251,7 +250,7 @@ class Port:
 
     @property
     def decode_errors(self) -> int:
-        return self.decoder.decode_errors + self.stats.payload_errors
+        return self.decoder.decode_errors
 
     # --- losing and finding the device
     def _lost(self, error: BaseException) -> None:
@@ -269,7 +268,7 @@ class Port:
             self.transport = self._opener()
         except (PortError, *TRANSPORT_ERRORS):
             return False
-        self.decoder = HsfDecoder()  # a new stream: no half frame from before the loss
+        self.decoder = self.codec.new_decoder()  # a new stream: no half frame from before the loss
         self.stats.rx_sequence.restart()
         self.stats.reconnects += 1
         self.state = "ok"

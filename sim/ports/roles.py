@@ -1,8 +1,8 @@
 """The port roles: what one ``exchange`` does for each kind of port.
 
-* ``rc-in``: the pilot's transmitter or receiver.  Sends the latest vehicle states down the link
-  (telemetry to the radio, which the emulated transmitter's pilot flies by), then reads until an
-  ``RcChannels`` frame arrives or the read deadline passes.  Returns the newest frame per vehicle.
+* ``rc-in``: the pilot's transmitter or receiver.  Sends what goes down the link (telemetry to
+  the radio; the emulated transmitter's pilot flies by it), reads until a stick frame arrives or
+  the read deadline passes, answers requests (MSP), and returns the newest sticks per vehicle.
 * ``servo``: one per vehicle.  Writes the servo command and waits for the board's ack.
 * ``telemetry``: writes vehicle states to a ground station; nothing comes back.
 * ``link``: the seed's slow system call: a request, then the reply after the device's latency.
@@ -13,27 +13,45 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
+from sim.ports.codecs import StickChannels
 from sim.ports.mailbox import Letter
 from sim.ports.port import Port
-from sim.protocols.hsf import LinkReply, LinkRequest, RcChannels, ServoAck, ServoCommand
+from sim.protocols.hsf import LinkReply, LinkRequest, ServoCommand
 from sim.stats import LogHistogram
 
-__all__ = ["ROLES", "LinkPort", "RcFrame", "RcInPort", "RcOutPort", "ServoOrder", "ServoPort", "TelemetryPort"]
+__all__ = [
+    "ROLES",
+    "Downlink",
+    "LinkPort",
+    "RcFrame",
+    "RcInPort",
+    "RcOutPort",
+    "ServoOrder",
+    "ServoPort",
+    "TelemetryPort",
+]
 
 
 class RcFrame(NamedTuple):
-    """A decoded stick frame: the channels and when its last byte was read (monotonic s)."""
+    """Decoded sticks of one vehicle and when the frame's last byte was read (monotonic s)."""
 
-    channels: RcChannels
+    channels: StickChannels
     t_received: float
-    seq: int
+    seq: int | None
 
 
 class ServoOrder(NamedTuple):
-    """A servo command and when the stick frame it answers arrived (None: no stick frame)."""
+    """A servo command and when the stick frame it answers arrived (None: no new stick frame)."""
 
     command: ServoCommand
     stick_t_received: float | None
+
+
+class Downlink(NamedTuple):
+    """What goes back to the pilot's side: messages to send now, and the state to answer requests with."""
+
+    messages: list
+    snapshot: Any = None
 
 
 class RcInPort(Port):
@@ -45,22 +63,56 @@ class RcInPort(Port):
         super().__init__(*args, **kwargs)
         self.read_deadline_s = read_deadline_s
         self._downlink_seq = 0
+        self._snapshot: Any = None
         self.newest: dict[int, RcFrame] = {}  # per vehicle; belongs to the port, survives mode switches
+        self.failsafe_flags = 0  # frames that arrived with the receiver's failsafe flag set
+        self.stick_frames = 0
+        self.gaps = LogHistogram()  # seconds between stick frames (of vehicle 0)
+        self._first_t: float | None = None
+        self._last_t: float | None = None
 
     def _exchange(self, letter: Letter | None) -> dict[int, RcFrame] | None:
         if letter is not None and letter.seq != self._downlink_seq:
             self._downlink_seq = letter.seq
-            for state in letter.value:
-                self.send(state)
+            downlink: Downlink = letter.value
+            self._snapshot = downlink.snapshot
+            for message in downlink.messages:
+                self.send(message)
+        codec = self.codec
         deadline = self._clock() + self.read_deadline_s
-        received = self.receive(deadline, lambda f, m: isinstance(m, RcChannels), drain=True)
+        received = self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
         got = False
-        for frame, message, t in received:
-            if isinstance(message, RcChannels):
-                self.stats.rx_sequence.see(frame.seq)
-                self.newest[message.vehicle] = RcFrame(message, t, frame.seq)
-                got = True
+        for seq, message, t in received:
+            for reply in codec.respond(message, self._snapshot):
+                self.send(reply)
+            sticks = codec.channels_of(message)
+            if sticks is None:
+                continue
+            if seq is not None:
+                self.stats.rx_sequence.see(seq)
+            if sticks.failsafe:
+                self.failsafe_flags += 1
+            self.stick_frames += 1
+            if sticks.vehicle == 0:
+                if self._last_t is not None:
+                    self.gaps.add(t - self._last_t)
+                self._first_t = t if self._first_t is None else self._first_t
+                self._last_t = t
+            self.newest[sticks.vehicle] = RcFrame(sticks, t, seq)
+            got = True
         return dict(self.newest) if got else None
+
+    def summary(self) -> dict:
+        """The port's entry plus link quality: stick frame rate, gaps between frames, failsafe flags."""
+        span = (self._last_t - self._first_t) if self._first_t is not None and self._last_t is not None else 0.0
+        vehicle0 = self.gaps.count + (1 if self._first_t is not None else 0)
+        return {
+            **super().summary(),
+            "stick_frames": self.stick_frames,
+            "frame_rate_hz": round((vehicle0 - 1) / span, 2) if span > 0 else None,
+            "gap_ms": self.gaps.summary(1e3, 3),
+            "failsafe_flags": self.failsafe_flags,
+        }
 
 
 class ServoPort(Port):
@@ -70,7 +122,7 @@ class ServoPort(Port):
         super().__init__(*args, **kwargs)
         self.stick_to_servo = stick_to_servo
 
-    def _exchange(self, letter: Letter | None) -> ServoAck | None:
+    def _exchange(self, letter: Letter | None) -> Any:
         if letter is None:
             return None
         order: ServoOrder = letter.value
@@ -79,9 +131,7 @@ class ServoPort(Port):
             if self.stick_to_servo is not None and order.stick_t_received is not None:
                 self.stick_to_servo.add(t_written - order.stick_t_received)
 
-        return self.request(
-            order.command, lambda m, seq: isinstance(m, ServoAck) and m.acked_seq == seq, on_sent=stick_to_servo
-        )
+        return self.request(order.command, self.codec.is_servo_ack, on_sent=stick_to_servo)
 
 
 class TelemetryPort(Port):
@@ -89,8 +139,8 @@ class TelemetryPort(Port):
 
     def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
-            for state in letter.value:
-                self.send(state)
+            for message in letter.value:
+                self.send(message)
 
 
 class LinkPort(Port):

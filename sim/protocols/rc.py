@@ -1,0 +1,42 @@
+"""What every RC protocol codec hands the simulator: channels in microseconds, plus flags.
+
+A codec module (``crsf``, ``sbus``, ``ibus``, ``msp``) provides an incremental decoder whose
+``feed(data) -> list`` returns ``ChannelFrame`` objects (and, where the protocol has them, other
+typed messages), and an encoder ``encode_channels(frame) -> bytes`` that is its exact inverse
+(up to the protocol's resolution).  Each module also states its line settings as a
+``LineSettings``, so the port opens the way a real receiver needs (SBUS: 100000 8E2).
+
+Microsecond conventions differ by up to a microsecond between firmwares; each codec documents
+the one it uses (see ``../shared/reference/protocols.md`` section 1.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ChannelFrame", "LineSettings"]
+
+
+@dataclass(frozen=True)
+class ChannelFrame:
+    """One frame of stick channels from a receiver or transmitter.
+
+    ``channels_us``: pulse widths in microseconds, channel 1 first (1000-2000 full range,
+    1500 centre).  ``failsafe`` and ``frame_lost``: the receiver's own flags (SBUS bits 3 and
+    2); protocols without flags leave them False and signal link loss by going silent.
+    """
+
+    channels_us: tuple[float, ...]
+    failsafe: bool = False
+    frame_lost: bool = False
+
+
+@dataclass(frozen=True)
+class LineSettings:
+    """How the serial line of a protocol is set up, and how often its frames come."""
+
+    baudrate: int
+    parity: str = "N"  # pyserial: N, E, O
+    stopbits: float = 1
+    inverted: bool = False  # SBUS: a plain USB-UART needs an inverter (or an "uninverted" receiver pad)
+    frame_rate_hz: float = 100.0  # a typical rate, for emulators and expectations
