@@ -116,3 +116,35 @@ def test_the_sbus_failsafe_flag_engages_the_failsafe(tmp_path):
     assert kinds[0][1] == pytest.approx(1.2, abs=0.1)  # the flag came at tick 600 (1.2 s)
     (rc,) = loop.summary()["ports"]
     assert rc["failsafe_flags"] > 20
+
+
+def test_servo_board_speaking_maestro_acknowledges_every_command():
+    loop = fly((PortSpec(role="servo", protocol="maestro"),), 1.0)
+    (servo,) = loop.summary()["ports"]
+    assert servo["protocol"] == "maestro"
+    assert servo["frames_out"] > 400 and servo["timeouts"] == 0 and servo["decode_errors"] == 0
+    assert servo["round_trip_ms"]["p50"] >= 1.0  # the board answers Get Errors after its 1 ms latency
+    (far,) = servo["far_end"]
+    assert far["frames_in"] == 6 * servo["frames_out"]  # five Set Target and one Get Errors per command
+
+
+@needs_socat
+def test_rc_out_pushes_crsf_channels_at_the_protocol_rate(tmp_path):
+    from sim.protocols import crsf
+
+    with socat_pair(tmp_path) as (sim_end, module_end, _socat):
+        module = serial.Serial(module_end, 420000, timeout=0, write_timeout=1.0)
+        decoder = crsf.CrsfDecoder()
+        received: list = []
+
+        def listen(loop: FlightLoop) -> None:
+            received.extend(decoder.feed(module.read(module.in_waiting or 1)))
+
+        try:
+            fly((PortSpec(role="rc-out", url=sim_end),), 2.0, hook=listen)
+        finally:
+            module.close()
+    channels = [m for m in received if isinstance(m, ChannelFrame)]
+    assert 250 <= len(channels) <= 320  # 150 frames/s for 2 s
+    assert decoder.decode_errors == 0
+    assert all(len(c.channels_us) == 16 for c in channels)

@@ -126,10 +126,12 @@ def _status_line(loop: FlightLoop) -> None:
     late = seg.lateness.quantile(0.99)
     alt = flight.vehicles.altitude_m
     rpm = flight.vehicles.rotor_speed_rad_s[0] * 30.0 / 3.141592653589793
+    rc_port = getattr(loop.io, "rc_port", None)
+    rc = "" if rc_port is None else f"  rc {rc_port.protocol} {rc_port.summary()['frame_rate_hz'] or 0:5.0f} Hz"
     sys.stderr.write(
         f"\r t {flight.sim_time_s:7.1f} s  {loop.io_mode:<8} ticks {loop.ticks:>7}  "
         f"lateness p99 {0 if late is None else late * 1e6:6.0f} us  missed {seg.missed_deadlines:>5}  "
-        f"alt {alt.min():6.2f} m  rotor {rpm:5.0f} rpm "
+        f"alt {alt.min():6.2f} m  rotor {rpm:5.0f} rpm{rc} "
     )
     sys.stderr.flush()
 

@@ -244,8 +244,9 @@ class Port:
                 if self.state == "timed out":
                     self.state = "ok"
                 return reply
-        self.stats.timeouts += 1
-        self.state = "timed out"
+        if not self.abort.is_set():  # a wait cut short by a stopping flight is no device timeout
+            self.stats.timeouts += 1
+            self.state = "timed out"
         return None
 
     @property
