@@ -148,3 +148,28 @@ def test_rc_out_pushes_crsf_channels_at_the_protocol_rate(tmp_path):
     assert 250 <= len(channels) <= 320  # 150 frames/s for 2 s
     assert decoder.decode_errors == 0
     assert all(len(c.channels_us) == 16 for c in channels)
+
+
+@needs_socat
+def test_crsf_link_statistics_from_the_receiver_reach_the_summary(tmp_path):
+    from sim.protocols import crsf
+
+    report = crsf.LinkStatistics(-60, -61, 100, 9, 0, 7, 3, -55, 98, 8)
+    with socat_pair(tmp_path) as (sim_end, receiver_end, _socat):
+        receiver = serial.Serial(receiver_end, 420000, timeout=0, write_timeout=1.0)
+        sticks = ChannelFrame((1500.0,) * 16)
+
+        def send(loop: FlightLoop) -> None:
+            if loop.ticks % 3 == 0:
+                receiver.write(crsf.encode_channels(sticks))
+            if loop.ticks % 50 == 0:
+                receiver.write(crsf.encode(report))
+
+        try:
+            loop = fly((PortSpec(role="rc-in", url=sim_end),), 0.5, hook=send)
+        finally:
+            receiver.close()
+    (rc,) = loop.summary()["ports"]
+    assert rc["protocol"] == "crsf"  # the default on a real device
+    assert rc["link_statistics"]["uplink_link_quality_pct"] == 100
+    assert rc["link_statistics"]["uplink_rssi_ant1_dbm"] == -60

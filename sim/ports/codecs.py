@@ -12,6 +12,7 @@ Which protocols a role accepts, and its default, are in ``ROLE_PROTOCOLS``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,10 @@ class Codec:
 
     def respond(self, message: Any, snapshot: Any) -> list[Any]:
         return []
+
+    def link_statistics_of(self, message: Any) -> dict | None:
+        """The radio link's own report (RSSI, link quality), where the protocol carries one."""
+        return None
 
     def is_servo_ack(self, message: Any, seq: int) -> bool:
         return False
@@ -228,6 +233,11 @@ class CrsfCodec(Codec):
     def channels_of(self, message: Any) -> StickChannels | None:
         if isinstance(message, ChannelFrame):
             return StickChannels(0, tuple(float(c) for c in message.channels_us))
+        return None
+
+    def link_statistics_of(self, message: Any) -> dict | None:
+        if isinstance(message, self._crsf.LinkStatistics):
+            return dataclasses.asdict(message)
         return None
 
 

@@ -67,6 +67,7 @@ class RcInPort(Port):
         self.newest: dict[int, RcFrame] = {}  # per vehicle; belongs to the port, survives mode switches
         self.failsafe_flags = 0  # frames that arrived with the receiver's failsafe flag set
         self.stick_frames = 0
+        self.link_statistics: dict | None = None  # the receiver's latest report (CRSF LINK_STATISTICS)
         self.gaps = LogHistogram()  # seconds between stick frames (of vehicle 0)
         self._first_t: float | None = None
         self._last_t: float | None = None
@@ -85,6 +86,9 @@ class RcInPort(Port):
         for seq, message, t in received:
             for reply in codec.respond(message, self._snapshot):
                 self.send(reply)
+            link = codec.link_statistics_of(message)
+            if link is not None:
+                self.link_statistics = link
             sticks = codec.channels_of(message)
             if sticks is None:
                 continue
@@ -112,6 +116,7 @@ class RcInPort(Port):
             "frame_rate_hz": round((vehicle0 - 1) / span, 2) if span > 0 else None,
             "gap_ms": self.gaps.summary(1e3, 3),
             "failsafe_flags": self.failsafe_flags,
+            "link_statistics": self.link_statistics,
         }
 
 
