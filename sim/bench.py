@@ -284,3 +284,13 @@ def bench_protocols(quick: bool = False) -> list[Result]:
 
 
 BENCHMARKS["protocols"] = bench_protocols
+
+
+def bench_view(quick: bool = False) -> list[Result]:
+    """Frames per second of the view at 1280x720, and loop lateness with the view on vs off."""
+    from sim.view.bench import bench_view as run  # pygame only when this benchmark runs
+
+    return run(quick)
+
+
+BENCHMARKS["view"] = bench_view

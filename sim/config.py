@@ -177,6 +177,20 @@ PORT_ROLES = ("rc-in", "rc-out", "servo", "telemetry", "link")
 
 
 @dataclass(frozen=True)
+class JoystickMap:
+    """A USB joystick (or a radio in joystick mode) as the view's transmitter: axes and buttons from 0."""
+
+    roll_axis: int = quantity("axis", ge=0, le=31, default=0)
+    pitch_axis: int = quantity("axis", ge=0, le=31, default=1)
+    collective_axis: int = quantity("axis", ge=0, le=31, default=2)
+    yaw_axis: int = quantity("axis", ge=0, le=31, default=3)
+    inverted: tuple[str, ...] = quantity("-", default=("pitch", "collective"), doc="axes whose sense is flipped")
+    arm_button: int = quantity("button", ge=0, le=63, default=0)
+    mode_button: int = quantity("button", ge=0, le=63, default=1)
+    deadband: float = quantity("-", ge=0.0, le=0.5, default=0.02, doc="axis values below this read as 0")
+
+
+@dataclass(frozen=True)
 class PortSpec:
     """One serial port of a flight: a ``[[ports]]`` table, or a ``--rc``/``--servo``/... option."""
 
@@ -228,6 +242,7 @@ class FlightConfig:
     flight: FlightSettings = field(default_factory=FlightSettings)
     rc: ChannelMap = field(default_factory=ChannelMap)
     environment: Environment = field(default_factory=Environment)
+    joystick: JoystickMap = field(default_factory=lambda: JoystickMap())
     ports: tuple[PortSpec, ...] | None = None
 
     def port_specs(self) -> tuple[PortSpec, ...]:
@@ -235,7 +250,9 @@ class FlightConfig:
         if self.ports is not None:
             return self.ports
         servos = tuple(PortSpec(role="servo", vehicle=i) for i in range(self.flight.fleet))
-        return (PortSpec(role="rc-in"), *servos, PortSpec(role="telemetry"))
+        # the keyboard pilot (in the view) speaks CRSF into the RC port, as a real radio does
+        rc = PortSpec(role="rc-in", protocol="crsf" if self.flight.pilot == "keyboard" else "")
+        return (rc, *servos, PortSpec(role="telemetry"))
 
     def __post_init__(self) -> None:
         if self.ports is None:

@@ -37,6 +37,12 @@ class Flight:
         self.trim = solve_hover_trim(self.model)
         collective = math.radians(self.trim.collective_deg)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
+        self.reset()
+
+    def reset(self) -> None:
+        """Everything back to the start: vehicles, controllers, pilot, simulated time."""
+        settings, heli, config = self.config.flight, self.heli, self.config
+        collective = math.radians(self.trim.collective_deg)
         spacing = settings.spacing_m or None
         if settings.start == "hover":
             self.vehicles = hover_state(self.model, self.trim, self.count, settings.start_altitude_m, spacing)
@@ -52,8 +58,10 @@ class Flight:
         self.command = ActuatorCommand(
             np.concatenate([self.vehicles.servo_position, self.vehicles.throttle[:, None]], axis=1)
         )
+        # the keyboard pilot lives in the view, which sends its sticks down the RC port; here it is neutral
+        pilot_spec = "neutral" if settings.pilot == "keyboard" else settings.pilot
         self.pilot = make_pilot(
-            settings.pilot, heli, self.model, self.trim, config.rc, self.vehicles, airborne=settings.start == "hover"
+            pilot_spec, heli, self.model, self.trim, config.rc, self.vehicles, airborne=settings.start == "hover"
         )
         self.pilot_period_s = 1.0 / settings.pilot_hz
         self._next_pilot_t = 0.0

@@ -20,9 +20,10 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sim.config import IO_MODES
+from sim.cpu_helper import CpuHelper
 from sim.flight import Flight
 from sim.stats import Event, Segment
 from sim.wiring import FlightIO, InProcessIO
@@ -112,6 +113,13 @@ class FlightLoop:
         self._requested_mode = io_mode
         self._stop_requested: str | None = None
         self.t0 = 0.0
+        self._origin = 0.0
+        self._last_control_t = 0.0
+        self.paused = False
+        self.view: Any = None  # a sim.view.link.ViewLink when the view is open
+        self.cpu_helper = CpuHelper()  # owned by whoever owns the loop (flight_session closes it)
+        self.rc_source = "in-process pilot"
+        self.last_input: tuple = (flight.frames_us, True)
 
     # --- requests (safe from signal handlers: they only set attributes)
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -127,6 +135,35 @@ class FlightLoop:
         """Threaded <-> blocking (asyncio, where running, goes to threaded)."""
         self._requested_mode = "blocking" if self._requested_mode != "blocking" else "threaded"
 
+    def command(self, name: str) -> None:
+        """A user command (a key in the view): every one is recorded as an event."""
+        if name == "toggle_io":
+            self.toggle_io_mode()
+        elif name in ("cpu_thread", "cpu_process"):
+            # G: a helper thread on/off; P: move the work into a process (or stop the process)
+            want = "thread" if name == "cpu_thread" else "process"
+            self.cpu_helper.set_mode("off" if self.cpu_helper.mode == want else want)
+            self.record("cpu_helper", self.cpu_helper.mode)
+        elif name == "reset":
+            self.flight.reset()
+            self._origin = self.clock.now()
+            self._last_control_t = -self.period_s
+            self.record("reset", "vehicles back to their start")
+        elif name == "pause":
+            self.paused = not self.paused
+            if not self.paused:  # the world resumes from where it stopped, without catching up
+                self._origin = self.clock.now() - self.flight.sim_time_s
+            self.record("pause", "paused" if self.paused else "resumed")
+        elif name == "quit":
+            self.record("view_closed", "the view was closed")
+            self.request_stop("view closed")
+        elif name.startswith("note "):  # the view changed only its picture (camera, focus, help)
+            self.record("view", name.removeprefix("note "))
+        elif name == "view_lost":
+            self.record("view_lost", "the view process ended; flying on without it")
+            view, self.view = self.view, None
+            view.close(finished=False)
+
     def record(self, kind: str, detail: str, t_s: float | None = None) -> None:
         at = (self.clock.now() - self.t0) if t_s is None else t_s
         self.events.append(Event(at, kind, detail))
@@ -138,12 +175,12 @@ class FlightLoop:
         clock, flight, period = self.clock, self.flight, self.period_s
         dt = flight.physics_dt_s
         self.t0 = start = clock.now()
-        origin = start  # wall-clock time of simulated time zero (moves on `behind`)
+        self._origin = start  # wall-clock time of simulated time zero (moves on `behind`, pause, reset)
         segment = Segment(self.io_mode, 0.0)
         self.segments.append(segment)
         index = 0  # deadline index: deadline = start + index * period
         last_wake = None
-        last_control_t = -period
+        self._last_control_t = -period
         next_progress = start + _PROGRESS_INTERVAL_S
         while self._stop_requested is None:
             deadline = start + index * period
@@ -159,21 +196,27 @@ class FlightLoop:
             segment.lateness.add(max(lateness, 0.0))
             if last_wake is not None:
                 segment.period.add(woke - last_wake)
-            last_wake = woke
             if self.before_tick is not None:
                 self.before_tick(self)
+            if self.view is not None:
+                period_s = None if last_wake is None else woke - last_wake
+                for command in self.view.on_tick(self, max(lateness, 0.0), period_s, skipped):
+                    self.command(command)
+            last_wake = woke
 
             frames, fresh, _stick_t = self.io.read_inputs(clock.now())
-            sim_t = flight.sim_time_s
-            flight.run_controller(frames, fresh, max(sim_t - last_control_t, dt))
-            last_control_t = sim_t
+            self.last_input = (frames, fresh)
+            if not self.paused:
+                sim_t = flight.sim_time_s
+                flight.run_controller(frames, fresh, max(sim_t - self._last_control_t, dt))
+                self._last_control_t = sim_t
             self.io.push_outputs(clock.now())
 
             now = clock.now()
-            behind = math.floor((now - origin) / dt + 1e-9) - flight.steps
+            behind = 0 if self.paused else math.floor((now - self._origin) / dt + 1e-9) - flight.steps
             if behind > self.catchup_steps:
                 lost = (behind - self.catchup_steps) * dt
-                origin += lost
+                self._origin += lost
                 self.record("behind", f"physics {behind * dt:.3f} s behind the wall clock; skipped {lost:.3f} s")
                 behind = self.catchup_steps
             for kind, detail in flight.advance(max(behind, 0)):

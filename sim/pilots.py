@@ -143,6 +143,17 @@ class HoverPilot:
         return frames
 
 
+class NeutralPilot:
+    """Sticks centred, collective low, disarmed, angle mode: nobody at the sticks."""
+
+    def __init__(self, channel_map: ChannelMap, count: int):
+        self.frames = neutral_channels(count, channel_map)
+        self.frames[:, channel_map.mode - 1] = _ANGLE_MODE_US
+
+    def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
+        return self.frames
+
+
 class ScriptPilot:
     """Stick values from a TOML timeline of ``[[at]]`` entries (see the README's contract).
 
@@ -243,4 +254,6 @@ def make_pilot(
         return HoverPilot(tuning, channel_map, start, airborne=airborne)
     if spec.startswith("script:"):
         return ScriptPilot(spec.removeprefix("script:"), channel_map, start.count)
+    if spec == "neutral":
+        return NeutralPilot(channel_map, start.count)
     raise ConfigError(f"pilot {spec!r} needs the view (keyboard or joystick); use --pilot hover or script:FILE")

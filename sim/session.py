@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
+from heli.errors import ConfigError
 from sim.config import FlightConfig, HeliConfig
 from sim.flight import Flight
 from sim.loop import Clock, FlightLoop, MonotonicClock
 from sim.wiring import FlightIO, InProcessIO, PortIO
 
-__all__ = ["flight_session"]
+__all__ = ["ViewOptions", "flight_session"]
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """Open the pygame view: its window size, and a PNG of its last frame to save."""
+
+    size: tuple[int, int] = (1280, 720)
+    screenshot: str | None = None
 
 
 @contextmanager
@@ -26,9 +36,16 @@ def flight_session(
     clock: Clock | None = None,
     on_progress: Callable[[FlightLoop], None] | None = None,
     before_tick: Callable[[FlightLoop], None] | None = None,
+    view: ViewOptions | None = None,
 ) -> Iterator[FlightLoop]:
-    """A ready-to-run loop for ``config``; ``PortError`` if a port cannot be opened."""
+    """A ready-to-run loop for ``config``; ``PortError`` if a port cannot be opened.
+
+    With ``view``, the view process is started once the ports are open and closed (after
+    saving its screenshot) before them.
+    """
     settings = config.flight
+    if settings.pilot == "keyboard" and view is None:
+        raise ConfigError("--pilot keyboard needs the view (it is the transmitter); drop --headless")
     flight = Flight(heli, config)
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
     loop = FlightLoop(
@@ -44,6 +61,34 @@ def flight_session(
     )
     try:
         io.open()
+        if view is not None:
+            _open_view(loop, io, config, view)
         yield loop
     finally:
+        if loop.view is not None:
+            loop.view.close(finished=True)
+        loop.cpu_helper.close()
         io.close()
+
+
+def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewOptions) -> None:
+    from sim.view.link import ViewLink
+
+    rc_fd = io.view_rc_fd() if isinstance(io, PortIO) else None
+    rc_port = getattr(io, "rc_port", None)
+    if rc_fd is not None:
+        loop.rc_source = "keyboard / joystick (crsf)"
+    elif rc_port is not None:
+        loop.rc_source = f"{rc_port.url} ({rc_port.protocol})"
+    cmap = config.rc
+    loop.view = ViewLink(
+        size=view.size,
+        screenshot=view.screenshot,
+        rc_fd=rc_fd,
+        joystick={
+            "channel_map": [cmap.roll, cmap.pitch, cmap.collective, cmap.yaw, cmap.arm, cmap.mode],
+            "joystick": asdict(config.joystick),
+        },
+    )
+    loop.record("view_opened", f"pid {loop.view.process.pid}", t_s=0.0)
+    loop.view.wait_shown(loop)

@@ -26,7 +26,7 @@ from sim.ports.port import Port
 from sim.ports.portset import PortSet
 from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder
 from sim.ports.transport import SerialSettings, open_transport
-from sim.ports.virtual import VirtualEndpoint
+from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.protocols.hsf import ServoCommand, VehicleStateMsg
 from sim.protocols.mavlink import TelemetrySample
 from sim.rc import CHANNEL_COUNT, neutral_channels
@@ -44,11 +44,13 @@ def build_port(
     events: EventLog,
     transmitter_args: list[str] | None = None,
     stick_to_servo: LogHistogram | None = None,
-) -> tuple[Port, VirtualEndpoint | None]:
+    far_end: str = "emulator",
+) -> tuple[Port, VirtualEndpoint | HandoffEndpoint | None]:
     """The port ``spec`` describes (not opened yet), and its virtual endpoint if it has one.
 
     ``transmitter_args``: extra ``heli-sim device transmitter`` options for a virtual rc-in port
-    (its pilot, helicopter, fleet, channel map).
+    (its pilot, helicopter, fleet, channel map).  ``far_end="view"``: a virtual port's far end is
+    handed to the view (its keyboard pilot) instead of an emulator.
     """
     codec = make_codec(spec.wire_protocol)
     line = codec.line
@@ -57,7 +59,10 @@ def build_port(
     reply_timeout_s = spec.reply_timeout_ms / 1e3
     endpoint = None
     closer = None
-    if spec.url == "virtual":
+    if spec.url == "virtual" and far_end == "view":
+        endpoint = HandoffEndpoint(settings)
+        opener, closer = endpoint.open, endpoint.close
+    elif spec.url == "virtual":
         args = ["--protocol", spec.wire_protocol, "--baud", str(baud)] + (["--pace"] if spec.pace else [])
         if spec.role in ("servo", "link"):
             args += ["--latency-ms", repr(spec.device_latency_ms)]
@@ -167,8 +172,13 @@ class PortIO:
 
     # --- building
     def _make_port(self, spec: PortSpec) -> Port:
+        keyboard = spec.role == "rc-in" and self.config.flight.pilot == "keyboard"
         port, endpoint = build_port(
-            spec, self.events, self._transmitter_args() if spec.role == "rc-in" else [], self.stick_to_servo
+            spec,
+            self.events,
+            self._transmitter_args() if spec.role == "rc-in" else [],
+            self.stick_to_servo,
+            far_end="view" if keyboard else "emulator",
         )
         if endpoint is not None:
             self.endpoints[spec.label] = endpoint
@@ -203,6 +213,11 @@ class PortIO:
 
     def abort(self) -> None:
         self.portset.abort()
+
+    def view_rc_fd(self) -> int | None:
+        """The far end of a keyboard pilot's RC port, for the view to write its CRSF frames into."""
+        endpoint = self.endpoints.get(self.rc_port.name) if self.rc_port is not None else None
+        return endpoint.take_far_end() if isinstance(endpoint, HandoffEndpoint) else None
 
     def switch(self, mode: str) -> None:
         self.portset.switch(mode)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 
 import pytest
 
@@ -15,6 +16,10 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 from heli.dynamics import FlightModel
 from heli.trim import TrimResult, solve_hover_trim
 from sim.config import HeliConfig, load_heli
+
+# the tracker that cleans up shared memory (the view's snapshot) is a process with a pipe that lives
+# as long as pytest: start it before any test, so no test is blamed for it
+resource_tracker.ensure_running()
 
 HELIS = ("xcell60", "trex450", "trex700")
 _THREAD_JOIN_S = 1.0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import subprocess
 import time
+from collections.abc import Iterator
 
-__all__ = ["PipeLines", "StderrLines"]
+__all__ = ["PipeLines", "StderrLines", "running"]
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -48,3 +50,16 @@ class StderrLines(PipeLines):
 
     def __init__(self, proc: subprocess.Popen):
         super().__init__(proc.stderr.fileno())
+
+
+@contextlib.contextmanager
+def running(command: list[str], **kwargs) -> Iterator[subprocess.Popen]:
+    """A child process (stdout and stderr piped) that is killed and reaped on the way out, so a
+    failing test never leaves it running."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)

@@ -22,10 +22,25 @@ def heli_sim(*args: str) -> list[str]:
     return [sys.executable, "-m", "sim", *args]
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _end_started_flights():
+    """A test that fails half-way must not leave its flight flying (and loading the machine)."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
 def start_flight(*args: str, verbose: bool = False) -> tuple[subprocess.Popen, StderrLines]:
     """Start ``fly`` and wait until it says it is flying."""
     command = heli_sim(*(["-v"] if verbose else []), "fly", *args)
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _started.append(proc)
     lines = StderrLines(proc)
     lines.wait_for("heli-sim: flying")
     return proc, lines

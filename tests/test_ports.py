@@ -32,7 +32,7 @@ from sim.ports.virtual import VirtualEndpoint
 from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg, encode
 from sim.session import flight_session
 from tests.conftest import heli
-from tests.helpers import StderrLines
+from tests.helpers import StderrLines, running
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed (CI installs it)")
@@ -411,15 +411,15 @@ def test_unknown_scheme_on_the_command_line():
 
 def test_sigint_stops_a_flight_blocked_on_a_slow_device_within_a_second(tmp_path):
     stats = tmp_path / "run.json"
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "-v", "fly", "--headless", "--no-ports", "--link",
-                             "virtual", "--link-latency", "5000", "--io", "blocking", "--stats-json", str(stats)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    lines = StderrLines(proc)
-    lines.wait_for("heli-sim: flying")
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=10)
-    assert time.monotonic() - sent < 1.0
+    command = [sys.executable, "-m", "sim", "-v", "fly", "--headless", "--no-ports", "--link", "virtual",
+               "--link-latency", "5000", "--io", "blocking", "--stats-json", str(stats)]  # fmt: skip
+    with running(command, cwd=ROOT) as proc:
+        StderrLines(proc).wait_for("heli-sim: flying")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        stopped_in = time.monotonic() - sent
+    assert stopped_in < 1.0
     assert proc.returncode == 130
     summary = json.loads(stats.read_text())
     assert summary["stop_reason"] == "SIGINT" and summary["io_mode_final"] == "blocking"

@@ -23,7 +23,7 @@ from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_f
 from sim.dataclass_io import to_table
 from sim.loop import FlightLoop
 from sim.report import format_summary
-from sim.session import flight_session
+from sim.session import ViewOptions, flight_session
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -64,6 +64,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--no-ports", action="store_true", help="start from no ports (the pilot in-process); other port options add"
     )
     parser.add_argument("--stats-json", metavar="FILE", help="write the run summary as JSON")
+    parser.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="save a PNG of the view's last frame (renders off screen without a display)",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     parser.add_argument("--quiet", action="store_true", help="no status line and no summary table")
     parser.set_defaults(run=run)
@@ -117,7 +122,7 @@ def _effective_config(args: argparse.Namespace):
         physics_dt_s=args.physics_dt,
         start=args.start,
     )
-    return FlightConfig(config.flight, config.rc, config.environment, _with_port_options(config, args).ports)
+    return _with_port_options(config, args)
 
 
 def _status_line(loop: FlightLoop) -> None:
@@ -147,13 +152,19 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(f"# {line}".rstrip() for line in helicopter.splitlines()))
         return EXIT_OK
     check_output_path(args.stats_json, "--stats-json")
+    check_output_path(args.screenshot, "--screenshot")
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if has_display and not args.headless and not args.quiet:
-        print("heli-sim: the pygame view is not built yet; flying headless", file=sys.stderr)
+    show_view = not args.headless and (has_display or args.screenshot is not None)
+    if args.headless and args.screenshot:
+        raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
+    view = ViewOptions(screenshot=args.screenshot) if show_view else None
+    if show_view and has_display and args.pilot is None and args.config is None:
+        # a window on a desktop: the person at the keyboard flies (make fly)
+        config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
 
     show_status = sys.stderr.isatty() and not args.quiet
     stopped_by: list[int] = []
-    with flight_session(config, heli, on_progress=_status_line if show_status else None) as loop:
+    with flight_session(config, heli, on_progress=_status_line if show_status else None, view=view) as loop:
 
         def on_stop(signum: int, _frame: object) -> None:
             stopped_by.append(signum)

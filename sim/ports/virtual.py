@@ -23,7 +23,7 @@ import serial
 from sim.errors import PortError
 from sim.ports.transport import SerialSettings, open_transport
 
-__all__ = ["EmulatorProcess", "VirtualEndpoint"]
+__all__ = ["EmulatorProcess", "HandoffEndpoint", "VirtualEndpoint"]
 
 _STOP_TIMEOUT_S = 1.0
 
@@ -132,3 +132,43 @@ class VirtualEndpoint:
             summary = emulator.stop()
             if summary is not None:
                 self.far_end_summaries.append(summary)
+
+
+class HandoffEndpoint:
+    """A pty pair whose far end is handed to a process someone else starts (the view's keyboard).
+
+    ``open`` makes a fresh pair and keeps the master until ``take_far_end`` hands it over; an
+    untaken master is closed with the endpoint.
+    """
+
+    def __init__(self, settings: SerialSettings | None = None):
+        self.settings = settings or SerialSettings()
+        self.far_fd: int | None = None
+        self.path: str | None = None
+        self.far_end_summaries: list[dict] = []
+
+    def open(self) -> serial.SerialBase:
+        self.close()
+        master, slave = os.openpty()
+        try:
+            self.path = os.ttyname(slave)
+            transport = open_transport(self.path, self.settings)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        self.far_fd = master
+        return transport
+
+    def take_far_end(self) -> int | None:
+        fd, self.far_fd = self.far_fd, None
+        return fd
+
+    def wait_ready(self, deadline: float) -> None:
+        return None  # whoever takes the far end is ready when it is
+
+    def close(self) -> None:
+        fd, self.far_fd = self.far_fd, None
+        if fd is not None:
+            os.close(fd)

@@ -1,0 +1,263 @@
+"""The simulator's end of the view: starts the view process, publishes snapshots, takes commands.
+
+``ViewLink`` runs in the simulator (it never imports pygame).  Once a tick, ``on_tick`` appends
+the tick's period and lateness to the shared history and, at ``PUBLISH_HZ``, the vehicles,
+sticks and ports; commands from the view (keys) arrive on a pipe, read without blocking.  The
+view runs as ``python -m sim.view.app`` in its own process and session: it can crash or be
+killed without taking the flight along (the link notices and records ``view_lost``), and
+closing its window ends the flight (``quit``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import selectors
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from heli.errors import ConfigError
+from sim.view.app import SCRIPT_ENV, parse_script
+from sim.view.shared import (
+    _MODE_STRIDE,
+    CPU_HELPER,
+    LAYOUT,
+    PORT_FIELDS,
+    VEHICLE_FIELDS,
+    SnapshotWriter,
+)
+from sim.view.snapshot import HISTORY, MAX_PORTS, MAX_VEHICLES, MODES, lateness_bin
+
+__all__ = ["COMMANDS", "ViewLink"]
+
+log = logging.getLogger(__name__)
+PUBLISH_HZ = 100.0
+PORTS_HZ = 5.0
+COMMANDS = ("toggle_io", "cpu_thread", "cpu_process", "reset", "pause", "quit")
+FIRST_FRAME_WAIT_S = 10.0  # a loaded machine may take a few seconds to start the view
+_QUIT_WAIT_S = 5.0  # the view saves its screenshot and closes its window
+
+
+class Publisher:
+    """Writes the loop's ticks and state into a ``SnapshotWriter`` (no process, no pygame)."""
+
+    def __init__(self, writer: SnapshotWriter):
+        self.writer = writer
+        self._next_publish = 0.0
+        self._next_ports = 0.0
+        self._head = 0
+        self._count = 0
+        self._last_port_totals: dict[str, tuple[float, int, int]] = {}
+
+    def finish(self) -> None:
+        self.writer.begin()
+        self.writer.set(finished=1)
+        self.writer.end()
+
+    def publish_state(self, loop: Any) -> None:
+        """The vehicles, ports and names as they are, before the first tick (no timing recorded)."""
+        now = time.monotonic()
+        self.writer.begin()
+        self.writer.set(last_tick_monotonic=now, sim_time_s=loop.flight.sim_time_s, loop_hz=loop.loop_hz,
+                        io_mode=MODES.index(loop.io_mode))  # fmt: skip
+        self._publish_vehicles(loop)
+        self._publish_ports_and_text(loop, now)
+        self.writer.end()
+
+    # --- each tick
+    def on_tick(self, loop: Any, lateness_s: float, period_s: float | None, skipped: int) -> None:
+        """Record the tick; publish what is due."""
+        w, floats, now = self.writer, self.writer.floats, time.monotonic()
+        mode_index = MODES.index(loop.io_mode)
+        w.begin()
+        ring = LAYOUT.history
+        floats[ring + self._head] = (period_s or 0.0) * 1e3
+        floats[ring + HISTORY + self._head] = lateness_s * 1e3
+        floats[ring + 2 * HISTORY + self._head] = mode_index
+        self._head = (self._head + 1) % HISTORY
+        self._count = min(self._count + 1, HISTORY)
+        base = LAYOUT.by_mode + mode_index * _MODE_STRIDE
+        floats[base] += 1
+        floats[base + 1] += skipped
+        floats[base + 2 + lateness_bin(lateness_s * 1e3)] += 1
+        w.set(
+            history_head=self._head, history_count=self._count, last_tick_monotonic=now, tick=loop.ticks,
+            sim_time_s=loop.flight.sim_time_s, loop_hz=loop.loop_hz, io_mode=mode_index, paused=loop.paused,
+            cpu_helper=CPU_HELPER.index(loop.cpu_helper.mode),
+        )  # fmt: skip
+        if now >= self._next_publish:
+            self._next_publish = now + 1.0 / PUBLISH_HZ
+            self._publish_vehicles(loop)
+        if now >= self._next_ports:
+            self._next_ports = now + 1.0 / PORTS_HZ
+            self._publish_ports_and_text(loop, now)
+        w.end()
+
+    def _publish_vehicles(self, loop: Any) -> None:
+        flight, floats = loop.flight, self.writer.floats
+        v = flight.vehicles
+        count = min(v.count, MAX_VEHICLES)
+        packed = v.packed[:count]
+        rows = np.zeros((count, VEHICLE_FIELDS))
+        rows[:, 0:10] = packed[:, 0:10]
+        rows[:, 10:12] = packed[:, 13:15]
+        rows[:, 12] = packed[:, 15] * 30.0 / math.pi
+        rows[:, 13] = np.degrees(flight.controller.collective_rad[:count])
+        rows[:, 14] = packed[:, 22]
+        rows[:, 15] = v.crashed[:count]
+        rows[:, 16] = flight.controller.governor_state[:count] > 0
+        rows[:, 17] = flight.controller.failsafe_active[:count]
+        rows[:, 18] = flight.controller.flight_mode[:count]
+        rows[:, 19] = flight.controller.governor_state[:count]
+        floats[LAYOUT.vehicles : LAYOUT.vehicles + count * VEHICLE_FIELDS] = rows.ravel()
+        frames, fresh = loop.last_input
+        floats[LAYOUT.sticks : LAYOUT.sticks + 16] = frames[0, :16]
+        self.writer.set(vehicles=count, sticks_fresh=bool(np.asarray(fresh).reshape(-1)[0]))
+
+    def _publish_ports_and_text(self, loop: Any, now: float) -> None:
+        floats, meta = self.writer.floats, []
+        ports = getattr(loop.io, "ports", [])[:MAX_PORTS]
+        for i, port in enumerate(ports):
+            s = port.stats
+            previous_t, previous_frames, previous_bytes = self._last_port_totals.get(port.name, (now, 0, 0))
+            frames, nbytes = s.frames_in + s.frames_out, s.bytes_in + s.bytes_out
+            span = max(now - previous_t, 1e-6)
+            self._last_port_totals[port.name] = (now, frames, nbytes)
+            wait = s.io_wait.quantile(0.5) or 0.0
+            base = LAYOUT.ports + i * PORT_FIELDS
+            rates = ((frames - previous_frames) / span, (nbytes - previous_bytes) / span)
+            floats[base : base + PORT_FIELDS] = (*rates, port.decode_errors, wait * 1e3)
+            direction = "in" if port.is_input else "out"
+            if port.role in ("rc-in", "servo", "link"):
+                direction = "in/out"
+            meta.append([port.name, port.role, port.protocol, direction, port.state])
+        events = [f"{e.t_s:7.2f} s  {e.kind}: {e.detail}" for e in loop.events[-6:]]
+        self.writer.set(ports=len(ports))
+        self.writer.set_text(
+            {"heli": loop.flight.heli.params.name, "rc_source": loop.rc_source, "ports": meta, "events": events}
+        )
+
+
+class ViewLink:
+    """Starts the view process and talks to it: snapshots out (shared memory), commands in (pipe)."""
+
+    def __init__(
+        self,
+        size: tuple[int, int] = (1280, 720),
+        screenshot: str | None = None,
+        rc_fd: int | None = None,
+        joystick: dict | None = None,
+    ):
+        try:
+            parse_script(os.environ.get(SCRIPT_ENV, ""))  # a bad script is the user's error, said here
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.writer = SnapshotWriter()
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        self._commands_fd = read_fd
+        self._pending = b""
+        self._queue: list[str] = []
+        args = [sys.executable, "-m", "sim.view.app", "--shm", self.writer.name, "--commands-fd", str(write_fd),
+                "--size", f"{size[0]}x{size[1]}"]  # fmt: skip
+        pass_fds = [write_fd]
+        if screenshot:
+            args += ["--screenshot", os.path.abspath(screenshot)]
+        if rc_fd is not None:
+            args += ["--rc-fd", str(rc_fd)]
+            pass_fds.append(rc_fd)
+        if joystick:
+            args += ["--joystick", json.dumps(joystick)]
+        env = dict(os.environ)
+        if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+            env["SDL_VIDEODRIVER"] = "dummy"  # no display: render off screen (screenshots still work)
+        env.setdefault("SDL_AUDIODRIVER", "dummy")
+        env.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        self.started_at = time.monotonic()
+        self.process = subprocess.Popen(
+            args, pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
+        os.close(write_fd)
+        if rc_fd is not None:
+            os.close(rc_fd)  # the view holds the transmitter's end now
+        self.lost = False
+        self.publisher = Publisher(self.writer)
+        self.first_frame_s: float | None = None  # from starting the process to its first frame shown
+        self.frames_drawn = 0  # frames the view drew, and over how long (it says so as it closes)
+        self.frames_seconds = 0.0
+
+    def on_tick(self, loop: Any, lateness_s: float, period_s: float | None, skipped: int) -> list[str]:
+        """Publish the tick; return the commands the view sent since the last one."""
+        self.publisher.on_tick(loop, lateness_s, period_s, skipped)
+        self._read_pipe()
+        commands, self._queue = self._queue, []
+        return commands
+
+    def wait_shown(self, loop: Any, timeout_s: float = FIRST_FRAME_WAIT_S) -> bool:
+        """Publish the flight as it stands and wait until the view shows its first frame.
+
+        The flight starts after that: the view's start-up (an interpreter, pygame, fonts: half a
+        second of a core) is not charged to the loop's timing, and the user sees the first tick.
+        False if the view did not show a frame in ``timeout_s`` (the flight starts anyway).
+        """
+        self.publisher.publish_state(loop)
+        deadline = time.monotonic() + timeout_s
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._commands_fd, selectors.EVENT_READ)
+            while self.first_frame_s is None and not self.lost:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.warning("the view showed no frame in %.0f s; flying without waiting", timeout_s)
+                    return False
+                if selector.select(remaining):
+                    self._read_pipe()
+        return self.first_frame_s is not None
+
+    def _read_pipe(self) -> None:
+        """Read what the view sent (never blocks); commands queue up for the loop."""
+        try:
+            chunk = os.read(self._commands_fd, 4096)
+        except BlockingIOError:
+            return
+        if chunk == b"":
+            if not self.lost:  # the view's end of the pipe closed: it is gone
+                self.lost = True
+                self._queue.append("view_lost")
+            return
+        self._pending += chunk
+        lines, _, self._pending = self._pending.rpartition(b"\n")
+        for line in lines.decode(errors="replace").split("\n"):
+            if line in COMMANDS or line.startswith("note "):
+                self._queue.append(line)
+            elif line == "shown":
+                self.first_frame_s = time.monotonic() - self.started_at
+                self._queue.append(f"note first frame {self.first_frame_s:.2f} s after the view started")
+            elif line.startswith("frames "):  # the view's own count, sent as it closes
+                count, seconds = line.split()[1:3]
+                self.frames_drawn, self.frames_seconds = int(count), float(seconds)
+
+    # --- the end
+    def close(self, finished: bool = True) -> None:
+        """Tell the view the flight is over, wait for it (screenshot) and reap it; free the memory."""
+        if finished and self.process.poll() is None:
+            self.publisher.finish()
+            try:
+                self.process.wait(_QUIT_WAIT_S)
+            except subprocess.TimeoutExpired:
+                log.warning("the view did not close in %.0f s; ending it", _QUIT_WAIT_S)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(1.0)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(1.0)
+        self._read_pipe()  # the view's last words (its frame count)
+        os.close(self._commands_fd)
+        self.writer.close()

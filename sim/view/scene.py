@@ -1,0 +1,893 @@
+"""The 3D scene of the view: cameras, sky and ground, the ground grid, and the helicopters with their shadows.
+
+Frames: NED earth frame (north, east, down; the ground is down = 0), body frame x forward, y right,
+z down; a camera frame x right, y down, z along the line of sight.  Everything is clipped in camera
+space before it is projected, so nothing behind the camera (or absurdly far to the side) reaches
+pygame.  pygame is used here only to draw, on the view process's main thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pygame
+
+if TYPE_CHECKING:
+    from sim.view.render import Text
+    from sim.view.snapshot import Snapshot, VehicleView
+
+__all__ = [
+    "DEFAULT_ROTOR_RADIUS_M",
+    "Camera",
+    "Scene",
+    "chase_camera",
+    "euler_from_matrix",
+    "flapping_tilt",
+    "pilot_camera",
+    "quat_to_matrix",
+    "rotor_disc_ned",
+]
+
+DEFAULT_ROTOR_RADIUS_M = 0.75  # the X-Cell's is 0.775 m
+NEAR_M = 0.1  # near clipping plane
+FRUSTUM_MARGIN = 1.25  # side planes this much wider than the screen, so clipping happens off screen
+GUARD_PX = 30000  # screen coordinates are clamped to +- this (pygame takes C ints)
+PILOT_EYE_NED_M = (-10.0, 0.0, -1.7)  # the RC pilot: 10 m south of the take-off point, eyes 1.7 m up
+PILOT_FOV_DEG = 40.0  # vertical field of view ...
+PILOT_ZOOM_FROM_M = 15.0  # ... narrowing (a zoom) for a heli further away than this ...
+PILOT_MIN_FOV_DEG = 22.0  # ... down to this
+CHASE_FOV_DEG = 60.0
+CHASE_BACK_RADII = 5.5  # chase camera: this many rotor radii behind the heli ...
+CHASE_UP_RADII = 2.0  # ... and this many above it
+CAMERA_MIN_HEIGHT_M = 0.3
+MAX_PITCH_RAD = math.radians(80.0)  # cameras look at most this far up or down
+GRID_STEP_M = 2.0
+GRID_HALF_M = 40.0
+GRID_PIECE_M = 4.0  # grid lines are faded piece by piece
+GRID_FADE_M = 70.0  # grid lines fade into the haze over this distance from the camera
+GRID_BANDS = 7  # distance bands of the fade (one colour each)
+SUN_TRAVEL_NED = np.array([0.7, 0.35, 0.75]) / np.linalg.norm([0.7, 0.35, 0.75])  # sunlight, from the south-south-west
+TOWARDS_SUN = -SUN_TRAVEL_NED
+AMBIENT = 0.42  # share of a face's colour lit with no sun on it
+SHADOW_FADE_M = 40.0  # a shadow fades out as its heli climbs this high
+MIN_DRAW_DISTANCE_M = 0.6  # a heli closer than this to the camera is not drawn (the camera is inside it)
+TINY_PX = 3.0  # a heli smaller than this on screen is drawn as a dot
+BLADE_VISUAL_REV_PER_RPM = 1.0 / 600.0  # drawn blade speed, rev/s per rpm: slow enough not to alias at 60 fps
+
+SKY_ZENITH = (58, 104, 170)
+SKY_HORIZON = (178, 204, 228)
+GROUND_HORIZON = (150, 168, 140)
+GROUND_NEAR = (78, 116, 62)
+GRID_LINE = (214, 226, 196)
+PAD_COLOUR = (150, 150, 140)
+PAD_MARK = (235, 235, 225)
+HELI_COLOURS = ((236, 184, 42), (220, 86, 64), (72, 140, 232), (126, 200, 90), (196, 112, 222), (60, 196, 196))
+CRASHED_COLOUR = (92, 40, 36)
+METAL = (70, 72, 78)
+CANOPY = (40, 58, 82)
+BLADE = (30, 30, 34)
+DISC_RGBA = (222, 226, 234, 64)
+DISC_RIM_RGBA = (70, 76, 90, 110)
+TAIL_DISC_RGBA = (34, 36, 44, 80)
+SHADOW_RGBA = (10, 24, 8, 120)
+FOCUS_COLOUR = (255, 226, 80)
+LABEL_COLOUR = (236, 240, 246)
+CRASH_TEXT = (255, 70, 60)
+
+
+# ---------------------------------------------------------------------------------------------- maths
+
+
+def quat_to_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
+    """Rotation matrix (body -> NED) of a quaternion (w, x, y, z); identity for a zero or non-finite one."""
+    w, x, y, z = (float(c) for c in q)
+    n = math.sqrt(w * w + x * x + y * y + z * z)
+    if not (n > 1e-9 and math.isfinite(n)):
+        return np.eye(3)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
+    """Roll, pitch, yaw (rad, ZYX) of a body -> NED rotation matrix."""
+    roll = math.atan2(r[2, 1], r[2, 2])
+    pitch = -math.asin(max(-1.0, min(1.0, r[2, 0])))
+    yaw = math.atan2(r[1, 0], r[0, 0])
+    return roll, pitch, yaw
+
+
+def _rot_x(a: float) -> np.ndarray:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _rot_y(a: float) -> np.ndarray:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def flapping_tilt(flapping_rad: tuple[float, float]) -> np.ndarray:
+    """Rotation from the shaft frame to the rotor's tip-path plane: a1 > 0 tilts the disc aft (its front
+    edge rises), b1 > 0 tilts it to the right (its right edge drops)."""
+    a1, b1 = (float(f) for f in flapping_rad)
+    return _rot_y(a1) @ _rot_x(b1)
+
+
+def rotor_disc_ned(vehicle: VehicleView, radius_m: float = DEFAULT_ROTOR_RADIUS_M) -> np.ndarray:
+    """Rim of a heli's main rotor disc as drawn: (36, 3) points in NED, m, starting at the nose, turning right."""
+    model = _model(float(radius_m))
+    r = quat_to_matrix(vehicle.attitude_quat)
+    rim_body = model.hub + (model.radius_m * _DISC_UNIT) @ flapping_tilt(vehicle.flapping_rad).T
+    return np.asarray(vehicle.position_ned_m, dtype=float) + rim_body @ r.T
+
+
+def _finite(values) -> bool:
+    return all(math.isfinite(float(v)) for v in values)
+
+
+def _shade(colour: tuple[int, int, int], light: float) -> tuple[int, int, int]:
+    k = AMBIENT + (1.0 - AMBIENT) * max(0.0, light)
+    return (min(255, int(colour[0] * k)), min(255, int(colour[1] * k)), min(255, int(colour[2] * k)))
+
+
+def _mix(a: tuple[int, ...], b: tuple[int, ...], t: float) -> tuple[int, int, int]:
+    return (int(a[0] + (b[0] - a[0]) * t), int(a[1] + (b[1] - a[1]) * t), int(a[2] + (b[2] - a[2]) * t))
+
+
+# --------------------------------------------------------------------------------------------- camera
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera without roll: where it is, where it looks, and the screen it projects onto."""
+
+    eye: np.ndarray  # NED, m
+    rot: np.ndarray  # rows: camera x (right), y (down), z (forward), in NED
+    focal_px: float
+    fov_deg: float  # vertical field of view
+    centre: tuple[float, float]  # screen position of the optical axis, px
+    elevation_rad: float  # of the line of sight above the horizon
+    planes: np.ndarray  # (5, 3) inward normals of the clipping planes (camera frame) ...
+    offsets: np.ndarray  # (5,) ... a point p is inside when planes @ p >= offsets
+
+    @classmethod
+    def looking(cls, eye, azimuth_rad: float, elevation_rad: float, rect: pygame.Rect, fov_deg: float) -> Camera:
+        """A camera at ``eye`` (NED) looking along an azimuth (from north, towards east) and elevation."""
+        el = max(-MAX_PITCH_RAD, min(MAX_PITCH_RAD, elevation_rad))
+        ca, sa, ce, se = math.cos(azimuth_rad), math.sin(azimuth_rad), math.cos(el), math.sin(el)
+        forward = np.array([ce * ca, ce * sa, -se])
+        right = np.array([-sa, ca, 0.0])
+        down = np.array([se * ca, se * sa, ce])  # forward x right
+        focal = 0.5 * rect.height / math.tan(math.radians(fov_deg) / 2.0)
+        tx = FRUSTUM_MARGIN * 0.5 * rect.width / focal
+        ty = FRUSTUM_MARGIN * 0.5 * rect.height / focal
+        planes = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, tx], [-1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, -1.0, ty]])
+        offsets = np.array([NEAR_M, 0.0, 0.0, 0.0, 0.0])
+        return cls(
+            eye=np.asarray(eye, dtype=float),
+            rot=np.array([right, down, forward]),
+            focal_px=focal,
+            fov_deg=fov_deg,
+            centre=(rect.centerx, rect.centery),
+            elevation_rad=el,
+            planes=planes,
+            offsets=offsets,
+        )
+
+    @classmethod
+    def look_at(cls, eye, target, rect: pygame.Rect, fov_deg: float, default_azimuth: float = 0.0) -> Camera:
+        d = np.asarray(target, dtype=float) - np.asarray(eye, dtype=float)
+        horizontal = math.hypot(d[0], d[1])
+        if not (math.isfinite(horizontal) and math.isfinite(d[2])) or horizontal + abs(d[2]) < 1e-6:
+            return cls.looking(eye, default_azimuth, 0.0, rect, fov_deg)
+        azimuth = math.atan2(d[1], d[0]) if horizontal > 1e-6 else default_azimuth
+        return cls.looking(eye, azimuth, math.atan2(-d[2], horizontal), rect, fov_deg)
+
+    def to_camera(self, points_ned: np.ndarray) -> np.ndarray:
+        return (points_ned - self.eye) @ self.rot.T
+
+    def project(self, cam: np.ndarray) -> np.ndarray:
+        """Screen positions (px) of camera-frame points in front of the near plane."""
+        z = np.maximum(cam[..., 2], NEAR_M * 0.5)
+        out = np.empty((*cam.shape[:-1], 2))
+        out[..., 0] = self.centre[0] + self.focal_px * cam[..., 0] / z
+        out[..., 1] = self.centre[1] + self.focal_px * cam[..., 1] / z
+        return np.clip(out, -GUARD_PX, GUARD_PX)
+
+    def horizon_y(self) -> float:
+        return self.centre[1] + self.focal_px * math.tan(self.elevation_rad)
+
+    def clip_segments(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Clip camera-frame segments a[i]-b[i] to the view frustum: (new a, new b, kept mask)."""
+        t0 = np.zeros(len(a))
+        t1 = np.ones(len(a))
+        keep = np.ones(len(a), dtype=bool)
+        fa_all = a @ self.planes.T - self.offsets
+        fb_all = b @ self.planes.T - self.offsets
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for k in range(len(self.offsets)):
+                fa, fb = fa_all[:, k], fb_all[:, k]
+                keep &= (fa >= 0) | (fb >= 0)
+                t = fa / (fa - fb)
+                entering = (fa < 0) & (fb >= 0)
+                leaving = (fb < 0) & (fa >= 0)
+                t0 = np.where(entering, np.maximum(t0, t), t0)
+                t1 = np.where(leaving, np.minimum(t1, t), t1)
+        keep &= t0 <= t1
+        d = b - a
+        return a + t0[:, None] * d, a + t1[:, None] * d, keep
+
+    def polygon(self, cam: np.ndarray) -> list[tuple[float, float]] | None:
+        """Screen polygon of a camera-frame polygon, clipped to the near plane; None when nothing is left."""
+        if cam[:, 2].min() < NEAR_M:
+            cam = _clip_near(cam)
+            if cam is None:
+                return None
+        return self.project(cam).tolist()
+
+    def line(self, a: np.ndarray, b: np.ndarray) -> tuple[list[float], list[float], float] | None:
+        """Screen end points of a camera-frame segment and its distance; None when it is not in view."""
+        ca, cb, keep = self.clip_segments(a[None, :], b[None, :])
+        if not keep[0]:
+            return None
+        pa, pb = self.project(np.vstack([ca, cb]))
+        return pa.tolist(), pb.tolist(), 0.5 * (ca[0, 2] + cb[0, 2])
+
+
+def _clip_near(cam: np.ndarray) -> np.ndarray | None:
+    """Sutherland-Hodgman clip of one camera-frame polygon against the near plane."""
+    out = []
+    n = len(cam)
+    for i in range(n):
+        p, q = cam[i], cam[(i + 1) % n]
+        p_in, q_in = p[2] >= NEAR_M, q[2] >= NEAR_M
+        if p_in:
+            out.append(p)
+        if p_in != q_in:
+            t = (NEAR_M - p[2]) / (q[2] - p[2])
+            out.append(p + t * (q - p))
+    return np.array(out) if len(out) >= 3 else None
+
+
+def pilot_camera(target_ned, rect: pygame.Rect) -> Camera:
+    """The RC pilot's view: from the ground south of the take-off point, turned towards the heli."""
+    eye = np.array(PILOT_EYE_NED_M)
+    target = np.asarray(target_ned, dtype=float) if target_ned is not None else eye + np.array([10.0, 0.0, 0.0])
+    distance = float(np.linalg.norm(target - eye))
+    fov = PILOT_FOV_DEG
+    if distance > PILOT_ZOOM_FROM_M:  # zoom a little, so that a heli far away stays visible
+        fov = max(PILOT_MIN_FOV_DEG, PILOT_FOV_DEG * PILOT_ZOOM_FROM_M / distance)
+    return Camera.look_at(eye, target, rect, fov)
+
+
+def chase_camera(vehicle: VehicleView | None, rect: pygame.Rect, rotor_radius_m: float) -> Camera:
+    """Behind and above the heli along its heading, looking at it."""
+    if vehicle is None or not _finite(vehicle.position_ned_m):
+        return pilot_camera(None, rect)
+    pos = np.asarray(vehicle.position_ned_m, dtype=float)
+    r = quat_to_matrix(vehicle.attitude_quat)
+    nose = r[:, 0]
+    if math.hypot(nose[0], nose[1]) > 0.2:
+        heading = math.atan2(nose[1], nose[0])
+    else:  # nose straight up (the belly faces where it was heading) or down (the top does)
+        ahead = r[:, 2] if nose[2] < 0 else -r[:, 2]
+        heading = math.atan2(ahead[1], ahead[0]) if math.hypot(ahead[0], ahead[1]) > 1e-6 else 0.0
+    back = CHASE_BACK_RADII * rotor_radius_m
+    eye = pos + np.array([-back * math.cos(heading), -back * math.sin(heading), -CHASE_UP_RADII * rotor_radius_m])
+    eye[2] = min(eye[2], -CAMERA_MIN_HEIGHT_M)
+    return Camera.look_at(eye, pos, rect, CHASE_FOV_DEG, default_azimuth=heading)
+
+
+# ------------------------------------------------------------------------------------- helicopter model
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Body-frame points (m) of a helicopter drawn with a given rotor radius."""
+
+    points: np.ndarray  # all fixed points, one array so they transform in one product
+    faces: tuple[tuple[int, ...], ...]  # fuselage faces (indices into points)
+    face_normals: np.ndarray  # outward, body frame
+    face_colours: tuple[str, ...]  # "body" or "canopy"
+    face_first: np.ndarray  # index of each face's first point
+    fin: tuple[int, ...]
+    stabiliser: tuple[int, ...]
+    tail_disc: tuple[int, ...]
+    lines: tuple[tuple[int, int, float, str], ...]  # (a, b, width m, colour key)
+    line_a: tuple[int, ...]
+    line_b: tuple[int, ...]
+    fin_normal: np.ndarray
+    stabiliser_normal: np.ndarray
+    hub: np.ndarray
+    hub_index: int
+    radius_m: float
+    body_half_m: float  # for the "too close to draw" test
+
+
+# fuselage sections: x (forward), half width, top z, bottom z (m, body frame, for a 0.75 m rotor)
+_FUSELAGE_SECTIONS = (
+    (-0.22, 0.05, -0.05, 0.08),
+    (-0.05, 0.085, -0.09, 0.13),
+    (0.17, 0.08, -0.06, 0.13),
+    (0.35, 0.035, 0.04, 0.10),
+)
+# an octagon (y share of the half width, z share of the height from the top), going round clockwise seen from behind
+_OCTAGON = ((-0.55, 0.0), (0.55, 0.0), (1.0, 0.3), (1.0, 0.72), (0.6, 1.0), (-0.6, 1.0), (-1.0, 0.72), (-1.0, 0.3))
+_OCTAGON_TOP = (0, 1, 7)  # its edges on the roof (edge j joins corners j and j + 1)
+
+
+@lru_cache(maxsize=8)
+def _model(radius_m: float) -> _Model:
+    s = radius_m / DEFAULT_ROTOR_RADIUS_M
+    # fuselage: octagonal sections lofted from the tail end to the nose; the hull is convex, so culling
+    # the faces that look away is enough to paint it
+    pts: list[tuple[float, float, float]] = []
+    for x, half_w, top, bottom in _FUSELAGE_SECTIONS:
+        h = bottom - top
+        for sy, sz in _OCTAGON:
+            pts.append((x, sy * half_w, top + sz * h))
+    sides = len(_OCTAGON)
+    faces_l: list[tuple[int, ...]] = [tuple(range(sides - 1, -1, -1))]  # tail end cap
+    colours_l = ["body"]
+    for k in range(len(_FUSELAGE_SECTIONS) - 1):
+        for j in range(sides):
+            a, b = k * sides + j, k * sides + (j + 1) % sides
+            faces_l.append((a, b, b + sides, a + sides))
+            glass = k == len(_FUSELAGE_SECTIONS) - 2 and j in _OCTAGON_TOP
+            colours_l.append("canopy" if glass else "body")
+    faces_l.append(tuple(range((len(_FUSELAGE_SECTIONS) - 1) * sides, len(_FUSELAGE_SECTIONS) * sides)))  # nose
+    colours_l.append("body")
+    faces = tuple(faces_l)
+    face_colours = tuple(colours_l)
+    n_hull = len(pts)
+    base = len(pts)
+    pts += [
+        (-0.20, 0.0, -0.02),  # boom root
+        (-0.96, 0.0, -0.04),  # boom tip
+        (0.0, 0.0, -0.08),  # mast foot
+        (0.0, 0.0, -0.22),  # hub
+    ]
+    lines = [(base, base + 1, 0.035, "metal"), (base + 2, base + 3, 0.025, "metal")]
+    # skids: struts from the belly, and the skid tubes with an upturned front
+    for side in (-1.0, 1.0):
+        k = len(pts)
+        pts += [
+            (0.10, 0.05 * side, 0.11),
+            (0.12, 0.17 * side, 0.25),
+            (-0.12, 0.05 * side, 0.11),
+            (-0.14, 0.17 * side, 0.25),
+            (-0.24, 0.17 * side, 0.25),
+            (0.24, 0.17 * side, 0.25),
+            (0.31, 0.17 * side, 0.20),
+        ]
+        lines += [
+            (k, k + 1, 0.018, "metal"),
+            (k + 2, k + 3, 0.018, "metal"),
+            (k + 4, k + 5, 0.02, "metal"),
+            (k + 5, k + 6, 0.02, "metal"),
+        ]
+    k = len(pts)
+    pts += [(-0.86, 0.0, -0.04), (-0.98, 0.0, -0.22), (-1.03, 0.0, -0.22), (-0.99, 0.0, 0.07)]
+    fin = (k, k + 1, k + 2, k + 3)
+    k = len(pts)
+    pts += [(-0.60, -0.13, -0.03), (-0.66, -0.13, -0.03), (-0.68, 0.13, -0.03), (-0.60, 0.13, -0.03)]
+    stabiliser = (k, k + 1, k + 2, k + 3)
+    k = len(pts)
+    tail_r = 0.13
+    for a in np.linspace(0.0, 2 * math.pi, 14, endpoint=False):
+        pts.append((-0.97 + tail_r * math.cos(a), 0.045, -0.07 + tail_r * math.sin(a)))
+    tail_disc = tuple(range(k, len(pts)))
+    points = np.array(pts) * s
+    normals = []
+    centroid = points[:n_hull].mean(axis=0)
+    for face in faces:
+        v = points[list(face)]
+        n = np.cross(v[1] - v[0], v[2] - v[0])
+        if np.dot(n, v.mean(axis=0) - centroid) < 0:
+            n = -n
+        normals.append(n / np.linalg.norm(n))
+
+    def plane_normal(face: tuple[int, ...]) -> np.ndarray:
+        v = points[list(face)]
+        n = np.cross(v[1] - v[0], v[2] - v[0])
+        return n / np.linalg.norm(n)
+
+    return _Model(
+        points=points,
+        faces=faces,
+        face_normals=np.array(normals),
+        face_colours=face_colours,
+        face_first=np.array([face[0] for face in faces]),
+        fin=fin,
+        stabiliser=stabiliser,
+        tail_disc=tail_disc,
+        lines=tuple(lines),
+        line_a=tuple(a for a, _, _, _ in lines),
+        line_b=tuple(b for _, b, _, _ in lines),
+        fin_normal=plane_normal(fin),
+        stabiliser_normal=plane_normal(stabiliser),
+        hub=points[base + 3].copy(),
+        hub_index=base + 3,
+        radius_m=radius_m,
+        body_half_m=0.6 * s,
+    )
+
+
+_DISC_ANGLES = np.linspace(0.0, 2 * math.pi, 36, endpoint=False)
+_DISC_UNIT = np.stack([np.cos(_DISC_ANGLES), np.sin(_DISC_ANGLES), np.zeros_like(_DISC_ANGLES)], axis=1)
+_PAD_ANGLES = np.linspace(0.0, 2 * math.pi, 28, endpoint=False)
+_PAD_RADIUS_M = 1.2
+PAD_LINE_M = 0.12  # width of the H painted on it
+_PAD_H = np.array(  # (segment, end, NED) m
+    [
+        [(-0.5, -0.35, 0.0), (0.5, -0.35, 0.0)],
+        [(-0.5, 0.35, 0.0), (0.5, 0.35, 0.0)],
+        [(0.0, -0.35, 0.0), (0.0, 0.35, 0.0)],
+    ]
+)
+
+
+# ------------------------------------------------------------------------------------- draw lists
+
+
+@dataclass
+class _Item:
+    """One thing to paint: drawn back to front by depth (distance along the line of sight)."""
+
+    depth: float
+    kind: str  # "poly", "line", "alpha" (translucent shapes on one temporary surface)
+    colour: tuple[int, ...]
+    points: list = None  # screen polygon, or a line's two end points
+    width: int = 1
+    extra: list = None  # for "alpha": a list of (kind, points, rgba, width)
+
+
+def _blit_translucent(surface: pygame.Surface, clip: pygame.Rect, shapes: list) -> None:
+    """Draw translucent shapes, (kind, screen points, rgba, width) with kind "poly" (filled), "rim" (outline)
+    or "line": drawn on a small temporary surface, blended in one blit."""
+    if not shapes:
+        return
+    left = top = math.inf
+    right = bottom = -math.inf
+    for _, pts, _, width in shapes:
+        xs, ys = zip(*pts, strict=True)
+        left, right = min(left, min(xs) - width), max(right, max(xs) + width)
+        top, bottom = min(top, min(ys) - width), max(bottom, max(ys) + width)
+    box = pygame.Rect(int(left) - 2, int(top) - 2, int(right - left) + 5, int(bottom - top) + 5).clip(clip)
+    if box.width <= 0 or box.height <= 0:
+        return
+    tmp = pygame.Surface(box.size, pygame.SRCALPHA)
+    ox, oy = box.x, box.y
+    for kind, pts, rgba, width in shapes:
+        moved = [(x - ox, y - oy) for x, y in pts]
+        if kind == "poly":
+            pygame.draw.polygon(tmp, rgba, moved)
+        elif kind == "rim":
+            pygame.draw.polygon(tmp, rgba, moved, width)
+        else:
+            pygame.draw.line(tmp, rgba, moved[0], moved[1], width)
+    surface.blit(tmp, box.topleft)
+
+
+# ------------------------------------------------------------------------------------------- scene
+
+
+class Scene:
+    """Draws sky, ground, grid and helicopters of a snapshot into a rectangle of the window."""
+
+    def __init__(self) -> None:
+        self._gradients: dict[tuple[int, int], tuple[pygame.Surface, pygame.Surface]] = {}
+        gs = np.arange(-GRID_HALF_M, GRID_HALF_M + 0.5 * GRID_STEP_M, GRID_STEP_M)
+        pieces = np.arange(-GRID_HALF_M, GRID_HALF_M + 0.5 * GRID_PIECE_M, GRID_PIECE_M)
+        # grid lines cut in pieces, line by line (runs of pieces in one fade band are drawn as one line)
+        a_list, b_list, line_id = [], [], []
+        for i, c in enumerate(gs):
+            for j in range(len(pieces) - 1):
+                a_list.append((pieces[j], c, 0.0))
+                b_list.append((pieces[j + 1], c, 0.0))
+                line_id.append(i)
+                a_list.append((c, pieces[j], 0.0))
+                b_list.append((c, pieces[j + 1], 0.0))
+                line_id.append(len(gs) + i)
+        order = np.lexsort((np.arange(len(line_id)), np.array(line_id)))
+        self._grid_a = np.array(a_list)[order]
+        self._grid_b = np.array(b_list)[order]
+        self._grid_line = np.array(line_id)[order]
+        a, b = self._grid_a, self._grid_b
+        along_north_axis = (np.abs(a[:, 1]) < 1e-9) & (np.abs(b[:, 1]) < 1e-9)
+        along_east_axis = (np.abs(a[:, 0]) < 1e-9) & (np.abs(b[:, 0]) < 1e-9)
+        self._grid_axis = along_north_axis | along_east_axis
+        self._band_colours = [_mix(GRID_LINE, GROUND_HORIZON, (k + 0.5) / GRID_BANDS) for k in range(GRID_BANDS)]
+        self._pad = np.stack(
+            [_PAD_RADIUS_M * np.cos(_PAD_ANGLES), _PAD_RADIUS_M * np.sin(_PAD_ANGLES), np.zeros_like(_PAD_ANGLES)],
+            axis=1,
+        )
+
+    # -- public
+
+    def camera(self, snapshot: Snapshot, camera: str, focus: int, rect: pygame.Rect, radius_m: float) -> Camera:
+        vehicle = _focused(snapshot, focus)
+        if camera == "chase":
+            return chase_camera(vehicle, rect, radius_m)
+        target = vehicle.position_ned_m if vehicle is not None and _finite(vehicle.position_ned_m) else None
+        return pilot_camera(target, rect)
+
+    def draw(
+        self,
+        surface: pygame.Surface,
+        rect: pygame.Rect,
+        snapshot: Snapshot,
+        cam: Camera,
+        focus: int,
+        radius_m: float,
+        now_monotonic: float,
+        text: Text,
+    ) -> None:
+        previous_clip = surface.get_clip()
+        surface.set_clip(rect)
+        try:
+            self._draw_backdrop(surface, rect, cam)
+            self._draw_pad_and_grid(surface, rect, cam, text)
+            if cam.eye[0] > PILOT_EYE_NED_M[0] + 1.0 or abs(cam.eye[1]) > 1.0 or cam.eye[2] < -3.0:
+                self._draw_pilot_post(surface, cam)
+            self._draw_vehicles(surface, rect, snapshot, cam, focus, radius_m, now_monotonic, text)
+        finally:
+            surface.set_clip(previous_clip)
+
+    # -- backdrop
+
+    def _gradient(self, size: tuple[int, int]) -> tuple[pygame.Surface, pygame.Surface]:
+        if size not in self._gradients:
+            w, h = size
+            h = max(h, 2)
+            t = np.linspace(0.0, 1.0, h)[:, None]
+            sky = (np.array(SKY_ZENITH) + (np.array(SKY_HORIZON) - np.array(SKY_ZENITH)) * t**1.6).astype(np.uint8)
+            ground = (np.array(GROUND_HORIZON) + (np.array(GROUND_NEAR) - np.array(GROUND_HORIZON)) * t**0.45).astype(
+                np.uint8
+            )
+            surfaces = []
+            for column in (sky, ground):
+                strip = pygame.surfarray.make_surface(column[None, :, :])
+                surfaces.append(pygame.transform.scale(strip, (max(w, 1), h)))
+            self._gradients.clear()
+            self._gradients[size] = (surfaces[0], surfaces[1])
+        return self._gradients[size]
+
+    def _draw_backdrop(self, surface: pygame.Surface, rect: pygame.Rect, cam: Camera) -> None:
+        sky, ground = self._gradient(rect.size)
+        y = int(max(rect.top - GUARD_PX, min(rect.bottom + GUARD_PX, cam.horizon_y())))
+        surface.fill(SKY_ZENITH, rect)
+        if y < rect.bottom:
+            top = max(y, rect.top)
+            surface.fill(GROUND_NEAR, pygame.Rect(rect.left, top, rect.width, rect.bottom - top))
+        surface.blit(sky, (rect.left, y - sky.get_height()))
+        surface.blit(ground, (rect.left, y))
+        if rect.top <= y < rect.bottom:
+            pygame.draw.line(surface, _mix(SKY_HORIZON, (255, 255, 255), 0.35), (rect.left, y), (rect.right, y))
+
+    def _draw_pad_and_grid(self, surface: pygame.Surface, rect: pygame.Rect, cam: Camera, text: Text) -> None:
+        pad = cam.polygon(cam.to_camera(self._pad))
+        if pad is not None:
+            pygame.draw.polygon(surface, PAD_COLOUR, pad)
+            # an H on the take-off pad, legs along north
+            a, b, keep = cam.clip_segments(cam.to_camera(_PAD_H[:, 0]), cam.to_camera(_PAD_H[:, 1]))
+            z = np.maximum(0.5 * (a[:, 2] + b[:, 2]), NEAR_M)
+            # a line painted on the ground looks thinner the lower the eye: foreshortening
+            flat = max(0.15, min(1.0, -cam.eye[2] / max(float(np.linalg.norm(cam.eye)), 1e-6)))
+            for pa, pb, ok, depth in zip(cam.project(a).tolist(), cam.project(b).tolist(), keep, z, strict=True):
+                if ok:
+                    width = max(1, min(30, int(cam.focal_px * PAD_LINE_M * flat / depth)))
+                    pygame.draw.line(surface, PAD_MARK, pa, pb, width)
+        a, b, keep = cam.clip_segments(cam.to_camera(self._grid_a), cam.to_camera(self._grid_b))
+        if keep.any():
+            mid = 0.5 * (a[:, 2] + b[:, 2])
+            band = np.minimum((mid / GRID_FADE_M * GRID_BANDS).astype(int), GRID_BANDS - 1)
+            band = np.where(self._grid_axis, -1, band)  # the two axes through the pad: drawn brighter
+            pa = cam.project(a)
+            pb = cam.project(b)
+            idx = np.flatnonzero(keep)
+            # a run: consecutive kept segments of one line in one band, contiguous in 3D
+            brk = np.ones(len(idx), dtype=bool)
+            if len(idx) > 1:
+                brk[1:] = (
+                    (np.diff(idx) != 1)
+                    | (np.diff(self._grid_line[idx]) != 0)
+                    | (np.diff(band[idx]) != 0)
+                    | (np.abs(a[idx[1:]] - b[idx[:-1]]).max(axis=1) > 1e-6)
+                )
+            starts = np.flatnonzero(brk)
+            ends = np.append(starts[1:], len(idx)) - 1
+            first, last = idx[starts], idx[ends]
+            p0 = pa[first].tolist()
+            p1 = pb[last].tolist()
+            bands = band[first].tolist()
+            colours = self._band_colours
+            axis_colour = _mix(GRID_LINE, (255, 255, 255), 0.4)
+            for q0, q1, k in zip(p0, p1, bands, strict=True):
+                pygame.draw.line(surface, axis_colour if k < 0 else colours[k], q0, q1)
+        # compass letters at the edges of the grid
+        edge = GRID_HALF_M + 3.0
+        for label, p in (("N", (edge, 0.0, 0.0)), ("E", (0.0, edge, 0.0)), ("W", (0.0, -edge, 0.0))):
+            c = cam.to_camera(np.array([p], dtype=float))[0]
+            if c[2] > 1.0 and abs(c[0]) < c[2] * 2 and abs(c[1]) < c[2] * 2:
+                x, y = cam.project(c)
+                text.draw(surface, label, (x, y), "bold", GRID_LINE, anchor="midbottom")
+
+    def _draw_pilot_post(self, surface: pygame.Surface, cam: Camera) -> None:
+        foot = np.array(PILOT_EYE_NED_M) * (1.0, 1.0, 0.0)
+        head = np.array(PILOT_EYE_NED_M)
+        seg = cam.line(cam.to_camera(foot), cam.to_camera(head))
+        if seg is None:
+            return
+        pa, pb, z = seg
+        width = max(1, min(12, int(cam.focal_px * 0.25 / max(z, NEAR_M))))
+        pygame.draw.line(surface, (230, 110, 40), pa, pb, width)
+        pygame.draw.circle(surface, (240, 200, 170), pb, max(2, width * 0.8))
+
+    # -- vehicles
+
+    def _draw_vehicles(
+        self,
+        surface: pygame.Surface,
+        rect: pygame.Rect,
+        snapshot: Snapshot,
+        cam: Camera,
+        focus: int,
+        radius_m: float,
+        now: float,
+        text: Text,
+    ) -> None:
+        model = _model(float(radius_m))
+        placed = []
+        for index, v in enumerate(snapshot.vehicles):
+            if not (_finite(v.position_ned_m) and _finite(v.attitude_quat) and _finite(v.flapping_rad)):
+                continue
+            pos = np.asarray(v.position_ned_m, dtype=float)
+            distance = float(np.linalg.norm(pos - cam.eye))
+            if distance < MIN_DRAW_DISTANCE_M + model.body_half_m:
+                continue
+            placed.append((distance, index, v, pos))
+        placed.sort(key=lambda item: -item[0])  # far first
+        posed = [(index, v, _Posed(model, v, pos, now)) for _, index, v, pos in placed]
+        for _, _, heli in posed:
+            self._draw_shadow(surface, rect, cam, heli)
+        for index, v, heli in posed:
+            self._draw_heli(surface, rect, cam, heli, index, v, index == focus, text)
+
+    @staticmethod
+    def _draw_shadow(surface: pygame.Surface, rect: pygame.Rect, cam: Camera, heli: _Posed) -> None:
+        height = -heli.pos[2]
+        if not (-1.0 < height < SHADOW_FADE_M):
+            return
+        alpha = int(SHADOW_RGBA[3] * (1.0 - max(0.0, height) / SHADOW_FADE_M))
+        if alpha < 8:
+            return
+        world = heli.world
+        ground = world - (world[:, 2:3] / SUN_TRAVEL_NED[2]) * SUN_TRAVEL_NED  # along the sunlight to down = 0
+        view = _View(cam, cam.to_camera(ground))
+        m = heli.model
+        rgba = (*SHADOW_RGBA[:3], alpha)
+        shapes = []
+        if heli.spinning:
+            poly = view.polygon(heli.disc)
+            if poly is not None:
+                shapes.append(("poly", poly, (*SHADOW_RGBA[:3], alpha // 3), 1))
+        # the outline seen from the sun: the faces lit by it, the fin and the stabiliser
+        lit = [face for face, light in zip(m.faces, heli.light, strict=True) if light > 0.0]
+        for face in (*lit, m.fin, m.stabiliser):
+            poly = view.polygon(face)
+            if poly is not None:
+                shapes.append(("poly", poly, rgba, 1))
+        for (pa, pb, depth), (_, _, width_m, _) in zip(view.segments(m.line_a, m.line_b), m.lines, strict=True):
+            if depth > 0:
+                shapes.append(("line", [pa, pb], rgba, max(1, int(cam.focal_px * width_m / depth))))
+        if shapes:
+            _blit_translucent(surface, rect, shapes)
+
+    def _draw_heli(
+        self,
+        surface: pygame.Surface,
+        rect: pygame.Rect,
+        cam: Camera,
+        heli: _Posed,
+        index: int,
+        v: VehicleView,
+        focused: bool,
+        text: Text,
+    ) -> None:
+        m = heli.model
+        crashed = heli.crashed
+        base = CRASHED_COLOUR if crashed else HELI_COLOURS[index % len(HELI_COLOURS)]
+        view = _View(cam, cam.to_camera(heli.world))
+        centre = cam.to_camera(heli.pos[None, :])[0]
+        if centre[2] > NEAR_M and cam.focal_px * m.radius_m / centre[2] < TINY_PX:
+            # far away: a dot and its label
+            x, y = cam.project(centre).tolist()
+            if rect.collidepoint(x, y):
+                pygame.draw.circle(surface, base, (x, y), 2)
+                self._label(surface, cam, heli.pos, index, v, focused, [(x - 2, y - 2), (x + 2, y + 2)], text)
+            return
+        z = view.pts[:, 2].tolist()
+
+        def depth_of(face) -> float:
+            return sum(z[i] for i in face) / len(face)
+
+        items: list[_Item] = []
+        towards_camera = np.einsum("ij,ij->i", heli.normals, cam.eye - heli.world[m.face_first]).tolist()
+        for k, face in enumerate(m.faces):
+            if towards_camera[k] <= 0.0:
+                continue  # facing away
+            poly = view.polygon(face)
+            if poly is not None:
+                colour = base if m.face_colours[k] == "body" or crashed else CANOPY
+                items.append(_Item(depth_of(face), "poly", _shade(colour, heli.light[k]), poly))
+        for face, lit in ((m.fin, heli.fin_light), (m.stabiliser, heli.stabiliser_light)):
+            poly = view.polygon(face)
+            if poly is not None:
+                items.append(_Item(depth_of(face), "poly", _shade(base, lit), poly))
+        line_colour = (40, 30, 28) if crashed else METAL
+        for pa, pb, depth, width_m in zip(
+            *zip(*view.segments(m.line_a, m.line_b), strict=True), (w for _, _, w, _ in m.lines), strict=True
+        ):
+            if depth > 0:
+                width = max(1, min(40, round(cam.focal_px * width_m / max(depth, NEAR_M))))
+                items.append(_Item(depth, "line", line_colour, [pa, pb], width))
+        tail = view.polygon(m.tail_disc)
+        if tail is not None:
+            shapes = [("poly", tail, TAIL_DISC_RGBA if heli.spinning else (0, 0, 0, 0), 1)]
+            pa, pb, depth = view.segments([m.tail_disc[0]], [m.tail_disc[len(m.tail_disc) // 2]])[0]
+            if depth > 0:
+                shapes.append(("line", [pa, pb], (*BLADE, 255), 1))
+            items.append(_Item(depth_of(m.tail_disc), "alpha", (0, 0, 0), extra=shapes))
+        items.sort(key=lambda item: -item.depth)
+        # the main rotor: painted after the body when the camera sees the disc from above, before it otherwise
+        shapes: list = []
+        if heli.spinning:
+            poly = view.polygon(heli.disc)
+            if poly is not None:
+                alpha = int(DISC_RGBA[3] * min(1.0, 0.35 + heli.rpm / 1500.0))
+                shapes.append(("poly", poly, (*DISC_RGBA[:3], alpha), 1))
+                shapes.append(("rim", poly, DISC_RIM_RGBA, 1))
+        blades = []
+        hub = [heli.hub] * len(heli.blade_tips)
+        for k, (pa, pb, depth) in enumerate(view.segments(hub, heli.blade_tips)):
+            if depth <= 0:
+                continue
+            width = max(1, min(12, round(cam.focal_px * 0.03 * m.radius_m / max(depth, NEAR_M))))
+            ghost = k // 2
+            if ghost == 0:
+                blades.append((pa, pb, width))
+            else:
+                shapes.append(("line", [pa, pb], (*BLADE, 70 - 25 * ghost), width))
+        camera_above = float(np.dot(cam.eye - heli.world[heli.hub], heli.disc_up)) > 0.0
+        if not camera_above:
+            self._paint_rotor(surface, rect, shapes, blades)
+        for item in items:
+            if item.kind == "poly":
+                pygame.draw.polygon(surface, item.colour, item.points)
+                pygame.draw.polygon(surface, _mix(item.colour, (0, 0, 0), 0.4), item.points, 1)
+            elif item.kind == "line":
+                pygame.draw.line(surface, item.colour, item.points[0], item.points[1], item.width)
+            else:
+                _blit_translucent(surface, rect, item.extra)
+        if camera_above:
+            self._paint_rotor(surface, rect, shapes, blades)
+        bounds = [p for item in items if item.points for p in item.points]
+        for _, pts, _, _ in shapes:
+            bounds.extend(pts)
+        for pa, pb, _ in blades:
+            bounds.extend((pa, pb))
+        self._label(surface, cam, heli.pos, index, v, focused, bounds, text)
+
+    @staticmethod
+    def _paint_rotor(surface: pygame.Surface, rect: pygame.Rect, shapes: list, blades: list) -> None:
+        if shapes:
+            _blit_translucent(surface, rect, shapes)
+        for pa, pb, width in blades:
+            pygame.draw.line(surface, BLADE, pa, pb, width)
+
+    def _label(self, surface, cam: Camera, pos, index: int, v: VehicleView, focused: bool, bounds, text: Text) -> None:
+        if not bounds:
+            return
+        xs = [p[0] for p in bounds]
+        ys = [p[1] for p in bounds]
+        left, right, top, bottom = min(xs), max(xs), min(ys), max(ys)
+        cx = 0.5 * (left + right)
+        if not surface.get_clip().collidepoint(cx, top):
+            return  # the heli is at the edge of the view: no label hanging at the border
+        if focused:
+            pad = 6
+            left, right, top, bottom = left - pad, right + pad, top - pad, bottom + pad
+            arm = max(6.0, min(18.0, 0.25 * min(right - left, bottom - top)))
+            corners = ((left, top, 1, 1), (right, top, -1, 1), (left, bottom, 1, -1), (right, bottom, -1, -1))
+            for x0, y0, dx, dy in corners:
+                pygame.draw.line(surface, FOCUS_COLOUR, (x0, y0), (x0 + dx * arm, y0), 2)
+                pygame.draw.line(surface, FOCUS_COLOUR, (x0, y0), (x0, y0 + dy * arm), 2)
+            tip = (cx, top - 4)
+            pygame.draw.polygon(surface, FOCUS_COLOUR, [tip, (cx - 6, tip[1] - 9), (cx + 6, tip[1] - 9)])
+            text.draw(surface, f"#{index}", (cx, tip[1] - 10), "bold", FOCUS_COLOUR, anchor="midbottom", shadow=True)
+            label_y = tip[1] - 10 - text.height("bold")
+        else:
+            text.draw(surface, f"#{index}", (cx, top - 3), "small", LABEL_COLOUR, anchor="midbottom", shadow=True)
+            label_y = top - 3 - text.height("small")
+        if v.crashed:
+            text.draw(surface, "CRASHED", (cx, label_y), "bold", CRASH_TEXT, anchor="midbottom", shadow=True)
+
+
+class _Posed:
+    """One helicopter placed in the world: its model's points, rotor disc and blade tips in NED, and lighting."""
+
+    def __init__(self, model: _Model, v: VehicleView, pos: np.ndarray, now: float) -> None:
+        self.model = model
+        self.pos = pos
+        self.crashed = bool(v.crashed)
+        rpm = float(v.rotor_speed_rpm)
+        self.rpm = rpm if math.isfinite(rpm) else 0.0
+        self.spinning = self.rpm > 0 and not self.crashed
+        r = quat_to_matrix(v.attitude_quat)
+        tilt = flapping_tilt(v.flapping_rad)
+        radius = model.radius_m
+        disc = model.hub + (radius * _DISC_UNIT) @ tilt.T
+        # two blades at a slowed-down visual speed; two faint trailing copies of each while spinning
+        turns = now * self.rpm * BLADE_VISUAL_REV_PER_RPM if math.isfinite(now) else 0.0
+        phase = 2 * math.pi * (turns - math.floor(turns)) if self.spinning else 0.7
+        lags = (0.0, 0.16, 0.32) if self.spinning else (0.0,)
+        span = radius * (0.8 if self.crashed else 1.0)
+        droop = 0.12 * span if self.crashed else 0.0
+        angles = np.array([phase + blade - lag for lag in lags for blade in (0.0, math.pi)])
+        tips = np.stack([span * np.cos(angles), span * np.sin(angles), np.full_like(angles, droop)], axis=1)
+        tips = model.hub + tips @ tilt.T
+        body = np.vstack([model.points, disc, tips])
+        n0 = len(model.points)
+        self.disc = tuple(range(n0, n0 + len(disc)))
+        self.blade_tips = list(range(n0 + len(disc), len(body)))
+        self.hub = model.hub_index
+        self.world = pos + body @ r.T
+        self.normals = model.face_normals @ r.T
+        self.light = (self.normals @ TOWARDS_SUN).tolist()
+        fin_n, stab_n = (r @ model.fin_normal, r @ model.stabiliser_normal)
+        self.fin_light = abs(float(fin_n @ TOWARDS_SUN))
+        self.stabiliser_light = abs(float(stab_n @ TOWARDS_SUN))
+        self.disc_up = -(r @ tilt[:, 2])
+
+
+class _View:
+    """Camera-frame points of one object, projected once; polygons and segments are picked by index."""
+
+    def __init__(self, cam: Camera, cam_pts: np.ndarray) -> None:
+        self.cam = cam
+        self.pts = cam_pts
+        self.in_front = bool(cam_pts[:, 2].min() >= NEAR_M)
+        self.scr = cam.project(cam_pts).tolist()
+
+    def polygon(self, idx) -> list | None:
+        if self.in_front:
+            return [self.scr[i] for i in idx]
+        return self.cam.polygon(self.pts[list(idx)])
+
+    def segments(self, ia, ib) -> list[tuple[list[float], list[float], float]]:
+        """(screen a, screen b, depth) per segment; depth 0 for a segment out of view."""
+        if self.in_front:
+            z = self.pts[:, 2]
+            return [(self.scr[a], self.scr[b], 0.5 * float(z[a] + z[b])) for a, b in zip(ia, ib, strict=True)]
+        a, b, keep = self.cam.clip_segments(self.pts[list(ia)], self.pts[list(ib)])
+        pa = self.cam.project(a).tolist()
+        pb = self.cam.project(b).tolist()
+        depth = np.where(keep, 0.5 * (a[:, 2] + b[:, 2]), 0.0).tolist()
+        return list(zip(pa, pb, depth, strict=True))
+
+
+def _focused(snapshot: Snapshot, focus: int) -> VehicleView | None:
+    if not snapshot.vehicles:
+        return None
+    return snapshot.vehicles[focus % len(snapshot.vehicles)]

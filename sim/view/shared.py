@@ -1,0 +1,217 @@
+"""The snapshot in shared memory: a fixed float64 layout and a text area behind a sequence lock.
+
+Writer (the simulator, one thread): ``begin`` makes the sequence counter odd, the fields are
+written, ``end`` makes it even.  Reader (the view process): copies the whole buffer and keeps
+the copy only if the counter was even and unchanged across the copy; otherwise it tries again
+(and, after a few tries, keeps its previous snapshot: the view never blocks the simulator and
+the simulator never waits for the view).
+
+Layout (float64 slots, ``Layout`` names the offsets): scalars, vehicle 0's 16 channels, up to
+``MAX_VEHICLES`` vehicles x ``VEHICLE_FIELDS``, up to ``MAX_PORTS`` ports x ``PORT_FIELDS``, the
+period/lateness/mode history ring, per-mode tick, missed and histogram counts; then a UTF-8
+JSON text area (names, events) with its length.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from sim.view.snapshot import (
+    HISTORY,
+    LATENESS_BINS_MS,
+    MAX_PORTS,
+    MAX_VEHICLES,
+    MODES,
+    PortView,
+    Snapshot,
+    VehicleView,
+)
+
+__all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter"]
+
+VEHICLE_FIELDS = 22  # pos 3, vel 3, quat 4, flap 2, rpm, collective, throttle, crashed, armed, failsafe, mode, governor
+PORT_FIELDS = 4  # frames/s, bytes/s, errors, io wait ms
+TEXT_BYTES = 16384
+VEHICLE_MODES = ("rate", "angle", "rescue", "failsafe: level", "failsafe: descend", "failsafe: landed")
+GOVERNOR_STATES = ("off", "spool-up", "active")
+CPU_HELPER = ("off", "thread", "process")
+_SCALARS = (
+    "sim_time_s", "last_tick_monotonic", "tick", "loop_hz", "io_mode", "paused", "cpu_helper", "sticks_fresh",
+    "finished", "vehicles", "ports", "history_head", "history_count", "text_length",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Offsets (in float64 slots) of each area."""
+
+    scalars: int = 1  # slot 0: the sequence counter
+    sticks: int = 1 + len(_SCALARS)
+    vehicles: int = 1 + len(_SCALARS) + 16
+    ports: int = 1 + len(_SCALARS) + 16 + MAX_VEHICLES * VEHICLE_FIELDS
+    history: int = 1 + len(_SCALARS) + 16 + MAX_VEHICLES * VEHICLE_FIELDS + MAX_PORTS * PORT_FIELDS
+    by_mode: int = 1 + len(_SCALARS) + 16 + MAX_VEHICLES * VEHICLE_FIELDS + MAX_PORTS * PORT_FIELDS + 3 * HISTORY
+
+    @property
+    def floats(self) -> int:
+        return self.by_mode + len(MODES) * (2 + len(LATENESS_BINS_MS) + 1)
+
+    @property
+    def nbytes(self) -> int:
+        return self.floats * 8 + TEXT_BYTES
+
+
+LAYOUT = Layout()
+_CREATED_HERE: set[str] = set()  # segments this process's writers made (and own)
+_S = {name: LAYOUT.scalars + i for i, name in enumerate(_SCALARS)}
+_HIST_BINS = len(LATENESS_BINS_MS) + 1
+_MODE_STRIDE = 2 + _HIST_BINS
+
+
+class SnapshotWriter:
+    """Owns the shared memory (created here, unlinked on ``close``) and writes snapshots into it."""
+
+    def __init__(self) -> None:
+        self.shm = shared_memory.SharedMemory(create=True, size=LAYOUT.nbytes)
+        _CREATED_HERE.add(self.shm.name)
+        self.floats = np.ndarray((LAYOUT.floats,), dtype=np.float64, buffer=self.shm.buf)
+        self.floats[:] = 0.0
+        self.text = np.ndarray((TEXT_BYTES,), dtype=np.uint8, buffer=self.shm.buf, offset=LAYOUT.floats * 8)
+        self._text_cache = b""
+
+    @property
+    def name(self) -> str:
+        return self.shm.name
+
+    def begin(self) -> None:
+        self.floats[0] += 1.0  # odd: writing
+
+    def end(self) -> None:
+        self.floats[0] += 1.0  # even: consistent
+
+    def set(self, **scalars: float) -> None:
+        for key, value in scalars.items():
+            self.floats[_S[key]] = value
+
+    def set_text(self, items: dict) -> None:
+        data = json.dumps(items, separators=(",", ":")).encode()
+        if len(data) > TEXT_BYTES:  # never cut JSON in half: drop the events, say so
+            items = {**items, "events": ["(event text too long to show)"]}
+            data = json.dumps(items, separators=(",", ":")).encode()[:TEXT_BYTES]
+        if data != self._text_cache:
+            self.text[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+            self.floats[_S["text_length"]] = len(data)
+            self._text_cache = data
+
+    def close(self) -> None:
+        del self.floats, self.text  # views into the buffer must go before it closes
+        self.shm.close()
+        self.shm.unlink()
+        _CREATED_HERE.discard(self.shm.name)
+
+
+class SnapshotReader:
+    """Attaches to a writer's shared memory by name and reads consistent ``Snapshot`` copies."""
+
+    _TRIES = 20
+
+    def __init__(self, name: str):
+        self.shm = shared_memory.SharedMemory(name=name)
+        _stop_tracking(self.shm)
+        self._raw = np.ndarray((LAYOUT.nbytes,), dtype=np.uint8, buffer=self.shm.buf)
+        self.last = Snapshot()
+
+    def read(self) -> Snapshot:
+        """The newest consistent snapshot (the previous one if the writer kept it busy)."""
+        for _ in range(self._TRIES):
+            before = float(np.frombuffer(self._raw[:8].tobytes(), dtype=np.float64)[0])
+            if int(before) % 2:
+                continue
+            copy = self._raw.copy()
+            after = float(np.frombuffer(self._raw[:8].tobytes(), dtype=np.float64)[0])
+            if before == after:
+                self.last = decode(copy)
+                return self.last
+        return self.last
+
+    def close(self) -> None:
+        del self._raw
+        self.shm.close()
+
+
+def _stop_tracking(shm: shared_memory.SharedMemory) -> None:
+    """Python < 3.13 registers every attached segment with the resource tracker, which would
+    unlink it when this (reading) process exits; the writer owns it, so unregister here (unless
+    the writer is in this very process: its registration is the one that must stay)."""
+    from multiprocessing import resource_tracker
+
+    if shm.name in _CREATED_HERE:
+        return
+
+    resource_tracker.unregister(shm._name, "shared_memory")
+
+
+def decode(raw: np.ndarray) -> Snapshot:
+    """A ``Snapshot`` from a copied buffer."""
+    floats = np.frombuffer(raw[: LAYOUT.floats * 8].tobytes(), dtype=np.float64)
+    s = {name: floats[index] for name, index in _S.items()}
+    length = int(s["text_length"])
+    text = json.loads(raw[LAYOUT.floats * 8 : LAYOUT.floats * 8 + length].tobytes() or b"{}")
+    vehicles = []
+    for row in floats[LAYOUT.vehicles : LAYOUT.vehicles + int(s["vehicles"]) * VEHICLE_FIELDS].reshape(
+        -1, VEHICLE_FIELDS
+    ):
+        r = row.tolist()
+        vehicles.append(
+            VehicleView(
+                position_ned_m=tuple(r[0:3]),
+                velocity_ned_m_s=tuple(r[3:6]),
+                attitude_quat=tuple(r[6:10]),
+                flapping_rad=tuple(r[10:12]),
+                rotor_speed_rpm=r[12],
+                collective_deg=r[13],
+                throttle=r[14],
+                crashed=r[15] > 0.5,
+                armed=r[16] > 0.5,
+                failsafe=r[17] > 0.5,
+                mode=VEHICLE_MODES[int(r[18]) % len(VEHICLE_MODES)],
+                governor=GOVERNOR_STATES[int(r[19]) % 3],
+            )
+        )
+    ports = []
+    meta = text.get("ports", [])
+    numbers = floats[LAYOUT.ports : LAYOUT.ports + MAX_PORTS * PORT_FIELDS].reshape(MAX_PORTS, PORT_FIELDS)
+    for i, (name, role, protocol, direction, state) in enumerate(meta[: int(s["ports"])]):
+        fps, bps, errors, wait = numbers[i].tolist()
+        ports.append(PortView(name, role, protocol, direction, fps, bps, int(errors), wait, state))
+    count, head = int(s["history_count"]), int(s["history_head"])
+    ring = floats[LAYOUT.history : LAYOUT.history + 3 * HISTORY].reshape(3, HISTORY)
+    order = np.roll(np.arange(HISTORY), -head)[-count:] if count else np.zeros(0, dtype=int)
+    by_mode = floats[LAYOUT.by_mode :].reshape(len(MODES), _MODE_STRIDE)
+    return Snapshot(
+        sim_time_s=s["sim_time_s"],
+        last_tick_monotonic=s["last_tick_monotonic"],
+        tick=int(s["tick"]),
+        loop_hz=s["loop_hz"] or 500.0,
+        io_mode=MODES[int(s["io_mode"]) % len(MODES)],
+        paused=s["paused"] > 0.5,
+        cpu_helper=CPU_HELPER[int(s["cpu_helper"]) % 3],
+        heli_name=text.get("heli", ""),
+        rc_source=text.get("rc_source", ""),
+        sticks_us=tuple(floats[LAYOUT.sticks : LAYOUT.sticks + 16].tolist()),
+        sticks_fresh=s["sticks_fresh"] > 0.5,
+        vehicles=vehicles,
+        period_ms=ring[0, order],
+        lateness_ms=ring[1, order],
+        history_mode=ring[2, order],
+        ticks_by_mode={m: int(by_mode[i, 0]) for i, m in enumerate(MODES)},
+        missed_by_mode={m: int(by_mode[i, 1]) for i, m in enumerate(MODES)},
+        lateness_hist={m: by_mode[i, 2:].copy() for i, m in enumerate(MODES)},
+        ports=ports,
+        events=text.get("events", []),
+        finished=s["finished"] > 0.5,
+    )

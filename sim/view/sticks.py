@@ -1,0 +1,134 @@
+"""The view's transmitter: keyboard and joystick become stick positions, then CRSF frames.
+
+Keyboard: arrows roll and pitch, A/D yaw (all spring back to centre when released), W/S move the
+collective (it stays where it is left), E arms or disarms, M cycles the flight mode (rate,
+angle, rescue).  A joystick, when present, drives the axes named in its mapping instead.
+``CrsfSender`` is an owned thread that writes a CRSF RC frame every 1/150 s into the simulator's
+RC port (the far end of its pty), so the keyboard takes the same serial path as a real radio.
+
+No pygame here: the view passes in which keys are held and the joystick's axis values.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sim.config import JoystickMap
+from sim.protocols.crsf import LINE, encode_channels
+from sim.protocols.rc import ChannelFrame
+
+__all__ = ["CrsfSender", "JoystickMap", "StickState"]
+
+_SPRING_PER_S = 4.0  # full deflection back to centre in a quarter second
+_KEY_RATE_PER_S = 3.0  # how fast a held key deflects a stick
+_COLLECTIVE_PER_S = 0.6  # W/S: full range in a little over three seconds
+_MODES_US = (1000.0, 1500.0, 2000.0)  # rate, angle, rescue
+
+
+@dataclass
+class StickState:
+    """Sticks in -1..1 (roll right, pitch forward, yaw right, collective up positive), arm, mode."""
+
+    roll: float = 0.0
+    pitch: float = 0.0
+    yaw: float = 0.0
+    collective: float = 0.0
+    armed: bool = False
+    mode: int = 1  # angle
+    channel_map: tuple[int, ...] = (1, 2, 3, 4, 5, 6)  # roll, pitch, collective, yaw, arm, mode
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def from_keys(self, held: set[str], dt: float) -> None:
+        """Update from the held keys ("left", "right", "up", "down", "a", "d", "w", "s") over ``dt`` s."""
+        with self._lock:
+            self.roll = _drive(self.roll, ("right" in held) - ("left" in held), dt)
+            self.pitch = _drive(self.pitch, ("up" in held) - ("down" in held), dt)
+            self.yaw = _drive(self.yaw, ("d" in held) - ("a" in held), dt)
+            change = (("w" in held) - ("s" in held)) * _COLLECTIVE_PER_S * dt
+            self.collective = max(-1.0, min(1.0, self.collective + change))
+
+    def from_joystick(self, axes: list[float], mapping: JoystickMap) -> None:
+        def axis(index: int, name: str) -> float:
+            value = axes[index] if index < len(axes) else 0.0
+            value = 0.0 if abs(value) < mapping.deadband else value
+            return -value if name in mapping.inverted else value
+
+        with self._lock:
+            self.roll = axis(mapping.roll_axis, "roll")
+            self.pitch = axis(mapping.pitch_axis, "pitch")
+            self.collective = axis(mapping.collective_axis, "collective")
+            self.yaw = axis(mapping.yaw_axis, "yaw")
+
+    def toggle_arm(self) -> None:
+        with self._lock:
+            self.armed = not self.armed
+
+    def next_mode(self) -> None:
+        with self._lock:
+            self.mode = (self.mode + 1) % len(_MODES_US)
+
+    def channels_us(self) -> tuple[float, ...]:
+        """16 channels in microseconds, in the flight's channel order."""
+        with self._lock:
+            values = {
+                "roll": 1500.0 + 500.0 * self.roll,
+                "pitch": 1500.0 + 500.0 * self.pitch,
+                "collective": 1500.0 + 500.0 * self.collective,
+                "yaw": 1500.0 + 500.0 * self.yaw,
+                "arm": 2000.0 if self.armed else 1000.0,
+                "mode": _MODES_US[self.mode],
+            }
+        channels = [1500.0] * 16
+        for name, channel in zip(("roll", "pitch", "collective", "yaw", "arm", "mode"), self.channel_map, strict=True):
+            channels[channel - 1] = values[name]
+        return tuple(channels)
+
+
+def _drive(value: float, direction: int, dt: float) -> float:
+    """A spring-centred stick: deflect while a key is held, return to centre when released."""
+    if direction:
+        return max(-1.0, min(1.0, value + direction * _KEY_RATE_PER_S * dt))
+    step = _SPRING_PER_S * dt
+    return 0.0 if abs(value) <= step else value - step * (1.0 if value > 0 else -1.0)
+
+
+class CrsfSender:
+    """Thread ``crsf-out``: a CRSF RC frame from ``sticks`` every 1/150 s into ``fd``, until stopped."""
+
+    def __init__(self, fd: int, sticks: StickState, rate_hz: float = LINE.frame_rate_hz):
+        self.fd = fd
+        self.sticks = sticks
+        self.period_s = 1.0 / rate_hz
+        self.frames = 0
+        self.dropped = 0
+        self._stop = threading.Event()
+        os.set_blocking(fd, False)  # a full pty (the simulator not reading) drops frames, never blocks
+        self._thread = threading.Thread(target=self._run, name="crsf-out", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 1.0) -> bool:
+        self._stop.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            frame = encode_channels(ChannelFrame(self.sticks.channels_us()))
+            try:
+                os.write(self.fd, frame)
+                self.frames += 1
+            except BlockingIOError:
+                self.dropped += 1
+            except OSError as error:
+                if error.errno == errno.EIO:
+                    return  # the simulator's end is closed: nothing more to send
+                raise
+            next_t += self.period_s
+            self._stop.wait(max(0.0, next_t - time.monotonic()))

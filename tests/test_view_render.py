@@ -1,0 +1,460 @@
+"""The view's drawing code: every kind of snapshot draws, headless, on the SDL dummy driver.
+
+Snapshots are built by hand here (not by the simulator), and what the user must see is checked on
+the pixels: the I/O-mode banner's colour, the live stall counter, the port states, the crash.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+
+import numpy as np
+import pygame
+import pytest
+
+from sim.view.hud import BAD as FAILSAFE_RED
+from sim.view.panels import MODE_LINE_COLOURS, STATE_COLOURS
+from sim.view.render import BANNER_COLORS, HELP_KEYS, Renderer, UiState, banner_rect
+from sim.view.scene import CRASH_TEXT, FOCUS_COLOUR, euler_from_matrix, quat_to_matrix, rotor_disc_ned
+from sim.view.snapshot import HISTORY, LATENESS_BINS_MS, PortView, Snapshot, VehicleView
+
+NOW = 5000.0  # the view's monotonic clock in these tests, s
+SIZE = (1280, 720)
+SAMPLE_PNG = "/tmp/heli-view-sample.png"
+DRAW_BOUND_S = 0.05  # generous: the target is 60 frames/s (about 8 ms a frame); CI machines are noisy
+
+
+# ------------------------------------------------------------------------------------ hand-made data
+
+
+def quat_from_euler(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
+    """(w, x, y, z) of a ZYX rotation (yaw, then pitch, then roll), body to NED."""
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    return (
+        cr * cp * cy + sr * sp * sy,
+        sr * cp * cy - cr * sp * sy,
+        cr * sp * cy + sr * cp * sy,
+        cr * cp * sy - sr * sp * cy,
+    )
+
+
+def vehicle(
+    position=(0.0, 0.0, -2.0),
+    roll=0.0,
+    pitch=0.0,
+    yaw=0.0,
+    rpm=1595.0,
+    crashed=False,
+    quat=None,
+    flapping=(0.02, -0.01),
+    failsafe=False,
+) -> VehicleView:
+    return VehicleView(
+        position_ned_m=position,
+        velocity_ned_m_s=(0.5, 0.2, -0.1),
+        attitude_quat=quat if quat is not None else quat_from_euler(roll, pitch, yaw),
+        flapping_rad=flapping,
+        rotor_speed_rpm=rpm,
+        collective_deg=4.8,
+        throttle=0.64,
+        crashed=crashed,
+        armed=not crashed,
+        failsafe=failsafe,
+        mode="angle",
+        governor="active",
+    )
+
+
+def histogram(lateness_ms: np.ndarray) -> np.ndarray:
+    """Counts over LATENESS_BINS_MS with under- and overflow bins, computed independently of the snapshot module."""
+    edges = np.array(LATENESS_BINS_MS)
+    return np.bincount(np.searchsorted(edges, lateness_ms, side="right"), minlength=len(edges) + 1).astype(float)
+
+
+def timing(mixed: bool = True, n: int = HISTORY) -> dict:
+    """Loop history: threaded ticks near 2 ms, then (when ``mixed``) blocking ticks with 100 ms stalls."""
+    rng = np.random.default_rng(7)
+    period = 2.0 + rng.normal(0.0, 0.04, n)
+    late = rng.lognormal(math.log(0.08), 0.5, n)
+    mode = np.zeros(n)
+    if mixed:
+        mode[n // 2 :] = 1
+        period[n // 2 :: 97] = 102.0
+        late[n // 2 :: 97] = 100.0
+    hist = {"threaded": histogram(late[mode == 0])}
+    if mixed:
+        hist["blocking"] = histogram(late[mode == 1])
+    return dict(
+        period_ms=period,
+        lateness_ms=late,
+        history_mode=mode,
+        ticks_by_mode={m: int(h.sum()) for m, h in hist.items()},
+        missed_by_mode={"threaded": 0, "blocking": int(np.sum(period[mode == 1] > 2.0 * 1.5))} if mixed else {},
+        lateness_hist=hist,
+    )
+
+
+PORTS = [
+    PortView("/dev/pts/3", "rc-in", "crsf", "in", 150.0, 3900.0, 0, 0.05, "ok"),
+    PortView("/dev/pts/5", "servo", "maestro", "out", 250.0, 4500.0, 2, 0.11, "backpressured"),
+    PortView("/dev/pts/7", "telemetry", "mavlink", "out", 50.0, 2100.0, 0, 1.9, "timed out"),
+    PortView("socket://localhost:5760", "link", "hsf", "in/out", 10.0, 640.0, 17, 100.3, "disconnected"),
+    PortView("/dev/pts/9", "rc-out", "sbus", "out", 0.0, 0.0, 0, 0.0, "closed"),
+]
+
+FLEET = [
+    vehicle((0.0, 0.0, -2.0), roll=0.1, yaw=0.3),
+    vehicle((3.0, 4.0, -5.0), roll=-0.3, yaw=1.2),
+    vehicle((8.0, -5.0, -3.0), pitch=0.2, yaw=-0.7),
+    vehicle((15.0, 10.0, 0.0), roll=1.4, rpm=0.0, crashed=True),
+    vehicle((-3.0, 6.0, 0.0), yaw=2.0, rpm=0.0),
+]
+
+
+def snapshot(
+    vehicles=None,
+    io_mode="threaded",
+    stalled_s=0.0,
+    ports=(),
+    mixed=True,
+    **extra,
+) -> Snapshot:
+    fields = dict(
+        sim_time_s=42.5,
+        last_tick_monotonic=NOW - stalled_s - 0.0005,
+        tick=21250,
+        loop_hz=500.0,
+        io_mode=io_mode,
+        cpu_helper="off",
+        heli_name="xcell60",
+        rc_source="keyboard",
+        sticks_us=(1600.0, 1420.0, 1700.0, 1450.0) + (1500.0,) * 12,
+        sticks_fresh=True,
+        vehicles=list(vehicles if vehicles is not None else [vehicle()]),
+        ports=list(ports),
+        events=["  1.00 s mode_switch threaded -> blocking", "  2.50 s behind 50 ticks", "  3.10 s port_lost link"],
+    )
+    fields.update(timing(mixed))
+    fields.update(extra)
+    return Snapshot(**fields)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+@pytest.fixture
+def screen():
+    pygame.display.init()
+    pygame.font.init()
+    yield pygame.Surface(SIZE)
+    pygame.quit()
+
+
+def draw(surface, snap: Snapshot, ui: UiState | None = None, now: float = NOW, renderer: Renderer | None = None):
+    renderer = renderer or Renderer(surface.get_size())
+    renderer.draw(surface, snap, ui or UiState(), now)
+    return surface
+
+
+def pixels(surface: pygame.Surface, rect: pygame.Rect | None = None) -> np.ndarray:
+    """(w, h, 3) RGB array of the surface, or of one rectangle of it."""
+    area = surface.subsurface(rect) if rect is not None else surface
+    return pygame.surfarray.array3d(area).astype(int)
+
+
+def distinct_colours(surface: pygame.Surface) -> int:
+    rgb = pixels(surface).reshape(-1, 3)
+    return len(np.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]))
+
+
+def count_near(surface: pygame.Surface, colour, rect: pygame.Rect | None = None, tolerance: int = 12) -> int:
+    """Pixels within ``tolerance`` of ``colour`` in every channel."""
+    diff = np.abs(pixels(surface, rect) - np.array(colour[:3]))
+    return int(np.sum(np.all(diff <= tolerance, axis=-1)))
+
+
+def banner_samples(size) -> list[tuple[int, int]]:
+    """Points inside the banner, clear of its centred label, its border and its rounded corners."""
+    r = banner_rect(size)
+    inset = 8
+    return [
+        (r.left + inset, r.top + inset),
+        (r.right - 1 - inset, r.top + inset),
+        (r.left + inset, r.bottom - 1 - inset),
+        (r.right - 1 - inset, r.bottom - 1 - inset),
+        (r.left + inset, r.centery),
+        (r.right - 1 - inset, r.centery),
+    ]
+
+
+def stall_area(size) -> pygame.Rect:
+    """Where the live stall counter goes: the strip right under the banner."""
+    r = banner_rect(size)
+    return pygame.Rect(r.left, r.bottom + 1, r.width, r.height)
+
+
+# -------------------------------------------------------------------------------------------- tests
+
+
+def test_hovering_heli_draws_a_full_frame(screen):
+    draw(screen, snapshot())
+    assert distinct_colours(screen) > 500
+
+
+@pytest.mark.parametrize("mode", ["threaded", "blocking", "asyncio"])
+def test_banner_is_filled_with_the_io_modes_colour(screen, mode):
+    draw(screen, snapshot(io_mode=mode))
+    for point in banner_samples(SIZE):
+        assert tuple(screen.get_at(point))[:3] == BANNER_COLORS[mode], point
+
+
+def test_banner_changes_colour_between_threaded_and_blocking(screen):
+    renderer = Renderer(SIZE)
+    point = banner_samples(SIZE)[4]
+    threaded = tuple(draw(screen, snapshot(io_mode="threaded"), renderer=renderer).get_at(point))
+    blocking = tuple(draw(screen, snapshot(io_mode="blocking"), renderer=renderer).get_at(point))
+    assert threaded != blocking
+    red, green = blocking[0] - blocking[1], threaded[1] - threaded[0]
+    assert red > 80 and green > 60
+
+
+def test_stall_counter_appears_while_the_loop_is_stalled_and_climbs(screen):
+    renderer = Renderer(SIZE)
+    area = stall_area(SIZE)
+    draw(screen, snapshot(io_mode="blocking"), renderer=renderer)
+    ticking = pixels(screen, area)
+    assert count_near(screen, (255, 64, 48), area, tolerance=20) == 0
+    stalled = snapshot(io_mode="blocking", stalled_s=0.5)
+    assert stalled.stalled_ms(NOW) > 0
+    draw(screen, stalled, renderer=renderer)
+    at_500_ms = pixels(screen, area)
+    assert np.any(at_500_ms != ticking)
+    assert count_near(screen, (255, 64, 48), area, tolerance=20) > 100  # large red digits
+    # the view keeps drawing while no snapshot arrives: the same snapshot, later, shows a larger number
+    draw(screen, stalled, now=NOW + 0.25, renderer=renderer)
+    assert np.any(pixels(screen, area) != at_500_ms)
+
+
+def test_a_finished_flight_is_not_a_stall(screen):
+    area = stall_area(SIZE)
+    draw(screen, snapshot(io_mode="blocking", stalled_s=2.0, finished=True))
+    assert count_near(screen, (255, 64, 48), area, tolerance=20) == 0
+
+
+def test_fleet_of_five_with_the_third_focused(screen):
+    renderer = Renderer(SIZE)
+    snap = snapshot(FLEET, ports=PORTS)
+    draw(screen, snap, UiState(focus=2), renderer=renderer)
+    focus_2 = pixels(screen)
+    assert distinct_colours(screen) > 500
+    draw(screen, snap, UiState(focus=0), renderer=renderer)
+    assert np.any(pixels(screen) != focus_2)
+    draw(screen, snap, UiState(focus=7), renderer=renderer)  # Tab past the end: taken modulo the fleet
+    assert np.array_equal(pixels(screen), focus_2)
+
+
+def test_focused_heli_is_marked_in_the_scene(screen):
+    renderer = Renderer(SIZE)
+    layout = renderer.layout(SIZE, 0)
+    lower_scene = pygame.Rect(layout.scene.left, layout.scene.height // 3, layout.scene.width, layout.scene.height // 3)
+    draw(screen, snapshot([vehicle((0.0, 0.0, -1.0))]), renderer=renderer)
+    assert count_near(screen, FOCUS_COLOUR, lower_scene, tolerance=4) > 30
+
+
+def test_crashed_heli_is_labelled(screen):
+    renderer = Renderer(SIZE)
+    layout = renderer.layout(SIZE, 0)
+    upright = snapshot([vehicle((0.0, 0.0, 0.0), rpm=0.0)])
+    crashed = snapshot([vehicle((0.0, 0.0, 0.0), roll=1.5, rpm=0.0, crashed=True)])
+    draw(screen, upright, renderer=renderer)
+    before = count_near(screen, CRASH_TEXT, layout.scene, tolerance=6)
+    draw(screen, crashed, renderer=renderer)
+    after = count_near(screen, CRASH_TEXT, layout.scene, tolerance=6)
+    assert after > before + 40
+
+
+def test_failsafe_and_pause_are_shown(screen):
+    renderer = Renderer(SIZE)
+    scene = renderer.layout(SIZE, 0).scene
+    top = pygame.Rect(scene.left, scene.top, scene.width, scene.height // 8)
+    draw(screen, snapshot([vehicle()]), renderer=renderer)
+    normal = pixels(screen)
+    red_before = count_near(screen, FAILSAFE_RED, top, tolerance=4)
+    draw(screen, snapshot([vehicle(failsafe=True)]), renderer=renderer)
+    assert count_near(screen, FAILSAFE_RED, top, tolerance=4) > red_before + 100
+    draw(screen, snapshot([vehicle()], paused=True), renderer=renderer)
+    assert np.any(pixels(screen) != normal)
+
+
+def test_every_port_state_has_its_colour(screen):
+    renderer = Renderer(SIZE)
+    draw(screen, snapshot(ports=PORTS), renderer=renderer)
+    ports = renderer.layout(SIZE, len(PORTS)).ports
+    assert ports.height > 5 * 12
+    for state, colour in STATE_COLOURS.items():
+        assert count_near(screen, colour, ports, tolerance=4) > 10, state
+
+
+def test_many_ports_fit_and_none_is_fine(screen):
+    many = [PortView(f"/dev/pts/{k}", "servo", "maestro", "out", 250.0, 4500.0, 0, 0.1, "ok") for k in range(16)]
+    draw(screen, snapshot(ports=many))
+    draw(screen, snapshot(ports=[]))
+
+
+def test_strip_chart_colours_samples_by_their_io_mode(screen):
+    renderer = Renderer(SIZE)
+    panel = renderer.layout(SIZE, 0).panel
+    blocking_red = MODE_LINE_COLOURS["blocking"]
+    draw(screen, snapshot(io_mode="threaded", mixed=False), renderer=renderer)
+    threaded_only = count_near(screen, blocking_red, panel, tolerance=3)
+    draw(screen, snapshot(io_mode="threaded", mixed=True), renderer=renderer)
+    assert count_near(screen, blocking_red, panel, tolerance=3) > threaded_only + 100
+
+
+def test_stale_sticks_are_dimmed(screen):
+    renderer = Renderer(SIZE)
+    scene = renderer.layout(SIZE, 0).scene
+    gimbals = pygame.Rect(scene.left, scene.bottom - scene.height // 3, scene.width // 3, scene.height // 3)
+    draw(screen, snapshot(sticks_fresh=True), renderer=renderer)
+    fresh = count_near(screen, FOCUS_COLOUR, gimbals, tolerance=4)
+    draw(screen, snapshot(sticks_fresh=False), renderer=renderer)
+    assert fresh > 50
+    assert count_near(screen, FOCUS_COLOUR, gimbals, tolerance=4) < fresh // 4
+
+
+def test_help_overlay_lists_the_keys(screen):
+    keys = {key for key, _ in HELP_KEYS}
+    assert {"T", "G", "P", "R", "Space", "1", "2", "Tab", "F1", "Esc", "E", "M"} <= keys
+    assert any("Arrow" in k for k in keys) and any("W" in k for k in keys) and any("A" in k for k in keys)
+    assert all(what for _, what in HELP_KEYS)
+    renderer = Renderer(SIZE)
+    draw(screen, snapshot(), UiState(help=False), renderer=renderer)
+    plain = pixels(screen)
+    draw(screen, snapshot(), UiState(help=True, message="CPU helper: thread"), renderer=renderer)
+    overlaid = pixels(screen)
+    centre = (slice(SIZE[0] // 2 - 100, SIZE[0] // 2 + 100), slice(SIZE[1] // 2 - 60, SIZE[1] // 2 + 60))
+    assert np.any(overlaid[centre] != plain[centre])
+    assert overlaid.mean() < plain.mean()  # the frame behind the help box is darkened
+
+
+def test_pilot_and_chase_cameras_differ(screen):
+    renderer = Renderer(SIZE)
+    snap = snapshot(FLEET)
+    draw(screen, snap, UiState(camera="pilot", focus=1), renderer=renderer)
+    pilot = pixels(screen)
+    draw(screen, snap, UiState(camera="chase", focus=1), renderer=renderer)
+    assert np.any(pixels(screen) != pilot)
+    assert distinct_colours(screen) > 500
+
+
+EDGE_CASES = {
+    "at the pilot's eye": [vehicle((-10.0, 0.0, -1.7))],
+    "behind the pilot": [vehicle((5.0, 0.0, -2.0)), vehicle((-30.0, 0.0, -2.0)), vehicle((-10.5, 0.1, -1.7))],
+    "at the origin on the ground": [vehicle((0.0, 0.0, 0.0), rpm=0.0)],
+    "underground": [vehicle((2.0, 1.0, 5.0))],
+    "huge altitude": [vehicle((0.0, 0.0, -1.0e6))],
+    "far away": [vehicle((1.0e5, -1.0e5, -10.0)), vehicle((20.0, 0.0, -2.0))],
+    "upside down": [vehicle((4.0, 0.0, -3.0), roll=math.pi)],
+    "nose straight up": [vehicle((4.0, 0.0, -3.0), pitch=math.pi / 2)],
+    "nose straight down": [vehicle((4.0, 0.0, -3.0), pitch=-math.pi / 2, yaw=1.0)],
+    "zero quaternion": [vehicle(quat=(0.0, 0.0, 0.0, 0.0))],
+    "unnormalised quaternion": [vehicle(quat=(3.0, 0.5, 0.0, 1.0))],
+    "big flapping": [vehicle(flapping=(0.5, -0.5))],
+    "not a number": [vehicle((float("nan"), 0.0, -2.0)), vehicle(rpm=float("nan"), quat=(float("inf"), 0, 0, 0))],
+    "no vehicles": [],
+    "crowd": [vehicle((k % 8 * 1.5, k // 8 * 1.5, -1.0 - k % 3), yaw=0.3 * k) for k in range(64)],
+}
+
+
+@pytest.mark.parametrize("camera", ["pilot", "chase"])
+@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+def test_awkward_vehicles_never_break_a_frame(screen, case, camera):
+    renderer = Renderer(SIZE)
+    for focus in range(max(1, len(EDGE_CASES[case]))):
+        draw(
+            screen,
+            snapshot(EDGE_CASES[case], io_mode="blocking"),
+            UiState(camera=camera, focus=focus),
+            renderer=renderer,
+        )
+        assert tuple(screen.get_at(banner_samples(SIZE)[0]))[:3] == BANNER_COLORS["blocking"]
+
+
+def test_awkward_timing_data_never_breaks_a_frame(screen):
+    renderer = Renderer(SIZE)
+    empty = dict(period_ms=np.zeros(0), lateness_ms=np.zeros(0), history_mode=np.zeros(0), lateness_hist={})
+    draw(screen, snapshot(**empty), renderer=renderer)
+    short = dict(period_ms=np.array([2.0]), lateness_ms=np.array([0.1, 0.2]), history_mode=np.array([0.0, 1.0, 2.0]))
+    draw(screen, snapshot(**short), renderer=renderer)
+    wild = dict(
+        period_ms=np.array([0.0, -1.0, np.nan, np.inf, 1e9, 2.0] * 50),
+        lateness_ms=np.array([-5.0, np.nan, 0.0, 1e-9, np.inf, 3.0] * 50),
+        history_mode=np.array([0.0, 1.0, 2.0, 7.0, -1.0, np.nan] * 50),
+        lateness_hist={"threaded": np.zeros(3), "weird": np.ones(26)},
+    )
+    draw(screen, snapshot(**wild, io_mode="no-such-mode", last_tick_monotonic=0.0), renderer=renderer)
+    draw(screen, snapshot(paused=True, cpu_helper="process", sticks_us=(), rc_source=""), renderer=renderer)
+
+
+@pytest.mark.parametrize("size", [(640, 360), (1920, 1080), (900, 900), (400, 300)])
+def test_layout_adapts_to_the_window_size(screen, size):
+    renderer = Renderer(SIZE)
+    draw(screen, snapshot(FLEET, io_mode="blocking", ports=PORTS), renderer=renderer)
+    resized = pygame.Surface(size)
+    draw(
+        resized, snapshot(FLEET, io_mode="blocking", ports=PORTS, stalled_s=0.3), UiState(help=True), renderer=renderer
+    )
+    draw(resized, snapshot(FLEET, io_mode="threaded", ports=PORTS), UiState(camera="chase"), renderer=renderer)
+    assert banner_rect(size).right <= size[0] and banner_rect(size).bottom < size[1]
+    for point in banner_samples(size):
+        assert tuple(resized.get_at(point))[:3] == BANNER_COLORS["threaded"], point
+    assert distinct_colours(resized) > 200
+
+
+def test_rotor_disc_follows_attitude_and_flapping():
+    level = vehicle((0.0, 0.0, -5.0), flapping=(0.0, 0.0))
+    rim = rotor_disc_ned(level)
+    assert np.allclose(rim[:, 2], rim[0, 2])  # a level disc on a level heli
+    aft = rotor_disc_ned(vehicle((0.0, 0.0, -5.0), flapping=(0.1, 0.0)))
+    nose, tail = aft[0], aft[len(aft) // 2]
+    assert nose[2] < tail[2]  # a1 > 0: front edge up (NED down is negative up)
+    right = rotor_disc_ned(vehicle((0.0, 0.0, -5.0), flapping=(0.0, 0.1)))
+    starboard, port = right[len(right) // 4], right[3 * len(right) // 4]
+    assert starboard[1] > port[1] and starboard[2] > port[2]  # b1 > 0: right edge down
+    rolled = rotor_disc_ned(vehicle((0.0, 0.0, -5.0), roll=0.3, flapping=(0.0, 0.0)))
+    assert rolled[len(rolled) // 4][2] > rolled[3 * len(rolled) // 4][2]  # rolled right: right side lower
+    assert np.allclose(np.linalg.norm(rim - rim.mean(axis=0), axis=1), 0.75)
+
+
+def test_quaternion_helpers_agree_with_euler_angles():
+    for roll, pitch, yaw in [(0.1, -0.2, 0.3), (-1.0, 0.4, 3.0), (0.0, 0.0, -2.0)]:
+        r = quat_to_matrix(quat_from_euler(roll, pitch, yaw))
+        assert np.allclose(r @ r.T, np.eye(3))
+        assert np.allclose(euler_from_matrix(r), (roll, pitch, yaw))
+    assert np.allclose(quat_to_matrix((0.0, 0.0, 0.0, 0.0)), np.eye(3))
+
+
+def test_representative_frame_is_saved_and_draws_fast(screen):
+    renderer = Renderer(SIZE)
+    snap = snapshot(FLEET, io_mode="blocking", stalled_s=0.4, ports=PORTS, cpu_helper="thread")
+    assert len(snap.period_ms) == HISTORY
+    ui = UiState(focus=2, message="I/O: blocking")
+    draw(screen, snap, ui, renderer=renderer)  # first frame: fonts and caches warm up
+    times = []
+    for k in range(100):
+        start = time.perf_counter()
+        renderer.draw(screen, snap, ui, NOW + k / 60.0)
+        times.append(time.perf_counter() - start)
+    median_ms = 1000.0 * statistics.median(times)
+    print(f"\ndraw() at {SIZE[0]}x{SIZE[1]}, fleet of 5, {HISTORY} history samples: median {median_ms:.2f} ms")
+    assert statistics.median(times) < DRAW_BOUND_S
+    renderer.draw(screen, snap, ui, NOW)
+    pygame.image.save(screen, SAMPLE_PNG)
+    assert os.path.getsize(SAMPLE_PNG) > 10_000
