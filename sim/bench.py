@@ -294,3 +294,13 @@ def bench_view(quick: bool = False) -> list[Result]:
 
 
 BENCHMARKS["view"] = bench_view
+
+
+def bench_gil(quick: bool = False) -> list[Result]:
+    """The seed's experiments (threads vs serial) and the loop with the CPU helper off/thread/process."""
+    from sim.bench_gil import bench_gil as run
+
+    return run(quick)
+
+
+BENCHMARKS["gil"] = bench_gil

@@ -29,6 +29,7 @@ __all__ = [
     "FlightConfig",
     "FlightSettings",
     "HeliConfig",
+    "JoystickMap",
     "PortSpec",
     "configs_dir",
     "heli_names",
@@ -188,6 +189,28 @@ class JoystickMap:
     arm_button: int = quantity("button", ge=0, le=63, default=0)
     mode_button: int = quantity("button", ge=0, le=63, default=1)
     deadband: float = quantity("-", ge=0.0, le=0.5, default=0.02, doc="axis values below this read as 0")
+    # calibration: the raw axis values (pygame reads -1..1) at full low, centre and full high; a
+    # radio in joystick mode rarely reaches both ends or rests exactly at 0
+    roll_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0), doc="low, centre, high")
+    pitch_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0))
+    collective_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0))
+    yaw_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0))
+
+    def __post_init__(self) -> None:
+        axes = [self.roll_axis, self.pitch_axis, self.collective_axis, self.yaw_axis]
+        if len(set(axes)) != len(axes):
+            raise ConfigError(f"joystick: two sticks share an axis: roll, pitch, collective, yaw = {axes}")
+        if self.arm_button == self.mode_button:
+            raise ConfigError(f"joystick: arm_button and mode_button are both {self.arm_button}")
+        for stick in self.inverted:
+            if stick not in STICKS:
+                raise ConfigError(f"joystick.inverted = {list(self.inverted)}: expected names from {', '.join(STICKS)}")
+        for stick in STICKS:
+            values = getattr(self, f"{stick}_range")
+            if len(values) != 3 or not values[0] < values[1] < values[2]:
+                raise ConfigError(
+                    f"joystick.{stick}_range = {list(values)}: expected [low, centre, high] raw values, increasing"
+                )
 
 
 @dataclass(frozen=True)

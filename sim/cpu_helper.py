@@ -64,7 +64,7 @@ class CpuHelper:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", "from sim.cpu_helper import burn; burn()"],
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                process_group=0,
             )
         self.mode = mode
 

@@ -134,6 +134,17 @@ def test_bench_step_json(tmp_path):
     assert metrics["single_step_us"]["value"] > 0 and metrics["batch_vehicle_steps_per_s"]["unit"] == "1/s"
 
 
+def test_bench_gil_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(heli_sim("bench", "gil", "--quick", "--json", str(out)), cwd=ROOT, capture_output=True,
+                            text=True, timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = {r["metric"]: r["value"] for r in json.loads(out.read_text())["results"]}
+    assert metrics["factorize_4_serial_s"] > 0 and metrics["wait_5x100ms_serial_s"] >= 0.5  # five 0.1 s waits
+    for mode in ("off", "thread", "process"):
+        assert metrics[f"helper_{mode}_lateness_p99_us"] >= metrics[f"helper_{mode}_lateness_p50_us"] > 0
+
+
 def test_console_script_is_installed():
     script = Path(sys.executable).parent / "heli-sim"
     assert script.exists()

@@ -434,3 +434,28 @@ def test_override_checked_against_the_file(file_config):
     # the file's 2 ms step is too long for a 1 kHz loop given on the command line
     message = config_error(apply_overrides, file_config, loop_hz=1000.0)
     assert_mentions(message, "physics_dt_s")
+
+
+# --- the joystick ------------------------------------------------------------------------------
+
+
+def test_joystick_table_loads_with_its_calibration(tmp_path):
+    table = {"joystick": {"roll_axis": 3, "yaw_axis": 0, "inverted": ["yaw"], "collective_range": [-0.8, 0.1, 0.9]}}
+    config = load_flight(write_toml(tmp_path, table, "flight.toml"))
+    assert config.joystick.roll_axis == 3 and config.joystick.inverted == ("yaw",)
+    assert config.joystick.collective_range == (-0.8, 0.1, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("table", "fragments"),
+    [
+        ({"roll_axis": 1}, ("two sticks share an axis", "[1, 1, 2, 3]")),
+        ({"mode_button": 0}, ("arm_button and mode_button are both 0",)),
+        ({"inverted": ["throttle"]}, ("joystick.inverted", "'throttle'", "roll, pitch, collective, yaw")),
+        ({"yaw_range": [0.5, 0.0, 1.0]}, ("joystick.yaw_range", "[low, centre, high]", "increasing")),
+        ({"roll_axs": 3}, ("joystick.roll_axs", "unknown key", "roll_axis")),
+    ],
+)
+def test_bad_joystick_tables_are_named(tmp_path, table, fragments):
+    path = write_toml(tmp_path, {"joystick": table}, "flight.toml")
+    assert_mentions(config_error(load_flight, path), *fragments)

@@ -138,3 +138,16 @@ def test_a_bad_view_script_is_a_one_line_error(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("heli-sim fly: error: ")
     assert "HELI_SIM_VIEW_SCRIPT: 'soon:t' is not SECONDS:KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bench_view_reports_fps_and_lateness_with_the_view_on_and_off(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "sim", "bench", "view", "--quick", "--json", str(out)], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = {r["metric"]: r for r in json.loads(out.read_text())["results"]}
+    assert metrics["fps"]["unit"] == "1/s" and metrics["fps"]["value"] > 0
+    for name in ("view_on", "view_off", "bare_loop"):
+        assert metrics[f"{name}_lateness_p50_us"]["value"] > 0 and metrics[f"{name}_lateness_p99_us"]["value"] > 0
+    assert metrics["view_process_fps"]["value"] > 0 and 0 < metrics["first_frame_s"]["value"] < 30

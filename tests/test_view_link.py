@@ -78,6 +78,8 @@ def test_a_published_snapshot_reads_back_as_the_flight_is(writer):
         assert vehicle.position_ned_m[2] == pytest.approx(row[2], abs=0.05)  # hovering: moved < 5 cm since
         assert not vehicle.crashed
     assert snap.vehicles[0].rotor_speed_rpm > 1000  # hover start: at headspeed
+    # the sticks drawn are the ones the controller flew on (the hover pilot's here; a real radio's with --rc)
+    assert snap.sticks_us == pytest.approx(tuple(loop.last_input[0][0, :16]), abs=1.0)  # published at 100 Hz
     assert snap.io_mode == "threaded" and snap.ticks_by_mode["threaded"] == loop.ticks
     # tick 20 woke at 40 ms and ran until 50.5 ms: tick 21 woke 8.5 ms after its 42 ms deadline
     assert snap.missed_by_mode["threaded"] == 4
@@ -257,3 +259,12 @@ def test_lateness_bins_cover_the_range():
     assert lateness_bin(LATENESS_BINS_MS[-1] * 10) == len(LATENESS_BINS_MS)
     edges = [lateness_bin(x) for x in np.geomspace(0.01, 1000, 200)]
     assert edges == sorted(edges)
+
+
+def test_joystick_calibration_maps_a_short_off_centre_range_to_full_sticks():
+    """A radio in joystick mode: collective reads -0.8 (low) .. 0.1 (centre) .. 0.9 (high)."""
+    mapping = JoystickMap(collective_range=(-0.8, 0.1, 0.9), inverted=(), deadband=0.0)
+    sticks = StickState()
+    for raw, expected in ((-0.8, -1.0), (0.1, 0.0), (0.9, 1.0), (0.5, 0.5), (-0.35, -0.5), (-1.0, -1.0)):
+        sticks.from_joystick([0.0, 0.0, raw, 0.0], mapping)
+        assert sticks.collective == pytest.approx(expected)

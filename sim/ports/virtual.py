@@ -38,7 +38,10 @@ class EmulatorProcess:
             pass_fds=pass_fds,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            start_new_session=True,
+            # its own process group, so a terminal's Ctrl-C reaches the simulator only (which ends
+            # it in order); the same session, so it shares the simulator's scheduler autogroup and
+            # its lower niceness counts against the loop (in a session of its own it would not)
+            process_group=0,
         )
         self.summary: dict | None = None
 

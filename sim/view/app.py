@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         sender.start()
     joystick = pygame.joystick.Joystick(0) if pygame.joystick.get_count() else None
     clock = pygame.time.Clock()
+    simulator = os.getppid()
     flight_started: float | None = None  # the first tick seen: the script's time zero
     frames, first_frame_at = 0, None
     quit_asked: float | None = None
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             if first_frame_at is None:
                 first_frame_at = time.monotonic()
                 send("shown")
+            if os.getppid() != simulator:  # the simulator died without closing us: nothing left to show
+                return 1
             if snapshot.finished:
                 if args.screenshot:
                     pygame.image.save(screen, args.screenshot)

@@ -3,7 +3,7 @@
 ``ViewLink`` runs in the simulator (it never imports pygame).  Once a tick, ``on_tick`` appends
 the tick's period and lateness to the shared history and, at ``PUBLISH_HZ``, the vehicles,
 sticks and ports; commands from the view (keys) arrive on a pipe, read without blocking.  The
-view runs as ``python -m sim.view.app`` in its own process and session: it can crash or be
+view runs as ``python -m sim.view.app`` in its own process (and process group): it can crash or be
 killed without taking the flight along (the link notices and records ``view_lost``), and
 closing its window ends the flight (``quit``).
 """
@@ -181,8 +181,8 @@ class ViewLink:
         env.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            args, pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, start_new_session=True, env=env
-        )
+            args, pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, process_group=0, env=env
+        )  # process group: see EmulatorProcess (Ctrl-C, and the scheduler autogroup for SCHED_IDLE)
         os.close(write_fd)
         if rc_fd is not None:
             os.close(rc_fd)  # the view holds the transmitter's end now

@@ -342,7 +342,8 @@ def _counts(surface, x: int, y: int, width: int, shown: list[str], snapshot: Sna
         colour = MODE_LINE_COLOURS.get(mode, UNKNOWN_MODE)
         text.draw(surface, mode, (x, y), "mono", colour)
         text.draw(surface, f"{ticks:,}", (x + int(width * 0.52), y), "mono", TEXT, anchor="topright")
-        share = f" ({100.0 * missed / ticks:.2g} %)" if ticks and missed else ""
+        # of the deadlines that passed in this mode (each tick kept one, each missed one was skipped)
+        share = f" ({100.0 * missed / (ticks + missed):.2g} %)" if missed else ""
         text.draw(surface, f"{missed:,}{share}", (x + width, y), "mono", STALL if missed else TEXT, anchor="topright")
         y += line
     return y

@@ -52,8 +52,14 @@ class StickState:
             self.collective = max(-1.0, min(1.0, self.collective + change))
 
     def from_joystick(self, axes: list[float], mapping: JoystickMap) -> None:
+        """Update from a joystick's raw axis values (pygame's -1..1) through ``mapping``."""
+
         def axis(index: int, name: str) -> float:
-            value = axes[index] if index < len(axes) else 0.0
+            raw = axes[index] if index < len(axes) else 0.0
+            low, centre, high = getattr(mapping, f"{name}_range")
+            # the calibrated range, piecewise about the centre, to -1..1
+            value = (raw - centre) / (high - centre) if raw >= centre else (raw - centre) / (centre - low)
+            value = max(-1.0, min(1.0, value))
             value = 0.0 if abs(value) < mapping.deadband else value
             return -value if name in mapping.inverted else value
 

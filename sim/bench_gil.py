@@ -1,0 +1,75 @@
+"""``heli-sim bench gil``: the lesson in figures: threads overlap waits, not Python computation.
+
+- The seed, in plain Python: factorising numbers in 4 threads against one after another (no
+  speed-up: the GIL lets one thread compute at a time), and 5 x 0.1 s waits (``select``) in
+  threads against one after another (they overlap: the wait releases the GIL).
+- In the simulator: the default flight's loop lateness with the CPU helper (the view's ``G`` and
+  ``P`` keys) off, as a thread, and as a process; three alternating rounds, medians.
+"""
+
+from __future__ import annotations
+
+import select
+import statistics
+import threading
+from collections.abc import Callable
+
+from sim.bench import Result, _median_time
+from sim.config import FlightConfig, apply_overrides, load_heli
+from sim.cpu_helper import factorize
+from sim.session import flight_session
+
+__all__ = ["bench_gil"]
+
+# primes near 10**14: about half a second of trial division each on this project's machine
+_NUMBERS = [100_000_000_000_031, 100_000_000_000_067, 100_000_000_000_097, 100_000_000_000_099]
+
+
+def _in_threads(work: Callable[[int], object], items: list) -> None:
+    threads = [threading.Thread(target=work, args=(item,), name=f"bench-gil-{i}") for i, item in enumerate(items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _wait(_: object) -> None:
+    select.select([], [], [], 0.1)
+
+
+def _fly_with_helper(mode: str, seconds: float) -> tuple[float, float, int]:
+    config = apply_overrides(FlightConfig(), heli="xcell60", start="hover", pilot="hover", duration_s=seconds)
+    with flight_session(config, load_heli("xcell60")) as loop:
+        loop.cpu_helper.set_mode(mode)
+        loop.run()
+    (segment,) = loop.segments
+    return segment.lateness.quantile(0.5), segment.lateness.quantile(0.99), segment.missed_deadlines
+
+
+def bench_gil(quick: bool = False) -> list[Result]:
+    """The seed's two experiments, then the loop with the CPU helper off, in a thread, in a process."""
+    results: list[Result] = []
+    repeats = 1 if quick else 3
+    serial = _median_time(lambda: [factorize(n) for n in _NUMBERS], repeats)
+    threaded = _median_time(lambda: _in_threads(factorize, _NUMBERS), repeats)
+    results.append(Result("gil", "factorize_4_serial_s", round(serial, 3), "s"))
+    results.append(Result("gil", "factorize_4_threads_s", round(threaded, 3), "s"))
+    results.append(Result("gil", "factorize_threads_vs_serial", round(threaded / serial, 2), "ratio"))
+    serial = _median_time(lambda: [_wait(None) for _ in range(5)], repeats)
+    threaded = _median_time(lambda: _in_threads(_wait, list(range(5))), repeats)
+    results.append(Result("gil", "wait_5x100ms_serial_s", round(serial, 3), "s"))
+    results.append(Result("gil", "wait_5x100ms_threads_s", round(threaded, 3), "s"))
+
+    seconds = 2.0 if quick else 4.0
+    rounds: dict[str, list[tuple[float, float, int]]] = {"off": [], "thread": [], "process": []}
+    for _ in range(repeats):
+        for mode in rounds:
+            rounds[mode].append(_fly_with_helper(mode, seconds))
+    for mode, runs in rounds.items():
+        p50 = statistics.median(r[0] for r in runs)
+        p99 = statistics.median(r[1] for r in runs)
+        missed = statistics.median(r[2] for r in runs)
+        results.append(Result("gil", f"helper_{mode}_lateness_p50_us", round(p50 * 1e6, 1), "us"))
+        results.append(Result("gil", f"helper_{mode}_lateness_p99_us", round(p99 * 1e6, 1), "us"))
+        results.append(Result("gil", f"helper_{mode}_missed_per_s", round(missed / seconds, 1), "1/s"))
+    return results
