@@ -56,3 +56,23 @@ def test_readme_lists_the_trim_contract_keys():
     for key in keys:
         assert f"`{key}`" in README
     assert set(keys) < {f.name for f in TrimResult.__dataclass_fields__.values()}
+
+
+def test_readme_joystick_example_is_valid():
+    (example,) = [block for block in code_blocks("toml") if "[joystick]" in block]
+    config = build(FlightConfig, tomllib.loads(example), source="README")
+    assert config.joystick.collective_range == (-0.8, 0.1, 0.9)
+
+
+def test_readme_lists_every_key_of_the_view():
+    from sim.view.render import HELP_KEYS
+
+    table = README[README.index("## The view") : README.index("## The lesson")]
+    for key, _does in HELP_KEYS:
+        for part in key.replace("/", " ").split():
+            assert part.lower() in table.lower(), f"key {key!r} missing from the README's view section"
+
+
+def test_readme_images_exist():
+    for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
+        assert (ROOT / path).is_file(), path

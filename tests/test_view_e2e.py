@@ -106,7 +106,7 @@ def test_the_keyboard_is_a_crsf_transmitter_on_the_rc_port(tmp_path):
     assert rc["frame_rate_hz"] > 100  # 150 Hz from the view, less whatever a busy machine costs
     vehicle = summary["vehicles"][0]
     assert vehicle["rotor_speed_rpm"] > 500  # armed from the keyboard: the governor spools up
-    assert vehicle["max_altitude_m"] < 0.5  # collective left low: it stays on the ground
+    assert vehicle["max_altitude_m"] < 0.5  # collective left at centre (flat pitch): it stays on the ground
 
 
 def test_killing_the_view_leaves_the_flight_flying_with_an_event(tmp_path):
