@@ -98,15 +98,19 @@ def test_the_keyboard_is_a_crsf_transmitter_on_the_rc_port(tmp_path):
     """E arms: the view's transmitter thread sends CRSF into the RC port, the governor spools up."""
     stats = tmp_path / "run.json"
     result = fly("--pilot", "keyboard", "--screenshot", str(tmp_path / "view.png"), "--stats-json", str(stats),
-                 script="0.2:e,3.0:escape")  # fmt: skip
+                 script="0.2:e,0.4:m,0.6:m,3.0:escape")  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(stats.read_text())
+    assert {"kind": "view", "detail": "transmitter armed"} in [{k: e[k] for k in ("kind", "detail")}
+                                                                for e in summary["events"]]  # fmt: skip
     (rc,) = [p for p in summary["ports"] if p["role"] == "rc-in"]
     assert rc["protocol"] == "crsf" and rc["decode_errors"] == 0
     assert rc["frame_rate_hz"] > 100  # 150 Hz from the view, less whatever a busy machine costs
     vehicle = summary["vehicles"][0]
     assert vehicle["rotor_speed_rpm"] > 500  # armed from the keyboard: the governor spools up
     assert vehicle["max_altitude_m"] < 0.5  # collective left at centre (flat pitch): it stays on the ground
+    modes = [e["detail"] for e in summary["events"] if e["detail"].startswith("transmitter flight mode")]
+    assert modes == ["transmitter flight mode: rescue", "transmitter flight mode: rate"]
 
 
 def test_killing_the_view_leaves_the_flight_flying_with_an_event(tmp_path):

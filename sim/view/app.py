@@ -73,6 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(BrokenPipeError):  # the simulator has gone: closing follows
             commands.write(command.encode() + b"\n")
 
+    def switch(key: str) -> None:
+        """The transmitter's arm switch (E) or mode switch (M); recorded as an event."""
+        if sender is None:  # a real radio (or an in-process pilot) holds the sticks
+            ui.message = f"the sticks come from {reader.last.rc_source or 'the pilot'}, not this keyboard"
+            return
+        if key == "e":
+            sticks.toggle_arm()
+            ui.message = "armed" if sticks.armed else "disarmed (throttle hold)"
+        else:
+            sticks.next_mode()
+            ui.message = f"flight mode: {sticks.mode_name}"
+        send(f"note transmitter {ui.message}")
+
     pygame.display.init()
     pygame.font.init()
     pygame.joystick.init()
@@ -100,10 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     quit_asked = quit_asked or time.monotonic()
                     send("quit")
                 elif event.type == pygame.JOYBUTTONDOWN:
-                    if event.button == mapping.arm_button:
-                        sticks.toggle_arm()
-                    elif event.button == mapping.mode_button:
-                        sticks.next_mode()
+                    if event.button in (mapping.arm_button, mapping.mode_button):
+                        switch("e" if event.button == mapping.arm_button else "m")
                 elif event.type == pygame.VIDEORESIZE:
                     screen = pygame.display.set_mode(event.size, pygame.RESIZABLE)
                 elif event.type == pygame.KEYDOWN:
@@ -124,10 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                     elif name == "f1":
                         ui.help = not ui.help
                         send(f"note help {'shown' if ui.help else 'hidden'}")
-                    elif name == "e":
-                        sticks.toggle_arm()
-                    elif name == "m":
-                        sticks.next_mode()
+                    elif name in ("e", "m"):
+                        switch(name)
             pressed = pygame.key.get_pressed()
             held = {name for name, code in flying_keys.items() if pressed[code]}
             if joystick is not None:

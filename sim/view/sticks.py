@@ -27,6 +27,7 @@ _SPRING_PER_S = 4.0  # full deflection back to centre in a quarter second
 _KEY_RATE_PER_S = 3.0  # how fast a held key deflects a stick
 _COLLECTIVE_PER_S = 0.6  # W/S: full range in a little over three seconds
 _MODES_US = (1000.0, 1500.0, 2000.0)  # rate, angle, rescue
+MODE_NAMES = ("rate", "angle", "rescue")
 
 
 @dataclass
@@ -76,6 +77,10 @@ class StickState:
     def next_mode(self) -> None:
         with self._lock:
             self.mode = (self.mode + 1) % len(_MODES_US)
+
+    @property
+    def mode_name(self) -> str:
+        return MODE_NAMES[self.mode]
 
     def channels_us(self) -> tuple[float, ...]:
         """16 channels in microseconds, in the flight's channel order."""
