@@ -17,10 +17,12 @@ import numpy as np
 import pygame
 import pytest
 
+from sim.view.camera import euler_from_matrix, quat_to_matrix
 from sim.view.hud import BAD as FAILSAFE_RED
+from sim.view.model import rotor_disc_ned
 from sim.view.panels import MODE_LINE_COLOURS, STATE_COLOURS
 from sim.view.render import BANNER_COLORS, HELP_KEYS, Renderer, UiState, banner_rect
-from sim.view.scene import CRASH_TEXT, FOCUS_COLOUR, euler_from_matrix, quat_to_matrix, rotor_disc_ned
+from sim.view.scene import CRASH_TEXT, FOCUS_COLOUR
 from sim.view.snapshot import HISTORY, LATENESS_BINS_MS, PortView, Snapshot, VehicleView
 
 NOW = 5000.0  # the view's monotonic clock in these tests, s

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pygame
 
-from sim.view.scene import euler_from_matrix, quat_to_matrix
+from sim.view.camera import euler_from_matrix, quat_to_matrix
 
 if TYPE_CHECKING:
     from sim.view.render import Text

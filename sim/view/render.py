@@ -3,8 +3,9 @@
 ``Renderer.draw`` is called by the view process about 60 times a second, on its main thread (pygame
 is not thread-safe).  It reads nothing but the snapshot, a small ``UiState`` and the monotonic time
 (for the live stall counter and the rotor blades), and lays itself out for any surface size.  The
-scene, the HUD and the panels are drawn by ``sim.view.scene``, ``sim.view.hud`` and
-``sim.view.panels``; this module owns the layout, fonts and text cache, and the help overlay.
+scene, the HUD and the panels are drawn by ``sim.view.scene`` (with ``sim.view.camera`` and
+``sim.view.model``), ``sim.view.hud`` and ``sim.view.panels``; this module owns the layout, fonts
+and text cache, and the help overlay.
 
 The caller initialises ``pygame.font`` (``pygame.font.init()``) before building a ``Renderer``.
 """
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 
 import pygame
 
+from sim.view.camera import CHASE_FOV_DEG, PILOT_FOV_DEG
 from sim.view.hud import darken, draw_hud
+from sim.view.model import DEFAULT_ROTOR_RADIUS_M
 from sim.view.panels import BANNER_COLORS, draw_ports, draw_timing
-from sim.view.scene import CHASE_FOV_DEG, DEFAULT_ROTOR_RADIUS_M, PILOT_FOV_DEG, Scene
+from sim.view.scene import Scene
 from sim.view.snapshot import Snapshot
 
 __all__ = ["BANNER_COLORS", "HELP_KEYS", "Layout", "Renderer", "Text", "UiState", "banner_rect"]

@@ -1,50 +1,41 @@
-"""The 3D scene of the view: cameras, sky and ground, the ground grid, and the helicopters with their shadows.
+"""The 3D scene of the view: sky and ground, the take-off pad and the ground grid, and the helicopters
+with their shadows, drawn through a ``Camera`` (``sim.view.camera``) from the mesh of
+``sim.view.model``.
 
-Frames: NED earth frame (north, east, down; the ground is down = 0), body frame x forward, y right,
-z down; a camera frame x right, y down, z along the line of sight.  Everything is clipped in camera
-space before it is projected, so nothing behind the camera (or absurdly far to the side) reaches
-pygame.  pygame is used here only to draw, on the view process's main thread.
+Helicopter parts are painted back to front (the fuselage faces that look away are culled), with the
+main rotor disc before or after the body depending on which side of it the camera is; translucent
+parts (rotor discs, shadows) are blended from a small temporary surface.  pygame is used here only
+to draw, on the view process's main thread.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pygame
 
+from sim.view.camera import (
+    GUARD_PX,
+    NEAR_M,
+    PILOT_EYE_NED_M,
+    Camera,
+    all_finite,
+    chase_camera,
+    flapping_tilt,
+    pilot_camera,
+    quat_to_matrix,
+)
+from sim.view.model import DISC_UNIT, HeliModel, heli_model
+
 if TYPE_CHECKING:
     from sim.view.render import Text
     from sim.view.snapshot import Snapshot, VehicleView
 
-__all__ = [
-    "DEFAULT_ROTOR_RADIUS_M",
-    "Camera",
-    "Scene",
-    "chase_camera",
-    "euler_from_matrix",
-    "flapping_tilt",
-    "pilot_camera",
-    "quat_to_matrix",
-    "rotor_disc_ned",
-]
+__all__ = ["Scene"]
 
-DEFAULT_ROTOR_RADIUS_M = 0.75  # the X-Cell's is 0.775 m
-NEAR_M = 0.1  # near clipping plane
-FRUSTUM_MARGIN = 1.25  # side planes this much wider than the screen, so clipping happens off screen
-GUARD_PX = 30000  # screen coordinates are clamped to +- this (pygame takes C ints)
-PILOT_EYE_NED_M = (-10.0, 0.0, -1.7)  # the RC pilot: 10 m south of the take-off point, eyes 1.7 m up
-PILOT_FOV_DEG = 40.0  # vertical field of view ...
-PILOT_ZOOM_FROM_M = 15.0  # ... narrowing (a zoom) for a heli further away than this ...
-PILOT_MIN_FOV_DEG = 22.0  # ... down to this
-CHASE_FOV_DEG = 60.0
-CHASE_BACK_RADII = 5.5  # chase camera: this many rotor radii behind the heli ...
-CHASE_UP_RADII = 2.0  # ... and this many above it
-CAMERA_MIN_HEIGHT_M = 0.3
-MAX_PITCH_RAD = math.radians(80.0)  # cameras look at most this far up or down
 GRID_STEP_M = 2.0
 GRID_HALF_M = 40.0
 GRID_PIECE_M = 4.0  # grid lines are faded piece by piece
@@ -79,62 +70,6 @@ LABEL_COLOUR = (236, 240, 246)
 CRASH_TEXT = (255, 70, 60)
 
 
-# ---------------------------------------------------------------------------------------------- maths
-
-
-def quat_to_matrix(q: tuple[float, float, float, float]) -> np.ndarray:
-    """Rotation matrix (body -> NED) of a quaternion (w, x, y, z); identity for a zero or non-finite one."""
-    w, x, y, z = (float(c) for c in q)
-    n = math.sqrt(w * w + x * x + y * y + z * z)
-    if not (n > 1e-9 and math.isfinite(n)):
-        return np.eye(3)
-    w, x, y, z = w / n, x / n, y / n, z / n
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
-def euler_from_matrix(r: np.ndarray) -> tuple[float, float, float]:
-    """Roll, pitch, yaw (rad, ZYX) of a body -> NED rotation matrix."""
-    roll = math.atan2(r[2, 1], r[2, 2])
-    pitch = -math.asin(max(-1.0, min(1.0, r[2, 0])))
-    yaw = math.atan2(r[1, 0], r[0, 0])
-    return roll, pitch, yaw
-
-
-def _rot_x(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
-def _rot_y(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def flapping_tilt(flapping_rad: tuple[float, float]) -> np.ndarray:
-    """Rotation from the shaft frame to the rotor's tip-path plane: a1 > 0 tilts the disc aft (its front
-    edge rises), b1 > 0 tilts it to the right (its right edge drops)."""
-    a1, b1 = (float(f) for f in flapping_rad)
-    return _rot_y(a1) @ _rot_x(b1)
-
-
-def rotor_disc_ned(vehicle: VehicleView, radius_m: float = DEFAULT_ROTOR_RADIUS_M) -> np.ndarray:
-    """Rim of a heli's main rotor disc as drawn: (36, 3) points in NED, m, starting at the nose, turning right."""
-    model = _model(float(radius_m))
-    r = quat_to_matrix(vehicle.attitude_quat)
-    rim_body = model.hub + (model.radius_m * _DISC_UNIT) @ flapping_tilt(vehicle.flapping_rad).T
-    return np.asarray(vehicle.position_ned_m, dtype=float) + rim_body @ r.T
-
-
-def _finite(values) -> bool:
-    return all(math.isfinite(float(v)) for v in values)
-
-
 def _shade(colour: tuple[int, int, int], light: float) -> tuple[int, int, int]:
     k = AMBIENT + (1.0 - AMBIENT) * max(0.0, light)
     return (min(255, int(colour[0] * k)), min(255, int(colour[1] * k)), min(255, int(colour[2] * k)))
@@ -144,287 +79,6 @@ def _mix(a: tuple[int, ...], b: tuple[int, ...], t: float) -> tuple[int, int, in
     return (int(a[0] + (b[0] - a[0]) * t), int(a[1] + (b[1] - a[1]) * t), int(a[2] + (b[2] - a[2]) * t))
 
 
-# --------------------------------------------------------------------------------------------- camera
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera without roll: where it is, where it looks, and the screen it projects onto."""
-
-    eye: np.ndarray  # NED, m
-    rot: np.ndarray  # rows: camera x (right), y (down), z (forward), in NED
-    focal_px: float
-    fov_deg: float  # vertical field of view
-    centre: tuple[float, float]  # screen position of the optical axis, px
-    elevation_rad: float  # of the line of sight above the horizon
-    planes: np.ndarray  # (5, 3) inward normals of the clipping planes (camera frame) ...
-    offsets: np.ndarray  # (5,) ... a point p is inside when planes @ p >= offsets
-
-    @classmethod
-    def looking(cls, eye, azimuth_rad: float, elevation_rad: float, rect: pygame.Rect, fov_deg: float) -> Camera:
-        """A camera at ``eye`` (NED) looking along an azimuth (from north, towards east) and elevation."""
-        el = max(-MAX_PITCH_RAD, min(MAX_PITCH_RAD, elevation_rad))
-        ca, sa, ce, se = math.cos(azimuth_rad), math.sin(azimuth_rad), math.cos(el), math.sin(el)
-        forward = np.array([ce * ca, ce * sa, -se])
-        right = np.array([-sa, ca, 0.0])
-        down = np.array([se * ca, se * sa, ce])  # forward x right
-        focal = 0.5 * rect.height / math.tan(math.radians(fov_deg) / 2.0)
-        tx = FRUSTUM_MARGIN * 0.5 * rect.width / focal
-        ty = FRUSTUM_MARGIN * 0.5 * rect.height / focal
-        planes = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, tx], [-1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, -1.0, ty]])
-        offsets = np.array([NEAR_M, 0.0, 0.0, 0.0, 0.0])
-        return cls(
-            eye=np.asarray(eye, dtype=float),
-            rot=np.array([right, down, forward]),
-            focal_px=focal,
-            fov_deg=fov_deg,
-            centre=(rect.centerx, rect.centery),
-            elevation_rad=el,
-            planes=planes,
-            offsets=offsets,
-        )
-
-    @classmethod
-    def look_at(cls, eye, target, rect: pygame.Rect, fov_deg: float, default_azimuth: float = 0.0) -> Camera:
-        d = np.asarray(target, dtype=float) - np.asarray(eye, dtype=float)
-        horizontal = math.hypot(d[0], d[1])
-        if not (math.isfinite(horizontal) and math.isfinite(d[2])) or horizontal + abs(d[2]) < 1e-6:
-            return cls.looking(eye, default_azimuth, 0.0, rect, fov_deg)
-        azimuth = math.atan2(d[1], d[0]) if horizontal > 1e-6 else default_azimuth
-        return cls.looking(eye, azimuth, math.atan2(-d[2], horizontal), rect, fov_deg)
-
-    def to_camera(self, points_ned: np.ndarray) -> np.ndarray:
-        return (points_ned - self.eye) @ self.rot.T
-
-    def project(self, cam: np.ndarray) -> np.ndarray:
-        """Screen positions (px) of camera-frame points in front of the near plane."""
-        z = np.maximum(cam[..., 2], NEAR_M * 0.5)
-        out = np.empty((*cam.shape[:-1], 2))
-        out[..., 0] = self.centre[0] + self.focal_px * cam[..., 0] / z
-        out[..., 1] = self.centre[1] + self.focal_px * cam[..., 1] / z
-        return np.clip(out, -GUARD_PX, GUARD_PX)
-
-    def horizon_y(self) -> float:
-        return self.centre[1] + self.focal_px * math.tan(self.elevation_rad)
-
-    def clip_segments(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Clip camera-frame segments a[i]-b[i] to the view frustum: (new a, new b, kept mask)."""
-        t0 = np.zeros(len(a))
-        t1 = np.ones(len(a))
-        keep = np.ones(len(a), dtype=bool)
-        fa_all = a @ self.planes.T - self.offsets
-        fb_all = b @ self.planes.T - self.offsets
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for k in range(len(self.offsets)):
-                fa, fb = fa_all[:, k], fb_all[:, k]
-                keep &= (fa >= 0) | (fb >= 0)
-                t = fa / (fa - fb)
-                entering = (fa < 0) & (fb >= 0)
-                leaving = (fb < 0) & (fa >= 0)
-                t0 = np.where(entering, np.maximum(t0, t), t0)
-                t1 = np.where(leaving, np.minimum(t1, t), t1)
-        keep &= t0 <= t1
-        d = b - a
-        return a + t0[:, None] * d, a + t1[:, None] * d, keep
-
-    def polygon(self, cam: np.ndarray) -> list[tuple[float, float]] | None:
-        """Screen polygon of a camera-frame polygon, clipped to the near plane; None when nothing is left."""
-        if cam[:, 2].min() < NEAR_M:
-            cam = _clip_near(cam)
-            if cam is None:
-                return None
-        return self.project(cam).tolist()
-
-    def line(self, a: np.ndarray, b: np.ndarray) -> tuple[list[float], list[float], float] | None:
-        """Screen end points of a camera-frame segment and its distance; None when it is not in view."""
-        ca, cb, keep = self.clip_segments(a[None, :], b[None, :])
-        if not keep[0]:
-            return None
-        pa, pb = self.project(np.vstack([ca, cb]))
-        return pa.tolist(), pb.tolist(), 0.5 * (ca[0, 2] + cb[0, 2])
-
-
-def _clip_near(cam: np.ndarray) -> np.ndarray | None:
-    """Sutherland-Hodgman clip of one camera-frame polygon against the near plane."""
-    out = []
-    n = len(cam)
-    for i in range(n):
-        p, q = cam[i], cam[(i + 1) % n]
-        p_in, q_in = p[2] >= NEAR_M, q[2] >= NEAR_M
-        if p_in:
-            out.append(p)
-        if p_in != q_in:
-            t = (NEAR_M - p[2]) / (q[2] - p[2])
-            out.append(p + t * (q - p))
-    return np.array(out) if len(out) >= 3 else None
-
-
-def pilot_camera(target_ned, rect: pygame.Rect) -> Camera:
-    """The RC pilot's view: from the ground south of the take-off point, turned towards the heli."""
-    eye = np.array(PILOT_EYE_NED_M)
-    target = np.asarray(target_ned, dtype=float) if target_ned is not None else eye + np.array([10.0, 0.0, 0.0])
-    distance = float(np.linalg.norm(target - eye))
-    fov = PILOT_FOV_DEG
-    if distance > PILOT_ZOOM_FROM_M:  # zoom a little, so that a heli far away stays visible
-        fov = max(PILOT_MIN_FOV_DEG, PILOT_FOV_DEG * PILOT_ZOOM_FROM_M / distance)
-    return Camera.look_at(eye, target, rect, fov)
-
-
-def chase_camera(vehicle: VehicleView | None, rect: pygame.Rect, rotor_radius_m: float) -> Camera:
-    """Behind and above the heli along its heading, looking at it."""
-    if vehicle is None or not _finite(vehicle.position_ned_m):
-        return pilot_camera(None, rect)
-    pos = np.asarray(vehicle.position_ned_m, dtype=float)
-    r = quat_to_matrix(vehicle.attitude_quat)
-    nose = r[:, 0]
-    if math.hypot(nose[0], nose[1]) > 0.2:
-        heading = math.atan2(nose[1], nose[0])
-    else:  # nose straight up (the belly faces where it was heading) or down (the top does)
-        ahead = r[:, 2] if nose[2] < 0 else -r[:, 2]
-        heading = math.atan2(ahead[1], ahead[0]) if math.hypot(ahead[0], ahead[1]) > 1e-6 else 0.0
-    back = CHASE_BACK_RADII * rotor_radius_m
-    eye = pos + np.array([-back * math.cos(heading), -back * math.sin(heading), -CHASE_UP_RADII * rotor_radius_m])
-    eye[2] = min(eye[2], -CAMERA_MIN_HEIGHT_M)
-    return Camera.look_at(eye, pos, rect, CHASE_FOV_DEG, default_azimuth=heading)
-
-
-# ------------------------------------------------------------------------------------- helicopter model
-
-
-@dataclass(frozen=True)
-class _Model:
-    """Body-frame points (m) of a helicopter drawn with a given rotor radius."""
-
-    points: np.ndarray  # all fixed points, one array so they transform in one product
-    faces: tuple[tuple[int, ...], ...]  # fuselage faces (indices into points)
-    face_normals: np.ndarray  # outward, body frame
-    face_colours: tuple[str, ...]  # "body" or "canopy"
-    face_first: np.ndarray  # index of each face's first point
-    fin: tuple[int, ...]
-    stabiliser: tuple[int, ...]
-    tail_disc: tuple[int, ...]
-    lines: tuple[tuple[int, int, float, str], ...]  # (a, b, width m, colour key)
-    line_a: tuple[int, ...]
-    line_b: tuple[int, ...]
-    fin_normal: np.ndarray
-    stabiliser_normal: np.ndarray
-    hub: np.ndarray
-    hub_index: int
-    radius_m: float
-    body_half_m: float  # for the "too close to draw" test
-
-
-# fuselage sections: x (forward), half width, top z, bottom z (m, body frame, for a 0.75 m rotor)
-_FUSELAGE_SECTIONS = (
-    (-0.22, 0.05, -0.05, 0.08),
-    (-0.05, 0.085, -0.09, 0.13),
-    (0.17, 0.08, -0.06, 0.13),
-    (0.35, 0.035, 0.04, 0.10),
-)
-# an octagon (y share of the half width, z share of the height from the top), going round clockwise seen from behind
-_OCTAGON = ((-0.55, 0.0), (0.55, 0.0), (1.0, 0.3), (1.0, 0.72), (0.6, 1.0), (-0.6, 1.0), (-1.0, 0.72), (-1.0, 0.3))
-_OCTAGON_TOP = (0, 1, 7)  # its edges on the roof (edge j joins corners j and j + 1)
-
-
-@lru_cache(maxsize=8)
-def _model(radius_m: float) -> _Model:
-    s = radius_m / DEFAULT_ROTOR_RADIUS_M
-    # fuselage: octagonal sections lofted from the tail end to the nose; the hull is convex, so culling
-    # the faces that look away is enough to paint it
-    pts: list[tuple[float, float, float]] = []
-    for x, half_w, top, bottom in _FUSELAGE_SECTIONS:
-        h = bottom - top
-        for sy, sz in _OCTAGON:
-            pts.append((x, sy * half_w, top + sz * h))
-    sides = len(_OCTAGON)
-    faces_l: list[tuple[int, ...]] = [tuple(range(sides - 1, -1, -1))]  # tail end cap
-    colours_l = ["body"]
-    for k in range(len(_FUSELAGE_SECTIONS) - 1):
-        for j in range(sides):
-            a, b = k * sides + j, k * sides + (j + 1) % sides
-            faces_l.append((a, b, b + sides, a + sides))
-            glass = k == len(_FUSELAGE_SECTIONS) - 2 and j in _OCTAGON_TOP
-            colours_l.append("canopy" if glass else "body")
-    faces_l.append(tuple(range((len(_FUSELAGE_SECTIONS) - 1) * sides, len(_FUSELAGE_SECTIONS) * sides)))  # nose
-    colours_l.append("body")
-    faces = tuple(faces_l)
-    face_colours = tuple(colours_l)
-    n_hull = len(pts)
-    base = len(pts)
-    pts += [
-        (-0.20, 0.0, -0.02),  # boom root
-        (-0.96, 0.0, -0.04),  # boom tip
-        (0.0, 0.0, -0.08),  # mast foot
-        (0.0, 0.0, -0.22),  # hub
-    ]
-    lines = [(base, base + 1, 0.035, "metal"), (base + 2, base + 3, 0.025, "metal")]
-    # skids: struts from the belly, and the skid tubes with an upturned front
-    for side in (-1.0, 1.0):
-        k = len(pts)
-        pts += [
-            (0.10, 0.05 * side, 0.11),
-            (0.12, 0.17 * side, 0.25),
-            (-0.12, 0.05 * side, 0.11),
-            (-0.14, 0.17 * side, 0.25),
-            (-0.24, 0.17 * side, 0.25),
-            (0.24, 0.17 * side, 0.25),
-            (0.31, 0.17 * side, 0.20),
-        ]
-        lines += [
-            (k, k + 1, 0.018, "metal"),
-            (k + 2, k + 3, 0.018, "metal"),
-            (k + 4, k + 5, 0.02, "metal"),
-            (k + 5, k + 6, 0.02, "metal"),
-        ]
-    k = len(pts)
-    pts += [(-0.86, 0.0, -0.04), (-0.98, 0.0, -0.22), (-1.03, 0.0, -0.22), (-0.99, 0.0, 0.07)]
-    fin = (k, k + 1, k + 2, k + 3)
-    k = len(pts)
-    pts += [(-0.60, -0.13, -0.03), (-0.66, -0.13, -0.03), (-0.68, 0.13, -0.03), (-0.60, 0.13, -0.03)]
-    stabiliser = (k, k + 1, k + 2, k + 3)
-    k = len(pts)
-    tail_r = 0.13
-    for a in np.linspace(0.0, 2 * math.pi, 14, endpoint=False):
-        pts.append((-0.97 + tail_r * math.cos(a), 0.045, -0.07 + tail_r * math.sin(a)))
-    tail_disc = tuple(range(k, len(pts)))
-    points = np.array(pts) * s
-    normals = []
-    centroid = points[:n_hull].mean(axis=0)
-    for face in faces:
-        v = points[list(face)]
-        n = np.cross(v[1] - v[0], v[2] - v[0])
-        if np.dot(n, v.mean(axis=0) - centroid) < 0:
-            n = -n
-        normals.append(n / np.linalg.norm(n))
-
-    def plane_normal(face: tuple[int, ...]) -> np.ndarray:
-        v = points[list(face)]
-        n = np.cross(v[1] - v[0], v[2] - v[0])
-        return n / np.linalg.norm(n)
-
-    return _Model(
-        points=points,
-        faces=faces,
-        face_normals=np.array(normals),
-        face_colours=face_colours,
-        face_first=np.array([face[0] for face in faces]),
-        fin=fin,
-        stabiliser=stabiliser,
-        tail_disc=tail_disc,
-        lines=tuple(lines),
-        line_a=tuple(a for a, _, _, _ in lines),
-        line_b=tuple(b for _, b, _, _ in lines),
-        fin_normal=plane_normal(fin),
-        stabiliser_normal=plane_normal(stabiliser),
-        hub=points[base + 3].copy(),
-        hub_index=base + 3,
-        radius_m=radius_m,
-        body_half_m=0.6 * s,
-    )
-
-
-_DISC_ANGLES = np.linspace(0.0, 2 * math.pi, 36, endpoint=False)
-_DISC_UNIT = np.stack([np.cos(_DISC_ANGLES), np.sin(_DISC_ANGLES), np.zeros_like(_DISC_ANGLES)], axis=1)
 _PAD_ANGLES = np.linspace(0.0, 2 * math.pi, 28, endpoint=False)
 _PAD_RADIUS_M = 1.2
 PAD_LINE_M = 0.12  # width of the H painted on it
@@ -519,7 +173,7 @@ class Scene:
         vehicle = _focused(snapshot, focus)
         if camera == "chase":
             return chase_camera(vehicle, rect, radius_m)
-        target = vehicle.position_ned_m if vehicle is not None and _finite(vehicle.position_ned_m) else None
+        target = vehicle.position_ned_m if vehicle is not None and all_finite(vehicle.position_ned_m) else None
         return pilot_camera(target, rect)
 
     def draw(
@@ -647,10 +301,10 @@ class Scene:
         now: float,
         text: Text,
     ) -> None:
-        model = _model(float(radius_m))
+        model = heli_model(float(radius_m))
         placed = []
         for index, v in enumerate(snapshot.vehicles):
-            if not (_finite(v.position_ned_m) and _finite(v.attitude_quat) and _finite(v.flapping_rad)):
+            if not (all_finite(v.position_ned_m) and all_finite(v.attitude_quat) and all_finite(v.flapping_rad)):
                 continue
             pos = np.asarray(v.position_ned_m, dtype=float)
             distance = float(np.linalg.norm(pos - cam.eye))
@@ -827,7 +481,7 @@ class Scene:
 class _Posed:
     """One helicopter placed in the world: its model's points, rotor disc and blade tips in NED, and lighting."""
 
-    def __init__(self, model: _Model, v: VehicleView, pos: np.ndarray, now: float) -> None:
+    def __init__(self, model: HeliModel, v: VehicleView, pos: np.ndarray, now: float) -> None:
         self.model = model
         self.pos = pos
         self.crashed = bool(v.crashed)
@@ -837,7 +491,7 @@ class _Posed:
         r = quat_to_matrix(v.attitude_quat)
         tilt = flapping_tilt(v.flapping_rad)
         radius = model.radius_m
-        disc = model.hub + (radius * _DISC_UNIT) @ tilt.T
+        disc = model.hub + (radius * DISC_UNIT) @ tilt.T
         # two blades at a slowed-down visual speed; two faint trailing copies of each while spinning
         turns = now * self.rpm * BLADE_VISUAL_REV_PER_RPM if math.isfinite(now) else 0.0
         phase = 2 * math.pi * (turns - math.floor(turns)) if self.spinning else 0.7
