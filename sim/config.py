@@ -32,7 +32,9 @@ __all__ = [
     "JoystickMap",
     "PortSpec",
     "configs_dir",
+    "heli_from_table",
     "heli_names",
+    "heli_table",
     "load_flight",
     "load_heli",
     "load_toml",
@@ -102,11 +104,21 @@ def load_heli(name_or_path: str) -> HeliConfig:
             raise ConfigError(
                 f"unknown helicopter {name_or_path!r}: expected one of {known}, or a path to a .toml file"
             )
-    table = load_toml(path)
+    return heli_from_table(load_toml(path), str(path))
+
+
+def heli_from_table(table: dict[str, Any], source: str) -> HeliConfig:
+    """A helicopter from its table (a file's contents, or a flight log's header)."""
+    table = dict(table)
     controller_table = table.pop("controller", {})
-    params = build(HeliParams, table, source=path)
-    controller = build(ControllerParams, controller_table, source=path, path="controller")
-    return HeliConfig(params=params, controller=controller, source=str(path))
+    params = build(HeliParams, table, source=source)
+    controller = build(ControllerParams, controller_table, source=source, path="controller")
+    return HeliConfig(params=params, controller=controller, source=source)
+
+
+def heli_table(heli: HeliConfig) -> dict[str, Any]:
+    """The helicopter as a table: ``heli_from_table(heli_table(h), ...)`` gives back the same numbers."""
+    return {**to_table(heli.params), "controller": to_table(heli.controller)}
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,7 @@ class FlightSettings:
     spacing_m: float = quantity("m", ge=0.0, default=0.0, doc="fleet grid spacing; 0: three rotor radii")
     catchup_limit_s: float = quantity("s", gt=0.0, le=60.0, default=1.0, doc="physics catch-up cap after a stall")
     failsafe_timeout_s: float = quantity("s", gt=0.0, le=10.0, default=0.25, doc="pilot input older than this is stale")
+    seed: int = quantity("-", ge=0, le=2**63 - 1, default=0, doc="seeds every random number (fault injection)")
 
     def __post_init__(self) -> None:
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)
@@ -228,7 +241,9 @@ class PortSpec:
     vehicle: int = quantity("index", ge=0, default=0, doc="which helicopter (servo and link ports)")
     name: str = quantity("-", default="", doc="shown in the summary; default role and vehicle")
     baud: int = quantity("baud", ge=0, le=20_000_000, default=0, doc="0: the protocol's (CRSF 420000, SBUS 100000)")
-    latency_ms: float = quantity("ms", ge=0.0, le=60_000.0, default=-1.0, doc="virtual device reply latency")
+    latency_ms: float = quantity(
+        "ms", ge=-1.0, le=60_000.0, default=-1.0, doc="virtual device reply latency; -1: the role's (link 100, servo 1)"
+    )
     reply_timeout_ms: float = quantity("ms", gt=0.0, le=600_000.0, default=500.0, doc="give up waiting after")
     pace: bool = quantity("-", default=False, doc="the virtual device releases bytes at 10 bits per baud")
 

@@ -1,7 +1,8 @@
 """Runtime errors, on top of the shared tree in ``heli.errors``.
 
 ``UsageError`` (a ``ConfigError``) is bad command-line input; ``PortError`` (also an
-``OSError``) a serial port that cannot be opened or has gone away.  The CLI turns every
+``OSError``) a serial port that cannot be opened or has gone away; ``LogError`` a flight log
+that cannot be read (missing, truncated, not a log).  The CLI turns every
 ``HeliSimError`` into one line on stderr and exit status 2.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from heli.errors import ConfigError, HeliSimError, TrimError
 
-__all__ = ["ConfigError", "HeliSimError", "PortError", "TrimError", "UsageError"]
+__all__ = ["ConfigError", "HeliSimError", "LogError", "PortError", "TrimError", "UsageError"]
 
 
 class UsageError(ConfigError):
@@ -18,3 +19,7 @@ class UsageError(ConfigError):
 
 class PortError(HeliSimError, OSError):
     """A serial port cannot be opened or used: missing, busy, forbidden, unknown scheme, vanished."""
+
+
+class LogError(HeliSimError):
+    """A flight log cannot be read: missing, not a log, truncated, or from a newer heli-sim."""

@@ -68,6 +68,7 @@ class Flight:
         self.steps = 0
         self.frames_us = self.pilot.channels(0.0, self.vehicles)
         self._pilot_input_key: tuple[int, bytes] | None = None
+        self._pilot_input_frames: np.ndarray | None = None
         self._pilot_input = to_pilot_input(self.frames_us, True, config.rc)
         self.max_altitude_m = self.vehicles.altitude_m.copy()
         self.min_altitude_m = self.vehicles.altitude_m.copy()
@@ -91,6 +92,7 @@ class Flight:
         if key != self._pilot_input_key:  # decode a frame once, however many cycles hold it
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
+            self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
         self.controller, self.command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
 
     def advance(self, steps: int) -> list[tuple[str, str]]:

@@ -22,9 +22,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
+
 from sim.config import IO_MODES
 from sim.cpu_helper import CpuHelper
 from sim.flight import Flight
+from sim.log.format import TICK_FLAGS
 from sim.stats import Event, Segment
 from sim.wiring import FlightIO, InProcessIO
 
@@ -117,6 +120,8 @@ class FlightLoop:
         self._last_control_t = 0.0
         self.paused = False
         self.view: Any = None  # a sim.view.link.ViewLink when the view is open
+        self.recorder: Any = None  # a sim.log.writer.FlightLogWriter when the flight is logged
+        self._reset_this_tick = False
         self.cpu_helper = CpuHelper()  # owned by whoever owns the loop (flight_session closes it)
         self.rc_source = "in-process pilot"
         self.last_input: tuple = (flight.frames_us, True)
@@ -146,6 +151,7 @@ class FlightLoop:
             self.record("cpu_helper", self.cpu_helper.mode)
         elif name == "reset":
             self.flight.reset()
+            self._reset_this_tick = True
             self._origin = self.clock.now()
             self._last_control_t = -self.period_s
             self.record("reset", "vehicles back to their start")
@@ -167,6 +173,8 @@ class FlightLoop:
     def record(self, kind: str, detail: str, t_s: float | None = None) -> None:
         at = (self.clock.now() - self.t0) if t_s is None else t_s
         self.events.append(Event(at, kind, detail))
+        if self.recorder is not None:
+            self.recorder.record_event(at, kind, detail)
         log.info("%8.3f s  %s: %s", at, kind, detail)
 
     # --- the loop
@@ -175,6 +183,8 @@ class FlightLoop:
         clock, flight, period = self.clock, self.flight, self.period_s
         dt = flight.physics_dt_s
         self.t0 = start = clock.now()
+        if self.recorder is not None:
+            self.recorder.t0 = start  # the log's time zero
         self._origin = start  # wall-clock time of simulated time zero (moves on `behind`, pause, reset)
         segment = Segment(self.io_mode, 0.0)
         self.segments.append(segment)
@@ -206,9 +216,11 @@ class FlightLoop:
 
             frames, fresh, _stick_t = self.io.read_inputs(clock.now())
             self.last_input = (frames, fresh)
+            dt_control = 0.0
             if not self.paused:
                 sim_t = flight.sim_time_s
-                flight.run_controller(frames, fresh, max(sim_t - self._last_control_t, dt))
+                dt_control = max(sim_t - self._last_control_t, dt)
+                flight.run_controller(frames, fresh, dt_control)
                 self._last_control_t = sim_t
             self.io.push_outputs(clock.now())
 
@@ -219,8 +231,11 @@ class FlightLoop:
                 self._origin += lost
                 self.record("behind", f"physics {behind * dt:.3f} s behind the wall clock; skipped {lost:.3f} s")
                 behind = self.catchup_steps
-            for kind, detail in flight.advance(max(behind, 0)):
+            steps = max(behind, 0)
+            for kind, detail in flight.advance(steps):
                 self.record(kind, detail)
+            if self.recorder is not None:
+                self._record_tick(woke, lateness, skipped, frames, fresh, dt_control, steps)
             for event in self.io.drain_events():
                 self.record(event.kind, event.detail, event.t_monotonic - self.t0)
 
@@ -233,6 +248,29 @@ class FlightLoop:
                 self.on_progress(self)
         segment.t_end_s = clock.now() - start
         self.stop_reason = self._stop_requested
+
+    def _record_tick(
+        self,
+        woke: float,
+        lateness: float,
+        missed: int,
+        frames: np.ndarray,
+        fresh: np.ndarray | bool,
+        dt_control: float,
+        steps: int,
+    ) -> None:
+        """Hand the tick to the log writer: the replay inputs and the outcome (no copies of
+        immutable arrays; the pilot frames and freshness are copied, their owners reuse them)."""
+        flight = self.flight
+        flags = (TICK_FLAGS["reset"] if self._reset_this_tick else 0) | (
+            TICK_FLAGS["paused"] if self.paused else TICK_FLAGS["controlled"]
+        )
+        self._reset_this_tick = False
+        fresh_row = np.broadcast_to(np.asarray(fresh, dtype=bool), (flight.count,)).copy()
+        self.recorder.record_tick(
+            (self.ticks, woke, flight.sim_time_s, max(lateness, 0.0), missed, self.io_mode, flags, steps, dt_control,
+             fresh_row, np.array(frames[:, :16], dtype=np.float64), flight.command.packed, flight.vehicles.packed)
+        )  # fmt: skip
 
     def _switch_segment(self, segment: Segment, mode: str, now: float) -> Segment:
         t = now - self.t0
@@ -261,4 +299,5 @@ class FlightLoop:
             "events": [e.to_dict() for e in self.events],
             "vehicles": flight.vehicle_summary(),
             "stick_to_servo_ms": self.io.stick_to_servo_ms(),
+            **({"log": self.recorder.summary()} if self.recorder is not None else {}),
         }

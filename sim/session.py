@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from importlib.metadata import version
 
 from heli.errors import ConfigError
-from sim.config import FlightConfig, HeliConfig
+from sim.config import FlightConfig, HeliConfig, heli_table
+from sim.dataclass_io import to_table
 from sim.flight import Flight
+from sim.log.writer import FlightLogWriter
 from sim.loop import Clock, FlightLoop, MonotonicClock
 from sim.wiring import FlightIO, InProcessIO, PortIO
 
@@ -37,11 +40,13 @@ def flight_session(
     on_progress: Callable[[FlightLoop], None] | None = None,
     before_tick: Callable[[FlightLoop], None] | None = None,
     view: ViewOptions | None = None,
+    log_path: str | None = None,
 ) -> Iterator[FlightLoop]:
     """A ready-to-run loop for ``config``; ``PortError`` if a port cannot be opened.
 
     With ``view``, the view process is started once the ports are open and closed (after
-    saving its screenshot) before them.
+    saving its screenshot) before them.  With ``log_path``, every tick, frame and event goes
+    into a flight log there (``sim.log``), complete once the session has closed.
     """
     settings = config.flight
     if settings.pilot == "keyboard" and view is None:
@@ -59,16 +64,45 @@ def flight_session(
         before_tick=before_tick,
         io=io,
     )
+    if log_path is not None:
+        loop.recorder = _open_log(log_path, loop, io, config, heli)
     try:
         io.open()
         if view is not None:
             _open_view(loop, io, config, view)
         yield loop
+    except BaseException:
+        if loop.recorder is not None and loop.ticks == 0:  # nothing flew: leave no empty log behind
+            loop.recorder.discard()
+            loop.recorder = None
+        raise
     finally:
         if loop.view is not None:
             loop.view.close(finished=True)
         loop.cpu_helper.close()
         io.close()
+        if loop.recorder is not None:
+            loop.recorder.close()  # last: the ports' final frames and every event are in
+
+
+def _open_log(path: str, loop: FlightLoop, io: FlightIO, config: FlightConfig, heli: HeliConfig) -> FlightLogWriter:
+    ports = getattr(io, "ports", [])
+    header = {
+        "heli_sim_version": version("heli-sim"),
+        "seed": config.flight.seed,
+        "loop_hz": config.flight.loop_hz,
+        "physics_dt_s": config.flight.physics_dt_s,
+        "fleet": config.flight.fleet,
+        "heli_name": heli.params.name,
+        "heli_source": heli.source,
+        "heli": heli_table(heli),
+        "flight": to_table(config),
+    }
+    writer = FlightLogWriter(path, header, [port.name for port in ports], t0=loop.clock.now())
+    for port in ports:
+        port.recorder = writer
+    writer.start()
+    return writer
 
 
 def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewOptions) -> None:

@@ -24,6 +24,7 @@ from sim.config import (
     load_flight,
     load_heli,
 )
+from sim.dataclass_io import build
 
 SHIPPED = ("xcell60", "trex450", "trex700")
 
@@ -459,3 +460,10 @@ def test_joystick_table_loads_with_its_calibration(tmp_path):
 def test_bad_joystick_tables_are_named(tmp_path, table, fragments):
     path = write_toml(tmp_path, {"joystick": table}, "flight.toml")
     assert_mentions(config_error(load_flight, path), *fragments)
+
+
+@pytest.mark.parametrize("name", ["example-flight", "seed-demo"])
+def test_a_printed_flight_config_loads_back_the_same(name):
+    """``--print-config`` output is a flight file (and a flight log's header holds the same table)."""
+    config = load_flight(configs_dir() / f"{name}.toml")
+    assert build(FlightConfig, tomllib.loads(config.to_toml()), source="printed") == config

@@ -155,3 +155,22 @@ def test_bench_view_reports_fps_and_lateness_with_the_view_on_and_off(tmp_path):
     for name in ("view_on", "view_off", "bare_loop"):
         assert metrics[f"{name}_lateness_p50_us"]["value"] > 0 and metrics[f"{name}_lateness_p99_us"]["value"] > 0
     assert metrics["view_process_fps"]["value"] > 0 and 0 < metrics["first_frame_s"]["value"] < 30
+
+
+def test_a_replay_in_the_view_shows_the_recorded_mode_and_stops_on_escape(tmp_path):
+    log_path = tmp_path / "flight.hslog"
+    flown = fly("--headless", "--io", "blocking", "--duration", "1.5", "--log", str(log_path))
+    assert flown.returncode == 0, flown.stderr
+    shot, stats = tmp_path / "replay.png", tmp_path / "replay.json"
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["HELI_SIM_VIEW_SCRIPT"] = "0.5:escape"
+    result = subprocess.run([sys.executable, "-m", "sim", "replay", str(log_path), "--screenshot", str(shot),
+                             "--stats-json", str(stats)], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=RUN_TIMEOUT_S)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    image = pixels(shot)
+    banner = banner_rect((1280, 720))
+    assert dominant_colour(image[banner.left : banner.right, banner.top : banner.bottom]) == BANNER_COLORS["blocking"]
+    summary = json.loads(stats.read_text())["replay"]
+    assert summary["identical"] is True
+    assert 0 < summary["ticks"] < summary["ticks_in_log"]  # Esc ended it half-way, at the recorded pace

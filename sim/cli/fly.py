@@ -19,8 +19,7 @@ import tomli_w
 
 from heli.errors import ConfigError
 from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
-from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_flight, load_heli
-from sim.dataclass_io import to_table
+from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, heli_table, load_flight, load_heli
 from sim.loop import FlightLoop
 from sim.report import format_summary
 from sim.session import ViewOptions, flight_session
@@ -64,6 +63,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--no-ports", action="store_true", help="start from no ports (the pilot in-process); other port options add"
     )
     parser.add_argument("--stats-json", metavar="FILE", help="write the run summary as JSON")
+    parser.add_argument(
+        "--log", metavar="FILE", help="record every tick, frame and event into this new flight log (a directory)"
+    )
     parser.add_argument(
         "--screenshot",
         metavar="FILE",
@@ -146,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     heli = load_heli(config.flight.heli)
     if args.print_config:
         # the flight part loads back with --config; the helicopter's values follow as comments
-        helicopter = tomli_w.dumps({**to_table(heli.params), "controller": to_table(heli.controller)})
+        helicopter = tomli_w.dumps(heli_table(heli))
         print(config.to_toml())
         print(f"# helicopter {heli.params.name!r} as loaded from {heli.source}:")
         print("\n".join(f"# {line}".rstrip() for line in helicopter.splitlines()))
@@ -164,18 +166,29 @@ def run(args: argparse.Namespace) -> int:
 
     show_status = sys.stderr.isatty() and not args.quiet
     stopped_by: list[int] = []
-    with flight_session(config, heli, on_progress=_status_line if show_status else None, view=view) as loop:
+    flying: list[FlightLoop] = []
 
-        def on_stop(signum: int, _frame: object) -> None:
-            stopped_by.append(signum)
+    def on_stop(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        for loop in flying:
             loop.request_stop(signal.Signals(signum).name)
 
-        def on_toggle(_signum: int, _frame: object) -> None:
+    def on_toggle(_signum: int, _frame: object) -> None:
+        for loop in flying:
             loop.toggle_io_mode()
 
-        previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
-        try:
+    # installed before the ports open and kept until they are closed and the log is complete:
+    # a signal at any moment ends the flight in order (a second Ctrl-C cannot cut the shutdown short)
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+    try:
+        session = flight_session(
+            config, heli, on_progress=_status_line if show_status else None, view=view, log_path=args.log
+        )
+        with session as loop:
+            flying.append(loop)
+            if stopped_by:  # a signal came while the ports were opening: stop at the first tick
+                loop.request_stop(signal.Signals(stopped_by[0]).name)
             if not args.quiet:
                 until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
                 print(
@@ -186,9 +199,9 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             loop.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if show_status:
         sys.stderr.write("\n")
     summary = loop.summary()

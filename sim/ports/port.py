@@ -120,6 +120,7 @@ class Port:
         self._next_reconnect_t = 0.0
         self._lock = threading.Lock()  # one exchange at a time, whoever calls it
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
+        self.recorder: Any = None  # a sim.log.writer.FlightLogWriter: every frame in and out is logged
 
     # --- life cycle
     def open(self) -> None:
@@ -171,8 +172,9 @@ class Port:
     # --- helpers for the roles
     def send(self, message: Any) -> bool:
         """Encode and write one message with the next sequence number; False on back-pressure."""
-        data = self.codec.encode(message, self._tx_seq)
-        self._tx_seq = (self._tx_seq + 1) % _SEQ_MODULO
+        seq = self._tx_seq
+        data = self.codec.encode(message, seq)
+        self._tx_seq = (seq + 1) % _SEQ_MODULO
         if not data:  # nothing due (a rate-limited protocol)
             return True
         try:
@@ -185,6 +187,10 @@ class Port:
             return False
         self.stats.frames_out += 1
         self.stats.bytes_out += len(data)
+        if self.recorder is not None:
+            self.recorder.record_frame(
+                self.name, 1, message, (self._tx_seq - 1) % _SEQ_MODULO, len(data), self._clock()
+            )
         if self.state == "backpressured":
             self.state = "ok"
         return True
@@ -216,6 +222,8 @@ class Port:
                 self.stats.bytes_in += len(data)
                 for seq, message in self.decoder.feed(data):
                     self.stats.frames_in += 1
+                    if self.recorder is not None:
+                        self.recorder.record_frame(self.name, 0, message, seq, 0, now)
                     out.append((seq, message, now))
                     satisfied = satisfied or until is None or until(seq, message)
                 if satisfied and not drain:

@@ -199,6 +199,12 @@ class ViewLink:
         commands, self._queue = self._queue, []
         return commands
 
+    def poll(self) -> list[str]:
+        """The commands the view sent since the last look, without publishing anything."""
+        self._read_pipe()
+        commands, self._queue = self._queue, []
+        return commands
+
     def wait_shown(self, loop: Any, timeout_s: float = FIRST_FRAME_WAIT_S) -> bool:
         """Publish the flight as it stands and wait until the view shows its first frame.
 
