@@ -26,7 +26,7 @@ from sim.loop import FlightLoop, MonotonicClock
 from sim.session import flight_session
 from sim.stats import LogHistogram
 
-__all__ = ["BENCHMARKS", "Result", "machine_info"]
+__all__ = ["BENCHMARKS", "ON_REQUEST", "Result", "machine_info"]
 
 
 @dataclass(frozen=True)
@@ -304,3 +304,14 @@ def bench_gil(quick: bool = False) -> list[Result]:
 
 
 BENCHMARKS["gil"] = bench_gil
+
+
+def bench_soak(quick: bool = False, duration_s: float | None = None, announce=None) -> list[Result]:
+    """The seed demo for a long time (10 min; --quick 30 s) with faults and toggles: losses, memory."""
+    from sim.bench_soak import bench_soak as run
+
+    return run(quick, duration_s, announce)
+
+
+BENCHMARKS["soak"] = bench_soak
+ON_REQUEST = ("soak",)  # long: run only when named

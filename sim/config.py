@@ -24,8 +24,10 @@ from sim.dataclass_io import build, to_table
 from sim.ports.codecs import ROLE_PROTOCOLS, default_protocol
 
 __all__ = [
+    "FAULT_KINDS",
     "PORT_ROLES",
     "ChannelMap",
+    "FaultSpec",
     "FlightConfig",
     "FlightSettings",
     "HeliConfig",
@@ -269,6 +271,71 @@ class PortSpec:
         return 100.0 if self.role == "link" else 1.0
 
 
+FAULT_KINDS = ("byte_loss", "corrupt", "rc_silence", "latency", "pace", "backpressure", "unplug", "loop_delay")
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One injected fault: a ``[[faults]]`` table.  Times are wall-clock seconds of flight."""
+
+    kind: str = quantity("-", choices=FAULT_KINDS)
+    port: str = quantity("-", default="", doc="the port's name (rc-in, servo0, link0, ...); rc_silence: rc-in")
+    start_s: float = quantity("s", ge=0.0, default=0.0)
+    duration_s: float = quantity("s", ge=0.0, default=0.0, doc="0: to the end of the flight")
+    rate: float = quantity("-", ge=0.0, le=1.0, default=0.05, doc="byte_loss, corrupt: the share of bytes hit")
+    direction: str = quantity("-", choices=("in", "out", "both"), default="in", doc="byte_loss, corrupt")
+    latency_ms: float = quantity("ms", gt=0.0, le=60_000.0, default=50.0, doc="latency: added to every reply")
+    baud: int = quantity("baud", ge=50, le=20_000_000, default=9600, doc="pace: the line's speed")
+    delay_ms: float = quantity("ms", gt=0.0, le=10_000.0, default=30.0, doc="loop_delay: one stall this long")
+    every_s: float = quantity("s", ge=0.0, default=1.0, doc="loop_delay: a stall this often; 0: every tick")
+
+    def __post_init__(self) -> None:
+        if self.kind == "loop_delay" and self.port:
+            raise ConfigError(f"faults: loop_delay is a fault of the loop, not of a port (drop port = {self.port!r})")
+        if self.kind not in ("loop_delay", "rc_silence") and not self.port:
+            raise ConfigError(f'faults: a {self.kind} fault needs a port (port = "rc-in", "servo0", ...)')
+
+    @property
+    def target(self) -> str:
+        """The port it acts on ("rc-in" for rc_silence by default), or "loop"."""
+        if self.kind == "loop_delay":
+            return "loop"
+        return self.port or "rc-in"
+
+    def describe(self) -> str:
+        """What the fault does, where: "rc-in: 5% of bytes lost (in)"."""
+        return f"{self.target}: {self.detail}"
+
+    @property
+    def short(self) -> str:
+        """A few words for the view's ports panel: "5% lost", "unplugged"."""
+        return {
+            "byte_loss": f"{self.rate:.0%} lost",
+            "corrupt": f"{self.rate:.0%} corrupted",
+            "rc_silence": "silent",
+            "latency": f"+{self.latency_ms:g} ms",
+            "pace": f"{self.baud} baud",
+            "backpressure": "far end stopped",
+            "unplug": "unplugged",
+            "loop_delay": self.detail,
+        }[self.kind]
+
+    @property
+    def detail(self) -> str:
+        """What the fault does: "5% of bytes lost (in)"."""
+        return {
+            "byte_loss": f"{self.rate:.0%} of bytes lost ({self.direction})",
+            "corrupt": f"{self.rate:.0%} of bytes corrupted ({self.direction})",
+            "rc_silence": "no RC frames arrive",
+            "latency": f"replies {self.latency_ms:g} ms later",
+            "pace": f"line paced at {self.baud} baud",
+            "backpressure": "the far end stops reading",
+            "unplug": "device unplugged",
+            "loop_delay": f"a {self.delay_ms:g} ms stall "
+            + (f"every {self.every_s:g} s" if self.every_s else "every tick"),
+        }[self.kind]
+
+
 @dataclass(frozen=True)
 class FlightConfig:
     """A whole flight: settings, channel map, environment, ports.
@@ -282,6 +349,7 @@ class FlightConfig:
     environment: Environment = field(default_factory=Environment)
     joystick: JoystickMap = field(default_factory=lambda: JoystickMap())
     ports: tuple[PortSpec, ...] | None = None
+    faults: tuple[FaultSpec, ...] = ()
 
     def port_specs(self) -> tuple[PortSpec, ...]:
         """The ports this flight opens (the default set when none are configured)."""
@@ -293,6 +361,20 @@ class FlightConfig:
         return (rc, *servos, PortSpec(role="telemetry"))
 
     def __post_init__(self) -> None:
+        names = [p.label for p in self.port_specs()]
+        for index, fault in enumerate(self.faults):
+            if fault.target != "loop" and fault.target not in names:
+                raise ConfigError(
+                    f"faults[{index}].port = {fault.target!r}: no such port in this flight; its ports are "
+                    f"{', '.join(names) or 'none'}"
+                )
+            if fault.kind in ("backpressure", "unplug") and fault.target != "loop":
+                spec = next(p for p in self.port_specs() if p.label == fault.target)
+                if fault.kind == "backpressure" and spec.url != "virtual":
+                    raise ConfigError(
+                        f"faults[{index}]: backpressure stops a virtual port's emulated device; "
+                        f"{fault.target} is {spec.url} (use a virtual port, or unplug)"
+                    )
         if self.ports is None:
             return
         labels = [p.label for p in self.ports]

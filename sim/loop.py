@@ -121,6 +121,7 @@ class FlightLoop:
         self.paused = False
         self.view: Any = None  # a sim.view.link.ViewLink when the view is open
         self.recorder: Any = None  # a sim.log.writer.FlightLogWriter when the flight is logged
+        self.faults: Any = None  # a sim.faults.FaultInjector (flight_session makes one)
         self._reset_this_tick = False
         self.cpu_helper = CpuHelper()  # owned by whoever owns the loop (flight_session closes it)
         self.rc_source = "in-process pilot"
@@ -163,6 +164,11 @@ class FlightLoop:
         elif name == "quit":
             self.record("view_closed", "the view was closed")
             self.request_stop("view closed")
+        elif name.startswith("fault "):  # a fault key in the view
+            if self.faults is not None:
+                outcome = self.faults.toggle(name.removeprefix("fault "), self.clock.now() - self.t0, self.record)
+                if outcome.startswith("no ") or "cannot" in outcome:
+                    self.record("view", outcome)
         elif name.startswith("note "):  # the view changed only its picture (camera, focus, help)
             self.record("view", name.removeprefix("note "))
         elif name == "view_lost":
@@ -198,21 +204,23 @@ class FlightLoop:
             woke = clock.now()
             lateness = woke - deadline
             skipped = math.floor(lateness / period + 1e-9) if lateness > 0.0 else 0
-            requested = self._requested_mode  # read once: a signal handler may change it at any moment
-            if requested != self.io_mode:
-                segment = self._switch_segment(segment, requested, woke)
+            # how late this wake is, and the period ending at it, are the previous tick's doing: they
+            # count in its I/O mode's segment (and histogram), even when the mode switches now
             segment.ticks += 1
             segment.missed_deadlines += skipped
             segment.lateness.add(max(lateness, 0.0))
             if last_wake is not None:
                 segment.period.add(woke - last_wake)
-            if self.before_tick is not None:
-                self.before_tick(self)
             if self.view is not None:
                 period_s = None if last_wake is None else woke - last_wake
                 for command in self.view.on_tick(self, max(lateness, 0.0), period_s, skipped):
                     self.command(command)
             last_wake = woke
+            requested = self._requested_mode  # read once: a signal handler may change it at any moment
+            if requested != self.io_mode:
+                segment = self._switch_segment(segment, requested, woke)
+            if self.before_tick is not None:
+                self.before_tick(self)
 
             frames, fresh, _stick_t = self.io.read_inputs(clock.now())
             self.last_input = (frames, fresh)
@@ -223,6 +231,10 @@ class FlightLoop:
                 flight.run_controller(frames, fresh, dt_control)
                 self._last_control_t = sim_t
             self.io.push_outputs(clock.now())
+            if self.faults is not None:
+                stall = self.faults.on_tick(clock.now() - self.t0, self.record)
+                if stall:  # an injected loop delay: the tick takes this much longer
+                    clock.sleep_until(clock.now() + stall)
 
             now = clock.now()
             behind = 0 if self.paused else math.floor((now - self._origin) / dt + 1e-9) - flight.steps
@@ -300,4 +312,5 @@ class FlightLoop:
             "vehicles": flight.vehicle_summary(),
             "stick_to_servo_ms": self.io.stick_to_servo_ms(),
             **({"log": self.recorder.summary()} if self.recorder is not None else {}),
+            **({"faults": self.faults.summary()} if self.faults is not None and self.faults.history else {}),
         }

@@ -15,6 +15,7 @@ from importlib.metadata import version
 from heli.errors import ConfigError
 from sim.config import FlightConfig, HeliConfig, heli_table
 from sim.dataclass_io import to_table
+from sim.faults import FaultInjector
 from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
 from sim.loop import Clock, FlightLoop, MonotonicClock
@@ -64,6 +65,13 @@ def flight_session(
         before_tick=before_tick,
         io=io,
     )
+    loop.faults = FaultInjector(
+        config.faults,
+        getattr(io, "line_faults", {}),
+        getattr(io, "endpoints", {}),
+        {port.name: port.role for port in getattr(io, "ports", [])},
+        seed=settings.seed,
+    )
     if log_path is not None:
         loop.recorder = _open_log(log_path, loop, io, config, heli)
     try:
@@ -80,6 +88,7 @@ def flight_session(
         if loop.view is not None:
             loop.view.close(finished=True)
         loop.cpu_helper.close()
+        loop.faults.close()  # a stopped far end is let go, so it can be shut down in order
         io.close()
         if loop.recorder is not None:
             loop.recorder.close()  # last: the ports' final frames and every event are in

@@ -22,6 +22,7 @@ from sim.errors import PortError
 from sim.flight import Flight
 from sim.ports.codecs import FlightSnapshot, crsf_telemetry, make_codec
 from sim.ports.events import EventLog, PortEvent
+from sim.ports.faults import FaultyOpener, LineFaults
 from sim.ports.port import Port
 from sim.ports.portset import PortSet
 from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder
@@ -45,12 +46,14 @@ def build_port(
     transmitter_args: list[str] | None = None,
     stick_to_servo: LogHistogram | None = None,
     far_end: str = "emulator",
+    faults: LineFaults | None = None,
 ) -> tuple[Port, VirtualEndpoint | HandoffEndpoint | None]:
     """The port ``spec`` describes (not opened yet), and its virtual endpoint if it has one.
 
     ``transmitter_args``: extra ``heli-sim device transmitter`` options for a virtual rc-in port
     (its pilot, helicopter, fleet, channel map).  ``far_end="view"``: a virtual port's far end is
-    handed to the view (its keyboard pilot) instead of an emulator.
+    handed to the view (its keyboard pilot) instead of an emulator.  ``faults``: the line's
+    injected faults (``sim.ports.faults``), applied to every transport the port opens.
     """
     codec = make_codec(spec.wire_protocol)
     line = codec.line
@@ -76,6 +79,8 @@ def build_port(
         def opener(url: str = spec.url) -> object:
             return open_transport(url, settings)
 
+    if faults is not None:
+        opener = FaultyOpener(opener, faults, spec.label)
     kwargs = dict(url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer, codec=codec)
     if spec.role == "servo":
         kwargs["stick_to_servo"] = stick_to_servo
@@ -153,6 +158,7 @@ class PortIO:
         self.events = EventLog()
         self.stick_to_servo = LogHistogram()
         self.endpoints: dict[str, VirtualEndpoint] = {}
+        self.line_faults: dict[str, LineFaults] = {}  # port name -> the faults injected on its line
         specs = config.port_specs()
         self.specs = {spec.label: spec for spec in specs}
         self.ports = [self._make_port(spec) for spec in specs]
@@ -173,12 +179,14 @@ class PortIO:
     # --- building
     def _make_port(self, spec: PortSpec) -> Port:
         keyboard = spec.role == "rc-in" and self.config.flight.pilot == "keyboard"
+        self.line_faults[spec.label] = LineFaults()
         port, endpoint = build_port(
             spec,
             self.events,
             self._transmitter_args() if spec.role == "rc-in" else [],
             self.stick_to_servo,
             far_end="view" if keyboard else "emulator",
+            faults=self.line_faults[spec.label],
         )
         if endpoint is not None:
             self.endpoints[spec.label] = endpoint
@@ -196,7 +204,7 @@ class PortIO:
     # --- life cycle
     def open(self) -> None:
         """Open every port and wait until every emulated device serves (they start in parallel)."""
-        self.portset.open()
+        self.portset.open(start=False)
         deadline = time.monotonic() + EMULATOR_START_TIMEOUT_S
         try:
             for name, endpoint in self.endpoints.items():
@@ -204,6 +212,7 @@ class PortIO:
                     endpoint.wait_ready(deadline)
                 except PortError as error:
                     raise PortError(f"{name} (virtual): {error}") from None
+            self.portset.start()
         except BaseException:
             self.portset.close()
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tomllib
@@ -77,6 +78,7 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         (["trim"], ["--heli"]),
         (["trim", "--heli", "nope"], ["'nope'", "xcell60"]),
         (["bench", "nosuchbench"], ["'nosuchbench'"]),
+        (["bench", "soak", "--duration", "0"], ["--duration", "0", "positive"]),
         (["nosuchcommand"], ["'nosuchcommand'", "fly", "trim", "bench"]),
         ([], ["COMMAND"]),
         (["fly", "--frobnicate"], ["--frobnicate"]),
@@ -96,6 +98,7 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         "trim-no-heli",
         "trim-heli",
         "bench-name",
+        "bench-soak-duration",
         "unknown-subcommand",
         "no-subcommand",
         "unknown-option",
@@ -135,6 +138,33 @@ def test_bad_pilot_script(tmp_path):
 def test_stats_json_is_a_directory(tmp_path):
     result = heli_sim("fly", "--stats-json", str(tmp_path), "--duration", "0.2", "--headless", "--quiet")
     assert_bad_input(result, str(tmp_path))
+
+
+def test_bad_input_writes_nothing_over(tmp_path):
+    stats = tmp_path / "run.json"
+    stats.write_text("an earlier run's summary\n")
+    bad = tmp_path / "flight.toml"
+    bad.write_text("[flight]\nfleet = 0\n")
+    result = heli_sim("fly", "--config", str(bad), "--stats-json", str(stats), "--log", str(tmp_path / "log"))
+    assert_bad_input(result, "fleet")
+    assert stats.read_text() == "an earlier run's summary\n"
+    assert not (tmp_path / "log").exists()
+
+
+def test_a_forbidden_port_is_named_with_the_fix(tmp_path):
+    master, slave = os.openpty()
+    try:
+        path = os.ttyname(slave)
+        os.chmod(path, 0)
+        # root opens anything: without its power to override file permissions it is refused like anyone
+        command = [sys.executable, "-m", "sim", "fly", "--headless", "--duration", "1", "--servo", path]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert_bad_input(result, path, "permission denied", "dialout")
 
 
 def test_bench_json_into_a_missing_folder():

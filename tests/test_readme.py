@@ -31,7 +31,7 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_readme_flight_file_example_is_valid():
-    (example,) = [block for block in code_blocks("toml") if "[flight]" in block]
+    (example,) = [block for block in code_blocks("toml") if "[flight]" in block and "[[faults]]" not in block]
     config = build(FlightConfig, tomllib.loads(example), source="README")
     assert config.flight.heli == "trex450"
 
@@ -41,6 +41,20 @@ def test_readme_ports_example_is_valid():
     config = build(FlightConfig, tomllib.loads(example), source="README")
     (port,) = config.ports
     assert port.role == "link" and port.device_latency_ms == 100.0
+
+
+def test_readme_faults_example_is_valid():
+    (example,) = [block for block in code_blocks("toml") if "[[faults]]" in block]
+    config = build(FlightConfig, tomllib.loads(example), source="README")
+    assert [f.kind for f in config.faults] == ["byte_loss", "rc_silence", "unplug"]
+
+
+def test_readme_describes_every_fault_kind():
+    from sim.config import FAULT_KINDS
+
+    section = README[README.index("## Faults") : README.index("## Configuration")]
+    for kind in FAULT_KINDS:
+        assert f"| `{kind}` |" in section, kind
 
 
 def test_readme_pilot_script_example_is_valid(tmp_path):

@@ -174,3 +174,21 @@ def test_a_replay_in_the_view_shows_the_recorded_mode_and_stops_on_escape(tmp_pa
     summary = json.loads(stats.read_text())["replay"]
     assert summary["identical"] is True
     assert 0 < summary["ticks"] < summary["ticks_in_log"]  # Esc ended it half-way, at the recorded pace
+
+
+def test_function_keys_inject_faults_and_clear_them(tmp_path):
+    stats = tmp_path / "run.json"
+    script = "0.4:f2,1.2:f2,1.4:f5,2.0:f5,3.5:escape"
+    result = fly("--stats-json", str(stats), "--screenshot", str(tmp_path / "view.png"), script=script)
+    assert result.returncode == 0, result.stderr
+    events = json.loads(stats.read_text())["events"]
+    faults = [(e["kind"], e["detail"]) for e in events if e["kind"].startswith("fault_")]
+    assert faults == [
+        ("fault_on", "rc-in: no RC frames arrive"),
+        ("fault_off", "rc-in: no RC frames arrive"),
+        ("fault_on", "servo0: device unplugged"),
+        ("fault_off", "servo0: device unplugged"),
+    ]
+    kinds = [e["kind"] for e in events]
+    assert "failsafe_on" in kinds  # the keyboard's frames stopped reaching the receiver
+    assert kinds.index("port_lost") < kinds.index("port_back")

@@ -10,6 +10,7 @@ import math
 import os
 import statistics
 import time
+from dataclasses import replace
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 
@@ -20,7 +21,7 @@ import pytest
 from sim.view.camera import euler_from_matrix, quat_to_matrix
 from sim.view.hud import BAD as FAILSAFE_RED
 from sim.view.model import rotor_disc_ned
-from sim.view.panels import MODE_LINE_COLOURS, STATE_COLOURS
+from sim.view.panels import MODE_LINE_COLOURS, STATE_COLOURS, WARN
 from sim.view.render import BANNER_COLORS, HELP_KEYS, Renderer, UiState, banner_rect
 from sim.view.scene import CRASH_TEXT, FOCUS_COLOUR
 from sim.view.snapshot import HISTORY, LATENESS_BINS_MS, PortView, Snapshot, VehicleView
@@ -302,6 +303,18 @@ def test_every_port_state_has_its_colour(screen):
     assert ports.height > 5 * 12
     for state, colour in STATE_COLOURS.items():
         assert count_near(screen, colour, ports, tolerance=4) > 10, state
+
+
+def test_injected_faults_are_shown_where_they_act(screen):
+    renderer = Renderer(SIZE)
+    layout = renderer.layout(SIZE, len(PORTS))
+    draw(screen, snapshot(ports=PORTS), renderer=renderer)
+    warn_in_ports = count_near(screen, WARN, layout.ports, tolerance=4)
+    warn_in_panel = count_near(screen, WARN, layout.panel, tolerance=4)
+    faulty = [replace(PORTS[0], state="ok", fault="no RC frames arrive"), *PORTS[1:]]
+    draw(screen, snapshot(ports=faulty, loop_fault="a 30 ms stall every 1 s"), renderer=renderer)
+    assert count_near(screen, WARN, layout.ports, tolerance=4) > warn_in_ports + 30
+    assert count_near(screen, WARN, layout.panel, tolerance=4) > warn_in_panel + 30
 
 
 def test_many_ports_fit_and_none_is_fine(screen):

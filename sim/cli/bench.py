@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from heli.errors import ConfigError
-from sim.bench import BENCHMARKS, machine_info
+from sim.bench import BENCHMARKS, ON_REQUEST, machine_info
 from sim.cli import check_output_path
 
 
@@ -17,23 +18,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="run benchmarks and print the figures",
         description="Measure the project's performance figures (medians of repeats in one run) and print them.",
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all but {', '.join(ON_REQUEST)})",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write {machine, results} as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, noisier figures)")
+    parser.add_argument("--duration", type=float, metavar="S", help="soak: how long to fly (default 600 s)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    names = args.names or list(BENCHMARKS)
+    names = args.names or [name for name in BENCHMARKS if name not in ON_REQUEST]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         raise ConfigError(f"unknown benchmark {unknown[0]!r}: expected one of {', '.join(BENCHMARKS)}")
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration {args.duration:g}: expected a positive number of seconds")
     check_output_path(args.json, "--json")
     machine = machine_info()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, numpy {machine['numpy']}")
     results = []
     for name in names:
-        for result in BENCHMARKS[name](quick=args.quick):
+        options = {"duration_s": args.duration, "announce": _to_stderr} if name == "soak" else {}
+        for result in BENCHMARKS[name](quick=args.quick, **options):
             results.append(result)
             metric = f"{result.metric} [{result.protocol}]" if result.protocol else result.metric
             print(f"  {result.bench:<9} {metric:<44} {result.value:>14,.2f} {result.unit}")
@@ -41,4 +51,9 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).write_text(
             json.dumps({"machine": machine, "results": [r.to_dict() for r in results]}, indent=2) + "\n"
         )
-    return 0
+    interrupted = [int(r.value) for r in results if r.metric == "interrupted_by_signal"]
+    return 128 + interrupted[0] if interrupted else 0  # 130 Ctrl-C, 143 SIGTERM, as for fly
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

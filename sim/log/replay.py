@@ -55,7 +55,7 @@ def flight_of(log: FlightLog) -> Flight:
         raise LogError(f"{source}: the recorded configuration does not load: {error}") from None
     # the pilot is not flown again (its frames are in the log); a script it read may be gone
     settings = replace(config.flight, pilot="hover")
-    return Flight(heli, replace(config, flight=settings, ports=()))
+    return Flight(heli, replace(config, flight=settings, ports=(), faults=()))  # the inputs are in the log
 
 
 class Replay:

@@ -113,6 +113,7 @@ class Port:
         self._clock = clock
         self.transport: serial.SerialBase | None = None
         self.decoder = self.codec.new_decoder()
+        self._earlier_decode_errors = 0  # counted by the decoders of streams before a reconnect
         self.stats = PortStats()
         self.state = "closed"
         self.last_state = "closed"  # the state before the last close (what the summary reports)
@@ -140,15 +141,16 @@ class Port:
         self.state = "closed"
 
     def cancel(self) -> None:
-        """Make a blocking read or write in another thread return now (used to stop I/O threads)."""
+        """Make a blocking read in another thread return now (used to stop I/O threads).
+
+        Writes are not cut short: half a frame on the wire would cost the far end that frame and
+        the next.  A write ends by its ``write_timeout`` (0.25 s at most), within the stop deadline.
+        """
         transport = self.transport
-        if transport is None:
-            return
-        for method in ("cancel_read", "cancel_write"):
-            cancel = getattr(transport, method, None)
-            if cancel is not None:
-                with contextlib.suppress(*TRANSPORT_ERRORS):  # gone already: the blocked call fails anyway
-                    cancel()
+        cancel = getattr(transport, "cancel_read", None) if transport is not None else None
+        if cancel is not None:
+            with contextlib.suppress(*TRANSPORT_ERRORS):  # gone already: the blocked call fails anyway
+                cancel()
 
     # --- the unit of work
     def exchange(self, letter: Letter | None) -> Any:
@@ -193,6 +195,7 @@ class Port:
             )
         if self.state == "backpressured":
             self.state = "ok"
+            self._events.push("port_ok", f"{self.name}: the far end reads again")
         return True
 
     @property
@@ -251,15 +254,18 @@ class Port:
                 self.stats.round_trip.add(t - sent_at)
                 if self.state == "timed out":
                     self.state = "ok"
+                    self._events.push("port_ok", f"{self.name}: answering again")
                 return reply
         if not self.abort.is_set():  # a wait cut short by a stopping flight is no device timeout
             self.stats.timeouts += 1
-            self.state = "timed out"
+            if self.state != "timed out":
+                self.state = "timed out"
+                self._events.push("port_timeout", f"{self.name}: no reply in {self.reply_timeout_s * 1e3:g} ms")
         return None
 
     @property
     def decode_errors(self) -> int:
-        return self.decoder.decode_errors
+        return self._earlier_decode_errors + self.decoder.decode_errors
 
     # --- losing and finding the device
     def _lost(self, error: BaseException) -> None:
@@ -277,6 +283,7 @@ class Port:
             self.transport = self._opener()
         except (PortError, *TRANSPORT_ERRORS):
             return False
+        self._earlier_decode_errors += self.decoder.decode_errors
         self.decoder = self.codec.new_decoder()  # a new stream: no half frame from before the loss
         self.stats.rx_sequence.restart()
         self.stats.reconnects += 1

@@ -51,8 +51,12 @@ class PortSet:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def open(self) -> None:
-        """Open every port (``PortError`` names the first that fails; the rest are closed again)."""
+    def open(self, start: bool = True) -> None:
+        """Open every port (``PortError`` names the first that fails; the rest are closed again).
+
+        With ``start`` (the default) the I/O begins at once; otherwise at ``start()``, once the
+        devices serve (a request sent to a device still starting up would time its start-up).
+        """
         opened: list[Port] = []
         try:
             for port in self.ports:
@@ -62,7 +66,12 @@ class PortSet:
             for port in opened:
                 port.close()
             raise
-        if self.mode == "threaded":
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Begin the I/O: in threaded mode, start the port threads."""
+        if self.mode == "threaded" and not self._workers:
             self._start_threads()
 
     def abort(self) -> None:

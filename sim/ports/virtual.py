@@ -4,8 +4,8 @@ The simulator opens the pty's slave path with pyserial like any serial device; t
 (``heli-sim device KIND --fd N``) inherits the master.  The emulator process belongs to the
 ``VirtualEndpoint``: closing the endpoint stops it (SIGTERM, then SIGKILL after a deadline) and
 reaps it; reopening the endpoint (after the far end was lost) makes a fresh pair and emulator.
-Emulators run in their own session, so a Ctrl-C in the terminal reaches the simulator only,
-and the simulator shuts its devices down in order.
+Emulators run in their own process group, so a Ctrl-C in the terminal reaches the simulator
+only, and the simulator shuts its devices down in order.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ class EmulatorProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def pause(self, stopped: bool) -> None:
+        """Stop the device (SIGSTOP: it reads and writes nothing) or let it go on (SIGCONT)."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGSTOP if stopped else signal.SIGCONT)
+
     def stop(self, timeout_s: float = _STOP_TIMEOUT_S) -> dict | None:
         """End the process and reap it; returns its summary (None if it had none to give).
 
@@ -75,6 +80,7 @@ class EmulatorProcess:
         printing its summary and exiting; it gets half of ``timeout_s`` to do so (it may still
         be starting up), then SIGTERM and the other half, then SIGKILL.
         """
+        self.pause(False)  # a stopped device (backpressure fault) could not answer anything
         try:
             out, _ = self.proc.communicate(timeout=timeout_s / 2)
         except subprocess.TimeoutExpired:
@@ -128,6 +134,14 @@ class VirtualEndpoint:
     def wait_ready(self, deadline: float) -> None:
         if self.emulator is not None:
             self.emulator.wait_ready(deadline)
+
+    def pause_far_end(self) -> None:
+        if self.emulator is not None:
+            self.emulator.pause(True)
+
+    def resume_far_end(self) -> None:
+        if self.emulator is not None:
+            self.emulator.pause(False)
 
     def close(self) -> None:
         emulator, self.emulator = self.emulator, None

@@ -21,6 +21,9 @@ __all__ = ["main"]
 
 _FPS = 60
 _KEY_COMMANDS = {"t": "toggle_io", "g": "cpu_thread", "p": "cpu_process", "r": "reset", "space": "pause"}
+# function keys inject faults (sim.faults.KEY_PRESETS); a second press clears the fault
+_FAULT_KEYS = {"f2": "rc_silence", "f3": "byte_loss", "f4": "corrupt", "f5": "unplug", "f6": "backpressure",
+               "f7": "latency", "f8": "pace", "f9": "loop_delay"}  # fmt: skip
 _FLYING_KEYS = {"left", "right", "up", "down", "a", "d", "w", "s"}
 _FINISH_WAIT_S = 3.0  # after asking to quit, how long to wait for the simulator to finish the flight
 SCRIPT_ENV = "HELI_SIM_VIEW_SCRIPT"  # "1.0:t,2.5:g,4:escape": keys pressed at seconds of flight (demos, tests)
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                         send(_KEY_COMMANDS[name])
                         ui.message = {"t": "I/O mode toggled", "g": "CPU helper thread", "p": "CPU helper process",
                                       "r": "reset", "space": "pause"}[name]  # fmt: skip
+                    elif name in _FAULT_KEYS:
+                        send(f"fault {_FAULT_KEYS[name]}")
+                        ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"
                     elif name == "escape":
                         quit_asked = quit_asked or time.monotonic()
                         send("quit")

@@ -136,12 +136,19 @@ class Publisher:
             direction = "in" if port.is_input else "out"
             if port.role in ("rc-in", "servo", "link"):
                 direction = "in/out"
-            meta.append([port.name, port.role, port.protocol, direction, port.state])
+            meta.append([port.name, port.role, port.protocol, direction, port.state, _faults_on(loop, port.name)])
         events = [f"{e.t_s:7.2f} s  {e.kind}: {e.detail}" for e in loop.events[-6:]]
         self.writer.set(ports=len(ports))
         self.writer.set_text(
-            {"heli": loop.flight.heli.params.name, "rc_source": loop.rc_source, "ports": meta, "events": events}
-        )
+            {"heli": loop.flight.heli.params.name, "rc_source": loop.rc_source, "ports": meta, "events": events,
+             "loop_fault": _faults_on(loop, "loop")}
+        )  # fmt: skip
+
+
+def _faults_on(loop: Any, target: str) -> str:
+    """The injected faults active on ``target`` (a port's name or "loop"), for the view to show."""
+    faults = getattr(loop, "faults", None)
+    return "; ".join(faults.active_on(target)) if faults is not None else ""
 
 
 class ViewLink:
@@ -239,7 +246,7 @@ class ViewLink:
         self._pending += chunk
         lines, _, self._pending = self._pending.rpartition(b"\n")
         for line in lines.decode(errors="replace").split("\n"):
-            if line in COMMANDS or line.startswith("note "):
+            if line in COMMANDS or line.startswith(("note ", "fault ")):
                 self._queue.append(line)
             elif line == "shown":
                 self.first_frame_s = time.monotonic() - self.started_at

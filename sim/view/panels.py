@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from sim.view.render import Text
     from sim.view.snapshot import PortView, Snapshot
 
-__all__ = ["BANNER_COLORS", "MODE_LINE_COLOURS", "STATE_COLOURS", "draw_ports", "draw_timing", "hist_quantile_ms"]
+__all__ = [
+    "BANNER_COLORS",
+    "MODE_LINE_COLOURS",
+    "STATE_COLOURS",
+    "WARN",
+    "draw_ports",
+    "draw_timing",
+    "hist_quantile_ms",
+]
 
 BANNER_COLORS: dict[str, tuple[int, int, int]] = {
     "threaded": (36, 150, 72),
@@ -183,6 +191,9 @@ def _status(surface, x: int, y: int, width: int, snapshot: Snapshot, text: Text)
     text.draw(surface, f"CPU helper: {helper}", (x, y), "body", DIM if helper == "off" else WARN)
     if snapshot.paused:
         text.draw(surface, "PAUSED", (x + width, y), "bold", WARN, anchor="topright")
+    if snapshot.loop_fault:
+        y += line
+        text.draw(surface, f"fault in the loop: {snapshot.loop_fault}", (x, y), "body", WARN, max_width=width)
     return y + line
 
 
@@ -369,15 +380,15 @@ def _events(surface, rect: pygame.Rect, events: list[str], text: Text) -> None:
 
 # column: (header, share of the width, right-aligned)
 PORT_COLUMNS = (
-    ("port", 0.20, False),
+    ("port", 0.18, False),
     ("role", 0.09, False),
     ("protocol", 0.09, False),
     ("dir", 0.06, False),
-    ("frames/s", 0.09, True),
-    ("bytes/s", 0.09, True),
+    ("frames/s", 0.08, True),
+    ("bytes/s", 0.08, True),
     ("errors", 0.08, True),
     ("I/O wait", 0.10, True),
-    ("state", 0.20, False),
+    ("state", 0.24, False),  # and the fault injected on the port, if any
 )
 
 
@@ -433,7 +444,11 @@ def draw_ports(surface: pygame.Surface, rect: pygame.Rect, ports: list[PortView]
             elif cell == port.state:
                 colour = STATE_COLOURS.get(port.state, DIM)
                 pygame.draw.circle(surface, colour, (int(left + row_h / 2), y + row_h // 2), max(3, row_h // 4))
-                text.draw(surface, cell, (left + row_h, y), "mono", colour, max_width=width - row_h)
+                drawn = text.draw(surface, cell, (left + row_h, y), "mono", colour, max_width=width - row_h)
+                if port.fault:  # an injected fault: say so next to what it causes
+                    room = left + width - drawn.right - 6
+                    if room > 20:
+                        text.draw(surface, f"fault: {port.fault}", (drawn.right + 6, y), "mono", WARN, max_width=room)
             else:
                 text.draw(surface, cell, (left, y), "mono", TEXT, max_width=width)
         y += row_h

@@ -45,6 +45,13 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("A / D", "yaw left / right"),
     ("E", "arm / disarm"),
     ("M", "flight mode: rate / angle / rescue"),
+    ("F2", "fault: RC silence (the receiver loses the radio)"),
+    ("F3 / F4", "fault: 5 % of RC bytes lost / corrupted"),
+    ("F5", "fault: unplug the servo board (again: plug it back)"),
+    ("F6", "fault: the servo board stops reading (backpressure)"),
+    ("F7", "fault: the link answers 50 ms later"),
+    ("F8", "fault: the servo line paced at 9600 baud"),
+    ("F9", "fault: a 30 ms loop stall every second"),
 ]
 
 REFERENCE_SIZE = (1280, 720)  # fonts and spacing are designed at this size and scale with the window

@@ -185,9 +185,9 @@ def decode(raw: np.ndarray) -> Snapshot:
     ports = []
     meta = text.get("ports", [])
     numbers = floats[LAYOUT.ports : LAYOUT.ports + MAX_PORTS * PORT_FIELDS].reshape(MAX_PORTS, PORT_FIELDS)
-    for i, (name, role, protocol, direction, state) in enumerate(meta[: int(s["ports"])]):
+    for i, (name, role, protocol, direction, state, *fault) in enumerate(meta[: int(s["ports"])]):
         fps, bps, errors, wait = numbers[i].tolist()
-        ports.append(PortView(name, role, protocol, direction, fps, bps, int(errors), wait, state))
+        ports.append(PortView(name, role, protocol, direction, fps, bps, int(errors), wait, state, *fault))
     count, head = int(s["history_count"]), int(s["history_head"])
     ring = floats[LAYOUT.history : LAYOUT.history + 3 * HISTORY].reshape(3, HISTORY)
     order = np.roll(np.arange(HISTORY), -head)[-count:] if count else np.zeros(0, dtype=int)
@@ -213,5 +213,6 @@ def decode(raw: np.ndarray) -> Snapshot:
         lateness_hist={m: by_mode[i, 2:].copy() for i, m in enumerate(MODES)},
         ports=ports,
         events=text.get("events", []),
+        loop_fault=text.get("loop_fault", ""),
         finished=s["finished"] > 0.5,
     )

@@ -68,6 +68,7 @@ class PortView:
     errors: int
     io_wait_ms: float  # p50 of the time spent in the port's blocking calls
     state: str  # "ok", "backpressured", "timed out", "disconnected", "closed"
+    fault: str = ""  # the faults injected on this port now ("" when none)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Snapshot:
     lateness_hist: dict[str, np.ndarray] = field(default_factory=dict)
     ports: list[PortView] = field(default_factory=list)
     events: list[str] = field(default_factory=list)  # the last few, newest last
+    loop_fault: str = ""  # a fault injected in the loop now ("" when none)
     finished: bool = False  # the flight has ended: the view saves its screenshot (if asked) and closes
 
     @property
