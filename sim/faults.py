@@ -31,16 +31,16 @@ __all__ = ["KEY_PRESETS", "FaultInjector"]
 log = logging.getLogger(__name__)
 
 # the view's fault keys: each turns on a fault kind with its default settings, on the first port
-# of this role in the flight
-KEY_PRESETS: dict[str, str] = {
-    "rc_silence": "rc-in",
-    "byte_loss": "rc-in",
-    "corrupt": "rc-in",
-    "unplug": "servo",
-    "backpressure": "servo",
-    "latency": "link",
-    "pace": "servo",
-    "loop_delay": "loop",
+# of the first of these roles the flight has
+KEY_PRESETS: dict[str, tuple[str, ...]] = {
+    "rc_silence": ("rc-in",),
+    "byte_loss": ("rc-in",),
+    "corrupt": ("rc-in",),
+    "unplug": ("servo",),
+    "backpressure": ("servo",),
+    "latency": ("link", "servo"),
+    "pace": ("servo",),
+    "loop_delay": ("loop",),
 }
 
 
@@ -94,10 +94,12 @@ class FaultInjector:
             if entry.by_key and entry.spec.kind == kind:
                 self._turn_off(entry, t_s, record)
                 return f"{entry.spec.describe()}: off"
-        role = KEY_PRESETS[kind]
-        target = "" if role == "loop" else next((n for n, r in sorted(self.roles.items()) if r == role), None)
+        roles = KEY_PRESETS[kind]
+        ports = sorted(self.roles.items())
+        candidates = [name for role in roles for name, port_role in ports if port_role == role]
+        target = "" if roles == ("loop",) else next(iter(candidates), None)
         if target is None:
-            return f"no {role} port in this flight for the {kind} fault"
+            return f"no {' or '.join(roles)} port in this flight for the {kind} fault"
         if kind == "backpressure" and target not in self.endpoints:
             return f"{target} is not a virtual port: its far end cannot be stopped"
         spec = FaultSpec(kind=kind, port=target, start_s=t_s)

@@ -16,15 +16,20 @@ __all__ = ["Event", "LogHistogram", "Segment"]
 
 
 class LogHistogram:
-    """Bounded-memory distribution of positive durations in seconds; 1 % bins."""
+    """Bounded-memory distribution of positive durations in seconds; 1 % bins.
+
+    Only the bins that were hit are stored (a dict), so a histogram costs a few kilobytes however
+    many samples it holds, and a flight with thousands of I/O mode segments stays small.
+    """
 
     _FLOOR_S = 1e-7
     _CEILING_S = 1e3
     _GROWTH = 1.01
+    _LAST = int(math.log(_CEILING_S / _FLOOR_S) / math.log(_GROWTH)) + 1  # the overflow bin
+    _LOG_GROWTH = math.log(_GROWTH)
 
     def __init__(self) -> None:
-        self._log_growth = math.log(self._GROWTH)
-        self._bins = [0] * (int(math.log(self._CEILING_S / self._FLOOR_S) / self._log_growth) + 2)
+        self._bins: dict[int, int] = {}  # bin index -> samples in it
         self.count = 0
         self.max = 0.0
         self.total = 0.0
@@ -35,13 +40,13 @@ class LogHistogram:
         if value_s > self.max:
             self.max = value_s
         if value_s <= self._FLOOR_S:
-            self._bins[0] += 1
-            return
-        if value_s >= self._CEILING_S:
-            self._bins[-1] += 1
-            return
-        index = int(math.log(value_s / self._FLOOR_S) / self._log_growth) + 1
-        self._bins[min(index, len(self._bins) - 1)] += 1
+            index = 0
+        elif value_s >= self._CEILING_S:
+            index = self._LAST
+        else:
+            index = min(int(math.log(value_s / self._FLOOR_S) / self._LOG_GROWTH) + 1, self._LAST)
+        bins = self._bins
+        bins[index] = bins.get(index, 0) + 1
 
     def quantile(self, q: float) -> float | None:
         """The value below which a share ``q`` of the samples lie (None when empty)."""
@@ -49,9 +54,10 @@ class LogHistogram:
             return None
         rank = q * self.count
         seen = 0
-        for index, n in enumerate(self._bins):
+        for index in sorted(self._bins):
+            n = self._bins[index]
             seen += n
-            if seen >= rank and n:
+            if seen >= rank:
                 if index == 0:
                     return 0.0
                 # geometric middle of the bin, never above the exact maximum

@@ -132,10 +132,11 @@ def test_an_unplugged_device_fails_every_call_and_cannot_be_reopened():
 # --- flights with faults
 
 
-def faulty_flight(ports, faults, duration_s: float, log_path: Path | None = None, **settings) -> FlightLoop:
+def faulty_flight(ports, faults, duration_s: float, log_path: Path | None = None, hook=None, **settings) -> FlightLoop:
     config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=duration_s, **settings)
     config = replace(config, ports=ports, faults=faults)
-    with flight_session(config, heli("trex450").config, log_path=None if log_path is None else str(log_path)) as loop:
+    log = None if log_path is None else str(log_path)
+    with flight_session(config, heli("trex450").config, log_path=log, before_tick=hook) as loop:
         loop.run()
     return loop
 
@@ -148,7 +149,7 @@ def events_of(summary: dict, kind: str) -> list[dict]:
     return [e for e in summary["events"] if e["kind"] == kind]
 
 
-def test_each_fault_shows_as_the_hardware_would_and_the_flight_still_replays(tmp_path):
+def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_failsafe_replays(tmp_path):
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="link", latency_ms=5.0))
     faults = (
         FaultSpec(kind="byte_loss", port="rc-in", rate=0.01, start_s=0.3, duration_s=0.6),
@@ -158,9 +159,17 @@ def test_each_fault_shows_as_the_hardware_would_and_the_flight_still_replays(tmp
         FaultSpec(kind="latency", port="link0", latency_ms=150.0, start_s=3.3, duration_s=0.5),
         FaultSpec(kind="loop_delay", delay_ms=30.0, every_s=0.1, start_s=4.0, duration_s=0.4),
     )
+    toggles = [0.5, 1.2]  # blocking while the RC line loses bytes, threaded again while it corrupts them
+
+    def toggle(loop: FlightLoop) -> None:
+        if toggles and loop.clock.now() - loop.t0 >= toggles[0]:
+            toggles.pop(0)
+            loop.command("toggle_io")
+
     log_path = tmp_path / "faults.hslog"
-    loop = faulty_flight(ports, faults, 4.8, log_path=log_path, seed=5)
+    loop = faulty_flight(ports, faults, 4.8, log_path=log_path, hook=toggle, seed=5)
     summary = loop.summary()
+    assert [s["io_mode"] for s in summary["segments"]] == ["threaded", "blocking", "threaded"]
     by_name = {p["name"]: p for p in summary["ports"]}
 
     switched = [(e["kind"], e["detail"]) for e in summary["events"] if e["kind"].startswith("fault_")]
@@ -213,6 +222,8 @@ def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and
         while port.stats.write_timeouts == 0 and time.monotonic() < deadline:
             port.exchange(Mailbox().put(states, time.monotonic()))
         assert port.stats.write_timeouts > 0 and port.state == "backpressured"
+        # one write timeout (0.25 s) per exchange, not one per message: 8 would hold the port 2 s
+        assert port.stats.io_wait.max < 0.6
         assert events.wait_for("port_backpressure", 0.0) is not None
         endpoint.resume_far_end()
         while port.state != "ok" and time.monotonic() < deadline:
@@ -259,7 +270,7 @@ def test_fault_keys_toggle_a_preset_and_say_when_there_is_no_port_for_it():
 
     def press(loop: FlightLoop) -> None:
         keys = {150: "fault rc_silence", 400: "fault rc_silence", 420: "fault unplug", 440: "fault loop_delay",
-                460: "fault loop_delay"}  # fmt: skip
+                460: "fault loop_delay", 480: "fault latency"}  # fmt: skip
         if loop.ticks in keys:
             loop.command(keys[loop.ticks])
 
@@ -275,6 +286,7 @@ def test_fault_keys_toggle_a_preset_and_say_when_there_is_no_port_for_it():
         ("fault_off", "loop: a 30 ms stall every 1 s"),
     ]
     assert any(e["detail"] == "no servo port in this flight for the unplug fault" for e in summary["events"])
+    assert any(e["detail"] == "no link or servo port in this flight for the latency fault" for e in summary["events"])
     assert events_of(summary, "failsafe_on")  # half a second without RC frames
     assert [f["by_key"] for f in summary["faults"]] == [True, True]
 

@@ -189,3 +189,23 @@ def test_event_to_dict():
         "kind": "io_switch",
         "detail": "threaded -> blocking",
     }
+
+
+def test_many_short_segments_stay_small():
+    # a soak toggles the I/O mode every few seconds: each toggle closes a segment with two histograms
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        segments = []
+        for k in range(500):
+            segment = Segment("threaded", float(k))
+            for i in range(200):
+                segment.lateness.add(1e-5 * (1 + i % 50))
+                segment.period.add(2e-3 + 1e-6 * (i % 20))
+            segments.append(segment)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 8e6 and segments[-1].to_dict()["ticks"] == 0  # 18 KB per histogram with dense bins: 18 MB

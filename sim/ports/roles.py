@@ -78,14 +78,16 @@ class RcInPort(Port):
             downlink: Downlink = letter.value
             self._snapshot = downlink.snapshot
             for message in downlink.messages:
-                self.send(message)
+                if not self.send(message):
+                    break  # the far end is not reading: the rest would wait out their timeouts too
         codec = self.codec
         deadline = self._clock() + self.read_deadline_s
         received = self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
         got = False
         for seq, message, t in received:
             for reply in codec.respond(message, self._snapshot):
-                self.send(reply)
+                if not self.send(reply):
+                    break
             link = codec.link_statistics_of(message)
             if link is not None:
                 self.link_statistics = link
@@ -145,7 +147,8 @@ class TelemetryPort(Port):
     def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
             for message in letter.value:
-                self.send(message)
+                if not self.send(message):
+                    break  # the far end is not reading: one write timeout per exchange, not one per message
 
 
 class LinkPort(Port):
@@ -163,7 +166,8 @@ class RcOutPort(Port):
     def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
             for channels in letter.value:
-                self.send(channels)
+                if not self.send(channels):
+                    break
 
 
 ROLES: dict[str, type[Port]] = {cls.role: cls for cls in (RcInPort, ServoPort, TelemetryPort, LinkPort, RcOutPort)}

@@ -49,7 +49,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("F3 / F4", "fault: 5 % of RC bytes lost / corrupted"),
     ("F5", "fault: unplug the servo board (again: plug it back)"),
     ("F6", "fault: the servo board stops reading (backpressure)"),
-    ("F7", "fault: the link answers 50 ms later"),
+    ("F7", "fault: the link (or servo board) answers 50 ms later"),
     ("F8", "fault: the servo line paced at 9600 baud"),
     ("F9", "fault: a 30 ms loop stall every second"),
 ]
