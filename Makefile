@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: fly test lint bench clean
+.PHONY: fly test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/heli-sim bench $(ARGS)
+
+# the configuration reference is generated from the config dataclasses (a test checks it)
+docs: $(STAMP)
+	$(BIN)/python -m sim.reference docs/config.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
