@@ -23,6 +23,7 @@ from heli.state import ActuatorCommand
 from heli.trim import solve_hover_trim
 from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
 from sim.loop import FlightLoop, MonotonicClock
+from sim.runtime import gil_enabled
 from sim.session import flight_session
 from sim.stats import LogHistogram
 
@@ -59,6 +60,7 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "gil": gil_enabled(),
         "platform": platform.platform(),
     }
 
@@ -72,8 +74,9 @@ def _median_time(run: Callable[[], None], repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench_step(quick: bool = False, heli: str = "xcell60") -> list[Result]:
-    """Physics and controller cost for one vehicle, and batch throughput at N = 10,000."""
+def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None = None) -> list[Result]:
+    """Physics and controller cost for one vehicle, batch throughput at N = 10,000, and the
+    cost per vehicle-step against fleet size (one numpy kernel serves every size)."""
     config = load_heli(heli)
     model = FlightModel.build(config.params)
     trim = solve_hover_trim(model)
@@ -133,6 +136,19 @@ def bench_step(quick: bool = False, heli: str = "xcell60") -> list[Result]:
             cs, _cmd = control(constants, cs, pilot_n, batch, 0.002)
 
     batch_control_rate = batch_n * batch_steps / _median_time(run_batch_controller, repeats)
+    fleet_rows = []
+    for n in (1, 10, 100, 1000, 10_000):
+        fleet = hover_state(model, trim, n, 50.0, spacing_m=10.0)
+        fleet_cmd = hold(fleet)
+        fleet_steps = max(2, (300 if quick else 2000) // n)
+
+        def run_fleet(fleet=fleet, fleet_cmd=fleet_cmd, fleet_steps=fleet_steps) -> None:
+            s = fleet
+            for _ in range(fleet_steps):
+                s = step(model, s, fleet_cmd, 0.001)
+
+        per_vehicle_us = _median_time(run_fleet, repeats) / (fleet_steps * n) * 1e6
+        fleet_rows.append(Result("step", f"fleet_step_us_per_vehicle_n{n}", round(per_vehicle_us, 3), "us"))
     # default rates: controller at 500 Hz, physics at 1 kHz: half a controller cycle per step
     share_us = step_us + 0.5 * control_us
     return [
@@ -144,6 +160,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60") -> list[Result]:
         Result("step", "batch_vehicle_steps_per_s", round(batch_rate), "1/s"),
         Result("step", "batch_controller_cycles_per_s", round(batch_control_rate), "1/s"),
         Result("step", "batch_size", batch_n, "vehicles"),
+        *fleet_rows,
     ]
 
 
@@ -171,14 +188,16 @@ def _fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int) -
     return loop
 
 
-def bench_io(quick: bool = False, latency_ms: float = 100.0) -> list[Result]:
+def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | None = None) -> list[Result]:
     """The seed in the simulator (N slow links served inline or by threads) and loop lateness.
 
     The sweep flies one helicopter with N link devices, so the loop's period is the I/O and not
     the physics catching up a fleet.  Lateness: the default flight (virtual transmitter, servo
     board, ground station, threaded) and the same with five 100 ms links busy, each against a
-    bare sleep-to-deadline loop; three alternating rounds, medians reported.
+    bare sleep-to-deadline loop; three alternating rounds, medians reported.  Then three links at
+    several round-trip times.  ``figures`` (a dict) receives the lateness histograms, for plots.
     """
+    histograms = {} if figures is None else figures.setdefault("lateness", {})
     results: list[Result] = []
     latency_s = latency_ms / 1e3
     counts = (1, 3, 5) if quick else tuple(range(1, 9))
@@ -192,6 +211,8 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0) -> list[Result]:
                 duration = 1.0 if quick else 2.0
             loop = _fly_with_ports(links, mode, duration, fleet=1)
             (segment,) = loop.segments
+            if n == counts[-1]:
+                histograms[f"{mode}, {n} slow links"] = segment.lateness
             periods[mode] = (segment.period.quantile(0.5) or 0.0) * 1e3
             rates = [p["frames_in"] / loop.flight.sim_time_s for p in loop.summary()["ports"]]
             results.append(Result("io", f"{mode}_period_ms_n{n}", round(periods[mode], 2), "ms"))
@@ -208,6 +229,9 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0) -> list[Result]:
         for _ in range(1 if quick else 3):
             bare = _bare_loop_lateness(seconds)
             (segment,) = _fly_with_ports(ports, "threaded", seconds, fleet=1).segments
+            if prefix == "loop":
+                histograms["bare sleep-to-deadline loop"] = bare
+            histograms[f"threaded, {'default ports' if prefix == 'loop' else 'default + 5 links'}"] = segment.lateness
             rounds["bare50"].append(bare.quantile(0.5))
             rounds["bare99"].append(bare.quantile(0.99))
             rounds["loop50"].append(segment.lateness.quantile(0.5))
@@ -221,6 +245,16 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0) -> list[Result]:
         for q in ("50", "99"):
             ratio = med[f"loop{q}"] / max(med[f"bare{q}"], 1e-9)
             results.append(Result("io", f"{prefix}_lateness_p{q}_vs_bare", round(ratio, 2), "ratio"))
+
+    links_n = 3
+    for rtt_ms in (10.0, 100.0) if quick else (10.0, 30.0, 100.0, 200.0):
+        links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=rtt_ms) for i in range(links_n))
+        for mode in ("blocking", "threaded"):
+            duration = max(1.5, 6 * links_n * rtt_ms / 1e3) if mode == "blocking" else 1.0
+            (segment,) = _fly_with_ports(links, mode, duration, fleet=1).segments
+            period_ms = (segment.period.quantile(0.5) or 0.0) * 1e3
+            results.append(Result("io", f"{mode}_period_ms_rtt{rtt_ms:g}", round(period_ms, 2), "ms"))
+        results.append(Result("io", f"theory_blocking_period_ms_rtt{rtt_ms:g}", links_n * rtt_ms, "ms"))
     return results
 
 

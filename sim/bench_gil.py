@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from sim.bench import Result, _median_time
 from sim.config import FlightConfig, apply_overrides, load_heli
 from sim.cpu_helper import factorize
+from sim.runtime import gil_enabled
 from sim.session import flight_session
 
 __all__ = ["bench_gil"]
@@ -70,6 +71,7 @@ def bench_gil(quick: bool = False) -> list[Result]:
     results.append(Result("gil", f"factorize_{len(numbers)}_processes_s", round(in_processes, 3), "s"))
     results.append(Result("gil", "factorize_processes_vs_serial", round(in_processes / serial, 2), "ratio"))
     results.append(Result("gil", "processes_used", workers, "-"))
+    results.append(Result("gil", "gil_enabled", int(gil_enabled()), "bool"))  # 0 on free-threaded Python
     serial = _median_time(lambda: [_wait(None) for _ in range(5)], repeats)
     threaded = _median_time(lambda: _in_threads(_wait, list(range(5))), repeats)
     results.append(Result("gil", "wait_5x100ms_serial_s", round(serial, 3), "s"))

@@ -65,6 +65,15 @@ class LogHistogram:
                 return min(middle, self.max)
         return self.max
 
+    def bins(self) -> list[tuple[float, float, int]]:
+        """The bins that were hit, in order: (lower edge s, upper edge s, samples)."""
+        out = []
+        for index in sorted(self._bins):
+            lower = 0.0 if index == 0 else self._FLOOR_S * self._GROWTH ** (index - 1)
+            upper = self._FLOOR_S * self._GROWTH**index if index < self._LAST else math.inf
+            out.append((lower, upper, self._bins[index]))
+        return out
+
     def summary(self, scale: float, digits: int = 1) -> dict[str, float | None]:
         """{p50, p99, max} multiplied by ``scale`` (1e6 for microseconds, 1e3 for ms)."""
 

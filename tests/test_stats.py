@@ -209,3 +209,14 @@ def test_many_short_segments_stay_small():
     finally:
         tracemalloc.stop()
     assert grown < 8e6 and segments[-1].to_dict()["ticks"] == 0  # 18 KB per histogram with dense bins: 18 MB
+
+
+def test_the_interpreter_says_whether_its_gil_is_on(monkeypatch):
+    import sys
+
+    from sim.runtime import gil_enabled, python_line
+
+    assert gil_enabled() == getattr(sys, "_is_gil_enabled", lambda: True)()
+    # a free-threaded build with the GIL off (3.13t), which this machine does not have
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    assert not gil_enabled() and python_line().endswith("(free-threaded: no GIL)")

@@ -317,6 +317,19 @@ def test_injected_faults_are_shown_where_they_act(screen):
     assert count_near(screen, WARN, layout.panel, tolerance=4) > warn_in_panel + 30
 
 
+def test_the_interpreter_is_named_and_a_free_threaded_one_stands_out(screen):
+    renderer = Renderer(SIZE)
+    panel = renderer.layout(SIZE, 0).panel
+    draw(screen, snapshot(python=""), renderer=renderer)
+    warn_before = count_near(screen, WARN, panel, tolerance=4)
+    blank = pixels(screen, panel)
+    draw(screen, snapshot(python="Python 3.11.7 (GIL)"), renderer=renderer)
+    assert np.any(pixels(screen, panel) != blank)
+    assert count_near(screen, WARN, panel, tolerance=4) == warn_before
+    draw(screen, snapshot(python="Python 3.13.1 (free-threaded: no GIL)"), renderer=renderer)
+    assert count_near(screen, WARN, panel, tolerance=4) > warn_before + 30
+
+
 def test_many_ports_fit_and_none_is_fine(screen):
     many = [PortView(f"/dev/pts/{k}", "servo", "maestro", "out", 250.0, 4500.0, 0, 0.1, "ok") for k in range(16)]
     draw(screen, snapshot(ports=many))

@@ -27,6 +27,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write {machine, results} as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, noisier figures)")
     parser.add_argument("--duration", type=float, metavar="S", help="soak: how long to fly (default 600 s)")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the figures as PNG (io, step; with several, FILE gets -NAME before its suffix); "
+        "needs matplotlib: pip install 'heli-sim[plot]'",
+    )
     parser.set_defaults(run=run)
 
 
@@ -38,15 +44,24 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration {args.duration:g}: expected a positive number of seconds")
     check_output_path(args.json, "--json")
+    plots = _plot_paths(args.plot, names)
     machine = machine_info()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, numpy {machine['numpy']}")
     results = []
     for name in names:
-        options = {"duration_s": args.duration, "announce": _to_stderr} if name == "soak" else {}
-        for result in BENCHMARKS[name](quick=args.quick, **options):
+        options: dict = {"duration_s": args.duration, "announce": _to_stderr} if name == "soak" else {}
+        figures: dict = {}
+        if name in plots:
+            options["figures"] = figures
+        rows = BENCHMARKS[name](quick=args.quick, **options)
+        for result in rows:
             results.append(result)
             metric = f"{result.metric} [{result.protocol}]" if result.protocol else result.metric
             print(f"  {result.bench:<9} {metric:<44} {result.value:>14,.2f} {result.unit}")
+        if name in plots:
+            from sim.plots import plot
+
+            print(f"  {name:<9} figure: {plot(name, rows, figures, plots[name])}")
     if args.json:
         Path(args.json).write_text(
             json.dumps({"machine": machine, "results": [r.to_dict() for r in results]}, indent=2) + "\n"
@@ -57,3 +72,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _plot_paths(plot_file: str | None, names: list[str]) -> dict[str, str]:
+    """Benchmark name -> PNG path for ``--plot`` (checked before anything runs)."""
+    if plot_file is None:
+        return {}
+    from sim.plots import PLOTTERS, check_available
+
+    drawable = [name for name in names if name in PLOTTERS]
+    if not drawable:
+        raise ConfigError(f"--plot: none of {', '.join(names)} has a figure; expected one of {', '.join(PLOTTERS)}")
+    check_available()
+    check_output_path(plot_file, "--plot")
+    if len(drawable) == 1:
+        return {drawable[0]: plot_file}
+    path = Path(plot_file)
+    return {name: str(path.with_name(f"{path.stem}-{name}{path.suffix or '.png'}")) for name in drawable}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from heli.errors import ConfigError
+from sim.runtime import python_line
 from sim.view.app import SCRIPT_ENV, parse_script
 from sim.view.shared import (
     _MODE_STRIDE,
@@ -141,7 +142,7 @@ class Publisher:
         self.writer.set(ports=len(ports))
         self.writer.set_text(
             {"heli": loop.flight.heli.params.name, "rc_source": loop.rc_source, "ports": meta, "events": events,
-             "loop_fault": _faults_on(loop, "loop")}
+             "loop_fault": _faults_on(loop, "loop"), "python": python_line()}
         )  # fmt: skip
 
 

@@ -186,6 +186,9 @@ def _stall(surface, area: pygame.Rect, snapshot: Snapshot, now: float, text: Tex
 def _status(surface, x: int, y: int, width: int, snapshot: Snapshot, text: Text) -> int:
     line = text.height("body")
     text.draw(surface, f"sim {snapshot.sim_time_s:9.2f} s   tick {snapshot.tick:,}", (x, y), "mono", TEXT)
+    if snapshot.python:  # the lesson depends on it: with no GIL, threads compute in parallel too
+        colour = DIM if snapshot.python.endswith("(GIL)") else WARN
+        text.draw(surface, snapshot.python, (x + width, y), "small", colour, anchor="topright")
     y += line
     helper = snapshot.cpu_helper or "off"
     text.draw(surface, f"CPU helper: {helper}", (x, y), "body", DIM if helper == "off" else WARN)

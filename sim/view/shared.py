@@ -214,5 +214,6 @@ def decode(raw: np.ndarray) -> Snapshot:
         ports=ports,
         events=text.get("events", []),
         loop_fault=text.get("loop_fault", ""),
+        python=text.get("python", ""),
         finished=s["finished"] > 0.5,
     )
