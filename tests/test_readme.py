@@ -87,6 +87,14 @@ def test_readme_lists_every_key_of_the_view():
             assert part.lower() in table.lower(), f"key {key!r} missing from the README's view section"
 
 
+def test_readme_links_to_files_that_exist():
+    for path in re.findall(r"\]\(((?:docs|configs)/[^)#]+)\)", README):
+        assert (ROOT / path).is_file(), path
+    for doc in (ROOT / "docs").glob("*.md"):  # and the docs' own links to the code
+        for target in re.findall(r"`((?:sim|heli)/[\w/]+\.py)`", doc.read_text()):
+            assert (ROOT / target).is_file(), f"{doc.name}: {target}"
+
+
 def test_readme_images_exist():
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / path).is_file(), path
