@@ -180,6 +180,9 @@ class FlightSettings:
     catchup_limit_s: float = quantity("s", gt=0.0, le=60.0, default=1.0, doc="physics catch-up cap after a stall")
     failsafe_timeout_s: float = quantity("s", gt=0.0, le=10.0, default=0.25, doc="pilot input older than this is stale")
     seed: int = quantity("-", ge=0, le=2**63 - 1, default=0, doc="seeds every random number (fault injection)")
+    controller: str = quantity(
+        "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one"
+    )
 
     def __post_init__(self) -> None:
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)

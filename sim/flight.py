@@ -12,12 +12,13 @@ import math
 
 import numpy as np
 
-from heli.control import ControllerConstants, ControllerState, control
+from heli.control import ControllerConstants, ControllerState, PilotInput
 from heli.dynamics import FlightModel, step
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, ActuatorCommand
 from heli.trim import solve_hover_trim
 from sim.config import FlightConfig, HeliConfig
+from sim.controllers import load_controller
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
 
@@ -37,7 +38,10 @@ class Flight:
         self.trim = solve_hover_trim(self.model)
         collective = math.radians(self.trim.collective_deg)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
+        self.control = load_controller(settings.controller)
         self.reset()
+        if settings.controller:  # a dry run on the starting state: a controller that cannot fly fails here
+            self.control(self.constants, self.controller, PilotInput.centred(self.count), self.vehicles, 0.002)
 
     def reset(self) -> None:
         """Everything back to the start: vehicles, controllers, pilot, simulated time."""
@@ -93,7 +97,9 @@ class Flight:
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
             self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
-        self.controller, self.command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
+        self.controller, self.command = self.control(
+            self.constants, self.controller, self._pilot_input, self.vehicles, dt_s
+        )
 
     def advance(self, steps: int) -> list[tuple[str, str]]:
         """Step the physics ``steps`` times with the held command; returns new (kind, detail) events."""

@@ -43,6 +43,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--loop-hz", type=float, metavar="HZ", help="controller loop rate (default 500)")
     parser.add_argument("--physics-dt", type=float, metavar="S", help="physics step (default 0.001)")
     parser.add_argument("--start", choices=("ground", "hover"), help="on the skids (default) or trimmed in hover")
+    parser.add_argument(
+        "--controller", metavar="MODULE:FUNCTION", help="fly your own controller (docs/extending.md); default: built-in"
+    )
     ports = parser.add_argument_group(
         "ports",
         "each PORT is a device path, a pyserial URL (socket://, rfc2217://, loop://, spy://) or virtual "
@@ -123,6 +126,7 @@ def _effective_config(args: argparse.Namespace):
         loop_hz=args.loop_hz,
         physics_dt_s=args.physics_dt,
         start=args.start,
+        controller=args.controller,
     )
     return _with_port_options(config, args)
 

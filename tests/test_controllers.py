@@ -1,0 +1,91 @@
+"""Your own flight controller (``[flight] controller = "module:function"``): it flies instead of
+the built-in one, the flight logs and replays with it, and a controller that cannot be used is
+named in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.config import FlightConfig, apply_overrides
+from sim.log.reader import read_log
+from sim.log.replay import Replay
+from sim.loop import ManualClock
+from sim.session import flight_session
+from tests.conftest import heli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONTROLLERS = '''
+from heli.control import control
+from heli.state import ActuatorCommand
+
+calls = 0
+
+
+def engine_off(constants, state, pilot, vehicles, dt_s):
+    """The built-in controller, with the throttle cut: the rotor must slow down."""
+    global calls
+    calls += 1
+    state, command = control(constants, state, pilot, vehicles, dt_s)
+    packed = command.packed.copy()
+    packed[:, 4] = 0.0
+    return state, ActuatorCommand(packed)
+
+
+def wrong(constants, state, pilot, vehicles, dt_s):
+    return "no command"
+'''
+
+
+@pytest.fixture
+def my_controllers(tmp_path, monkeypatch):
+    (tmp_path / "my_controllers.py").write_text(CONTROLLERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("my_controllers", None)
+
+
+def fly(seconds: float, log_path: Path | None = None, **settings):
+    config = apply_overrides(FlightConfig(ports=()), start="hover", duration_s=seconds, **settings)
+    with flight_session(config, heli("xcell60").config, clock=ManualClock(),
+                        log_path=None if log_path is None else str(log_path)) as loop:  # fmt: skip
+        loop.run()
+    return loop
+
+
+def test_your_controller_flies_instead_of_the_built_in_one_and_replays(my_controllers):
+    import my_controllers as module
+
+    built_in = fly(1.5).flight.vehicles
+    log_path = my_controllers / "flight.hslog"
+    loop = fly(1.5, log_path, controller="my_controllers:engine_off")
+    assert module.calls == 1 + loop.ticks  # a dry run before the flight, then once a tick (500 Hz)
+    ours = loop.flight.vehicles
+    assert ours.rotor_speed_rad_s[0] < 0.9 * built_in.rotor_speed_rad_s[0]  # no power: the rotor slows
+    replay = Replay(read_log(str(log_path)))
+    replay.run()
+    assert replay.difference is None
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        ("my_controllers:wrong", ["must return (ControllerState, ActuatorCommand)", "str"]),
+        ("my_controllers:missing", ["has no function 'missing'"]),
+        ("not_a_module_here:f", ["cannot import 'not_a_module_here'", "PYTHONPATH"]),
+        ("no-colon", ["expected MODULE:FUNCTION"]),
+    ],
+)
+def test_a_controller_that_cannot_fly_is_one_line(my_controllers, name, fragments):
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(my_controllers)}
+    result = subprocess.run([sys.executable, "-m", "sim", "fly", "--headless", "--duration", "0.5", "--controller",
+                             name], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"heli-sim fly: error: flight.controller = '{name}'")
+    for fragment in fragments:
+        assert fragment in lines[0]
