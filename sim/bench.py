@@ -179,7 +179,7 @@ def _bare_loop_lateness(duration_s: float, loop_hz: float = 500.0) -> LogHistogr
     return lateness
 
 
-def _fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int) -> FlightLoop:
+def fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int) -> FlightLoop:
     config = apply_overrides(
         FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io_mode, duration_s=duration_s
     )
@@ -209,7 +209,7 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
                 duration = max(1.5 if quick else 2.0, (3 if quick else 6) * n * latency_s)
             else:
                 duration = 1.0 if quick else 2.0
-            loop = _fly_with_ports(links, mode, duration, fleet=1)
+            loop = fly_with_ports(links, mode, duration, fleet=1)
             (segment,) = loop.segments
             if n == counts[-1]:
                 histograms[f"{mode}, {n} slow links"] = segment.lateness
@@ -228,7 +228,7 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
         rounds: dict[str, list[float]] = {"bare50": [], "bare99": [], "loop50": [], "loop99": []}
         for _ in range(1 if quick else 3):
             bare = _bare_loop_lateness(seconds)
-            (segment,) = _fly_with_ports(ports, "threaded", seconds, fleet=1).segments
+            (segment,) = fly_with_ports(ports, "threaded", seconds, fleet=1).segments
             if prefix == "loop":
                 histograms["bare sleep-to-deadline loop"] = bare
             histograms[f"threaded, {'default ports' if prefix == 'loop' else 'default + 5 links'}"] = segment.lateness
@@ -251,7 +251,7 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=rtt_ms) for i in range(links_n))
         for mode in ("blocking", "threaded"):
             duration = max(1.5, 6 * links_n * rtt_ms / 1e3) if mode == "blocking" else 1.0
-            (segment,) = _fly_with_ports(links, mode, duration, fleet=1).segments
+            (segment,) = fly_with_ports(links, mode, duration, fleet=1).segments
             period_ms = (segment.period.quantile(0.5) or 0.0) * 1e3
             results.append(Result("io", f"{mode}_period_ms_rtt{rtt_ms:g}", round(period_ms, 2), "ms"))
         results.append(Result("io", f"theory_blocking_period_ms_rtt{rtt_ms:g}", links_n * rtt_ms, "ms"))

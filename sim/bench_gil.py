@@ -23,13 +23,13 @@ from sim.cpu_helper import factorize
 from sim.runtime import gil_enabled
 from sim.session import flight_session
 
-__all__ = ["bench_gil"]
+__all__ = ["NUMBERS", "bench_gil", "fly_with_helper", "in_threads"]
 
 # primes near 10**14: about half a second of trial division each on this project's machine
-_NUMBERS = [100_000_000_000_031, 100_000_000_000_067, 100_000_000_000_097, 100_000_000_000_099]
+NUMBERS = [100_000_000_000_031, 100_000_000_000_067, 100_000_000_000_097, 100_000_000_000_099]
 
 
-def _in_threads(work: Callable[[int], object], items: list) -> None:
+def in_threads(work: Callable[[int], object], items: list) -> None:
     threads = [threading.Thread(target=work, args=(item,), name=f"bench-gil-{i}") for i, item in enumerate(items)]
     for thread in threads:
         thread.start()
@@ -41,7 +41,7 @@ def _wait(_: object) -> None:
     select.select([], [], [], 0.1)
 
 
-def _fly_with_helper(mode: str, seconds: float) -> tuple[float, float, int]:
+def fly_with_helper(mode: str, seconds: float) -> tuple[float, float, int]:
     config = apply_overrides(FlightConfig(), heli="xcell60", start="hover", pilot="hover", duration_s=seconds)
     with flight_session(config, load_heli("xcell60")) as loop:
         loop.cpu_helper.set_mode(mode)
@@ -54,14 +54,14 @@ def bench_gil(quick: bool = False) -> list[Result]:
     """The seed's two experiments, then the loop with the CPU helper off, in a thread, in a process."""
     results: list[Result] = []
     repeats = 1 if quick else 3
-    numbers = _NUMBERS[:2] if quick else _NUMBERS
+    numbers = NUMBERS[:2] if quick else NUMBERS
     times: dict[str, list[float]] = {"serial": [], "threads": [], "processes": []}
     workers = min(len(numbers), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(factorize, [15, 21] * workers))  # the workers are started before the clock runs
         for _ in range(1 if quick else 5):  # alternating: a noisy machine's slow spell hits all alike
             times["serial"].append(_median_time(lambda: [factorize(n) for n in numbers], 1))
-            times["threads"].append(_median_time(lambda: _in_threads(factorize, numbers), 1))
+            times["threads"].append(_median_time(lambda: in_threads(factorize, numbers), 1))
             times["processes"].append(_median_time(lambda: list(pool.map(factorize, numbers)), 1))
     serial, threaded = statistics.median(times["serial"]), statistics.median(times["threads"])
     in_processes = statistics.median(times["processes"])
@@ -73,7 +73,7 @@ def bench_gil(quick: bool = False) -> list[Result]:
     results.append(Result("gil", "processes_used", workers, "-"))
     results.append(Result("gil", "gil_enabled", int(gil_enabled()), "bool"))  # 0 on free-threaded Python
     serial = _median_time(lambda: [_wait(None) for _ in range(5)], repeats)
-    threaded = _median_time(lambda: _in_threads(_wait, list(range(5))), repeats)
+    threaded = _median_time(lambda: in_threads(_wait, list(range(5))), repeats)
     results.append(Result("gil", "wait_5x100ms_serial_s", round(serial, 3), "s"))
     results.append(Result("gil", "wait_5x100ms_threads_s", round(threaded, 3), "s"))
 
@@ -81,7 +81,7 @@ def bench_gil(quick: bool = False) -> list[Result]:
     rounds: dict[str, list[tuple[float, float, int]]] = {"off": [], "thread": [], "process": []}
     for _ in range(repeats):
         for mode in rounds:
-            rounds[mode].append(_fly_with_helper(mode, seconds))
+            rounds[mode].append(fly_with_helper(mode, seconds))
     for mode, runs in rounds.items():
         p50 = statistics.median(r[0] for r in runs)
         p99 = statistics.median(r[1] for r in runs)

@@ -48,7 +48,7 @@ def check_output_path(path: str | None, option: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sim.cli import bench, calibrate, device, fly, ports, replay, trim, vports
+    from sim.cli import bench, calibrate, device, fly, ports, replay, tour, trim, vports
 
     parser = OneLineParser(
         prog="heli-sim",
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log events to stderr as they happen")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     commands.required = True
-    for module in (fly, replay, trim, calibrate, device, ports, vports, bench):
+    for module in (fly, replay, trim, calibrate, device, ports, vports, bench, tour):
         module.add_parser(commands)
     return parser
 

@@ -1,0 +1,146 @@
+"""``heli-sim tour``: the lesson, step by step, measured on this machine.
+
+Each step has a caption (what to look for), a measurement taken live, and a verdict that
+compares the measurement with the lesson. Threads overlap blocking system calls but do not run
+Python code in parallel (the GIL), so threads are for blocking I/O and processes are for
+parallel computation. On a free-threaded interpreter with the GIL off, the CPU step says what
+really happens there. Steps are plain functions of ``quick``, so any one can be run again on
+its own.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from sim.bench import fly_with_ports
+from sim.bench_gil import NUMBERS, fly_with_helper, in_threads
+from sim.config import PortSpec
+from sim.cpu_helper import factorize
+from sim.runtime import gil_enabled, python_line
+
+__all__ = ["STEPS", "Outcome", "Step"]
+
+
+@dataclass
+class Outcome:
+    """What a step measured (``figures``: name -> value, with units in the names) and its verdict."""
+
+    figures: dict[str, float]
+    verdict: str
+    as_the_lesson_says: bool
+    lines: list[str] = field(default_factory=list)  # the measurement, for people
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    caption: str
+    run: Callable[[bool], Outcome]
+
+
+def _timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def _cpu(quick: bool) -> Outcome:
+    numbers = NUMBERS[:2]
+    workers = min(len(numbers), os.cpu_count() or 1)
+    rounds = 1 if quick else 3
+    times: dict[str, list[float]] = {"serial": [], "threads": [], "processes": []}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(factorize, [15] * workers))  # the workers start before the clock does
+        for _ in range(rounds):
+            times["serial"].append(_timed(lambda: [factorize(n) for n in numbers]))
+            times["threads"].append(_timed(lambda: in_threads(factorize, numbers)))
+            times["processes"].append(_timed(lambda: list(pool.map(factorize, numbers))))
+    serial, threads, processes = (statistics.median(times[k]) for k in ("serial", "threads", "processes"))
+    figures = {"serial_s": serial, "threads_s": threads, "processes_s": processes,
+               "threads_vs_serial": threads / serial, "processes_vs_serial": processes / serial,
+               "cores": float(os.cpu_count() or 1), "gil": float(gil_enabled())}  # fmt: skip
+    lines = [
+        f"{len(numbers)} numbers factorised one after another: {serial:.2f} s",
+        f"in {len(numbers)} threads:   {threads:.2f} s ({threads / serial:.2f}x)",
+        f"in {workers} processes: {processes:.2f} s ({processes / serial:.2f}x)",
+    ]
+    if gil_enabled():
+        threads_ok = threads / serial > 0.85  # no real speed-up: one thread computes at a time
+        processes_ok = workers < 2 or processes / serial < 0.8
+        processes_said = (
+            "processes were faster: each has its own interpreter and GIL"
+            if workers >= 2
+            else "this machine has one core, so processes could not be faster either"
+        )
+        threads_said = "threads were no faster than one after another: the GIL lets one thread run Python at a time"
+        verdict = f"{threads_said}; {processes_said}"
+        ok = threads_ok and processes_ok
+    else:
+        ok = True
+        verdict = (f"{python_line()}: threads ran {serial / threads:.1f}x faster here, because without the GIL "
+                   "they compute in parallel; processes still do, at the cost of their own memory")  # fmt: skip
+    return Outcome(figures, verdict, ok, lines)
+
+
+def _devices(quick: bool) -> Outcome:
+    latency_ms = 100.0
+    counts = (1, 3) if quick else (1, 3, 5)
+    figures: dict[str, float] = {}
+    lines = [f"{'links':>6} {'blocking period':>16} {'threaded period':>16}   theory (blocking: N x {latency_ms:g} ms)"]
+    for n in counts:
+        links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(n))
+        periods = {}
+        for mode in ("blocking", "threaded"):
+            duration = max(1.2, 4 * n * latency_ms / 1e3) if mode == "blocking" else 1.0
+            (segment,) = fly_with_ports(links, mode, duration, fleet=1).segments
+            periods[mode] = (segment.period.quantile(0.5) or 0.0) * 1e3
+            figures[f"{mode}_period_ms_n{n}"] = periods[mode]
+        lines.append(f"{n:>6} {periods['blocking']:>13.1f} ms {periods['threaded']:>13.2f} ms   {n * latency_ms:g} ms")
+    blocking_grows = all(figures[f"blocking_period_ms_n{n}"] >= 0.9 * n * latency_ms for n in counts)
+    threaded_flat = all(figures[f"threaded_period_ms_n{n}"] < 5.0 for n in counts)
+    verdict = (
+        "served inline, every slow device adds its whole round trip to every tick; served by threads, the "
+        "waits overlap and the loop keeps its 2 ms period, however many devices there are"
+    )
+    return Outcome(figures, verdict, blocking_grows and threaded_flat, lines)
+
+
+def _helper(quick: bool) -> Outcome:
+    seconds = 1.5 if quick else 3.0
+    figures: dict[str, float] = {}
+    lines = [f"{'CPU helper':>10} {'lateness p50':>13} {'p99':>10} {'missed/s':>9}"]
+    for mode in ("off", "thread", "process"):
+        p50, p99, missed = fly_with_helper(mode, seconds)
+        figures[f"{mode}_p50_us"], figures[f"{mode}_p99_us"] = p50 * 1e6, p99 * 1e6
+        figures[f"{mode}_missed_per_s"] = missed / seconds
+        lines.append(f"{mode:>10} {p50 * 1e6:>10.0f} us {p99 * 1e6:>7.0f} us {missed / seconds:>9.1f}")
+    thread_hurts = figures["thread_p99_us"] > 3 * figures["off_p99_us"]
+    process_spares = figures["process_p99_us"] < 0.5 * figures["thread_p99_us"]
+    if gil_enabled():
+        verdict = ("a computing thread holds the GIL for a switch interval at a time, so the loop waits for it even "
+                   "in threaded mode; the same work in a process leaves the loop alone")  # fmt: skip
+        ok = thread_hurts and process_spares
+    else:
+        verdict = f"{python_line()}: the helper thread computes beside the loop instead of taking turns with it"
+        ok = True
+    return Outcome(figures, verdict, ok, lines)
+
+
+STEPS: list[Step] = [
+    Step("cpu", "CPU-bound work: one after another, in threads, in processes",
+         "Factorising numbers is pure Python computation. Watch whether threads make it faster, and "
+         "whether processes do.", _cpu),
+    Step("devices", "Slow serial devices: served inline, or by threads",
+         "One helicopter flies with N devices that each answer 100 ms after a request, like the seed's slow "
+         "system call. Served inline (blocking), the loop waits for each in turn. Served by threads, the "
+         "waits overlap.", _devices),
+    Step("helper", "A CPU-bound helper: in a thread, in a process",
+         "The loop flies in threaded mode while a helper factorises numbers: first in a thread of the "
+         "simulator (the view's G key), then in a process of its own (P). Watch the loop's lateness.", _helper),
+]  # fmt: skip
