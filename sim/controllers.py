@@ -4,7 +4,7 @@ A controller is a function with the signature of ``heli.control.control``::
 
     def my_control(constants, state, pilot, vehicles, dt_s) -> tuple[ControllerState, ActuatorCommand]
 
-named as ``"package.module:function"`` (importable from the working directory or
+named as ``"package.module:function"`` (importable from the working directory, or from
 ``PYTHONPATH``).  It gets the same inputs as the built-in one for all N vehicles at once, and
 its command goes to the same servos, physics, log and replay.
 """
@@ -12,6 +12,8 @@ its command goes to the same servos, physics, log and replay.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,8 @@ def load_controller(name: str) -> ControlFunction:
     module_name, _, function_name = name.partition(":")
     if not module_name or not function_name:
         raise ConfigError(f"{where}: expected MODULE:FUNCTION, e.g. my_controller:control")
+    if os.getcwd() not in sys.path:  # the installed command does not look here by itself; python -m does
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -52,7 +56,12 @@ def _checked(function: ControlFunction, where: str) -> ControlFunction:
         nonlocal checked
         result = function(constants, state, pilot, vehicles, dt_s)
         if not checked:
-            ok = isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], ActuatorCommand)
+            ok = (
+                isinstance(result, tuple)
+                and len(result) == 2
+                and isinstance(result[0], ControllerState)
+                and isinstance(result[1], ActuatorCommand)
+            )
             if not ok or result[1].packed.shape[0] != vehicles.count or not np.isfinite(result[1].packed).all():
                 raise ConfigError(
                     f"{where}: must return (ControllerState, ActuatorCommand) with one finite row per vehicle "

@@ -38,6 +38,10 @@ def engine_off(constants, state, pilot, vehicles, dt_s):
 
 def wrong(constants, state, pilot, vehicles, dt_s):
     return "no command"
+
+
+def wrong_state(constants, state, pilot, vehicles, dt_s):
+    return "no state", control(constants, state, pilot, vehicles, dt_s)[1]
 '''
 
 
@@ -75,6 +79,7 @@ def test_your_controller_flies_instead_of_the_built_in_one_and_replays(my_contro
     ("name", "fragments"),
     [
         ("my_controllers:wrong", ["must return (ControllerState, ActuatorCommand)", "str"]),
+        ("my_controllers:wrong_state", ["must return (ControllerState, ActuatorCommand)", "tuple"]),
         ("my_controllers:missing", ["has no function 'missing'"]),
         ("not_a_module_here:f", ["cannot import 'not_a_module_here'", "PYTHONPATH"]),
         ("no-colon", ["expected MODULE:FUNCTION"]),
@@ -89,3 +94,11 @@ def test_a_controller_that_cannot_fly_is_one_line(my_controllers, name, fragment
     assert lines[0].startswith(f"heli-sim fly: error: flight.controller = '{name}'")
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def test_the_installed_command_finds_a_controller_in_the_working_directory(my_controllers):
+    command = Path(sys.executable).parent / "heli-sim"  # unlike python -m, it does not put "." on sys.path
+    result = subprocess.run([str(command), "fly", "--headless", "--quiet", "--duration", "0.3", "--controller",
+                             "my_controllers:engine_off"], cwd=my_controllers, capture_output=True, text=True,
+                            timeout=60, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
