@@ -182,7 +182,7 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
     # 0.25 s after the last frame (one came just before the silence) the failsafe takes over; it
     # lets go when frames come back
     assert any(1.8 + 0.2 <= e["t_s"] < 2.4 for e in events_of(summary, "failsafe_on"))
-    assert any(2.4 <= e["t_s"] < 2.6 for e in events_of(summary, "failsafe_off"))
+    assert any(2.4 <= e["t_s"] < 2.9 for e in events_of(summary, "failsafe_off"))
     assert by_name["servo0"]["disconnects"] == 1 and by_name["servo0"]["reconnects"] == 1
     assert events_of(summary, "port_lost") and events_of(summary, "port_back")
     assert 150.0 <= by_name["link0"]["round_trip_ms"]["max"] < 300.0
@@ -202,9 +202,9 @@ def test_a_servo_board_that_hangs_times_out_and_recovers():
     (servo,) = summary["ports"]
     assert servo["timeouts"] > 0  # a servo board acknowledges each command: a hung one times out
     (timed_out,) = events_of(summary, "port_timeout")
-    assert 0.3 + 0.5 <= timed_out["t_s"] < 0.3 + 0.5 + 0.1  # the command's 500 ms reply deadline
+    assert 0.3 + 0.5 <= timed_out["t_s"] < 0.3 + 0.5 + 0.3  # the command's 500 ms reply deadline
     (answering,) = events_of(summary, "port_ok")
-    assert 2.8 <= answering["t_s"] < 2.9
+    assert 2.8 <= answering["t_s"] < 3.2
     assert servo["state"] == "ok"
     ticks = sum(segment["ticks"] for segment in summary["segments"])
     assert ticks >= 0.9 * 3.6 * 500  # threaded: the loop kept ticking; it never waited for the board

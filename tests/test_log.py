@@ -253,7 +253,9 @@ def test_replay_command_reports_an_identical_replay(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "identical to the log" in result.stdout
     summary = json.loads(stats.read_text())
-    assert summary["replay"]["identical"] is True and summary["replay"]["ticks"] == 1001
+    replay = summary["replay"]
+    # every tick of the log replayed (a busy machine may have missed a deadline or two: fewer than 1001)
+    assert replay["identical"] is True and replay["ticks"] == replay["ticks_in_log"] > 900
     assert summary["duration_s"] == pytest.approx(2.0)
     assert {"segments", "vehicles", "events", "ports"} <= set(summary)
     assert summary["replay"]["speed_x_real_time"] > 1.0
