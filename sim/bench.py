@@ -179,11 +179,12 @@ def _bare_loop_lateness(duration_s: float, loop_hz: float = 500.0) -> LogHistogr
     return lateness
 
 
-def fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int) -> FlightLoop:
+def fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int, view: object = None) -> FlightLoop:
+    """A hovering T-Rex 450 flight with ``ports`` (``view``: a ``sim.session.ViewOptions`` to watch it)."""
     config = apply_overrides(
         FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io_mode, duration_s=duration_s
     )
-    with flight_session(replace(config, ports=ports), load_heli("trex450")) as loop:
+    with flight_session(replace(config, ports=ports), load_heli("trex450"), view=view) as loop:
         loop.run()
     return loop
 

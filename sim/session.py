@@ -30,6 +30,7 @@ class ViewOptions:
 
     size: tuple[int, int] = (1280, 720)
     screenshot: str | None = None
+    caption: tuple[str, ...] = ()  # a title and a paragraph drawn over the scene (the tour)
 
 
 @contextmanager
@@ -127,6 +128,7 @@ def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewO
     loop.view = ViewLink(
         size=view.size,
         screenshot=view.screenshot,
+        caption=view.caption,
         rc_fd=rc_fd,
         joystick={
             "channel_map": [cmap.roll, cmap.pitch, cmap.collective, cmap.yaw, cmap.arm, cmap.mode],

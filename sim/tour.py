@@ -36,12 +36,17 @@ class Outcome:
     lines: list[str] = field(default_factory=list)  # the measurement, for people
 
 
+# what a step's flight is shown in: None (text only), or a ``sim.session.ViewOptions`` for a label
+# such as "blocking, 3 links"
+Show = Callable[[str], object] | None
+
+
 @dataclass(frozen=True)
 class Step:
     key: str
     title: str
     caption: str
-    run: Callable[[bool], Outcome]
+    run: Callable[[bool, Show], Outcome]
 
 
 def _timed(work: Callable[[], object]) -> float:
@@ -50,7 +55,7 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _cpu(quick: bool) -> Outcome:
+def _cpu(quick: bool, show: Show = None) -> Outcome:
     numbers = NUMBERS[:2]
     workers = min(len(numbers), os.cpu_count() or 1)
     rounds = 1 if quick else 3
@@ -88,7 +93,7 @@ def _cpu(quick: bool) -> Outcome:
     return Outcome(figures, verdict, ok, lines)
 
 
-def _devices(quick: bool) -> Outcome:
+def _devices(quick: bool, show: Show = None) -> Outcome:
     latency_ms = 100.0
     counts = (1, 3) if quick else (1, 3, 5)
     figures: dict[str, float] = {}
@@ -98,7 +103,8 @@ def _devices(quick: bool) -> Outcome:
         periods = {}
         for mode in ("blocking", "threaded"):
             duration = max(1.2, 4 * n * latency_ms / 1e3) if mode == "blocking" else 1.0
-            (segment,) = fly_with_ports(links, mode, duration, fleet=1).segments
+            view = show(f"{mode}, {n} slow link{'s' if n > 1 else ''}") if show else None
+            (segment,) = fly_with_ports(links, mode, duration, fleet=1, view=view).segments
             periods[mode] = (segment.period.quantile(0.5) or 0.0) * 1e3
             figures[f"{mode}_period_ms_n{n}"] = periods[mode]
         lines.append(f"{n:>6} {periods['blocking']:>13.1f} ms {periods['threaded']:>13.2f} ms   {n * latency_ms:g} ms")
@@ -111,12 +117,13 @@ def _devices(quick: bool) -> Outcome:
     return Outcome(figures, verdict, blocking_grows and threaded_flat, lines)
 
 
-def _helper(quick: bool) -> Outcome:
+def _helper(quick: bool, show: Show = None) -> Outcome:
     seconds = 1.5 if quick else 3.0
     figures: dict[str, float] = {}
     lines = [f"{'CPU helper':>10} {'lateness p50':>13} {'p99':>10} {'missed/s':>9}"]
     for mode in ("off", "thread", "process"):
-        p50, p99, missed = fly_with_helper(mode, seconds)
+        view = show(f"CPU helper: {mode}") if show else None
+        p50, p99, missed = fly_with_helper(mode, seconds, view=view)
         figures[f"{mode}_p50_us"], figures[f"{mode}_p99_us"] = p50 * 1e6, p99 * 1e6
         figures[f"{mode}_missed_per_s"] = missed / seconds
         lines.append(f"{mode:>10} {p50 * 1e6:>10.0f} us {p99 * 1e6:>7.0f} us {missed / seconds:>9.1f}")

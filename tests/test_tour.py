@@ -11,12 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pygame
+
+from sim.view.render import CAPTION_EDGE, HELP_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def tour(*args: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
     return subprocess.run([sys.executable, "-m", "sim", "tour", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=240, stdin=subprocess.DEVNULL)  # fmt: skip
+                          timeout=240, stdin=subprocess.DEVNULL, env=env)  # fmt: skip
 
 
 def test_the_tour_measures_every_step_and_the_verdicts_match_the_lesson(tmp_path):
@@ -45,3 +51,21 @@ def test_one_step_can_be_run_again_and_a_bad_step_is_named(tmp_path):
     result = tour("--step", "7")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "--step '7': expected one of cpu, devices, helper or 1-3" in result.stderr
+
+
+def test_each_flight_of_a_step_can_be_watched_in_the_view_with_its_caption(tmp_path):
+    result = tour("--quick", "--step", "helper", "--screenshot", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert shots == ["helper-cpu-helper-off.png", "helper-cpu-helper-process.png", "helper-cpu-helper-thread.png"]
+    for name in shots:
+        image = pygame.surfarray.array3d(pygame.image.load(str(tmp_path / name))).reshape(-1, 3).astype(int)
+        for colour in (CAPTION_EDGE, HELP_KEY):  # the caption's frame and its "now:" line
+            assert (np.abs(image - colour).sum(axis=1) <= 6).sum() > 100, (name, colour)
+
+
+def test_screenshots_need_the_view_and_a_folder(tmp_path):
+    result = tour("--headless", "--screenshot", str(tmp_path))
+    assert result.returncode == 2 and "--screenshot needs the view" in result.stderr
+    result = tour("--screenshot", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "expected an existing folder" in result.stderr

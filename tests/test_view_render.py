@@ -22,7 +22,7 @@ from sim.view.camera import euler_from_matrix, quat_to_matrix
 from sim.view.hud import BAD as FAILSAFE_RED
 from sim.view.model import rotor_disc_ned
 from sim.view.panels import MODE_LINE_COLOURS, STATE_COLOURS, WARN
-from sim.view.render import BANNER_COLORS, HELP_KEYS, Renderer, UiState, banner_rect
+from sim.view.render import BANNER_COLORS, CAPTION_EDGE, HELP_KEY, HELP_KEYS, Renderer, UiState, banner_rect
 from sim.view.scene import CRASH_TEXT, FOCUS_COLOUR
 from sim.view.snapshot import HISTORY, LATENESS_BINS_MS, PortView, Snapshot, VehicleView
 
@@ -328,6 +328,17 @@ def test_the_interpreter_is_named_and_a_free_threaded_one_stands_out(screen):
     assert count_near(screen, WARN, panel, tolerance=4) == warn_before
     draw(screen, snapshot(python="Python 3.13.1 (free-threaded: no GIL)"), renderer=renderer)
     assert count_near(screen, WARN, panel, tolerance=4) > warn_before + 30
+
+
+def test_the_tour_caption_is_drawn_over_the_scene(screen):
+    renderer = Renderer(SIZE)
+    scene = renderer.layout(SIZE, 0).scene
+    draw(screen, snapshot(), renderer=renderer)
+    before = count_near(screen, CAPTION_EDGE, scene, tolerance=4)
+    caption = ["Slow serial devices", "One helicopter flies with N devices " * 6, "now: blocking, 3 slow links"]
+    draw(screen, snapshot(caption=caption), renderer=renderer)
+    assert count_near(screen, CAPTION_EDGE, scene, tolerance=4) > before + 200  # the frame round the caption
+    assert count_near(screen, HELP_KEY, scene, tolerance=4) > 30  # the "now:" line
 
 
 def test_many_ports_fit_and_none_is_fine(screen):

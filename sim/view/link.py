@@ -48,8 +48,9 @@ _QUIT_WAIT_S = 5.0  # the view saves its screenshot and closes its window
 class Publisher:
     """Writes the loop's ticks and state into a ``SnapshotWriter`` (no process, no pygame)."""
 
-    def __init__(self, writer: SnapshotWriter):
+    def __init__(self, writer: SnapshotWriter, caption: tuple[str, ...] = ()):
         self.writer = writer
+        self.caption = list(caption)
         self._next_publish = 0.0
         self._next_ports = 0.0
         self._head = 0
@@ -142,7 +143,7 @@ class Publisher:
         self.writer.set(ports=len(ports))
         self.writer.set_text(
             {"heli": loop.flight.heli.params.name, "rc_source": loop.rc_source, "ports": meta, "events": events,
-             "loop_fault": _faults_on(loop, "loop"), "python": python_line()}
+             "loop_fault": _faults_on(loop, "loop"), "python": python_line(), "caption": self.caption}
         )  # fmt: skip
 
 
@@ -161,6 +162,7 @@ class ViewLink:
         screenshot: str | None = None,
         rc_fd: int | None = None,
         joystick: dict | None = None,
+        caption: tuple[str, ...] = (),
     ):
         try:
             parse_script(os.environ.get(SCRIPT_ENV, ""))  # a bad script is the user's error, said here
@@ -195,7 +197,7 @@ class ViewLink:
         if rc_fd is not None:
             os.close(rc_fd)  # the view holds the transmitter's end now
         self.lost = False
-        self.publisher = Publisher(self.writer)
+        self.publisher = Publisher(self.writer, caption)
         self.first_frame_s: float | None = None  # from starting the process to its first frame shown
         self.frames_drawn = 0  # frames the view drew, and over how long (it says so as it closes)
         self.frames_seconds = 0.0

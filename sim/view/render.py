@@ -27,7 +27,17 @@ from sim.view.panels import BANNER_COLORS, draw_ports, draw_timing
 from sim.view.scene import Scene
 from sim.view.snapshot import Snapshot
 
-__all__ = ["BANNER_COLORS", "HELP_KEYS", "Layout", "Renderer", "Text", "UiState", "banner_rect"]
+__all__ = [
+    "BANNER_COLORS",
+    "CAPTION_EDGE",
+    "HELP_KEY",
+    "HELP_KEYS",
+    "Layout",
+    "Renderer",
+    "Text",
+    "UiState",
+    "banner_rect",
+]
 
 HELP_KEYS: list[tuple[str, str]] = [
     ("T", "switch the loop's I/O: threaded / blocking"),
@@ -77,6 +87,8 @@ SCENE_STALL_MS = 50.0  # the scene is framed in red for stalls this long (the ti
 HELP_BG = (16, 18, 24, 228)
 HELP_KEY = (255, 226, 80)
 HELP_TEXT = (232, 236, 242)
+CAPTION_TITLE = (120, 200, 255)  # the tour's step titles
+CAPTION_EDGE = (120, 200, 255)
 
 
 @dataclass
@@ -263,12 +275,41 @@ class Renderer:
             )
         if snapshot.paused:
             text.draw(surface, "PAUSED", scene.center, "big", (255, 255, 255), anchor="center", shadow=True)
+        if snapshot.caption:
+            self._caption(surface, scene, snapshot.caption)
         if ui.message:
             s = text.render(ui.message, "title", (255, 255, 255))
             box = s.get_rect().inflate(int(24 * scale), int(10 * scale))
             box.midbottom = (scene.centerx, scene.bottom - int(12 * scale))
             darken(surface, box, edge=(200, 206, 220))
             surface.blit(s, s.get_rect(center=box.center))
+
+    def _caption(self, surface: pygame.Surface, scene: pygame.Rect, caption: list[str]) -> None:
+        """The tour's title, paragraphs and "now: ..." line, in a box at the top right of the scene."""
+        text, scale = self._text, self._scale
+        pad = int(12 * scale)
+        box = pygame.Rect(scene.left + int(scene.width * 0.37), scene.top + int(48 * scale), 0, 0)
+        box.width = scene.right - pad - box.left
+        inner = box.width - 2 * pad
+        lines: list[tuple[str, str, tuple[int, int, int]]] = [(caption[0], "title", CAPTION_TITLE)]
+        for paragraph in caption[1:]:
+            style, colour = ("bold", HELP_KEY) if paragraph.startswith("now:") else ("body", HELP_TEXT)
+            line = ""
+            for word in paragraph.split():
+                trial = f"{line} {word}".strip()
+                if line and text.width(trial, style) > inner:
+                    lines.append((line, style, colour))
+                    line = word
+                else:
+                    line = trial
+            if line:
+                lines.append((line, style, colour))
+        box.height = sum(text.height(style) + int(3 * scale) for _, style, _ in lines) + 2 * pad
+        darken(surface, box, edge=CAPTION_EDGE)
+        y = box.top + pad
+        for line, style, colour in lines:
+            text.draw(surface, line, (box.left + pad, y), style, colour, max_width=inner)
+            y += text.height(style) + int(3 * scale)
 
     def _draw_help(self, surface: pygame.Surface) -> None:
         if self._help is None:

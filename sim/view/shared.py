@@ -215,5 +215,6 @@ def decode(raw: np.ndarray) -> Snapshot:
         events=text.get("events", []),
         loop_fault=text.get("loop_fault", ""),
         python=text.get("python", ""),
+        caption=list(text.get("caption", [])),
         finished=s["finished"] > 0.5,
     )

@@ -98,6 +98,7 @@ class Snapshot:
     ports: list[PortView] = field(default_factory=list)
     events: list[str] = field(default_factory=list)  # the last few, newest last
     loop_fault: str = ""  # a fault injected in the loop now ("" when none)
+    caption: list[str] = field(default_factory=list)  # the tour's title and paragraph, over the scene
     python: str = ""  # the simulator's interpreter: "Python 3.11.7 (GIL)" or "... (free-threaded: no GIL)"
     finished: bool = False  # the flight has ended: the view saves its screenshot (if asked) and closes
 
