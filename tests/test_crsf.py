@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import ast
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,7 @@ from sim.protocols.crsf import (
     us_to_ticks,
 )
 from sim.protocols.rc import ChannelFrame, LineSettings
+from tests.codec_streams import feed_all, modules_imported_by, mutate, split
 
 PROTOCOLS = Path(__file__).resolve().parent.parent / "sim" / "protocols"
 
@@ -79,15 +78,7 @@ def ref_us(tick: int) -> int:
 
 def decode_all(chunks: list[bytes]) -> tuple[list, CrsfDecoder]:
     decoder = CrsfDecoder()
-    messages = []
-    for chunk in chunks:
-        messages += decoder.feed(chunk)
-    return messages, decoder
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(cut, len(data)) for cut in cuts})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    return feed_all(decoder, chunks), decoder
 
 
 def good_candidates(stream: bytes) -> list[tuple[int, int]]:
@@ -631,20 +622,7 @@ def test_resyncs_after_garbage_and_delivers_the_rc_frame_last(junk, ticks, addre
     st.lists(st.integers(0, 3000), max_size=6),
 )
 def test_mutated_streams_never_raise_nor_deliver_a_bad_crc(stream, mutations, cuts):
-    data = bytearray(stream)
-    for kind, where, value in mutations:
-        at = where % (len(data) + 1)
-        if kind == "flip" and at < len(data):
-            data[at] ^= value or 1
-        elif kind == "insert":
-            data[at:at] = bytes([value]) * (1 + value % 4)
-        elif kind == "delete":
-            del data[at : at + 1 + value % 8]
-        elif kind == "cut":
-            del data[at : at + value]
-        elif kind == "repeat":
-            data[at:at] = data[at : at + value]
-    mutated = bytes(data)
+    mutated = mutate(stream, mutations, delete_len=lambda v: 1 + v % 8, repeat_len=lambda v: v)
     messages, decoder = decode_all(split(mutated, cuts))
     assert only_from_good_windows(mutated, messages)  # each from a window whose CRC the reference checked
     assert decode_all([mutated])[0] == messages
@@ -693,8 +671,5 @@ def test_crsf_imports_only_the_standard_library_and_rc():
             assert module.split(".")[0] not in ("sim", "heli", "serial", "numpy") or module == "sim.protocols.rc", (
                 module
             )
-    code = (
-        "import sys, sim.protocols.crsf; print(sorted(m for m in sys.modules if m.split('.')[0] in ('sim', 'serial')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "['sim', 'sim.protocols', 'sim.protocols.crsf', 'sim.protocols.rc']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.crsf', 'sim.protocols.rc']"
+    assert modules_imported_by("sim.protocols.crsf") == expected

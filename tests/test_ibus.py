@@ -4,8 +4,6 @@ round trips, and the stream decoder's resync behaviour on split, corrupt, trunca
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 
 from sim.protocols.ibus import LINE, IbusDecoder, checksum, encode_channels
 from sim.protocols.rc import ChannelFrame
+from tests.codec_streams import feed_all, modules_imported_by, mutate, split
 
 # deterministic: the same examples on every run, so a red test is reproducible
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
@@ -40,7 +39,6 @@ BETAFLIGHT_18_40 = bytes.fromhex(
     "20 40 00 E0 01 00 02 00 03 F0 04 00 05 00 06 00 07 10 08 00 09 10 0A 10 0B 00 0C 00 0D 00 44 FD"
 )
 
-
 # ---------------------------------------------------------------- references independent of sim.protocols
 
 
@@ -65,15 +63,7 @@ def hand_frame(channels: list[int]) -> bytes:
 
 def decode_all(chunks: list[bytes]) -> tuple[list[ChannelFrame], IbusDecoder]:
     decoder = IbusDecoder()
-    frames = []
-    for chunk in chunks:
-        frames += decoder.feed(chunk)
-    return frames, decoder
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(cut, len(data)) for cut in cuts})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    return feed_all(decoder, chunks), decoder
 
 
 # ---------------------------------------------------------------- strategies
@@ -310,18 +300,7 @@ MUTATIONS = st.lists(
     st.lists(valid_frames, min_size=1, max_size=6).map(b"".join), MUTATIONS, st.lists(st.integers(0, 500), max_size=6)
 )
 def test_mutated_streams_never_raise_nor_deliver_a_bad_checksum(stream, mutations, cuts):
-    data = bytearray(stream)
-    for kind, where, value in mutations:
-        at = where % (len(data) + 1)
-        if kind == "flip" and at < len(data):
-            data[at] ^= value or 1
-        elif kind == "insert":
-            data[at:at] = bytes([value]) * (1 + value % 4)
-        elif kind == "delete":
-            del data[at : at + 1 + value % 40]
-        elif kind == "repeat":
-            data[at:at] = data[at : at + value % 40]
-    mutated = bytes(data)
+    mutated = mutate(stream, mutations, delete_len=lambda v: 1 + v % 40, repeat_len=lambda v: v % 40)
     frames, decoder = decode_all(split(mutated, cuts))
     for frame in frames:
         assert hand_frame(list(frame.channels_us)) in mutated
@@ -342,8 +321,5 @@ def test_a_clean_stream_decodes_completely(sent, cuts):
 
 
 def test_importing_the_codec_pulls_in_nothing_else_from_sim():
-    code = (
-        "import sys, sim.protocols.ibus; print(sorted(m for m in sys.modules if m.split('.')[0] in ('sim', 'serial')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "['sim', 'sim.protocols', 'sim.protocols.ibus', 'sim.protocols.rc']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.ibus', 'sim.protocols.rc']"
+    assert modules_imported_by("sim.protocols.ibus") == expected

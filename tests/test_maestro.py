@@ -3,9 +3,6 @@ trips, and the board-side decoder's resync behaviour on split, corrupt and rando
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +37,7 @@ from sim.protocols.maestro import (
     parse_moving_state_reply,
     parse_position_reply,
 )
+from tests.codec_streams import feed_all, modules_imported_by, split
 
 # deterministic: the same examples on every run, so a red test is reproducible
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
@@ -87,15 +85,7 @@ def hand_bytes(command) -> bytes:
 
 def decode_all(chunks: list[bytes]) -> tuple[list, MaestroCommandDecoder]:
     decoder = MaestroCommandDecoder()
-    commands = []
-    for chunk in chunks:
-        commands += decoder.feed(chunk)
-    return commands, decoder
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(cut, len(data)) for cut in cuts})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    return feed_all(decoder, chunks), decoder
 
 
 # ---------------------------------------------------------------- strategies
@@ -336,9 +326,5 @@ def test_a_clean_stream_of_commands_decodes_completely(sent, cuts):
 
 
 def test_importing_the_codec_pulls_in_nothing_else_from_sim():
-    code = (
-        "import sys, sim.protocols.maestro; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sim', 'serial')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "['sim', 'sim.protocols', 'sim.protocols.maestro']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.maestro']"
+    assert modules_imported_by("sim.protocols.maestro") == expected

@@ -5,8 +5,6 @@ truncated and random input."""
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -36,6 +34,7 @@ from sim.protocols.msp import (
     status_payload,
 )
 from sim.protocols.rc import ChannelFrame
+from tests.codec_streams import feed_all, modules_imported_by, mutate, split
 
 # deterministic: the same examples on every run, so a red test is reproducible
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
@@ -118,15 +117,7 @@ def hand_frame(message: MspMessage) -> bytes:
 
 def decode_all(chunks: list[bytes], max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[list[MspMessage], MspDecoder]:
     decoder = MspDecoder(max_payload)
-    messages = []
-    for chunk in chunks:
-        messages += decoder.feed(chunk)
-    return messages, decoder
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(cut, len(data)) for cut in cuts})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    return feed_all(decoder, chunks), decoder
 
 
 # ---------------------------------------------------------------- strategies
@@ -519,18 +510,7 @@ MUTATIONS = st.lists(
     st.lists(valid_frames, min_size=1, max_size=5).map(b"".join), MUTATIONS, st.lists(st.integers(0, 2000), max_size=6)
 )
 def test_mutated_streams_never_raise_nor_deliver_a_bad_checksum(stream, mutations, cuts):
-    data = bytearray(stream)
-    for kind, where, value in mutations:
-        at = where % (len(data) + 1)
-        if kind == "flip" and at < len(data):
-            data[at] ^= value or 1
-        elif kind == "insert":
-            data[at:at] = bytes([value]) * (1 + value % 4)
-        elif kind == "delete":
-            del data[at : at + 1 + value % 40]
-        elif kind == "repeat":
-            data[at:at] = data[at : at + value % 40]
-    mutated = bytes(data)
+    mutated = mutate(stream, mutations, delete_len=lambda v: 1 + v % 40, repeat_len=lambda v: v % 40)
     decoded, decoder = decode_all(split(mutated, cuts))
     for message in decoded:
         assert hand_frame(message) in mutated
@@ -551,8 +531,5 @@ def test_a_clean_stream_of_messages_decodes_completely(sent, cuts):
 
 
 def test_importing_the_codec_pulls_in_nothing_else_from_sim():
-    code = (
-        "import sys, sim.protocols.msp; print(sorted(m for m in sys.modules if m.split('.')[0] in ('sim', 'serial')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.strip() == "['sim', 'sim.protocols', 'sim.protocols.msp', 'sim.protocols.rc']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.msp', 'sim.protocols.rc']"
+    assert modules_imported_by("sim.protocols.msp") == expected

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import ast
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from sim.protocols.sbus import (
     ticks_to_us,
     us_to_ticks,
 )
+from tests.codec_streams import feed_all, modules_imported_by, split
 
 PROTOCOLS = Path(__file__).resolve().parent.parent / "sim" / "protocols"
 
@@ -54,15 +53,7 @@ def hand_frame(ticks: list[int], flags: int = 0x00, end: int = 0x00) -> bytes:
 
 def decode_all(chunks: list[bytes]) -> tuple[list[SbusFrame], SbusDecoder]:
     decoder = SbusDecoder()
-    frames = []
-    for chunk in chunks:
-        frames += decoder.feed(chunk)
-    return frames, decoder
-
-
-def split(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(cut, len(data)) for cut in cuts})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    return feed_all(decoder, chunks), decoder
 
 
 def plausible_windows(stream: bytes) -> list[int]:
@@ -397,9 +388,5 @@ def test_sbus_imports_only_the_standard_library_rc_and_the_crsf_packing():
         for module in modules:
             top = module.split(".")[0]
             assert top not in ("sim", "heli", "serial", "numpy") or module in ("sim.protocols.rc", "sim.protocols.crsf")
-    code = (
-        "import sys, sim.protocols.sbus; print(sorted(m for m in sys.modules if m.split('.')[0] in ('sim', 'serial')))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     modules = "['sim', 'sim.protocols', 'sim.protocols.crsf', 'sim.protocols.rc', 'sim.protocols.sbus']"
-    assert result.stdout.strip() == modules
+    assert modules_imported_by("sim.protocols.sbus") == modules
