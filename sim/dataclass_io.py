@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from heli.errors import ConfigError
 
-__all__ = ["build", "describe", "to_table"]
+__all__ = ["build", "to_table"]
 
 T = TypeVar("T")
 
@@ -136,17 +136,3 @@ def to_table(instance: Any) -> dict[str, Any]:
         elif value is not None:
             out[f.name] = value
     return out
-
-
-def describe(cls: type) -> list[tuple[str, str, str, str]]:
-    """(key, unit, default, meaning) for every leaf field, for generated docs and help."""
-    rows: list[tuple[str, str, str, str]] = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            rows += [(f"{f.name}.{k}", u, d, m) for k, u, d, m in describe(hint)]
-            continue
-        default = "" if f.default is dataclasses.MISSING else repr(f.default)
-        rows.append((f.name, f.metadata.get("unit", ""), default, f.metadata.get("doc", "")))
-    return rows

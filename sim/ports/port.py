@@ -198,6 +198,14 @@ class Port:
             self._events.push("port_ok", f"{self.name}: the far end reads again")
         return True
 
+    def send_all(self, messages) -> bool:
+        """``send`` each message in turn; stop at the first the far end does not take (False).
+
+        A far end that is not reading would hold every remaining write for its whole timeout:
+        one write timeout per exchange, not one per message.
+        """
+        return all(self.send(message) for message in messages)  # all() stops at the first False
+
     @property
     def next_seq(self) -> int:
         return self._tx_seq

@@ -77,17 +77,13 @@ class RcInPort(Port):
             self._downlink_seq = letter.seq
             downlink: Downlink = letter.value
             self._snapshot = downlink.snapshot
-            for message in downlink.messages:
-                if not self.send(message):
-                    break  # the far end is not reading: the rest would wait out their timeouts too
+            self.send_all(downlink.messages)
         codec = self.codec
         deadline = self._clock() + self.read_deadline_s
         received = self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
         got = False
         for seq, message, t in received:
-            for reply in codec.respond(message, self._snapshot):
-                if not self.send(reply):
-                    break
+            self.send_all(codec.respond(message, self._snapshot))
             link = codec.link_statistics_of(message)
             if link is not None:
                 self.link_statistics = link
@@ -146,9 +142,7 @@ class TelemetryPort(Port):
 
     def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
-            for message in letter.value:
-                if not self.send(message):
-                    break  # the far end is not reading: one write timeout per exchange, not one per message
+            self.send_all(letter.value)
 
 
 class LinkPort(Port):
@@ -165,9 +159,7 @@ class RcOutPort(Port):
 
     def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
-            for channels in letter.value:
-                if not self.send(channels):
-                    break
+            self.send_all(letter.value)
 
 
 ROLES: dict[str, type[Port]] = {cls.role: cls for cls in (RcInPort, ServoPort, TelemetryPort, LinkPort, RcOutPort)}
