@@ -114,6 +114,7 @@ class FlightLoop:
         self.ticks = 0
         self.stop_reason: str | None = None
         self._requested_mode = io_mode
+        self._concurrent_mode = io_mode if io_mode != "blocking" else "threaded"  # where T goes back to
         self._stop_requested: str | None = None
         self.t0 = 0.0
         self._origin = 0.0
@@ -138,13 +139,23 @@ class FlightLoop:
         self._requested_mode = mode
 
     def toggle_io_mode(self) -> None:
-        """Threaded <-> blocking (asyncio, where running, goes to threaded)."""
-        self._requested_mode = "blocking" if self._requested_mode != "blocking" else "threaded"
+        """T (SIGUSR1): blocking <-> the concurrent mode last flown (threaded, or asyncio)."""
+        if self._requested_mode == "blocking":
+            self._requested_mode = self._concurrent_mode
+        else:
+            self._concurrent_mode = self._requested_mode
+            self._requested_mode = "blocking"
+
+    def toggle_asyncio_mode(self) -> None:
+        """I (SIGUSR2): asyncio <-> threaded; from blocking, asyncio."""
+        self._requested_mode = "threaded" if self._requested_mode == "asyncio" else "asyncio"
 
     def command(self, name: str) -> None:
         """A user command (a key in the view): every one is recorded as an event."""
         if name == "toggle_io":
             self.toggle_io_mode()
+        elif name == "toggle_asyncio":
+            self.toggle_asyncio_mode()
         elif name in ("cpu_thread", "cpu_process"):
             # G: a helper thread on/off; P: move the work into a process (or stop the process)
             want = "thread" if name == "cpu_thread" else "process"

@@ -16,7 +16,6 @@ from typing import Protocol
 import numpy as np
 
 from heli.control import FLIGHT_MODES
-from heli.errors import ConfigError
 from sim.config import FlightConfig, PortSpec
 from sim.errors import PortError
 from sim.flight import Flight
@@ -151,8 +150,6 @@ class PortIO:
     """A flight's ports and the values they carry."""
 
     def __init__(self, flight: Flight, config: FlightConfig, mode: str):
-        if mode == "asyncio":
-            raise ConfigError("I/O mode 'asyncio' is not built yet; use threaded or blocking")
         self.flight = flight
         self.config = config
         self.events = EventLog()

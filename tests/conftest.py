@@ -1,8 +1,10 @@
-"""Shared fixtures: the shipped helicopters, and a guard that fails any test leaking a thread,
-an open file descriptor (port, pipe, file) or a child process."""
+"""Shared fixtures: the shipped helicopters, a guard that fails any test leaking a thread, an
+open file descriptor (port, pipe, file) or a child process, and ``exchange`` (a port's exchange
+run inline or on an event loop, so the role tests hold for every I/O mode)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 from heli.dynamics import FlightModel
 from heli.trim import TrimResult, solve_hover_trim
 from sim.config import HeliConfig, load_heli
+from sim.ports.aio import EventLoopWorker
 
 # the tracker that cleans up shared memory (the view's snapshot) is a process with a pipe that lives
 # as long as pytest: start it before any test, so no test is blamed for it
@@ -99,3 +102,38 @@ def heli(name: str) -> Heli:
 @pytest.fixture(params=HELIS)
 def each_heli(request) -> Heli:
     return heli(request.param)
+
+
+class EventLoopExchange:
+    """Runs a port's exchanges on an event loop in the test's thread, through the asyncio mode's
+    ``AsyncLine`` (pyserial-asyncio-fast's transport on the real pty or socket)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.backend = EventLoopWorker([], {}, {})  # lends its attach() and in_background(); no thread started
+
+    def __call__(self, port, letter):
+        return self.loop.run_until_complete(self._exchange(port, letter))
+
+    async def _exchange(self, port, letter):
+        port.backend = self.backend
+        if port.line is None and port.transport is not None:
+            self.backend.attach(port)
+        return await port.exchange_async(letter)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        self.loop.close()
+
+
+@pytest.fixture(params=["inline", "asyncio"])
+def exchange(request):
+    """``exchange(port, letter)``: one exchange, inline (threaded and blocking modes) or on an event loop."""
+    if request.param == "inline":
+        yield lambda port, letter: port.exchange(letter)
+        return
+    driver = EventLoopExchange()
+    try:
+        yield driver
+    finally:
+        driver.close()

@@ -149,7 +149,8 @@ def events_of(summary: dict, kind: str) -> list[dict]:
     return [e for e in summary["events"] if e["kind"] == kind]
 
 
-def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_failsafe_replays(tmp_path):
+@pytest.mark.parametrize("mode", ["threaded", "asyncio"])
+def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_failsafe_replays(tmp_path, mode):
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="link", latency_ms=5.0))
     faults = (
         FaultSpec(kind="byte_loss", port="rc-in", rate=0.01, start_s=0.3, duration_s=0.6),
@@ -159,7 +160,7 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
         FaultSpec(kind="latency", port="link0", latency_ms=150.0, start_s=3.3, duration_s=0.5),
         FaultSpec(kind="loop_delay", delay_ms=30.0, every_s=0.1, start_s=4.0, duration_s=0.4),
     )
-    toggles = [0.5, 1.2]  # blocking while the RC line loses bytes, threaded again while it corrupts them
+    toggles = [0.5, 1.2]  # blocking while the RC line loses bytes, concurrent again while it corrupts them
 
     def toggle(loop: FlightLoop) -> None:
         if toggles and loop.clock.now() - loop.t0 >= toggles[0]:
@@ -167,9 +168,9 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
             loop.command("toggle_io")
 
     log_path = tmp_path / "faults.hslog"
-    loop = faulty_flight(ports, faults, 4.8, log_path=log_path, hook=toggle, seed=5)
+    loop = faulty_flight(ports, faults, 4.8, log_path=log_path, hook=toggle, seed=5, io=mode)
     summary = loop.summary()
-    assert [s["io_mode"] for s in summary["segments"]] == ["threaded", "blocking", "threaded"]
+    assert [s["io_mode"] for s in summary["segments"]] == [mode, "blocking", mode]
     by_name = {p["name"]: p for p in summary["ports"]}
 
     switched = [(e["kind"], e["detail"]) for e in summary["events"] if e["kind"].startswith("fault_")]
@@ -194,10 +195,11 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
     assert replay.difference is None
 
 
-def test_a_servo_board_that_hangs_times_out_and_recovers():
+@pytest.mark.parametrize("mode", ["threaded", "asyncio"])
+def test_a_servo_board_that_hangs_times_out_and_recovers(mode):
     ports = (PortSpec(role="servo"),)
     faults = (FaultSpec(kind="backpressure", port="servo0", start_s=0.3, duration_s=2.5),)
-    loop = faulty_flight(ports, faults, 3.6)
+    loop = faulty_flight(ports, faults, 3.6, io=mode)
     summary = loop.summary()
     (servo,) = summary["ports"]
     assert servo["timeouts"] > 0  # a servo board acknowledges each command: a hung one times out
@@ -207,10 +209,10 @@ def test_a_servo_board_that_hangs_times_out_and_recovers():
     assert 2.8 <= answering["t_s"] < 3.2
     assert servo["state"] == "ok"
     ticks = sum(segment["ticks"] for segment in summary["segments"])
-    assert ticks >= 0.9 * 3.6 * 500  # threaded: the loop kept ticking; it never waited for the board
+    assert ticks >= 0.9 * 3.6 * 500  # the loop kept ticking; it never waited for the board
 
 
-def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and_resume():
+def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and_resume(exchange):
     events = EventLog()
     port, endpoint = virtual(TelemetryPort, "gcs", [], events)
     port.open()
@@ -220,14 +222,14 @@ def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and
         states = [state(vehicle) for vehicle in range(8)]
         deadline = time.monotonic() + 20.0
         while port.stats.write_timeouts == 0 and time.monotonic() < deadline:
-            port.exchange(Mailbox().put(states, time.monotonic()))
+            exchange(port, Mailbox().put(states, time.monotonic()))
         assert port.stats.write_timeouts > 0 and port.state == "backpressured"
         # one write timeout (0.25 s) per exchange, not one per message: 8 would hold the port 2 s
         assert port.stats.io_wait.max < 0.6
         assert events.wait_for("port_backpressure", 0.0) is not None
         endpoint.resume_far_end()
         while port.state != "ok" and time.monotonic() < deadline:
-            port.exchange(Mailbox().put(states, time.monotonic()))
+            exchange(port, Mailbox().put(states, time.monotonic()))
         assert port.state == "ok" and events.wait_for("port_ok", 0.0) is not None
     finally:
         port.close()

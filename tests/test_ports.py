@@ -144,14 +144,14 @@ def test_url_transports_open_and_carry_bytes():
 # --- each role with its emulator, over a real pty
 
 
-def test_servo_role_gets_acks_from_the_servo_board():
+def test_servo_role_gets_acks_from_the_servo_board(exchange):
     port, endpoint = virtual(ServoPort, "servo", ["--latency-ms", "2"], reply_timeout_s=5.0)
     port.open()
     try:
         box: Mailbox = Mailbox()
         for i in range(20):
             command = ServoCommand(0, (0.1 * (i % 3), -0.2, 0.3, 0.0), 0.5)
-            ack = port.exchange(box.put(ServoOrder(command, None), time.monotonic()))
+            ack = exchange(port, box.put(ServoOrder(command, None), time.monotonic()))
             assert isinstance(ack, ServoAck) and ack.acked_seq == i
     finally:
         port.close()
@@ -160,11 +160,11 @@ def test_servo_role_gets_acks_from_the_servo_board():
     assert port.stats.round_trip.quantile(0.5) >= 0.002  # the board's latency is really there
 
 
-def test_link_role_waits_for_the_reply_latency():
+def test_link_role_waits_for_the_reply_latency(exchange):
     port, _endpoint = virtual(LinkPort, "link", ["--latency-ms", "50"], reply_timeout_s=5.0)
     port.open()
     try:
-        replies = [port.exchange(None) for _ in range(4)]
+        replies = [exchange(port, None) for _ in range(4)]
     finally:
         port.close()
     assert all(isinstance(r, LinkReply) for r in replies)
@@ -173,14 +173,14 @@ def test_link_role_waits_for_the_reply_latency():
     assert port.stats.io_wait.max >= 0.05  # the caller was blocked for the whole round trip
 
 
-def test_baud_pacing_gives_the_wire_time_a_pty_lacks():
+def test_baud_pacing_gives_the_wire_time_a_pty_lacks(exchange):
     # at 9600 baud, 10 bits a byte, the reply frame occupies the wire for ~20 ms on top of the latency
     wire_s = len(encode(LinkReply(0, 0, 0.0), 0)) * 10 / 9600
     port, _endpoint = virtual(LinkPort, "link", ["--latency-ms", "10", "--baud", "9600", "--pace"], reply_timeout_s=5.0)
     port.open()
     try:
         for _ in range(3):
-            assert isinstance(port.exchange(None), LinkReply)
+            assert isinstance(exchange(port, None), LinkReply)
     finally:
         port.close()
     assert port.stats.round_trip.quantile(0.5) >= (0.010 + wire_s) * 0.99  # 1 % histogram bins
@@ -191,20 +191,20 @@ def state(vehicle: int) -> VehicleStateMsg:
                            (0.0, 0.0, 0.0), 100.0, False, True)  # fmt: skip
 
 
-def test_telemetry_role_feeds_the_ground_station():
+def test_telemetry_role_feeds_the_ground_station(exchange):
     port, endpoint = virtual(TelemetryPort, "gcs", [])
     port.open()
     try:
         box: Mailbox = Mailbox()
         for _ in range(10):
-            port.exchange(box.put([state(0), state(1)], time.monotonic()))
+            exchange(port, box.put([state(0), state(1)], time.monotonic()))
     finally:
         port.close()
     (far,) = endpoint.far_end_summaries
     assert far["frames_in"] == 20 and far["vehicles_seen"] == [0, 1] and far["rx_sequence_gaps"] == 0
 
 
-def test_rc_in_role_reads_the_transmitter_and_sends_states_down():
+def test_rc_in_role_reads_the_transmitter_and_sends_states_down(exchange):
     port, endpoint = virtual(RcInPort, "transmitter", ["--pilot", "neutral", "--fleet", "2", "--rate-hz", "200"],
                              read_deadline_s=5.0)  # fmt: skip
     port.open()
@@ -213,7 +213,7 @@ def test_rc_in_role_reads_the_transmitter_and_sends_states_down():
         letter = box.put(Downlink([state(0), state(1)]), time.monotonic())
         seen: dict[int, RcFrame] = {}
         for _ in range(10):
-            frames = port.exchange(letter)
+            frames = exchange(port, letter)
             seen.update(frames or {})
     finally:
         port.close()
@@ -224,13 +224,13 @@ def test_rc_in_role_reads_the_transmitter_and_sends_states_down():
     assert far["frames_in"] == 2  # the two states went down the link once (one letter)
 
 
-def test_rc_out_role_pushes_channels():
+def test_rc_out_role_pushes_channels(exchange):
     port, endpoint = virtual(RcOutPort, "gcs", [])
     port.open()
     try:
         box: Mailbox = Mailbox()
         for _ in range(5):
-            port.exchange(box.put([RcChannels(0, (1500,) * 16)], time.monotonic()))
+            exchange(port, box.put([RcChannels(0, (1500,) * 16)], time.monotonic()))
     finally:
         port.close()
     assert endpoint.far_end_summaries[0]["frames_in"] == 5
@@ -240,12 +240,12 @@ def test_rc_out_role_pushes_channels():
 
 
 @needs_socat
-def test_link_device_run_by_hand_on_a_socat_pair(tmp_path):
+def test_link_device_run_by_hand_on_a_socat_pair(tmp_path, exchange):
     with socat_pair(tmp_path) as (a, b, _socat), device_on(b, "link", "--latency-ms", "20") as device:
         port = LinkPort("link-by-hand", lambda: open_transport(a), EventLog(), url=a, reply_timeout_s=5.0)
         port.open()
         try:
-            assert isinstance(port.exchange(None), LinkReply)
+            assert isinstance(exchange(port, None), LinkReply)
         finally:
             port.close()
         device.send_signal(signal.SIGTERM)
@@ -255,7 +255,7 @@ def test_link_device_run_by_hand_on_a_socat_pair(tmp_path):
 
 
 @needs_socat
-def test_socket_url_reaches_a_device_behind_tcp(tmp_path):
+def test_socket_url_reaches_a_device_behind_tcp(tmp_path, exchange):
     with socket.socket() as probe:  # a free TCP port for socat to listen on
         probe.bind(("127.0.0.1", 0))
         tcp_port = probe.getsockname()[1]
@@ -272,7 +272,7 @@ def test_socket_url_reaches_a_device_behind_tcp(tmp_path):
             port = LinkPort("link-tcp", lambda: open_transport(url), EventLog(), url=url, reply_timeout_s=5.0)
             port.open()
             try:
-                replies = [port.exchange(None) for _ in range(3)]
+                replies = [exchange(port, None) for _ in range(3)]
             finally:
                 port.close()
     finally:
@@ -283,11 +283,12 @@ def test_socket_url_reaches_a_device_behind_tcp(tmp_path):
 
 
 @needs_socat
-def test_unplug_and_replug_recover(tmp_path):
+@pytest.mark.parametrize("mode", ["threaded", "asyncio"])
+def test_unplug_and_replug_recover(tmp_path, mode):
     events = EventLog()
     with socat_pair(tmp_path) as (a, b, socat), device_on(b, "link", "--latency-ms", "5"):
         port = LinkPort("link0", lambda: open_transport(a), events, url=a, reply_timeout_s=2.0)
-        portset = PortSet([port], events, "threaded")
+        portset = PortSet([port], events, mode)
         with portset:
             first = portset.inboxes["link0"].wait_newer(0, 10.0)
             assert isinstance(first.value, LinkReply)
@@ -316,8 +317,9 @@ def port_flight(ports: tuple[PortSpec, ...], *, io: str, duration_s: float, flee
     return loop
 
 
-def test_threaded_mode_keeps_the_loop_on_time_while_a_link_takes_200_ms():
-    loop = port_flight((PortSpec(role="link", latency_ms=200.0),), io="threaded", duration_s=2.0)
+@pytest.mark.parametrize("mode", ["threaded", "asyncio"])
+def test_concurrent_modes_keep_the_loop_on_time_while_a_link_takes_200_ms(mode):
+    loop = port_flight((PortSpec(role="link", latency_ms=200.0),), io=mode, duration_s=2.0)
     (segment,) = loop.segments
     (link,) = loop.summary()["ports"]
     assert segment.period.quantile(0.5) == pytest.approx(0.002, rel=0.05)
@@ -353,6 +355,45 @@ def test_live_toggles_under_load_lose_and_duplicate_nothing():
         assert far["frames_in"] == port["frames_out"]  # every frame sent arrived, once
     (transmitter,) = rc["far_end"]
     assert transmitter["rx_sequence_gaps"] == 0 and transmitter["rx_sequence_repeats"] == 0
+
+
+def test_switches_among_all_three_modes_under_load_lose_and_duplicate_nothing():
+    # every ordered pair of modes, twice: threaded -> blocking -> asyncio -> threaded -> asyncio -> blocking -> ...
+    order = ["blocking", "asyncio", "threaded", "asyncio", "blocking", "threaded"]
+
+    def switch(loop: FlightLoop) -> None:
+        if loop.ticks % 40 == 20:
+            loop.request_io_mode(order[(loop.ticks // 40) % len(order)])
+
+    ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"),
+             PortSpec(role="link", latency_ms=1.0))  # fmt: skip
+    loop = port_flight(ports, io="threaded", duration_s=4.0, hook=switch, pilot_hz=500.0)
+    switches = {e.detail for e in loop.events if e.kind == "mode_switch"}
+    assert switches == {f"{a} -> {b}" for a in ("threaded", "blocking", "asyncio") for b in ("threaded", "blocking",
+                        "asyncio") if a != b}  # fmt: skip
+    assert {segment.io_mode for segment in loop.segments} == {"threaded", "blocking", "asyncio"}
+    summary = {p["name"]: p for p in loop.summary()["ports"]}
+    rc = summary["rc-in"]
+    assert rc["frames_in"] > 500
+    assert rc["rx_sequence_gaps"] == 0 and rc["rx_sequence_repeats"] == 0 and rc["decode_errors"] == 0
+    for name in ("servo0", "telemetry", "link0"):
+        port = summary[name]
+        (far,) = port["far_end"]
+        assert far["rx_sequence_gaps"] == 0 and far["rx_sequence_repeats"] == 0
+        assert far["frames_in"] == port["frames_out"]  # every frame sent arrived, once
+        assert port["rx_sequence_gaps"] == 0 and port["rx_sequence_repeats"] == 0 and port["timeouts"] == 0
+    (transmitter,) = rc["far_end"]
+    assert transmitter["rx_sequence_gaps"] == 0 and transmitter["rx_sequence_repeats"] == 0
+    assert loop.io.portset.threads_alive == 0 and not loop.io.portset.stuck_threads
+
+
+def test_t_goes_back_to_the_concurrent_mode_it_left_and_i_toggles_asyncio():
+    loop = port_flight((), io="asyncio", duration_s=0.01)
+    visited = []
+    for command in ("toggle_io", "toggle_io", "toggle_asyncio", "toggle_io", "toggle_io", "toggle_asyncio"):
+        loop.command(command)
+        visited.append(loop._requested_mode)
+    assert visited == ["blocking", "asyncio", "threaded", "blocking", "threaded", "asyncio"]
 
 
 def test_stick_to_servo_latency_is_measured_over_ptys():

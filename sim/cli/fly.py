@@ -1,8 +1,8 @@
 """``heli-sim fly``: fly one or more simulated helicopters in real time.
 
 Without a display (or with ``--headless``) it prints a status line while flying and a timing
-summary at the end; ``--stats-json`` writes the summary for scripts.  SIGUSR1 toggles the
-I/O mode, SIGINT and SIGTERM stop the flight cleanly (the summary is still written).
+summary at the end; ``--stats-json`` writes the summary for scripts.  SIGUSR1 toggles blocking
+I/O, SIGUSR2 asyncio I/O; SIGINT and SIGTERM stop the flight cleanly (the summary is still written).
 """
 
 from __future__ import annotations
@@ -30,13 +30,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "fly",
         help="fly simulated helicopters in real time",
         description="Fly one or more simulated helicopters in real time. Headless, it prints a status line and a "
-        "timing summary; --stats-json writes the summary as JSON. SIGUSR1 toggles the I/O mode; SIGINT and SIGTERM "
+        "timing summary; --stats-json writes the summary as JSON. SIGUSR1 toggles blocking I/O (back to threaded or "
+        "asyncio), SIGUSR2 toggles asyncio and threaded I/O; SIGINT and SIGTERM "
         "stop the flight cleanly (exit 130 and 143) with the summary written.",
     )
     parser.add_argument("--config", metavar="FILE", help="a flight file (TOML): [flight], [rc], [environment]")
     parser.add_argument("--heli", metavar="NAME", help="xcell60, trex450, trex700, or a helicopter .toml path")
     parser.add_argument("--fleet", type=int, metavar="N", help="number of helicopters (the numpy batch axis)")
-    parser.add_argument("--io", choices=IO_MODES, help="I/O mode at the start (SIGUSR1 toggles it)")
+    parser.add_argument(
+        "--io",
+        choices=IO_MODES,
+        help="I/O mode at the start: threaded (a thread per port), blocking (inline), asyncio (one event loop); "
+        "SIGUSR1 and SIGUSR2 switch it",
+    )
     parser.add_argument("--pilot", metavar="PILOT", help="hover (default), keyboard, or script:FILE")
     parser.add_argument("--headless", action="store_true", help="no view, even where there is a display")
     parser.add_argument("--duration", type=float, metavar="S", help="seconds to fly (default: until Ctrl-C)")
@@ -177,14 +183,18 @@ def run(args: argparse.Namespace) -> int:
         for loop in flying:
             loop.request_stop(signal.Signals(signum).name)
 
-    def on_toggle(_signum: int, _frame: object) -> None:
+    def on_toggle(signum: int, _frame: object) -> None:
         for loop in flying:
-            loop.toggle_io_mode()
+            if signum == signal.SIGUSR2:
+                loop.toggle_asyncio_mode()
+            else:
+                loop.toggle_io_mode()
 
     # installed before the ports open and kept until they are closed and the log is complete:
     # a signal at any moment ends the flight in order (a second Ctrl-C cannot cut the shutdown short)
     previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
+    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_toggle)
     try:
         session = flight_session(
             config, heli, on_progress=_status_line if show_status else None, view=view, log_path=args.log
@@ -198,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
                 print(
                     f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
                     f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} "
-                    f"(pid {os.getpid()}, SIGUSR1 toggles I/O)",
+                    f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
                     file=sys.stderr,
                     flush=True,
                 )

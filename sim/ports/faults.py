@@ -85,12 +85,17 @@ class FaultyTransport:
     def __getattr__(self, name: str):
         return getattr(self._real, name)
 
+    @property
+    def real(self) -> serial.SerialBase:
+        """The transport under the faults (what an event loop watches in asyncio mode)."""
+        return self._real
+
     # --- reading
     @property
     def in_waiting(self) -> int:
         if not self._faults.touches_input and not self._held and not self._ready:
             return self._real.in_waiting
-        self._check_plugged()
+        self.check_plugged()
         self._pull()
         return len(self._ready)
 
@@ -98,7 +103,7 @@ class FaultyTransport:
         faults = self._faults
         if not faults.touches_input and not self._held and not self._ready:
             return self._real.read(size)
-        self._check_plugged()
+        self.check_plugged()
         end = time.monotonic() + (self._real.timeout or 0.0)
         while True:
             self._pull()
@@ -112,18 +117,40 @@ class FaultyTransport:
             if self._held:  # bytes on their way: wait for the first to be due (never past the read's end)
                 time.sleep(max(0.0, min(self._held[0][0], end) - now))
             else:
-                self._arrive(self._real.read(1))  # blocks at most the transport's read timeout
+                self.arrive(self._real.read(1))  # blocks at most the transport's read timeout
 
     def _pull(self) -> None:
         """Take what the real transport has (without waiting) and release what is due."""
         waiting = self._real.in_waiting
         if waiting:
-            self._arrive(self._real.read(waiting))
+            self.arrive(self._real.read(waiting))
+        self._release_due()
+
+    def _release_due(self) -> None:
         now = time.monotonic()
         while self._held and self._held[0][0] <= now:
             self._ready += self._held.popleft()[1]
 
-    def _arrive(self, data: bytes) -> None:
+    # --- for an event loop that reads the real transport itself (sim.ports.aio)
+    def take(self, size: int) -> bytes:
+        """Up to ``size`` bytes that have arrived and are due, without touching the real transport."""
+        self._release_due()
+        out = bytes(self._ready[:size])
+        del self._ready[:size]
+        return out
+
+    @property
+    def ready(self) -> int:
+        """How many bytes ``take`` would give now."""
+        self._release_due()
+        return len(self._ready)
+
+    def next_release(self) -> float | None:
+        """When the next bytes held back by latency are due (monotonic s), or None."""
+        return self._held[0][0] if self._held else None
+
+    def arrive(self, data: bytes) -> None:
+        """Bytes read from the real transport: the input faults act on them, then they wait to be read."""
         faults = self._faults
         if not data or faults.silent_in:
             return
@@ -135,18 +162,26 @@ class FaultyTransport:
 
     # --- writing
     def write(self, data: bytes) -> int | None:
-        faults = self._faults
-        if not faults.touches_output:
+        if not self._faults.touches_output:
             return self._real.write(data)
-        self._check_plugged()
-        if faults.pace_baud:
-            time.sleep(len(data) * 10.0 / faults.pace_baud)  # the line takes this long (bounded: one frame)
-        spoiled = faults.spoil(bytes(data), faults.loss_out, faults.corrupt_out)
+        pace_s, spoiled = self.outgoing(data)
+        if pace_s:
+            time.sleep(pace_s)  # the line takes this long (bounded: one frame)
         if spoiled:
             self._real.write(spoiled)
         return len(data)
 
-    def _check_plugged(self) -> None:
+    def outgoing(self, data: bytes) -> tuple[float, bytes]:
+        """How long the line takes to carry ``data`` (0: no pacing) and what of it reaches the far end."""
+        faults = self._faults
+        if not faults.touches_output:
+            return 0.0, data
+        self.check_plugged()
+        pace_s = len(data) * 10.0 / faults.pace_baud if faults.pace_baud else 0.0
+        return pace_s, faults.spoil(bytes(data), faults.loss_out, faults.corrupt_out)
+
+    def check_plugged(self) -> None:
+        """``SerialException`` while the device is unplugged, as a vanished USB device gives."""
         if self._faults.unplugged:
             raise serial.SerialException(_UNPLUGGED)
 

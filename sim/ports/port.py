@@ -1,10 +1,15 @@
 """A serial port with a role: the transport, the decoder, the counters, and reconnection.
 
-A ``Port`` is the same object whether an I/O thread drives it (threaded mode) or the loop calls
-it inline (blocking mode): ``exchange(letter)`` is one unit of the role's blocking work (write a
-command and wait for its reply, read until a frame arrives...), always bounded by deadlines.
-The decoder buffer and the sequence counters belong to the port, not to a thread, so a switch
-between modes loses and duplicates nothing.
+A ``Port`` is the same object whether an I/O thread drives it (threaded mode), the loop calls
+it inline (blocking mode) or an event loop serves it (asyncio mode): ``exchange(letter)`` is one
+unit of the role's work (write a command and wait for its reply, read until a frame arrives...),
+always bounded by deadlines.  The decoder buffer and the sequence counters belong to the port,
+not to a thread, so a switch between modes loses and duplicates nothing.
+
+The roles write that unit once, as a coroutine over ``await self.send / receive / request``.
+Without an event loop the coroutine never suspends (its reads and writes block, with
+deadlines) and ``exchange`` runs it to the end in one ``send(None)``; in asyncio mode
+(``sim.ports.aio``) ``exchange_async`` awaits it, and its reads and writes yield to the loop.
 
 Errors are separated and never escape: a decode error is counted and the bytes skipped; a
 transport error (device unplugged, far end killed) closes the port, records ``port_lost``, and
@@ -16,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import serial
 
@@ -29,11 +34,32 @@ from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
 from sim.stats import LogHistogram
 
-__all__ = ["RECONNECT_INTERVAL_S", "Port", "PortStats", "SequenceCheck"]
+__all__ = ["RECONNECT_INTERVAL_S", "AsyncBackend", "Port", "PortStats", "SequenceCheck", "run_to_end"]
 
 RECONNECT_INTERVAL_S = 0.5
 _SEQ_MODULO = 1 << 16
 _READ_CHUNK = 4096
+T = TypeVar("T")
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that does not suspend (its I/O blocks): no event loop needed."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("an exchange suspended outside an event loop (its port has no async backend)")
+
+
+class AsyncBackend(Protocol):
+    """What an event loop lends a port in asyncio mode (``sim.ports.aio.EventLoopWorker``)."""
+
+    def attach(self, port: Port) -> None:
+        """Serve ``port.transport`` from the event loop: sets ``port.line``."""
+
+    async def in_background(self, call: Callable[[], T]) -> T:
+        """Run a blocking call (opening a device) off the event loop's thread."""
 
 
 class SequenceCheck:
@@ -121,6 +147,8 @@ class Port:
         self._next_reconnect_t = 0.0
         self._lock = threading.Lock()  # one exchange at a time, whoever calls it
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
+        self.backend: AsyncBackend | None = None  # the event loop serving this port (asyncio mode)
+        self.line: Any = None  # a sim.ports.aio.AsyncLine: how reads and writes reach the transport then
         self.recorder: Any = None  # a sim.log.writer.FlightLogWriter: every frame in and out is logged
 
     # --- life cycle
@@ -132,6 +160,7 @@ class Port:
     def close(self) -> None:
         if self.state != "closed":
             self.last_state = self.state
+        self.detach_line()
         transport, self.transport = self.transport, None
         if transport is not None:
             with contextlib.suppress(*TRANSPORT_ERRORS):  # closing a port whose device is gone
@@ -152,27 +181,56 @@ class Port:
             with contextlib.suppress(*TRANSPORT_ERRORS):  # gone already: the blocked call fails anyway
                 cancel()
 
+    def detach_line(self) -> None:
+        """Hand the transport back from the event loop (reads and writes block again)."""
+        line, self.line = self.line, None
+        if line is not None:
+            line.detach()
+
     # --- the unit of work
     def exchange(self, letter: Letter | None) -> Any:
         """One bounded piece of the role's I/O; returns what came in (or None).  Never raises."""
+        return run_to_end(self.exchange_async(letter))
+
+    async def exchange_async(self, letter: Letter | None) -> Any:
+        """``exchange`` as a coroutine: it suspends only where an event loop serves the port."""
         with self._lock:
             start = self._clock()
             try:
-                if self.transport is None and not self._reconnect(start):
+                if self.transport is None and not await self._reconnect(start):
                     return None
                 try:
-                    return self._exchange(letter)
+                    return await self._exchange(letter)
                 except TRANSPORT_ERRORS as error:
                     self._lost(error)
                     return None
             finally:
                 self.stats.io_wait.add(self._clock() - start)
 
-    def _exchange(self, letter: Letter | None) -> Any:
+    async def _exchange(self, letter: Letter | None) -> Any:
         raise NotImplementedError
 
+    # --- bytes: straight to the transport (blocking, with deadlines), or through the event loop
+    async def _write(self, data: bytes) -> None:
+        line = self.line
+        if line is None:
+            self.transport.write(data)
+        else:
+            await line.write(data)
+
+    async def _read(self, size: int, deadline: float) -> bytes:
+        """Up to ``size`` bytes; b"" after one read quantum (or at ``deadline``) if none came."""
+        line = self.line
+        if line is None:
+            return self.transport.read(size)
+        return await line.read(size, deadline)
+
+    def _in_waiting(self) -> int:
+        line = self.line
+        return self.transport.in_waiting if line is None else line.in_waiting
+
     # --- helpers for the roles
-    def send(self, message: Any) -> bool:
+    async def send(self, message: Any) -> bool:
         """Encode and write one message with the next sequence number; False on back-pressure."""
         seq = self._tx_seq
         data = self.codec.encode(message, seq)
@@ -180,7 +238,7 @@ class Port:
         if not data:  # nothing due (a rate-limited protocol)
             return True
         try:
-            self.transport.write(data)
+            await self._write(data)
         except serial.SerialTimeoutException:
             self.stats.write_timeouts += 1
             if self.state != "backpressured":
@@ -198,19 +256,22 @@ class Port:
             self._events.push("port_ok", f"{self.name}: the far end reads again")
         return True
 
-    def send_all(self, messages) -> bool:
+    async def send_all(self, messages: Iterable[Any]) -> bool:
         """``send`` each message in turn; stop at the first the far end does not take (False).
 
         A far end that is not reading would hold every remaining write for its whole timeout:
         one write timeout per exchange, not one per message.
         """
-        return all(self.send(message) for message in messages)  # all() stops at the first False
+        for message in messages:
+            if not await self.send(message):
+                return False
+        return True
 
     @property
     def next_seq(self) -> int:
         return self._tx_seq
 
-    def receive(
+    async def receive(
         self, deadline: float, until: Callable[[int | None, Any], bool] | None = None, *, drain: bool = False
     ) -> list[tuple[int | None, Any, float]]:
         """Read and decode until ``until(seq, message)`` is true for a message, or ``deadline``.
@@ -220,14 +281,13 @@ class Port:
         soon as anything decodes.  With ``drain``, once satisfied it also takes every byte that
         is already waiting (without waiting for more), so a reader that was held up catches up.
         """
-        transport = self.transport
         out: list[tuple[int | None, Any, float]] = []
         satisfied = False
         while True:
-            waiting = transport.in_waiting
+            waiting = self._in_waiting()
             if satisfied and not waiting:
                 return out
-            data = transport.read(min(max(waiting, 1), _READ_CHUNK))
+            data = await self._read(min(max(waiting, 1), _READ_CHUNK), deadline)
             now = self._clock()
             if data:
                 self.stats.bytes_in += len(data)
@@ -242,7 +302,7 @@ class Port:
             if now >= deadline or self.abort.is_set():
                 return out
 
-    def request(
+    async def request(
         self, message: Any, is_reply: Callable[[Any, int], bool], on_sent: Callable[[float], None] | None = None
     ) -> Any:
         """Send ``message`` and wait up to ``reply_timeout_s`` for the reply ``is_reply(msg, seq)``.
@@ -253,11 +313,11 @@ class Port:
         """
         seq = self.next_seq
         sent_at = self._clock()
-        if not self.send(message):
+        if not await self.send(message):
             return None
         if on_sent is not None:
             on_sent(self._clock())
-        for _seq, reply, t in self.receive(sent_at + self.reply_timeout_s, lambda _s, m: is_reply(m, seq)):
+        for _seq, reply, t in await self.receive(sent_at + self.reply_timeout_s, lambda _s, m: is_reply(m, seq)):
             if is_reply(reply, seq):
                 self.stats.round_trip.add(t - sent_at)
                 if self.state == "timed out":
@@ -283,14 +343,17 @@ class Port:
         self._next_reconnect_t = self._clock() + RECONNECT_INTERVAL_S
         self._events.push("port_lost", f"{self.name} ({self.url}): {error}")
 
-    def _reconnect(self, now: float) -> bool:
+    async def _reconnect(self, now: float) -> bool:
         if now < self._next_reconnect_t:
             return False
         self._next_reconnect_t = now + RECONNECT_INTERVAL_S
-        try:
-            self.transport = self._opener()
+        backend = self.backend
+        try:  # opening can take a while (a virtual device restarts its emulator): not on the event loop
+            self.transport = self._opener() if backend is None else await backend.in_background(self._opener)
         except (PortError, *TRANSPORT_ERRORS):
             return False
+        if backend is not None:
+            backend.attach(self)
         self._earlier_decode_errors += self.decoder.decode_errors
         self.decoder = self.codec.new_decoder()  # a new stream: no half frame from before the loss
         self.stats.rx_sequence.restart()

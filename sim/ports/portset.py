@@ -1,4 +1,4 @@
-"""All the ports of a flight, and the I/O mode they run in: threaded or blocking.
+"""All the ports of a flight, and the I/O mode they run in: threaded, blocking or asyncio.
 
 The loop talks to a ``PortSet`` twice a tick: ``read_inputs()`` before the controller and
 ``push_outputs()`` after it.
@@ -7,10 +7,12 @@ The loop talks to a ``PortSet`` twice a tick: ``read_inputs()`` before the contr
   letters from the inboxes and ``push_outputs`` posts into the outboxes.  No blocking call.
 * blocking: no threads; ``read_inputs`` runs each input port's exchange inline, in turn, and
   ``push_outputs`` each output port's.  The loop waits for every device, as a naive program does.
+* asyncio: one ``EventLoopWorker`` thread runs an event loop with a task per port; the loop
+  talks to it through the same mailboxes as in threaded mode.
 
-``switch(mode)`` changes mode at a tick boundary: threads are stopped and joined (their current
-exchange finished) before the loop takes over, or started after it lets go, so no frame is
-lost or sent twice.  Ports stay open across a switch.
+``switch(mode)`` changes mode at a tick boundary: the I/O threads are stopped and joined (their
+current exchange finished) before the loop or the other mode takes over, and started after,
+so no frame is lost or sent twice.  Ports stay open across a switch.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from sim.config import IO_MODES
 from sim.errors import PortError
+from sim.ports.aio import EventLoopWorker
 from sim.ports.events import EventLog
 from sim.ports.mailbox import Letter, Mailbox
 from sim.ports.port import Port
@@ -27,7 +31,7 @@ from sim.ports.worker import PortWorker
 __all__ = ["THREAD_STOP_TIMEOUT_S", "PortSet"]
 
 THREAD_STOP_TIMEOUT_S = 1.0
-MODES = ("threaded", "blocking")
+MODES = IO_MODES
 
 
 class PortSet:
@@ -42,6 +46,7 @@ class PortSet:
         self.outboxes = {port.name: Mailbox() for port in self.ports}
         self.inboxes = {port.name: Mailbox() for port in self.ports}
         self._workers: dict[str, PortWorker] = {}
+        self._event_loop: EventLoopWorker | None = None
         self.stuck_threads: list[str] = []
 
     def __enter__(self) -> PortSet:
@@ -70,8 +75,8 @@ class PortSet:
             self.start()
 
     def start(self) -> None:
-        """Begin the I/O: in threaded mode, start the port threads."""
-        if self.mode == "threaded" and not self._workers:
+        """Begin the I/O: start the port threads (threaded) or the event loop's (asyncio)."""
+        if not self._workers and self._event_loop is None:
             self._start_threads()
 
     def abort(self) -> None:
@@ -91,11 +96,9 @@ class PortSet:
             raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
         if mode == self.mode:
             return
-        if mode == "blocking":
-            self._stop_threads()
+        self._stop_threads()
         self.mode = mode
-        if mode == "threaded":
-            self._start_threads()
+        self._start_threads()
 
     def read_inputs(self) -> dict[str, Letter | None]:
         """The newest letter from each input port (blocking mode: after reading it inline)."""
@@ -117,6 +120,8 @@ class PortSet:
         now = time.monotonic() if now is None else now
         for name, value in values.items():
             self.outboxes[name].put(value, now)
+        if self._event_loop is not None and values:
+            self._event_loop.notify()
         if self.mode == "blocking":
             for port in self.ports:
                 if port.is_input:
@@ -131,6 +136,13 @@ class PortSet:
             self.inboxes[port.name].put(result, time.monotonic())
 
     def _start_threads(self) -> None:
+        """The I/O threads of the current mode: one per port (threaded), one for all (asyncio), none."""
+        if self.mode == "asyncio":
+            self._event_loop = EventLoopWorker(self.ports, self.outboxes, self.inboxes)
+            self._event_loop.start()
+            return
+        if self.mode != "threaded":
+            return
         for port in self.ports:
             worker = PortWorker(port, self.outboxes[port.name], self.inboxes[port.name])
             self._workers[port.name] = worker
@@ -143,7 +155,14 @@ class PortSet:
             if not worker.stop(max(0.0, deadline - time.monotonic())):
                 self.stuck_threads.append(worker.port.name)
                 self.events.push("thread_stuck", f"io:{worker.port.name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
+        event_loop, self._event_loop = self._event_loop, None
+        if event_loop is not None:
+            stopped = event_loop.stop(THREAD_STOP_TIMEOUT_S)
+            for name in event_loop.stuck if stopped else ["asyncio"]:
+                self.stuck_threads.append(name)
+                self.events.push("thread_stuck", f"io:asyncio: {name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
 
     @property
     def threads_alive(self) -> int:
-        return sum(1 for w in self._workers.values() if w.alive)
+        alive = sum(1 for w in self._workers.values() if w.alive)
+        return alive + (1 if self._event_loop is not None and self._event_loop.alive else 0)

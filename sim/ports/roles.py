@@ -72,18 +72,18 @@ class RcInPort(Port):
         self._first_t: float | None = None
         self._last_t: float | None = None
 
-    def _exchange(self, letter: Letter | None) -> dict[int, RcFrame] | None:
+    async def _exchange(self, letter: Letter | None) -> dict[int, RcFrame] | None:
         if letter is not None and letter.seq != self._downlink_seq:
             self._downlink_seq = letter.seq
             downlink: Downlink = letter.value
             self._snapshot = downlink.snapshot
-            self.send_all(downlink.messages)
+            await self.send_all(downlink.messages)
         codec = self.codec
         deadline = self._clock() + self.read_deadline_s
-        received = self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
+        received = await self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
         got = False
         for seq, message, t in received:
-            self.send_all(codec.respond(message, self._snapshot))
+            await self.send_all(codec.respond(message, self._snapshot))
             link = codec.link_statistics_of(message)
             if link is not None:
                 self.link_statistics = link
@@ -125,7 +125,7 @@ class ServoPort(Port):
         super().__init__(*args, **kwargs)
         self.stick_to_servo = stick_to_servo
 
-    def _exchange(self, letter: Letter | None) -> Any:
+    async def _exchange(self, letter: Letter | None) -> Any:
         if letter is None:
             return None
         order: ServoOrder = letter.value
@@ -134,32 +134,32 @@ class ServoPort(Port):
             if self.stick_to_servo is not None and order.stick_t_received is not None:
                 self.stick_to_servo.add(t_written - order.stick_t_received)
 
-        return self.request(order.command, self.codec.is_servo_ack, on_sent=stick_to_servo)
+        return await self.request(order.command, self.codec.is_servo_ack, on_sent=stick_to_servo)
 
 
 class TelemetryPort(Port):
     role: ClassVar[str] = "telemetry"
 
-    def _exchange(self, letter: Letter | None) -> None:
+    async def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
-            self.send_all(letter.value)
+            await self.send_all(letter.value)
 
 
 class LinkPort(Port):
     role: ClassVar[str] = "link"
     waits_for_new_letter: ClassVar[bool] = False
 
-    def _exchange(self, letter: Letter | None) -> LinkReply | None:
+    async def _exchange(self, letter: Letter | None) -> LinkReply | None:
         request = LinkRequest(self.vehicle, self._clock(), b"")
-        return self.request(request, lambda m, seq: isinstance(m, LinkReply) and m.request_seq == seq)
+        return await self.request(request, lambda m, seq: isinstance(m, LinkReply) and m.request_seq == seq)
 
 
 class RcOutPort(Port):
     role: ClassVar[str] = "rc-out"
 
-    def _exchange(self, letter: Letter | None) -> None:
+    async def _exchange(self, letter: Letter | None) -> None:
         if letter is not None:
-            self.send_all(letter.value)
+            await self.send_all(letter.value)
 
 
 ROLES: dict[str, type[Port]] = {cls.role: cls for cls in (RcInPort, ServoPort, TelemetryPort, LinkPort, RcOutPort)}

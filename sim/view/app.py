@@ -20,7 +20,16 @@ import time
 __all__ = ["main"]
 
 _FPS = 60
-_KEY_COMMANDS = {"t": "toggle_io", "g": "cpu_thread", "p": "cpu_process", "r": "reset", "space": "pause"}
+_KEY_COMMANDS = {
+    "t": "toggle_io",
+    "i": "toggle_asyncio",
+    "g": "cpu_thread",
+    "p": "cpu_process",
+    "r": "reset",
+    "space": "pause",
+}
+_KEY_MESSAGES = {"t": "I/O mode toggled", "i": "asyncio I/O toggled", "g": "CPU helper thread",
+                 "p": "CPU helper process", "r": "reset", "space": "pause"}  # fmt: skip
 # function keys inject faults (sim.faults.KEY_PRESETS); a second press clears the fault
 _FAULT_KEYS = {"f2": "rc_silence", "f3": "byte_loss", "f4": "corrupt", "f5": "unplug", "f6": "backpressure",
                "f7": "latency", "f8": "pace", "f9": "loop_delay"}  # fmt: skip
@@ -124,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                     name = pygame.key.name(event.key)
                     if name in _KEY_COMMANDS:
                         send(_KEY_COMMANDS[name])
-                        ui.message = {"t": "I/O mode toggled", "g": "CPU helper thread", "p": "CPU helper process",
-                                      "r": "reset", "space": "pause"}[name]  # fmt: skip
+                        ui.message = _KEY_MESSAGES[name]
                     elif name in _FAULT_KEYS:
                         send(f"fault {_FAULT_KEYS[name]}")
                         ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"

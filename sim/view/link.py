@@ -40,7 +40,7 @@ __all__ = ["COMMANDS", "ViewLink"]
 log = logging.getLogger(__name__)
 PUBLISH_HZ = 100.0
 PORTS_HZ = 5.0
-COMMANDS = ("toggle_io", "cpu_thread", "cpu_process", "reset", "pause", "quit")
+COMMANDS = ("toggle_io", "toggle_asyncio", "cpu_thread", "cpu_process", "reset", "pause", "quit")
 FIRST_FRAME_WAIT_S = 10.0  # a loaded machine may take a few seconds to start the view
 _QUIT_WAIT_S = 5.0  # the view saves its screenshot and closes its window
 

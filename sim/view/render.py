@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 HELP_KEYS: list[tuple[str, str]] = [
-    ("T", "switch the loop's I/O: threaded / blocking"),
+    ("T", "switch the loop's I/O: blocking / threaded (or asyncio)"),
+    ("I", "switch the I/O to asyncio / back to threaded"),
     ("G", "CPU helper thread on / off"),
     ("P", "move the CPU helper into a process"),
     ("R", "reset the flight"),
