@@ -21,7 +21,7 @@ from heli.dynamics import FlightModel, step
 from heli.initial import hover_state
 from heli.state import ActuatorCommand
 from heli.trim import solve_hover_trim
-from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
+from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_heli
 from sim.loop import FlightLoop, MonotonicClock
 from sim.runtime import gil_enabled
 from sim.session import flight_session
@@ -190,13 +190,13 @@ def fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int, vi
 
 
 def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | None = None) -> list[Result]:
-    """The seed in the simulator (N slow links served inline or by threads) and loop lateness.
+    """The seed in the simulator (N slow links served inline, by threads, by one event loop) and loop lateness.
 
     The sweep flies one helicopter with N link devices, so the loop's period is the I/O and not
     the physics catching up a fleet.  Lateness: the default flight (virtual transmitter, servo
-    board, ground station, threaded) and the same with five 100 ms links busy, each against a
-    bare sleep-to-deadline loop; three alternating rounds, medians reported.  Then three links at
-    several round-trip times.  ``figures`` (a dict) receives the lateness histograms, for plots.
+    board, ground station; threaded, then asyncio) and the same with five 100 ms links busy, each
+    against a bare sleep-to-deadline loop; three alternating rounds, medians reported.  Then three
+    links at several round-trip times.  ``figures`` (a dict) receives the lateness histograms.
     """
     histograms = {} if figures is None else figures.setdefault("lateness", {})
     results: list[Result] = []
@@ -205,7 +205,7 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
     for n in counts:
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(n))
         periods = {}
-        for mode in ("blocking", "threaded"):
+        for mode in IO_MODES:
             if mode == "blocking":
                 duration = max(1.5 if quick else 2.0, (3 if quick else 6) * n * latency_s)
             else:
@@ -226,31 +226,36 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
     default = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"))
     busy = (*default, *(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(5)))
     for ports, prefix in ((default, "loop"), (busy, "busy_loop")):
-        rounds: dict[str, list[float]] = {"bare50": [], "bare99": [], "loop50": [], "loop99": []}
+        rounds: dict[str, list[float]] = {}
         for _ in range(1 if quick else 3):
             bare = _bare_loop_lateness(seconds)
-            (segment,) = fly_with_ports(ports, "threaded", seconds, fleet=1).segments
             if prefix == "loop":
                 histograms["bare sleep-to-deadline loop"] = bare
-            histograms[f"threaded, {'default ports' if prefix == 'loop' else 'default + 5 links'}"] = segment.lateness
-            rounds["bare50"].append(bare.quantile(0.5))
-            rounds["bare99"].append(bare.quantile(0.99))
-            rounds["loop50"].append(segment.lateness.quantile(0.5))
-            rounds["loop99"].append(segment.lateness.quantile(0.99))
+            rounds.setdefault("bare50", []).append(bare.quantile(0.5))
+            rounds.setdefault("bare99", []).append(bare.quantile(0.99))
+            for mode in ("threaded", "asyncio"):
+                (segment,) = fly_with_ports(ports, mode, seconds, fleet=1).segments
+                what = "default ports" if prefix == "loop" else "default + 5 links"
+                histograms[f"{mode}, {what}"] = segment.lateness
+                rounds.setdefault(f"{mode}50", []).append(segment.lateness.quantile(0.5))
+                rounds.setdefault(f"{mode}99", []).append(segment.lateness.quantile(0.99))
         med = {key: statistics.median(values) for key, values in rounds.items()}
-        results.append(Result("io", f"{prefix}_lateness_p50_us", round(med["loop50"] * 1e6, 1), "us"))
-        results.append(Result("io", f"{prefix}_lateness_p99_us", round(med["loop99"] * 1e6, 1), "us"))
         bare_prefix = "bare_loop" if prefix == "loop" else "busy_bare_loop"
-        results.append(Result("io", f"{bare_prefix}_lateness_p50_us", round(med["bare50"] * 1e6, 1), "us"))
-        results.append(Result("io", f"{bare_prefix}_lateness_p99_us", round(med["bare99"] * 1e6, 1), "us"))
+        for mode, metric_prefix in (("threaded", prefix), ("asyncio", f"asyncio_{prefix}")):
+            for q in ("50", "99"):
+                p_us = round(med[f"{mode}{q}"] * 1e6, 1)
+                results.append(Result("io", f"{metric_prefix}_lateness_p{q}_us", p_us, "us"))
         for q in ("50", "99"):
-            ratio = med[f"loop{q}"] / max(med[f"bare{q}"], 1e-9)
-            results.append(Result("io", f"{prefix}_lateness_p{q}_vs_bare", round(ratio, 2), "ratio"))
+            results.append(Result("io", f"{bare_prefix}_lateness_p{q}_us", round(med[f"bare{q}"] * 1e6, 1), "us"))
+        for mode, metric_prefix in (("threaded", prefix), ("asyncio", f"asyncio_{prefix}")):
+            for q in ("50", "99"):
+                ratio = med[f"{mode}{q}"] / max(med[f"bare{q}"], 1e-9)
+                results.append(Result("io", f"{metric_prefix}_lateness_p{q}_vs_bare", round(ratio, 2), "ratio"))
 
     links_n = 3
     for rtt_ms in (10.0, 100.0) if quick else (10.0, 30.0, 100.0, 200.0):
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=rtt_ms) for i in range(links_n))
-        for mode in ("blocking", "threaded"):
+        for mode in IO_MODES:
             duration = max(1.5, 6 * links_n * rtt_ms / 1e3) if mode == "blocking" else 1.0
             (segment,) = fly_with_ports(links, mode, duration, fleet=1).segments
             period_ms = (segment.period.quantile(0.5) or 0.0) * 1e3

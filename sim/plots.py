@@ -47,23 +47,29 @@ def _series(results: list[Result], pattern: str) -> dict[str, list[tuple[float, 
     return {mode: sorted(points) for mode, points in out.items()}
 
 
+_MODE_STYLES = {"threaded": "-o", "blocking": "-o", "asyncio": ":s", "theory": "--"}  # asyncio dotted: it
+# lies on top of threaded
+_SCENARIO_STYLES = (("default + 5 links", "-."), ("default ports", "--"))  # lateness curves, else solid
+
+
 def _lines(axis, series: dict[str, list[tuple[float, float]]]) -> None:
     for mode, points in series.items():
         xs, ys = zip(*points, strict=True)
-        style = "--" if mode.startswith("theory") else "-o"
-        label = "theory: N x round trip" if mode.startswith("theory") else mode
-        axis.plot(xs, ys, style, color=_MODE_COLOURS.get(mode.split("_")[0]), label=label, markersize=4)
+        kind = mode.split("_")[0]
+        label = "theory: N x round trip" if kind == "theory" else mode
+        hollow = {"markerfacecolor": "none", "linewidth": 2.0} if kind == "asyncio" else {}
+        axis.plot(xs, ys, _MODE_STYLES[kind], color=_MODE_COLOURS[kind], label=label, markersize=5, **hollow)
 
 
 def plot_io(results: list[Result], figures: dict, path: str) -> None:
     """Loop period against the number of slow links and their round trip; lateness distributions."""
     plt = _pyplot()
     fig, (by_count, by_rtt, lateness) = plt.subplots(1, 3, figsize=(16, 5))
-    count = _series(results, r"(?P<mode>threaded|blocking|theory_blocking)_period_ms_n(?P<x>\d+)")
+    count = _series(results, r"(?P<mode>threaded|blocking|asyncio|theory_blocking)_period_ms_n(?P<x>\d+)")
     _lines(by_count, count)
     by_count.set(xlabel="links answering after 100 ms", ylabel="loop period, median (ms)", yscale="log",
-                 title="Blocking waits add up; threads overlap them")  # fmt: skip
-    rtt = _series(results, r"(?P<mode>threaded|blocking|theory_blocking)_period_ms_rtt(?P<x>[\d.]+)")
+                 title="Blocking waits add up; threads and asyncio overlap them")  # fmt: skip
+    rtt = _series(results, r"(?P<mode>threaded|blocking|asyncio|theory_blocking)_period_ms_rtt(?P<x>[\d.]+)")
     _lines(by_rtt, rtt)
     by_rtt.set(xlabel="round-trip time of each of 3 links (ms)", ylabel="loop period, median (ms)", yscale="log",
                title="Against the round-trip time")  # fmt: skip
@@ -82,8 +88,11 @@ def plot_io(results: list[Result], figures: dict, path: str) -> None:
             remaining -= n
             xs.append(upper * 1e6)
             later.append(remaining / histogram.count if remaining > 0 else later[-1])  # the last step, drawn
-        style = ":" if name.startswith("bare") else "-"
-        colour = _MODE_COLOURS["blocking"] if name.startswith("blocking") else "#777777" if style == ":" else None
+        if name.startswith("bare"):
+            style, colour = ":", "#777777"
+        else:
+            style = next((s for scenario, s in _SCENARIO_STYLES if name.endswith(scenario)), "-")
+            colour = _MODE_COLOURS.get(name.split(",")[0])
         lateness.step(xs, later, where="post", linestyle=style, color=colour, label=name)
     lateness.set(xscale="log", yscale="log", xlabel="lateness against the deadline (us)",
                  ylabel="share of ticks later than that", title="Loop lateness: the tail per I/O mode")  # fmt: skip

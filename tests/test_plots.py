@@ -34,11 +34,12 @@ def test_bench_io_draws_period_against_links_and_round_trip_and_the_lateness_tai
     assert result.returncode == 0, result.stderr
     image = drawn(figure)
     assert image.shape == (1600, 500, 3) and colours_of(image) > 50
-    # the mode colours of the lines are there: blocking red, threaded green
-    for colour in ((0xC4, 0x2E, 0x2E), (0x24, 0x96, 0x48)):
+    # the mode colours of the lines are there: blocking red, threaded green, asyncio blue
+    for colour in ((0xC4, 0x2E, 0x2E), (0x24, 0x96, 0x48), (0x30, 0x68, 0xC8)):
         assert (np.abs(image.reshape(-1, 3).astype(int) - colour).sum(axis=1) < 30).sum() > 200, colour
     metrics = {r["metric"]: r["value"] for r in json.loads(report.read_text())["results"]}
     assert metrics["blocking_period_ms_rtt100"] > 3 * 100.0 > 10 * metrics["threaded_period_ms_rtt100"]
+    assert 3 * 100.0 > 10 * metrics["asyncio_period_ms_rtt100"]
     assert metrics["theory_blocking_period_ms_rtt10"] == 30.0
 
 
