@@ -97,24 +97,28 @@ def _devices(quick: bool, show: Show = None) -> Outcome:
     latency_ms = 100.0
     counts = (1, 3) if quick else (1, 3, 5)
     figures: dict[str, float] = {}
-    lines = [f"{'links':>6} {'blocking period':>16} {'threaded period':>16}   theory (blocking: N x {latency_ms:g} ms)"]
+    modes = ("blocking", "threaded", "asyncio")
+    header = " ".join(f"{mode + ' period':>16}" for mode in modes)
+    lines = [f"{'links':>6} {header}   theory (blocking: N x {latency_ms:g} ms)"]
     for n in counts:
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(n))
         periods = {}
-        for mode in ("blocking", "threaded"):
+        for mode in modes:
             duration = max(1.2, 4 * n * latency_ms / 1e3) if mode == "blocking" else 1.0
             view = show(f"{mode}, {n} slow link{'s' if n > 1 else ''}") if show else None
             (segment,) = fly_with_ports(links, mode, duration, fleet=1, view=view).segments
             periods[mode] = (segment.period.quantile(0.5) or 0.0) * 1e3
             figures[f"{mode}_period_ms_n{n}"] = periods[mode]
-        lines.append(f"{n:>6} {periods['blocking']:>13.1f} ms {periods['threaded']:>13.2f} ms   {n * latency_ms:g} ms")
+        cells = " ".join(f"{periods[mode]:>13.{1 if mode == 'blocking' else 2}f} ms" for mode in modes)
+        lines.append(f"{n:>6} {cells}   {n * latency_ms:g} ms")
     blocking_grows = all(figures[f"blocking_period_ms_n{n}"] >= 0.9 * n * latency_ms for n in counts)
-    threaded_flat = all(figures[f"threaded_period_ms_n{n}"] < 5.0 for n in counts)
+    concurrent_flat = all(figures[f"{mode}_period_ms_n{n}"] < 5.0 for n in counts for mode in modes[1:])
     verdict = (
-        "served inline, every slow device adds its whole round trip to every tick; served by threads, the "
-        "waits overlap and the loop keeps its 2 ms period, however many devices there are"
+        "served inline, every slow device adds its whole round trip to every tick; served by threads (one per "
+        "device) or by one asyncio event loop (one thread for all), the waits overlap and the loop keeps its 2 ms "
+        "period, however many devices there are"
     )
-    return Outcome(figures, verdict, blocking_grows and threaded_flat, lines)
+    return Outcome(figures, verdict, blocking_grows and concurrent_flat, lines)
 
 
 def _helper(quick: bool, show: Show = None) -> Outcome:
@@ -143,10 +147,10 @@ STEPS: list[Step] = [
     Step("cpu", "CPU-bound work: one after another, in threads, in processes",
          "Factorising numbers is pure Python computation. Watch whether threads make it faster, and "
          "whether processes do.", _cpu),
-    Step("devices", "Slow serial devices: served inline, or by threads",
+    Step("devices", "Slow serial devices: served inline, by threads, by an event loop",
          "One helicopter flies with N devices that each answer 100 ms after a request, like the seed's slow "
-         "system call. Served inline (blocking), the loop waits for each in turn. Served by threads, the "
-         "waits overlap.", _devices),
+         "system call. Served inline (blocking), the loop waits for each in turn. Served by threads, or by one "
+         "asyncio event loop in one thread, the waits overlap.", _devices),
     Step("helper", "A CPU-bound helper: in a thread, in a process",
          "The loop flies in threaded mode while a helper factorises numbers: first in a thread of the "
          "simulator (the view's G key), then in a process of its own (P). Watch the loop's lateness.", _helper),

@@ -1,6 +1,6 @@
 """``heli-sim tour`` headless, end to end: every step measures on this machine, and its verdicts
 match the lesson (threads no faster for computation, processes faster on two cores; blocking
-period growing with the number of slow devices, threaded not; a helper thread hurting the loop,
+period growing with the number of slow devices, threaded and asyncio not; a helper thread hurting the loop,
 a helper process not)."""
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def test_the_tour_measures_every_step_and_the_verdicts_match_the_lesson(tmp_path
     devices = steps["devices"]["figures"]
     assert devices["blocking_period_ms_n3"] > 2.5 * devices["blocking_period_ms_n1"]
     assert devices["threaded_period_ms_n3"] < 5.0
+    assert devices["asyncio_period_ms_n3"] < 5.0
     helper = steps["helper"]["figures"]
     assert helper["thread_p99_us"] > 3 * helper["off_p99_us"] and helper["process_p99_us"] < helper["thread_p99_us"]
     assert " ".join(result.stdout.split()).count("(as the lesson says)") == 3  # the text wraps
