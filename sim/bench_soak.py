@@ -2,7 +2,8 @@
 
 The flight is ``configs/seed-demo.toml`` (five helicopters, an RC receiver and five 100 ms
 links) plus a servo board and a ground station, with a fault injected every few seconds (every
-kind in turn) and the I/O mode toggled every few seconds.  What it checks is what a long flight
+kind in turn) and the I/O mode switched every few seconds (through every ordered pair of the
+three modes: threaded, blocking, asyncio).  What it checks is what a long flight
 must not do: lose or repeat a frame the simulator was not told to lose, leak memory, fall over.
 
 Frames lost on purpose are told apart from frames lost by the simulator by when the sequence
@@ -36,6 +37,8 @@ __all__ = ["SoakPlan", "bench_soak", "soak_faults"]
 _LOSSY = {"byte_loss", "corrupt", "rc_silence", "unplug", "backpressure"}
 _GRACE_S = 1.5  # a gap shows with the first frame after the loss; a restarted device needs ~0.5 s
 _RSS_EVERY_S = 1.0
+# from threaded: every ordered pair of the three I/O modes once per round of six switches
+SWITCH_ORDER = ("blocking", "asyncio", "threaded", "asyncio", "blocking", "threaded")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class _Watch:
             if loop.io_mode == "blocking" and loop.flight.vehicles.crashed.any():
                 loop.command("reset")  # the seed's blocking loop crashes them: back on the pad, fly on
                 self.resets += 1
-            loop.command("toggle_io")
+            loop.request_io_mode(SWITCH_ORDER[self.toggles % len(SWITCH_ORDER)])
             self.toggles += 1
             self._next_toggle_s += self.plan.toggle_every_s
         if t_s >= self._next_rss_s:
@@ -236,6 +239,7 @@ def _results(loop: FlightLoop, watch: _Watch, plan: SoakPlan) -> list[Result]:
         *(Result("soak", f"frames_duplicated_on {name}", n, "frames") for name, n in duplicated.items() if n),
         Result("soak", "missed_deadlines_threaded", _missed(segments, "threaded"), "ticks"),
         Result("soak", "missed_deadlines_blocking", _missed(segments, "blocking"), "ticks"),
+        Result("soak", "missed_deadlines_asyncio", _missed(segments, "asyncio"), "ticks"),
         Result("soak", "rss_start_mib", round(samples[0][1] if samples else float("nan"), 1), "MiB"),
         Result("soak", "rss_end_mib", round(samples[-1][1] if samples else float("nan"), 1), "MiB"),
         Result("soak", "rss_growth_mib", round(samples[-1][1] - samples[0][1], 1) if samples else float("nan"), "MiB"),

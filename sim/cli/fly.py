@@ -23,6 +23,7 @@ from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, heli_t
 from sim.loop import FlightLoop
 from sim.report import format_summary
 from sim.session import ViewOptions, flight_session
+from sim.view.link import has_display
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -165,12 +166,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     check_output_path(args.stats_json, "--stats-json")
     check_output_path(args.screenshot, "--screenshot")
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    show_view = not args.headless and (has_display or args.screenshot is not None)
+
+    show_view = not args.headless and (has_display() or args.screenshot is not None)
     if args.headless and args.screenshot:
         raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
     view = ViewOptions(screenshot=args.screenshot) if show_view else None
-    if show_view and has_display and args.pilot is None and args.config is None:
+    if show_view and has_display() and args.pilot is None and args.config is None:
         # a window on a desktop: the person at the keyboard flies (make fly)
         config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ from sim.log.replay import Replay
 from sim.log.summary import replay_summary
 from sim.report import format_summary
 from sim.session import ViewOptions
+from sim.view.link import has_display
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
     log = read_log(args.log)
     replay = Replay(log)
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    show_view = not args.headless and (has_display or args.screenshot is not None)
+
+    show_view = not args.headless and (has_display() or args.screenshot is not None)
 
     stopped_by: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, _frame: stopped_by.append(signum))

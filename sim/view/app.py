@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             if flight_started is None and snapshot.tick > 0:
                 flight_started = time.monotonic()
             while script and flight_started is not None and time.monotonic() - flight_started >= script[0][0]:
-                _press(pygame, script.pop(0)[1])
+                press_key(pygame, script.pop(0)[1])
             renderer.draw(screen, snapshot, ui, time.monotonic())
             pygame.display.flip()
             frames += 1
@@ -201,7 +201,7 @@ def _lower_priority() -> None:
             os.nice(10)
 
 
-def _press(pygame, key: str) -> None:
+def press_key(pygame, key: str) -> None:
     """Post a key press (from the script) as if it came from the keyboard; "quit" closes the window."""
     if key == "quit":
         pygame.event.post(pygame.event.Event(pygame.QUIT))

@@ -35,11 +35,28 @@ from sim.view.shared import (
 )
 from sim.view.snapshot import HISTORY, MAX_PORTS, MAX_VEHICLES, MODES, lateness_bin
 
-__all__ = ["COMMANDS", "ViewLink"]
+__all__ = ["COMMANDS", "ViewLink", "has_display", "view_environment"]
 
 log = logging.getLogger(__name__)
 PUBLISH_HZ = 100.0
 PORTS_HZ = 5.0
+
+
+def has_display() -> bool:
+    """Whether a window can be shown (an X or Wayland display is set)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def view_environment() -> dict[str, str]:
+    """The environment of a pygame process: off screen (SDL's dummy driver) where there is no display."""
+    env = dict(os.environ)
+    if not has_display():
+        env["SDL_VIDEODRIVER"] = "dummy"  # no display: render off screen (screenshots still work)
+    env.setdefault("SDL_AUDIODRIVER", "dummy")
+    env.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    return env
+
+
 COMMANDS = ("toggle_io", "toggle_asyncio", "cpu_thread", "cpu_process", "reset", "pause", "quit")
 FIRST_FRAME_WAIT_S = 10.0  # a loaded machine may take a few seconds to start the view
 _QUIT_WAIT_S = 5.0  # the view saves its screenshot and closes its window
@@ -184,14 +201,9 @@ class ViewLink:
             pass_fds.append(rc_fd)
         if joystick:
             args += ["--joystick", json.dumps(joystick)]
-        env = dict(os.environ)
-        if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
-            env["SDL_VIDEODRIVER"] = "dummy"  # no display: render off screen (screenshots still work)
-        env.setdefault("SDL_AUDIODRIVER", "dummy")
-        env.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            args, pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, process_group=0, env=env
+            args, pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, process_group=0, env=view_environment()
         )  # process group: see EmulatorProcess (Ctrl-C, and the scheduler autogroup for SCHED_IDLE)
         os.close(write_fd)
         if rc_fd is not None:

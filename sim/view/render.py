@@ -103,7 +103,7 @@ class UiState:
     rotor_radius_m: float = DEFAULT_ROTOR_RADIUS_M  # drawn size of the helicopters (not in the snapshot)
 
 
-def _scale(size: tuple[int, int]) -> float:
+def ui_scale(size: tuple[int, int]) -> float:
     return max(MIN_SCALE, min(MAX_SCALE, size[0] / REFERENCE_SIZE[0], size[1] / REFERENCE_SIZE[1]))
 
 
@@ -115,7 +115,7 @@ def _panel_rect(size: tuple[int, int]) -> pygame.Rect:
 
 def banner_rect(size: tuple[int, int]) -> pygame.Rect:
     """Where the THREADED / BLOCKING banner is drawn on a surface of this size."""
-    scale = _scale(size)
+    scale = ui_scale(size)
     panel = _panel_rect(size)
     pad = max(3, int(8 * scale))
     return pygame.Rect(panel.left + pad, pad, panel.width - 2 * pad, max(16, int(BANNER_HEIGHT_PX * scale)))
@@ -162,6 +162,18 @@ class Text:
             surf = self._fonts[style].render(s, True, colour)
             self._cache[key] = surf
         return surf
+
+    def wrap(self, paragraph: str, style: str, max_width: float) -> list[str]:
+        """``paragraph`` cut into lines no wider than ``max_width`` px (at word boundaries)."""
+        lines, line = [], ""
+        for word in paragraph.split():
+            trial = f"{line} {word}".strip()
+            if line and self.width(trial, style) > max_width:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        return [*lines, line] if line else lines
 
     def draw(
         self,
@@ -212,7 +224,7 @@ class Renderer:
 
     def _resize(self, size: tuple[int, int]) -> None:
         self._size = size
-        self._scale = _scale(size)
+        self._scale = ui_scale(size)
         self._text = Text(self._scale)
         self._help = None
 
@@ -295,16 +307,7 @@ class Renderer:
         lines: list[tuple[str, str, tuple[int, int, int]]] = [(caption[0], "title", CAPTION_TITLE)]
         for paragraph in caption[1:]:
             style, colour = ("bold", HELP_KEY) if paragraph.startswith("now:") else ("body", HELP_TEXT)
-            line = ""
-            for word in paragraph.split():
-                trial = f"{line} {word}".strip()
-                if line and text.width(trial, style) > inner:
-                    lines.append((line, style, colour))
-                    line = word
-                else:
-                    line = trial
-            if line:
-                lines.append((line, style, colour))
+            lines += [(line, style, colour) for line in text.wrap(paragraph, style, inner)]
         box.height = sum(text.height(style) + int(3 * scale) for _, style, _ in lines) + 2 * pad
         darken(surface, box, edge=CAPTION_EDGE)
         y = box.top + pad
