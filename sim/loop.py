@@ -229,7 +229,12 @@ class FlightLoop:
             last_wake = woke
             requested = self._requested_mode  # read once: a signal handler may change it at any moment
             if requested != self.io_mode:
-                segment = self._switch_segment(segment, requested, woke)
+                refusal = self.io.refuses(requested)
+                if refusal is None:
+                    segment = self._switch_segment(segment, requested, woke)
+                else:
+                    self.record("mode_refused", refusal, woke - self.t0)
+                    self._requested_mode = self.io_mode
             if self.before_tick is not None:
                 self.before_tick(self)
 

@@ -99,6 +99,8 @@ class FlightIO(Protocol):
 
     def switch(self, mode: str) -> None: ...
 
+    def refuses(self, mode: str) -> str | None: ...
+
     def drain_events(self) -> list[PortEvent]: ...
 
     def abort(self) -> None: ...
@@ -128,6 +130,9 @@ class InProcessIO:
         return None
 
     def switch(self, mode: str) -> None:
+        return None
+
+    def refuses(self, mode: str) -> str | None:
         return None
 
     def drain_events(self) -> list[PortEvent]:
@@ -227,6 +232,9 @@ class PortIO:
 
     def switch(self, mode: str) -> None:
         self.portset.switch(mode)
+
+    def refuses(self, mode: str) -> str | None:
+        return self.portset.refuses(mode)
 
     def drain_events(self) -> list[PortEvent]:
         return self.events.drain()

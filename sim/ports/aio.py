@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +33,7 @@ from typing import TypeVar
 import serial
 from serial_asyncio_fast import SerialTransport
 
+from sim.ports.events import EventLog
 from sim.ports.faults import FaultyTransport, LineFaults
 from sim.ports.mailbox import Mailbox
 from sim.ports.port import Port
@@ -39,6 +42,7 @@ from sim.ports.transport import TRANSPORT_ERRORS
 __all__ = ["AsyncLine", "EventLoopWorker"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _READ_QUANTUM_S = 0.02  # where a transport has no read timeout: how often deadlines and abort are re-checked
 _WAIT_QUANTUM_S = 0.05  # a lost reader waits this long between reconnect attempts
@@ -46,20 +50,28 @@ _START_TIMEOUT_S = 2.0
 
 
 class _Borrowed:
-    """The pyserial object as ``SerialTransport`` sees it: reads and writes go through; it may
-    not flush or close it (the port owns it and keeps it across mode switches)."""
+    """The pyserial object as ``SerialTransport`` sees it: reads go through; writes are one
+    non-blocking ``os.write`` (pyserial's own write with ``write_timeout=0`` retries forever on a
+    full buffer, pyserial issue 280, which would freeze the event loop under back-pressure);
+    it may not flush or close it (the port owns it and keeps it across mode switches)."""
 
-    def __init__(self, real: serial.SerialBase):
+    def __init__(self, real: serial.SerialBase, fd: int):
         self._real = real
+        self._fd = fd
 
     def fileno(self) -> int:
-        return self._real.fileno()
+        return self._fd
 
     def read(self, size: int) -> bytes:
         return self._real.read(size)
 
-    def write(self, data: bytes) -> int | None:
-        return self._real.write(data)
+    def write(self, data: bytes) -> int:
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0  # the far end's buffer is full: SerialTransport keeps the bytes and waits to write
+        except OSError as error:
+            raise serial.SerialException(f"write failed: {error.strerror or error}") from None
 
     @property
     def timeout(self) -> float | None:
@@ -88,16 +100,24 @@ class AsyncLine(asyncio.Protocol):
     """One port's bytes through the event loop (create and use it in the loop's thread only)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, faulty: FaultyTransport):
+        """Raises what the transport raises if the device has gone (the caller counts the port lost)."""
         self._loop = loop
         self._faulty = faulty
         self._real = faulty.real
+        fd = self._real.fileno()  # a transport without one was refused before asyncio mode started
+        self._fd_was_blocking = os.get_blocking(fd)
         self._saved_timeouts = (self._real.timeout, self._real.write_timeout)
         self._write_timeout_s = self._real.write_timeout or 0.0
         self._read_quantum_s = self._real.timeout or _READ_QUANTUM_S
         self._lost: BaseException | None = None
         self._readable: asyncio.Future | None = None  # a read waiting for bytes
         self._drained: asyncio.Future | None = None  # a write waiting for the far end to take its bytes
-        self._transport = SerialTransport(loop, self, _Borrowed(self._real))  # sets both timeouts to 0
+        try:
+            os.set_blocking(fd, False)
+            self._transport = SerialTransport(loop, self, _Borrowed(self._real, fd))  # sets both timeouts to 0
+        except BaseException:
+            self._give_back()
+            raise
         self._transport.set_write_buffer_limits(high=0)  # pause_writing as soon as anything waits
 
     # --- asyncio.Protocol: called by SerialTransport in the loop
@@ -111,6 +131,10 @@ class AsyncLine(asyncio.Protocol):
         self._wake_writer()
 
     def resume_writing(self) -> None:
+        # everything written: stop watching for writability.  SerialTransport leaves its writer
+        # registered on an empty buffer, and would then be called on every pass of the loop.
+        if not self._transport.get_write_buffer_size():
+            self._transport.flush()
         self._wake_writer()
 
     def _wake_reader(self) -> None:
@@ -125,6 +149,8 @@ class AsyncLine(asyncio.Protocol):
     def _check(self) -> None:
         if self._lost is not None:
             raise serial.SerialException(f"device lost: {self._lost}")
+        if self._transport.is_closing():  # a read or write failed; connection_lost follows later
+            raise serial.SerialException("device lost: the transport is closing")
         self._faulty.check_plugged()
 
     @property
@@ -191,7 +217,11 @@ class AsyncLine(asyncio.Protocol):
         self._lost = self._lost or serial.SerialException("detached from the event loop")
         self._wake_reader()
         self._wake_writer()
+        self._give_back()
+
+    def _give_back(self) -> None:
         with contextlib.suppress(*TRANSPORT_ERRORS):  # a vanished device: it is being closed anyway
+            os.set_blocking(self._real.fileno(), self._fd_was_blocking)
             self._real.timeout, self._real.write_timeout = self._saved_timeouts
 
 
@@ -200,14 +230,23 @@ class EventLoopWorker:
 
     Owned by a ``PortSet``: ``start()`` it, ``notify()`` it when new letters are posted,
     ``stop(timeout)`` it.  Ports must be open (or lost, to be reopened by their exchange).
+    Reopening a lost device can take a while (a virtual one starts its emulator), so it runs in
+    a short-lived ``io:asyncio-open`` thread that ``stop`` joins against the same deadline.
     """
 
-    def __init__(self, ports: Iterable[Port], outboxes: dict[str, Mailbox], inboxes: dict[str, Mailbox]):
+    def __init__(
+        self,
+        ports: Iterable[Port],
+        outboxes: dict[str, Mailbox],
+        inboxes: dict[str, Mailbox],
+        events: EventLog | None = None,
+    ):
         self.ports = list(ports)
         self.outboxes = outboxes
         self.inboxes = inboxes
-        self.error: BaseException | None = None
-        self.stuck: list[str] = []  # ports whose task did not end in time at the last stop
+        self.events = events or EventLog()
+        self.error: BaseException | None = None  # the first error that ended a task (a bug: reported as io_error)
+        self.stuck: list[str] = []  # what did not end in time at the last stop
         self._thread = threading.Thread(target=self._run, name="io:asyncio", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
@@ -215,6 +254,7 @@ class EventLoopWorker:
         self._stop_deadline = 0.0
         self._letters: dict[str, asyncio.Event] = {}
         self._stopping: asyncio.Event | None = None
+        self._openers: list[threading.Thread] = []
 
     # --- the owner's side (any thread but io:asyncio)
     def start(self) -> None:
@@ -245,45 +285,47 @@ class EventLoopWorker:
             with contextlib.suppress(RuntimeError):  # already closed: the thread is ending
                 loop.call_soon_threadsafe(self._begin_stop)
         self._thread.join(max(0.0, self._stop_deadline - time.monotonic()))
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            self.stuck.append("io:asyncio")
+            return False
+        return True
 
     # --- in the loop's thread
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._serve_all(loop))
-            loop.run_until_complete(loop.shutdown_default_executor())  # joins its helper threads
         except BaseException as error:  # kept for the owner to report; the thread must not die silently
             self.error = error
             self._started.set()
             raise
         finally:
             loop.close()
+            for opener in self._openers:  # an open under way ends by its own timeout; wait until the deadline
+                opener.join(max(0.0, self._stop_deadline - time.monotonic()))
+                if opener.is_alive():
+                    self.stuck.append(opener.name)
 
     async def _serve_all(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stopping = asyncio.Event()
         self._letters = {port.name: asyncio.Event() for port in self.ports}
-        for port in self.ports:
-            port.backend = self
-            if port.transport is not None:
-                self.attach(port)
         self._loop = loop
-        tasks = {loop.create_task(self._serve(port), name=f"io:{port.name}"): port for port in self.ports}
-        self._started.set()
+        tasks: dict[asyncio.Task, Port] = {}
         try:
+            for port in self.ports:
+                port.serve_from(self)  # a device found gone here is counted lost, and reopened later
+            tasks = {loop.create_task(self._serve(port), name=f"io:{port.name}"): port for port in self.ports}
+            self._started.set()
             await self._stopping.wait()
             leeway = max(0.0, self._stop_deadline - time.monotonic() - 0.05)  # keep time to detach and join
             _, late = await asyncio.wait(tasks, timeout=leeway)
             self.stuck = [tasks[task].name for task in late]
             for task in late:
                 task.cancel()
-            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-                if isinstance(outcome, Exception) and self.error is None:
-                    self.error = outcome  # a bug in a role: kept for the owner to report
+            await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for port in self.ports:
-                port.detach_line()
-                port.backend = None
+                port.stop_serving()
 
     def _begin_stop(self) -> None:
         self._wake_outputs()
@@ -295,16 +337,21 @@ class EventLoopWorker:
             event.set()
 
     async def _serve(self, port: Port) -> None:
+        try:
+            await self._serve_port(port)
+        except Exception as error:  # a bug in a role: reported, as an I/O thread's would be; the port stops
+            self.error = self.error or error
+            log.error("io:%s ended by an error", port.name, exc_info=error)
+            self.events.push("io_error", f"io:{port.name} (asyncio): {error!r}")
+
+    async def _serve_port(self, port: Port) -> None:
         outbox, inbox, letters = self.outboxes[port.name], self.inboxes[port.name], self._letters[port.name]
-        seen = 0
         while not self._stop_requested:
             letter = outbox.latest()
-            if port.waits_for_new_letter:
-                if letter is None or letter.seq <= seen:
-                    letters.clear()
-                    await letters.wait()  # set by notify() or stop()
-                    continue
-                seen = letter.seq
+            if port.waits_for_new_letter and (letter is None or letter.seq <= port.letter_seen):
+                letters.clear()
+                await letters.wait()  # set by notify() or stop()
+                continue
             result = await port.exchange_async(letter)
             if result is not None:
                 inbox.put(result, time.monotonic())
@@ -321,4 +368,38 @@ class EventLoopWorker:
         port.line = AsyncLine(asyncio.get_running_loop(), port.transport)
 
     async def in_background(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, call)
+        """``call()`` in an ``io:asyncio-open`` thread; what it opens after the loop has gone is closed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def deliver(outcome: object, failed: bool) -> None:  # in the loop's thread
+            if future.cancelled():
+                _close_quietly(outcome)
+            elif failed:
+                future.set_exception(outcome)  # type: ignore[arg-type]
+            else:
+                future.set_result(outcome)
+
+        def run() -> None:
+            try:
+                outcome, failed = call(), False
+            except BaseException as error:
+                outcome, failed = error, True
+            try:
+                loop.call_soon_threadsafe(deliver, outcome, failed)
+            except RuntimeError:  # the loop has closed: nobody will use what was opened
+                if not failed:
+                    _close_quietly(outcome)
+
+        self._openers = [t for t in self._openers if t.is_alive()]
+        opener = threading.Thread(target=run, name="io:asyncio-open", daemon=True)
+        self._openers.append(opener)
+        opener.start()
+        return await future
+
+
+def _close_quietly(thing: object) -> None:
+    close = getattr(thing, "close", None)
+    if close is not None:
+        with contextlib.suppress(*TRANSPORT_ERRORS):
+            close()

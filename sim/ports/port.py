@@ -39,6 +39,7 @@ __all__ = ["RECONNECT_INTERVAL_S", "AsyncBackend", "Port", "PortStats", "Sequenc
 RECONNECT_INTERVAL_S = 0.5
 _SEQ_MODULO = 1 << 16
 _READ_CHUNK = 4096
+_LOCK_TIMEOUT_S = 1.0  # longer than any exchange's deadlines: a stuck one is reported, not waited for
 T = TypeVar("T")
 
 
@@ -149,6 +150,8 @@ class Port:
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
         self.backend: AsyncBackend | None = None  # the event loop serving this port (asyncio mode)
         self.line: Any = None  # a sim.ports.aio.AsyncLine: how reads and writes reach the transport then
+        self.letter_seen = 0  # the newest outbox letter an exchange took: no mode sends a letter twice
+        self._lock_stuck = False
         self.recorder: Any = None  # a sim.log.writer.FlightLogWriter: every frame in and out is logged
 
     # --- life cycle
@@ -157,7 +160,8 @@ class Port:
         self.transport = self._opener()
         self.state = "ok"
 
-    def close(self) -> None:
+    def close(self, end_far_end: bool = True) -> None:
+        """Close the transport and, with ``end_far_end``, what the opener started with it (an emulator)."""
         if self.state != "closed":
             self.last_state = self.state
         self.detach_line()
@@ -165,7 +169,7 @@ class Port:
         if transport is not None:
             with contextlib.suppress(*TRANSPORT_ERRORS):  # closing a port whose device is gone
                 transport.close()
-        if self._closer is not None:
+        if self._closer is not None and end_far_end:
             self._closer()
         self.state = "closed"
 
@@ -181,8 +185,22 @@ class Port:
             with contextlib.suppress(*TRANSPORT_ERRORS):  # gone already: the blocked call fails anyway
                 cancel()
 
+    def serve_from(self, backend: AsyncBackend) -> None:
+        """Lend the port to an event loop (asyncio mode; in the loop's thread).  A device found
+        gone here is counted lost, and reopened by a later exchange."""
+        self.backend = backend
+        if self.transport is not None:
+            try:
+                backend.attach(self)
+            except TRANSPORT_ERRORS as error:
+                self._lost(error)
+
+    def stop_serving(self) -> None:
+        """Take the port back from the event loop (in the loop's thread): reads and writes block again."""
+        self.detach_line()
+        self.backend = None
+
     def detach_line(self) -> None:
-        """Hand the transport back from the event loop (reads and writes block again)."""
         line, self.line = self.line, None
         if line is not None:
             line.detach()
@@ -194,7 +212,14 @@ class Port:
 
     async def exchange_async(self, letter: Letter | None) -> Any:
         """``exchange`` as a coroutine: it suspends only where an event loop serves the port."""
-        with self._lock:
+        if letter is not None:
+            self.letter_seen = max(self.letter_seen, letter.seq)
+        if not self._lock.acquire(timeout=_LOCK_TIMEOUT_S):  # an I/O thread that would not stop still has it
+            if not self._lock_stuck:
+                self._lock_stuck = True
+                self._events.push("port_stuck", f"{self.name}: an earlier exchange has not ended")
+            return None
+        try:
             start = self._clock()
             try:
                 if self.transport is None and not await self._reconnect(start):
@@ -206,6 +231,8 @@ class Port:
                     return None
             finally:
                 self.stats.io_wait.add(self._clock() - start)
+        finally:
+            self._lock.release()
 
     async def _exchange(self, letter: Letter | None) -> Any:
         raise NotImplementedError
@@ -337,7 +364,9 @@ class Port:
 
     # --- losing and finding the device
     def _lost(self, error: BaseException) -> None:
-        self.close()
+        # an event loop must not wait for an emulator to end: the next open (in the background) or
+        # the final close ends it, and it sees the hang-up and exits meanwhile
+        self.close(end_far_end=self.backend is None)
         self.state = "disconnected"
         self.stats.disconnects += 1
         self._next_reconnect_t = self._clock() + RECONNECT_INTERVAL_S
@@ -353,7 +382,11 @@ class Port:
         except (PortError, *TRANSPORT_ERRORS):
             return False
         if backend is not None:
-            backend.attach(self)
+            try:
+                backend.attach(self)
+            except TRANSPORT_ERRORS:
+                self.close(end_far_end=False)
+                return False
         self._earlier_decode_errors += self.decoder.decode_errors
         self.decoder = self.codec.new_decoder()  # a new stream: no half frame from before the loss
         self.stats.rx_sequence.restart()

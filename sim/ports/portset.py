@@ -32,6 +32,7 @@ __all__ = ["THREAD_STOP_TIMEOUT_S", "PortSet"]
 
 THREAD_STOP_TIMEOUT_S = 1.0
 MODES = IO_MODES
+NO_FILE_DESCRIPTOR = ("loop://", "rfc2217://")  # pyserial URL transports an event loop cannot watch
 
 
 class PortSet:
@@ -41,6 +42,9 @@ class PortSet:
         if mode not in MODES:
             raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
         self.ports = list(ports)
+        refusal = self.refuses(mode)
+        if refusal is not None:
+            raise PortError(refusal)
         self.events = events
         self.mode = mode
         self.outboxes = {port.name: Mailbox() for port in self.ports}
@@ -90,12 +94,25 @@ class PortSet:
         for port in self.ports:
             port.close()
 
+    def refuses(self, mode: str) -> str | None:
+        """Why these ports cannot run in ``mode`` (None: they can).  Asyncio watches file descriptors:
+        ``loop://`` and ``rfc2217://`` ports have none."""
+        if mode != "asyncio":
+            return None
+        without = [f"{port.name} ({port.url})" for port in self.ports if port.url.startswith(NO_FILE_DESCRIPTOR)]
+        if not without:
+            return None
+        return f"I/O mode asyncio watches file descriptors and {', '.join(without)} has none; use threaded or blocking"
+
     def switch(self, mode: str) -> None:
         """Change I/O mode now (call it at a tick boundary)."""
         if mode not in MODES:
             raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
         if mode == self.mode:
             return
+        refusal = self.refuses(mode)
+        if refusal is not None:
+            raise PortError(refusal)
         self._stop_threads()
         self.mode = mode
         self._start_threads()
@@ -138,7 +155,7 @@ class PortSet:
     def _start_threads(self) -> None:
         """The I/O threads of the current mode: one per port (threaded), one for all (asyncio), none."""
         if self.mode == "asyncio":
-            self._event_loop = EventLoopWorker(self.ports, self.outboxes, self.inboxes)
+            self._event_loop = EventLoopWorker(self.ports, self.outboxes, self.inboxes, self.events)
             self._event_loop.start()
             return
         if self.mode != "threaded":
@@ -157,8 +174,10 @@ class PortSet:
                 self.events.push("thread_stuck", f"io:{worker.port.name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
         event_loop, self._event_loop = self._event_loop, None
         if event_loop is not None:
-            stopped = event_loop.stop(THREAD_STOP_TIMEOUT_S)
-            for name in event_loop.stuck if stopped else ["asyncio"]:
+            if not event_loop.stop(max(0.0, deadline - time.monotonic())):
+                for port in self.ports:  # its thread is wedged: the ports go on without it (blocking calls)
+                    port.line = port.backend = None
+            for name in event_loop.stuck:
                 self.stuck_threads.append(name)
                 self.events.push("thread_stuck", f"io:asyncio: {name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
 

@@ -51,14 +51,13 @@ class PortWorker:
 
     def _run(self) -> None:
         port, outbox, inbox, stop = self.port, self.outbox, self.inbox, self._stop
-        seen = 0
         try:
             while not stop.is_set():
                 if port.waits_for_new_letter:
-                    letter = outbox.wait_newer(seen, _WAIT_QUANTUM_S, abort=stop)
+                    # newer than any letter an exchange took, in this mode or before a switch
+                    letter = outbox.wait_newer(port.letter_seen, _WAIT_QUANTUM_S, abort=stop)
                     if letter is None:
                         continue
-                    seen = letter.seq
                 else:
                     letter = outbox.latest()
                 result = port.exchange(letter)

@@ -1,0 +1,150 @@
+"""The asyncio I/O mode's own hazards, over real ptys and emulator processes: one event loop
+must not be held up by one slow port, must go idle after a stall, must report a role's bug,
+must refuse ports it cannot watch, and no mode may send a letter twice across a switch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from sim.config import FlightConfig, PortSpec, apply_overrides
+from sim.loop import FlightLoop
+from sim.ports.events import EventLog
+from sim.ports.portset import PortSet
+from sim.ports.roles import LinkPort, TelemetryPort
+from sim.session import flight_session
+from tests.conftest import heli
+from tests.test_ports import ROOT, state, virtual
+
+
+def started(portset: PortSet, *endpoints) -> None:
+    portset.open(start=False)
+    for endpoint in endpoints:
+        endpoint.wait_ready(time.monotonic() + 10.0)
+    portset.start()
+
+
+def test_a_far_end_that_stops_reading_does_not_hold_up_the_other_ports():
+    events = EventLog()
+    telemetry, ground = virtual(TelemetryPort, "gcs", [], events)
+    link, device = virtual(LinkPort, "link", ["--latency-ms", "5"], events)
+    portset = PortSet([telemetry, link], events, "asyncio")
+    started(portset, ground, device)
+    try:
+        replies = portset.inboxes[link.name]
+        first = replies.wait_newer(0, 10.0)
+        assert first is not None
+        ground.pause_far_end()  # the ground station stops reading: its pty fills, writes time out
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            portset.push_outputs({telemetry.name: [state(0)] * 20})
+            replies.wait_newer(replies.latest().seq, 0.01)  # paces the pushes by the link's replies
+        assert telemetry.stats.write_timeouts > 0 and telemetry.state == "backpressured"
+        # the link, served by the same event loop, kept answering all along (about 190 in 1.5 s)
+        assert replies.latest().seq - first.seq > 100
+        ground.resume_far_end()
+        portset.push_outputs({telemetry.name: [state(0)]})
+        assert events.wait_for("port_ok", 5.0) is not None
+    finally:
+        portset.close()
+    assert not portset.stuck_threads
+
+
+def _cpu_ticks(native_id: int) -> int:
+    """User plus system CPU time of one thread of this process, in clock ticks."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_after_the_far_end_catches_up_the_event_loop_goes_idle(caplog):
+    events = EventLog()
+    telemetry, ground = virtual(TelemetryPort, "gcs", [], events)
+    portset = PortSet([telemetry], events, "asyncio")
+    started(portset, ground)
+    burst = [state(i % 8) for i in range(400)]  # ~40 KB: more than a pty holds, so writes go out in parts
+    try:
+        ground.pause_far_end()
+        portset.push_outputs({telemetry.name: burst})
+        assert events.wait_for("port_backpressure", 5.0) is not None
+        ground.resume_far_end()
+        portset.push_outputs({telemetry.name: burst})
+        assert events.wait_for("port_ok", 5.0) is not None
+        (loop_thread,) = [t for t in threading.enumerate() if t.name == "io:asyncio"]
+        before = _cpu_ticks(loop_thread.native_id)
+        events.wait_for("no such event", 0.5)  # the window measured (the burst's rest takes a few ms)
+        spent = _cpu_ticks(loop_thread.native_id) - before
+    finally:
+        portset.close()
+    assert spent <= 10, f"the event loop used {spent * 10} ms of CPU in 0.5 s with nothing to do"
+    assert not [r for r in caplog.records if r.name == "asyncio"], "the event loop logged errors"
+
+
+class BrokenLink(LinkPort):
+    async def _exchange(self, letter):
+        raise ValueError("a bug in a role")
+
+
+def test_a_bug_in_a_role_is_reported_as_an_event(caplog):
+    events = EventLog()
+    broken, device = virtual(BrokenLink, "link", ["--latency-ms", "5"], events)
+    portset = PortSet([broken], events, "asyncio")
+    started(portset, device)
+    try:
+        error = events.wait_for("io_error", 5.0)
+    finally:
+        portset.close()
+    assert error is not None and "ValueError('a bug in a role')" in error.detail
+    assert any("io:link-test ended by an error" in r.getMessage() for r in caplog.records)
+
+
+def test_ports_without_a_file_descriptor_refuse_the_asyncio_mode():
+    result = subprocess.run([sys.executable, "-m", "sim", "fly", "--headless", "--duration", "0.2", "--io", "asyncio",
+                             "--no-ports", "--rc-out", "loop://"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "I/O mode asyncio watches file descriptors and rc-out (loop://) has none" in result.stderr
+
+    def ask_for_asyncio(loop: FlightLoop) -> None:
+        if loop.ticks == 10:
+            loop.command("toggle_asyncio")
+
+    config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=0.2)
+    config = replace(config, ports=(PortSpec(role="rc-out", url="loop://"),))
+    with flight_session(config, heli("trex450").config, before_tick=ask_for_asyncio) as loop:
+        loop.run()
+    summary = loop.summary()
+    assert [e["kind"] for e in summary["events"] if e["kind"].startswith("mode_")] == ["mode_refused"]
+    assert summary["io_mode_final"] == "threaded"
+
+
+def test_no_mode_sends_a_letter_again_after_a_switch():
+    events = EventLog()
+    telemetry, ground = virtual(TelemetryPort, "gcs", [], events)
+    portset = PortSet([telemetry], events, "blocking")
+    started(portset, ground)
+    try:
+        portset.push_outputs({telemetry.name: [state(0)]})  # sent inline, once
+        for mode in ("threaded", "asyncio", "threaded", "blocking", "asyncio", "blocking"):
+            portset.switch(mode)  # the I/O threads of each mode start and stop with nothing new to send
+    finally:
+        portset.close()
+    (far,) = ground.far_end_summaries
+    assert telemetry.stats.frames_out == 1 and far["frames_in"] == 1
+
+
+def test_the_asyncio_thread_and_its_helpers_are_gone_after_close():
+    events = EventLog()
+    link, device = virtual(LinkPort, "link", ["--latency-ms", "5"], events)
+    portset = PortSet([link], events, "asyncio")
+    started(portset, device)
+    try:
+        assert portset.inboxes[link.name].wait_newer(0, 10.0) is not None
+        assert {t.name for t in threading.enumerate()} >= {"io:asyncio"}
+    finally:
+        portset.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("io:")]
+    assert link.state == "closed" and link.line is None and link.backend is None
