@@ -158,6 +158,11 @@ class AsyncLine(asyncio.Protocol):
         self._check()
         return self._faulty.ready
 
+    @property
+    def buffered(self) -> int:
+        """Bytes written that the far end has not taken yet (held by the event loop)."""
+        return self._transport.get_write_buffer_size()
+
     async def read(self, size: int, deadline: float) -> bytes:
         """Up to ``size`` bytes; waits at most one read quantum (and not past ``deadline``)."""
         self._check()
