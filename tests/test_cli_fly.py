@@ -97,6 +97,19 @@ def test_sigusr1_toggles_the_io_mode_live(tmp_path):
     assert switches == ["threaded -> blocking", "blocking -> threaded"]
 
 
+def test_sigusr2_switches_to_asyncio_and_sigusr1_to_blocking_and_back(tmp_path):
+    stats = tmp_path / "run.json"
+    proc, lines = start_flight("--headless", "--stats-json", str(stats), verbose=True)
+    for sig, switch in ((signal.SIGUSR2, "threaded -> asyncio"), (signal.SIGUSR1, "asyncio -> blocking"),
+                        (signal.SIGUSR1, "blocking -> asyncio"), (signal.SIGUSR2, "asyncio -> threaded")):  # fmt: skip
+        proc.send_signal(sig)
+        lines.wait_for(f"mode_switch: {switch}")
+    code, _seconds, _out = stop_with(proc, signal.SIGINT)
+    summary = json.loads(stats.read_text())
+    assert code == 130
+    assert [s["io_mode"] for s in summary["segments"]] == ["threaded", "asyncio", "blocking", "asyncio", "threaded"]
+
+
 def test_script_pilot_flies_the_timeline(tmp_path):
     script = tmp_path / "spool.toml"
     script.write_text("[[at]]\nt = 0.0\ncollective = 1500\narm = 2000\nmode = 1500\n")

@@ -209,7 +209,7 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["threaded", "blocking"])
+@pytest.mark.parametrize("mode", ["threaded", "blocking", "asyncio"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_a_signal_at_a_random_moment_leaves_a_log_that_replays(tmp_path, mode, sig):
     rng = random.Random(f"{mode}-{sig}")
@@ -230,7 +230,7 @@ def test_a_signal_at_a_random_moment_leaves_a_log_that_replays(tmp_path, mode, s
     assert stopped_in < 1.0  # the log's last flush included
     assert not _wait_gone(emulators, 5.0), "device emulators outlived the flight"
     log = read_log(str(log_path))
-    assert log.tick_count > 50
+    assert log.tick_count > 20  # blocking ticks take ~10 ms (the transmitter sends at 100 Hz)
     if sig != signal.SIGKILL:
         assert proc.returncode == 128 + sig
         summary = json.loads(stats.read_text())

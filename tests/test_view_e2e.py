@@ -39,7 +39,7 @@ def dominant_colour(area: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(c) for c in colours[counts.argmax()])
 
 
-@pytest.mark.parametrize("mode", ["threaded", "blocking"])
+@pytest.mark.parametrize("mode", ["threaded", "blocking", "asyncio"])
 def test_screenshot_is_a_full_view_with_the_banner_of_the_mode(tmp_path, mode):
     shot, stats = tmp_path / "view.png", tmp_path / "run.json"
     result = fly("--duration", "1.5", "--io", mode, "--screenshot", str(shot), "--stats-json", str(stats))
@@ -50,8 +50,8 @@ def test_screenshot_is_a_full_view_with_the_banner_of_the_mode(tmp_path, mode):
     banner = banner_rect((1280, 720))
     area = image[banner.left : banner.right, banner.top : banner.bottom]
     assert dominant_colour(area) == tuple(BANNER_COLORS[mode])
-    other = "blocking" if mode == "threaded" else "threaded"
-    assert not (area.reshape(-1, 3) == BANNER_COLORS[other]).all(axis=1).any()
+    for other in {"threaded", "blocking", "asyncio"} - {mode}:
+        assert not (area.reshape(-1, 3) == BANNER_COLORS[other]).all(axis=1).any()
     summary = json.loads(stats.read_text())
     kinds = [e["kind"] for e in summary["events"]]
     assert "view_opened" in kinds
@@ -82,6 +82,16 @@ def test_keys_toggle_the_mode_the_cpu_helper_and_the_camera_and_escape_ends_the_
     ]
     assert summary["events"][-1]["kind"] == "view_closed"
     assert (tmp_path / "view.png").stat().st_size > 10_000  # the last frame was still saved
+
+
+def test_i_switches_to_asyncio_and_t_to_blocking_and_back_to_the_mode_it_left(tmp_path):
+    stats = tmp_path / "run.json"
+    result = fly("--screenshot", str(tmp_path / "view.png"), "--stats-json", str(stats),
+                 script="0.3:i,0.6:t,0.9:t,1.2:i,1.5:escape")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(stats.read_text())
+    assert [s["io_mode"] for s in summary["segments"]] == ["threaded", "asyncio", "blocking", "asyncio", "threaded"]
+    assert all(port["frames_out"] > 0 and port["rx_sequence_gaps"] == 0 for port in summary["ports"])
 
 
 def test_closing_the_window_ends_the_flight_cleanly(tmp_path):
