@@ -11,6 +11,7 @@ its own.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -57,7 +58,7 @@ def _timed(work: Callable[[], object]) -> float:
 def _cpu(quick: bool, show: Show = None) -> Outcome:
     numbers = NUMBERS[:2]
     workers = min(len(numbers), os.cpu_count() or 1)
-    rounds = 2 if quick else 3  # the best of them: on a busy machine noise only ever adds time
+    rounds = 3 if quick else 5
     times: dict[str, list[float]] = {"serial": [], "threads": [], "processes": []}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(factorize, [15] * workers))  # the workers start before the clock does
@@ -65,18 +66,25 @@ def _cpu(quick: bool, show: Show = None) -> Outcome:
             times["serial"].append(_timed(lambda: [factorize(n) for n in numbers]))
             times["threads"].append(_timed(lambda: in_threads(factorize, numbers)))
             times["processes"].append(_timed(lambda: list(pool.map(factorize, numbers))))
-    serial, threads, processes = (min(times[k]) for k in ("serial", "threads", "processes"))
+    serial, threads, processes = (statistics.median(times[k]) for k in ("serial", "threads", "processes"))
+
+    def ratio(kind: str) -> float:
+        """The median of the ratios within each round: a CPU whose clock changes between rounds
+        (turbo, a neighbour on the host) moves both sides of a round alike."""
+        return statistics.median(t / s for t, s in zip(times[kind], times["serial"], strict=True))
+
+    threads_ratio, processes_ratio = ratio("threads"), ratio("processes")
     figures = {"serial_s": serial, "threads_s": threads, "processes_s": processes,
-               "threads_vs_serial": threads / serial, "processes_vs_serial": processes / serial,
+               "threads_vs_serial": threads_ratio, "processes_vs_serial": processes_ratio,
                "cores": float(os.cpu_count() or 1), "gil": float(gil_enabled())}  # fmt: skip
     lines = [
         f"{len(numbers)} numbers factorised one after another: {serial:.2f} s",
-        f"in {len(numbers)} threads:   {threads:.2f} s ({threads / serial:.2f}x)",
-        f"in {workers} processes: {processes:.2f} s ({processes / serial:.2f}x)",
+        f"in {len(numbers)} threads:   {threads:.2f} s ({threads_ratio:.2f}x)",
+        f"in {workers} processes: {processes:.2f} s ({processes_ratio:.2f}x)",
     ]
     if gil_enabled():
-        threads_ok = threads / serial > 0.85  # no real speed-up: one thread computes at a time
-        processes_ok = workers < 2 or processes / serial < 0.8
+        threads_ok = threads_ratio > 0.85  # no real speed-up: one thread computes at a time
+        processes_ok = workers < 2 or processes_ratio < 0.8
         processes_said = (
             "processes were faster: each has its own interpreter and GIL"
             if workers >= 2
@@ -87,7 +95,7 @@ def _cpu(quick: bool, show: Show = None) -> Outcome:
         ok = threads_ok and processes_ok
     else:
         ok = True
-        verdict = (f"{python_line()}: threads ran {serial / threads:.1f}x faster here, because without the GIL "
+        verdict = (f"{python_line()}: threads ran {1 / threads_ratio:.1f}x faster here, because without the GIL "
                    "they compute in parallel; processes still do, at the cost of their own memory")  # fmt: skip
     return Outcome(figures, verdict, ok, lines)
 
