@@ -168,6 +168,8 @@ class PortSet:
     def _stop_threads(self) -> None:
         deadline = time.monotonic() + THREAD_STOP_TIMEOUT_S
         workers, self._workers = self._workers, {}
+        for worker in workers.values():  # all at once: a thread asked late would start another exchange
+            worker.request_stop()
         for worker in workers.values():
             if not worker.stop(max(0.0, deadline - time.monotonic())):
                 self.stuck_threads.append(worker.port.name)

@@ -37,10 +37,14 @@ class PortWorker:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout_s: float = 1.0) -> bool:
-        """Ask the thread to finish its current exchange and end; True if it did within the timeout."""
+    def request_stop(self) -> None:
+        """Ask the thread to end after its current exchange (returns at once; ``stop`` waits)."""
         self._stop.set()
         self.outbox.wake()
+
+    def stop(self, timeout_s: float = 1.0) -> bool:
+        """Ask the thread to finish its current exchange and end; True if it did within the timeout."""
+        self.request_stop()
         deadline = time.monotonic() + timeout_s
         while self._thread.is_alive():
             self.port.cancel()
