@@ -260,6 +260,7 @@ class EventLoopWorker:
         self._letters: dict[str, asyncio.Event] = {}
         self._stopping: asyncio.Event | None = None
         self._openers: list[threading.Thread] = []
+        self._startup_error: BaseException | None = None
 
     # --- the owner's side (any thread but io:asyncio)
     def start(self) -> None:
@@ -267,8 +268,8 @@ class EventLoopWorker:
         self._thread.start()
         if not self._started.wait(_START_TIMEOUT_S):
             raise RuntimeError("the asyncio I/O thread did not start")
-        if self.error is not None:
-            raise self.error
+        if self._startup_error is not None:
+            raise self._startup_error
 
     @property
     def alive(self) -> bool:
@@ -302,7 +303,9 @@ class EventLoopWorker:
             loop.run_until_complete(self._serve_all(loop))
         except BaseException as error:  # kept for the owner to report; the thread must not die silently
             self.error = error
-            self._started.set()
+            if not self._started.is_set():
+                self._startup_error = error
+                self._started.set()
             raise
         finally:
             loop.close()
