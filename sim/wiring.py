@@ -151,6 +151,14 @@ class InProcessIO:
         return {"p50": None, "p99": None, "max": None}
 
 
+def next_on_cadence(due: float, now: float, period_s: float) -> float:
+    """When a rate-limited output is next due: one period after it was last due, so the rate
+    holds on average though ticks come every 2 ms (``now + period`` would wait for the tick after
+    it: 150 Hz would become 125 Hz).  Behind by more than a period (a stall), it starts again from now."""
+    due += period_s
+    return due if due > now else now + period_s
+
+
 class PortIO:
     """A flight's ports and the values they carry."""
 
@@ -272,7 +280,7 @@ class PortIO:
         values: dict[str, object] = {}
         slow_due = now >= self._next_slow_t
         if slow_due:
-            self._next_slow_t = now + 1.0 / TELEMETRY_HZ
+            self._next_slow_t = next_on_cadence(self._next_slow_t, now, 1.0 / TELEMETRY_HZ)
             states = self._vehicle_states()
         command = flight.command.packed
         for port in self.ports:
@@ -290,7 +298,7 @@ class PortIO:
             elif role == "rc-in" and slow_due:
                 values[port.name] = self._downlink(port.protocol, states)
             elif role == "rc-out" and now >= self._next_rc_out_t:  # at the protocol's frame rate
-                self._next_rc_out_t = now + 1.0 / port.codec.line.frame_rate_hz
+                self._next_rc_out_t = next_on_cadence(self._next_rc_out_t, now, 1.0 / port.codec.line.frame_rate_hz)
                 values[port.name] = [
                     port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(self._frames)
                 ]

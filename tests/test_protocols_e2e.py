@@ -145,7 +145,7 @@ def test_rc_out_pushes_crsf_channels_at_the_protocol_rate(tmp_path):
         finally:
             module.close()
     channels = [m for m in received if isinstance(m, ChannelFrame)]
-    assert 250 <= len(channels) <= 320, len(channels)  # 150 frames/s for 2 s
+    assert 280 <= len(channels) <= 320, len(channels)  # 150 frames/s for 2 s (125 when the cadence slipped)
     assert decoder.decode_errors == 0
     assert all(len(c.channels_us) == 16 for c in channels)
 
