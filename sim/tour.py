@@ -79,8 +79,8 @@ def _cpu(quick: bool, show: Show = None) -> Outcome:
                "cores": float(os.cpu_count() or 1), "gil": float(gil_enabled())}  # fmt: skip
     lines = [
         f"{len(numbers)} numbers factorised one after another: {serial:.2f} s",
-        f"in {len(numbers)} threads:   {threads:.2f} s ({threads_ratio:.2f}x)",
-        f"in {workers} processes: {processes:.2f} s ({processes_ratio:.2f}x)",
+        f"in {len(numbers)} threads:   {threads:.2f} s ({threads_ratio:.2f}x serial, round by round)",
+        f"in {workers} processes: {processes:.2f} s ({processes_ratio:.2f}x serial, round by round)",
     ]
     if gil_enabled():
         threads_ok = threads_ratio > 0.85  # no real speed-up: one thread computes at a time

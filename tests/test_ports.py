@@ -396,6 +396,14 @@ def test_t_goes_back_to_the_concurrent_mode_it_left_and_i_toggles_asyncio():
     assert visited == ["blocking", "asyncio", "threaded", "blocking", "threaded", "asyncio"]
 
 
+def test_a_loop_url_nobody_reads_shows_backpressure_not_a_dead_thread():
+    # pyserial's loop:// raises queue.Full where a device's write would time out (also from cancel_read)
+    loop = port_flight((PortSpec(role="telemetry", url="loop://"),), io="threaded", duration_s=3.0)
+    (telemetry,) = loop.summary()["ports"]
+    assert telemetry["write_timeouts"] > 0 and telemetry["state"] == "backpressured"
+    assert not loop.io.portset.stuck_threads
+
+
 def test_stick_to_servo_latency_is_measured_over_ptys():
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"))
     loop = port_flight(ports, io="threaded", duration_s=2.0, pilot_hz=100.0)

@@ -32,7 +32,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "tour",
         help="the lesson step by step, measured here: threads for waiting, processes for computing",
         description="A guided tour in three steps, each measured live on this machine: CPU-bound work in threads "
-        "and processes; slow serial devices served inline and by threads; a CPU-bound helper thread vs process.",
+        "and processes; slow serial devices served inline, by threads and by an asyncio event loop; a CPU-bound helper "
+        "thread vs process. With a display, each flight is shown in the view and a result card follows each step.",
     )
     keys = ", ".join(f"{i} or {s.key}" for i, s in enumerate(STEPS, 1))
     parser.add_argument("--step", action="append", metavar="STEP", help=f"run only this step again ({keys})")
@@ -43,7 +44,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--screenshot",
         metavar="DIR",
-        help="show each flight in the view (off screen without a display) and save its last frame in DIR",
+        help="show each flight in the view (off screen without a display) and save its last frame, and each "
+        "step's result card (STEP-result.png), in DIR",
     )
     parser.set_defaults(run=run)
 

@@ -19,6 +19,7 @@ later exchanges try to reopen it every ``RECONNECT_INTERVAL_S`` (``port_back`` w
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -182,7 +183,8 @@ class Port:
         transport = self.transport
         cancel = getattr(transport, "cancel_read", None) if transport is not None else None
         if cancel is not None:
-            with contextlib.suppress(*TRANSPORT_ERRORS):  # gone already: the blocked call fails anyway
+            # gone already: the blocked call fails anyway; loop:// with a full queue: its read is not waiting
+            with contextlib.suppress(*TRANSPORT_ERRORS, queue.Full):
                 cancel()
 
     def serve_from(self, backend: AsyncBackend) -> None:
@@ -266,7 +268,7 @@ class Port:
             return True
         try:
             await self._write(data)
-        except serial.SerialTimeoutException:
+        except (serial.SerialTimeoutException, queue.Full):  # loop:// says Full where a device times out
             self.stats.write_timeouts += 1
             if self.state != "backpressured":
                 self.state = "backpressured"
