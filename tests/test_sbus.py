@@ -23,7 +23,7 @@ from sim.protocols.sbus import (
     ticks_to_us,
     us_to_ticks,
 )
-from tests.codec_streams import feed_all, modules_imported_by, split
+from tests.codec_streams import feed_all, modules_imported_by, mutate, split
 
 PROTOCOLS = Path(__file__).resolve().parent.parent / "sim" / "protocols"
 
@@ -345,18 +345,7 @@ def test_garbage_without_a_header_byte_costs_nothing(junk, ticks, cuts):
     st.lists(st.integers(0, 3000), max_size=6),
 )
 def test_mutated_streams_deliver_only_plausible_windows(stream, mutations, cuts):
-    data = bytearray(stream)
-    for kind, where, value in mutations:
-        at = where % (len(data) + 1)
-        if kind == "flip" and at < len(data):
-            data[at] ^= value or 1
-        elif kind == "insert":
-            data[at:at] = bytes([value]) * (1 + value % 4)
-        elif kind == "delete":
-            del data[at : at + 1 + value % 8]
-        elif kind == "cut":
-            del data[at : at + value]
-    mutated = bytes(data)
+    mutated = mutate(stream, mutations, delete_len=lambda v: 1 + v % 8, repeat_len=lambda v: v)  # no "repeat" here
     frames, decoder = decode_all(split(mutated, cuts))
     allowed = {f for start in plausible_windows(mutated) for f in decode_all([mutated[start : start + 25]])[0]}
     assert all(f in allowed for f in frames)

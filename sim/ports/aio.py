@@ -193,9 +193,7 @@ class AsyncLine(asyncio.Protocol):
             await asyncio.sleep(pace_s)  # a slow UART: the line takes this long, and the loop serves others
         if not data:
             return
-        if self._transport.get_write_buffer_size():  # a write that timed out earlier is still going
-            await self._until_drained()
-        self._transport.write(data)
+        self._transport.write(data)  # the buffer is empty here: a drained write, or one dropped at its timeout
         await self._until_drained()
 
     async def _until_drained(self) -> None:
