@@ -2,8 +2,9 @@
 
 Bad input of any kind (an unknown option or value, a bad config key, unit or range) ends with
 one line on stderr naming the problem and what was expected, and exit status 2, no traceback.
-Exit statuses: 0 done, 1 an unexpected internal error, 2 bad input, 130 stopped by SIGINT,
-143 stopped by SIGTERM.
+Exit statuses: 0 done, 1 an unexpected internal error, 2 bad input, 3 a flight that ran but
+failed (a port failed, a vehicle diverged, a user controller failed, the log stopped early:
+``sim.outcome``), 130 stopped by SIGINT, 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import NoReturn
 from heli.errors import ConfigError, HeliSimError
 from sim import __version__
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "check_output_path", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FLIGHT_FAILED", "EXIT_OK", "check_output_path", "main"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+EXIT_FLIGHT_FAILED = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 

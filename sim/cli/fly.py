@@ -18,9 +18,10 @@ from pathlib import Path
 import tomli_w
 
 from heli.errors import ConfigError
-from sim.cli import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
+from sim.cli import EXIT_FLIGHT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
 from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, heli_table, load_flight, load_heli
 from sim.loop import FlightLoop
+from sim.outcome import flight_failures
 from sim.report import format_summary
 from sim.session import ViewOptions, flight_session
 from sim.view.link import has_display
@@ -220,10 +221,14 @@ def run(args: argparse.Namespace) -> int:
     if show_status:
         sys.stderr.write("\n")
     summary = loop.summary()
+    failures = flight_failures(summary)
+    summary["failures"] = failures
     if args.stats_json:
         Path(args.stats_json).write_text(json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
         print(format_summary(summary))
-    if stopped_by:
+    if failures:
+        print(f"heli-sim fly: the flight failed: {'; '.join(failures)}", file=sys.stderr)
+    if stopped_by:  # the user's stop decides the status; the failures are in the summary and the line above
         return EXIT_SIGINT if stopped_by[0] == signal.SIGINT else EXIT_SIGTERM
-    return EXIT_OK
+    return EXIT_FLIGHT_FAILED if failures else EXIT_OK
