@@ -58,6 +58,11 @@ _I_DECAY_TIME_S = 0.5  # integrators bleed off at this rate while the rotor is t
 _I_ACTIVE_SPEED_FRACTION = 0.5  # ... i.e. below half of the governed headspeed
 _UPRIGHT_COS = 0.5  # rescue pulls up (or down) until the tilt is below 60 degrees
 _LANDED_SINK_M_S = 0.15  # failsafe: slower than this counts as "not descending"
+# where the gains' ranges come from (blade pitch in rad per rad/s of rate error, as the module doc says)
+_P_WHY = "RC tunes ~0.005-0.15"
+_I_WHY = "RC tunes ~0.05-1"
+_D_WHY = "RC tunes ~0-0.005"
+_F_WHY = "about the rotor's flap time constant, 0.01-0.05 s"
 
 
 @dataclass(frozen=True)
@@ -67,18 +72,24 @@ class ControllerParams:
     roll_pitch_rate_max_deg_s: float = quantity("deg/s", gt=0.0, le=1000.0, default=240.0)
     yaw_rate_max_deg_s: float = quantity("deg/s", gt=0.0, le=2000.0, default=360.0)
     rate_expo: float = quantity("-", ge=0.0, le=1.0, default=0.4, doc="cubic share of the stick curve")
-    roll_p_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.012)
-    roll_i_per_s: float = quantity("rad/rad", ge=0.0, default=0.3, doc="cyclic per rad of rate error integral")
-    roll_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, default=0.0, doc="on the gyro, not the error")
-    roll_f_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.026, doc="feed-forward of the demanded rate")
-    pitch_p_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.012)
-    pitch_i_per_s: float = quantity("rad/rad", ge=0.0, default=0.3)
-    pitch_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, default=0.0)
-    pitch_f_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.026)
-    yaw_p_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.05)
-    yaw_i_per_s: float = quantity("rad/rad", ge=0.0, default=0.5, doc="heading hold")
-    yaw_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, default=0.0)
-    yaw_f_s: float = quantity("rad/(rad/s)", ge=0.0, default=0.01)
+    roll_p_s: float = quantity("rad/(rad/s)", ge=0.0, le=1.0, default=0.012, why=_P_WHY)
+    roll_i_per_s: float = quantity(
+        "rad/rad", ge=0.0, le=20.0, default=0.3, doc="cyclic per rad of rate error integral", why=_I_WHY
+    )
+    roll_d_s2: float = quantity(
+        "rad/(rad/s^2)", ge=0.0, le=0.1, default=0.0, doc="on the gyro, not the error", why=_D_WHY
+    )
+    roll_f_s: float = quantity(
+        "rad/(rad/s)", ge=0.0, le=0.5, default=0.026, doc="feed-forward of the demanded rate", why=_F_WHY
+    )
+    pitch_p_s: float = quantity("rad/(rad/s)", ge=0.0, le=1.0, default=0.012, why=_P_WHY)
+    pitch_i_per_s: float = quantity("rad/rad", ge=0.0, le=20.0, default=0.3, why=_I_WHY)
+    pitch_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, le=0.1, default=0.0, why=_D_WHY)
+    pitch_f_s: float = quantity("rad/(rad/s)", ge=0.0, le=0.5, default=0.026, why=_F_WHY)
+    yaw_p_s: float = quantity("rad/(rad/s)", ge=0.0, le=1.0, default=0.05, why=_P_WHY)
+    yaw_i_per_s: float = quantity("rad/rad", ge=0.0, le=20.0, default=0.5, doc="heading hold", why=_I_WHY)
+    yaw_d_s2: float = quantity("rad/(rad/s^2)", ge=0.0, le=0.1, default=0.0, why=_D_WHY)
+    yaw_f_s: float = quantity("rad/(rad/s)", ge=0.0, le=0.5, default=0.01, why=_F_WHY)
     cyclic_i_limit_deg: float = quantity("deg", ge=0.0, le=20.0, default=6.0)
     yaw_i_limit_deg: float = quantity("deg", ge=0.0, le=40.0, default=15.0)
     d_cutoff_hz: float = quantity("Hz", gt=0.0, le=500.0, default=20.0)
@@ -93,8 +104,10 @@ class ControllerParams:
     max_angle_deg: float = quantity("deg", gt=0.0, le=80.0, default=55.0, doc="angle mode at full stick")
     level_trim_roll_deg: float = quantity("deg", ge=-15.0, le=15.0, default=0.0, doc="what self-level calls level")
     level_trim_pitch_deg: float = quantity("deg", ge=-15.0, le=15.0, default=0.0, doc="(accelerometer trim)")
-    climb_p_deg_per_m_s: float = quantity("deg/(m/s)", ge=0.0, default=0.6, doc="collective per climb-rate error")
-    climb_i_deg_per_m: float = quantity("deg/m", ge=0.0, default=0.2)
+    climb_p_deg_per_m_s: float = quantity(
+        "deg/(m/s)", ge=0.0, le=20.0, default=0.6, doc="collective per climb-rate error", why="RC tunes ~0.3-1"
+    )
+    climb_i_deg_per_m: float = quantity("deg/m", ge=0.0, le=20.0, default=0.2, why="RC tunes ~0.1-0.5")
     climb_i_limit_deg: float = quantity("deg", ge=0.0, le=20.0, default=6.0)
     rescue_climb_m_s: float = quantity("m/s", gt=0.0, le=20.0, default=2.0)
     rescue_climb_s: float = quantity("s", ge=0.0, le=30.0, default=2.0)
@@ -102,9 +115,15 @@ class ControllerParams:
     failsafe_level_s: float = quantity("s", ge=0.0, le=60.0, default=1.0)
     failsafe_descent_m_s: float = quantity("m/s", gt=0.0, le=5.0, default=0.8)
     failsafe_landed_s: float = quantity("s", gt=0.0, le=10.0, default=1.0)
-    governor_headspeed_rpm: float = quantity("rpm", ge=0.0, default=0.0, doc="0: the helicopter's nominal")
-    governor_p: float = quantity("throttle", ge=0.0, default=4.0, doc="per relative headspeed error")
-    governor_i_per_s: float = quantity("throttle/s", ge=0.0, default=5.0, doc="per relative headspeed error")
+    governor_headspeed_rpm: float = quantity(
+        "rpm", ge=0.0, le=8000.0, default=0.0, doc="0: the helicopter's nominal", why="RC headspeeds reach ~4500 rpm"
+    )
+    governor_p: float = quantity(
+        "throttle", ge=0.0, le=100.0, default=4.0, doc="per relative headspeed error", why="Rotorflight's default 4"
+    )
+    governor_i_per_s: float = quantity(
+        "throttle/s", ge=0.0, le=100.0, default=5.0, doc="per relative headspeed error", why="Rotorflight's default 5"
+    )
     spoolup_time_s: float = quantity("s", gt=0.0, le=60.0, default=5.0, doc="zero to full headspeed")
 
 
@@ -274,6 +293,24 @@ class ControllerState:
         packed[:, 10] = collective_rad - constants.hover_collective
         packed[:, 16] = collective_rad
         packed[:, 17] = 1.0
+        return cls(packed)
+
+    @classmethod
+    def taking_over(
+        cls, constants: ControllerConstants, vehicles: VehicleState, hover: ControllerState
+    ) -> ControllerState:
+        """Controllers taking N vehicles over from another controller (whose state means nothing
+        here): the trimmed hover's integrators (``hover``, from ``in_hover``), the gyro filters at
+        the present body rates, and the governor holding the headspeed where the rotor turns fast
+        enough to fly (the motor stays off elsewhere).  Flown with a stale pilot input, they level,
+        hold height, descend and land, as in any failsafe."""
+        packed = np.array(hover.packed, dtype=np.float64)
+        omega = vehicles.rotor_speed_rad_s
+        flying = omega > _I_ACTIVE_SPEED_FRACTION * constants.headspeed
+        packed[:, 3:6] = vehicles.body_rates_rad_s
+        packed[:, 7] = np.where(flying, vehicles.throttle, 0.0)
+        packed[:, 8] = np.where(flying, constants.headspeed, omega)
+        packed[:, 9] = np.where(flying, 2.0, 0.0)
         return cls(packed)
 
     @property

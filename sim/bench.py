@@ -27,7 +27,7 @@ from sim.runtime import gil_enabled
 from sim.session import flight_session
 from sim.stats import LogHistogram
 
-__all__ = ["BENCHMARKS", "ON_REQUEST", "Result", "machine_info"]
+__all__ = ["BENCHMARKS", "IO_FULL", "IO_QUICK", "ON_REQUEST", "IoSizes", "Result", "machine_info"]
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,30 @@ def fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int, vi
     return loop
 
 
-def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | None = None) -> list[Result]:
+@dataclass(frozen=True)
+class IoSizes:
+    """How much ``bench io`` measures: the link counts and round trips swept, how long each flight is."""
+
+    counts: tuple[int, ...]  # slow links, for the period against the number of links
+    round_trips_ms: tuple[float, ...]  # of each of three links, for the period against the round trip
+    flight_s: float  # a threaded or asyncio flight of the sweeps
+    blocking_min_s: float  # a blocking flight of the sweeps lasts at least this ...
+    blocking_periods: int  # ... and at least this many of its (long) periods
+    lateness_s: float  # each flight (and bare loop) of the lateness comparison
+    rounds: int  # alternating rounds of the lateness comparison (medians reported)
+    rtt_flight_s: float = 1.0  # the round-trip sweep: a threaded or asyncio flight
+    rtt_blocking_min_s: float = 1.5  # the round-trip sweep: a blocking flight, at least this ...
+    rtt_blocking_periods: int = 6  # ... and this many periods
+    busy_links: int = 5  # the lateness comparison's busy flight: the default ports and this many slow links
+
+
+IO_FULL = IoSizes(tuple(range(1, 9)), (10.0, 30.0, 100.0, 200.0), 2.0, 2.0, 6, 4.0, 3)
+IO_QUICK = IoSizes((1, 3, 5), (10.0, 100.0), 1.0, 1.5, 3, 2.0, 1)
+
+
+def bench_io(
+    quick: bool = False, latency_ms: float = 100.0, figures: dict | None = None, sizes: IoSizes | None = None
+) -> list[Result]:
     """The seed in the simulator (N slow links served inline, by threads, by one event loop) and loop lateness.
 
     The sweep flies one helicopter with N link devices, so the loop's period is the I/O and not
@@ -197,19 +220,21 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
     board, ground station; threaded, then asyncio) and the same with five 100 ms links busy, each
     against a bare sleep-to-deadline loop; three alternating rounds, medians reported.  Then three
     links at several round-trip times.  ``figures`` (a dict) receives the lateness histograms.
+    ``sizes`` (default ``IO_QUICK`` or ``IO_FULL``) says how much to measure.
     """
+    sizes = sizes or (IO_QUICK if quick else IO_FULL)
     histograms = {} if figures is None else figures.setdefault("lateness", {})
     results: list[Result] = []
     latency_s = latency_ms / 1e3
-    counts = (1, 3, 5) if quick else tuple(range(1, 9))
+    counts = sizes.counts
     for n in counts:
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(n))
         periods = {}
         for mode in IO_MODES:
             if mode == "blocking":
-                duration = max(1.5 if quick else 2.0, (3 if quick else 6) * n * latency_s)
+                duration = max(sizes.blocking_min_s, sizes.blocking_periods * n * latency_s)
             else:
-                duration = 1.0 if quick else 2.0
+                duration = sizes.flight_s
             loop = fly_with_ports(links, mode, duration, fleet=1)
             (segment,) = loop.segments
             if n == counts[-1]:
@@ -222,12 +247,12 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
         results.append(Result("io", f"theory_blocking_period_ms_n{n}", theory_ms, "ms"))
         results.append(Result("io", f"blocking_vs_theory_n{n}", round(periods["blocking"] / theory_ms, 3), "ratio"))
 
-    seconds = 2.0 if quick else 4.0
+    seconds = sizes.lateness_s
     default = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"))
-    busy = (*default, *(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(5)))
+    busy = (*default, *(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(sizes.busy_links)))
     for ports, prefix in ((default, "loop"), (busy, "busy_loop")):
         rounds: dict[str, list[float]] = {}
-        for _ in range(1 if quick else 3):
+        for _ in range(sizes.rounds):
             bare = _bare_loop_lateness(seconds)
             if prefix == "loop":
                 histograms["bare sleep-to-deadline loop"] = bare
@@ -253,10 +278,13 @@ def bench_io(quick: bool = False, latency_ms: float = 100.0, figures: dict | Non
                 results.append(Result("io", f"{metric_prefix}_lateness_p{q}_vs_bare", round(ratio, 2), "ratio"))
 
     links_n = 3
-    for rtt_ms in (10.0, 100.0) if quick else (10.0, 30.0, 100.0, 200.0):
+    for rtt_ms in sizes.round_trips_ms:
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=rtt_ms) for i in range(links_n))
         for mode in IO_MODES:
-            duration = max(1.5, 6 * links_n * rtt_ms / 1e3) if mode == "blocking" else 1.0
+            if mode == "blocking":
+                duration = max(sizes.rtt_blocking_min_s, sizes.rtt_blocking_periods * links_n * rtt_ms / 1e3)
+            else:
+                duration = sizes.rtt_flight_s
             (segment,) = fly_with_ports(links, mode, duration, fleet=1).segments
             period_ms = (segment.period.quantile(0.5) or 0.0) * 1e3
             results.append(Result("io", f"{mode}_period_ms_rtt{rtt_ms:g}", round(period_ms, 2), "ms"))

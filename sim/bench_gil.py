@@ -51,8 +51,10 @@ def fly_with_helper(mode: str, seconds: float, view: object = None) -> tuple[flo
     return segment.lateness.quantile(0.5), segment.lateness.quantile(0.99), segment.missed_deadlines
 
 
-def bench_gil(quick: bool = False) -> list[Result]:
-    """The seed's two experiments, then the loop with the CPU helper off, in a thread, in a process."""
+def bench_gil(quick: bool = False, flight_s: float | None = None) -> list[Result]:
+    """The seed's two experiments, then the loop with the CPU helper off, in a thread, in a process.
+
+    ``flight_s``: how long each of those flights is (default 2 s with ``quick``, else 4 s)."""
     results: list[Result] = []
     repeats = 1 if quick else 3
     numbers = NUMBERS[:2] if quick else NUMBERS
@@ -78,7 +80,7 @@ def bench_gil(quick: bool = False) -> list[Result]:
     results.append(Result("gil", "wait_5x100ms_serial_s", round(serial, 3), "s"))
     results.append(Result("gil", "wait_5x100ms_threads_s", round(threaded, 3), "s"))
 
-    seconds = 2.0 if quick else 4.0
+    seconds = flight_s or (2.0 if quick else 4.0)
     rounds: dict[str, list[tuple[float, float, int]]] = {"off": [], "thread": [], "process": []}
     for _ in range(repeats):
         for mode in rounds:

@@ -19,13 +19,13 @@ frames, and each unanswered request one.
 
 from __future__ import annotations
 
-import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from sim import stopping
 from sim.bench import Result
 from sim.config import FaultSpec, PortSpec, apply_overrides, configs_dir, load_flight, load_heli
 from sim.loop import FlightLoop
@@ -102,6 +102,7 @@ class _Watch:
         self._next_toggle_s = self.plan.toggle_every_s
 
     def _excused(self, port: str, t_s: float) -> bool:
+        """Whether a gap on ``port`` seen at ``t_s`` (simulated flight time, the faults' own) is a fault's."""
         for fault in self.faults:
             if fault.target != port or fault.kind not in _LOSSY:
                 continue
@@ -131,29 +132,11 @@ class _Watch:
             self._seen[port.name] = (check.gaps, check.repeats)
             new_gaps, new_repeats = check.gaps - gaps, check.repeats - repeats
             name = port.name
-            if self._excused(name, t_s):
+            if self._excused(name, loop.flight_time_s):
                 self.explained[name] = self.explained.get(name, 0) + new_gaps + new_repeats
             else:
                 self.unexplained_gaps[name] = self.unexplained_gaps.get(name, 0) + new_gaps
                 self.unexplained_repeats[name] = self.unexplained_repeats.get(name, 0) + new_repeats
-
-
-@contextlib.contextmanager
-def _stop_on_signals(loop_box: list[FlightLoop]) -> Iterator[list[str]]:
-    """Ctrl-C or SIGTERM ends the soak early, in order, with the figures so far."""
-    stopped: list[str] = []
-
-    def on_stop(signum: int, _frame: object) -> None:
-        stopped.append(signal.Signals(signum).name)
-        if loop_box:
-            loop_box[0].request_stop(stopped[-1])
-
-    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stopped
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def bench_soak(
@@ -171,18 +154,27 @@ def bench_soak(
     watch = _Watch(plan, faults)
     box: list[FlightLoop] = []
     heli = load_heli(config.flight.heli)
-    with _stop_on_signals(box) as stopped, flight_session(config, heli, before_tick=watch) as loop:
-        box.append(loop)
-        if announce is not None:
-            announce(
-                f"soak: the seed demo for {plan.duration_s:g} s, a fault every {plan.fault_every_s:g} s, a toggle "
-                f"every {plan.toggle_every_s:g} s (Ctrl-C ends it early with the figures so far)"
-            )
-        if not stopped:
-            loop.run()
+
+    def on_stop(signum: int) -> None:  # from the signal handler (sim.stopping): sets values only
+        for loop in box:
+            loop.request_stop(signal.Signals(signum).name)
+
+    # Ctrl-C or SIGTERM: before the soak starts, it ends with no figures (sim.stopping.Stopped); once
+    # it runs, it ends early, in order, with the figures so far
+    with stopping.handling_stops(on_stop):
+        with flight_session(config, heli, before_tick=watch) as loop:
+            box.append(loop)  # first: a signal from now on stops the loop itself
+            stopping.check()  # one came while the ports were opening: the soak never started
+            if announce is not None:
+                announce(
+                    f"soak: the seed demo for {plan.duration_s:g} s, a fault every {plan.fault_every_s:g} s, a "
+                    f"toggle every {plan.toggle_every_s:g} s (Ctrl-C ends it early with the figures so far)"
+                )
+            loop.run()  # a signal during the announcement has stopped it already: no tick, still figures
+        signum = stopping.requested()
     results = _results(loop, watch, plan)
-    if stopped:
-        results.append(Result("soak", "interrupted_by_signal", int(signal.Signals[stopped[0]]), "signal"))
+    if signum is not None:
+        results.append(Result("soak", "interrupted_by_signal", signum, "signal"))
     return results
 
 

@@ -4,13 +4,15 @@ A helicopter is ``configs/<name>.toml`` (or any path): the ``heli.params.HeliPar
 an optional ``[controller]`` table of ``heli.control.ControllerParams``.  A flight file has the
 tables ``[flight]`` (``FlightSettings``), ``[rc]`` (``ChannelMap``) and ``[environment]``
 (``heli.params.Environment``).  Precedence: the dataclass defaults, then the file, then the
-command line (``apply_overrides``).  Every error is a ``ConfigError`` that names the file, the
-key path, the bad value and what was expected.
+command line (``apply_overrides``; ``sim.cli.options`` checks each option by its field's schema).
+Every error is a ``ConfigError`` that names the file, the key path, the bad value and what was
+expected, and why.  Files are read within limits (``sim.config_input``: regular files of at most
+``MAX_CONFIG_BYTES``, nesting and key limits), and ``check_physics_step`` refuses a physics step
+too long for the helicopter flown.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,14 @@ import tomli_w
 
 from heli.control import ControllerParams
 from heli.errors import ConfigError
-from heli.params import Environment, HeliParams, quantity
-from sim.dataclass_io import build, to_table
-from sim.ports.codecs import ROLE_PROTOCOLS, default_protocol
+from heli.params import MAX_RATE_STEP_PRODUCT, Environment, HeliParams, quantity, step_rates_per_s
+from sim.config_input import MAX_CONFIG_BYTES, parse_toml, read_config_bytes
+from sim.dataclass_io import build, parse_text, short_source, show, to_table
+from sim.ports.codecs import ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
 
 __all__ = [
     "FAULT_KINDS",
+    "MAX_CONFIG_BYTES",
     "PORT_ROLES",
     "ChannelMap",
     "FaultSpec",
@@ -33,6 +37,7 @@ __all__ = [
     "HeliConfig",
     "JoystickMap",
     "PortSpec",
+    "check_physics_step",
     "configs_dir",
     "heli_from_table",
     "heli_names",
@@ -43,8 +48,18 @@ __all__ = [
 ]
 
 IO_MODES = ("threaded", "blocking", "asyncio")
+MIN_PHYSICS_DT_S = 0.0001  # one vehicle-step costs ~0.1 ms of CPU: shorter steps cannot keep real time
+MAX_PHYSICS_DT_S = 0.005  # RC landing gear and tail rotors move at ~100-200/s: longer steps blow up
+MAX_CATCHUP_STEPS = 100_000  # physics steps in one catch-up after a stall (~10 s of CPU for one vehicle)
+_CONTROLLER_NAME = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 STICKS = ("roll", "pitch", "collective", "yaw")
 FRAME_CHANNELS = 16  # channels in an RC frame (CRSF and SBUS carry 16)
+MAX_DURATION_S = 1_000_000.0  # 11.6 days: a flight, a fault, a script; longer runs use duration 0 (until stopped)
+MAX_FLEET = 100_000
+_FRAME_WHY = "an RC frame carries 16 channels"
+_PULSE_WHY = "RC pulses: 1000-2000 us, some radios reach 800-2200"
+_DURATION_WHY = "up to 11.6 days (0 flies until stopped)"
+_SPAN_WHY = "up to 11.6 days"
 
 
 def configs_dir() -> Path:
@@ -67,22 +82,13 @@ def heli_names() -> list[str]:
     return names
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """A parsed TOML file; a missing, unreadable or malformed file is a ``ConfigError``."""
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file, expected TOML") from None
+def load_toml(path: str | Path, *, what: str = "TOML file") -> dict[str, Any]:
+    """A parsed TOML file; a missing, unreadable, oversized, hostile or malformed file is a ``ConfigError``.
+
+    The file must be a regular file of at most ``MAX_CONFIG_BYTES``; it is read with a bounded read
+    and parsed with limits on nesting and key length (``sim.config_input``).
+    """
+    return parse_toml(read_config_bytes(path, what=what), str(path))
 
 
 @dataclass(frozen=True)
@@ -96,17 +102,36 @@ class HeliConfig:
 
 def load_heli(name_or_path: str) -> HeliConfig:
     """Load ``configs/<name>.toml`` or a path to a helicopter TOML file."""
+    try:  # the same schema as the [flight] heli key and the --heli option
+        parse_text(FlightSettings, "heli", name_or_path)
+    except ConfigError as error:
+        raise ConfigError(f"helicopter {error}") from None
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml" or candidate.parent != Path("."):
         path = candidate
-    else:
-        path = configs_dir() / f"{name_or_path}.toml"
-        if not path.is_file():
-            known = ", ".join(heli_names())
+    else:  # a name: only the shipped ones, looked up without touching the file system with it
+        names = heli_names()
+        if name_or_path not in names:
             raise ConfigError(
-                f"unknown helicopter {name_or_path!r}: expected one of {known}, or a path to a .toml file"
+                f"unknown helicopter {show(name_or_path)}: expected one of {', '.join(names)}, "
+                "or a path to a .toml file"
             )
-    return heli_from_table(load_toml(path), str(path))
+        path = configs_dir() / f"{name_or_path}.toml"
+    return heli_from_table(load_toml(path, what="helicopter file"), str(path))
+
+
+def check_physics_step(heli: HeliConfig, config: FlightConfig) -> None:
+    """Refuse a physics step too long for the helicopter's fastest motions (they would blow up)."""
+    dt = config.flight.physics_dt_s
+    rates = step_rates_per_s(heli.params, config.environment)
+    what, rate = max(rates.items(), key=lambda item: item[1])
+    longest = MAX_RATE_STEP_PRODUCT / rate
+    if dt > longest:
+        raise ConfigError(
+            f"flight.physics_dt_s = {dt:g} s is too long for helicopter {heli.params.name!r} "
+            f"({short_source(heli.source)}): its {what} moves at {rate:.0f}/s, "
+            f"which needs a step of at most {longest:.2g} s"
+        )
 
 
 def heli_from_table(table: dict[str, Any], source: str) -> HeliConfig:
@@ -127,19 +152,32 @@ def heli_table(heli: HeliConfig) -> dict[str, Any]:
 class ChannelMap:
     """Which RC channel (1-based) carries each function; the default is the contract's order."""
 
-    roll: int = quantity("channel", ge=1, le=16, default=1)
-    pitch: int = quantity("channel", ge=1, le=16, default=2)
-    collective: int = quantity("channel", ge=1, le=16, default=3)
-    yaw: int = quantity("channel", ge=1, le=16, default=4)
-    arm: int = quantity("channel", ge=1, le=16, default=5, doc="> 1700 us armed, else throttle hold")
-    mode: int = quantity("channel", ge=1, le=16, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue")
-    roll_us: tuple[float, ...] = quantity(
-        "us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0), doc="min, centre, max"
+    roll: int = quantity("channel", ge=1, le=FRAME_CHANNELS, default=1, why=_FRAME_WHY)
+    pitch: int = quantity("channel", ge=1, le=FRAME_CHANNELS, default=2, why=_FRAME_WHY)
+    collective: int = quantity("channel", ge=1, le=FRAME_CHANNELS, default=3, why=_FRAME_WHY)
+    yaw: int = quantity("channel", ge=1, le=FRAME_CHANNELS, default=4, why=_FRAME_WHY)
+    arm: int = quantity(
+        "channel", ge=1, le=FRAME_CHANNELS, default=5, doc="> 1700 us armed, else throttle hold", why=_FRAME_WHY
     )
-    pitch_us: tuple[float, ...] = quantity("us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0))
-    collective_us: tuple[float, ...] = quantity("us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0))
-    yaw_us: tuple[float, ...] = quantity("us", ge=500, le=2500, default=(1000.0, 1500.0, 2000.0))
-    reversed: tuple[str, ...] = quantity("-", default=(), doc="sticks whose direction is reversed")
+    mode: int = quantity(
+        "channel", ge=1, le=FRAME_CHANNELS, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue",
+        why=_FRAME_WHY,
+    )  # fmt: skip
+    roll_us: tuple[float, ...] = quantity(
+        "us", ge=500, le=2500, items=3, default=(1000.0, 1500.0, 2000.0), doc="min, centre, max", why=_PULSE_WHY
+    )
+    pitch_us: tuple[float, ...] = quantity(
+        "us", ge=500, le=2500, items=3, default=(1000.0, 1500.0, 2000.0), why=_PULSE_WHY
+    )
+    collective_us: tuple[float, ...] = quantity(
+        "us", ge=500, le=2500, items=3, default=(1000.0, 1500.0, 2000.0), why=_PULSE_WHY
+    )
+    yaw_us: tuple[float, ...] = quantity(
+        "us", ge=500, le=2500, items=3, default=(1000.0, 1500.0, 2000.0), why=_PULSE_WHY
+    )
+    reversed: tuple[str, ...] = quantity(
+        "-", choices=STICKS, max_items=len(STICKS), default=(), doc="sticks whose direction is reversed"
+    )
 
     def calibration(self, stick: str) -> tuple[float, float, float]:
         """(min, centre, max) in microseconds of one stick."""
@@ -167,52 +205,98 @@ class FlightSettings:
     """What to fly and how: the ``[flight]`` table and the matching command-line options."""
 
     heli: str = quantity("-", default="xcell60", doc="a name in configs/ or a path to a helicopter file")
-    fleet: int = quantity("vehicles", ge=1, le=100000, default=1)
+    fleet: int = quantity(
+        "vehicles", ge=1, le=MAX_FLEET, default=1, why="the batch the physics steps in real time on one core"
+    )
     io: str = quantity("-", choices=IO_MODES, default="threaded", doc="I/O mode at the start")
-    loop_hz: float = quantity("Hz", ge=10.0, le=5000.0, default=500.0, doc="controller and I/O loop rate")
-    physics_dt_s: float = quantity("s", gt=0.0, le=0.01, default=0.001, doc="fixed physics step")
-    pilot: str = quantity("-", default="hover", doc="hover, keyboard or script:FILE")
-    pilot_hz: float = quantity("Hz", ge=1.0, le=1000.0, default=100.0, doc="the pilot's transmitter frame rate")
-    duration_s: float = quantity("s", ge=0.0, default=0.0, doc="0: until Ctrl-C or SIGTERM")
+    loop_hz: float = quantity(
+        "Hz", ge=10.0, le=5000.0, default=500.0, doc="controller and I/O loop rate",
+        why="flight controllers run at 50-8000 Hz; below 10 Hz nothing flies, above 5 kHz Python cannot keep time",
+    )  # fmt: skip
+    physics_dt_s: float = quantity(
+        "s", ge=MIN_PHYSICS_DT_S, le=MAX_PHYSICS_DT_S, default=0.001, doc="fixed physics step",
+        why="one step costs ~0.1 ms of CPU, so shorter steps cannot run in real time; longer ones do not "
+        "resolve the landing gear, rotor and tail (~100-200/s on RC helicopters)",
+    )  # fmt: skip
+    pilot: str = quantity(
+        "-", default="hover", doc="hover, keyboard or script:FILE", pattern=r"hover|keyboard|script:.+",
+        shape="hover, keyboard or script:FILE",
+    )  # fmt: skip
+    pilot_hz: float = quantity(
+        "Hz", ge=1.0, le=1000.0, default=100.0, doc="the pilot's transmitter frame rate",
+        why="RC links send 50-1000 frames a second",
+    )  # fmt: skip
+    duration_s: float = quantity(
+        "s", ge=0.0, le=MAX_DURATION_S, default=0.0, doc="0: until Ctrl-C or SIGTERM", why=_DURATION_WHY
+    )
     start: str = quantity("-", choices=("ground", "hover"), default="ground", doc="on the skids, or trimmed in the air")
-    start_altitude_m: float = quantity("m", ge=0.5, le=1000.0, default=5.0, doc="with start = hover")
-    spacing_m: float = quantity("m", ge=0.0, default=0.0, doc="fleet grid spacing; 0: three rotor radii")
-    catchup_limit_s: float = quantity("s", gt=0.0, le=60.0, default=1.0, doc="physics catch-up cap after a stall")
-    failsafe_timeout_s: float = quantity("s", gt=0.0, le=10.0, default=0.25, doc="pilot input older than this is stale")
+    start_altitude_m: float = quantity(
+        "m", ge=0.5, le=1000.0, default=5.0, doc="with start = hover", why="above the skids, below the clouds"
+    )
+    spacing_m: float = quantity(
+        "m", ge=0.0, le=1000.0, default=0.0, doc="fleet grid spacing; 0: three rotor radii", why="a flying field"
+    )
+    catchup_limit_s: float = quantity(
+        "s", gt=0.0, le=60.0, default=1.0, doc="physics catch-up cap after a stall",
+        why="longer stalls are skipped and reported",
+    )  # fmt: skip
+    failsafe_timeout_s: float = quantity(
+        "s", gt=0.0, le=10.0, default=0.25, doc="pilot input older than this is stale",
+        why="receivers go to failsafe after ~0.1-1 s",
+    )  # fmt: skip
     seed: int = quantity("-", ge=0, le=2**63 - 1, default=0, doc="seeds every random number (fault injection)")
     controller: str = quantity(
-        "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one"
-    )
+        "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one",
+        pattern=f"|{_CONTROLLER_NAME}", shape="MODULE:FUNCTION (a dotted module name, a colon, a function name)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)
         if ratio < 0.999:
-            raise ConfigError(f"physics_dt_s = {self.physics_dt_s} is longer than a loop period (1/{self.loop_hz} s)")
-        if not (self.pilot in ("hover", "keyboard") or self.pilot.startswith("script:")):
-            raise ConfigError(f"pilot = {self.pilot!r}: expected hover, keyboard or script:FILE")
+            raise ConfigError(
+                f"physics_dt_s = {self.physics_dt_s:g} s is longer than a loop period "
+                f"(1 / loop_hz = 1/{self.loop_hz:g} s): expected at most {1.0 / self.loop_hz:g} s"
+            )
+        steps = self.catchup_limit_s / self.physics_dt_s
+        if steps > MAX_CATCHUP_STEPS:
+            raise ConfigError(
+                f"catchup_limit_s = {self.catchup_limit_s:g} s is {steps:.0f} physics steps of "
+                f"{self.physics_dt_s:g} s: expected at most {MAX_CATCHUP_STEPS} "
+                "(a longer catch-up stalls the loop for seconds)"
+            )
 
 
 PORT_ROLES = ("rc-in", "rc-out", "servo", "telemetry", "link")
+_AXIS_WHY = "pygame reads axes from -1 to 1"
+_JOYSTICK_WHY = "SDL numbers axes and buttons from 0"
 
 
 @dataclass(frozen=True)
 class JoystickMap:
     """A USB joystick (or a radio in joystick mode) as the view's transmitter: axes and buttons from 0."""
 
-    roll_axis: int = quantity("axis", ge=0, le=31, default=0)
-    pitch_axis: int = quantity("axis", ge=0, le=31, default=1)
-    collective_axis: int = quantity("axis", ge=0, le=31, default=2)
-    yaw_axis: int = quantity("axis", ge=0, le=31, default=3)
-    inverted: tuple[str, ...] = quantity("-", default=("pitch", "collective"), doc="axes whose sense is flipped")
-    arm_button: int = quantity("button", ge=0, le=63, default=0)
-    mode_button: int = quantity("button", ge=0, le=63, default=1)
-    deadband: float = quantity("-", ge=0.0, le=0.5, default=0.02, doc="axis values below this read as 0")
+    roll_axis: int = quantity("axis", ge=0, le=31, default=0, why=_JOYSTICK_WHY)
+    pitch_axis: int = quantity("axis", ge=0, le=31, default=1, why=_JOYSTICK_WHY)
+    collective_axis: int = quantity("axis", ge=0, le=31, default=2, why=_JOYSTICK_WHY)
+    yaw_axis: int = quantity("axis", ge=0, le=31, default=3, why=_JOYSTICK_WHY)
+    inverted: tuple[str, ...] = quantity(
+        "-", choices=STICKS, max_items=len(STICKS), default=("pitch", "collective"), doc="axes whose sense is flipped"
+    )
+    arm_button: int = quantity("button", ge=0, le=63, default=0, why=_JOYSTICK_WHY)
+    mode_button: int = quantity("button", ge=0, le=63, default=1, why=_JOYSTICK_WHY)
+    deadband: float = quantity(
+        "-", ge=0.0, le=0.5, default=0.02, doc="axis values below this read as 0", why="half of the stick's travel"
+    )
     # calibration: the raw axis values (pygame reads -1..1) at full low, centre and full high; a
     # radio in joystick mode rarely reaches both ends or rests exactly at 0
-    roll_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0), doc="low, centre, high")
-    pitch_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0))
-    collective_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0))
-    yaw_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, default=(-1.0, 0.0, 1.0))
+    roll_range: tuple[float, ...] = quantity(
+        "-", ge=-1.0, le=1.0, items=3, default=(-1.0, 0.0, 1.0), doc="low, centre, high", why=_AXIS_WHY
+    )
+    pitch_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, items=3, default=(-1.0, 0.0, 1.0), why=_AXIS_WHY)
+    collective_range: tuple[float, ...] = quantity(
+        "-", ge=-1.0, le=1.0, items=3, default=(-1.0, 0.0, 1.0), why=_AXIS_WHY
+    )
+    yaw_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, items=3, default=(-1.0, 0.0, 1.0), why=_AXIS_WHY)
 
     def __post_init__(self) -> None:
         axes = [self.roll_axis, self.pitch_axis, self.collective_axis, self.yaw_axis]
@@ -243,13 +327,21 @@ class PortSpec:
         choices=("", "hsf", "crsf", "sbus", "ibus", "msp", "maestro", "mavlink"),
         doc="empty: the role's default (hsf on virtual ports; crsf, maestro or mavlink on devices)",
     )
-    vehicle: int = quantity("index", ge=0, default=0, doc="which helicopter (servo and link ports)")
-    name: str = quantity("-", default="", doc="shown in the summary; default role and vehicle")
-    baud: int = quantity("baud", ge=0, le=20_000_000, default=0, doc="0: the protocol's (CRSF 420000, SBUS 100000)")
-    latency_ms: float = quantity(
-        "ms", ge=-1.0, le=60_000.0, default=-1.0, doc="virtual device reply latency; -1: the role's (link 100, servo 1)"
+    vehicle: int = quantity(
+        "index", ge=0, le=MAX_FLEET - 1, default=0, doc="which helicopter (servo and link ports)", why="a fleet index"
     )
-    reply_timeout_ms: float = quantity("ms", gt=0.0, le=600_000.0, default=500.0, doc="give up waiting after")
+    name: str = quantity("-", max_chars=64, default="", doc="shown in the summary; default role and vehicle")
+    baud: int = quantity(
+        "baud", ge=0, le=20_000_000, default=0, doc="0: the protocol's (CRSF 420000, SBUS 100000)",
+        why="USB serial adapters reach 12-20 Mbaud",
+    )  # fmt: skip
+    latency_ms: float = quantity(
+        "ms", ge=-1.0, le=60_000.0, default=-1.0,
+        doc="virtual device reply latency; -1: the role's (link 100, servo 1)", why="up to a minute",
+    )  # fmt: skip
+    reply_timeout_ms: float = quantity(
+        "ms", gt=0.0, le=600_000.0, default=500.0, doc="give up waiting after", why="up to ten minutes"
+    )
     pace: bool = quantity("-", default=False, doc="the virtual device releases bytes at 10 bits per baud")
 
     def __post_init__(self) -> None:
@@ -274,23 +366,40 @@ class PortSpec:
         return 100.0 if self.role == "link" else 1.0
 
 
+MAX_PORTS = 1024  # ports of one flight (each is a pty pair or a device, and an emulator process)
+MAX_FAULTS = 1000
 FAULT_KINDS = ("byte_loss", "corrupt", "rc_silence", "latency", "pace", "backpressure", "unplug", "loop_delay")
 
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """One injected fault: a ``[[faults]]`` table.  Times are wall-clock seconds of flight."""
+    """One injected fault: a ``[[faults]]`` table.  Times are simulated seconds of flight."""
 
     kind: str = quantity("-", choices=FAULT_KINDS)
-    port: str = quantity("-", default="", doc="the port's name (rc-in, servo0, link0, ...); rc_silence: rc-in")
-    start_s: float = quantity("s", ge=0.0, default=0.0)
-    duration_s: float = quantity("s", ge=0.0, default=0.0, doc="0: to the end of the flight")
-    rate: float = quantity("-", ge=0.0, le=1.0, default=0.05, doc="byte_loss, corrupt: the share of bytes hit")
+    port: str = quantity(
+        "-", max_chars=64, default="", doc="the port's name (rc-in, servo0, link0, ...); rc_silence: rc-in"
+    )
+    start_s: float = quantity("s", ge=0.0, le=MAX_DURATION_S, default=0.0, why=_SPAN_WHY)
+    duration_s: float = quantity(
+        "s", ge=0.0, le=MAX_DURATION_S, default=0.0, doc="0: to the end of the flight", why=_SPAN_WHY
+    )
+    rate: float = quantity(
+        "-", ge=0.0, le=1.0, default=0.05, doc="byte_loss, corrupt: the share of bytes hit", why="a share"
+    )
     direction: str = quantity("-", choices=("in", "out", "both"), default="in", doc="byte_loss, corrupt")
-    latency_ms: float = quantity("ms", gt=0.0, le=60_000.0, default=50.0, doc="latency: added to every reply")
-    baud: int = quantity("baud", ge=50, le=20_000_000, default=9600, doc="pace: the line's speed")
-    delay_ms: float = quantity("ms", gt=0.0, le=10_000.0, default=30.0, doc="loop_delay: one stall this long")
-    every_s: float = quantity("s", ge=0.0, default=1.0, doc="loop_delay: a stall this often; 0: every tick")
+    latency_ms: float = quantity(
+        "ms", gt=0.0, le=60_000.0, default=50.0, doc="latency: added to every reply", why="up to a minute"
+    )
+    baud: int = quantity(
+        "baud", ge=50, le=20_000_000, default=9600, doc="pace: the line's speed", why="50 baud teletype to 20 Mbaud"
+    )
+    delay_ms: float = quantity(
+        "ms", gt=0.0, le=10_000.0, default=30.0, doc="loop_delay: one stall this long", why="up to ten seconds"
+    )
+    every_s: float = quantity(
+        "s", ge=0.0, le=MAX_DURATION_S, default=1.0, doc="loop_delay: a stall this often; 0: every tick",
+        why=_SPAN_WHY,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.kind == "loop_delay" and self.port:
@@ -351,8 +460,8 @@ class FlightConfig:
     rc: ChannelMap = field(default_factory=ChannelMap)
     environment: Environment = field(default_factory=Environment)
     joystick: JoystickMap = field(default_factory=lambda: JoystickMap())
-    ports: tuple[PortSpec, ...] | None = None
-    faults: tuple[FaultSpec, ...] = ()
+    ports: tuple[PortSpec, ...] | None = quantity("-", max_items=MAX_PORTS, default=None, doc="[[ports]] tables")
+    faults: tuple[FaultSpec, ...] = quantity("-", max_items=MAX_FAULTS, default=(), doc="[[faults]] tables")
 
     def port_specs(self) -> tuple[PortSpec, ...]:
         """The ports this flight opens (the default set when none are configured)."""
@@ -364,6 +473,8 @@ class FlightConfig:
         return (rc, *servos, PortSpec(role="telemetry"))
 
     def __post_init__(self) -> None:
+        # each port's protocol can address the vehicles it serves (the default set: checked when opened)
+        check_vehicle_ids(self.ports or (), self.flight.fleet)
         names = [p.label for p in self.port_specs()]
         for index, fault in enumerate(self.faults):
             if fault.target != "loop" and fault.target not in names:
@@ -399,7 +510,7 @@ def load_flight(path: str | Path | None) -> FlightConfig:
     """A flight file, or the defaults when ``path`` is None."""
     if path is None:
         return FlightConfig()
-    return build(FlightConfig, load_toml(path), source=path)
+    return build(FlightConfig, load_toml(path, what="flight file"), source=path)
 
 
 def apply_overrides(config: FlightConfig, **settings: Any) -> FlightConfig:

@@ -61,8 +61,8 @@ class CpuHelper:
             self._thread = threading.Thread(target=burn, args=(self._stop,), name="cpu-helper", daemon=True)
             self._thread.start()
         elif mode == "process":
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", "from sim.cpu_helper import burn; burn()"],
+            self._process = subprocess.Popen(  # -P: the working directory is not on its sys.path
+                [sys.executable, "-P", "-c", "from sim.cpu_helper import burn; burn()"],
                 stdin=subprocess.DEVNULL,
                 process_group=0,
             )

@@ -1,7 +1,9 @@
 """Fault injection: the ``[[faults]]`` of a flight file, and the view's fault keys, applied on time.
 
-The loop calls ``FaultInjector.on_tick`` once a tick.  A fault whose window has opened is
-applied, one whose window has closed is cleared, and each change is recorded as a
+The loop calls ``FaultInjector.on_tick`` once a tick with the simulated flight time
+(``FlightLoop.flight_time_s``: the physics' seconds since the flight started, which a busy
+machine does not stretch, a pause stops and a reset does not set back).  A fault whose window
+has opened is applied, one whose window has closed is cleared, and each change is recorded as a
 ``fault_on`` / ``fault_off`` event.  A key toggles a preset fault on or off by hand.  Faults act
 where the hardware would fail:
 
@@ -74,7 +76,7 @@ class FaultInjector:
 
     # --- the loop's calls
     def on_tick(self, t_s: float, record) -> float:
-        """Open and close windows at ``t_s`` (seconds of flight); returns the stall due now (s)."""
+        """Open and close windows at ``t_s`` (simulated seconds of flight); returns the stall due now (s)."""
         while self._pending and self._pending[0].start_s <= t_s:
             self._turn_on(self._pending.pop(0), t_s, record)
         for entry in list(self.active):
@@ -89,7 +91,8 @@ class FaultInjector:
         return 0.0
 
     def toggle(self, kind: str, t_s: float, record) -> str:
-        """A fault key: the preset ``kind`` on (or off, if a key turned it on); returns what happened."""
+        """A fault key at ``t_s`` (simulated seconds of flight): the preset ``kind`` on (or off, if a key
+        turned it on); returns what happened."""
         for entry in self.active:
             if entry.by_key and entry.spec.kind == kind:
                 self._turn_off(entry, t_s, record)

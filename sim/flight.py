@@ -3,26 +3,54 @@
 ``Flight`` owns the vehicle and controller states and advances them on request: the loop asks
 it to run one controller cycle with the latest pilot frames (``run_controller``) and to step
 the physics (``advance``), holding the last actuator command between cycles.  It knows nothing
-of wall-clock time, threads or ports.
+of wall-clock time, threads or ports (a user's controller is timed in ``sim.controllers``).
+
+Nothing numerical ends the flight.  A vehicle whose command goes non-finite, or whose state goes
+non-finite or runs away beyond ``STATE_MAGNITUDE_LIMIT``, or on which the physics raises, has
+*diverged*: it is no longer integrated (it keeps its last sane state, the one before the physics
+step that broke it, and its last finite command is held), a ``diverged`` event names it and what
+went wrong, and the rest of the fleet flies on.  The fleet's state is checked once per ``advance``,
+in one cheap reduction; only when that check fails, or once a vehicle has diverged, are the steps
+taken one at a time with every vehicle checked after each.
+
+A user's controller that fails (``sim.controllers.UserController``) hands the vehicles it failed
+to the built-in controller in failsafe (level, hold height, descend, land, cut the motor), with a
+``controller_failed`` event: one vehicle when only its command row was bad, every vehicle when
+the whole call was (an exception, a wrong answer, too slow); once it has failed every vehicle it
+is no longer called.  A reset (the view's key) gives it back every vehicle.
+
+Both are decided here, from the flight's own inputs, so a replay reproduces them; the too-slow
+judgement, which depends on the clock, comes back from the log as ``run_controller``'s ``too_slow``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
-from heli.control import ControllerConstants, ControllerState, PilotInput
-from heli.dynamics import FlightModel, step
+from heli.control import ControllerConstants, ControllerState, PilotInput, control
+from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
 from heli.initial import ground_state, hover_state
-from heli.state import CRASH_REASONS, ActuatorCommand
+from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
 from sim.config import FlightConfig, HeliConfig
-from sim.controllers import load_controller
+from sim.controllers import UserController, describe_error, dry_run, load_controller
+from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
 
-__all__ = ["Flight"]
+__all__ = ["STATE_MAGNITUDE_LIMIT", "Flight"]
+
+log = logging.getLogger(__name__)
+# Beyond this size a state value (m/s, rad/s, rad, ratios: every column but the position, which the
+# velocity bounds) has no physical meaning: 10 km/s, 10,000 rad/s (95,000 rpm).  The integration has
+# blown up as surely as with a NaN, which it reaches a few steps on.
+STATE_MAGNITUDE_LIMIT = 1e4
+_CHECKED = slice(StateIndex.VELOCITY.start, STATE_SIZE)  # the columns held to STATE_MAGNITUDE_LIMIT
+_LISTED = 8  # vehicles named in one message; more are counted
 
 
 class Flight:
@@ -38,24 +66,24 @@ class Flight:
         self.trim = solve_hover_trim(self.model)
         collective = math.radians(self.trim.collective_deg)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
-        self.control = load_controller(settings.controller)
+        function = load_controller(settings.controller)
+        self.user = None
+        if function is not control:
+            self.user = UserController(settings.controller, function, period_s=1.0 / settings.loop_hz)
+        # per vehicle, over the whole flight (a reset does not clear them): what the summary reports
+        self.diverged_in_flight = np.zeros(self.count, dtype=bool)
+        self.taken_over_in_flight = np.zeros(self.count, dtype=bool)
         self.reset()
-        if settings.controller:  # a dry run on the starting state: a controller that cannot fly fails here
-            self.control(self.constants, self.controller, PilotInput.centred(self.count), self.vehicles, 0.002)
+        if self.user is not None:  # a dry run on the starting state: a controller that cannot fly fails here
+            dry_run(function, settings.controller, self.constants, self.controller, self.vehicles, 0.002)
 
     def reset(self) -> None:
         """Everything back to the start: vehicles, controllers, pilot, simulated time."""
         settings, heli, config = self.config.flight, self.heli, self.config
-        collective = math.radians(self.trim.collective_deg)
         spacing = settings.spacing_m or None
         if settings.start == "hover":
             self.vehicles = hover_state(self.model, self.trim, self.count, settings.start_altitude_m, spacing)
-            trim = self.trim
-            self.controller = ControllerState.in_hover(
-                self.constants, self.count, math.radians(trim.lateral_cyclic_deg),
-                math.radians(trim.longitudinal_cyclic_deg), math.radians(trim.tail_pitch_deg), collective,
-                trim.throttle,
-            )  # fmt: skip
+            self.controller = self._hover_controllers(self.count)
         else:
             self.vehicles = ground_state(self.model, self.count, spacing)
             self.controller = ControllerState.initial(self.count)
@@ -77,6 +105,20 @@ class Flight:
         self.max_altitude_m = self.vehicles.altitude_m.copy()
         self.min_altitude_m = self.vehicles.altitude_m.copy()
         self._crash_reported = self.vehicles.crashed.copy()
+        self.diverged = np.zeros(self.count, dtype=bool)  # no longer integrated
+        self.taken_over = np.zeros(self.count, dtype=bool)  # flown by the built-in controller in failsafe
+        self.judged_too_slow = False  # the last controller cycle judged the user's controller too slow
+        self._any_diverged = False
+        self._events: list[tuple[str, str]] = []  # found by run_controller, handed out by advance
+        if self.user is not None:
+            self.user.restart()
+
+    def _hover_controllers(self, count: int) -> ControllerState:
+        trim = self.trim
+        return ControllerState.in_hover(
+            self.constants, count, math.radians(trim.lateral_cyclic_deg), math.radians(trim.longitudinal_cyclic_deg),
+            math.radians(trim.tail_pitch_deg), math.radians(trim.collective_deg), trim.throttle,
+        )  # fmt: skip
 
     @property
     def sim_time_s(self) -> float:
@@ -90,28 +132,129 @@ class Flight:
             self._next_pilot_t += self.pilot_period_s * max(1, int((t - self._next_pilot_t) / self.pilot_period_s) + 1)
         return self.frames_us
 
-    def run_controller(self, frames_us: np.ndarray, fresh: np.ndarray | bool, dt_s: float) -> None:
-        """One controller cycle of ``dt_s`` seconds on the given pilot frames (fresh: per vehicle)."""
+    def run_controller(
+        self, frames_us: np.ndarray, fresh: np.ndarray | bool, dt_s: float, too_slow: bool | None = None
+    ) -> None:
+        """One controller cycle of ``dt_s`` seconds on the given pilot frames (fresh: per vehicle).
+
+        ``too_slow`` matters only with a user's controller: None judges its speed by the clock
+        (a live flight; ``judged_too_slow`` then says whether this cycle did), True or False
+        replays a judgement recorded in the log."""
         key = (id(frames_us), np.asarray(fresh, dtype=bool).tobytes())
         if key != self._pilot_input_key:  # decode a frame once, however many cycles hold it
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
             self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
-        self.controller, self.command = self.control(
-            self.constants, self.controller, self._pilot_input, self.vehicles, dt_s
+        if self.user is None:
+            state, command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
+        else:
+            state, command = self._user_cycle(dt_s, too_slow)
+        if not np.abs(command.packed).max() < math.inf:  # a non-finite command never leaves: that vehicle diverged
+            command = self._hold_diverged_commands(command)
+        self.controller, self.command = state, command
+
+    def take_events(self) -> list[tuple[str, str]]:
+        """The (kind, detail) events found since the last call (``advance`` hands them out too)."""
+        events, self._events = self._events, []
+        return events
+
+    def _user_cycle(self, dt_s: float, too_slow: bool | None) -> tuple[ControllerState, ActuatorCommand]:
+        """The user's controller, with the vehicles it failed flown by the built-in one in failsafe."""
+        self.judged_too_slow = False
+        state = self.controller
+        if self.taken_over.all():  # it failed every vehicle: it is not called any more
+            return self._failsafe(state, dt_s)
+        answer = self.user.call(self.constants, state, self._pilot_input, self.vehicles, dt_s, too_slow)
+        self.judged_too_slow = answer.too_slow
+        if answer.result is None:  # the whole call: every vehicle it still flies
+            failed = np.flatnonzero(~self.taken_over)
+        elif answer.bad_vehicles is not None:
+            failed = answer.bad_vehicles[~self.taken_over[answer.bad_vehicles]]
+        else:
+            failed = None
+        if failed is not None and failed.size:
+            state = self._take_over(state, failed, answer.failure or "failed")
+        if answer.result is None or self.taken_over.all():
+            return self._failsafe(state, dt_s)
+        if not self.taken_over.any():
+            return answer.result
+        rows = np.flatnonzero(self.taken_over)
+        failsafe_state, failsafe_command = self._failsafe(state, dt_s, rows)
+        user_state, user_command = answer.result
+        state_rows, command_rows = user_state.packed.copy(), user_command.packed.copy()
+        state_rows[rows] = failsafe_state.packed
+        command_rows[rows] = failsafe_command.packed
+        return ControllerState(state_rows), ActuatorCommand(command_rows)
+
+    def _failsafe(
+        self, state: ControllerState, dt_s: float, rows: np.ndarray | None = None
+    ) -> tuple[ControllerState, ActuatorCommand]:
+        """The built-in controller with a stale pilot input (its failsafe) for ``rows`` (None: all)."""
+        vehicles = self.vehicles
+        if rows is not None:
+            vehicles, state = VehicleState(vehicles.packed[rows]), ControllerState(state.packed[rows])
+        stale = PilotInput.centred(vehicles.count)
+        stale.packed[:, 6] = 0.0  # valid = 0
+        return control(self.constants, state, stale, vehicles, dt_s)
+
+    def _take_over(self, state: ControllerState, failed: np.ndarray, what: str) -> ControllerState:
+        """Hand ``failed`` vehicles to the built-in controller: ``state`` with their rows ready to fly
+        the failsafe, and the event that says so."""
+        self.taken_over[failed] = True
+        self.taken_over_in_flight[failed] = True
+        rows = np.array(state.packed, dtype=np.float64)
+        vehicles = VehicleState(self.vehicles.packed[failed])
+        rows[failed] = ControllerState.taking_over(
+            self.constants, vehicles, self._hover_controllers(failed.size)
+        ).packed
+        which = f"every vehicle ({self.count})" if failed.size == self.count > 1 else _vehicles(failed)
+        detail = (
+            f"controller {self.user.name} {what} at {self.sim_time_s:.3f} s; the built-in controller took over "
+            f"{which} in failsafe (level, descend, land)"
         )
+        self._events.append(("controller_failed", detail))
+        log.warning("%s", detail)
+        return ControllerState(rows)
+
+    def _hold_diverged_commands(self, command: ActuatorCommand) -> ActuatorCommand:
+        """``command`` with its non-finite rows replaced by the last (finite) command: those vehicles diverged."""
+        packed = command.packed
+        bad_values = ~np.isfinite(packed)
+        bad = bad_values.any(axis=1)
+        for index in np.flatnonzero(bad & ~self.diverged):
+            values = _listed(
+                f"{COMMAND_COLUMNS[c]} = {packed[index, c]:.3g}" for c in np.flatnonzero(bad_values[index])
+            )
+            self._diverged_event(index, f"command went non-finite ({values})", self.sim_time_s)
+        self._mark_diverged(bad)
+        rows = packed.copy()
+        rows[bad] = self.command.packed[bad]
+        return ActuatorCommand(rows)
+
+    def _diverged_event(self, index: int, what: str, t_s: float) -> None:
+        self._events.append((
+            "diverged",
+            f"vehicle {index}: {what} at {t_s:.3f} s; no longer integrated, it keeps its last sane state",
+        ))  # fmt: skip
+
+    def _mark_diverged(self, vehicles: np.ndarray) -> None:
+        self.diverged |= vehicles
+        self.diverged_in_flight |= vehicles
+        self._any_diverged = True
 
     def advance(self, steps: int) -> list[tuple[str, str]]:
-        """Step the physics ``steps`` times with the held command; returns new (kind, detail) events."""
-        vehicles, command, dt = self.vehicles, self.command, self.physics_dt_s
-        for _ in range(steps):
-            vehicles = step(self.model, vehicles, command, dt)
-        self.vehicles = vehicles
+        """Step the physics ``steps`` times with the held command; returns new (kind, detail) events
+        (with those of the last controller cycle).  Diverged vehicles keep their last sane state."""
+        start, first_step = self.vehicles, self.steps
+        vehicles = None if self._any_diverged else self._step_all(start, steps)
+        if vehicles is None:  # a vehicle broke in these steps, or one had before
+            vehicles = self._step_guarded(start, steps, first_step)
         self.steps += steps
+        self.vehicles = vehicles
         altitude = vehicles.altitude_m
         np.maximum(self.max_altitude_m, altitude, out=self.max_altitude_m)
         np.minimum(self.min_altitude_m, altitude, out=self.min_altitude_m)
-        events = []
+        events = self.take_events()
         crashed = vehicles.crashed
         if np.any(crashed & ~self._crash_reported):
             for index in np.flatnonzero(crashed & ~self._crash_reported):
@@ -119,6 +262,68 @@ class Flight:
                 events.append(("crash", f"vehicle {index}: {reason} at {self.sim_time_s:.3f} s"))
             self._crash_reported = crashed.copy()
         return events
+
+    def _step_all(self, vehicles: VehicleState, steps: int) -> VehicleState | None:
+        """The whole fleet ``steps`` steps on; None if a vehicle broke on the way (its state ran away
+        or went non-finite, or the physics raised on it)."""
+        try:
+            vehicles = self._step(vehicles, self.command, steps)
+        except (ArithmeticError, ValueError):  # the per-vehicle kernel on a runaway state, e.g. x / 0.0
+            return None
+        # One check at the end is enough: a runaway value spreads through the state and stays (a NaN fails it
+        # too).  It includes the position, so a vehicle 10 km out takes the slow path (same result, no event).
+        return vehicles if np.abs(vehicles.packed).max() <= STATE_MAGNITUDE_LIMIT else None
+
+    def _step(self, vehicles: VehicleState, command: ActuatorCommand, steps: int) -> VehicleState:
+        """``steps`` physics steps of ``vehicles`` holding ``command`` (no checks)."""
+        dt = self.physics_dt_s
+        if vehicles.count <= SCALAR_BATCH_LIMIT:
+            for _ in range(steps):
+                vehicles = step(self.model, vehicles, command, dt)
+            return vehicles
+        with np.errstate(all="ignore"):  # a vehicle going non-finite is a ``diverged`` event, not warnings
+            for _ in range(steps):
+                vehicles = step(self.model, vehicles, command, dt)
+        return vehicles
+
+    def _step_guarded(self, start: VehicleState, steps: int, first_step: int) -> VehicleState:
+        """``steps`` steps from ``start``, one at a time, checking each vehicle after each step: one
+        that breaks keeps the state it had before that step and is no longer stepped.  The result
+        does not depend on how the steps are split into ``advance`` calls (the loop splits a long
+        catch-up by wall time, a replay by its own rule), so a replay finds the same.  Vehicles
+        are stepped on their own where the kernel runs per vehicle anyway (the same floats), so the
+        physics raising on one stops only that one."""
+        packed = np.array(start.packed)
+        command = self.command.packed
+        frozen = self.diverged.copy()
+        alone = self.count <= SCALAR_BATCH_LIMIT
+        for k in range(1, steps + 1):
+            t_s = (first_step + k) * self.physics_dt_s
+            if alone:
+                for index in np.flatnonzero(~frozen):
+                    one = VehicleState(packed[index : index + 1].copy())
+                    try:
+                        row = self._step(one, ActuatorCommand(command[index : index + 1]), 1).packed[0]
+                    except (ArithmeticError, ValueError) as error:
+                        self._diverged_event(index, f"the physics raised {describe_error(error)}", t_s)
+                        frozen[index] = True
+                        continue
+                    if _sane(row[None, :])[0]:
+                        packed[index] = row
+                    else:
+                        self._diverged_event(index, _runaway(row), t_s)
+                        frozen[index] = True
+            else:
+                stepped = self._step(VehicleState(packed.copy()), self.command, 1).packed
+                sane = _sane(stepped)
+                for index in np.flatnonzero(~sane & ~frozen):
+                    self._diverged_event(index, _runaway(stepped[index]), t_s)
+                frozen |= ~sane
+                packed[~frozen] = stepped[~frozen]
+        new = frozen & ~self.diverged
+        if new.any():
+            self._mark_diverged(new)
+        return VehicleState(packed)
 
     def vehicle_summary(self) -> list[dict]:
         """The ``vehicles`` list of the run summary."""
@@ -130,6 +335,8 @@ class Flight:
                 "id": i,
                 "crashed": bool(v.crashed[i]),
                 "crash_reason": CRASH_REASONS.get(int(v.crash_code[i])),
+                "diverged": bool(self.diverged_in_flight[i]),
+                "controller_failed": bool(self.taken_over_in_flight[i]),
                 "final_position_m": [round(x, 4) for x in v.position_ned_m[i].tolist()],
                 "final_velocity_m_s": [round(x, 4) for x in v.velocity_ned_m_s[i].tolist()],
                 "final_attitude_deg": [round(x, 3) for x in euler[i].tolist()],
@@ -139,3 +346,29 @@ class Flight:
             }
             for i in range(self.count)
         ]
+
+
+def _sane(packed: np.ndarray, by_column: bool = False) -> np.ndarray:
+    """Per vehicle state row (or, ``by_column``, per value): finite, and within ``STATE_MAGNITUDE_LIMIT``
+    where it applies."""
+    sane = np.isfinite(packed)
+    sane[:, _CHECKED] = np.abs(packed[:, _CHECKED]) <= STATE_MAGNITUDE_LIMIT
+    return sane if by_column else sane.all(axis=1)
+
+
+def _runaway(row: np.ndarray) -> str:
+    """What broke in a vehicle's state row: "state went non-finite or beyond 10000 (p_rad_s = 1.2e+05, ...)"."""
+    values = _listed(f"{STATE_COLUMNS[c]} = {row[c]:.3g}" for c in np.flatnonzero(~_sane(row[None, :], True)[0]))
+    return f"state went non-finite or beyond {STATE_MAGNITUDE_LIMIT:g} ({values})"
+
+
+def _listed(items: Iterable[str], most: int = 4) -> str:
+    items = list(items)
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _vehicles(indices: np.ndarray) -> str:
+    """Vehicles named in a message: vehicle 1; vehicles 0, 2; vehicles 0, 1, ..., 7 and 92 more."""
+    listed = ", ".join(str(int(i)) for i in indices[:_LISTED])
+    more = f" and {indices.size - _LISTED} more" if indices.size > _LISTED else ""
+    return f"vehicle {listed}" if indices.size == 1 else f"vehicles {listed}{more}"

@@ -12,6 +12,11 @@ Deadlines are absolute (``t0 + k * period``), never ``sleep(period)``.  A tick t
 than a period late runs once, and the deadlines it slept through count as missed; the schedule
 then resumes on the grid.  The clock is injected: ``MonotonicClock`` for real runs,
 ``ManualClock`` for tests that drive time by hand.
+
+A stop request (``request_stop``: SIGINT, SIGTERM, the view closing) is seen within a few tens
+of milliseconds whatever the loop is doing: long waits (an injected loop delay, a slow tick rate)
+sleep in slices, and the physics catch-up steps in chunks of about ``_CATCHUP_SLICE_S`` of wall
+time, looking for it in between.  Injected faults act at simulated flight time (``flight_time_s``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ __all__ = ["Clock", "FlightLoop", "ManualClock", "MonotonicClock"]
 
 log = logging.getLogger(__name__)
 _PROGRESS_INTERVAL_S = 1.0
+_STOP_CHECK_S = 0.05  # a wait longer than this looks for a stop request this often
+_CATCHUP_SLICE_S = 0.01  # wall time of physics stepping between two looks for a stop request
+_FIRST_CHUNK_STEPS = 16  # a tick's own steps (2 at the defaults) are one call; a catch-up grows from here
 
 
 class Clock(Protocol):
@@ -116,6 +124,8 @@ class FlightLoop:
         self._requested_mode = io_mode
         self._concurrent_mode = io_mode if io_mode != "blocking" else "threaded"  # where T goes back to
         self._stop_requested: str | None = None
+        self._running = False
+        self._steps_flown = 0  # physics steps since the flight started; a reset does not set it back
         self.t0 = 0.0
         self._origin = 0.0
         self._last_control_t = 0.0
@@ -130,8 +140,20 @@ class FlightLoop:
 
     # --- requests (safe from signal handlers: they only set attributes)
     def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop at the end of this tick (the first reason given is the one kept).  Safe from a signal
+        handler: while the loop runs, the ports' blocking waits are told to give up (an event set once,
+        which the loop's thread never holds); before it runs, the loop simply never ticks."""
+        if self._stop_requested is not None:
+            return
         self._stop_requested = reason
-        self.io.abort()  # a blocking wait on a slow device gives up now
+        if self._running:
+            self.io.abort()  # a blocking wait on a slow device gives up now
+
+    @property
+    def flight_time_s(self) -> float:
+        """Simulated seconds flown since the flight started: a reset of the vehicles does not set it
+        back, a pause stops it.  The time base of injected faults."""
+        return self._steps_flown * self.flight.physics_dt_s
 
     def request_io_mode(self, mode: str) -> None:
         if mode not in IO_MODES:
@@ -159,7 +181,11 @@ class FlightLoop:
         elif name in ("cpu_thread", "cpu_process"):
             # G: a helper thread on/off; P: move the work into a process (or stop the process)
             want = "thread" if name == "cpu_thread" else "process"
-            self.cpu_helper.set_mode("off" if self.cpu_helper.mode == want else want)
+            try:
+                self.cpu_helper.set_mode("off" if self.cpu_helper.mode == want else want)
+            except (OSError, RuntimeError) as error:  # no process or thread to be had (EAGAIN, EMFILE)
+                self.record("cpu_helper", f"cannot start the CPU helper {want}: {error}")
+                return
             self.record("cpu_helper", self.cpu_helper.mode)
         elif name == "reset":
             self.flight.reset()
@@ -177,7 +203,7 @@ class FlightLoop:
             self.request_stop("view closed")
         elif name.startswith("fault "):  # a fault key in the view
             if self.faults is not None:
-                outcome = self.faults.toggle(name.removeprefix("fault "), self.clock.now() - self.t0, self.record)
+                outcome = self.faults.toggle(name.removeprefix("fault "), self.flight_time_s, self.record)
                 if outcome.startswith("no ") or "cannot" in outcome:
                     self.record("view", outcome)
         elif name.startswith("note "):  # the view changed only its picture (camera, focus, help)
@@ -194,9 +220,23 @@ class FlightLoop:
             self.recorder.record_event(at, kind, detail)
         log.info("%8.3f s  %s: %s", at, kind, detail)
 
+    def take_recorder_notices(self) -> None:
+        """Record what the log writer reported from its thread (``log_stopped``: a full disk); it
+        never calls ``record`` itself.  Loop thread (each tick), and the session after closing the log."""
+        if self.recorder is not None:
+            for kind, detail in self.recorder.take_notices():
+                self.record(kind, detail)
+
     # --- the loop
     def run(self) -> None:
         """Fly until the duration is reached or a stop is requested."""
+        self._running = True
+        try:
+            self._run()
+        finally:
+            self._running = False
+
+    def _run(self) -> None:
         clock, flight, period = self.clock, self.flight, self.period_s
         dt = flight.physics_dt_s
         self.t0 = start = clock.now()
@@ -211,7 +251,9 @@ class FlightLoop:
         next_progress = start + _PROGRESS_INTERVAL_S
         while self._stop_requested is None:
             deadline = start + index * period
-            clock.sleep_until(deadline)
+            self._wait_until(deadline)
+            if self._stop_requested is not None:  # stopped while waiting: no tick more
+                break
             woke = clock.now()
             lateness = woke - deadline
             skipped = math.floor(lateness / period + 1e-9) if lateness > 0.0 else 0
@@ -245,12 +287,14 @@ class FlightLoop:
                 sim_t = flight.sim_time_s
                 dt_control = max(sim_t - self._last_control_t, dt)
                 flight.run_controller(frames, fresh, dt_control)
+                for kind, detail in flight.take_events():  # a user's controller failed, a command went NaN
+                    self.record(kind, detail)
                 self._last_control_t = sim_t
             self.io.push_outputs(clock.now())
             if self.faults is not None:
-                stall = self.faults.on_tick(clock.now() - self.t0, self.record)
-                if stall:  # an injected loop delay: the tick takes this much longer
-                    clock.sleep_until(clock.now() + stall)
+                stall = self.faults.on_tick(self.flight_time_s, self.record)
+                if stall:  # an injected loop delay: the tick takes this much longer (a stop cuts it short)
+                    self._wait_until(clock.now() + stall)
 
             now = clock.now()
             behind = 0 if self.paused else math.floor((now - self._origin) / dt + 1e-9) - flight.steps
@@ -259,13 +303,12 @@ class FlightLoop:
                 self._origin += lost
                 self.record("behind", f"physics {behind * dt:.3f} s behind the wall clock; skipped {lost:.3f} s")
                 behind = self.catchup_steps
-            steps = max(behind, 0)
-            for kind, detail in flight.advance(steps):
-                self.record(kind, detail)
+            steps = self._advance(max(behind, 0))
             if self.recorder is not None:
                 self._record_tick(woke, lateness, skipped, frames, fresh, dt_control, steps)
             for event in self.io.drain_events():
                 self.record(event.kind, event.detail, event.t_monotonic - self.t0)
+            self.take_recorder_notices()
 
             self.ticks += 1
             index += 1 + skipped
@@ -276,6 +319,33 @@ class FlightLoop:
                 self.on_progress(self)
         segment.t_end_s = clock.now() - start
         self.stop_reason = self._stop_requested
+
+    def _wait_until(self, deadline: float) -> None:
+        """Sleep until ``deadline`` on the loop's clock, in slices that notice a stop request."""
+        clock = self.clock
+        while (remaining := deadline - clock.now()) > _STOP_CHECK_S:
+            if self._stop_requested is not None:
+                return
+            clock.sleep_until(clock.now() + _STOP_CHECK_S)
+        if remaining > 0.0 and self._stop_requested is None:
+            clock.sleep_until(deadline)
+
+    def _advance(self, steps: int) -> int:
+        """Step the physics ``steps`` times in chunks of about ``_CATCHUP_SLICE_S`` of wall time,
+        recording its events; a stop request ends a long catch-up between chunks.  Returns the
+        steps taken (the log records these: a replay steps the same)."""
+        done, chunk = 0, _FIRST_CHUNK_STEPS
+        while done < steps:
+            count = min(chunk, steps - done)
+            started = time.perf_counter()  # sizes the chunks only: the physics never sees it
+            for kind, detail in self.flight.advance(count):
+                self.record(kind, detail)
+            done += count
+            if self._stop_requested is not None:
+                break
+            chunk = count * 2 if time.perf_counter() - started < _CATCHUP_SLICE_S else max(1, count // 2)
+        self._steps_flown += done
+        return done
 
     def _record_tick(
         self,
@@ -293,6 +363,8 @@ class FlightLoop:
         flags = (TICK_FLAGS["reset"] if self._reset_this_tick else 0) | (
             TICK_FLAGS["paused"] if self.paused else TICK_FLAGS["controlled"]
         )
+        if flight.judged_too_slow and not self.paused:  # a clock-made takeover: the replay applies it
+            flags |= TICK_FLAGS["controller_too_slow"]
         self._reset_this_tick = False
         fresh_row = np.broadcast_to(np.asarray(fresh, dtype=bool), (flight.count,)).copy()
         self.recorder.record_tick(

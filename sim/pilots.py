@@ -18,18 +18,23 @@ import numpy as np
 
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
+from heli.params import quantity
 from heli.state import VehicleState
 from heli.trim import TrimResult, collective_sensitivity
-from sim.config import ChannelMap, HeliConfig, load_toml
+from sim.config import MAX_DURATION_S, ChannelMap, HeliConfig, load_toml
+from sim.dataclass_io import build
 from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
 
-__all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "ScriptPilot"]
+__all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "PilotScript", "ScriptEntry", "ScriptPilot"]
 
 SCRIPT_CHANNELS = ("roll", "pitch", "collective", "yaw", "arm", "mode")
 _STICKS = ("roll", "pitch", "collective", "yaw")
 _ARMED_US = 2000.0
 _ANGLE_MODE_US = 1500.0
 _SCRIPT_MIN_US, _SCRIPT_MAX_US = 800.0, 2200.0
+_SCRIPT_US_WHY = "RC pulses: 1000-2000 us, some radios reach 800-2200"
+_SCRIPT_TIME_WHY = "a flight of up to 11.6 days"
+MAX_SCRIPT_ENTRIES = 100_000
 
 
 class Pilot(Protocol):
@@ -154,6 +159,43 @@ class NeutralPilot:
         return self.frames
 
 
+@dataclass(frozen=True)
+class ScriptEntry:
+    """One ``[[at]]`` entry of a pilot script: a time, and the channels that change then (microseconds)."""
+
+    t: float = quantity("s", ge=0.0, le=MAX_DURATION_S, doc="from the start of the flight", why=_SCRIPT_TIME_WHY)
+    roll: float | None = quantity("us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, why=_SCRIPT_US_WHY)
+    pitch: float | None = quantity("us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, why=_SCRIPT_US_WHY)
+    collective: float | None = quantity("us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, why=_SCRIPT_US_WHY)
+    yaw: float | None = quantity("us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, why=_SCRIPT_US_WHY)
+    arm: float | None = quantity(
+        "us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, doc="> 1700 armed", why=_SCRIPT_US_WHY
+    )
+    mode: float | None = quantity(
+        "us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue",
+        why=_SCRIPT_US_WHY,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PilotScript:
+    """A pilot script (``--pilot script:FILE``): ``[[at]]`` entries in time order."""
+
+    at: tuple[ScriptEntry, ...] = quantity(
+        "-", max_items=MAX_SCRIPT_ENTRIES, doc="the timeline", why="a 1 MiB file holds about 25,000 entries"
+    )
+
+    def __post_init__(self) -> None:
+        if not self.at:
+            raise ConfigError("at: expected a list of [[at]] entries, each with t and channel values in us; got none")
+        for index in range(1, len(self.at)):
+            before, now = self.at[index - 1].t, self.at[index].t
+            if now < before:
+                raise ConfigError(
+                    f"at[{index}].t = {now:g}: entries must be in time order (at[{index - 1}].t = {before:g})"
+                )
+
+
 class ScriptPilot:
     """Stick values from a TOML timeline of ``[[at]]`` entries (see the README's contract).
 
@@ -166,41 +208,16 @@ class ScriptPilot:
     def __init__(self, path: str | Path, channel_map: ChannelMap, count: int):
         self.channel_map = channel_map
         self.count = count
-        table = load_toml(path)
-        unknown = set(table) - {"at"}
-        if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; a pilot script has only [[at]] entries")
-        entries = table.get("at")
-        if not isinstance(entries, list) or not entries:
-            raise ConfigError(f"{path}: expected a list of [[at]] entries, each with t and channel values in us")
+        script = build(PilotScript, load_toml(path, what="pilot script"), source=str(path))
         initial = {"roll": CENTRE_US, "pitch": CENTRE_US, "yaw": CENTRE_US, "collective": 1000.0}
         initial.update(arm=1000.0, mode=_ANGLE_MODE_US)
         times, rows = [], []
         values = dict(initial)
-        previous_t = -math.inf
-        for index, entry in enumerate(entries):
-            where = f"{path}: at[{index}]"
-            if not isinstance(entry, dict):
-                raise ConfigError(f"{where}: expected a table")
-            for key in entry:
-                if key != "t" and key not in SCRIPT_CHANNELS:
-                    raise ConfigError(f"{where}.{key}: unknown key; expected t or one of {', '.join(SCRIPT_CHANNELS)}")
-            t = entry.get("t")
-            if not isinstance(t, int | float) or isinstance(t, bool) or not 0 <= t < math.inf:
-                raise ConfigError(f"{where}.t = {t!r}: expected seconds from the start, >= 0")
-            if t < previous_t:
-                raise ConfigError(f"{where}.t = {t}: entries must be in time order (previous t = {previous_t})")
-            previous_t = float(t)
+        for entry in script.at:
             for key in SCRIPT_CHANNELS:
-                if key in entry:
-                    value = entry[key]
-                    ok = isinstance(value, int | float) and not isinstance(value, bool)
-                    if not ok or not _SCRIPT_MIN_US <= value <= _SCRIPT_MAX_US:
-                        raise ConfigError(
-                            f"{where}.{key} = {value!r}: expected microseconds {_SCRIPT_MIN_US:g}-{_SCRIPT_MAX_US:g}"
-                        )
-                    values[key] = float(value)
-            times.append(float(t))
+                if getattr(entry, key) is not None:
+                    values[key] = getattr(entry, key)
+            times.append(entry.t)
             rows.append([values[key] for key in SCRIPT_CHANNELS])
         self.initial = [initial[key] for key in SCRIPT_CHANNELS]
         self.times = np.array(times)

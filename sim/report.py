@@ -13,7 +13,7 @@ def _triple(d: dict, fmt: str) -> str:
 
 
 def format_summary(summary: dict) -> str:
-    """Segments, vehicles and events of a ``FlightLoop.summary()`` as aligned text."""
+    """Segments, vehicles, ports, events and failures of a ``FlightLoop.summary()`` as aligned text."""
     lines = [
         f"heli-sim: {summary['duration_s']:.2f} s flown, {summary['heli']} x{summary['fleet']}, "
         f"loop {summary['loop_hz']:g} Hz, physics {summary['physics_dt_s'] * 1e3:g} ms, "
@@ -28,13 +28,35 @@ def format_summary(summary: dict) -> str:
             f"{span:<16}{seg['io_mode']:<10}{seg['ticks']:>8}{seg['missed_deadlines']:>8}   "
             f"{_triple(seg['lateness_us'], '.0f'):<28}{_triple(seg['period_ms'], '.2f')}"
         )
-    lines += ["", f"{'vehicle':<9}{'state':<18}{'position n/e/d m':<26}{'alt min/max m':<17}{'rotor rpm':>9}"]
+    lines += ["", f"{'vehicle':<9}{'state':<26}{'position n/e/d m':<26}{'alt min/max m':<17}{'rotor rpm':>9}"]
     for v in summary["vehicles"]:
-        state = f"crashed: {v['crash_reason']}" if v["crashed"] else "ok"
         position = " ".join(f"{x:7.2f}" for x in v["final_position_m"])
         altitudes = f"{v['min_altitude_m']:.2f} / {v['max_altitude_m']:.2f}"
-        lines.append(f"{v['id']:<9}{state:<18}{position:<26}{altitudes:<17}{v['rotor_speed_rpm']:>9.0f}")
+        lines.append(f"{v['id']:<9}{_vehicle_state(v):<26}{position:<26}{altitudes:<17}{v['rotor_speed_rpm']:>9.0f}")
+    if summary.get("ports"):
+        lines += ["", f"{'port':<14}{'role':<11}{'protocol':<10}{'state':<15}{'frames in':>10}{'frames out':>11}"
+                      f"{'decode err':>11}{'io err':>8}"]  # fmt: skip
+        for port in summary["ports"]:
+            lines.append(
+                f"{port['name']:<14}{port.get('role', '-'):<11}{port.get('protocol', '-'):<10}"
+                f"{port.get('state') or '-':<15}{port.get('frames_in', 0):>10}{port.get('frames_out', 0):>11}"
+                f"{port.get('decode_errors', '-'):>11}{port.get('io_errors', '-'):>8}"
+            )
     if summary["events"]:
         lines += ["", "events:"]
         lines += [f"  {e['t_s']:8.3f} s  {e['kind']:<12} {e['detail']}" for e in summary["events"]]
+    if summary.get("failures"):
+        lines += ["", f"failures: {'; '.join(summary['failures'])}"]
     return "\n".join(lines)
+
+
+def _vehicle_state(vehicle: dict) -> str:
+    """ok, crashed: ..., diverged, taken over: what the end of the flight found, most serious first."""
+    parts = []
+    if vehicle.get("diverged"):
+        parts.append("diverged")
+    if vehicle.get("controller_failed"):
+        parts.append("taken over")
+    if vehicle["crashed"]:
+        parts.append(f"crashed: {vehicle['crash_reason']}")
+    return ", ".join(parts) or "ok"

@@ -3,25 +3,37 @@
 ``with flight_session(config, heli) as loop: loop.run()`` is how the CLI, the benchmarks and the
 tests fly: the ports (and their device emulators) are open and ready before the loop starts,
 and closed on the way out however the flight ends: threads joined, emulators ended, ports shut.
+
+Under ``sim.stopping.handling_stops`` (the CLI), SIGINT and SIGTERM raise ``Stopped`` while the
+flight is being built; from the moment the first thing is opened they are requests: the
+emulators' and the view's start-up give up (``Stopped``, and what was opened is closed), a flying
+loop stops at its next tick, and the closing steps wait on budgets counted from the signal, so
+the whole shutdown takes well under a second.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 
 from heli.errors import ConfigError
+from sim import stopping
 from sim.config import FlightConfig, HeliConfig, heli_table
 from sim.dataclass_io import to_table
 from sim.faults import FaultInjector
 from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
 from sim.loop import Clock, FlightLoop, MonotonicClock
+from sim.ports.virtual import VirtualEndpoint
+from sim.view.shared import start_resource_tracker
 from sim.wiring import FlightIO, InProcessIO, PortIO
 
 __all__ = ["ViewOptions", "flight_session"]
+
+_REAP_BUDGET_S = 0.8  # stopping on a signal: killed emulators are waited for until this long after it
 
 
 @dataclass(frozen=True)
@@ -73,26 +85,53 @@ def flight_session(
         {port.name: port.role for port in getattr(io, "ports", [])},
         seed=settings.seed,
     )
-    if log_path is not None:
-        loop.recorder = _open_log(log_path, loop, io, config, heli)
-    try:
-        io.open()
-        if view is not None:
-            _open_view(loop, io, config, view)
-        yield loop
-    except BaseException:
-        if loop.recorder is not None and loop.ticks == 0:  # nothing flew: leave no empty log behind
-            loop.recorder.discard()
-            loop.recorder = None
-        raise
-    finally:
-        if loop.view is not None:
-            loop.view.close(finished=True)
-        loop.cpu_helper.close()
-        loop.faults.close()  # a stopped far end is let go, so it can be shut down in order
-        io.close()
-        if loop.recorder is not None:
-            loop.recorder.close()  # last: the ports' final frames and every event are in
+    stopping.owning()  # from here SIGINT / SIGTERM are requests: what opens below closes in order
+    if view is not None:
+        start_resource_tracker()  # while no thread of this session starts processes (sim.view.shared)
+    # closed in reverse order: view, CPU helper, faults, ports, log; each even if one before it failed
+    with ExitStack() as closing:
+        if log_path is not None:
+            try:
+                loop.recorder = _open_log(log_path, loop, io, config, heli)
+            except OSError as error:  # out of file descriptors or memory: the CLI says so in one line
+                error.add_note("creating the flight log")
+                raise
+            closing.callback(_close_log, loop)
+        closing.callback(_reap_emulators, io)  # after the ports: those killed on a signal, together
+        closing.callback(io.close)
+        closing.callback(loop.faults.close)  # a stopped far end is let go, so it can be shut down in order
+        closing.callback(loop.cpu_helper.close)
+        closing.callback(_close_view, loop)
+        try:
+            io.open()
+            if view is not None:
+                _open_view(loop, io, config, view)
+            yield loop
+        except BaseException:
+            if loop.recorder is not None and loop.ticks == 0:  # nothing flew: leave no empty log behind
+                loop.recorder.discard()
+                loop.recorder = None
+            raise
+
+
+def _reap_emulators(io: FlightIO) -> None:
+    """Reap the device emulators killed as the flight stopped on a signal (``sim.ports.virtual``),
+    all together, until ``_REAP_BUDGET_S`` after the signal at most."""
+    deadline = time.monotonic() + (stopping.time_left(_REAP_BUDGET_S) or 0.0)
+    for endpoint in getattr(io, "endpoints", {}).values():
+        if isinstance(endpoint, VirtualEndpoint):
+            endpoint.reap(deadline)
+
+
+def _close_view(loop: FlightLoop) -> None:
+    if loop.view is not None:
+        loop.view.close(finished=True)
+
+
+def _close_log(loop: FlightLoop) -> None:
+    if loop.recorder is not None:
+        loop.recorder.close()  # last: the ports' final frames and every event are in
+        loop.take_recorder_notices()  # a log that could not be finished is an event of the flight
 
 
 def _open_log(path: str, loop: FlightLoop, io: FlightIO, config: FlightConfig, heli: HeliConfig) -> FlightLogWriter:

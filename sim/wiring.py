@@ -5,12 +5,20 @@ emulators), reads the pilot's stick frames before the controller runs (with per-
 freshness: stale input engages the controller's failsafe) and, after it, pushes servo commands,
 telemetry, link requests and RC output.  ``InProcessIO`` is the same interface for a flight
 with no ports at all: the pilot runs inside the simulator.
+
+The failsafe deadline in blocking mode: the RC port is read inline, so freshness is judged with
+the time *after* that read, and the read itself gives up when the first vehicle's input goes
+stale (``RcInPort.give_up_at``) instead of waiting out its own deadline.  So the failsafe
+engages at the first tick after the deadline, as in the other modes; what blocking I/O still
+adds is the inline exchanges of the other ports (a servo's ack, a link's reply), during which
+the loop, and so the failsafe check, has no control.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +27,7 @@ from heli.control import FLIGHT_MODES
 from sim.config import FlightConfig, PortSpec
 from sim.errors import PortError
 from sim.flight import Flight
-from sim.ports.codecs import FlightSnapshot, crsf_telemetry, make_codec
+from sim.ports.codecs import FlightSnapshot, check_vehicle_ids, crsf_telemetry, make_codec
 from sim.ports.events import EventLog, PortEvent
 from sim.ports.faults import FaultyOpener, LineFaults
 from sim.ports.port import Port
@@ -162,19 +170,27 @@ def next_on_cadence(due: float, now: float, period_s: float) -> float:
 class PortIO:
     """A flight's ports and the values they carry."""
 
-    def __init__(self, flight: Flight, config: FlightConfig, mode: str):
+    def __init__(self, flight: Flight, config: FlightConfig, mode: str, clock: Callable[[], float] = time.monotonic):
+        """``clock``: the ports' clock (monotonic s), which stamps the stick frames' arrival.
+
+        ``ConfigError`` if a port's protocol cannot address the vehicles it serves (HSF: 65536).
+        """
         self.flight = flight
         self.config = config
         self.events = EventLog()
         self.stick_to_servo = LogHistogram()
         self.endpoints: dict[str, VirtualEndpoint] = {}
         self.line_faults: dict[str, LineFaults] = {}  # port name -> the faults injected on its line
+        self._clock = clock
         specs = config.port_specs()
+        check_vehicle_ids(specs, flight.count)  # the default set too (a flight file's ports are checked at load)
         self.specs = {spec.label: spec for spec in specs}
         self.ports = [self._make_port(spec) for spec in specs]
         self.portset = PortSet(self.ports, self.events, mode)
         self.rc_port = next((p for p in self.ports if isinstance(p, RcInPort)), None)
         count = flight.count
+        if self.rc_port is not None:
+            self.rc_port.vehicles = count  # a stick frame for a vehicle not in the fleet is a decode error
         self._frames = neutral_channels(count, config.rc)
         self._stick_t = np.full(count, math.nan)
         self._stick_answered = np.full(count, math.nan)  # the stick frame a servo command last answered
@@ -252,7 +268,11 @@ class PortIO:
         if self.rc_port is None:
             frames = self.flight.pilot_frames()
             return frames, np.ones(self.flight.count, dtype=bool), self._stick_t
+        blocking = self.portset.mode == "blocking"
+        self.rc_port.give_up_at = self._stale_at() if blocking else None
         letter = self.portset.read_inputs()[self.rc_port.name]
+        if blocking:  # the read was inline: judge freshness now, after it, not before it
+            now = max(now, self._clock())
         if letter is not None and letter.seq != self._rc_seq_seen:
             self._rc_seq_seen = letter.seq
             frames = self._frames.copy()  # a new array: the controller decodes each frame once
@@ -274,6 +294,13 @@ class PortIO:
                 self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
         self._was_fresh = fresh
         return self._frames, fresh, self._stick_t
+
+    def _stale_at(self) -> float | None:
+        """When the first vehicle whose input is fresh now goes stale (monotonic s); None if none is fresh."""
+        fresh = self._was_fresh
+        if not fresh.any():
+            return None
+        return float(self._stick_t[fresh].min()) + self._timeout_s
 
     def push_outputs(self, now: float) -> None:
         flight = self.flight
@@ -299,8 +326,9 @@ class PortIO:
                 values[port.name] = self._downlink(port.protocol, states)
             elif role == "rc-out" and now >= self._next_rc_out_t:  # at the protocol's frame rate
                 self._next_rc_out_t = next_on_cadence(self._next_rc_out_t, now, 1.0 / port.codec.line.frame_rate_hz)
+                rows = self._frames[: port.codec.vehicle_ids or 1]  # a protocol without vehicle ids: vehicle 0's
                 values[port.name] = [
-                    port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(self._frames)
+                    port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(rows)
                 ]
         self.portset.push_outputs(values, now)
 

@@ -137,3 +137,13 @@ def exchange(request):
         yield driver
     finally:
         driver.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of the compute-only modules ``compute`` (``tests/suite.py`` runs them beside
+    the rest, at the lowest priority)."""
+    from tests.suite import COMPUTE_MODULES
+
+    for item in items:
+        if item.path.name in COMPUTE_MODULES:
+            item.add_marker(pytest.mark.compute)

@@ -11,6 +11,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from sim.config import FlightConfig, PortSpec, apply_overrides
 from sim.loop import FlightLoop
 from sim.ports.events import EventLog
@@ -30,6 +32,7 @@ def started(portset: PortSet, *endpoints) -> None:
     portset.start()
 
 
+@pytest.mark.realtime
 def test_a_far_end_that_stops_reading_does_not_hold_up_the_other_ports():
     events = EventLog()
     telemetry, ground = virtual(TelemetryPort, "gcs", [], events)
@@ -40,14 +43,22 @@ def test_a_far_end_that_stops_reading_does_not_hold_up_the_other_ports():
         replies = portset.inboxes[link.name]
         first = replies.wait_newer(0, 10.0)
         assert first is not None
+
+        def replies_in(seconds: float) -> int:
+            """The link's replies while telemetry is pushed for ``seconds``."""
+            start, end = replies.latest().seq, time.monotonic() + seconds
+            while time.monotonic() < end:
+                portset.push_outputs({telemetry.name: [state(0)] * 20})
+                replies.wait_newer(replies.latest().seq, 0.01)  # paces the pushes by the link's replies
+            return replies.latest().seq - start
+
+        reading = replies_in(0.75)  # the reference: the ground station reads, same loop, same load
         ground.pause_far_end()  # the ground station stops reading: its pty fills, writes time out
-        end = time.monotonic() + 1.5
-        while time.monotonic() < end:
-            portset.push_outputs({telemetry.name: [state(0)] * 20})
-            replies.wait_newer(replies.latest().seq, 0.01)  # paces the pushes by the link's replies
+        stalled = replies_in(1.5)
         assert telemetry.stats.write_timeouts > 0 and telemetry.state == "backpressured"
-        # the link, served by the same event loop, kept answering all along (about 190 in 1.5 s)
-        assert replies.latest().seq - first.seq > 100
+        # the link, served by the same event loop, kept answering all along: at the rate it answered
+        # while nothing was stuck (twice the time: twice the replies; more than half of that)
+        assert stalled > reading > 0, (stalled, reading)
         ground.resume_far_end()
         portset.push_outputs({telemetry.name: [state(0)]})
         assert events.wait_for("port_ok", 5.0) is not None
@@ -113,7 +124,9 @@ def test_a_bug_in_a_role_is_reported_as_an_event(caplog):
     finally:
         portset.close()
     assert error is not None and "ValueError('a bug in a role')" in error.detail
-    assert any("io:link-test ended by an error" in r.getMessage() for r in caplog.records)
+    # the port catches it: counted, reported, and the port goes on (tests/test_port_errors.py)
+    assert any("port link-test: an exchange raised ValueError" in r.getMessage() for r in caplog.records)
+    assert broken.summary()["io_errors"] >= 1 and broken.summary()["state"] == "ok"
 
 
 def test_ports_without_a_file_descriptor_refuse_the_asyncio_mode():
@@ -124,7 +137,7 @@ def test_ports_without_a_file_descriptor_refuse_the_asyncio_mode():
     assert "I/O mode asyncio watches file descriptors and rc-out (loop://) has none" in result.stderr
 
     def ask_for_asyncio(loop: FlightLoop) -> None:
-        if loop.ticks == 10:
+        if loop.ticks == 1:  # the second tick: every flight has one, however few a busy machine allows
             loop.command("toggle_asyncio")
 
     config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=0.2)

@@ -15,6 +15,7 @@ import pytest
 import tomli_w
 
 import sim
+from tests.helpers import run_command_forked
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 60.0
@@ -36,13 +37,8 @@ TRIM_KEYS = {
 
 
 def heli_sim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    """``heli-sim ARGS`` in its own process through the real entry point (forked: no interpreter start)."""
+    return run_command_forked(args, cwd=REPO, timeout_s=TIMEOUT_S)
 
 
 def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdout_empty: bool = True) -> str:
@@ -70,7 +66,7 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         (["fly", "--fleet", "0"], ["fleet", "0"]),
         (["fly", "--fleet", "two"], ["--fleet", "'two'"]),
         (["fly", "--duration", "-1"], ["duration", "-1"]),
-        (["fly", "--loop-hz", "1"], ["loop_hz", "1"]),
+        (["fly", "--loop-hz", "1"], ["--loop-hz", "1", "from 10 to 5000 Hz"]),
         (["fly", "--pilot", "script:/nonexistent.toml", "--duration", "1", "--headless"], ["/nonexistent.toml"]),
         (["fly", "--pilot", "joystick", "--duration", "1", "--headless"], ["'joystick'"]),
         (["fly", "--pilot", "keyboard", "--headless", "--duration", "1"], ["keyboard"]),

@@ -70,8 +70,8 @@ def test_your_controller_flies_instead_of_the_built_in_one_and_replays(my_contro
     assert module.calls == 1 + loop.ticks  # a dry run before the flight, then once a tick (500 Hz)
     ours = loop.flight.vehicles
     assert ours.rotor_speed_rad_s[0] < 0.9 * built_in.rotor_speed_rad_s[0]  # no power: the rotor slows
-    replay = Replay(read_log(str(log_path)))
-    replay.run()
+    replay = Replay(read_log(str(log_path)), controller="my_controllers:engine_off")  # named again: replay imports
+    replay.run()  # no code by itself
     assert replay.difference is None
 
 
@@ -91,7 +91,11 @@ def test_a_controller_that_cannot_fly_is_one_line(my_controllers, name, fragment
                              name], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
     lines = result.stderr.splitlines()
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"heli-sim fly: error: flight.controller = '{name}'")
+    named = (
+        f"heli-sim fly: error: flight.controller = '{name}'",
+        f"heli-sim fly: error: argument --controller: '{name}'",
+    )
+    assert lines[0].startswith(named)  # a malformed name is refused by the option's schema, the rest on import
     for fragment in fragments:
         assert fragment in lines[0]
 

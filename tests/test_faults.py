@@ -29,6 +29,7 @@ from sim.ports.roles import TelemetryPort
 from sim.ports.transport import SerialSettings, open_transport
 from sim.session import flight_session
 from tests.conftest import heli
+from tests.helpers import LoopTiming, assert_keeps_time_like
 from tests.test_ports import state, virtual
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,13 +89,21 @@ def test_a_clean_line_passes_bytes_both_ways():
         assert os.read(master, 16) == b"back"
 
 
-def test_latency_holds_received_bytes_back():
-    faults = LineFaults(latency_s=0.15)
+def seconds_to_read(faults: LineFaults) -> float:
+    """How long five bytes written by the far end take to be read through ``faults``."""
     with faulty_pty(faults) as (master, transport):
         sent = time.monotonic()
         os.write(master, b"reply")
         assert read_until(transport, 5, 2.0) == b"reply"
-        assert time.monotonic() - sent >= 0.15
+        return time.monotonic() - sent
+
+
+@pytest.mark.realtime
+def test_latency_holds_received_bytes_back():
+    clean_s = seconds_to_read(LineFaults())  # the reference: the same read, no latency, same load
+    held_s = seconds_to_read(LineFaults(latency_s=0.15))
+    assert held_s >= 0.15
+    assert held_s - clean_s < 2 * 0.15, (held_s, clean_s)  # held back once, not twice
 
 
 def test_silence_drops_everything_until_it_ends():
@@ -107,6 +116,7 @@ def test_silence_drops_everything_until_it_ends():
         assert read_until(transport, 5, 2.0) == b"heard"
 
 
+@pytest.mark.realtime
 def test_pacing_makes_a_write_take_the_time_of_the_wire():
     faults = LineFaults(pace_baud=9600)
     with faulty_pty(faults) as (master, transport):
@@ -149,6 +159,7 @@ def events_of(summary: dict, kind: str) -> list[dict]:
     return [e for e in summary["events"] if e["kind"] == kind]
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("mode", ["threaded", "asyncio"])
 def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_failsafe_replays(tmp_path, mode):
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="link", latency_ms=5.0))
@@ -163,7 +174,7 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
     toggles = [0.5, 1.2]  # blocking while the RC line loses bytes, concurrent again while it corrupts them
 
     def toggle(loop: FlightLoop) -> None:
-        if toggles and loop.clock.now() - loop.t0 >= toggles[0]:
+        if toggles and loop.flight_time_s >= toggles[0]:  # simulated time, as the faults
             toggles.pop(0)
             loop.command("toggle_io")
 
@@ -180,14 +191,22 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
     assert all(f["end_s"] is not None for f in summary["faults"])
 
     assert by_name["rc-in"]["decode_errors"] > 0  # lost and flipped bytes: frames fail their CRC
-    # 0.25 s after the last frame (one came just before the silence) the failsafe takes over; it
-    # lets go when frames come back
-    assert any(1.8 + 0.2 <= e["t_s"] < 2.4 for e in events_of(summary, "failsafe_on"))
-    assert any(2.4 <= e["t_s"] < 2.9 for e in events_of(summary, "failsafe_off"))
+    # the failsafe takes over during the silence (0.6 s; it needs 0.25 s without frames) and lets go
+    # once frames come back: judged by the order of the events, keyed to the fault's own, not by a
+    # window of seconds (how promptly: test_protocols_e2e).  A busy machine may hold the RC frames
+    # up for 0.25 s at other moments too: the failsafe then engages, as it should, and lets go.
+    (silent, heard) = [e["t_s"] for e in summary["events"] if e["kind"].startswith("fault_") and "no RC" in e["detail"]]
+    failsafe = [(e["t_s"], e["kind"]) for e in summary["events"] if e["kind"] in ("failsafe_on", "failsafe_off")]
+    before = [(t_s, kind) for t_s, kind in failsafe if t_s <= heard]
+    after = [kind for t_s, kind in failsafe if t_s > heard]
+    assert before and before[-1][1] == "failsafe_on", failsafe  # on when the silence ends
+    was_on = [kind for t_s, kind in before if t_s < silent][-1:] == ["failsafe_on"]
+    assert was_on or before[-1][0] >= silent + 0.2, failsafe  # and not before the timeout (0.25 s) had run
+    assert after and after[0] == "failsafe_off", failsafe  # and let go when frames came back
     assert by_name["servo0"]["disconnects"] == 1 and by_name["servo0"]["reconnects"] == 1
     assert events_of(summary, "port_lost") and events_of(summary, "port_back")
-    assert 150.0 <= by_name["link0"]["round_trip_ms"]["max"] < 300.0
-    assert missed(summary) > 0
+    assert by_name["link0"]["round_trip_ms"]["max"] >= 150.0  # the held-back replies (once: the test above)
+    assert missed(summary) > 0  # the loop delays
     assert not summary["vehicles"][0]["crashed"]  # the failsafe held it; nothing else reached the sticks
 
     replay = Replay(read_log(str(log_path)))
@@ -195,21 +214,30 @@ def test_each_fault_shows_as_the_hardware_would_and_a_flight_with_toggles_and_fa
     assert replay.difference is None
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("mode", ["threaded", "asyncio"])
-def test_a_servo_board_that_hangs_times_out_and_recovers(mode):
+def test_a_servo_board_that_hangs_times_out_and_recovers(tmp_path, mode):
     ports = (PortSpec(role="servo"),)
-    faults = (FaultSpec(kind="backpressure", port="servo0", start_s=0.3, duration_s=2.5),)
-    loop = faulty_flight(ports, faults, 3.6, io=mode)
+    faults = (FaultSpec(kind="backpressure", port="servo0", start_s=0.3, duration_s=1.2),)
+    log_path = tmp_path / "hang.hslog"
+    loop = faulty_flight(ports, faults, 2.4, log_path=log_path, io=mode)
     summary = loop.summary()
     (servo,) = summary["ports"]
     assert servo["timeouts"] > 0  # a servo board acknowledges each command: a hung one times out
+    (hung, back) = [e["t_s"] for e in summary["events"] if e["kind"].startswith("fault_")]
     (timed_out,) = events_of(summary, "port_timeout")
-    assert 0.3 + 0.5 <= timed_out["t_s"] < 0.3 + 0.5 + 0.3  # the command's 500 ms reply deadline
+    # the 500 ms reply deadline of the first command left unanswered, which may have gone out up to
+    # one round trip before the board hung (the longest of this run), while it hangs
+    round_trip_s = servo["round_trip_ms"]["max"] / 1e3
+    assert hung + 0.5 - round_trip_s <= timed_out["t_s"] < back, (hung, timed_out, round_trip_s)
     (answering,) = events_of(summary, "port_ok")
-    assert 2.8 <= answering["t_s"] < 3.2
+    assert back <= answering["t_s"]  # answering again once it is back
     assert servo["state"] == "ok"
-    ticks = sum(segment["ticks"] for segment in summary["segments"])
-    assert ticks >= 0.9 * 3.6 * 500  # the loop kept ticking; it never waited for the board
+    # the loop kept ticking while the board hung as it did while the board answered (same flight,
+    # same load): it never waited for the reply deadline
+    ticks = read_log(str(log_path)).ticks
+    during = (ticks["t_s"] >= hung) & (ticks["t_s"] < back)
+    assert_keeps_time_like(LoopTiming.of_log(ticks[during]), LoopTiming.of_log(ticks[~during]), stall_s=0.5)
 
 
 def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and_resume(exchange):
@@ -223,9 +251,10 @@ def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and
         deadline = time.monotonic() + 20.0
         while port.stats.write_timeouts == 0 and time.monotonic() < deadline:
             exchange(port, Mailbox().put(states, time.monotonic()))
-        assert port.stats.write_timeouts > 0 and port.state == "backpressured"
-        # one write timeout (0.25 s) per exchange, not one per message: 8 would hold the port 2 s
-        assert port.stats.io_wait.max < 0.6
+        assert port.state == "backpressured"
+        # the exchange that first timed out gave up after one write timeout (0.25 s), not one per
+        # message (8 would hold the port 2 s): counted, not timed
+        assert port.stats.write_timeouts == 1
         assert events.wait_for("port_backpressure", 0.0) is not None
         endpoint.resume_far_end()
         while port.state != "ok" and time.monotonic() < deadline:
@@ -235,15 +264,24 @@ def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and
         port.close()
 
 
+def seconds_to_fly(ports, faults, duration_s: float) -> tuple[float, FlightLoop]:
+    """Wall-clock seconds to open, fly and close a flight; and its loop."""
+    started = time.monotonic()
+    loop = faulty_flight(ports, faults, duration_s)
+    return time.monotonic() - started, loop
+
+
+@pytest.mark.realtime
 def test_a_fault_still_on_at_the_end_is_let_go_and_the_flight_shuts_down():
     ports = (PortSpec(role="servo"), PortSpec(role="rc-in"))
     faults = (
         FaultSpec(kind="backpressure", port="servo0", start_s=0.2),
         FaultSpec(kind="unplug", port="rc-in", start_s=0.2),
     )
-    started = time.monotonic()
-    loop = faulty_flight(ports, faults, 1.0)
-    assert time.monotonic() - started < 5.0
+    reference_s, _ = seconds_to_fly(ports, (), 1.0)  # the same flight without the faults, same load
+    seconds, loop = seconds_to_fly(ports, faults, 1.0)
+    # a device left paused or unplugged would hold the close for its timeouts (seconds)
+    assert seconds < reference_s + 1.0, (seconds, reference_s)
     assert all(f["end_s"] is None for f in loop.summary()["faults"])
 
 
@@ -253,11 +291,18 @@ def test_decode_errors_before_a_reconnect_still_count():
         FaultSpec(kind="corrupt", port="rc-in", rate=0.05, start_s=0.2, duration_s=0.5),
         FaultSpec(kind="unplug", port="rc-in", start_s=0.8, duration_s=0.3),
     )
-    loop = faulty_flight(ports, faults, 2.0)
+
+    def until_back(loop: FlightLoop) -> None:  # ends once the port is back, however long that took here
+        if any(port.stats.reconnects for port in loop.io.ports):
+            loop.request_stop("reconnected")
+
+    loop = faulty_flight(ports, faults, 30.0, hook=until_back)
+    assert loop.stop_reason == "reconnected"
     (rc,) = loop.summary()["ports"]
     assert rc["reconnects"] == 1 and rc["decode_errors"] > 0
 
 
+@pytest.mark.realtime
 def test_pacing_in_blocking_mode_shows_as_io_wait_and_lateness():
     ports = (PortSpec(role="servo"),)
     faults = (FaultSpec(kind="pace", port="servo0", baud=1200, start_s=0.3),)
@@ -269,17 +314,22 @@ def test_pacing_in_blocking_mode_shows_as_io_wait_and_lateness():
 
 def test_fault_keys_toggle_a_preset_and_say_when_there_is_no_port_for_it():
     ports = (PortSpec(role="rc-in"),)
+    # keys at simulated seconds of flight, one a tick at most (as the view's script presses them); the
+    # flight ends after the last one, however long a busy machine took to get there
+    keys = [(0.3, "fault rc_silence"), (0.8, "fault rc_silence"), (0.84, "fault unplug"), (0.88, "fault loop_delay"),
+            (0.92, "fault loop_delay"), (0.96, "fault latency")]  # fmt: skip
 
     def press(loop: FlightLoop) -> None:
-        keys = {150: "fault rc_silence", 400: "fault rc_silence", 420: "fault unplug", 440: "fault loop_delay",
-                460: "fault loop_delay", 480: "fault latency"}  # fmt: skip
-        if loop.ticks in keys:
-            loop.command(keys[loop.ticks])
+        if keys and loop.flight_time_s >= keys[0][0]:
+            loop.command(keys.pop(0)[1])
+        elif not keys:
+            loop.request_stop("keys done")
 
-    config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=1.0)
+    config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=30.0)
     with flight_session(replace(config, ports=ports), heli("trex450").config, before_tick=press) as loop:
         loop.run()
     summary = loop.summary()
+    assert loop.stop_reason == "keys done"
     faults = [(e["kind"], e["detail"]) for e in summary["events"] if e["kind"].startswith("fault_")]
     assert faults == [
         ("fault_on", "rc-in: no RC frames arrive"),

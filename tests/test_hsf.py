@@ -82,17 +82,17 @@ u16 = st.integers(0, 0xFFFF)
 f64s = st.floats(allow_nan=False)
 f32_range = st.floats(min_value=-1e38, max_value=1e38, allow_nan=False)
 
-rc_channels = st.builds(RcChannels, u8, st.lists(u16, min_size=1, max_size=16).map(tuple))
+rc_channels = st.builds(RcChannels, u16, st.lists(u16, min_size=1, max_size=16).map(tuple))
 servo_commands = st.builds(
     ServoCommand,
-    u8,
+    u16,
     st.tuples(*[st.floats(-4.0, 4.0)] * 4),
     st.floats(-0.5, 1.5),
 )
-servo_acks = st.builds(ServoAck, u8, u16)
+servo_acks = st.builds(ServoAck, u16, u16)
 vehicle_states = st.builds(
     VehicleStateMsg,
-    vehicle=u8,
+    vehicle=u16,
     sim_time_s=f64s,
     position_ned_m=st.tuples(*[f32_range] * 3),
     velocity_ned_m_s=st.tuples(*[f32_range] * 3),
@@ -102,8 +102,8 @@ vehicle_states = st.builds(
     crashed=st.booleans(),
     armed=st.booleans(),
 )
-link_requests = st.builds(LinkRequest, u8, f64s, st.binary(max_size=200))
-link_replies = st.builds(LinkReply, u8, u16, f64s)
+link_requests = st.builds(LinkRequest, u16, f64s, st.binary(max_size=200))
+link_replies = st.builds(LinkReply, u16, u16, f64s)
 messages = st.one_of(rc_channels, servo_commands, servo_acks, vehicle_states, link_requests, link_replies)
 
 valid_frames = st.builds(hand_frame, u8, u16, st.binary(max_size=MAX_PAYLOAD))
@@ -163,28 +163,28 @@ def _decode_one(frame_bytes: bytes):
 
 def test_hand_built_rc_channels():
     channels = [1000 + 50 * i for i in range(16)]
-    frame, message = _decode_one(hand_frame(0x01, 513, struct.pack("<BB16H", 2, 16, *channels)))
+    frame, message = _decode_one(hand_frame(0x01, 513, struct.pack("<HB16H", 2, 16, *channels)))
     assert (frame.type, frame.seq) == (0x01, 513)
     assert message == RcChannels(vehicle=2, channels_us=tuple(channels))
-    _, short = _decode_one(hand_frame(0x01, 0, struct.pack("<BBH", 0, 1, 1500)))
+    _, short = _decode_one(hand_frame(0x01, 0, struct.pack("<HBH", 0, 1, 1500)))
     assert short == RcChannels(0, (1500,))
 
 
 def test_hand_built_servo_command_decodes_to_value_over_10000():
-    payload = struct.pack("<B4hH", 1, 12345, -32767, 0, 7, 10000)
+    payload = struct.pack("<H4hH", 1, 12345, -32767, 0, 7, 10000)
     _, message = _decode_one(hand_frame(0x02, 9, payload))
     assert message == ServoCommand(vehicle=1, servo=(12345 / 10000, -32767 / 10000, 0.0, 7 / 10000), throttle=1.0)
     assert message.servo[0] == 1.2345
 
 
 def test_hand_built_servo_ack():
-    _, message = _decode_one(hand_frame(0x03, 1, struct.pack("<BH", 3, 65535)))
+    _, message = _decode_one(hand_frame(0x03, 1, struct.pack("<HH", 3, 65535)))
     assert message == ServoAck(vehicle=3, acked_seq=65535)
 
 
 def test_hand_built_vehicle_state():
     values = (4, 12.5, 1.0, -2.0, -30.25, 0.5, 0.0, -1.5, 1.0, 0.0, 0.0, 0.0, 0.1, -0.2, 0.3, 150.0, 0b11)
-    _, message = _decode_one(hand_frame(0x04, 2, struct.pack("<Bd3f3f4f3ffB", *values)))
+    _, message = _decode_one(hand_frame(0x04, 2, struct.pack("<Hd3f3f4f3ffB", *values)))
     assert message == VehicleStateMsg(
         vehicle=4,
         sim_time_s=12.5,
@@ -197,24 +197,25 @@ def test_hand_built_vehicle_state():
         armed=True,
     )
     for flags, crashed, armed in [(0, False, False), (1, True, False), (2, False, True), (0xFC, False, False)]:
-        payload = struct.pack("<Bd3f3f4f3ffB", *values[:-1], flags)
+        payload = struct.pack("<Hd3f3f4f3ffB", *values[:-1], flags)
         _, message = _decode_one(hand_frame(0x04, 2, payload))
         assert (message.crashed, message.armed) == (crashed, armed)
 
 
 def test_hand_built_link_request_and_reply():
-    _, request = _decode_one(hand_frame(0x05, 77, struct.pack("<Bd", 0, 3.25) + b"ping\xa5\x5a"))
+    _, request = _decode_one(hand_frame(0x05, 77, struct.pack("<Hd", 0, 3.25) + b"ping\xa5\x5a"))
     assert request == LinkRequest(vehicle=0, t_sent_s=3.25, data=b"ping\xa5\x5a")
-    _, empty = _decode_one(hand_frame(0x05, 77, struct.pack("<Bd", 0, 3.25)))
+    _, empty = _decode_one(hand_frame(0x05, 77, struct.pack("<Hd", 0, 3.25)))
     assert empty == LinkRequest(0, 3.25, b"")
-    _, reply = _decode_one(hand_frame(0x06, 78, struct.pack("<BHd", 0, 77, 3.25)))
+    _, reply = _decode_one(hand_frame(0x06, 78, struct.pack("<HHd", 0, 77, 3.25)))
     assert reply == LinkReply(vehicle=0, request_seq=77, t_sent_s=3.25)
 
 
 def test_encoder_matches_hand_built_frames():
     message = ServoCommand(1, (1.2345, -5.0, 0.0, 0.00004), 1.7)
-    assert encode(message, 9) == hand_frame(0x02, 9, struct.pack("<B4hH", 1, 12345, -32767, 0, 0, 10000))
-    assert pack(ServoAck(3, 513)) == (0x03, b"\x03\x01\x02")
+    assert encode(message, 9) == hand_frame(0x02, 9, struct.pack("<H4hH", 1, 12345, -32767, 0, 0, 10000))
+    assert pack(ServoAck(3, 513)) == (0x03, b"\x03\x00\x01\x02")
+    assert pack(ServoAck(65535, 0)) == (0x03, b"\xff\xff\x00\x00")  # the vehicle is a u16
 
 
 # ---------------------------------------------------------------- round trips through encode -> decoder -> unpack
@@ -261,7 +262,7 @@ def test_vehicle_state_round_trips_through_f32(message, seq):
         RcChannels(0, ()),
         RcChannels(0, (1500,) * 17),
         RcChannels(0, (70000,)),
-        RcChannels(256, (1500,)),
+        RcChannels(65536, (1500,)),
         ServoCommand(0, (float("nan"), 0.0, 0.0, 0.0), 0.5),
         ServoCommand(0, (0.0, 0.0, 0.0), 0.5),
         ServoAck(0, 65536),
@@ -291,20 +292,20 @@ def test_servo_command_clips_infinities():
         (0x07, b"\x00"),
         (0xFF, bytes(11)),
         (0x01, b""),
-        (0x01, struct.pack("<BB", 0, 0)),
-        (0x01, struct.pack("<BB17H", 0, 17, *[1500] * 17)),
-        (0x01, struct.pack("<BB2H", 0, 3, 1500, 1500)),
-        (0x01, struct.pack("<BB2H", 0, 1, 1500, 1500)),
-        (0x02, bytes(10)),
-        (0x02, bytes(12)),
-        (0x03, bytes(2)),
-        (0x03, bytes(4)),
-        (0x04, bytes(65)),
-        (0x04, bytes(67)),
-        (0x05, bytes(8)),
-        (0x05, bytes(210)),
-        (0x06, bytes(10)),
-        (0x06, bytes(12)),
+        (0x01, struct.pack("<HB", 0, 0)),
+        (0x01, struct.pack("<HB17H", 0, 17, *[1500] * 17)),
+        (0x01, struct.pack("<HB2H", 0, 3, 1500, 1500)),
+        (0x01, struct.pack("<HB2H", 0, 1, 1500, 1500)),
+        (0x02, bytes(11)),
+        (0x02, bytes(13)),
+        (0x03, bytes(3)),
+        (0x03, bytes(5)),
+        (0x04, bytes(66)),
+        (0x04, bytes(68)),
+        (0x05, bytes(9)),
+        (0x05, bytes(211)),
+        (0x06, bytes(11)),
+        (0x06, bytes(13)),
     ],
 )
 def test_unpack_rejects_payload_that_does_not_fit(type_id, payload):
@@ -359,7 +360,7 @@ def test_fake_syncs_and_bad_length_before_a_good_frame():
         + SYNC  # its header runs into the good frame's first bytes
     )  # fmt: skip
     frames, decoder = decode_all([junk + SAMPLES[2]])
-    assert frames == [Frame(0x03, 0, b"\x00\x07\x00")]
+    assert frames == [Frame(0x03, 0, b"\x00\x00\x07\x00")]
     assert decoder.length_errors == 2 and decoder.crc_errors == 2
     assert decoder.bytes_skipped == len(junk)
 
@@ -383,15 +384,15 @@ def test_truncated_frame_then_good_frame_gives_the_good_one(frame_bytes):
 
 
 def test_a_fake_header_claiming_more_bytes_does_not_delay_the_next_frame():
-    # a long frame cut after its header claims 66 payload bytes; the short frame inside that
+    # a long frame cut after its header claims 67 payload bytes; the short frame inside that
     # window is delivered as soon as it is complete, and the cut frame counts as a CRC error
     cut = SAMPLES[3][:6]
     frames, decoder = decode_all([cut + SAMPLES[2]])
-    assert frames == [Frame(0x03, 0, b"\x00\x07\x00")]
+    assert frames == [Frame(0x03, 0, b"\x00\x00\x07\x00")]
     assert decoder.pending_bytes == 0 and decoder.bytes_skipped == len(cut)
     assert (decoder.crc_errors, decoder.length_errors) == (1, 0)
     frames, decoder = decode_all([cut[:3], cut[3:] + SAMPLES[2][:-1], SAMPLES[2][-1:]])
-    assert frames == [Frame(0x03, 0, b"\x00\x07\x00")] and decoder.crc_errors == 1
+    assert frames == [Frame(0x03, 0, b"\x00\x00\x07\x00")] and decoder.crc_errors == 1
 
 
 def test_incomplete_frame_waits_for_its_last_byte():
@@ -405,7 +406,7 @@ def test_documented_limit_a_payload_holding_a_whole_frame_loses_to_it():
     inner = encode(ServoAck(0, 1), 2)
     outer = encode(LinkRequest(0, 1.0, b"tunnel" + inner + b"end"), 3)
     frames, decoder = decode_all([outer])
-    assert frames == [Frame(0x03, 2, b"\x00\x01\x00")]
+    assert frames == [Frame(0x03, 2, b"\x00\x00\x01\x00")]
     assert decoder.crc_errors == 1  # the outer frame, cut short by the inner one
 
 
@@ -503,5 +504,5 @@ def test_protocols_import_nothing_else_from_sim():
                 continue
             for name in names:
                 assert name.split(".")[0] != "sim" or name.startswith("sim.protocols"), f"{path.name} imports {name}"
-    expected = "['sim', 'sim.protocols', 'sim.protocols.hsf']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.hsf', 'sim.protocols.rc']"
     assert modules_imported_by("sim.protocols.hsf") == expected

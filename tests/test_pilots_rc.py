@@ -272,7 +272,7 @@ def test_script_channels_before_the_first_entry_are_neutral(pilot):
         ("[[at]]\nt = 0\nroll = 799\n", ("at[0].roll", "799", "800", "2200")),
         ("[[at]]\nt = 0\narm = true\n", ("at[0].arm", "True")),
         ("[[at]]\nt = 0\nmode = '1500'\n", ("at[0].mode", "'1500'")),
-        ("[[at]]\nt = -1\n", ("at[0].t", "-1", ">= 0")),
+        ("[[at]]\nt = -1\n", ("at[0].t", "-1", "from 0")),
         ("[[at]]\nroll = 1500\n", ("at[0].t",)),
         ("[[at]]\nt = 'soon'\n", ("at[0].t", "'soon'")),
         ("at = 3\n", ("at", "list")),

@@ -4,6 +4,7 @@ and blocking calls, live mode switches, unplug and replug, errors a user sees.""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +34,14 @@ from sim.ports.virtual import VirtualEndpoint
 from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg, encode
 from sim.session import flight_session
 from tests.conftest import heli
-from tests.helpers import StderrLines, running
+from tests.helpers import (
+    SIGNAL_ALLOWANCE_S,
+    LoopTiming,
+    StderrLines,
+    assert_keeps_time_like,
+    exit_seconds,
+    running,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed (CI installs it)")
@@ -144,6 +153,7 @@ def test_url_transports_open_and_carry_bytes():
 # --- each role with its emulator, over a real pty
 
 
+@pytest.mark.realtime
 def test_servo_role_gets_acks_from_the_servo_board(exchange):
     port, endpoint = virtual(ServoPort, "servo", ["--latency-ms", "2"], reply_timeout_s=5.0)
     port.open()
@@ -160,19 +170,28 @@ def test_servo_role_gets_acks_from_the_servo_board(exchange):
     assert port.stats.round_trip.quantile(0.5) >= 0.002  # the board's latency is really there
 
 
-def test_link_role_waits_for_the_reply_latency(exchange):
-    port, _endpoint = virtual(LinkPort, "link", ["--latency-ms", "50"], reply_timeout_s=5.0)
+def link_round_trip_s(exchange, latency_ms: float) -> tuple[float, float, list]:
+    """(median round trip, longest I/O wait, the replies) of four exchanges with a link device."""
+    port, _endpoint = virtual(LinkPort, "link", ["--latency-ms", f"{latency_ms:g}"], reply_timeout_s=5.0)
     port.open()
     try:
         replies = [exchange(port, None) for _ in range(4)]
     finally:
         port.close()
+    return port.stats.round_trip.quantile(0.5), port.stats.io_wait.max, replies
+
+
+@pytest.mark.realtime
+def test_link_role_waits_for_the_reply_latency(exchange):
+    immediate_s, _wait_s, _replies = link_round_trip_s(exchange, 0.0)  # the reference: same pty, same load
+    round_trip_s, wait_s, replies = link_round_trip_s(exchange, 50.0)
     assert all(isinstance(r, LinkReply) for r in replies)
     assert [r.request_seq for r in replies] == [0, 1, 2, 3]
-    assert 0.05 <= port.stats.round_trip.quantile(0.5) < 0.15
-    assert port.stats.io_wait.max >= 0.05  # the caller was blocked for the whole round trip
+    assert round_trip_s >= 0.05 and wait_s >= 0.05  # the caller was blocked for the whole round trip
+    assert round_trip_s - immediate_s < 2 * 0.05, (round_trip_s, immediate_s)  # the latency once, not twice
 
 
+@pytest.mark.realtime
 def test_baud_pacing_gives_the_wire_time_a_pty_lacks(exchange):
     # at 9600 baud, 10 bits a byte, the reply frame occupies the wire for ~20 ms on top of the latency
     wire_s = len(encode(LinkReply(0, 0, 0.0), 0)) * 10 / 9600
@@ -317,38 +336,63 @@ def port_flight(ports: tuple[PortSpec, ...], *, io: str, duration_s: float, flee
     return loop
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("mode", ["threaded", "asyncio"])
 def test_concurrent_modes_keep_the_loop_on_time_while_a_link_takes_200_ms(mode):
-    loop = port_flight((PortSpec(role="link", latency_ms=200.0),), io=mode, duration_s=2.0)
+    reference = port_flight((), io=mode, duration_s=1.0)  # the same flight without the slow link
+    loop = port_flight((PortSpec(role="link", latency_ms=200.0),), io=mode, duration_s=1.0)
+    assert_keeps_time_like(LoopTiming.of(loop.segments), LoopTiming.of(reference.segments), stall_s=0.2)
     (segment,) = loop.segments
     (link,) = loop.summary()["ports"]
-    assert segment.period.quantile(0.5) == pytest.approx(0.002, rel=0.05)
-    assert segment.lateness.quantile(0.5) < 0.002
-    assert segment.missed_deadlines < 0.02 * segment.ticks
-    assert link["frames_in"] >= 5 and link["round_trip_ms"]["p50"] >= 200.0
+    assert link["round_trip_ms"]["p50"] >= 200.0
+    # served all along, one request after another: about one reply per round trip of the flight
+    assert link["frames_in"] >= 0.5 * segment.t_end_s / (link["round_trip_ms"]["max"] / 1e3), link
 
 
+@pytest.mark.realtime
 def test_blocking_mode_period_grows_by_the_sum_of_the_waits():
     links = tuple(PortSpec(role="link", vehicle=i, latency_ms=100.0) for i in range(2))
     loop = port_flight(links, io="blocking", duration_s=2.0, fleet=2)
     (segment,) = loop.segments
-    assert segment.period.quantile(0.5) == pytest.approx(0.2, rel=0.1)  # 2 x 100 ms, in turn
+    waits_s = sum(port["round_trip_ms"]["p50"] / 1e3 for port in loop.summary()["ports"])  # this run's
+    assert segment.period.quantile(0.5) >= 0.2  # 2 x 100 ms, in turn
+    assert segment.period.quantile(0.5) == pytest.approx(waits_s, rel=0.1)  # the sum of the waits measured
     assert segment.missed_deadlines > 50 * segment.ticks
 
 
-def test_live_toggles_under_load_lose_and_duplicate_nothing():
-    def toggle(loop: FlightLoop) -> None:
-        if loop.ticks % 40 == 20:
-            loop.toggle_io_mode()
+def flown_until(switches: int, switch) -> Callable[[FlightLoop], None]:
+    """A hook: ``switch(loop, n)`` for the n-th switch every 40 ticks (at tick 20, 60, ...), and the
+    flight ends after ``switches`` of them (a number of ticks, not of seconds: the same on a busy machine)."""
+    done = []
 
+    def hook(loop: FlightLoop) -> None:
+        if loop.ticks % 40 == 20:
+            if len(done) == switches:
+                loop.request_stop("switches done")
+                return
+            switch(loop, len(done))
+            done.append(loop.ticks)
+
+    return hook
+
+
+def arrived_once(port: dict) -> None:
+    """Every frame the far end sent on ``port`` arrived once (all but the few it sent as the port closed)."""
+    (far,) = port["far_end"]
+    assert port["rx_sequence_gaps"] == 0 and port["rx_sequence_repeats"] == 0 and port["decode_errors"] == 0
+    assert far["frames_out"] - 5 <= port["frames_in"] <= far["frames_out"], (port["frames_in"], far)
+
+
+def test_live_toggles_under_load_lose_and_duplicate_nothing():
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"))
-    loop = port_flight(ports, io="threaded", duration_s=4.0, hook=toggle, pilot_hz=500.0)
+    hook = flown_until(20, lambda loop, _n: loop.toggle_io_mode())
+    loop = port_flight(ports, io="threaded", duration_s=60.0, hook=hook, pilot_hz=500.0)
+    assert loop.stop_reason == "switches done"
     switches = [e for e in loop.events if e.kind == "mode_switch"]
-    assert len(switches) >= 20
+    assert len(switches) == 20
     summary = {p["name"]: p for p in loop.summary()["ports"]}
     rc, servo, telemetry = summary["rc-in"], summary["servo0"], summary["telemetry"]
-    assert rc["frames_in"] > 500
-    assert rc["rx_sequence_gaps"] == 0 and rc["rx_sequence_repeats"] == 0 and rc["decode_errors"] == 0
+    arrived_once(rc)
     for port in (servo, telemetry):
         (far,) = port["far_end"]
         assert far["rx_sequence_gaps"] == 0 and far["rx_sequence_repeats"] == 0
@@ -360,22 +404,20 @@ def test_live_toggles_under_load_lose_and_duplicate_nothing():
 def test_switches_among_all_three_modes_under_load_lose_and_duplicate_nothing():
     # every ordered pair of modes, twice: threaded -> blocking -> asyncio -> threaded -> asyncio -> blocking -> ...
     order = ["blocking", "asyncio", "threaded", "asyncio", "blocking", "threaded"]
-
-    def switch(loop: FlightLoop) -> None:
-        if loop.ticks % 40 == 20:
-            loop.request_io_mode(order[(loop.ticks // 40) % len(order)])
-
+    hook = flown_until(2 * len(order), lambda loop, n: loop.request_io_mode(order[n % len(order)]))
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"),
              PortSpec(role="link", latency_ms=1.0))  # fmt: skip
-    loop = port_flight(ports, io="threaded", duration_s=4.0, hook=switch, pilot_hz=500.0)
-    switches = {e.detail for e in loop.events if e.kind == "mode_switch"}
-    assert switches == {f"{a} -> {b}" for a in ("threaded", "blocking", "asyncio") for b in ("threaded", "blocking",
-                        "asyncio") if a != b}  # fmt: skip
+    loop = port_flight(ports, io="threaded", duration_s=60.0, hook=hook, pilot_hz=500.0)
+    assert loop.stop_reason == "switches done"
+    switches = [e.detail for e in loop.events if e.kind == "mode_switch"]
+    modes = ["threaded", *order, *order]
+    assert switches == [f"{a} -> {b}" for a, b in itertools.pairwise(modes)]
+    assert set(switches) == {f"{a} -> {b}" for a in ("threaded", "blocking", "asyncio") for b in ("threaded",
+                             "blocking", "asyncio") if a != b}  # fmt: skip
     assert {segment.io_mode for segment in loop.segments} == {"threaded", "blocking", "asyncio"}
     summary = {p["name"]: p for p in loop.summary()["ports"]}
     rc = summary["rc-in"]
-    assert rc["frames_in"] > 500
-    assert rc["rx_sequence_gaps"] == 0 and rc["rx_sequence_repeats"] == 0 and rc["decode_errors"] == 0
+    arrived_once(rc)
     for name in ("servo0", "telemetry", "link0"):
         port = summary[name]
         (far,) = port["far_end"]
@@ -398,18 +440,32 @@ def test_t_goes_back_to_the_concurrent_mode_it_left_and_i_toggles_asyncio():
 
 def test_a_loop_url_nobody_reads_shows_backpressure_not_a_dead_thread():
     # pyserial's loop:// raises queue.Full where a device's write would time out (also from cancel_read)
-    loop = port_flight((PortSpec(role="telemetry", url="loop://"),), io="threaded", duration_s=3.0)
+    def until_backpressured(loop: FlightLoop) -> None:  # however long the queue takes to fill here
+        if any(port.state == "backpressured" for port in loop.io.ports):
+            loop.request_stop("backpressured")
+
+    loop = port_flight((PortSpec(role="telemetry", url="loop://"),), io="threaded", duration_s=30.0,
+                       hook=until_backpressured)  # fmt: skip
     (telemetry,) = loop.summary()["ports"]
+    assert loop.stop_reason == "backpressured"
     assert telemetry["write_timeouts"] > 0 and telemetry["state"] == "backpressured"
     assert not loop.io.portset.stuck_threads
 
 
+@pytest.mark.realtime
 def test_stick_to_servo_latency_is_measured_over_ptys():
     ports = (PortSpec(role="rc-in"), PortSpec(role="servo"))
     loop = port_flight(ports, io="threaded", duration_s=2.0, pilot_hz=100.0)
     latency = loop.summary()["stick_to_servo_ms"]
-    assert latency["p50"] is not None and 0.0 < latency["p50"] < 2.0 + 1.0  # one 2 ms period + 1 ms
-    assert latency["max"] >= latency["p99"] >= latency["p50"]
+    (segment,) = loop.segments
+    # a frame waits at most one period for the tick that uses it (+ 1 ms to decode, compute and
+    # write): judged with this run's own period and lateness, so a busy machine's delays count once
+    period_ms, late_ms = segment.period.quantile(0.5) * 1e3, segment.lateness.quantile(0.5) * 1e3
+    assert latency["p50"] is not None and 0.0 < latency["p50"] < period_ms + late_ms + 1.0, (latency, late_ms)
+    # the tail: the worst tick of this run, and one GIL switch interval (5 ms) for the servo's I/O
+    # thread to take the command (a frame held back a few ticks, or timed from somewhere else, is not)
+    worst_ms = segment.lateness.max * 1e3
+    assert latency["p99"] < period_ms + worst_ms + 5.0, (latency, worst_ms)
 
 
 def test_port_summary_has_the_contract_keys():
@@ -458,18 +514,23 @@ def test_unknown_scheme_on_the_command_line():
     assert_one_line_error(heli_sim("fly", "--headless", "--duration", "1", "--rc", "bogus://x"), "unknown port scheme")
 
 
-def test_sigint_stops_a_flight_blocked_on_a_slow_device_within_a_second(tmp_path):
-    stats = tmp_path / "run.json"
+def stopped_by_sigint(stats: Path, latency_ms: float) -> float:
+    """Seconds from SIGINT to exit of a blocking flight with a link device answering after ``latency_ms``."""
     command = [sys.executable, "-m", "sim", "-v", "fly", "--headless", "--no-ports", "--link", "virtual",
-               "--link-latency", "5000", "--io", "blocking", "--stats-json", str(stats)]  # fmt: skip
+               "--link-latency", f"{latency_ms:g}", "--io", "blocking", "--stats-json", str(stats)]  # fmt: skip
     with running(command, cwd=ROOT) as proc:
         StderrLines(proc).wait_for("heli-sim: flying")
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
-        stopped_in = time.monotonic() - sent
-    assert stopped_in < 1.0
+        seconds, _out = exit_seconds(proc, signal.SIGINT)
     assert proc.returncode == 130
+    return seconds
+
+
+@pytest.mark.realtime
+def test_sigint_stops_a_flight_blocked_on_a_slow_device_as_promptly_as_one_that_is_not(tmp_path):
+    reference_s = stopped_by_sigint(tmp_path / "reference.json", 1.0)  # the same flight, a quick device
+    stats = tmp_path / "run.json"
+    stopped_s = stopped_by_sigint(stats, 5000.0)  # stopped in the middle of a 5 s wait
+    assert stopped_s < reference_s + SIGNAL_ALLOWANCE_S, (stopped_s, reference_s)
     summary = json.loads(stats.read_text())
     assert summary["stop_reason"] == "SIGINT" and summary["io_mode_final"] == "blocking"
     assert math.isfinite(summary["duration_s"])

@@ -19,7 +19,7 @@ from sim.flight import Flight
 from sim.loop import FlightLoop, ManualClock
 from sim.protocols.crsf import CrsfDecoder
 from sim.protocols.rc import ChannelFrame
-from sim.view.app import parse_script
+from sim.view.app import KeyScript, parse_script
 from sim.view.link import Publisher
 from sim.view.shared import SnapshotReader, SnapshotWriter
 from sim.view.snapshot import LATENESS_BINS_MS, lateness_bin
@@ -113,10 +113,7 @@ from sim.view.shared import LAYOUT, _S, _stop_tracking
 shm = shared_memory.SharedMemory(name=sys.argv[1])
 _stop_tracking(shm)
 floats = np.ndarray((LAYOUT.floats,), dtype=np.float64, buffer=shm.buf)
-end = time.monotonic() + float(sys.argv[2])
-n = 0
-while time.monotonic() < end:
-    n += 1
+for n in range(1, int(sys.argv[2]) + 1):  # a number of writes, not of seconds: the same race on a busy machine
     floats[0] += 1.0
     floats[_S["tick"]] = n
     floats[LAYOUT.vehicles : LAYOUT.history] = n
@@ -131,7 +128,7 @@ shm.close()
 def test_a_reader_racing_a_writer_process_sees_only_whole_snapshots(writer):
     """Another process writes as fast as it can, keeping tick and sim_time in step with a long
     write between them; a snapshot mixing two writes would break the step."""
-    writer_process = subprocess.Popen([sys.executable, "-c", _HAMMER, writer.name, "2.0"])
+    writer_process = subprocess.Popen([sys.executable, "-c", _HAMMER, writer.name, "5000"])
     reader = SnapshotReader(writer.name)
     seen = set()
     try:
@@ -143,7 +140,7 @@ def test_a_reader_racing_a_writer_process_sees_only_whole_snapshots(writer):
         writer_process.wait(10.0)
         reader.close()
     assert writer_process.returncode == 0
-    assert len(seen) >= 100
+    assert len(seen) >= 100  # of the 5,000 snapshots written, while they were being written
 
 
 def test_view_commands_toggle_io_pause_reset_and_are_recorded(writer):
@@ -203,10 +200,56 @@ def test_view_script_parses(text, script):
     assert parse_script(text) == script
 
 
-@pytest.mark.parametrize("text", ["t", "0.5", "soon:t", "1:"])
+@pytest.mark.parametrize("text", ["t", "0.5", "soon:t", "1:", "nan:t", "inf:t", "-1:t"])
 def test_bad_view_script_names_the_item(text):
     with pytest.raises(ValueError, match="not SECONDS:KEY"):
         parse_script(text)
+
+
+def frames(script: KeyScript, snapshots) -> list[tuple[int, str]]:
+    """Feed ``(tick, sim_time_s, paused, view_time_s)`` snapshots, one a frame; the (frame, key) pressed."""
+    pressed = []
+    for frame, (tick, sim_time_s, paused, now_s) in enumerate(snapshots):
+        key = script.update(tick, sim_time_s, paused, now_s)
+        if key is not None:
+            pressed.append((frame, key))
+    return pressed
+
+
+def test_scripted_keys_come_at_simulated_times_however_slowly_the_view_draws():
+    script = KeyScript([(0.3, "t"), (0.31, "g")])
+    # a view drawing every 0.1 s of flight: nothing before 0.3 s; the second key, due in the same
+    # frame, waits until the loop has run two ticks after the first one's command went out
+    steady = [(k * 50, k * 0.1, False, 100.0 + k * 0.1) for k in range(8)]
+    assert frames(script, steady) == [(3, "t"), (5, "g")]
+    assert script.items == []
+    # a view drawing faster than the loop ticks (a stalled loop): one tick is not enough
+    script = KeyScript([(0.3, "t"), (0.3, "t")])
+    stalled = [(150, 0.3, False, 0.0), (150, 0.3, False, 0.01), (151, 0.302, False, 0.02), (151, 0.302, False, 0.03)]
+    assert frames(script, [*stalled, (152, 0.304, False, 0.04)]) == [(0, "t"), (4, "t")]
+
+
+def test_a_late_view_moves_the_rest_of_the_script_so_no_gap_gets_shorter():
+    script = KeyScript([(0.4, "f2"), (1.2, "f2"), (1.4, "escape")])
+    # starved for a second (a busy machine): the first key comes at 1.5 s instead of 0.4 s; the
+    # next ones keep their gaps (0.8 s, 0.2 s) after it instead of all coming at once
+    snapshots = [(0, 0.0, False, 0.0), (750, 1.5, False, 1.5)]
+    snapshots += [(750 + k * 25, 1.5 + k * 0.05, False, 1.5 + k * 0.05) for k in range(1, 40)]
+    pressed = frames(script, snapshots)
+    times = [snapshots[frame][1] for frame, _ in pressed]
+    assert [key for _, key in pressed] == ["f2", "f2", "escape"]
+    assert times[0] == 1.5 and times[1] - times[0] >= 0.8 - 1e-9 and times[2] - times[1] >= 0.2 - 1e-9
+
+
+def test_a_reset_does_not_rewind_the_script_and_a_pause_does_not_stop_it():
+    script = KeyScript([(0.5, "r"), (1.0, "space"), (2.0, "space"), (2.5, "escape")])
+    snapshots = [(k * 50, k * 0.1, False, k * 0.1) for k in range(7)]  # r pressed at 0.5 s
+    snapshots += [(350 + k * 50, k * 0.1, False, 0.7 + k * 0.1) for k in range(1, 6)]  # reset: 0.1 s.. again
+    snapshots += [(600 + k * 50, 0.5, True, 1.2 + k * 0.1) for k in range(1, 12)]  # paused: the view's clock runs
+    snapshots += [(1150 + k * 50, 0.5 + k * 0.1, False, 2.3 + k * 0.1) for k in range(1, 8)]
+    pressed = frames(script, snapshots)
+    assert [key for _, key in pressed] == ["r", "space", "space", "escape"]
+    assert script.late_s == pytest.approx(0.0, abs=0.11)  # each key within a frame of its time
 
 
 def test_keys_deflect_sticks_that_spring_back_and_a_collective_that_stays():

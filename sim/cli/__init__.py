@@ -4,7 +4,9 @@ Bad input of any kind (an unknown option or value, a bad config key, unit or ran
 one line on stderr naming the problem and what was expected, and exit status 2, no traceback.
 Exit statuses: 0 done, 1 an unexpected internal error, 2 bad input, 3 a flight that ran but
 failed (a port failed, a vehicle diverged, a user controller failed, the log stopped early:
-``sim.outcome``), 130 stopped by SIGINT, 143 stopped by SIGTERM.
+``sim.outcome``), 130 stopped by SIGINT, 143 stopped by SIGTERM (``sim.stopping``: at any
+moment, no traceback).  Running out of memory, file descriptors or processes is one line and 2
+(``sim.entry.out_of_resources``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import NoReturn
 
-from heli.errors import ConfigError, HeliSimError
-from sim import __version__
+from heli.errors import HeliSimError
+from sim import __version__, stopping
+from sim.cli.output import check_output_path  # here too: the subcommands import it from sim.cli
+from sim.entry import out_of_resources
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FLIGHT_FAILED", "EXIT_OK", "check_output_path", "main"]
 
@@ -27,30 +30,53 @@ EXIT_BAD_INPUT = 2
 EXIT_FLIGHT_FAILED = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+_MAX_MESSAGE_CHARS = 400
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what, where, what was expected) and exit 2."""
 
     def error(self, message: str) -> NoReturn:
+        if len(message) > _MAX_MESSAGE_CHARS:  # argparse quotes a bad value whole, and one may be 128 KiB
+            message = f"{message[: _MAX_MESSAGE_CHARS // 2]} ... {message[-_MAX_MESSAGE_CHARS // 4 :]}"
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def check_output_path(path: str | None, option: str) -> None:
-    """Refuse an output file that cannot be written, before any work is done (ConfigError)."""
-    if path is None:
-        return
-    if Path(path).is_dir():
-        raise ConfigError(f"{option} {path}: is a folder, expected a file name")
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise ConfigError(f"{option} {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"{option} {path}: folder {parent} is not writable")
+# the subcommands, in the order --help lists them: (module in sim.cli, one-line help).  Only the
+# module of the command being run is imported, so a command starts without loading the others
+# (a device emulator does not load the benchmarks, nor `--version` numpy)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fly": ("fly", "fly simulated helicopters in real time"),
+    "replay": ("replay", "replay a flight log and check the trajectory is the same"),
+    "trim": ("trim", "solve the hover trim of a helicopter"),
+    "calibrate": ("calibrate", "record stick extremes and centres from a transmitter; write the [rc] table"),
+    "device": ("device", "run a far-end device emulator (transmitter, servo, gcs, link) on a port"),
+    "ports": ("ports", "list serial ports and guess the device on each"),
+    "vports": ("vports", "make virtual serial port pairs for testing"),
+    "bench": ("bench", "run benchmarks and print the figures"),
+    "tour": ("tour", "the lesson step by step, measured here: threads for waiting, processes for computing"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from sim.cli import bench, calibrate, device, fly, ports, replay, tour, trim, vports
+class _HelpFromTable:
+    """What a subcommand module's ``add_parser`` is given: its one-line help comes from ``COMMANDS``."""
+
+    def __init__(self, commands: argparse._SubParsersAction):
+        self._commands = commands
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return self._commands.add_parser(name, help=COMMANDS[name][1], **kwargs)
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (the first word that is one), or None."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``heli-sim`` parser; with ``argv``, only the command it names gets its full options
+    (the others are listed by name and help); without, every command does."""
+    import importlib
 
     parser = OneLineParser(
         prog="heli-sim",
@@ -60,14 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log events to stderr as they happen")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     commands.required = True
-    for module in (fly, replay, trim, calibrate, device, ports, vports, bench, tour):
-        module.add_parser(commands)
+    wanted = None if argv is None else _command_in(argv)
+    for name, (module_name, _help) in COMMANDS.items():
+        if argv is None or name == wanted:
+            importlib.import_module(f"sim.cli.{module_name}").add_parser(_HelpFromTable(commands))
+        else:
+            _HelpFromTable(commands).add_parser(name, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``heli-sim`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -79,9 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     except HeliSimError as error:
         print(f"heli-sim {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except stopping.Stopped as stop:  # SIGINT / SIGTERM before anything had to be closed in order
+        return stop.status
     except KeyboardInterrupt:
         return EXIT_SIGINT
     except BrokenPipeError:  # e.g. `heli-sim trim --heli xcell60 | head -3`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_INTERNAL
+    except (MemoryError, OSError, RuntimeError, ImportError) as error:  # out of memory, descriptors, processes
+        line = out_of_resources(error)
+        if line is None:
+            raise
+        print(f"heli-sim {args.command}: error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from heli.errors import ConfigError
 from sim.bench import BENCHMARKS, ON_REQUEST, machine_info
-from sim.cli import check_output_path
+from sim.cli import EXIT_BAD_INPUT, EXIT_OK, check_output_path
+from sim.cli.options import schema_type
+from sim.cli.output import write_json_output
+from sim.config import FlightSettings
+from sim.dataclass_io import show
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "bench",
-        help="run benchmarks and print the figures",
         description="Measure the project's performance figures (medians of repeats in one run) and print them.",
     )
     parser.add_argument(
@@ -26,7 +28,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", metavar="FILE", help="also write {machine, results} as JSON")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, noisier figures)")
-    parser.add_argument("--duration", type=float, metavar="S", help="soak: how long to fly (default 600 s)")
+    parser.add_argument(
+        "--duration",
+        type=schema_type(FlightSettings, "duration_s"),
+        metavar="S",
+        help="soak: how long to fly (default 600 s)",
+    )
     parser.add_argument(
         "--plot",
         metavar="FILE",
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     names = args.names or [name for name in BENCHMARKS if name not in ON_REQUEST]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        raise ConfigError(f"unknown benchmark {unknown[0]!r}: expected one of {', '.join(BENCHMARKS)}")
+        raise ConfigError(f"unknown benchmark {show(unknown[0])}: expected one of {', '.join(BENCHMARKS)}")
     if args.duration is not None and not args.duration > 0:
         raise ConfigError(f"--duration {args.duration:g}: expected a positive number of seconds")
     check_output_path(args.json, "--json")
@@ -48,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     print(f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, numpy {machine['numpy']}")
     results = []
+    written = True  # every output file named on the command line
     for name in names:
         options: dict = {"duration_s": args.duration, "announce": _to_stderr} if name == "soak" else {}
         figures: dict = {}
@@ -61,13 +69,18 @@ def run(args: argparse.Namespace) -> int:
         if name in plots:
             from sim.plots import plot
 
-            print(f"  {name:<9} figure: {plot(name, rows, figures, plots[name])}")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": machine, "results": [r.to_dict() for r in results]}, indent=2) + "\n"
-        )
+            try:
+                print(f"  {name:<9} figure: {plot(name, rows, figures, plots[name])}")
+            except OSError as error:  # the figures are printed above: only the picture is lost
+                reason = error.strerror or error
+                print(f"heli-sim bench: error: --plot {plots[name]}: cannot write it: {reason}", file=sys.stderr)
+                written = False
+    data = {"machine": machine, "results": [r.to_dict() for r in results]}
+    written = write_json_output(args.json, data, "--json", "bench") and written
     interrupted = [int(r.value) for r in results if r.metric == "interrupted_by_signal"]
-    return 128 + interrupted[0] if interrupted else 0  # 130 Ctrl-C, 143 SIGTERM, as for fly
+    if interrupted:
+        return 128 + interrupted[0]  # 130 Ctrl-C, 143 SIGTERM, as for fly
+    return EXIT_OK if written else EXIT_BAD_INPUT
 
 
 def _to_stderr(line: str) -> None:

@@ -11,7 +11,9 @@ import sys
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
 from heli.trim import solve_hover_trim
-from sim.config import ChannelMap, load_heli
+from sim.cli.options import channel_map_type, device_pilot_type, schema_type
+from sim.config import ChannelMap, FaultSpec, FlightSettings, PortSpec, load_heli
+from sim.dataclass_io import field_meta, show
 from sim.devices.emulators import GroundStation, Link, NeutralPilot, ServoBoard, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
 from sim.pilots import make_pilot
@@ -20,47 +22,83 @@ from sim.ports.transport import SerialSettings, describe_names
 from sim.rc import neutral_channels
 
 KINDS = ("transmitter", "servo", "gcs", "link")
+DEVICE_PROTOCOLS = tuple(p for p in field_meta(PortSpec, "protocol")["choices"] if p)
+_MAX_FD = 1 << 20  # the kernel's largest file descriptor limit (fs.nr_open)
 _EMULATOR_NICENESS = 10
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "device",
-        help="run a far-end device emulator (transmitter, servo, gcs, link) on a port",
         description="Run one device emulator on the far end of a port until Ctrl-C, SIGTERM or hang-up; "
         "it prints its counters as one JSON line when it ends.",
     )
     parser.add_argument("kind", choices=KINDS, help="which device")
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", metavar="PORT", help=describe_names().replace("virtual, ", ""))
-    where.add_argument("--fd", type=int, metavar="N", help=argparse.SUPPRESS)  # a pty master from the simulator
-    parser.add_argument("--latency-ms", type=float, default=None, help="reply latency (servo: 1, link: 100)")
-    parser.add_argument("--protocol", default="hsf", help="what the device speaks (default hsf)")
-    parser.add_argument("--baud", type=int, default=115200, help="line rate (default 115200)")
+    where.add_argument(
+        "--port", type=schema_type(PortSpec, "url"), metavar="PORT", help=describe_names().replace("virtual, ", "")
+    )
+    where.add_argument("--fd", type=_descriptor, metavar="N", help=argparse.SUPPRESS)  # a pty master from the simulator
+    parser.add_argument(
+        "--latency-ms",
+        type=schema_type(PortSpec, "latency_ms"),
+        default=None,
+        help="reply latency (servo: 1, link: 100; -1: that default)",
+    )
+    parser.add_argument(
+        "--protocol", choices=DEVICE_PROTOCOLS, default="hsf", help="what the device speaks (default hsf)"
+    )
+    parser.add_argument(
+        "--baud", type=schema_type(FaultSpec, "baud"), default=115200, help="line rate (default 115200)"
+    )
     parser.add_argument("--pace", action="store_true", help="release bytes at 10 bits per baud, as a real wire")
-    parser.add_argument("--rate-hz", type=float, default=150.0, help="transmitter frame rate (default 150)")
-    parser.add_argument("--pilot", default="hover", help="transmitter: hover, script:FILE or neutral")
-    parser.add_argument("--heli", default="xcell60", help="transmitter: the helicopter the pilot flies")
-    parser.add_argument("--fleet", type=int, default=1, help="transmitter: vehicles to send frames for")
+    parser.add_argument(
+        "--rate-hz",
+        type=schema_type(FlightSettings, "pilot_hz"),
+        default=150.0,
+        help="transmitter frame rate (default 150)",
+    )
+    parser.add_argument(
+        "--pilot",
+        type=device_pilot_type,
+        default="hover",
+        help="transmitter: hover, script:FILE or neutral",
+    )
+    parser.add_argument(
+        "--heli",
+        type=schema_type(FlightSettings, "heli"),
+        default="xcell60",
+        help="transmitter: the helicopter the pilot flies",
+    )
+    parser.add_argument(
+        "--fleet",
+        type=schema_type(FlightSettings, "fleet"),
+        default=1,
+        help="transmitter: vehicles to send frames for",
+    )
     parser.add_argument("--airborne", action="store_true", help="transmitter: the flight starts in the air")
-    parser.add_argument("--channel-map", default="1,2,3,4,5,6", help="roll,pitch,collective,yaw,arm,mode channels")
+    parser.add_argument(
+        "--channel-map",
+        type=channel_map_type,
+        default=ChannelMap(),
+        help="roll,pitch,collective,yaw,arm,mode channels (default 1,2,3,4,5,6)",
+    )
     parser.set_defaults(run=run)
 
 
-def _channel_map(text: str) -> ChannelMap:
+def _descriptor(text: str) -> int:
+    """``--fd N``: an open file descriptor number (internal: the simulator passes its pty master)."""
     try:
-        numbers = [int(x) for x in text.split(",")]
+        fd = int(text)
     except ValueError:
-        numbers = []
-    if len(numbers) != 6:
-        raise ConfigError(f"--channel-map {text!r}: expected six channel numbers, e.g. 1,2,3,4,5,6")
-    return ChannelMap(*numbers)
+        fd = -1
+    if not 0 <= fd < _MAX_FD:
+        raise argparse.ArgumentTypeError(f"{show(text)}: expected an open file descriptor number, 0 to {_MAX_FD - 1}")
+    return fd
 
 
 def _transmitter(args: argparse.Namespace, codec) -> Transmitter:
-    if args.fleet < 1:
-        raise ConfigError(f"--fleet {args.fleet}: expected 1 or more")
-    cmap = _channel_map(args.channel_map)
+    cmap = args.channel_map
     if args.pilot == "neutral":
         return Transmitter(
             args.rate_hz, args.fleet, None, NeutralPilot(neutral_channels(args.fleet, cmap)), codec=codec
@@ -86,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "transmitter":
         device = _transmitter(args, codec)
     elif args.kind == "servo":
-        device = ServoBoard((1.0 if args.latency_ms is None else args.latency_ms) / 1e3, codec)
+        device = ServoBoard((1.0 if args.latency_ms is None or args.latency_ms < 0 else args.latency_ms) / 1e3, codec)
     elif args.kind == "link":
-        device = Link((100.0 if args.latency_ms is None else args.latency_ms) / 1e3)
+        device = Link((100.0 if args.latency_ms is None or args.latency_ms < 0 else args.latency_ms) / 1e3)
     else:
         device = GroundStation()
     if args.fd is not None:

@@ -8,18 +8,31 @@ I/O, SIGUSR2 asyncio I/O; SIGINT and SIGTERM stop the flight cleanly (the summar
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 import tomli_w
 
 from heli.errors import ConfigError
-from sim.cli import EXIT_FLIGHT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
-from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, heli_table, load_flight, load_heli
+from sim import stopping
+from sim.cli import EXIT_BAD_INPUT, EXIT_FLIGHT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
+from sim.cli.options import schema_type
+from sim.cli.output import write_json_output
+from sim.config import (
+    IO_MODES,
+    MIN_PHYSICS_DT_S,
+    FlightConfig,
+    FlightSettings,
+    HeliConfig,
+    PortSpec,
+    apply_overrides,
+    check_physics_step,
+    heli_table,
+    load_flight,
+    load_heli,
+)
+from sim.dataclass_io import build, to_table
 from sim.loop import FlightLoop
 from sim.outcome import flight_failures
 from sim.report import format_summary
@@ -30,29 +43,61 @@ from sim.view.link import has_display
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "fly",
-        help="fly simulated helicopters in real time",
         description="Fly one or more simulated helicopters in real time. Headless, it prints a status line and a "
         "timing summary; --stats-json writes the summary as JSON. SIGUSR1 toggles blocking I/O (back to threaded or "
         "asyncio), SIGUSR2 toggles asyncio and threaded I/O; SIGINT and SIGTERM "
         "stop the flight cleanly (exit 130 and 143) with the summary written.",
     )
     parser.add_argument("--config", metavar="FILE", help="a flight file (TOML): [flight], [rc], [environment]")
-    parser.add_argument("--heli", metavar="NAME", help="xcell60, trex450, trex700, or a helicopter .toml path")
-    parser.add_argument("--fleet", type=int, metavar="N", help="number of helicopters (the numpy batch axis)")
+    parser.add_argument(
+        "--heli",
+        type=schema_type(FlightSettings, "heli"),
+        metavar="NAME",
+        help="xcell60, trex450, trex700, or a helicopter .toml path",
+    )
+    parser.add_argument(
+        "--fleet",
+        type=schema_type(FlightSettings, "fleet"),
+        metavar="N",
+        help="number of helicopters (the numpy batch axis)",
+    )
     parser.add_argument(
         "--io",
         choices=IO_MODES,
         help="I/O mode at the start: threaded (a thread per port), blocking (inline), asyncio (one event loop); "
         "SIGUSR1 and SIGUSR2 switch it",
     )
-    parser.add_argument("--pilot", metavar="PILOT", help="hover (default), keyboard, or script:FILE")
+    parser.add_argument(
+        "--pilot",
+        type=schema_type(FlightSettings, "pilot"),
+        metavar="PILOT",
+        help="hover (default), keyboard, or script:FILE",
+    )
     parser.add_argument("--headless", action="store_true", help="no view, even where there is a display")
-    parser.add_argument("--duration", type=float, metavar="S", help="seconds to fly (default: until Ctrl-C)")
-    parser.add_argument("--loop-hz", type=float, metavar="HZ", help="controller loop rate (default 500)")
-    parser.add_argument("--physics-dt", type=float, metavar="S", help="physics step (default 0.001)")
+    parser.add_argument(
+        "--duration",
+        type=schema_type(FlightSettings, "duration_s"),
+        metavar="S",
+        help="seconds to fly (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--loop-hz",
+        type=schema_type(FlightSettings, "loop_hz"),
+        metavar="HZ",
+        help="controller loop rate (default 500)",
+    )
+    parser.add_argument(
+        "--physics-dt",
+        type=schema_type(FlightSettings, "physics_dt_s"),
+        metavar="S",
+        help=f"physics step (default 0.001, at least {MIN_PHYSICS_DT_S:g})",
+    )
     parser.add_argument("--start", choices=("ground", "hover"), help="on the skids (default) or trimmed in hover")
     parser.add_argument(
-        "--controller", metavar="MODULE:FUNCTION", help="fly your own controller (docs/extending.md); default: built-in"
+        "--controller",
+        type=schema_type(FlightSettings, "controller"),
+        metavar="MODULE:FUNCTION",
+        help="fly your own controller (docs/extending.md); default: built-in",
     )
     ports = parser.add_argument_group(
         "ports",
@@ -60,12 +105,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(a pty pair with an emulated device on the far end); without any port option or [[ports]] table a "
         "flight has a virtual transmitter (rc-in), a virtual servo board per vehicle and a virtual ground station",
     )
-    ports.add_argument("--rc", metavar="PORT", help="rc-in: the pilot's sticks (none: the pilot runs in-process)")
-    ports.add_argument("--rc-out", metavar="PORT", help="rc-out: push the channels being flown to a module")
-    ports.add_argument("--servo", nargs="+", metavar="PORT", help="servo: one per vehicle, in order")
-    ports.add_argument("--telemetry", metavar="PORT", help="telemetry to a ground station (none: no telemetry)")
-    ports.add_argument("--link", nargs="+", metavar="PORT", help="link: a slow request/response device per vehicle")
-    ports.add_argument("--link-latency", type=float, metavar="MS", help="reply latency of virtual link devices")
+    port = schema_type(PortSpec, "url")
+    ports.add_argument(
+        "--rc", type=port, metavar="PORT", help="rc-in: the pilot's sticks (none: the pilot runs in-process)"
+    )
+    ports.add_argument("--rc-out", type=port, metavar="PORT", help="rc-out: push the channels being flown to a module")
+    ports.add_argument("--servo", type=port, nargs="+", metavar="PORT", help="servo: one per vehicle, in order")
+    ports.add_argument(
+        "--telemetry", type=port, metavar="PORT", help="telemetry to a ground station (none: no telemetry)"
+    )
+    ports.add_argument(
+        "--link", type=port, nargs="+", metavar="PORT", help="link: a slow request/response device per vehicle"
+    )
+    ports.add_argument(
+        "--link-latency",
+        type=schema_type(PortSpec, "latency_ms"),
+        metavar="MS",
+        help="reply latency of virtual link devices",
+    )
     ports.add_argument("--rc-protocol", choices=("crsf", "sbus", "ibus", "msp", "hsf"), help="of the rc-in port")
     ports.add_argument("--rc-out-protocol", choices=("crsf", "sbus", "hsf"), help="of the rc-out port")
     ports.add_argument("--servo-protocol", choices=("maestro", "hsf"), help="of the servo ports")
@@ -87,8 +144,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def _port(source: str, **table: object) -> dict:
+    """A port's table, checked by the [[ports]] schema with the options that made it named as the source."""
+    return to_table(build(PortSpec, table, source=source))
+
+
 def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> FlightConfig:
-    """The config's ports (or the default set) with the command line's port options applied."""
+    """The config's ports (or the default set) with the command line's port options applied.
+
+    Every port made or changed here goes through the ``[[ports]]`` schema, and the whole flight
+    through the flight file's, so the command line can say nothing a flight file could not.
+    """
     protocols = {
         "rc-in": args.rc_protocol,
         "rc-out": args.rc_out_protocol,
@@ -98,31 +164,35 @@ def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> Flight
     given = [args.rc, args.rc_out, args.servo, args.telemetry, args.link, args.link_latency, *protocols.values()]
     if all(option is None for option in given) and not args.no_ports:
         return config
-    specs = [] if args.no_ports else list(config.port_specs())
+    specs = [] if args.no_ports else [to_table(s) for s in config.port_specs()]
 
-    def replace_role(role: str, new: list[PortSpec]) -> None:
+    def replace_role(role: str, new: list[dict]) -> None:
         nonlocal specs
-        specs = [s for s in specs if s.role != role] + new
+        specs = [s for s in specs if s["role"] != role] + new
 
     if args.rc is not None:
-        replace_role("rc-in", [] if args.rc == "none" else [PortSpec(role="rc-in", url=args.rc)])
+        replace_role("rc-in", [] if args.rc == "none" else [_port("--rc", role="rc-in", url=args.rc)])
     if args.rc_out is not None:
-        replace_role("rc-out", [PortSpec(role="rc-out", url=args.rc_out)])
+        replace_role("rc-out", [_port("--rc-out", role="rc-out", url=args.rc_out)])
     if args.servo is not None:
-        replace_role("servo", [PortSpec(role="servo", url=u, vehicle=i) for i, u in enumerate(args.servo)])
+        replace_role("servo", [_port("--servo", role="servo", url=u, vehicle=i) for i, u in enumerate(args.servo)])
     if args.telemetry is not None:
-        replace_role("telemetry", [] if args.telemetry == "none" else [PortSpec(role="telemetry", url=args.telemetry)])
+        telemetry = [] if args.telemetry == "none" else [_port("--telemetry", role="telemetry", url=args.telemetry)]
+        replace_role("telemetry", telemetry)
     if args.link is not None:
-        replace_role("link", [PortSpec(role="link", url=u, vehicle=i) for i, u in enumerate(args.link)])
+        replace_role("link", [_port("--link", role="link", url=u, vehicle=i) for i, u in enumerate(args.link)])
     if args.link_latency is not None:
-        if args.link_latency < 0:
-            raise ConfigError(f"--link-latency {args.link_latency}: expected milliseconds >= 0")
-        specs = [replace(s, latency_ms=args.link_latency) if s.role == "link" else s for s in specs]
-    specs = [replace(s, protocol=protocols[s.role]) if protocols.get(s.role) else s for s in specs]
-    return replace(config, ports=tuple(specs))
+        specs = [{**s, "latency_ms": args.link_latency} if s["role"] == "link" else s for s in specs]
+    for role, protocol in protocols.items():
+        if protocol:
+            option = f"--{role.removesuffix('-in')}-protocol"
+            specs = [_port(option, **{**s, "protocol": protocol}) if s["role"] == role else s for s in specs]
+    return build(FlightConfig, {**to_table(config), "ports": specs}, source="command line")
 
 
-def _effective_config(args: argparse.Namespace):
+def _effective_config(args: argparse.Namespace) -> FlightConfig:
+    """Defaults < the flight file < the command line, every value checked by its schema, and the
+    physics step checked against the helicopter's fastest motions (``check_physics_step``)."""
     config = load_flight(args.config)
     config = apply_overrides(
         config,
@@ -136,7 +206,9 @@ def _effective_config(args: argparse.Namespace):
         start=args.start,
         controller=args.controller,
     )
-    return _with_port_options(config, args)
+    config = _with_port_options(config, args)
+    check_physics_step(load_heli(config.flight.heli), config)
+    return config
 
 
 def _status_line(loop: FlightLoop) -> None:
@@ -147,6 +219,11 @@ def _status_line(loop: FlightLoop) -> None:
     rpm = flight.vehicles.rotor_speed_rad_s[0] * 30.0 / 3.141592653589793
     rc_port = getattr(loop.io, "rc_port", None)
     rc = "" if rc_port is None else f"  rc {rc_port.protocol} {rc_port.summary()['frame_rate_hz'] or 0:5.0f} Hz"
+    failed = [port.name for port in getattr(loop.io, "ports", []) if port.state == "failed"]
+    rc += f"  FAILED: {', '.join(failed)}" if failed else ""  # ports that could not go on (exit status 3)
+    diverged, taken_over = int(flight.diverged_in_flight.sum()), int(flight.taken_over_in_flight.sum())
+    rc += f"  DIVERGED: {diverged}" if diverged else ""  # vehicles no longer integrated (exit status 3)
+    rc += f"  TAKEN OVER: {taken_over}" if taken_over else ""  # a user's controller failed them (exit status 3)
     sys.stderr.write(
         f"\r t {flight.sim_time_s:7.1f} s  {loop.io_mode:<8} ticks {loop.ticks:>7}  "
         f"lateness p99 {0 if late is None else late * 1e6:6.0f} us  missed {seg.missed_deadlines:>5}  "
@@ -167,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     check_output_path(args.stats_json, "--stats-json")
     check_output_path(args.screenshot, "--screenshot")
+    check_output_path(args.log, "--log", new_directory=True)
 
     show_view = not args.headless and (has_display() or args.screenshot is not None)
     if args.headless and args.screenshot:
@@ -176,12 +254,9 @@ def run(args: argparse.Namespace) -> int:
         # a window on a desktop: the person at the keyboard flies (make fly)
         config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
 
-    show_status = sys.stderr.isatty() and not args.quiet
-    stopped_by: list[int] = []
     flying: list[FlightLoop] = []
 
-    def on_stop(signum: int, _frame: object) -> None:
-        stopped_by.append(signum)
+    def on_stop(signum: int) -> None:  # from the signal handler (sim.stopping): sets values only
         for loop in flying:
             loop.request_stop(signal.Signals(signum).name)
 
@@ -192,43 +267,53 @@ def run(args: argparse.Namespace) -> int:
             else:
                 loop.toggle_io_mode()
 
-    # installed before the ports open and kept until they are closed and the log is complete:
-    # a signal at any moment ends the flight in order (a second Ctrl-C cannot cut the shutdown short)
-    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_toggle)
-    previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, on_toggle)
+    # from before the ports open until the summary is out: SIGINT and SIGTERM are requests, so a signal
+    # at any moment ends the flight in order (a second one cannot cut the shutdown short); one before
+    # the flight starts ends the session as it opens, with no summary (sim.stopping)
+    toggles = {sig: signal.signal(sig, on_toggle) for sig in (signal.SIGUSR1, signal.SIGUSR2)}
     try:
-        session = flight_session(
-            config, heli, on_progress=_status_line if show_status else None, view=view, log_path=args.log
-        )
-        with session as loop:
-            flying.append(loop)
-            if stopped_by:  # a signal came while the ports were opening: stop at the first tick
-                loop.request_stop(signal.Signals(stopped_by[0]).name)
-            if not args.quiet:
-                until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
-                print(
-                    f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
-                    f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} "
-                    f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            loop.run()
+        with stopping.handling_stops(on_stop):
+            return _fly(args, config, heli, view, flying)
     finally:
-        for sig, handler in previous.items():
+        for sig, handler in toggles.items():
             signal.signal(sig, handler)
+
+
+def _fly(
+    args: argparse.Namespace, config: FlightConfig, heli: HeliConfig, view: ViewOptions | None, flying: list[FlightLoop]
+) -> int:
+    """Open the session, fly, print and write the summary; the exit status.  Within ``handling_stops``."""
+    show_status = sys.stderr.isatty() and not args.quiet
+    session = flight_session(
+        config, heli, on_progress=_status_line if show_status else None, view=view, log_path=args.log
+    )
+    with session as loop:
+        flying.append(loop)  # first: a signal from now on stops the loop itself
+        stopping.check()  # a signal came while the session was opening: the flight never started
+        if not args.quiet:
+            until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
+            print(
+                f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
+                f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} "
+                f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
+                file=sys.stderr,
+                flush=True,
+            )
+        loop.run()
     if show_status:
         sys.stderr.write("\n")
     summary = loop.summary()
     failures = flight_failures(summary)
     summary["failures"] = failures
-    if args.stats_json:
-        Path(args.stats_json).write_text(json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
-        print(format_summary(summary))
+        print(format_summary(summary), flush=True)
     if failures:
         print(f"heli-sim fly: the flight failed: {'; '.join(failures)}", file=sys.stderr)
-    if stopped_by:  # the user's stop decides the status; the failures are in the summary and the line above
-        return EXIT_SIGINT if stopped_by[0] == signal.SIGINT else EXIT_SIGTERM
+    # after the table: a --stats-json that cannot be written (disk full, folder gone) loses nothing else
+    written = write_json_output(args.stats_json, summary, "--stats-json", "fly")
+    signum = stopping.requested()
+    if signum is not None:  # the user's stop decides the status; the failures are in the summary and the line above
+        return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+    if not written:
+        return EXIT_BAD_INPUT
     return EXIT_FLIGHT_FAILED if failures else EXIT_OK

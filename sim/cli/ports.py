@@ -17,7 +17,6 @@ NO_PORTS = (
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "ports",
-        help="list serial ports and guess the device on each",
         description="List the serial ports the OS reports (USB adapters, flight controllers, on-board UARTs) "
         "with VID:PID, description, manufacturer, serial number, a guess of the device and its known pitfall. "
         "ptys and socat pairs are never listed (see `heli-sim vports`).",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from heli.errors import ConfigError
 from sim.cli import check_output_path
+from sim.cli.options import folder_type
+from sim.dataclass_io import show
 from sim.runtime import python_line
 from sim.session import ViewOptions
 from sim.tour import STEPS
@@ -30,7 +32,6 @@ _WIDTH = 96
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "tour",
-        help="the lesson step by step, measured here: threads for waiting, processes for computing",
         description="A guided tour in three steps, each measured live on this machine: CPU-bound work in threads "
         "and processes; slow serial devices served inline, by threads and by an asyncio event loop; a CPU-bound helper "
         "thread vs process. With a display, each flight is shown in the view and a result card follows each step.",
@@ -43,6 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--headless", action="store_true", help="text only, even where there is a display")
     parser.add_argument(
         "--screenshot",
+        type=folder_type,
         metavar="DIR",
         help="show each flight in the view (off screen without a display) and save its last frame, and each "
         "step's result card (STEP-result.png), in DIR",
@@ -57,7 +59,9 @@ def _chosen(wanted: list[str] | None) -> list:
     for item in wanted:
         step = next((s for i, s in enumerate(STEPS, 1) if item in (s.key, str(i))), None)
         if step is None:
-            raise ConfigError(f"--step {item!r}: expected one of {', '.join(s.key for s in STEPS)} or 1-{len(STEPS)}")
+            raise ConfigError(
+                f"--step {show(item)}: expected one of {', '.join(s.key for s in STEPS)} or 1-{len(STEPS)}"
+            )
         chosen.append(step)
     return chosen
 
@@ -89,7 +93,7 @@ def _ask_in_terminal(last: bool) -> str:
 
 def _card(args: argparse.Namespace, card: dict, wait: bool) -> str:
     """Show the step's result card in a window; the user's choice: next, again or stop."""
-    command = [sys.executable, "-m", "sim.view.card", "--size", "1280x720"]
+    command = [sys.executable, "-P", "-m", "sim.view.card", "--size", "1280x720"]  # -P: not from the working directory
     if args.screenshot:
         command += ["--screenshot", str(Path(args.screenshot).resolve() / f"{card['key']}-result.png")]
     if wait:

@@ -7,7 +7,8 @@ import json
 
 from heli.dynamics import FlightModel
 from heli.trim import solve_hover_trim
-from sim.config import load_heli
+from sim.cli.options import schema_type
+from sim.config import FlightSettings, load_heli
 
 _ROWS = {
     "collective_deg": ("collective", "deg"),
@@ -28,10 +29,15 @@ _ROWS = {
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "trim",
-        help="solve the hover trim of a helicopter",
         description="Solve the steady hover (controls, attitude, rotor figures) of a helicopter, out of ground effect.",
     )
-    parser.add_argument("--heli", required=True, metavar="NAME", help="xcell60, trex450, trex700 or a .toml path")
+    parser.add_argument(
+        "--heli",
+        required=True,
+        type=schema_type(FlightSettings, "heli"),
+        metavar="NAME",
+        help="xcell60, trex450, trex700 or a .toml path",
+    )
     parser.add_argument("--json", action="store_true", help="print the contract's keys as JSON")
     parser.set_defaults(run=run)
 

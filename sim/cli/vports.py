@@ -6,6 +6,8 @@ import argparse
 import signal
 from pathlib import Path
 
+from sim.cli.options import folder_type
+from sim.dataclass_io import show
 from sim.errors import UsageError
 from sim.ports.bridge import PtyBridge
 
@@ -18,14 +20,13 @@ def _pair_count(text: str) -> int:
     except ValueError:
         count = 0
     if not 1 <= count <= MAX_PAIRS:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of pairs, 1 to {MAX_PAIRS}")
+        raise argparse.ArgumentTypeError(f"{show(text)}: expected a whole number of pairs from 1 to {MAX_PAIRS}")
     return count
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "vports",
-        help="make virtual serial port pairs for testing",
         description="Make N virtual serial port pairs (pty pairs, like socat): bytes written to one path of a "
         "pair are read from the other.  Open them at any baud rate (it is ignored).  Runs until Ctrl-C or "
         "SIGTERM (exit status 0), then removes the pairs and their links.",
@@ -33,6 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("count", nargs="?", type=_pair_count, default=1, metavar="N", help="pairs (default 1)")
     parser.add_argument(
         "--link-dir",
+        type=folder_type,
         metavar="DIR",
         help="also make stable symlinks DIR/vport{i}a and DIR/vport{i}b to the two ends (removed on exit)",
     )

@@ -6,6 +6,12 @@ to the next due time, so replies leave on time without busy-waiting.  With ``pac
 outgoing bytes are released at 10 bits per baud, the wire timing a pty does not have.
 At the end the device reports its counters (``summary``), including sequence gaps and
 repeats of what it received: the far end's proof that nothing was lost or sent twice.
+
+Nothing the simulator sends stops a device: a frame its codec cannot accept, or a message it
+cannot act on (a vehicle state with non-finite values, for a vehicle it does not fly), is
+counted in ``decode_errors`` and skipped; any other exception while handling a message or
+sending one is counted in ``errors`` (the first one's text in ``first_error``), and the device
+goes on.  Both are in its summary, which the simulator reports under the port's ``far_end``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ class Device:
         self.rx = SequenceCheck()
         self.frames_in = 0
         self.frames_out = 0
+        self.rejected = 0  # messages decoded but of no use to the device (decode errors)
+        self.stream_decode_errors = 0  # the decoder's count (framing, checksum, payload), set by run_device
+        self.errors = 0  # exceptions while handling or sending a message; the device went on
+        self.first_error: str | None = None
 
     def schedule(self, t: float, message: Any) -> None:
         heapq.heappush(self._due, (t, next(self._order), message))
@@ -64,6 +74,12 @@ class Device:
     def tick(self, now: float) -> None:
         """Called once per loop pass: schedule periodic messages."""
 
+    def note_error(self, error: Exception) -> None:
+        """An exception while handling or sending a message: counted, the first one kept; the device goes on."""
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = repr(error)
+
     def summary(self) -> dict:
         return {
             "device": self.kind,
@@ -71,6 +87,9 @@ class Device:
             "frames_out": self.frames_out,
             "rx_sequence_gaps": self.rx.gaps,
             "rx_sequence_repeats": self.rx.repeats,
+            "decode_errors": self.stream_decode_errors + self.rejected,
+            "errors": self.errors,
+            **({"first_error": self.first_error} if self.first_error is not None else {}),
         }
 
 
@@ -187,6 +206,9 @@ class Transmitter(Device):
     def on_message(self, seq: int | None, message: Any, now: float) -> None:
         if isinstance(message, VehicleStateMsg):
             self.see(seq)
+            if not (message.vehicle < self.count and _finite(message)):
+                self.rejected += 1  # not a vehicle this transmitter flies, or not a state to fly by
+                return
             self.states[message.vehicle] = message
             self._state_t = now
             if self.pilot is None and self._make_pilot is not None and len(self.states) >= self.count:
@@ -211,12 +233,25 @@ class Transmitter(Device):
         if self.pilot is None:
             return
         frames = self.pilot.channels(self.sim_time(now), vehicles_from_states(self.states, self.count))
-        for vehicle in range(self.count):
+        for vehicle in range(min(self.count, self.codec.vehicle_ids or 1)):  # no vehicle ids: vehicle 0's sticks
             self.schedule(now, self.codec.stick_message(vehicle, tuple(float(v) for v in frames[vehicle])))
 
     def next_due(self) -> float:
         frame_t = self._next_frame_t if self._next_frame_t is not None else 0.0
         return min(super().next_due(), frame_t)
+
+
+def _finite(state: VehicleStateMsg) -> bool:
+    """True if every number of a vehicle state is finite (a pilot cannot fly by NaN or inf)."""
+    numbers = (
+        state.sim_time_s,
+        *state.position_ned_m,
+        *state.velocity_ned_m_s,
+        *state.attitude_quat,
+        *state.body_rates_rad_s,
+        state.rotor_speed_rad_s,
+    )
+    return all(math.isfinite(x) for x in numbers)
 
 
 def run_device(
@@ -230,9 +265,16 @@ def run_device(
     try:
         while not stopped():
             now = time.monotonic()
-            device.tick(now)
+            try:
+                device.tick(now)
+            except Exception as error:  # a pilot or stick frame gone wrong: counted, the device goes on
+                device.note_error(error)
             for message in device.pop_due(now):
-                data = codec.encode(message, seq)
+                try:
+                    data = codec.encode(message, seq)
+                except Exception as error:  # a message its protocol cannot carry: counted, not sent
+                    device.note_error(error)
+                    continue
                 seq = (seq + 1) % 65536
                 if pace_baud > 0:
                     release_t = max(release_t, now) + len(data) * 10.0 / pace_baud
@@ -248,7 +290,12 @@ def run_device(
             now = time.monotonic()
             for seq_in, message in decoder.feed(data):
                 device.frames_in += 1
-                device.on_message(seq_in, message, now)
+                try:
+                    device.on_message(seq_in, message, now)
+                except Exception as error:  # a bug in a device: counted, the device goes on
+                    device.note_error(error)
     except Hangup as why:
         return f"hangup: {why}"
+    finally:
+        device.stream_decode_errors = decoder.decode_errors
     return "stopped"

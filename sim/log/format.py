@@ -9,6 +9,10 @@
   ``frames.npy``    one row per frame a port decoded or sent: time, port, direction, type,
                     sequence number, size, up to 16 values (sticks, servo positions, ...)
   ``events.jsonl``  one JSON object per line: time, kind, detail (mode switches, failsafe, ...)
+  ``status.json``   whether the log is whole: ``writing`` while the flight runs (and after a
+                    SIGKILL or a power cut), ``complete`` once closed in order, ``stopped`` (with
+                    the reason) when writing failed (a full disk); a fixed-size file rewritten in
+                    place, so marking a log stopped needs no free space
 
 ``np.load("flight.hslog/ticks.npy")`` gives a structured array; ``pandas.DataFrame(np.load(...))``
 a table; ``pandas.read_json("flight.hslog/events.jsonl", lines=True)`` the events.
@@ -17,11 +21,16 @@ The ``.npy`` files grow while the flight runs.  ``NpyAppender`` writes the stand
 with room to spare, appends rows, and rewrites the row count in place after each flush, once
 the rows are on disk: after a crash or power loss the file holds every flushed row and a header
 that claims no more than that.
+
+A reader trusts nothing in a log (``sim.log.validate``): the limits below bound what it reads.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,19 +40,27 @@ __all__ = [
     "CHANNEL_COLUMNS",
     "COMMAND_COLUMNS",
     "EVENTS_FILE",
+    "EVENTS_MAX_BYTES",
+    "EVENT_LINE_MAX_BYTES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "FRAMES_FILE",
     "FRAME_DTYPE",
     "FRAME_VALUES",
     "HEADER_FILE",
+    "HEADER_MAX_BYTES",
     "IO_MODE_CODES",
+    "JSON_MAX_DEPTH",
     "STATE_COLUMNS",
+    "STATUSES",
+    "STATUS_BYTES",
+    "STATUS_FILE",
     "TICKS_FILE",
     "TICK_DTYPE",
     "TICK_FLAGS",
     "NpyAppender",
     "read_npy_rows",
+    "status_bytes",
 ]
 
 FORMAT_NAME = "heli-sim flight log"
@@ -52,9 +69,19 @@ HEADER_FILE = "header.json"
 TICKS_FILE = "ticks.npy"
 FRAMES_FILE = "frames.npy"
 EVENTS_FILE = "events.jsonl"
+STATUS_FILE = "status.json"
+
+STATUSES = ("writing", "complete", "stopped")  # status.json's "status"
+STATUS_BYTES = 1024  # status.json's fixed size (JSON padded with spaces): rewritten in place, never grown
+HEADER_MAX_BYTES = 1 << 20  # a header is ~5 KiB; a bigger one is not read
+EVENTS_MAX_BYTES = 64 << 20  # ~600,000 events
+EVENT_LINE_MAX_BYTES = 64 << 10
+JSON_MAX_DEPTH = 16  # nesting of arrays and objects in header.json and events.jsonl (the header uses 4)
 
 IO_MODE_CODES = {"threaded": 0, "blocking": 1, "asyncio": 2}
-TICK_FLAGS = {"reset": 1, "controlled": 2, "paused": 4}  # bits of the ``flags`` column
+# bits of the ``flags`` column; controller_too_slow: the user's controller was judged slower than its tick this
+# tick (sim.controllers) and the built-in one took over: a clock-made judgement a replay applies
+TICK_FLAGS = {"reset": 1, "controlled": 2, "paused": 4, "controller_too_slow": 8}
 
 # heli.state.StateIndex, one name per column, units in the names
 STATE_COLUMNS = (
@@ -123,8 +150,12 @@ class NpyAppender:
         self.rows = 0  # rows on disk and counted in the header
         self._pending = 0  # rows written since the last commit
         self._file = open(path, "wb")  # noqa: SIM115 - held open for the flight, closed in close()
-        self._file.write(_npy_header(dtype, 0))
-        self._file.flush()
+        try:
+            self._file.write(_npy_header(dtype, 0))
+            self._file.flush()
+        except BaseException:
+            self.abandon()
+            raise
 
     def append(self, rows: np.ndarray) -> None:
         """Write rows (not yet counted in the header: ``commit`` does that)."""
@@ -155,15 +186,34 @@ class NpyAppender:
         self.commit()
         self._file.close()
 
+    def abandon(self) -> None:
+        """Close without counting anything more (after a write failed): rows past the header's
+        count may reach the file, and every reader ignores them."""
+        with contextlib.suppress(OSError):  # the buffer's last bytes did not reach the disk: not counted anyway
+            self._file.close()
 
-def read_npy_rows(path: str) -> tuple[np.dtype, int, int]:
-    """(dtype, rows the header claims, data offset) of an ``.npy`` file; ``ValueError`` if it is not one."""
-    with open(path, "rb") as handle:
+
+def read_npy_rows(handle: BinaryIO) -> tuple[np.dtype, int, int]:
+    """(dtype, rows the header claims, data offset) of the ``.npy`` file open in ``handle`` (at its
+    start); ``ValueError`` if it is not a one-dimensional array file."""
+    try:
         version = np.lib.format.read_magic(handle)
         if version == (1, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        else:
+        elif version == (2, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        if fortran or len(shape) != 1:
-            raise ValueError(f"expected a one-dimensional array, got shape {shape}")
-        return dtype, shape[0], handle.tell()
+        else:
+            raise ValueError(f"NPY version {version[0]}.{version[1]}; expected 1.0 (or 2.0)")
+    except (TypeError, KeyError, SyntaxError, RecursionError, MemoryError) as error:
+        raise ValueError(f"its NPY header does not parse ({type(error).__name__})") from None
+    if fortran or len(shape) != 1 or not isinstance(shape[0], int) or shape[0] < 0:
+        raise ValueError(f"expected a one-dimensional array, got shape {shape}")
+    return dtype, shape[0], handle.tell()
+
+
+def status_bytes(status: dict) -> bytes:
+    """``status`` as the exact ``STATUS_BYTES`` of ``status.json`` (JSON, padded with spaces)."""
+    text = json.dumps(status).encode()
+    if len(text) >= STATUS_BYTES:
+        raise ValueError(f"a status of {len(text)} bytes does not fit in {STATUS_BYTES}")
+    return text.ljust(STATUS_BYTES - 1) + b"\n"

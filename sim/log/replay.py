@@ -4,8 +4,12 @@ The helicopter and the flight settings come from the log's header (not from toda
 ``configs/``), so a log replays the flight it recorded.  Each tick does what the loop did, in
 the same order: a reset where the log has one, the controller on the recorded pilot frames,
 freshness and dt (unless paused), then the recorded number of physics steps.  After every tick
-the replayed vehicles are compared with the recorded ones, float for float: the first
-difference is reported (tick, vehicle, column, both values).
+the replayed vehicles are compared with the recorded ones, bit for bit (a NaN equals the same
+NaN): the first difference is reported (tick, vehicle, column, both values).  A long catch-up is
+stepped in parts, so a stop request is seen within ~0.1 s whatever the log holds.
+
+The log was checked when it was read (``sim.log.validate``); no code runs because a log names
+it: a flight flown with a user's controller replays only when the user names it again.
 
 No clock, no ports, no threads: a replay runs as fast as the CPU allows (``pace`` slows it to the
 recorded wall-clock times, for the view).
@@ -19,15 +23,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from heli.errors import ConfigError
-from sim.config import FlightConfig, heli_from_table
-from sim.dataclass_io import build
+from heli.errors import ConfigError, HeliSimError
 from sim.errors import LogError
 from sim.flight import Flight
 from sim.log.format import CHANNEL_COLUMNS, COMMAND_COLUMNS, HEADER_FILE, STATE_COLUMNS, TICK_FLAGS
 from sim.log.reader import FlightLog
+from sim.log.validate import check_header, shorten
 
-__all__ = ["Difference", "Replay", "flight_of"]
+__all__ = ["Difference", "Replay", "bitwise_difference", "flight_of"]
+
+_CHUNK_STEPS = 1000  # physics steps between looks at a stop request (the default catch-up cap: never split)
+_CHUNK_VEHICLE_STEPS = 100_000  # ... fewer for a big fleet: about 0.1 s of stepping either way
+_PACE_SLEEP_S = 0.05  # the longest sleep of a paced replay between looks at a stop request
 
 
 @dataclass(frozen=True)
@@ -45,25 +52,42 @@ class Difference:
                 "replayed": self.replayed}  # fmt: skip
 
 
-def flight_of(log: FlightLog) -> Flight:
-    """A ``Flight`` built from the log's header: the recorded helicopter and settings."""
+def flight_of(log: FlightLog, controller: str | None = None) -> Flight:
+    """A ``Flight`` built from the log's header: the recorded helicopter and settings.
+
+    No code is imported because a log says so: a flight flown with a controller of the user's
+    own replays only with ``controller`` (``MODULE:FUNCTION``, named again by the user; any other
+    name flies that one instead, and the replay shows how it differs).  ``LogError`` if the log
+    needs one that was not given, or if the recorded configuration does not build a flight.
+    """
     source = f"{log.path}/{HEADER_FILE}"
-    try:
-        heli = heli_from_table(log.header["heli"], source)
-        config = build(FlightConfig, log.header["flight"], source=source)
-    except ConfigError as error:
-        raise LogError(f"{source}: the recorded configuration does not load: {error}") from None
+    heli, config = log.heli, log.config
+    if heli is None or config is None:  # a FlightLog made by hand: its tables get the usual checks
+        heli, config = check_header(log.header, source)
+    recorded = config.flight.controller
+    if recorded and controller is None:
+        raise LogError(
+            f"{source}: flight.flight.controller = {recorded!r}: this flight was flown with a controller of your "
+            f"own, and a replay imports no code by itself: name it again with --controller {recorded}"
+        )
     # the pilot is not flown again (its frames are in the log); a script it read may be gone
-    settings = replace(config.flight, pilot="hover")
-    return Flight(heli, replace(config, flight=settings, ports=(), faults=()))  # the inputs are in the log
+    try:
+        settings = replace(config.flight, pilot="hover", controller=controller or "")
+        return Flight(heli, replace(config, flight=settings, ports=(), faults=()))  # the inputs are in the log
+    except ConfigError as error:
+        if controller:  # the user's controller, not the log
+            raise ConfigError(f"--controller {controller}: {error}") from None
+        raise LogError(f"{source}: the recorded flight does not build: {shorten(str(error))}") from None
+    except (HeliSimError, ArithmeticError, ValueError) as error:  # e.g. no hover trim for the recorded helicopter
+        raise LogError(f"{source}: the recorded flight does not build: {shorten(str(error))}") from None
 
 
 class Replay:
     """Steps a ``Flight`` through a log, tick by tick (``step``) or all at once (``run``)."""
 
-    def __init__(self, log: FlightLog):
+    def __init__(self, log: FlightLog, controller: str | None = None):
         self.log = log
-        self.flight = flight_of(log)
+        self.flight = flight_of(log, controller)
         count, fleet = log.tick_count, log.fleet
         rows = log.ticks.reshape(count, fleet)
         self.count = count
@@ -79,14 +103,17 @@ class Replay:
         self.states = np.stack([rows[c] for c in STATE_COLUMNS], axis=-1)
         self.index = 0
         self.difference: Difference | None = None
+        self.interrupted = False  # stopped in the middle of a tick
         self._frames_now: np.ndarray | None = None
+        self._chunk_steps = max(1, min(_CHUNK_STEPS, _CHUNK_VEHICLE_STEPS // fleet))
 
     @property
     def done(self) -> bool:
         return self.index >= self.count
 
-    def step(self) -> None:
-        """Replay the next tick and compare it with the log."""
+    def step(self, stop_requested: Callable[[], bool] | None = None) -> bool:
+        """Replay the next tick and compare it with the log; False (the tick left unfinished, the
+        replay over) if ``stop_requested()`` turned true during a long physics catch-up."""
         k, flight = self.index, self.flight
         flags = int(self.flags[k])
         if flags & TICK_FLAGS["reset"]:
@@ -94,21 +121,37 @@ class Replay:
         if flags & TICK_FLAGS["controlled"]:
             # a new array object per tick (the flight decodes a frame once per array it is given)
             self._frames_now = self.frames[k].copy()
-            flight.run_controller(self._frames_now, self.fresh[k], float(self.dt_control[k]))
-        flight.advance(int(self.steps[k]))
+            too_slow = bool(flags & TICK_FLAGS["controller_too_slow"])  # judged by the clock, so recorded
+            flight.run_controller(self._frames_now, self.fresh[k], float(self.dt_control[k]), too_slow=too_slow)
+        steps = int(self.steps[k])
+        while steps > self._chunk_steps:  # a long catch-up, in parts: a stop is seen within one part
+            flight.advance(self._chunk_steps)
+            steps -= self._chunk_steps
+            if stop_requested is not None and stop_requested():
+                self.interrupted = True
+                return False
+        flight.advance(steps)
         if self.difference is None:
             self._compare(k)
         self.index += 1
+        return True
 
-    def run(self, pace: bool = False, on_tick: Callable[[Replay], None] | None = None) -> None:
-        """Replay every tick; with ``pace``, at the recorded wall-clock times."""
+    def run(
+        self,
+        pace: bool = False,
+        on_tick: Callable[[Replay], None] | None = None,
+        stop_requested: Callable[[], bool] | None = None,
+    ) -> None:
+        """Replay every tick (until ``stop_requested()``); with ``pace``, at the recorded wall-clock times."""
         start = time.monotonic() - (self.t_s[0] if self.count else 0.0)
-        while not self.done:
+        while not self.done and not (stop_requested is not None and stop_requested()):
             if pace:
                 delay = start + self.t_s[self.index] - time.monotonic()
                 if delay > 0:
-                    time.sleep(delay)
-            self.step()
+                    time.sleep(min(delay, _PACE_SLEEP_S))
+                    continue
+            if not self.step(stop_requested):
+                return
             if on_tick is not None:
                 on_tick(self)
 
@@ -117,9 +160,26 @@ class Replay:
             (self.flight.command.packed, self.commands[k], COMMAND_COLUMNS),
             (self.flight.vehicles.packed, self.states[k], STATE_COLUMNS),
         ):
-            if np.array_equal(replayed, logged):
-                continue
-            vehicle, column = np.argwhere(replayed != logged)[0]
-            self.difference = Difference(int(self.tick_numbers[k]), int(vehicle), columns[column],
-                                         float(logged[vehicle, column]), float(replayed[vehicle, column]))  # fmt: skip
-            return
+            if replayed.shape != logged.shape:
+                raise LogError(
+                    f"{self.log.path}: the replayed flight has {replayed.shape} values where the log has "
+                    f"{logged.shape}; the log is damaged"
+                )
+            where = bitwise_difference(replayed, logged)
+            if where is not None:
+                v, c = where
+                self.difference = Difference(
+                    int(self.tick_numbers[k]), v, columns[c], float(logged[v, c]), float(replayed[v, c])
+                )
+                return
+
+
+def bitwise_difference(replayed: np.ndarray, logged: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first float64 that differs bit for bit, or None: a NaN equals the same
+    NaN (a NaN compares unequal to itself as a number), and -0.0 is not 0.0."""
+    replayed_bits = np.ascontiguousarray(replayed, dtype=np.float64).view(np.int64)
+    logged_bits = np.ascontiguousarray(logged, dtype=np.float64).view(np.int64)
+    if np.array_equal(replayed_bits, logged_bits):
+        return None
+    row, column = np.argwhere(replayed_bits != logged_bits)[0]
+    return int(row), int(column)

@@ -10,6 +10,7 @@ window stop; the keys that change a live flight (T, G, P, R) have nothing to cha
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 
 from sim.log.format import IO_MODE_CODES
@@ -42,11 +43,12 @@ class _ReplayAsLoop:
             Event(e.get("t_s", 0.0), e.get("kind", ""), e.get("detail", "")) for e in replay.log.events
         ]
 
-    def advance(self) -> None:
-        """Replay one tick and bring the loop-like view of it up to date."""
+    def advance(self, stop_requested: Callable[[], bool] | None = None) -> None:
+        """Replay one tick and bring the loop-like view of it up to date (unless a stop cut it short)."""
         replay = self.replay
         k = replay.index
-        replay.step()
+        if not replay.step(stop_requested):
+            return
         self.ticks = k
         self.io_mode = _MODE_NAMES.get(int(replay.io_mode[k]), "threaded")
         self.last_input = (replay.frames[k], replay.fresh[k])
@@ -74,7 +76,9 @@ def run_in_view(replay: Replay, options: ViewOptions, stop_requested) -> None:
                 if delay > 0:
                     time.sleep(min(delay, _POLL_S))
                 else:
-                    loop.advance()
+                    loop.advance(stop_requested)
+                    if replay.interrupted:
+                        return
                     t = float(replay.t_s[k])
                     period = None if previous_t is None else t - previous_t
                     previous_t = t

@@ -2,7 +2,7 @@
 
 Timing (segments per I/O mode, lateness, periods, missed deadlines) is the recorded flight's,
 read from the log; vehicles are the replayed ones; ``replay`` says whether the replay matched
-the log, float for float, and how fast it ran.
+the log, bit for bit, how fast it ran, and whether the log holds the whole flight.
 """
 
 from __future__ import annotations
@@ -82,6 +82,10 @@ def replay_summary(replay: Replay, seconds: float) -> dict:
             "identical": replay.difference is None,
             "first_difference": None if replay.difference is None else replay.difference.to_dict(),
             "incomplete_last_tick_dropped": log.incomplete_tick,
+            "log_status": None if log.status is None else log.status["status"],  # None: an older log, no status
+            "log_incomplete": log.incomplete,  # why the log holds less than the flight, or None
+            "log_ends_at_s": round(float(replay.t_s[-1]), 6) if replay.count else 0.0,  # its last tick (wall clock)
+            "interrupted": replay.interrupted,
             "seconds": round(seconds, 3),
             "speed_x_real_time": round(recorded_s / seconds, 1) if seconds > 0 and recorded_s > 0 else None,
         },

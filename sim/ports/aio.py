@@ -248,7 +248,10 @@ class EventLoopWorker:
         self.outboxes = outboxes
         self.inboxes = inboxes
         self.events = events or EventLog()
-        self.error: BaseException | None = None  # the first error that ended a task (a bug: reported as io_error)
+        # what ended the thread itself (every port's I/O with it); the owner reads and reports it.  A
+        # task that ends by an error fails its own port (an io_error event says why); the others go on
+        self.error: BaseException | None = None
+        self.error_reported = False
         self.stuck: list[str] = []  # what did not end in time at the last stop
         self._thread = threading.Thread(target=self._run, name="io:asyncio", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -301,10 +304,11 @@ class EventLoopWorker:
             loop.run_until_complete(self._serve_all(loop))
         except BaseException as error:  # kept for the owner to report; the thread must not die silently
             self.error = error
+            log.error("io:asyncio ended by %r", error)
+            log.info("io:asyncio: where %r was raised", error, exc_info=error)  # heli-sim -v shows it
             if not self._started.is_set():
                 self._startup_error = error
                 self._started.set()
-            raise
         finally:
             loop.close()
             for opener in self._openers:  # an open under way ends by its own timeout; wait until the deadline
@@ -345,14 +349,14 @@ class EventLoopWorker:
     async def _serve(self, port: Port) -> None:
         try:
             await self._serve_port(port)
-        except Exception as error:  # a bug in a role: reported, as an I/O thread's would be; the port stops
-            self.error = self.error or error
-            log.error("io:%s ended by an error", port.name, exc_info=error)
-            self.events.push("io_error", f"io:{port.name} (asyncio): {error!r}")
+        except Exception as error:  # a bug outside the port's exchange (which catches its own): the port fails
+            log.error("io:%s (asyncio) ended by %r", port.name, error)
+            log.info("io:%s (asyncio): where %r was raised", port.name, error, exc_info=error)
+            port.fail(f"its task io:{port.name} (asyncio) ended by {error!r}")
 
     async def _serve_port(self, port: Port) -> None:
         outbox, inbox, letters = self.outboxes[port.name], self.inboxes[port.name], self._letters[port.name]
-        while not self._stop_requested:
+        while not self._stop_requested and port.state != "failed":
             letter = outbox.latest()
             if port.waits_for_new_letter and (letter is None or letter.seq <= port.letter_seen):
                 letters.clear()
@@ -361,8 +365,9 @@ class EventLoopWorker:
             result = await port.exchange_async(letter)
             if result is not None:
                 inbox.put(result, time.monotonic())
-            elif port.transport is None and not port.waits_for_new_letter:
-                # a lost reader: wait a little before the next reconnect attempt, stoppably
+            elif port.resting and not port.waits_for_new_letter:
+                # a lost reader, or one whose exchange raised: wait a little before the next
+                # reconnect attempt or retry, stoppably
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), _WAIT_QUANTUM_S)
 

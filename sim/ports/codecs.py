@@ -7,29 +7,41 @@ pairs (``seq`` None where the protocol has no sequence numbers), encodes outgoin
 (``channels_of``), what the simulator, as a flight controller, replies to a request
 (``respond``, MSP), and what counts as the servo board's acknowledgement (``is_servo_ack``).
 
-Which protocols a role accepts, and its default, are in ``ROLE_PROTOCOLS``.
+A frame with good framing and checksum whose payload the simulator cannot use (an HSF type it
+does not know, an MSP_SET_RAW_RC with 20 channels, ...) never reaches a role: the decoder's
+``accept`` step raises ``PayloadError`` for it, and ``StreamDecoder`` counts it in
+``decode_errors`` and skips it.  So every role question (``channels_of``, ``respond``,
+``link_statistics_of``, ``is_servo_ack``) is asked only about messages that fit, and none raises.
+
+Which protocols a role accepts, and its default, are in ``ROLE_PROTOCOLS``; how many vehicles a
+protocol's frames can address, in each codec's ``vehicle_ids`` (``check_vehicle_ids`` refuses a
+flight whose fleet a port's protocol cannot address).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from heli.errors import ConfigError
 from sim.protocols import hsf
-from sim.protocols.rc import ChannelFrame, LineSettings
+from sim.protocols.rc import ChannelFrame, LineSettings, PayloadError
 
 __all__ = [
+    "FLIGHT_WIDE_ROLES",
     "ROLE_PROTOCOLS",
     "Codec",
     "FlightSnapshot",
     "StickChannels",
+    "StreamDecoder",
+    "check_vehicle_ids",
     "crsf_telemetry",
     "default_protocol",
     "make_codec",
+    "vehicle_ids",
 ]
 
 # role -> (protocols it can speak, default on a real device, default on a virtual port)
@@ -70,15 +82,42 @@ class StickChannels:
 
 
 class StreamDecoder:
-    """Adapts a protocol decoder: ``feed`` -> list of (seq or None, message)."""
+    """Adapts a protocol decoder: ``feed(data)`` -> list of (seq or None, message).
 
-    def __init__(self, feed: Callable[[bytes], list[tuple[int | None, Any]]], errors: Callable[[], int]):
-        self.feed = feed
+    ``decode(data)`` gives what the protocol's decoder delivers (frames with good framing and
+    checks); ``accept(item)``, if given, turns each into the message the roles get, or raises
+    ``PayloadError`` for one whose payload the simulator cannot use: that frame is counted in
+    ``rejected`` (part of ``decode_errors``) and skipped.  ``feed`` never raises on any content.
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[bytes], list[tuple[int | None, Any]]],
+        errors: Callable[[], int],
+        accept: Callable[[Any], Any] | None = None,
+    ):
+        self._decode = decode
         self._errors = errors
+        self._accept = accept
+        self.rejected = 0  # frames with good checks whose payload did not fit
+
+    def feed(self, data: bytes) -> list[tuple[int | None, Any]]:
+        decoded = self._decode(data)
+        accept = self._accept
+        if accept is None:
+            return decoded
+        out = []
+        for seq, item in decoded:
+            try:
+                out.append((seq, accept(item)))
+            except PayloadError:
+                self.rejected += 1
+        return out
 
     @property
     def decode_errors(self) -> int:
-        return self._errors()
+        """Frames rejected so far: the protocol decoder's (framing, checksum) plus ``rejected``."""
+        return self._errors() + self.rejected
 
 
 class Codec:
@@ -86,6 +125,10 @@ class Codec:
 
     name: ClassVar[str] = ""
     line: LineSettings = LineSettings(baudrate=115200)
+    # how many vehicles one stream tells apart by an index on the wire (HSF: 65536); None: the
+    # protocol has no vehicle index, so its rc-in, rc-out and telemetry frames are vehicle 0's
+    # and a servo or link port speaking it is its own vehicle's
+    vehicle_ids: ClassVar[int | None] = None
 
     def new_decoder(self) -> StreamDecoder:
         raise NotImplementedError
@@ -115,21 +158,13 @@ class HsfCodec(Codec):
     """heli-sim's own framing: sequence numbers, vehicle indices, acks with the acked sequence."""
 
     name = "hsf"
+    vehicle_ids = hsf.VEHICLE_IDS
 
     def new_decoder(self) -> StreamDecoder:
         decoder = hsf.HsfDecoder()
-        payload_errors = [0]
-
-        def feed(data: bytes) -> list[tuple[int | None, Any]]:
-            out = []
-            for frame in decoder.feed(data):
-                try:
-                    out.append((frame.seq, hsf.unpack(frame)))
-                except hsf.PayloadError:
-                    payload_errors[0] += 1
-            return out
-
-        return StreamDecoder(feed, lambda: decoder.decode_errors + payload_errors[0])
+        return StreamDecoder(
+            lambda data: [(frame.seq, frame) for frame in decoder.feed(data)], lambda: decoder.decode_errors, hsf.unpack
+        )
 
     def encode(self, message: Any, seq: int) -> bytes:
         if isinstance(message, ChannelFrame):  # channels without a vehicle: vehicle 0
@@ -257,7 +292,15 @@ class MspCodec(Codec):
 
     def new_decoder(self) -> StreamDecoder:
         decoder = self._msp.MspDecoder()
-        return StreamDecoder(lambda data: [(None, m) for m in decoder.feed(data)], lambda: decoder.decode_errors)
+        accept = self._accept if self.side == "host" else None
+        return StreamDecoder(
+            lambda data: [(None, m) for m in decoder.feed(data)], lambda: decoder.decode_errors, accept
+        )
+
+    def _accept(self, message: Any) -> Any:
+        """``message``, or ``PayloadError`` for an MSP_SET_RAW_RC whose payload is not 1..18 channels."""
+        self._msp.rc_channels_from(message)
+        return message
 
     def encode(self, message: Any, seq: int) -> bytes:
         return self._msp.encode(message)
@@ -269,7 +312,10 @@ class MspCodec(Codec):
     def channels_of(self, message: Any) -> StickChannels | None:
         if self.side != "host":
             return None
-        frame = self._msp.rc_channels_from(message)
+        try:
+            frame = self._msp.rc_channels_from(message)
+        except PayloadError:  # never one the decoder delivered: it counted and skipped it
+            return None
         return None if frame is None else StickChannels(0, tuple(float(c) for c in frame.channels_us))
 
     def respond(self, message: Any, snapshot: Any) -> list[Any]:
@@ -354,15 +400,46 @@ class MaestroCodec(Codec):
 
 _MSP_SENSORS_ACC_GYRO = 0x01 | 0x20  # Betaflight sensor bits: accelerometer, gyro
 
-_CODECS: dict[str, Callable[[str], Codec]] = {
-    "hsf": lambda side: HsfCodec(),
-    "mavlink": lambda side: MavlinkCodec(),
-    "crsf": lambda side: CrsfCodec(),
-    "sbus": lambda side: SbusCodec(),
-    "ibus": lambda side: IbusCodec(),
+_CODECS: dict[str, type[Codec]] = {
+    "hsf": HsfCodec,
+    "mavlink": MavlinkCodec,
+    "crsf": CrsfCodec,
+    "sbus": SbusCodec,
+    "ibus": IbusCodec,
     "msp": MspCodec,
     "maestro": MaestroCodec,
 }
+_SIDED = (MspCodec, MaestroCodec)  # codecs that differ between the simulator's side and the device's
+
+
+FLIGHT_WIDE_ROLES = ("rc-in", "rc-out", "telemetry")  # one port for the whole fleet; servo and link: one per vehicle
+
+
+def vehicle_ids(protocol: str) -> int | None:
+    """How many vehicles ``protocol``'s frames can address (None: it carries no vehicle index)."""
+    return _codec_class(protocol).vehicle_ids
+
+
+def check_vehicle_ids(specs: Iterable[Any], fleet: int) -> None:
+    """``ConfigError`` naming the first port whose protocol cannot address the vehicles it serves.
+
+    ``specs`` are ``sim.config.PortSpec``s: a flight-wide port (rc-in, rc-out, telemetry) serves
+    vehicles 0..fleet-1, a servo or link port its own ``vehicle``.  A protocol without a vehicle
+    index addresses no one in particular (its frames are vehicle 0's, or its port's own vehicle's).
+    """
+    limits: dict[str, int | None] = {}
+    for spec in specs:
+        protocol = spec.wire_protocol
+        if protocol not in limits:
+            limits[protocol] = vehicle_ids(protocol)
+        limit = limits[protocol]
+        # a servo or link port for a vehicle beyond the fleet is refused elsewhere, with its own message
+        highest = fleet - 1 if spec.role in FLIGHT_WIDE_ROLES else min(spec.vehicle, fleet - 1)
+        if limit is not None and highest >= limit:
+            raise ConfigError(
+                f"flight.fleet = {fleet}: port {spec.label} speaks {protocol}, whose vehicle index reaches "
+                f"{limit} vehicles (0..{limit - 1}); fly at most {limit}, or give it another protocol or no ports"
+            )
 
 
 def make_codec(protocol: str, side: str = "host") -> Codec:
@@ -370,9 +447,14 @@ def make_codec(protocol: str, side: str = "host") -> Codec:
 
     ``ConfigError`` (a ``ValueError``) for a protocol heli-sim does not speak.
     """
+    cls = _codec_class(protocol)
+    return cls(side) if issubclass(cls, _SIDED) else cls()
+
+
+def _codec_class(protocol: str) -> type[Codec]:
     if protocol not in _CODECS:
         raise ConfigError(f"unknown protocol {protocol!r}; expected one of {', '.join(sorted(_CODECS))}")
-    return _CODECS[protocol](side)
+    return _CODECS[protocol]
 
 
 def crsf_telemetry(snapshot: FlightSnapshot) -> list[Any]:

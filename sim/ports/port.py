@@ -11,14 +11,24 @@ Without an event loop the coroutine never suspends (its reads and writes block, 
 deadlines) and ``exchange`` runs it to the end in one ``send(None)``; in asyncio mode
 (``sim.ports.aio``) ``exchange_async`` awaits it, and its reads and writes yield to the loop.
 
-Errors are separated and never escape: a decode error is counted and the bytes skipped; a
-transport error (device unplugged, far end killed) closes the port, records ``port_lost``, and
-later exchanges try to reopen it every ``RECONNECT_INTERVAL_S`` (``port_back`` when it works).
+Errors are separated and never escape ``exchange``:
+
+* a frame the codec cannot accept (bad framing or checksum, or a payload that does not fit, in
+  any protocol) is counted in ``decode_errors`` and skipped;
+* a transport error (device unplugged, far end killed) closes the port, records ``port_lost``,
+  and later exchanges try to reopen it every ``RECONNECT_INTERVAL_S`` (``port_back`` when it works);
+* any other exception (a bug in a role or a codec, a message the protocol cannot carry) ends
+  that exchange only: it is counted in ``io_errors``, reported as an ``io_error`` event with its
+  message (and logged with its traceback), and the port goes on.  A port whose every exchange
+  has raised for ``FAILED_AFTER_S`` seconds and at least ``FAILED_AFTER_ERRORS`` exchanges in a
+  row cannot go on: its state becomes ``failed`` for the rest of the flight (an ``io_error``
+  event says why), its exchanges return None at once, and ``fly`` ends with exit status 3.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -35,11 +45,28 @@ from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
 from sim.stats import LogHistogram
 
-__all__ = ["RECONNECT_INTERVAL_S", "AsyncBackend", "Port", "PortStats", "SequenceCheck", "run_to_end"]
+__all__ = [
+    "FAILED_AFTER_ERRORS",
+    "FAILED_AFTER_S",
+    "MAX_IO_ERROR_EVENTS",
+    "RECONNECT_INTERVAL_S",
+    "AsyncBackend",
+    "Port",
+    "PortStats",
+    "SequenceCheck",
+    "run_to_end",
+]
+
+log = logging.getLogger(__name__)
 
 RECONNECT_INTERVAL_S = 0.5
+# a port fails when its exchanges have all raised for this long and at least this many in a row
+FAILED_AFTER_S = 2.0
+FAILED_AFTER_ERRORS = 10
+MAX_IO_ERROR_EVENTS = 10  # io_error events per port (each a different error); later ones are only counted
 _SEQ_MODULO = 1 << 16
 _READ_CHUNK = 4096
+_ERROR_TEXT_MAX = 300  # characters of an error's repr in an event
 _LOCK_TIMEOUT_S = 1.0  # longer than any exchange's deadlines: a stuck one is reported, not waited for
 T = TypeVar("T")
 
@@ -102,6 +129,8 @@ class PortStats:
     reconnects: int = 0
     timeouts: int = 0  # replies that never came
     write_timeouts: int = 0  # writes the far end did not take in time (back-pressure)
+    io_errors: int = 0  # exchanges ended by an unexpected exception (a bug in a role or codec)
+    rejected: int = 0  # frames decoded but of no use to the role (a vehicle outside the fleet): decode errors
     io_wait: LogHistogram = field(default_factory=LogHistogram)  # seconds inside exchange()
     round_trip: LogHistogram = field(default_factory=LogHistogram)  # request to reply
     rx_sequence: SequenceCheck = field(default_factory=SequenceCheck)
@@ -115,6 +144,8 @@ class Port:
     # False: it calls exchange() back to back (readers, request/response links).
     waits_for_new_letter: ClassVar[bool] = True
     is_input: ClassVar[bool] = False
+    failed_after_s: float = FAILED_AFTER_S  # the failed rule (module doc); a test may shorten it on an instance
+    failed_after_errors: int = FAILED_AFTER_ERRORS
 
     def __init__(
         self,
@@ -154,6 +185,11 @@ class Port:
         self.letter_seen = 0  # the newest outbox letter an exchange took: no mode sends a letter twice
         self._lock_stuck = False
         self.recorder: Any = None  # a sim.log.writer.FlightLogWriter: every frame in and out is logged
+        self.failure: str | None = None  # why the port failed (state "failed"), for the rest of the flight
+        self._errors_in_a_row = 0  # exchanges that raised since the last one that did not
+        self._first_error_t = 0.0  # when the first of them began
+        self._io_error_events = 0
+        self._last_error_text = ""
 
     # --- life cycle
     def open(self) -> None:
@@ -191,7 +227,7 @@ class Port:
         """Lend the port to an event loop (asyncio mode; in the loop's thread).  A device found
         gone here is counted lost, and reopened by a later exchange."""
         self.backend = backend
-        if self.transport is not None:
+        if self.transport is not None and self.state != "failed":
             try:
                 backend.attach(self)
             except TRANSPORT_ERRORS as error:
@@ -209,13 +245,16 @@ class Port:
 
     # --- the unit of work
     def exchange(self, letter: Letter | None) -> Any:
-        """One bounded piece of the role's I/O; returns what came in (or None).  Never raises."""
+        """One bounded piece of the role's I/O; returns what came in (or None).  Never raises an
+        ``Exception`` (see the module's doc for where each kind of error goes)."""
         return run_to_end(self.exchange_async(letter))
 
     async def exchange_async(self, letter: Letter | None) -> Any:
         """``exchange`` as a coroutine: it suspends only where an event loop serves the port."""
         if letter is not None:
             self.letter_seen = max(self.letter_seen, letter.seq)
+        if self.state == "failed":
+            return None
         if not self._lock.acquire(timeout=_LOCK_TIMEOUT_S):  # an I/O thread that would not stop still has it
             if not self._lock_stuck:
                 self._lock_stuck = True
@@ -227,14 +266,55 @@ class Port:
                 if self.transport is None and not await self._reconnect(start):
                     return None
                 try:
-                    return await self._exchange(letter)
+                    result = await self._exchange(letter)
                 except TRANSPORT_ERRORS as error:
                     self._lost(error)
                     return None
+                self._errors_in_a_row = 0
+                return result
+            except Exception as error:  # a bug in a role or codec: this exchange ends, the port goes on
+                self._io_error(error, start)
+                return None
             finally:
                 self.stats.io_wait.add(self._clock() - start)
         finally:
             self._lock.release()
+
+    @property
+    def resting(self) -> bool:
+        """True when the last exchange found no device or raised: a reader that calls ``exchange``
+        back to back waits a little before the next (a reconnect attempt, a retry)."""
+        return self.transport is None or self._errors_in_a_row > 0
+
+    def _io_error(self, error: Exception, started: float) -> None:
+        """Count an exchange ended by ``error``; report it (the first of each kind); fail the port if
+        no exchange has ended well for ``failed_after_s`` and ``failed_after_errors`` exchanges."""
+        self.stats.io_errors += 1
+        if self._errors_in_a_row == 0:
+            self._first_error_t = started
+        self._errors_in_a_row += 1
+        text = repr(error)[:_ERROR_TEXT_MAX]
+        if text != self._last_error_text and self._io_error_events < MAX_IO_ERROR_EVENTS:
+            self._io_error_events += 1
+            self._last_error_text = text
+            log.warning("port %s: an exchange raised %s; the port goes on", self.name, text)
+            log.info("port %s: where %s was raised", self.name, text, exc_info=error)  # heli-sim -v shows it
+            last = self._io_error_events == MAX_IO_ERROR_EVENTS
+            self._events.push("io_error", f"{self.name}: {text}" + ("; later ones are only counted" if last else ""))
+        failing_s = self._clock() - self._first_error_t
+        count = self._errors_in_a_row
+        if count >= self.failed_after_errors and failing_s >= self.failed_after_s:
+            self.fail(f"every exchange for {failing_s:.1f} s ({count} in a row) raised, the last {text}")
+
+    def fail(self, reason: str) -> None:
+        """Give the port up for the rest of the flight: state ``failed``, an ``io_error`` event with
+        ``reason``; its exchanges return None at once from now on.  Any thread may call it."""
+        if self.state == "failed":
+            return
+        self.state = "failed"
+        self.failure = reason
+        log.error("port %s failed: %s", self.name, reason)
+        self._events.push("io_error", f"{self.name} failed: {reason}")
 
     async def _exchange(self, letter: Letter | None) -> Any:
         raise NotImplementedError
@@ -362,12 +442,15 @@ class Port:
 
     @property
     def decode_errors(self) -> int:
-        return self._earlier_decode_errors + self.decoder.decode_errors
+        """Frames rejected: by the decoders (framing, checksum, payload) and by the role (``stats.rejected``)."""
+        return self._earlier_decode_errors + self.decoder.decode_errors + self.stats.rejected
 
     # --- losing and finding the device
     def _lost(self, error: BaseException) -> None:
         # an event loop must not wait for an emulator to end: the next open (in the background) or
         # the final close ends it, and it sees the hang-up and exits meanwhile
+        if self.state == "failed":  # given up already: its state says so to the end
+            return
         self.close(end_far_end=self.backend is None)
         self.state = "disconnected"
         self.stats.disconnects += 1
@@ -415,6 +498,7 @@ class Port:
             "reconnects": s.reconnects,
             "timeouts": s.timeouts,
             "write_timeouts": s.write_timeouts,
+            "io_errors": s.io_errors,
             "round_trip_ms": s.round_trip.summary(1e3, 3),
             "rx_sequence_gaps": s.rx_sequence.gaps,
             "rx_sequence_repeats": s.rx_sequence.repeats,

@@ -13,10 +13,15 @@ The loop talks to a ``PortSet`` twice a tick: ``read_inputs()`` before the contr
 ``switch(mode)`` changes mode at a tick boundary: the I/O threads are stopped and joined (their
 current exchange finished) before the loop or the other mode takes over, and started after,
 so no frame is lost or sent twice.  Ports stay open across a switch.
+
+No I/O thread ends unnoticed: every tick (``push_outputs``) and at every stop the set reads
+what ended a thread early (``PortWorker.error``, ``EventLoopWorker.error``): the ports it served
+fail (state ``failed``, an ``io_error`` event naming the error).
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from collections.abc import Iterable
 
@@ -71,10 +76,11 @@ class PortSet:
             for port in self.ports:
                 port.open()
                 opened.append(port)
-        except PortError:
-            for port in opened:
-                port.close()
-            raise
+        except OSError as error:  # a PortError, or the machine out of file descriptors, processes, ptys
+            self._close_all(opened)
+            if isinstance(error, PortError):
+                raise
+            raise PortError(_cannot_open(port, error)) from None
         if start:
             self.start()
 
@@ -91,7 +97,15 @@ class PortSet:
     def close(self) -> None:
         self.abort()
         self._stop_threads()
-        for port in self.ports:
+        self._close_all(self.ports)
+
+    @staticmethod
+    def _close_all(ports: list[Port]) -> None:
+        """Close every port's transport first, then end their far ends: every emulator sees its
+        hang-up at once and they exit together, rather than one after the other."""
+        for port in ports:
+            port.close(end_far_end=False)
+        for port in ports:
             port.close()
 
     def refuses(self, mode: str) -> str | None:
@@ -135,6 +149,7 @@ class PortSet:
         makes its request in blocking mode: the loop waits for it every tick).
         """
         now = time.monotonic() if now is None else now
+        self._report_ended_threads(self._workers.values(), self._event_loop)
         for name, value in values.items():
             self.outboxes[name].put(value, now)
         if self._event_loop is not None and values:
@@ -182,8 +197,36 @@ class PortSet:
             for name in event_loop.stuck:
                 self.stuck_threads.append(name)
                 self.events.push("thread_stuck", f"io:asyncio: {name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
+        self._report_ended_threads(workers.values(), event_loop)
+
+    def _report_ended_threads(self, workers: Iterable[PortWorker], event_loop: EventLoopWorker | None) -> None:
+        """Read what ended an I/O thread early, once each: the ports it served fail, saying why."""
+        for worker in workers:
+            if worker.error is not None and not worker.error_reported:
+                worker.error_reported = True
+                worker.port.fail(f"its I/O thread io:{worker.port.name} ended by {worker.error!r}")
+        if event_loop is not None and event_loop.error is not None and not event_loop.error_reported:
+            event_loop.error_reported = True
+            for port in self.ports:
+                port.fail(f"the asyncio I/O thread ended by {event_loop.error!r}")
 
     @property
     def threads_alive(self) -> int:
         alive = sum(1 for w in self._workers.values() if w.alive)
         return alive + (1 if self._event_loop is not None and self._event_loop.alive else 0)
+
+
+_OUT_OF = {  # errno -> what ran out, and what to do about it
+    errno.EMFILE: "too many open files (each virtual port keeps two open and runs an emulator process): "
+    "raise the limit (ulimit -n) or open fewer ports (a large fleet: --no-ports)",
+    errno.ENFILE: "the system is out of open files: open fewer ports (a large fleet: --no-ports)",
+    errno.EAGAIN: "cannot start another process: each virtual port runs an emulator; raise the limit "
+    "(ulimit -u) or open fewer ports (a large fleet: --no-ports)",
+    errno.ENOMEM: "out of memory: each virtual port runs an emulator process; open fewer ports",
+}
+
+
+def _cannot_open(port: Port, error: OSError) -> str:
+    """One line for an ``OSError`` opening ``port`` (not a ``PortError``: those say it already)."""
+    why = _OUT_OF.get(error.errno or 0) or error.strerror or repr(error)
+    return f"{port.name} ({port.url}): cannot open: {why}"

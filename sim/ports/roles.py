@@ -59,9 +59,16 @@ class RcInPort(Port):
     waits_for_new_letter: ClassVar[bool] = False
     is_input: ClassVar[bool] = True
 
-    def __init__(self, *args: Any, read_deadline_s: float = 0.1, **kwargs: Any):
+    def __init__(self, *args: Any, read_deadline_s: float = 0.1, vehicles: int | None = None, **kwargs: Any):
+        """``vehicles``: the fleet's size; a stick frame for a vehicle outside it is a decode error
+        (None: any vehicle index is taken)."""
         super().__init__(*args, **kwargs)
         self.read_deadline_s = read_deadline_s
+        self.vehicles = vehicles
+        # monotonic s, or None: when a vehicle's input goes stale.  A read that would end within
+        # ``read_deadline_s`` before it, or after it, ends at it instead, so the loop gets control
+        # in time to engage the failsafe (the loop sets it in blocking mode)
+        self.give_up_at: float | None = None
         self._downlink_seq = 0
         self._snapshot: Any = None
         self.newest: dict[int, RcFrame] = {}  # per vehicle; belongs to the port, survives mode switches
@@ -80,6 +87,11 @@ class RcInPort(Port):
             await self.send_all(downlink.messages)
         codec = self.codec
         deadline = self._clock() + self.read_deadline_s
+        give_up_at = self.give_up_at
+        if give_up_at is not None and give_up_at < deadline + self.read_deadline_s:
+            # the input goes stale before this read's deadline, or soon after it (before the loop's
+            # next read could notice): the read ends right then, and the loop's check is on time
+            deadline = give_up_at
         received = await self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
         got = False
         for seq, message, t in received:
@@ -89,6 +101,9 @@ class RcInPort(Port):
                 self.link_statistics = link
             sticks = codec.channels_of(message)
             if sticks is None:
+                continue
+            if self.vehicles is not None and not 0 <= sticks.vehicle < self.vehicles:
+                self.stats.rejected += 1  # no such vehicle in this flight: a decode error
                 continue
             if seq is not None:
                 self.stats.rx_sequence.see(seq)

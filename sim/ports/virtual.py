@@ -5,12 +5,14 @@ The simulator opens the pty's slave path with pyserial like any serial device; t
 ``VirtualEndpoint``: closing the endpoint stops it (SIGTERM, then SIGKILL after a deadline) and
 reaps it; reopening the endpoint (after the far end was lost) makes a fresh pair and emulator.
 Emulators run in their own process group, so a Ctrl-C in the terminal reaches the simulator
-only, and the simulator shuts its devices down in order.
+only, and the simulator shuts its devices down in order.  They run in safe-path mode (``-P``):
+the working directory is never on their ``sys.path``, whatever files the user keeps there.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import signal
@@ -20,12 +22,17 @@ import time
 
 import serial
 
+from sim import stopping
 from sim.errors import PortError
 from sim.ports.transport import SerialSettings, open_transport
 
 __all__ = ["EmulatorProcess", "HandoffEndpoint", "VirtualEndpoint"]
 
+log = logging.getLogger(__name__)
+
 _STOP_TIMEOUT_S = 1.0
+_STOP_CHECK_S = 0.05  # how often a wait for an emulator's start looks for a stop request (SIGINT / SIGTERM)
+_SUMMARY_BUDGET_S = 0.5  # stopping on a signal: the emulators' summaries are waited for until this long after it
 
 
 class EmulatorProcess:
@@ -33,8 +40,9 @@ class EmulatorProcess:
 
     def __init__(self, kind: str, args: list[str], pass_fds: tuple[int, ...] = ()):
         self.kind = kind
+        # an OSError (out of file descriptors for its pipes, or of processes) is the port's: see PortSet.open
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sim", "device", kind, *args],
+            [sys.executable, "-P", "-m", "sim", "device", kind, *args],  # -P: not from the working directory
             pass_fds=pass_fds,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -44,26 +52,40 @@ class EmulatorProcess:
             process_group=0,
         )
         self.summary: dict | None = None
+        self._received = b""  # its output read before it is stopped: "ready", then (at the end) its summary
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def ready(self) -> bool:
+        """Whether it said ``ready`` (its first line: it serves its port), as far as read."""
+        return b"\n" in self._received
+
     def wait_ready(self, deadline: float) -> None:
-        """Block until the emulator says ``ready`` (it serves its port), or raise ``PortError``."""
+        """Block until the emulator says ``ready`` (it serves its port), or raise ``PortError``.
+
+        Gives up at once (``sim.stopping.Stopped``) when SIGINT or SIGTERM asks heli-sim to stop.
+        """
+        while not self.ready:
+            stopping.check()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PortError(f"the {self.kind} emulator did not start in time")
+            if not self._read_output(min(remaining, _STOP_CHECK_S)):
+                raise PortError(f"the {self.kind} emulator ended while starting (status {self.proc.wait(1.0)})")
+
+    def _read_output(self, timeout_s: float) -> bool:
+        """Keep what it wrote, waiting up to ``timeout_s`` for something; False once its output has ended."""
         fd = self.proc.stdout.fileno()
-        received = b""
-        with selectors.DefaultSelector() as selector:
+        with selectors.PollSelector() as selector:  # poll needs no file descriptor of its own (EMFILE)
             selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in received:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise PortError(f"the {self.kind} emulator did not start in time")
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise PortError(f"the {self.kind} emulator ended while starting (status {self.proc.wait(1.0)})")
-                received += chunk
-        self._early_output = received.split(b"\n", 1)[1]
+            if not selector.select(timeout_s):
+                return True
+        chunk = os.read(fd, 4096)
+        self._received += chunk
+        return bool(chunk)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -74,30 +96,72 @@ class EmulatorProcess:
             self.proc.send_signal(signal.SIGSTOP if stopped else signal.SIGCONT)
 
     def stop(self, timeout_s: float = _STOP_TIMEOUT_S) -> dict | None:
-        """End the process and reap it; returns its summary (None if it had none to give).
+        """End the process and reap it (on a signal: see below); returns its summary (None if it had none).
 
         Its end of the wire is normally closed already, a hang-up it notices and answers by
         printing its summary and exiting; it gets half of ``timeout_s`` to do so (it may still
-        be starting up), then SIGTERM and the other half, then SIGKILL.
+        be starting up), then SIGTERM and the other half, then SIGKILL.  When SIGINT or SIGTERM
+        asked heli-sim to stop (``sim.stopping``), one still starting gets SIGTERM at once, every
+        summary is waited for until ``_SUMMARY_BUDGET_S`` after the signal (all emulators saw
+        their hang-up together), and one that has not exited then gets SIGKILL and is left to
+        ``reap`` (its interpreter's shutdown, even its death, can take a niced process half a
+        second on a busy machine: the killed ones are reaped together, not one after the other).
         """
         self.pause(False)  # a stopped device (backpressure fault) could not answer anything
-        try:
-            out, _ = self.proc.communicate(timeout=timeout_s / 2)
-        except subprocess.TimeoutExpired:
+        left_s = stopping.time_left(_SUMMARY_BUDGET_S)  # None: no signal, no hurry
+        urgent = left_s is not None
+        if urgent and not self.ready and self._read_output(0.0) and not self.ready:
+            # SIGINT / SIGTERM, and it is still starting (importing): it would see the hang-up only once
+            # it serves, read what it was sent and answer; heli-sim has to be gone within a second
             self.proc.send_signal(signal.SIGTERM)
+        answered = self._read_until_summary(time.monotonic() + (timeout_s / 2 if left_s is None else left_s))
+        if not answered and not urgent:
+            self.proc.send_signal(signal.SIGTERM)  # it did not answer its hang-up
+            self._read_until_summary(time.monotonic() + timeout_s / 2)
+        try:
+            # on a signal, one that has given its summary (or had its time) has nothing more to say
+            self.proc.wait(0.0 if urgent else timeout_s / 2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            if not urgent:
+                self.proc.wait(timeout_s)
+        finally:
+            self.proc.stdout.close()
+        return self.summary
+
+    @property
+    def reaped(self) -> bool:
+        return self.proc.returncode is not None
+
+    def reap(self, deadline: float) -> None:
+        """Wait until ``deadline`` (``time.monotonic``) for a killed emulator's end; one still dying
+        then (a niced process on a saturated machine) is logged and left to the system."""
+        try:
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("the %s emulator (pid %d) was killed but is still dying", self.kind, self.proc.pid)
+
+    def _read_until_summary(self, deadline: float) -> bool:
+        """Read its output until its summary (a JSON line, its last words) or its end; False at the deadline."""
+        while self._parse_summary() is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not self._read_output(remaining):
+                return True  # its output ended: no summary to come
+        return True
+
+    def _parse_summary(self) -> dict | None:
+        lines = self._received.decode(errors="replace").split("\n")[:-1]  # complete lines only
+        for line in reversed(lines):
             try:
-                out, _ = self.proc.communicate(timeout=timeout_s / 2)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                out, _ = self.proc.communicate(timeout=timeout_s)
-        out = getattr(self, "_early_output", b"") + (out or b"")
-        for line in reversed(out.decode(errors="replace").splitlines()):
-            try:
-                self.summary = json.loads(line)
-                break
+                summary = json.loads(line)
             except json.JSONDecodeError:
                 continue
-        return self.summary
+            if isinstance(summary, dict):
+                self.summary = summary
+                return summary
+        return None
 
 
 class VirtualEndpoint:
@@ -110,6 +174,7 @@ class VirtualEndpoint:
         self.emulator: EmulatorProcess | None = None
         self.path: str | None = None
         self.far_end_summaries: list[dict] = []
+        self._dying: list[EmulatorProcess] = []  # killed, not reaped yet
 
     def open(self) -> serial.SerialBase:
         self.close()
@@ -149,6 +214,14 @@ class VirtualEndpoint:
             summary = emulator.stop()
             if summary is not None:
                 self.far_end_summaries.append(summary)
+            if not emulator.reaped:  # killed on a signal: reaped with the others (reap)
+                self._dying.append(emulator)
+
+    def reap(self, deadline: float) -> None:
+        """Reap the emulators killed as heli-sim stopped on a signal, waiting until ``deadline`` at most."""
+        dying, self._dying = self._dying, []
+        for emulator in dying:
+            emulator.reap(deadline)
 
 
 class HandoffEndpoint:

@@ -4,10 +4,16 @@ Owned by a ``PortSet``: ``start()`` it, ``stop(timeout)`` it.  Stopping sets a f
 mailbox wait, cancels the port's blocking read or write, and joins against one deadline; a
 thread that would not stop is reported (``stop`` returns False), never silently abandoned.
 ``daemon=True`` only keeps a wedged thread from holding the interpreter open after a crash.
+
+The port's ``exchange`` never raises an ``Exception`` (a bug in a role is counted and reported
+by the port); anything else that ends the thread (a bug here, a ``BaseException`` from a role)
+is logged and kept in ``error``, which the owner reads every tick and reports.  The thread also
+ends, quietly, once its port has failed (the port has reported why).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -15,6 +21,8 @@ from sim.ports.mailbox import Mailbox
 from sim.ports.port import Port
 
 __all__ = ["PortWorker"]
+
+log = logging.getLogger(__name__)
 
 _WAIT_QUANTUM_S = 0.05  # how often an idle output thread re-checks its stop flag
 
@@ -28,7 +36,8 @@ class PortWorker:
         self.inbox = inbox
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"io:{port.name}", daemon=True)
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # what ended the thread early; the owner reads and reports it
+        self.error_reported = False
 
     def start(self) -> None:
         self._thread.start()
@@ -56,7 +65,7 @@ class PortWorker:
     def _run(self) -> None:
         port, outbox, inbox, stop = self.port, self.outbox, self.inbox, self._stop
         try:
-            while not stop.is_set():
+            while not stop.is_set() and port.state != "failed":
                 if port.waits_for_new_letter:
                     # newer than any letter an exchange took, in this mode or before a switch
                     letter = outbox.wait_newer(port.letter_seen, _WAIT_QUANTUM_S, abort=stop)
@@ -67,9 +76,11 @@ class PortWorker:
                 result = port.exchange(letter)
                 if result is not None:
                     inbox.put(result, time.monotonic())
-                elif port.transport is None and not port.waits_for_new_letter:
-                    # a lost reader: wait a little before the next reconnect attempt, stoppably
+                elif port.resting and not port.waits_for_new_letter:
+                    # a lost reader, or one whose exchange raised: wait a little before the next
+                    # reconnect attempt or retry, stoppably
                     stop.wait(_WAIT_QUANTUM_S)
         except BaseException as error:  # kept for the owner to report; the thread must not die silently
             self.error = error
-            raise
+            log.error("io:%s ended by %r", port.name, error)
+            log.info("io:%s: where %r was raised", port.name, error, exc_info=error)  # heli-sim -v shows it

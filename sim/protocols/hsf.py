@@ -13,15 +13,18 @@ clocks, logging or printing.  Frame layout (all multi-byte fields little-endian)
 
 A frame is 8 + length bytes, at most ``MAX_FRAME_LEN`` = 248.  Messages (payloads, little-endian):
 
-    0x01 RcChannels       vehicle u8, count u8 (1..16), count x u16 channel values in microseconds
-    0x02 ServoCommand     vehicle u8, 4 x i16 servo positions in 1/10000 of full throw (-32767..32767),
+    0x01 RcChannels       vehicle u16, count u8 (1..16), count x u16 channel values in microseconds
+    0x02 ServoCommand     vehicle u16, 4 x i16 servo positions in 1/10000 of full throw (-32767..32767),
                           u16 throttle in 1/10000 (0..10000)
-    0x03 ServoAck         vehicle u8, acked_seq u16
-    0x04 VehicleStateMsg  vehicle u8, sim_time_s f64, position_ned_m 3 x f32, velocity_ned_m_s 3 x f32,
+    0x03 ServoAck         vehicle u16, acked_seq u16
+    0x04 VehicleStateMsg  vehicle u16, sim_time_s f64, position_ned_m 3 x f32, velocity_ned_m_s 3 x f32,
                           attitude_quat 4 x f32 (w, x, y, z), body_rates_rad_s 3 x f32,
                           rotor_speed_rad_s f32, flags u8 (bit0 crashed, bit1 armed, others ignored)
-    0x05 LinkRequest      vehicle u8, t_sent_s f64, opaque data (0..200 bytes)
-    0x06 LinkReply        vehicle u8, request_seq u16, t_sent_s f64 (echo of the request's)
+    0x05 LinkRequest      vehicle u16, t_sent_s f64, opaque data (0..200 bytes)
+    0x06 LinkReply        vehicle u16, request_seq u16, t_sent_s f64 (echo of the request's)
+
+The vehicle index is a u16: HSF addresses ``VEHICLE_IDS`` = 65536 vehicles (0..65535), so a
+flight whose HSF ports carry a larger fleet is refused when its configuration loads.
 
 ``unpack`` is strict: a payload must have exactly the length its type implies (a longer one is a
 ``PayloadError``, not silently truncated).  ``HsfDecoder`` is a sliding-window parser: a bad
@@ -40,13 +43,14 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from heli.errors import HeliSimError
+from sim.protocols.rc import PayloadError as _RcPayloadError
 
 __all__ = [
     "CRC_INIT",
     "MAX_FRAME_LEN",
     "MAX_PAYLOAD",
     "SYNC",
+    "VEHICLE_IDS",
     "Frame",
     "HsfDecoder",
     "LinkReply",
@@ -75,22 +79,24 @@ MAX_LINK_DATA = 200  # bytes of opaque LinkRequest data
 SERVO_SCALE = 10000  # wire units per full throw (servo) or per full throttle
 SERVO_LIMIT = 32767  # wire units, symmetric
 THROTTLE_LIMIT = 10000  # wire units
+MAX_VEHICLE = 0xFFFF  # the vehicle index is a u16
+VEHICLE_IDS = MAX_VEHICLE + 1  # vehicles HSF can address
 
 _HEAD = struct.Struct("<BHB")  # type, seq, length (after the sync)
 _SEQ = struct.Struct("<H")
 _CRC = struct.Struct("<H")
-_RC_HEAD = struct.Struct("<BB")
-_SERVO_COMMAND = struct.Struct("<B4hH")
-_SERVO_ACK = struct.Struct("<BH")
-_VEHICLE_STATE = struct.Struct("<Bd3f3f4f3ffB")
-_LINK_REQUEST_HEAD = struct.Struct("<Bd")
-_LINK_REPLY = struct.Struct("<BHd")
+_RC_HEAD = struct.Struct("<HB")
+_SERVO_COMMAND = struct.Struct("<H4hH")
+_SERVO_ACK = struct.Struct("<HH")
+_VEHICLE_STATE = struct.Struct("<Hd3f3f4f3ffB")
+_LINK_REQUEST_HEAD = struct.Struct("<Hd")
+_LINK_REPLY = struct.Struct("<HHd")
 
 _FLAG_CRASHED = 0x01
 _FLAG_ARMED = 0x02
 
 
-class PayloadError(HeliSimError, ValueError):
+class PayloadError(_RcPayloadError):
     """A frame with a good CRC whose payload does not fit its type (unknown type, wrong length)."""
 
 
@@ -254,7 +260,7 @@ def pack(message: Message) -> tuple[int, bytes]:
     packer = _PACKERS.get(type(message))
     if packer is None:
         raise TypeError(f"not an HSF message: {type(message).__name__}")
-    _check_range(f"{type(message).__name__} vehicle", message.vehicle, 0, 0xFF)
+    _check_range(f"{type(message).__name__} vehicle", message.vehicle, 0, MAX_VEHICLE)
     try:
         payload = packer(message)
     except (struct.error, OverflowError) as exc:  # e.g. a float beyond the f32 range, a wrong tuple size

@@ -55,8 +55,8 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import xor
 
-from heli.errors import HeliSimError
 from sim.protocols.rc import ChannelFrame, LineSettings
+from sim.protocols.rc import PayloadError as _RcPayloadError
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
@@ -126,7 +126,7 @@ _PLAIN, _JUMBO, _TUNNEL, _NATIVE = range(4)
 _NOT_A_FRAME, _NEEDS_BYTES, _BAD_LENGTH, _FRAME = range(4)
 
 
-class PayloadError(HeliSimError, ValueError):
+class PayloadError(_RcPayloadError):
     """A checked message whose payload does not fit its command (wrong length, too many channels)."""
 
 

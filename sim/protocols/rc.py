@@ -8,13 +8,24 @@ typed messages), and an encoder ``encode_channels(frame) -> bytes`` that is its 
 
 Microsecond conventions differ by up to a microsecond between firmwares; each codec documents
 the one it uses (see ``../shared/reference/protocols.md`` section 1.2).
+
+``PayloadError`` is the one kind of error a codec raises for a frame it has read: good framing
+and a good checksum, but a payload that does not fit (unknown type, wrong length, a field out
+of range).  Each codec module's own payload error subclasses it, so a port counts every such
+frame as a decode error and skips it, whatever the protocol.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ChannelFrame", "LineSettings"]
+from heli.errors import HeliSimError
+
+__all__ = ["ChannelFrame", "LineSettings", "PayloadError"]
+
+
+class PayloadError(HeliSimError, ValueError):
+    """A frame whose framing and checksum are good but whose payload does not fit its type."""
 
 
 @dataclass(frozen=True)

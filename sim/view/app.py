@@ -6,6 +6,9 @@ to the command pipe as one word per line; keys that concern only the picture (1,
 here.  With ``--rc-fd`` the keyboard (or a joystick) is the pilot: a ``CrsfSender`` thread writes
 CRSF frames into the simulator's RC port.  When the flight ends (the snapshot says
 ``finished``) the view draws its last frame, saves ``--screenshot`` if asked, and exits.
+
+``HELI_SIM_VIEW_SCRIPT`` presses keys at seconds of *simulated* flight time, read from the
+snapshot (``KeyScript``), so a script means the same on a busy machine as on an idle one.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import time
 
-__all__ = ["main"]
+__all__ = ["SCRIPT_ENV", "KeyScript", "main", "parse_script", "press_key"]
 
 _FPS = 60
 _KEY_COMMANDS = {
@@ -35,7 +39,8 @@ _FAULT_KEYS = {"f2": "rc_silence", "f3": "byte_loss", "f4": "corrupt", "f5": "un
                "f7": "latency", "f8": "pace", "f9": "loop_delay"}  # fmt: skip
 _FLYING_KEYS = {"left", "right", "up", "down", "a", "d", "w", "s"}
 _FINISH_WAIT_S = 3.0  # after asking to quit, how long to wait for the simulator to finish the flight
-SCRIPT_ENV = "HELI_SIM_VIEW_SCRIPT"  # "1.0:t,2.5:g,4:escape": keys pressed at seconds of flight (demos, tests)
+SCRIPT_ENV = "HELI_SIM_VIEW_SCRIPT"  # "1.0:t,2.5:g,4:escape": keys pressed at simulated seconds (demos, tests)
+_SCRIPT_TICKS_APART = 2  # ticks the simulator runs between two scripted keys: never two in one tick
 
 
 def parse_script(text: str) -> list[tuple[float, str]]:
@@ -44,12 +49,59 @@ def parse_script(text: str) -> list[tuple[float, str]]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         at, sep, key = item.partition(":")
         try:
-            script.append((float(at), key.strip()))
+            seconds = float(at)
         except ValueError:
-            raise ValueError(f"{SCRIPT_ENV}: {item!r} is not SECONDS:KEY (for example 1.5:t)") from None
-        if not sep or not key.strip():
+            seconds = math.nan
+        if not sep or not key.strip() or not math.isfinite(seconds) or seconds < 0.0:
             raise ValueError(f"{SCRIPT_ENV}: {item!r} is not SECONDS:KEY (for example 1.5:t)")
+        script.append((seconds, key.strip()))
     return sorted(script)
+
+
+class KeyScript:
+    """The keys of ``HELI_SIM_VIEW_SCRIPT``, due at seconds of simulated flight time.
+
+    The view calls ``update`` once a frame, after reading the snapshot; it answers the key to
+    press now, or None.  The script's clock runs with the snapshot's simulated time (a reset,
+    which sets simulated time back to zero, does not rewind it), and with the view's own clock
+    while the flight is paused (so a script can pause and resume a flight).  Keys are pressed one
+    at a time, in order: the next one waits until the simulator has run ``_SCRIPT_TICKS_APART``
+    ticks since the last one was sent, so no two reach the loop in the same tick.  A view that
+    falls behind (it runs at the lowest CPU priority: on a busy machine it draws a few frames a
+    second) presses a key late, and the rest of the script moves with it: the gaps between keys,
+    in simulated time, are never shorter than written.  Pure: no pygame, no clock of its own.
+    """
+
+    def __init__(self, items: list[tuple[float, str]]):
+        self.items = list(items)
+        self.clock_s = 0.0  # the script's time: simulated seconds of flight (plus wall seconds paused)
+        self.late_s = 0.0  # how late the last key came; the keys after it move by as much
+        self._last: tuple[float, float] | None = None  # (simulated time, view time) of the last update
+        self._sent = False  # a key was pressed last frame: its command went out during this frame's events
+        self._next_tick = 0  # the first tick at which the next key may be pressed
+
+    def update(self, tick: int, sim_time_s: float, paused: bool, now_s: float) -> str | None:
+        """The key to press now (or None), given this frame's snapshot and the view's clock."""
+        if self._last is None:
+            self.clock_s = max(0.0, sim_time_s)  # the first snapshot seen (the view may start late)
+        else:
+            last_sim_s, last_now_s = self._last
+            step_s = now_s - last_now_s if paused else sim_time_s - last_sim_s
+            self.clock_s += max(0.0, step_s)
+        self._last = (sim_time_s, now_s)
+        if self._sent:  # the command went out before this snapshot was read: wait for the loop to run
+            self._sent = False
+            self._next_tick = tick + _SCRIPT_TICKS_APART
+            return None
+        if not self.items or tick < self._next_tick:
+            return None
+        at_s, key = self.items[0]
+        if self.clock_s < at_s + self.late_s:
+            return None
+        self.late_s = self.clock_s - at_s
+        self.items.pop(0)
+        self._sent = True
+        return key
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -77,13 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     options = json.loads(args.joystick)
     given = options.get("joystick", {})
     mapping = JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in given.items()})
-    script = parse_script(os.environ.get(SCRIPT_ENV, ""))
+    script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
     sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6))))
     commands = os.fdopen(args.commands_fd, "wb", buffering=0)
 
     def send(command: str) -> None:
         with contextlib.suppress(BrokenPipeError):  # the simulator has gone: closing follows
             commands.write(command.encode() + b"\n")
+
+    def ask_to_quit() -> None:
+        """Esc or closing the window: say what the keyboard transmitter sent (an event of the flight), then quit."""
+        if sender is not None:
+            send(f"note transmitter sent {sender.frames} CRSF frames ({sender.dropped} dropped, the port full)")
+        send("quit")
 
     def switch(key: str) -> None:
         """The transmitter's arm switch (E) or mode switch (M); recorded as an event."""
@@ -114,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     joystick = pygame.joystick.Joystick(0) if pygame.joystick.get_count() else None
     clock = pygame.time.Clock()
     simulator = os.getppid()
-    flight_started: float | None = None  # the first tick seen: the script's time zero
     frames, first_frame_at = 0, None
     quit_asked: float | None = None
     try:
@@ -123,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             for event in pygame.event.get():
                 if event.type == pygame.QUIT:
                     quit_asked = quit_asked or time.monotonic()
-                    send("quit")
+                    ask_to_quit()
                 elif event.type == pygame.JOYBUTTONDOWN:
                     if event.button in (mapping.arm_button, mapping.mode_button):
                         switch("e" if event.button == mapping.arm_button else "m")
@@ -139,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                         ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"
                     elif name == "escape":
                         quit_asked = quit_asked or time.monotonic()
-                        send("quit")
+                        ask_to_quit()
                     elif name in ("1", "2"):
                         ui.camera = "pilot" if name == "1" else "chase"
                         send(f"note camera {ui.camera}")
@@ -160,10 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = reader.read()
             if snapshot.vehicles:
                 ui.focus %= len(snapshot.vehicles)
-            if flight_started is None and snapshot.tick > 0:
-                flight_started = time.monotonic()
-            while script and flight_started is not None and time.monotonic() - flight_started >= script[0][0]:
-                press_key(pygame, script.pop(0)[1])
+            key = script.update(snapshot.tick, snapshot.sim_time_s, snapshot.paused, time.monotonic())
+            if key is not None:
+                press_key(pygame, key)  # handled with the next frame's events, as a key from the keyboard
             renderer.draw(screen, snapshot, ui, time.monotonic())
             pygame.display.flip()
             frames += 1

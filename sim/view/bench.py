@@ -86,16 +86,19 @@ def _fly(seconds: float, view: bool) -> FlightLoop:
     return loop
 
 
-def bench_view(quick: bool = False) -> list[Result]:
-    """Frames per second at 1280x720, and loop lateness with the view on vs off."""
+def bench_view(quick: bool = False, flight_s: float | None = None, frames: int | None = None) -> list[Result]:
+    """Frames per second at 1280x720, and loop lateness with the view on vs off.
+
+    ``frames`` drawn for the frame rate (default 60 with ``quick``, else 300); ``flight_s``: how long
+    each flight (and the bare loop) is (default 2 s with ``quick``, else 4 s)."""
     results: list[Result] = []
-    for label, samples in _frame_times(60 if quick else 300).items():
+    for label, samples in _frame_times(frames or (60 if quick else 300)).items():
         median = statistics.median(samples)
         results.append(Result("view", f"fps{label}", round(1.0 / median, 1), "1/s"))
         results.append(Result("view", f"frame_ms_p50{label}", round(median * 1e3, 2), "ms"))
         results.append(Result("view", f"frame_ms_p99{label}", round(float(np.quantile(samples, 0.99)) * 1e3, 2), "ms"))
 
-    seconds = 2.0 if quick else 4.0
+    seconds = flight_s or (2.0 if quick else 4.0)
     rounds: dict[str, list[float]] = {}
     view_rates, first_frames = [], []
     for _ in range(1 if quick else 3):

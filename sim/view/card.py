@@ -5,7 +5,8 @@ the card as JSON on standard input.  It prints what the user chose on standard o
 ``next`` (Enter, Space, Right or N), ``again`` (R: measure the step once more) or ``stop`` (Esc,
 or closing the window).  Without ``--wait`` it draws one frame, saves ``--screenshot`` if
 asked, and answers ``next`` (off screen nobody is there to press a key).  Keys can be scripted
-with ``HELI_SIM_VIEW_SCRIPT``, as in the flight view.
+with ``HELI_SIM_VIEW_SCRIPT``, as in the flight view; a card has no flight, so its script's times
+are seconds since the card opened.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 ``ViewLink`` runs in the simulator (it never imports pygame).  Once a tick, ``on_tick`` appends
 the tick's period and lateness to the shared history and, at ``PUBLISH_HZ``, the vehicles,
 sticks and ports; commands from the view (keys) arrive on a pipe, read without blocking.  The
-view runs as ``python -m sim.view.app`` in its own process (and process group): it can crash or be
-killed without taking the flight along (the link notices and records ``view_lost``), and
-closing its window ends the flight (``quit``).
+view runs as ``python -P -m sim.view.app`` in its own process (and process group; ``-P``: never
+from the working directory): it can crash or be killed without taking the flight along (the link
+notices and records ``view_lost``), and closing its window ends the flight (``quit``).  Its start
+and its end are waits SIGINT and SIGTERM cut short (``sim.stopping``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from heli.errors import ConfigError
+from sim import stopping
 from sim.runtime import python_line
 from sim.view.app import SCRIPT_ENV, parse_script
 from sim.view.shared import (
@@ -60,6 +62,9 @@ def view_environment() -> dict[str, str]:
 COMMANDS = ("toggle_io", "toggle_asyncio", "cpu_thread", "cpu_process", "reset", "pause", "quit")
 FIRST_FRAME_WAIT_S = 10.0  # a loaded machine may take a few seconds to start the view
 _QUIT_WAIT_S = 5.0  # the view saves its screenshot and closes its window
+_QUIT_WAIT_STOPPING_S = 0.4  # the same when SIGINT / SIGTERM asked heli-sim to stop: until this long after it
+_REAP_WAIT_STOPPING_S = 0.8  # then killed, its end is waited for until this long after the signal
+_STOP_CHECK_S = 0.05  # how often the wait for the first frame looks for a stop request
 
 
 class Publisher:
@@ -185,13 +190,47 @@ class ViewLink:
             parse_script(os.environ.get(SCRIPT_ENV, ""))  # a bad script is the user's error, said here
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        self.writer = SnapshotWriter()
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(read_fd, False)
-        self._commands_fd = read_fd
         self._pending = b""
         self._queue: list[str] = []
-        args = [sys.executable, "-m", "sim.view.app", "--shm", self.writer.name, "--commands-fd", str(write_fd),
+        try:
+            self._start(size, screenshot, rc_fd, joystick)
+        except OSError as error:  # out of file descriptors, memory (/dev/shm) or processes
+            error.add_note("starting the view")
+            raise
+        self.lost = False
+        self.publisher = Publisher(self.writer, caption)
+        self.first_frame_s: float | None = None  # from starting the process to its first frame shown
+        self.frames_drawn = 0  # frames the view drew, and over how long (it says so as it closes)
+        self.frames_seconds = 0.0
+
+    def _start(self, size: tuple[int, int], screenshot: str | None, rc_fd: int | None, joystick: dict | None) -> None:
+        """The shared memory, the command pipe and the process; what was made is undone if a step fails."""
+        try:
+            self.writer = SnapshotWriter()
+            try:
+                read_fd, write_fd = os.pipe()
+            except BaseException:
+                self.writer.close()
+                raise
+            try:
+                self._spawn(size, screenshot, rc_fd, joystick, write_fd)
+            except BaseException:
+                os.close(read_fd)
+                self.writer.close()
+                raise
+            finally:
+                os.close(write_fd)
+        finally:
+            if rc_fd is not None:
+                os.close(rc_fd)  # the view holds the transmitter's end now (or nobody will)
+        os.set_blocking(read_fd, False)
+        self._commands_fd = read_fd
+
+    def _spawn(
+        self, size: tuple[int, int], screenshot: str | None, rc_fd: int | None, joystick: dict | None, write_fd: int
+    ) -> None:
+        # -P: safe-path mode, the working directory is not on the view's sys.path
+        args = [sys.executable, "-P", "-m", "sim.view.app", "--shm", self.writer.name, "--commands-fd", str(write_fd),
                 "--size", f"{size[0]}x{size[1]}"]  # fmt: skip
         pass_fds = [write_fd]
         if screenshot:
@@ -205,14 +244,13 @@ class ViewLink:
         self.process = subprocess.Popen(
             args, pass_fds=tuple(pass_fds), stdin=subprocess.DEVNULL, process_group=0, env=view_environment()
         )  # process group: see EmulatorProcess (Ctrl-C, and the scheduler autogroup for SCHED_IDLE)
-        os.close(write_fd)
-        if rc_fd is not None:
-            os.close(rc_fd)  # the view holds the transmitter's end now
-        self.lost = False
-        self.publisher = Publisher(self.writer, caption)
-        self.first_frame_s: float | None = None  # from starting the process to its first frame shown
-        self.frames_drawn = 0  # frames the view drew, and over how long (it says so as it closes)
-        self.frames_seconds = 0.0
+
+    def _kill_now(self) -> None:
+        self.process.kill()
+        try:
+            self.process.wait(stopping.time_left(_REAP_WAIT_STOPPING_S) or 0.0)
+        except subprocess.TimeoutExpired:
+            log.warning("the view (pid %d) was killed but is still dying", self.process.pid)
 
     def on_tick(self, loop: Any, lateness_s: float, period_s: float | None, skipped: int) -> list[str]:
         """Publish the tick; return the commands the view sent since the last one."""
@@ -233,17 +271,19 @@ class ViewLink:
         The flight starts after that: the view's start-up (an interpreter, pygame, fonts: half a
         second of a core) is not charged to the loop's timing, and the user sees the first tick.
         False if the view did not show a frame in ``timeout_s`` (the flight starts anyway).
+        ``sim.stopping.Stopped`` if SIGINT or SIGTERM asks heli-sim to stop meanwhile.
         """
         self.publisher.publish_state(loop)
         deadline = time.monotonic() + timeout_s
-        with selectors.DefaultSelector() as selector:
+        with selectors.PollSelector() as selector:  # poll needs no file descriptor of its own (EMFILE)
             selector.register(self._commands_fd, selectors.EVENT_READ)
             while self.first_frame_s is None and not self.lost:
+                stopping.check()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     log.warning("the view showed no frame in %.0f s; flying without waiting", timeout_s)
                     return False
-                if selector.select(remaining):
+                if selector.select(min(remaining, _STOP_CHECK_S)):
                     self._read_pipe()
         return self.first_frame_s is not None
 
@@ -272,20 +312,32 @@ class ViewLink:
 
     # --- the end
     def close(self, finished: bool = True) -> None:
-        """Tell the view the flight is over, wait for it (screenshot) and reap it; free the memory."""
+        """Tell the view the flight is over, wait for it (screenshot) and reap it; free the memory.
+
+        The view gets 5 s to save its screenshot and close; then it is ended (SIGTERM, then
+        SIGKILL).  When SIGINT or SIGTERM asked heli-sim to stop (``sim.stopping``), it gets until
+        0.4 s after the signal, then SIGKILL, and its end is waited for until 0.8 s after the
+        signal: at the idle priority, on a busy machine, even dying can take it longer (it is
+        logged, and left to the system).
+        """
         if finished and self.process.poll() is None:
             self.publisher.finish()
+            left_s = stopping.time_left(_QUIT_WAIT_STOPPING_S)  # None: no signal, no hurry
+            wait_s = _QUIT_WAIT_S if left_s is None else left_s
             try:
-                self.process.wait(_QUIT_WAIT_S)
+                self.process.wait(wait_s)
             except subprocess.TimeoutExpired:
-                log.warning("the view did not close in %.0f s; ending it", _QUIT_WAIT_S)
+                log.warning("the view did not close in %.1f s; ending it", wait_s)
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(1.0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(1.0)
+            if stopping.requested() is not None:
+                self._kill_now()
+            else:
+                self.process.terminate()
+                try:
+                    self.process.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(1.0)
         self._read_pipe()  # the view's last words (its frame count)
         os.close(self._commands_fd)
         self.writer.close()

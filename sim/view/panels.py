@@ -47,6 +47,7 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "backpressured": (245, 170, 50),
     "timed out": (245, 170, 50),
     "disconnected": (235, 60, 50),
+    "failed": (235, 60, 50),
     "closed": (130, 136, 148),
 }
 CHART_MIN_MS = 0.01  # the strip chart's log scale, ms

@@ -10,13 +10,19 @@ Layout (float64 slots, ``Layout`` names the offsets): scalars, vehicle 0's 16 ch
 ``MAX_VEHICLES`` vehicles x ``VEHICLE_FIELDS``, up to ``MAX_PORTS`` ports x ``PORT_FIELDS``, the
 period/lateness/mode history ring, per-mode tick, missed and histogram counts; then a UTF-8
 JSON text area (names, events) with its length.
+
+Shared memory brings multiprocessing's resource tracker along, a ``python -c`` child process:
+``start_resource_tracker`` starts it in safe-path mode, so it never imports from the working directory.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 from dataclasses import dataclass
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
@@ -31,7 +37,7 @@ from sim.view.snapshot import (
     VehicleView,
 )
 
-__all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter"]
+__all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter", "start_resource_tracker"]
 
 VEHICLE_FIELDS = 22  # pos 3, vel 3, quat 4, flap 2, rpm, collective, throttle, crashed, armed, failsafe, mode, governor
 PORT_FIELDS = 4  # frames/s, bytes/s, errors, io wait ms
@@ -67,15 +73,38 @@ class Layout:
 
 LAYOUT = Layout()
 _CREATED_HERE: set[str] = set()  # segments this process's writers made (and own)
+_TRACKER_LOCK = threading.Lock()
 _S = {name: LAYOUT.scalars + i for i, name in enumerate(_SCALARS)}
 _HIST_BINS = len(LATENESS_BINS_MS) + 1
 _MODE_STRIDE = 2 + _HIST_BINS
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (if it is not running) in safe-path mode.
+
+    The first shared-memory segment starts it, as ``python -c ...``, which puts the working
+    directory first on its ``sys.path`` (a ``json.py`` there would run in it) unless the
+    interpreter is in safe-path mode: ``-P`` is passed on from this process's flags, otherwise
+    ``PYTHONSAFEPATH=1`` is set in the environment while it starts.  Call it before other threads
+    start processes (the flight session does, before the ports open): the environment is the process's.
+    """
+    with _TRACKER_LOCK:
+        running = getattr(resource_tracker._resource_tracker, "_fd", None) is not None
+        if running or sys.flags.safe_path or os.environ.get("PYTHONSAFEPATH"):
+            resource_tracker.ensure_running()
+            return
+        os.environ["PYTHONSAFEPATH"] = "1"
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            del os.environ["PYTHONSAFEPATH"]
 
 
 class SnapshotWriter:
     """Owns the shared memory (created here, unlinked on ``close``) and writes snapshots into it."""
 
     def __init__(self) -> None:
+        start_resource_tracker()
         self.shm = shared_memory.SharedMemory(create=True, size=LAYOUT.nbytes)
         _CREATED_HERE.add(self.shm.name)
         self.floats = np.ndarray((LAYOUT.floats,), dtype=np.float64, buffer=self.shm.buf)
@@ -147,8 +176,6 @@ def _stop_tracking(shm: shared_memory.SharedMemory) -> None:
     """Python < 3.13 registers every attached segment with the resource tracker, which would
     unlink it when this (reading) process exits; the writer owns it, so unregister here (unless
     the writer is in this very process: its registration is the one that must stay)."""
-    from multiprocessing import resource_tracker
-
     if shm.name in _CREATED_HERE:
         return
 
