@@ -77,8 +77,17 @@ def load_controller(name: str) -> ControlFunction:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except ModuleNotFoundError as error:
         raise ConfigError(f"{where}: cannot import {module_name!r} ({error}); is it on PYTHONPATH?") from None
+    except SyntaxError as error:  # the module's own text: where, in one line
+        place = f"{os.path.basename(error.filename or module_name)}:{error.lineno}"
+        raise ConfigError(f"{where}: {module_name!r} does not compile ({error.msg}, {place})") from None
+    except Stopped:
+        raise
+    except BaseException as error:  # anything its import ran raised (SystemExit and KeyboardInterrupt too)
+        if is_interrupt(error):
+            raise
+        raise ConfigError(f"{where}: importing {module_name!r} raised {describe_error(error)}") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise ConfigError(f"{where}: {module_name} has no function {function_name!r}")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "out_of_resources"]
 
+EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 # errno -> what ran out, and the limit to look at
 _EXHAUSTED = {
@@ -83,6 +84,14 @@ def _fit_memory_limit() -> None:
         raise MemoryError(f"heli-sim needs {_MIN_ADDRESS_SPACE >> 20} MiB of address space") from error
 
 
+def _internal_error() -> int:
+    """An unexpected exception (a bug in heli-sim): its traceback on stderr; status 1."""
+    import traceback
+
+    traceback.print_exc()
+    return EXIT_INTERNAL
+
+
 def _exit_status(exiting: SystemExit) -> int:
     """The status a ``SystemExit`` asks for, as the interpreter would give it (a message: printed, 1)."""
     if exiting.code is None or isinstance(exiting.code, int):
@@ -106,13 +115,15 @@ def main() -> NoReturn:
     except (MemoryError, OSError, RuntimeError, ImportError) as error:  # importing; sim.cli's main: the rest
         stop = stopping.stop_in(error)  # a signal while importing, wrapped by an import hook
         line = None if stop is not None else out_of_resources(error)
-        if stop is None and line is None:
-            raise
         if stop is not None:
             status = stop.status
-        else:
+        elif line is not None:
             sys.stderr.write(f"heli-sim: error: {line}\n")
             status = EXIT_BAD_INPUT
+        else:
+            status = _internal_error()
+    except BaseException:  # a bug: its traceback, status 1, and out the same way (a late signal cannot garble it)
+        status = _internal_error()
     stopping.install_exit_handlers()  # the output is flushed; a signal from now on exits with its status
     # Everything is written and closed.  The interpreter's own shutdown (unloading numpy, pygame,
     # pymavlink...) takes up to half a second of a busy machine, and part way through it puts the

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sim import stopping
 from sim.config import IO_MODES
 from sim.cpu_helper import CpuHelper
 from sim.flight import Flight
@@ -232,7 +233,12 @@ class FlightLoop:
         """Fly until the duration is reached or a stop is requested."""
         self._running = True
         try:
-            self._run()
+            with stopping.escalating():
+                self._run()
+        except stopping.Stopped:  # a tick still running ESCALATE_AFTER_S after the stop request: cut short
+            self.segments[-1].t_end_s = self.clock.now() - self.t0
+            self.stop_reason = self._stop_requested or "stopped"
+            self.record("stop_forced", f"a tick had not ended {stopping.ESCALATE_AFTER_S:g} s after the stop request")
         finally:
             self._running = False
 

@@ -14,6 +14,10 @@ Whenever one of them arrives, ``heli-sim`` ends within a second with status 130 
   physics catch-up.  A wait that gives up before the flight started raises ``Stopped`` from a
   point where the session can close what it opened.  This lasts to the end of the scope, so the
   shutdown and the summary are never cut short, and a second signal changes nothing;
+- **stuck** (``escalating()``, around the flight loop): a request the loop has not acted on within
+  ``ESCALATE_AFTER_S`` (a tick held by code that never returns, such as a user's controller in an
+  endless loop) is raised as ``Stopped`` in the main thread after all, wherever it is; the loop
+  ends there and the session closes in order;
 - **ending** (the command has its status; ``install_exit_handlers``): the output is flushed, and a
   signal now ends the process at once with its own status.
 
@@ -36,10 +40,12 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 __all__ = [
+    "ESCALATE_AFTER_S",
     "Interrupted",
     "Stopped",
     "Terminated",
     "check",
+    "escalating",
     "handling_stops",
     "install_exit_handlers",
     "install_startup_handlers",
@@ -85,9 +91,12 @@ def stopped(signum: int) -> Stopped:
     return Interrupted(signum) if signum == SIGINT else Terminated(signum)
 
 
+ESCALATE_AFTER_S = 0.5  # a stop request the flight loop has not acted on by then is raised in the main thread
+
 _requested: int | None = None  # the first stop signal in the current handling_stops scope
 _requested_at = 0.0  # when it came (time.monotonic)
 _owning = False  # the current scope holds what must be closed in order: signals are requests
+_escalating = False  # the watchdog asks the handler to raise the request it has already recorded
 
 
 def requested() -> int | None:
@@ -165,7 +174,11 @@ def _handling_stops(on_stop: Callable[[int], None] | None) -> Iterator[None]:
 
     def on_signal(signum: int, _frame: object) -> None:
         global _requested, _requested_at
+        global _escalating
         if _requested is not None:
+            if _escalating:  # not a signal: escalating()'s watchdog, the request still not acted on
+                _escalating = False
+                raise stopped(_requested)
             return  # a second signal: the first is being served, the shutdown goes on in order
         _requested, _requested_at = signum, time.monotonic()
         if not _owning:
@@ -182,6 +195,43 @@ def _handling_stops(on_stop: Callable[[int], None] | None) -> Iterator[None]:
         for sig, handler in previous.items():
             _signal.signal(sig, handler)
         _requested, _owning = outer
+
+
+def escalating() -> AbstractContextManager[None]:
+    """A scope (the flight loop's run, main thread) that must act on a stop request promptly: a
+    request still unanswered ``ESCALATE_AFTER_S`` after it came is raised as ``Stopped`` in the main
+    thread, wherever it is (code that never returns, a user's controller in an endless loop, cannot
+    hold a stop).  A thread ``stop-watchdog``, owned by the scope, polls for that and is joined at
+    its end.  Outside a ``handling_stops`` scope that owns something, it does nothing."""
+    from contextlib import contextmanager
+
+    return contextmanager(_escalating_scope)()
+
+
+def _escalating_scope() -> Iterator[None]:
+    import _thread
+    import threading
+
+    if not _owning or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        global _escalating
+        while not done.wait(0.05):
+            if _requested is not None and time.monotonic() - _requested_at >= ESCALATE_AFTER_S:
+                _escalating = True
+                _thread.interrupt_main(SIGINT)  # runs the handler in the main thread: it raises the request
+                return
+
+    watchdog = threading.Thread(target=watch, name="stop-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watchdog.join()
 
 
 def _flush_output() -> None:

@@ -83,9 +83,18 @@ def test_your_controller_flies_instead_of_the_built_in_one_and_replays(my_contro
         ("my_controllers:missing", ["has no function 'missing'"]),
         ("not_a_module_here:f", ["cannot import 'not_a_module_here'", "PYTHONPATH"]),
         ("no-colon", ["expected MODULE:FUNCTION"]),
+        ("broken_syntax:f", ["'broken_syntax' does not compile", "broken_syntax.py:1"]),
+        (
+            "raises_on_import:f",
+            ["importing 'raises_on_import' raised RuntimeError('no gains')", "raises_on_import.py:1"],
+        ),
+        ("exits_on_import:f", ["importing 'exits_on_import' raised SystemExit(3)"]),
     ],
 )
 def test_a_controller_that_cannot_fly_is_one_line(my_controllers, name, fragments):
+    (my_controllers / "broken_syntax.py").write_text("def f(:\n")
+    (my_controllers / "raises_on_import.py").write_text("raise RuntimeError('no gains')\n")
+    (my_controllers / "exits_on_import.py").write_text("import sys\nsys.exit(3)\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(my_controllers)}
     result = subprocess.run([sys.executable, "-m", "sim", "fly", "--headless", "--duration", "0.5", "--controller",
                              name], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)  # fmt: skip

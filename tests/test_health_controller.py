@@ -137,6 +137,17 @@ def signals_itself(constants, state, pilot, vehicles, dt_s):
     return control(constants, state, pilot, vehicles, dt_s)
 
 
+def never_returns(constants, state, pilot, vehicles, dt_s):
+    global calls
+    calls += 1
+    if calls > GOOD_CALLS:
+        sys.stderr.write("never returns\\n")
+        sys.stderr.flush()
+    while calls > GOOD_CALLS:  # an endless loop, in flight: only a signal gets the loop back
+        pass
+    return control(constants, state, pilot, vehicles, dt_s)
+
+
 def most_of_a_tick(constants, state, pilot, vehicles, dt_s):
     time.sleep(0.001)  # half of each tick in here: a Ctrl-C mostly lands in this call
     return control(constants, state, pilot, vehicles, dt_s)
@@ -329,3 +340,21 @@ def test_ctrl_c_while_the_users_controller_runs_still_stops_the_flight(controlle
     summary = json.loads((controllers / "stats.json").read_text())
     assert summary["stop_reason"] == "SIGINT"
     assert "controller_failed" not in [e["kind"] for e in summary["events"]]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_controller_that_never_returns_cannot_hold_a_stop(controllers, sig):
+    """The loop is stuck in the controller: the stop request is raised there after
+    ESCALATE_AFTER_S, and the flight still ends in order with its summary."""
+    command = _fly_command(controllers, "never_returns", 1, duration_s=60.0)
+    with running(command, cwd=ROOT, env=_env(controllers)) as proc:
+        lines = StderrLines(proc)
+        lines.wait_for("never returns", timeout_s=60)  # the loop is in there for good
+        os.kill(proc.pid, sig)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err.decode()
+    assert "flown" in out.decode()  # the summary table
+    summary = json.loads((controllers / "stats.json").read_text())
+    kinds = [e["kind"] for e in summary["events"]]
+    assert "stop_forced" in kinds and "controller_failed" not in kinds

@@ -6,13 +6,13 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from heli.errors import ConfigError
 from heli.params import quantity
 from sim.calibrate import Calibrator
 from sim.cli import check_output_path
 from sim.cli.options import channel_map_type, device_pilot_type, schema_type
+from sim.cli.output import write_output
 from sim.config import STICKS, ChannelMap, PortSpec
 from sim.dataclass_io import build, show, to_table
 from sim.ports.events import EventLog
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     build(ChannelMap, to_table(calibrated), source="the measured calibration", path="rc")
     text = Calibrator.to_toml(calibrated)
     if args.output:
-        Path(args.output).write_text(text)
+        write_output(args.output, text, "--output")  # OutputError: one line, status 2
         print(f"heli-sim calibrate: {calibrator.frames} frames; [rc] written to {args.output}", file=sys.stderr)
     else:
         print(text)

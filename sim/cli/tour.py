@@ -18,8 +18,9 @@ import textwrap
 from pathlib import Path
 
 from heli.errors import ConfigError
-from sim.cli import check_output_path
+from sim.cli import EXIT_BAD_INPUT, check_output_path
 from sim.cli.options import folder_type
+from sim.cli.output import write_json_output
 from sim.dataclass_io import show
 from sim.runtime import python_line
 from sim.session import ViewOptions
@@ -148,6 +149,6 @@ def run(args: argparse.Namespace) -> int:
             break
     print("\nThreads are for waiting (blocking I/O); processes are for computing. Run one step again: "
           "heli-sim tour --step 2")  # fmt: skip
-    if args.json:
-        Path(args.json).write_text(json.dumps({"python": python_line(), "steps": report}, indent=2) + "\n")
+    if not write_json_output(args.json, {"python": python_line(), "steps": report}, "--json", "tour"):
+        return EXIT_BAD_INPUT
     return 0
