@@ -117,7 +117,10 @@ def load_heli(name_or_path: str) -> HeliConfig:
                 "or a path to a .toml file"
             )
         path = configs_dir() / f"{name_or_path}.toml"
-    return heli_from_table(load_toml(path, what="helicopter file"), str(path))
+    table = load_toml(path, what="helicopter file")
+    if "flight" in table and "main_rotor" not in table:
+        raise ConfigError(f"{path}: a flight file ([flight] table), not a helicopter file: give it to --config")
+    return heli_from_table(table, str(path))
 
 
 def check_physics_step(heli: HeliConfig, config: FlightConfig) -> None:
@@ -475,6 +478,13 @@ class FlightConfig:
     def __post_init__(self) -> None:
         # each port's protocol can address the vehicles it serves (the default set: checked when opened)
         check_vehicle_ids(self.ports or (), self.flight.fleet)
+        for spec in self.port_specs():
+            hover_over = spec.role == "rc-in" and spec.url == "virtual" and self.flight.pilot == "hover"
+            if hover_over and spec.wire_protocol != "hsf":
+                raise ConfigError(
+                    f"{spec.label}: the hover pilot's emulated transmitter flies by vehicle states, which only "
+                    f"hsf carries, not {spec.wire_protocol}; use pilot script:FILE with {spec.wire_protocol}"
+                )
         names = [p.label for p in self.port_specs()]
         for index, fault in enumerate(self.faults):
             if fault.target != "loop" and fault.target not in names:

@@ -64,7 +64,10 @@ def flight_session(
     """
     settings = config.flight
     if settings.pilot == "keyboard" and view is None:
-        raise ConfigError("--pilot keyboard needs the view (it is the transmitter); drop --headless")
+        raise ConfigError(
+            "--pilot keyboard needs the view (it is the transmitter): a display, without --headless; "
+            "without one, fly with --pilot hover or script:FILE"
+        )
     flight = Flight(heli, config)
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
     loop = FlightLoop(

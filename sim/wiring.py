@@ -33,7 +33,7 @@ from sim.ports.faults import FaultyOpener, LineFaults
 from sim.ports.port import Port
 from sim.ports.portset import PortSet
 from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder
-from sim.ports.transport import SerialSettings, open_transport
+from sim.ports.transport import SerialSettings, check_port_count, open_transport
 from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.protocols.hsf import ServoCommand, VehicleStateMsg
 from sim.protocols.mavlink import TelemetrySample
@@ -184,6 +184,7 @@ class PortIO:
         self._clock = clock
         specs = config.port_specs()
         check_vehicle_ids(specs, flight.count)  # the default set too (a flight file's ports are checked at load)
+        check_port_count([spec.label for spec in specs], flight.count)
         self.specs = {spec.label: spec for spec in specs}
         self.ports = [self._make_port(spec) for spec in specs]
         self.portset = PortSet(self.ports, self.events, mode)

@@ -78,6 +78,9 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         (["nosuchcommand"], ["'nosuchcommand'", "fly", "trim", "bench"]),
         ([], ["COMMAND"]),
         (["fly", "--frobnicate"], ["--frobnicate"]),
+        (["fly", "--rc-protocol", "crsf", "--headless", "--duration", "1"], ["hover pilot", "crsf", "script:FILE"]),
+        (["fly", "--link-latency", "30", "--headless", "--duration", "1"], ["--link-latency 30", "no link port"]),
+        (["fly", "--heli", "configs/seed-demo.toml", "--duration", "1"], ["a flight file", "--config"]),
     ],
     ids=[
         "fly-io",
@@ -98,6 +101,9 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         "unknown-subcommand",
         "no-subcommand",
         "unknown-option",
+        "fly-hover-pilot-over-crsf",
+        "fly-link-latency-without-link",
+        "fly-flight-file-as-heli",
     ],
 )
 def test_bad_input(args, fragments):

@@ -229,6 +229,9 @@ def test_a_signal_at_a_random_moment_leaves_a_log_that_replays(tmp_path, mode, s
     # after SIGKILL, what the writer had flushed (every 0.25 s; the flight ran longer): how many ticks
     # that is depends on the machine, not on the log
     assert log.tick_count > 0
+    # status.json counts what each flush made durable: after SIGKILL, no more than the log holds
+    # (rows appended after the last flush are there too), and at least one flush's worth
+    assert 0 < log.status["ticks"] <= log.tick_count and log.status["frames"] <= len(log.frames)
     if sig != signal.SIGKILL:
         assert proc.returncode == 128 + sig
         summary = json.loads(stats.read_text())

@@ -226,6 +226,9 @@ def test_sigint_ends_a_replay_inside_a_long_tick(tmp_path):
     summary = json.loads(stats.read_text())
     assert summary["stop_reason"] == "replay stopped" and summary["replay"]["ticks"] < summary["replay"]["ticks_in_log"]
     assert "ended: replay stopped" in out.decode()
+    result = summary["replay"]
+    assert result["complete"] is False and result["interrupted"] is True
+    assert f"replay: stopped after {result['ticks']} of {result['ticks_in_log']} ticks" in out.decode()
 
 
 def test_the_checks_accept_what_the_writer_writes(tmp_path):

@@ -27,13 +27,14 @@ import pytest
 from heli.errors import ConfigError
 from sim.cli.fly import _status_line
 from sim.config import FlightConfig, FlightSettings, PortSpec, apply_overrides
+from sim.errors import PortError
 from sim.outcome import flight_failures
 from sim.ports.codecs import HsfCodec, MspCodec, make_codec
 from sim.ports.events import EventLog
 from sim.ports.port import MAX_IO_ERROR_EVENTS
 from sim.ports.portset import PortSet
 from sim.ports.roles import Downlink, LinkPort, RcInPort, TelemetryPort
-from sim.ports.transport import open_transport
+from sim.ports.transport import MAX_PORTS, SELECT_FD_LIMIT, open_transport
 from sim.protocols import msp
 from sim.protocols.hsf import VehicleStateMsg
 from sim.session import flight_session
@@ -382,6 +383,37 @@ def test_a_default_fleet_beyond_hsf_ids_is_refused_on_the_command_line():
     result = heli_sim("fly", "--headless", "--duration", "0.1", "--fleet", "65537")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "port rc-in speaks hsf, whose vehicle index reaches 65536 vehicles" in result.stderr
+
+
+def test_a_default_fleet_with_more_ports_than_select_can_watch_is_refused_in_one_line():
+    result = heli_sim("fly", "--headless", "--duration", "0.1", "--fleet", str(MAX_PORTS))  # and rc-in, telemetry
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"its {MAX_PORTS + 2} ports (rc-in ... telemetry) are more than the {MAX_PORTS}" in result.stderr
+    assert "--no-ports" in result.stderr
+
+
+def test_a_port_given_a_file_descriptor_select_cannot_watch_is_refused():
+    """Past descriptor 1023 every pyserial read would raise ValueError: refused at open, and closed."""
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    filler = os.open(os.devnull, os.O_RDONLY)
+    taken = []
+    try:
+        for fd in range(SELECT_FD_LIMIT):  # every free descriptor below the limit
+            with contextlib.suppress(OSError):
+                os.fstat(fd)
+                continue
+            os.dup2(filler, fd)
+            taken.append(fd)
+        with pytest.raises(PortError, match=rf"{path}: cannot open: it got file descriptor \d+, and pyserial's"):
+            open_transport(path)
+        for fd in taken:
+            os.close(fd)
+        taken.clear()
+        open_transport(path).close()  # with descriptors free again it opens
+    finally:
+        for fd in (*taken, filler, master, slave):
+            os.close(fd)
 
 
 def test_running_out_of_file_descriptors_while_opening_ports_is_one_line():

@@ -98,3 +98,17 @@ def test_readme_links_to_files_that_exist():
 def test_readme_images_exist():
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / path).is_file(), path
+
+
+def test_nothing_shipped_points_outside_the_project():
+    """Users have only this repository: no code, config or doc cites a file beside it."""
+    beside = "../" + "shared"  # spelled in two parts so that this file does not find itself
+    outside = []
+    for folder in ("heli", "sim", "configs", "docs", "tests"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in {".py", ".toml", ".md"} and beside in path.read_text(errors="replace"):
+                outside.append(str(path.relative_to(ROOT)))
+    for path in (ROOT / "README.md", ROOT / "pyproject.toml", ROOT / "Makefile"):
+        if beside in path.read_text():
+            outside.append(path.name)
+    assert outside == []

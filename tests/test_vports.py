@@ -113,7 +113,8 @@ def test_a_signal_ends_it_promptly_with_a_program_attached_and_removes_the_links
             elapsed = child.end(sig)
     finally:
         child.close()
-    assert child.proc.returncode == 0 and reference.proc.returncode == 0
+    status = 128 + sig  # 130 or 143, as every heli-sim command ends on a signal
+    assert child.proc.returncode == status and reference.proc.returncode == status
     assert elapsed < reference_s + SIGNAL_ALLOWANCE_S, f"exited {elapsed:.3f} s after the signal ({reference_s:.3f} s)"
     assert list(tmp_path.iterdir()) == []
 
@@ -246,3 +247,25 @@ def test_close_releases_every_fd_and_stop_before_run_returns_at_once(tmp_path: P
     bridge.close()
     assert list(tmp_path.iterdir()) == []
     assert set(os.listdir("/proc/self/fd")) == fds_before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_device_emulator_serving_a_port_ends_on_a_signal_with_its_status(vports, sig):
+    """``heli-sim device`` on one end of a pair: a signal ends it with 130 or 143 and its summary."""
+    (a_path, _b_path), _ = vports.pairs
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim", "device", "link", "--port", a_path],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        PipeLines(proc.stderr.fileno()).wait_for("serving", STARTUP_TIMEOUT_S)
+        proc.send_signal(sig)
+        out, _err = proc.communicate(timeout=10.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10.0)
+    assert proc.returncode == 128 + sig
+    assert '"ended"' in out.decode()

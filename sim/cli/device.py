@@ -20,6 +20,7 @@ from sim.pilots import make_pilot
 from sim.ports.codecs import make_codec
 from sim.ports.transport import SerialSettings, describe_names
 from sim.rc import neutral_channels
+from sim.stopping import status_for
 
 KINDS = ("transmitter", "servo", "gcs", "link")
 DEVICE_PROTOCOLS = tuple(p for p in field_meta(PortSpec, "protocol")["choices"] if p)
@@ -151,4 +152,4 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(json.dumps({**device.summary(), "ended": ended, "write_drops": end.drops}), flush=True)
-    return 0
+    return status_for(stop[0]) if stop else 0  # a signal ends it with 130 or 143, as every heli-sim command

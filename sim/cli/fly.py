@@ -132,7 +132,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--stats-json", metavar="FILE", help="write the run summary as JSON")
     parser.add_argument(
-        "--log", metavar="FILE", help="record every tick, frame and event into this new flight log (a directory)"
+        "--log", metavar="DIR", help="record every tick, frame and event into this new flight log (a directory)"
     )
     parser.add_argument(
         "--screenshot",
@@ -182,6 +182,10 @@ def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> Flight
     if args.link is not None:
         replace_role("link", [_port("--link", role="link", url=u, vehicle=i) for i, u in enumerate(args.link)])
     if args.link_latency is not None:
+        if not any(s["role"] == "link" for s in specs):
+            raise ConfigError(
+                f"--link-latency {args.link_latency:g}: this flight has no link port (add --link virtual)"
+            )
         specs = [{**s, "latency_ms": args.link_latency} if s["role"] == "link" else s for s in specs]
     for role, protocol in protocols.items():
         if protocol:

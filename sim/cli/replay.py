@@ -132,6 +132,11 @@ def _verdict(replay: dict) -> str:
     if difference is None:
         speed = replay["speed_x_real_time"]
         pace = f", {speed:g}x real time" if speed else ""
+        if not replay["complete"]:
+            return (
+                f"replay: stopped after {replay['ticks']} of {replay['ticks_in_log']} ticks, identical to the log "
+                f"so far{pace}"
+            )
         return f"replay: {replay['ticks']} ticks, identical to the log{pace}"
     logged, replayed = repr(difference["logged"]), repr(difference["replayed"])
     if logged == replayed:  # two NaNs (or zeros) that differ in their bits

@@ -10,6 +10,7 @@ from sim.cli.options import folder_type
 from sim.dataclass_io import show
 from sim.errors import UsageError
 from sim.ports.bridge import PtyBridge
+from sim.stopping import status_for
 
 MAX_PAIRS = 64
 
@@ -29,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "vports",
         description="Make N virtual serial port pairs (pty pairs, like socat): bytes written to one path of a "
         "pair are read from the other.  Open them at any baud rate (it is ignored).  Runs until Ctrl-C or "
-        "SIGTERM (exit status 0), then removes the pairs and their links.",
+        "SIGTERM (exit status 130 or 143, as every heli-sim command), then removes the pairs and their links.",
     )
     parser.add_argument("count", nargs="?", type=_pair_count, default=1, metavar="N", help="pairs (default 1)")
     parser.add_argument(
@@ -45,7 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if args.link_dir is not None and not Path(args.link_dir).is_dir():
         raise UsageError(f"--link-dir {args.link_dir}: not an existing folder")
     with PtyBridge(args.count, link_dir=args.link_dir) as bridge:
-        previous = {sig: signal.signal(sig, lambda *_: bridge.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        ended_by: list[int] = []
+
+        def on_signal(signum: int, _frame: object) -> None:
+            ended_by.append(signum)
+            bridge.stop()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             for pair in bridge.paths:
                 print(f"pair {pair.index}: {pair.a} <-> {pair.b}")
@@ -63,4 +70,4 @@ def run(args: argparse.Namespace) -> int:
                 f"(far end not reading {stats.a_to_b.dropped_overflow + stats.b_to_a.dropped_overflow}, "
                 f"not open {stats.a_to_b.dropped_unattached + stats.b_to_a.dropped_unattached})"
             )
-    return 0
+    return status_for(ended_by[0]) if ended_by else 0

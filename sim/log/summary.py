@@ -61,7 +61,8 @@ def replay_summary(replay: Replay, seconds: float) -> dict:
     """The summary of a finished replay that took ``seconds`` of wall-clock time."""
     log, flight = replay.log, replay.flight
     segments = _segments(replay)
-    recorded_s = float(replay.t_s[-1] - replay.t_s[0]) if replay.count else 0.0
+    replayed = min(replay.index, replay.count)  # ticks replayed: all of them, or those before a stop
+    recorded_s = float(replay.t_s[replayed - 1] - replay.t_s[0]) if replayed else 0.0  # their wall-clock span
     return {
         "duration_s": round(flight.sim_time_s, 6),
         "loop_hz": log.header["loop_hz"],
@@ -85,7 +86,8 @@ def replay_summary(replay: Replay, seconds: float) -> dict:
             "log_status": None if log.status is None else log.status["status"],  # None: an older log, no status
             "log_incomplete": log.incomplete,  # why the log holds less than the flight, or None
             "log_ends_at_s": round(float(replay.t_s[-1]), 6) if replay.count else 0.0,  # its last tick (wall clock)
-            "interrupted": replay.interrupted,
+            "complete": replay.done,  # False: stopped (a signal, the view closed) before the log's end
+            "interrupted": replay.interrupted,  # stopped in the middle of a tick (one of many physics steps)
             "seconds": round(seconds, 3),
             "speed_x_real_time": round(recorded_s / seconds, 1) if seconds > 0 and recorded_s > 0 else None,
         },

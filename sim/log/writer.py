@@ -336,6 +336,8 @@ class FlightLogWriter:
         self._events.flush()
         os.fsync(self._events.fileno())
         self.events_written = events
+        self._writing = STATUS_FILE
+        self._write_status()  # the counts made durable, for a reader after SIGKILL or a power cut
 
     def _tick_rows(self, ticks: list[tuple]) -> np.ndarray:
         """Rows for a batch of ticks, a column at a time (the writer holds the GIL briefly)."""

@@ -17,14 +17,30 @@ from dataclasses import dataclass
 
 import serial
 
+from heli.errors import ConfigError
 from sim.errors import PortError
 
-__all__ = ["TRANSPORT_ERRORS", "URL_SCHEMES", "SerialSettings", "describe_names", "open_transport"]
+__all__ = [
+    "MAX_PORTS",
+    "SELECT_FD_LIMIT",
+    "TRANSPORT_ERRORS",
+    "URL_SCHEMES",
+    "SerialSettings",
+    "check_port_count",
+    "describe_names",
+    "open_transport",
+]
 
 URL_SCHEMES = ("socket", "rfc2217", "loop", "spy")
 # What a transport raises when the device goes away mid-use (protocols.md section 9.5): pyserial's
 # own exception, bare OSError from in_waiting, termios.error from flush and reconfiguration.
 TRANSPORT_ERRORS = (serial.SerialException, OSError, termios.error)
+# pyserial waits on its file descriptors with select(), which cannot watch one numbered 1024 or
+# more (FD_SETSIZE on Linux).  A port costs about six: the device, pyserial's two cancel pipes,
+# and an emulator's output pipe for a virtual one; 160 ports stay below the limit with room for
+# the rest of the process (the log, the view's link, Python's own).
+SELECT_FD_LIMIT = 1024
+MAX_PORTS = 160
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,16 @@ class SerialSettings:
     stopbits: float = serial.STOPBITS_ONE
     read_quantum_s: float = 0.02  # a blocking read returns after this at the latest (re-checks deadlines)
     write_timeout_s: float = 0.25
+
+
+def check_port_count(labels: list[str], fleet: int) -> None:
+    """``ConfigError`` when a flight would open more ports than one process can watch."""
+    if len(labels) > MAX_PORTS:
+        raise ConfigError(
+            f"flight.fleet = {fleet}: its {len(labels)} ports ({labels[0]} ... {labels[-1]}) are more than the "
+            f"{MAX_PORTS} one process can watch (pyserial's select() stops at file descriptor "
+            f"{SELECT_FD_LIMIT - 1}); fly it with --no-ports, or name the ports you need"
+        )
 
 
 def describe_names() -> str:
@@ -63,11 +89,19 @@ def open_transport(name: str, settings: SerialSettings | None = None) -> serial.
         except (serial.SerialException, ValueError, OSError) as error:
             raise PortError(f"{name}: cannot open: {error}") from None
     try:
-        return serial.Serial(name, exclusive=True, **common)
+        transport = serial.Serial(name, exclusive=True, **common)
     except serial.SerialException as error:
         raise PortError(_explain_open_error(name, error)) from None
     except (OSError, ValueError) as error:
         raise PortError(f"{name}: cannot open: {error}") from None
+    fd = transport.fileno()
+    if fd >= SELECT_FD_LIMIT:  # every later read would raise ValueError from select()
+        transport.close()
+        raise PortError(
+            f"{name}: cannot open: it got file descriptor {fd}, and pyserial's select() stops at "
+            f"{SELECT_FD_LIMIT - 1}; open fewer ports (or --no-ports)"
+        )
+    return transport
 
 
 def _explain_open_error(name: str, error: serial.SerialException) -> str:

@@ -1,7 +1,8 @@
 """CRSF (TBS Crossfire / ExpressLRS): RC channel and telemetry frames, their encoders and an incremental decoder.
 
-Pure: no ports, threads, clocks, logging or printing.  Facts from
-``../shared/reference/protocols.md`` sections 1 and 2.  Line: 420000 baud 8N1, not inverted
+Pure: no ports, threads, clocks, logging or printing.  Facts from the
+TBS CRSF specification (``tbs-fpv/tbs-crsf-spec`` ``crsf.md``), Betaflight ``src/main/rx/crsf.c``
+and ExpressLRS ``src/include/crsf_protocol.h``.  Line: 420000 baud 8N1, not inverted
 (the ExpressLRS receiver default).  Frame layout (multi-byte telemetry fields big-endian)::
 
     offset 0    address  sync / destination: 0xC8 flight controller, 0xEA radio, 0xEE TX module, 0x00 broadcast

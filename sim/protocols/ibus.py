@@ -1,7 +1,7 @@
 """FlySky iBUS: the 32-byte servo frame of FS-iA6B/FS-iA10B receivers, its encoder and an incremental decoder.
 
 Pure: no ports, threads, clocks, logging or printing.  Facts from
-``../shared/reference/protocols.md`` section 4 (Betaflight ``src/main/rx/ibus.c``).  Line:
+Betaflight ``src/main/rx/ibus.c`` and ``src/test/unit/rx_ibus_unittest.cc``.  Line:
 115200 8N1, not inverted, a frame about every 7 ms.  Frame layout::
 
     offset 0       0x20  frame length (32)

@@ -1,7 +1,7 @@
 """MSP (MultiWii Serial Protocol) v1 and v2: framing, an incremental decoder and the payloads heli-sim uses.
 
 Pure: no ports, threads, clocks, logging or printing.  Facts from
-``../shared/reference/protocols.md`` section 5 and Betaflight ``src/main/msp/msp_serial.c``
+Betaflight ``src/main/msp/msp_serial.c`` and ``msp_protocol.h``
 (parser ``mspSerialProcessReceivedData``, encoder ``mspSerialEncode``).  Frames (multi-byte
 fields little-endian)::
 

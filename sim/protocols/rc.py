@@ -7,7 +7,7 @@ typed messages), and an encoder ``encode_channels(frame) -> bytes`` that is its 
 ``LineSettings``, so the port opens the way a real receiver needs (SBUS: 100000 8E2).
 
 Microsecond conventions differ by up to a microsecond between firmwares; each codec documents
-the one it uses (see ``../shared/reference/protocols.md`` section 1.2).
+the one it uses (Betaflight's, OpenTX/EdgeTX's and ExpressLRS's formulas differ there).
 
 ``PayloadError`` is the one kind of error a codec raises for a frame it has read: good framing
 and a good checksum, but a payload that does not fit (unknown type, wrong length, a field out

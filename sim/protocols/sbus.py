@@ -1,7 +1,7 @@
 """SBUS (Futaba; FrSky and ExpressLRS "SBUS" outputs): the 25-byte channel frame, its encoder and a decoder.
 
-Pure: no ports, threads, clocks, logging or printing.  Facts from
-``../shared/reference/protocols.md`` sections 1 and 3.  Line: 100000 baud 8E2, inverted (a plain
+Pure: no ports, threads, clocks, logging or printing.  Facts from Betaflight ``src/main/rx/sbus.c``
+and ``sbus_channels.h``, and PX4 ``src/lib/rc/sbus.cpp``.  Line: 100000 baud 8E2, inverted (a plain
 USB-UART needs an inverter or an "uninverted"/ELRS "Inverted SBUS" output), a frame every
 7-14 ms (ExpressLRS: 9 ms).  Frame layout::
 
