@@ -16,6 +16,12 @@ its tick) comes back as a ``ControllerAnswer`` saying what it did and for which 
 flight, ``dry_run`` calls it once on the starting state: a controller that cannot fly at all
 is bad input (``ConfigError``, one line).
 
+A call that has not returned ``HUNG_AFTER_S`` after it began (an endless loop, a sleep, a wait
+on something that never comes) is interrupted there: a ``SIGALRM`` timer, armed around each call
+in the main thread, raises inside the controller (again every ``HUNG_REPEAT_S`` should it catch
+that), and the call counts as too slow for its tick.  Pure-Python code and blocking calls are
+interrupted; a single long C call (one huge numpy operation) only once it returns.
+
 Too slow, the rule: a call overruns when it takes longer than the loop period.  After
 ``SLOW_CALLS_IN_A_ROW`` overrunning calls in a row, the built-in controller is timed on the same
 inputs (best of ``REFERENCE_REPEATS``); the user's controller is judged too slow when even the
@@ -27,6 +33,7 @@ caller records it (a tick flag in the flight log) and a replay passes it back as
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
@@ -46,6 +53,7 @@ from heli.state import COMMAND_SIZE, ActuatorCommand, VehicleState
 from sim.stopping import Stopped
 
 __all__ = [
+    "HUNG_AFTER_S",
     "REFERENCE_REPEATS",
     "SLOW_CALLS_IN_A_ROW",
     "SLOW_REFERENCE_RATIO",
@@ -62,6 +70,8 @@ ControlFunction = Callable[..., tuple[ControllerState, ActuatorCommand]]
 SLOW_CALLS_IN_A_ROW = 50  # overrunning calls in a row before the controller's speed is judged (0.1 s at 500 Hz)
 SLOW_REFERENCE_RATIO = 10.0  # ... too slow when its fastest call took this many times the built-in's time
 REFERENCE_REPEATS = 3  # the built-in is timed this many times, the best counts
+HUNG_AFTER_S = 1.0  # a call running this long is interrupted (it cannot be the controller of a real-time loop)
+HUNG_REPEAT_S = 0.1  # ... and again this often, should the controller catch the interruption
 _DETAIL_CHARS = 160  # an exception's text is cut to this many characters in the one-line message
 
 
@@ -92,6 +102,40 @@ def load_controller(name: str) -> ControlFunction:
     if not callable(function):
         raise ConfigError(f"{where}: {module_name} has no function {function_name!r}")
     return function
+
+
+class _Hung(BaseException):
+    """Raised inside a user's controller call that has run for ``HUNG_AFTER_S``."""
+
+
+class _CallDeadline:
+    """A ``SIGALRM`` timer around one call (main thread only; elsewhere it does nothing): the call
+    is interrupted with ``_Hung`` once it has run ``HUNG_AFTER_S``.  Never raised after the call
+    has returned (``active`` is cleared first)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.armed = False
+
+    def __enter__(self) -> _CallDeadline:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
+            self.active = self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, HUNG_AFTER_S, HUNG_REPEAT_S)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.active = False
+        if self.armed:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+    def _on_alarm(self, _signum: int, _frame: object) -> None:
+        if self.active:
+            raise _Hung()
 
 
 @dataclass(frozen=True)
@@ -141,9 +185,16 @@ class UserController:
     ) -> ControllerAnswer:
         """One cycle of the user's controller.  ``too_slow``: None judges its speed by the clock;
         True or False is a judgement made before (a replay), and the clock is not read."""
+        if too_slow:  # judged before (a replay): not called, as in flight the answer was not used
+            return ControllerAnswer(
+                None, "was slower than its tick (judged in flight, as the log records)", too_slow=True
+            )
         started = time.perf_counter()
         try:
-            result = self.function(constants, state, pilot, vehicles, dt_s)
+            with _CallDeadline() if too_slow is None else contextlib.nullcontext():
+                result = self.function(constants, state, pilot, vehicles, dt_s)
+        except _Hung:
+            return ControllerAnswer(None, f"did not return within {HUNG_AFTER_S:g} s: interrupted", too_slow=True)
         except BaseException as error:  # SystemExit and KeyboardInterrupt are the controller's too
             if is_interrupt(error):
                 raise
@@ -156,10 +207,6 @@ class UserController:
                 f"{self.period_s * 1e3:g} ms loop period, the fastest {self.fastest_overrun_s * 1e3:.2f} ms "
                 f"(the built-in: {self.reference_s * 1e3:.2f} ms)",
                 too_slow=True,
-            )
-        if too_slow:
-            return ControllerAnswer(
-                None, "was slower than its tick (judged in flight, as the log records)", too_slow=True
             )
         problem = answer_problem(result, vehicles.count)
         if problem is not None:
@@ -217,7 +264,12 @@ def dry_run(
     """Call a user's controller once on the starting state; ``ConfigError`` (one line) if it fails."""
     where = f"flight.controller = {name!r}"
     try:
-        result = function(constants, state, PilotInput.centred(vehicles.count), vehicles, dt_s)
+        with _CallDeadline():
+            result = function(constants, state, PilotInput.centred(vehicles.count), vehicles, dt_s)
+    except _Hung:
+        raise ConfigError(
+            f"{where}: its first call, on the starting state, did not return within {HUNG_AFTER_S:g} s"
+        ) from None
     except BaseException as error:  # whatever it raises, it cannot fly
         if is_interrupt(error):
             raise

@@ -209,7 +209,6 @@ def escalating() -> AbstractContextManager[None]:
 
 
 def _escalating_scope() -> Iterator[None]:
-    import _thread
     import threading
 
     if not _owning or threading.current_thread() is not threading.main_thread():
@@ -222,7 +221,9 @@ def _escalating_scope() -> Iterator[None]:
         while not done.wait(0.05):
             if _requested is not None and time.monotonic() - _requested_at >= ESCALATE_AFTER_S:
                 _escalating = True
-                _thread.interrupt_main(SIGINT)  # runs the handler in the main thread: it raises the request
+                # a real signal to the main thread: it also ends a blocking call there (a sleep), and
+                # the handler, run in the main thread, raises the request
+                _signal.pthread_kill(threading.main_thread().ident, SIGINT)
                 return
 
     watchdog = threading.Thread(target=watch, name="stop-watchdog", daemon=True)

@@ -98,6 +98,19 @@ nan_for_one = _later(_one_row(float("nan")))
 inf_for_one = _later(_one_row(float("inf")))
 nan_state_for_one = _later(_one_state_row(float("nan")))
 too_slow = _later(_sleep)
+sleeps_forever = _later(lambda answer, vehicles: time.sleep(1e9))
+
+
+def _spin_catching_everything(answer, vehicles):
+    while True:  # an endless loop that swallows whatever is raised in it but the last resort
+        try:
+            while True:
+                pass
+        except Exception:
+            pass
+
+
+spins_forever = _later(_spin_catching_everything)
 
 
 def after_the_dry_run(constants, state, pilot, vehicles, dt_s):
@@ -118,6 +131,10 @@ def first_exits(constants, state, pilot, vehicles, dt_s):
 
 def first_interrupts(constants, state, pilot, vehicles, dt_s):
     raise KeyboardInterrupt
+
+
+def first_sleeps_forever(constants, state, pilot, vehicles, dt_s):
+    time.sleep(1e9)
 
 
 def slow_once(constants, state, pilot, vehicles, dt_s):
@@ -141,6 +158,7 @@ def never_returns(constants, state, pilot, vehicles, dt_s):
     global calls
     calls += 1
     if calls > GOOD_CALLS:
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)  # it even turns off the hung-call timer
         sys.stderr.write("never returns\\n")
         sys.stderr.flush()
     while calls > GOOD_CALLS:  # an endless loop, in flight: only a signal gets the loop back
@@ -192,6 +210,8 @@ EVERY = object()  # every vehicle taken over
         ("wrong_type", 2, "returned tuple (ControllerState, ndarray), expected", EVERY),
         ("nan_for_one", 3, "returned a non-finite command (nan)", [False, True, False]),
         pytest.param("too_slow", 1, "was slower than its tick: 50 calls in a row", EVERY, marks=pytest.mark.realtime),
+        ("sleeps_forever", 1, "did not return within 1 s: interrupted", EVERY),
+        ("spins_forever", 1, "did not return within 1 s: interrupted", EVERY),
     ],
 )
 def test_a_controller_that_fails_in_flight_is_taken_over_in_one_line(controllers, name, fleet, did, taken_over):
@@ -224,6 +244,7 @@ def test_a_controller_that_fails_in_flight_is_taken_over_in_one_line(controllers
         ("first_raises", "raised RuntimeError('not ready') (misbehaving.py:"),
         ("first_exits", "raised SystemExit(0) (misbehaving.py:"),
         ("first_interrupts", "raised KeyboardInterrupt() (misbehaving.py:"),
+        ("first_sleeps_forever", "did not return within 1 s"),
     ],
 )
 def test_a_controller_that_fails_its_dry_run_is_bad_input_in_one_line(controllers, name, did):
