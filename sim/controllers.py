@@ -287,14 +287,29 @@ def dry_run(
 
 
 def answer_problem(result: Any, count: int) -> str | None:
-    """What is wrong with a controller's answer for ``count`` vehicles, or None (a right answer)."""
-    if not (isinstance(result, tuple) and len(result) == 2):
-        return f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
+    """What is wrong with a controller's answer for ``count`` vehicles, or None (a right answer).
+
+    Never raises: an answer whose own methods raise while it is looked at (a tuple or array
+    subclass of the user's) is a wrong answer like any other."""
+    try:
+        return _answer_problem(result, count)
+    except Exception as error:
+        return f"an answer that raised {describe_error(error)} when looked at"
+
+
+def _answer_problem(result: Any, count: int) -> str | None:
+    if type(result) is not tuple or tuple.__len__(result) != 2:
+        return f"a tuple of {tuple.__len__(result)}" if type(result) is tuple else type(result).__name__
     state, command = result
-    if not (isinstance(state, ControllerState) and isinstance(command, ActuatorCommand)):
+    if not (type(state) is ControllerState and type(command) is ActuatorCommand):
         return f"tuple ({type(state).__name__}, {type(command).__name__})"
-    if state.packed.shape != (count, CONTROL_STATE_SIZE) or command.packed.shape != (count, COMMAND_SIZE):
-        return f"a state of shape {state.packed.shape} and a command of shape {command.packed.shape}"
+    arrays = {"state": state.__dict__.get("packed"), "command": command.__dict__.get("packed")}
+    for what, rows in arrays.items():
+        if type(rows) is not np.ndarray or rows.dtype != np.float64:
+            kind = f"an array of {rows.dtype}" if type(rows) is np.ndarray else type(rows).__name__
+            return f"a {what} holding {kind}, not an array of float64"
+    if arrays["state"].shape != (count, CONTROL_STATE_SIZE) or arrays["command"].shape != (count, COMMAND_SIZE):
+        return f"a state of shape {arrays['state'].shape} and a command of shape {arrays['command'].shape}"
     return None
 
 

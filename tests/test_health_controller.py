@@ -101,6 +101,20 @@ too_slow = _later(_sleep)
 sleeps_forever = _later(lambda answer, vehicles: time.sleep(1e9))
 
 
+def _list_inside(answer, vehicles):
+    object.__setattr__(answer[1], "packed", answer[1].packed.tolist())  # past the frozen dataclass
+    return answer
+
+
+class Unmeasurable(tuple):
+    def __len__(self):
+        raise RuntimeError("no length")
+
+
+list_inside = _later(_list_inside)
+tuple_raising = _later(lambda answer, vehicles: Unmeasurable(answer))
+
+
 def _spin_catching_everything(answer, vehicles):
     while True:  # an endless loop that swallows whatever is raised in it but the last resort
         try:
@@ -211,6 +225,8 @@ EVERY = object()  # every vehicle taken over
         ("nan_for_one", 3, "returned a non-finite command (nan)", [False, True, False]),
         pytest.param("too_slow", 1, "was slower than its tick: 50 calls in a row", EVERY, marks=pytest.mark.realtime),
         ("sleeps_forever", 1, "did not return within 1 s: interrupted", EVERY),
+        ("list_inside", 2, "returned a command holding list, not an array of float64, expected", EVERY),
+        ("tuple_raising", 2, "returned Unmeasurable, expected", EVERY),
         ("spins_forever", 1, "did not return within 1 s: interrupted", EVERY),
     ],
 )

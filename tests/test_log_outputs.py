@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,6 +146,24 @@ def test_output_paths_checked_at_the_start(tmp_path):
     check_output_path("/dev/stdout", "--stats-json")
     check_output_path(None, "--stats-json")
     assert reexported is check_output_path  # the subcommands import it from sim.cli
+
+
+@pytest.mark.parametrize("option", ["--stats-json", "--log"])
+def test_names_the_system_cannot_take_are_refused_at_the_start_in_one_line(tmp_path, option):
+    new_directory = option == "--log"
+    long_name = "a" * 300
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    cases = [
+        ("", "an empty name; expected a file name"),
+        (str(tmp_path / long_name), "longer than the 255 bytes the folder allows"),
+        (str(tmp_path / long_name / "x"), "cannot be written: File name too long"),
+        (str(tmp_path / "loop1" / "x"), "cannot be written: Symlink loop"),
+        (str(tmp_path / "nul\x00byte"), "cannot be written: embedded null byte"),
+    ]
+    for path, reason in cases:
+        with pytest.raises(ConfigError, match=re.escape(reason)):
+            check_output_path(path, option, new_directory=new_directory)
 
 
 def test_write_output_leaves_no_half_file(tmp_path):

@@ -208,6 +208,9 @@ def test_a_tick_of_two_billion_steps_is_refused_not_replayed(base_log, tmp_path)
         ("dt_control_s", -0.002, '"dt_control_s" = -0.002'),
         ("dt_control_s", 1e300, '"dt_control_s" = 1e+300'),
         ("tick", 1, "tick numbers that increase"),
+        ("ch1", np.nan, '"ch1" = nan: expected microseconds from 0 to 65535'),
+        ("ch16", 1e300, '"ch16" = 1e+300'),
+        ("ch3", -5.0, '"ch3" = -5.0'),
     ],
 )
 def test_a_tick_value_out_of_its_range_is_named(base_log, tmp_path, column, value, fragment):
@@ -291,6 +294,12 @@ def test_fifos_devices_pickles_and_truncated_files_are_named_without_blocking(ba
     log = copy_log(base_log, tmp_path / "truncated")
     os.truncate(log / "ticks.npy", (log / "ticks.npy").stat().st_size - 100)
     cases["truncated"] = (log, log / "ticks.npy", "truncated: its header counts 202 rows, the file holds 201")
+    for offset in (10, 20, 70, 120):  # one byte of the NPY header flipped: a header that does not parse
+        log = copy_log(base_log, tmp_path / f"flipped{offset}")
+        data = bytearray((log / "ticks.npy").read_bytes())
+        data[offset] ^= 0xFF
+        (log / "ticks.npy").write_bytes(bytes(data))
+        cases[f"flipped{offset}"] = (log, log / "ticks.npy", "not an NPY array file")
     for log, file, fragment in cases.values():
         assert_one_line(replay_command(log), file, fragment)
 

@@ -42,6 +42,18 @@ def check_output_path(path: str | None, option: str, *, new_directory: bool = Fa
     """
     if path is None:
         return
+    if not path.strip():
+        raise ConfigError(f"{option} {path!r}: an empty name; expected a file name")
+    try:
+        _check_output_path(path, option, new_directory)
+    except (OSError, RuntimeError, ValueError) as error:  # a name too long, a symlink loop, a NUL byte
+        if isinstance(error, ConfigError):
+            raise
+        reason = (error.strerror if isinstance(error, OSError) else None) or str(error)
+        raise ConfigError(f"{option} {path}: cannot be written: {reason}") from None
+
+
+def _check_output_path(path: str, option: str, new_directory: bool) -> None:
     if os.path.islink(path) and not os.path.exists(path):
         raise ConfigError(
             f"{option} {path}: a symlink to {os.readlink(path)}, which does not exist; name a real file or folder"
@@ -55,13 +67,16 @@ def check_output_path(path: str | None, option: str, *, new_directory: bool = Fa
             raise ConfigError(f"{option} {path}: not writable")
         if not stat.S_ISREG(os.stat(path).st_mode):
             return  # a device or a FIFO: written directly, its folder does not matter
-    parent = Path(path).resolve().parent
+    parent = Path(path).resolve(strict=False).parent
     if not parent.is_dir() and new_directory:
         raise ConfigError(f"{option} {path}: no such directory {parent}; expected a new name in an existing one")
     if not parent.is_dir():
         raise ConfigError(f"{option} {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {path}: folder {parent} is not writable")
+    name_max = os.pathconf(parent, "PC_NAME_MAX")
+    if len(os.fsencode(os.path.basename(os.path.normpath(path)))) > name_max:
+        raise ConfigError(f"{option} {path}: the file name is longer than the {name_max} bytes the folder allows")
 
 
 def write_output(path: str, data: str | bytes, option: str) -> None:

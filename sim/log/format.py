@@ -204,7 +204,9 @@ def read_npy_rows(handle: BinaryIO) -> tuple[np.dtype, int, int]:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
         else:
             raise ValueError(f"NPY version {version[0]}.{version[1]}; expected 1.0 (or 2.0)")
-    except (TypeError, KeyError, SyntaxError, RecursionError, MemoryError) as error:
+    except ValueError:
+        raise
+    except Exception as error:  # whatever numpy's header parser raises on bytes that are not a header
         raise ValueError(f"its NPY header does not parse ({type(error).__name__})") from None
     if fortran or len(shape) != 1 or not isinstance(shape[0], int) or shape[0] < 0:
         raise ValueError(f"expected a one-dimensional array, got shape {shape}")

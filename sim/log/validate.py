@@ -21,6 +21,7 @@ from sim.config import FlightConfig, HeliConfig, heli_from_table
 from sim.dataclass_io import build
 from sim.errors import LogError
 from sim.log.format import FORMAT_NAME, FORMAT_VERSION, IO_MODE_CODES, STATUSES, TICK_FLAGS
+from sim.rc import CHANNEL_COUNT
 
 __all__ = ["catchup_steps", "check_events", "check_frames", "check_header", "check_status", "check_ticks", "shorten"]
 
@@ -31,6 +32,7 @@ _MESSAGE_CHARS = 500  # of a message quoting a configuration error
 _EVENT_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _PER_TICK = ("tick", "t_s", "sim_time_s", "lateness_s", "missed", "io_mode", "flags", "steps", "dt_control_s")
 _TIME_SLACK = 1e-9
+_CHANNEL_MAX_US = 65535  # a pilot frame's microseconds: the largest any protocol carries (u16)
 _Bad = Callable[[int | None, str, str], None]  # (row or None, column, what was expected): raises for a row
 
 
@@ -188,8 +190,26 @@ def check_ticks(ticks: np.ndarray, config: FlightConfig, where: str) -> None:
     fresh_bad = _first((fresh > 1).any(axis=1))
     if fresh_bad is not None:
         raise LogError(f'{where}: tick row {fresh_bad}: "fresh" is not true or false; the log is damaged')
+    _check_channels(rows, where)
     _check_steps(first, config, bad)
     _check_control_dt(first, ran, config, bad)
+
+
+def _check_channels(rows: np.ndarray, where: str) -> None:
+    """The pilot frames a replay feeds its controller: microseconds, finite, within 0..65535 (every
+    protocol's range), for every vehicle."""
+    for number in range(1, CHANNEL_COUNT + 1):
+        column = f"ch{number}"
+        values = rows[column]
+        wrong = ~np.isfinite(values) | (values < 0) | (values > _CHANNEL_MAX_US)
+        row = _first(wrong.any(axis=1))
+        if row is not None:
+            vehicle = int(np.flatnonzero(wrong[row])[0])
+            value = values[row, vehicle].item()
+            raise LogError(
+                f'{where}: tick row {row} (tick {int(rows["tick"][row, 0])}), vehicle {vehicle}: "{column}" = '
+                f"{value!r}: expected microseconds from 0 to {_CHANNEL_MAX_US}"
+            )
 
 
 def _check_steps(first: np.ndarray, config: FlightConfig, bad: _Bad) -> None:
