@@ -122,8 +122,9 @@ def main() -> NoReturn:
             status = EXIT_BAD_INPUT
         else:
             status = _internal_error()
-    except BaseException:  # a bug: its traceback, status 1, and out the same way (a late signal cannot garble it)
-        status = _internal_error()
+    except BaseException as error:  # a bug: its traceback, status 1 (a late signal cannot garble it)
+        stop = stopping.stop_in(error)  # or a signal wrapped into something else while importing
+        status = stop.status if stop is not None else _internal_error()
     stopping.install_exit_handlers()  # the output is flushed; a signal from now on exits with its status
     # Everything is written and closed.  The interpreter's own shutdown (unloading numpy, pygame,
     # pymavlink...) takes up to half a second of a busy machine, and part way through it puts the

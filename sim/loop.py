@@ -236,7 +236,10 @@ class FlightLoop:
             with stopping.escalating():
                 self._run()
         except stopping.Stopped:  # a tick still running ESCALATE_AFTER_S after the stop request: cut short
-            self.segments[-1].t_end_s = self.clock.now() - self.t0
+            if stopping.requested() is None:  # not an escalated request: a signal where nothing handles stops
+                raise  # (a flight run by the tour or a benchmark): the whole command ends
+            if self.segments:
+                self.segments[-1].t_end_s = self.clock.now() - self.t0
             self.stop_reason = self._stop_requested or "stopped"
             self.record("stop_forced", f"a tick had not ended {stopping.ESCALATE_AFTER_S:g} s after the stop request")
         finally:

@@ -120,7 +120,11 @@ def time_left(budget_s: float) -> float | None:
 def stop_in(error: BaseException) -> Stopped | None:
     """The ``Stopped`` behind ``error``, if a signal caused it: Python wraps an exception raised in
     some hooks (a dataclass field's ``__set_name__`` during an import raises ``RuntimeError`` from
-    it), so the chain of causes is searched.  None when no signal is behind it."""
+    it), so the chain of causes is searched; an extension module's import may even replace it
+    (numpy: "PyCapsule_Import could not import module"), so a signal the start-up handler raised
+    counts too.  None when no signal is behind it."""
+    if _raised_at_startup is not None:
+        return stopped(_raised_at_startup)
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, Stopped):
@@ -143,7 +147,12 @@ def owning() -> None:
     _owning = True
 
 
+_raised_at_startup: int | None = None  # the signal the start-up handler raised, if it did
+
+
 def _raise_stopped(signum: int, _frame: object) -> None:
+    global _raised_at_startup
+    _raised_at_startup = signum
     raise stopped(signum)
 
 

@@ -191,3 +191,47 @@ def test_the_stop_behind_a_wrapped_error_is_found():
     except RuntimeError as wrapped:
         assert stopping.stop_in(wrapped).status == 143
     assert stopping.stop_in(RuntimeError("nothing behind it")) is None
+
+
+_SIGNAL_SWALLOWED_BY_AN_EXTENSION = """
+import os, signal
+
+try:  # as an extension module's import does: the signal's exception is dropped, another raised
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(1000):
+        pass
+except BaseException:
+    pass
+raise ImportError("PyCapsule_Import could not import module 'datetime'")
+"""
+
+
+def test_a_signal_an_import_turns_into_an_import_error_still_ends_the_command_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "serial.py").write_text(_SIGNAL_SWALLOWED_BY_AN_EXTENSION)
+    result = subprocess.run([sys.executable, "-m", "sim", "device", "servo", "--port", "/dev/null"], cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)}, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 143, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("command", "started", "finished"),
+                         [(["tour", "--quick", "--no-pause", "--headless", "--step", "devices"], "measuring...", "-> "),
+                          (["bench", "--quick", "io"], "machine:", "  io ")], ids=["tour", "bench"])  # fmt: skip
+def test_a_signal_ends_the_tour_and_a_benchmark_whose_flights_run_in_process(command, started, finished):
+    """Their flights run without the flight command's stop handling: the signal still ends the
+    whole command (143) in the middle of its step, not after it (its result lines never come)."""
+    import sys
+
+    from tests.helpers import PipeLines, running
+
+    with running([sys.executable, "-u", "-m", "sim", *command]) as proc:
+        PipeLines(proc.stdout.fileno()).wait_for(started, timeout_s=60)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err.decode()
+    assert finished not in out.decode(), out.decode()
+    assert "Traceback" not in err.decode(), err.decode()
