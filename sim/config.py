@@ -209,7 +209,7 @@ class FlightSettings:
 
     heli: str = quantity("-", default="xcell60", doc="a name in configs/ or a path to a helicopter file")
     fleet: int = quantity(
-        "vehicles", ge=1, le=MAX_FLEET, default=1, why="the batch the physics steps in real time on one core"
+        "vehicles", ge=1, le=MAX_FLEET, default=1, why="the largest batch heli-sim steps (real time holds to a few thousand on one core; bench step)"
     )
     io: str = quantity("-", choices=IO_MODES, default="threaded", doc="I/O mode at the start")
     loop_hz: float = quantity(

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 _PROGRESS_INTERVAL_S = 1.0
 _STOP_CHECK_S = 0.05  # a wait longer than this looks for a stop request this often
 _CATCHUP_SLICE_S = 0.01  # wall time of physics stepping between two looks for a stop request
-_FIRST_CHUNK_STEPS = 16  # a tick's own steps (2 at the defaults) are one call; a catch-up grows from here
+_MAX_CHUNK_STEPS = 100_000  # physics steps in one call at most (a catch-up's chunks grow by doubling)
 
 
 class Clock(Protocol):
@@ -127,6 +127,7 @@ class FlightLoop:
         self._stop_requested: str | None = None
         self._running = False
         self._steps_flown = 0  # physics steps since the flight started; a reset does not set it back
+        self._seconds_per_step: float | None = None  # wall time of one physics step, averaged: sizes catch-up chunks
         self.t0 = 0.0
         self._origin = 0.0
         self._last_control_t = 0.0
@@ -343,16 +344,23 @@ class FlightLoop:
         """Step the physics ``steps`` times in chunks of about ``_CATCHUP_SLICE_S`` of wall time,
         recording its events; a stop request ends a long catch-up between chunks.  Returns the
         steps taken (the log records these: a replay steps the same)."""
-        done, chunk = 0, _FIRST_CHUNK_STEPS
+        done = 0
+        # as many steps as take about a slice, by the time a step took so far (one step at first:
+        # with a large fleet a single step can take a good part of a second)
+        step_s = self._seconds_per_step
+        chunk = 1 if step_s is None else max(1, min(_MAX_CHUNK_STEPS, int(_CATCHUP_SLICE_S / max(step_s, 1e-9))))
         while done < steps:
             count = min(chunk, steps - done)
             started = time.perf_counter()  # sizes the chunks only: the physics never sees it
             for kind, detail in self.flight.advance(count):
                 self.record(kind, detail)
             done += count
+            took = time.perf_counter() - started
+            step_s = took / count if step_s is None else 0.8 * step_s + 0.2 * took / count
+            self._seconds_per_step = step_s
             if self._stop_requested is not None:
                 break
-            chunk = count * 2 if time.perf_counter() - started < _CATCHUP_SLICE_S else max(1, count // 2)
+            chunk = count * 2 if took < _CATCHUP_SLICE_S else max(1, count // 2)
         self._steps_flown += done
         return done
 
