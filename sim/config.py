@@ -209,8 +209,9 @@ class FlightSettings:
 
     heli: str = quantity("-", default="xcell60", doc="a name in configs/ or a path to a helicopter file")
     fleet: int = quantity(
-        "vehicles", ge=1, le=MAX_FLEET, default=1, why="the largest batch heli-sim steps (real time holds to a few thousand on one core; bench step)"
-    )
+        "vehicles", ge=1, le=MAX_FLEET, default=1,
+        why="the largest batch heli-sim steps (real time holds to a few thousand on one core; bench step)",
+    )  # fmt: skip
     io: str = quantity("-", choices=IO_MODES, default="threaded", doc="I/O mode at the start")
     loop_hz: float = quantity(
         "Hz", ge=10.0, le=5000.0, default=500.0, doc="controller and I/O loop rate",
@@ -259,6 +260,11 @@ class FlightSettings:
             raise ConfigError(
                 f"physics_dt_s = {self.physics_dt_s:g} s is longer than a loop period "
                 f"(1 / loop_hz = 1/{self.loop_hz:g} s): expected at most {1.0 / self.loop_hz:g} s"
+            )
+        if self.catchup_limit_s < 0.999 / self.loop_hz:
+            raise ConfigError(
+                f"catchup_limit_s = {self.catchup_limit_s:g} s is shorter than a loop period (1 / loop_hz = "
+                f"1/{self.loop_hz:g} s): every tick would skip time; expected at least {1.0 / self.loop_hz:g} s"
             )
         steps = self.catchup_limit_s / self.physics_dt_s
         if steps > MAX_CATCHUP_STEPS:

@@ -81,6 +81,8 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         (["fly", "--rc-protocol", "crsf", "--headless", "--duration", "1"], ["hover pilot", "crsf", "script:FILE"]),
         (["fly", "--link-latency", "30", "--headless", "--duration", "1"], ["--link-latency 30", "no link port"]),
         (["fly", "--heli", "configs/seed-demo.toml", "--duration", "1"], ["a flight file", "--config"]),
+        (["calibrate", "--rc", "virtual", "--seconds", "1", "--pilot", "script:/dev/zero"], ["/dev/zero"]),
+        (["fly", "--rc", "socket://host:99999", "--headless", "--duration", "1"], ["a TCP port from 1 to 65535"]),
     ],
     ids=[
         "fly-io",
@@ -104,6 +106,8 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         "fly-hover-pilot-over-crsf",
         "fly-link-latency-without-link",
         "fly-flight-file-as-heli",
+        "calibrate-script-checked-first",
+        "fly-socket-port-out-of-range",
     ],
 )
 def test_bad_input(args, fragments):

@@ -307,3 +307,12 @@ def test_a_named_pipe_is_not_waited_on(tmp_path):
 def test_bad_pilot_scripts(tmp_path, text, fragments):
     path = write(tmp_path, "script.toml", text)
     assert_bad_input(heli_sim(*FLY, "--pilot", f"script:{path}"), str(path), *fragments)
+
+
+def test_a_catch_up_cap_shorter_than_a_loop_period_is_refused():
+    from heli.errors import ConfigError
+    from sim.config import FlightSettings
+
+    with pytest.raises(ConfigError, match=r"catchup_limit_s = 1e-300 s is shorter than a loop period"):
+        FlightSettings(catchup_limit_s=1e-300)
+    FlightSettings(catchup_limit_s=0.002)  # one period at 500 Hz: fine

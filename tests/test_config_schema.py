@@ -265,7 +265,7 @@ def flight_configs(draw) -> dict:
             FlightSettings,
             loop_hz=st.just(loop_hz),
             physics_dt_s=st.just(physics_dt),
-            catchup_limit_s=st.floats(1e-3, min(60.0, 100_000 * physics_dt)),
+            catchup_limit_s=st.floats(1.0 / loop_hz, min(60.0, 100_000 * physics_dt)),
             pilot=st.sampled_from(["hover", "keyboard", "script:a b/ü.toml"]),
             controller=st.sampled_from(["", "pkg.module:fly"]),
             fleet=st.integers(1, 8),

@@ -15,6 +15,7 @@ from sim.cli.options import channel_map_type, device_pilot_type, schema_type
 from sim.cli.output import write_output
 from sim.config import STICKS, ChannelMap, PortSpec
 from sim.dataclass_io import build, show, to_table
+from sim.pilots import ScriptPilot
 from sim.ports.events import EventLog
 from sim.wiring import build_port
 
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     reversed_sticks = args.reverse
     spec = PortSpec(role="rc-in", url=args.rc, protocol=args.rc_protocol or "")
     numbers = ",".join(str(getattr(channel_map, f)) for f in ("roll", "pitch", "collective", "yaw", "arm", "mode"))
+    if args.pilot.startswith("script:"):  # checked here, in one line, before its emulator starts
+        ScriptPilot(args.pilot.removeprefix("script:"), channel_map, 1)
     port, endpoint = build_port(spec, EventLog(), ["--pilot", args.pilot, "--channel-map", numbers])
     calibrator = Calibrator(channel_map)
     interactive = sys.stdout.isatty()

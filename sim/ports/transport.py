@@ -84,6 +84,8 @@ def open_transport(name: str, settings: SerialSettings | None = None) -> serial.
         scheme = name.split("://", 1)[0]
         if scheme not in URL_SCHEMES:
             raise PortError(f"{name}: unknown port scheme {scheme!r}; expected {describe_names()}")
+        if scheme in ("socket", "rfc2217"):
+            _check_host_port(name)
         try:
             return serial.serial_for_url(name, **common)
         except (serial.SerialException, ValueError, OSError) as error:
@@ -102,6 +104,15 @@ def open_transport(name: str, settings: SerialSettings | None = None) -> serial.
             f"{SELECT_FD_LIMIT - 1}; open fewer ports (or --no-ports)"
         )
     return transport
+
+
+def _check_host_port(name: str) -> None:
+    """``socket://HOST:PORT`` and ``rfc2217://HOST:PORT``: a host and a TCP port number (pyserial's
+    own message for a bad one quotes its URL grammar, not the problem)."""
+    address = name.split("://", 1)[1].split("?", 1)[0]
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise PortError(f"{name}: expected {name.split('://', 1)[0]}://HOST:PORT with a TCP port from 1 to 65535")
 
 
 def _explain_open_error(name: str, error: serial.SerialException) -> str:

@@ -83,7 +83,10 @@ class EmulatorProcess:
             selector.register(fd, selectors.EVENT_READ)
             if not selector.select(timeout_s):
                 return True
-        chunk = os.read(fd, 4096)
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # its pipe is gone (closed under us): nothing more will come from it
+            return False
         self._received += chunk
         return bool(chunk)
 
