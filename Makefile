@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 fly: $(STAMP)
 	@$(BIN)/heli-sim fly $(ARGS); status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
 
-# the compute-only tests run beside the real-time ones, at nice 19 (tests/suite.py)
+# the compute-only tests run beside the real-time ones, at nice 10 (tests/suite.py)
 test: $(STAMP) lint
 	$(BIN)/python -m tests.suite
 
