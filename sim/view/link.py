@@ -337,7 +337,10 @@ class ViewLink:
                     self.process.wait(1.0)
                 except subprocess.TimeoutExpired:
                     self.process.kill()
-                    self.process.wait(1.0)
+                    try:  # at the idle priority on a busy machine even dying can take a while
+                        self.process.wait(5.0)
+                    except subprocess.TimeoutExpired:
+                        log.warning("the view (pid %d) was killed but is still dying", self.process.pid)
         self._read_pipe()  # the view's last words (its frame count)
         os.close(self._commands_fd)
         self.writer.close()
