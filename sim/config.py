@@ -484,14 +484,15 @@ class FlightConfig:
     def __post_init__(self) -> None:
         # each port's protocol can address the vehicles it serves (the default set: checked when opened)
         check_vehicle_ids(self.ports or (), self.flight.fleet)
-        for spec in self.port_specs():
+        specs = self.port_specs()  # the default set has a port per vehicle: built once here
+        for spec in specs:
             hover_over = spec.role == "rc-in" and spec.url == "virtual" and self.flight.pilot == "hover"
             if hover_over and spec.wire_protocol != "hsf":
                 raise ConfigError(
                     f"{spec.label}: the hover pilot's emulated transmitter flies by vehicle states, which only "
                     f"hsf carries, not {spec.wire_protocol}; use pilot script:FILE with {spec.wire_protocol}"
                 )
-        names = [p.label for p in self.port_specs()]
+        names = [p.label for p in specs]
         for index, fault in enumerate(self.faults):
             if fault.target != "loop" and fault.target not in names:
                 raise ConfigError(
@@ -499,7 +500,7 @@ class FlightConfig:
                     f"{', '.join(names) or 'none'}"
                 )
             if fault.kind in ("backpressure", "unplug") and fault.target != "loop":
-                spec = next(p for p in self.port_specs() if p.label == fault.target)
+                spec = next(p for p in specs if p.label == fault.target)
                 if fault.kind == "backpressure" and spec.url != "virtual":
                     raise ConfigError(
                         f"faults[{index}]: backpressure stops a virtual port's emulated device; "

@@ -39,6 +39,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -118,8 +119,6 @@ class _CallDeadline:
         self.armed = False
 
     def __enter__(self) -> _CallDeadline:
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
             self.active = self.armed = True

@@ -17,7 +17,7 @@ import serial
 
 from sim.cli import main
 from sim.ports.bridge import PENDING_LIMIT_BYTES, REATTACH_POLL_S, PtyBridge
-from tests.helpers import SIGNAL_ALLOWANCE_S, PipeLines
+from tests.helpers import SIGNAL_ALLOWANCE_S, PipeLines, running
 
 STARTUP_TIMEOUT_S = 30.0
 IO_TIMEOUT_S = 5.0
@@ -253,19 +253,9 @@ def test_close_releases_every_fd_and_stop_before_run_returns_at_once(tmp_path: P
 def test_a_device_emulator_serving_a_port_ends_on_a_signal_with_its_status(vports, sig):
     """``heli-sim device`` on one end of a pair: a signal ends it with 130 or 143 and its summary."""
     (a_path, _b_path), _ = vports.pairs
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sim", "device", "link", "--port", a_path],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with running([sys.executable, "-m", "sim", "device", "link", "--port", a_path], stdin=subprocess.DEVNULL) as proc:
         PipeLines(proc.stderr.fileno()).wait_for("serving", STARTUP_TIMEOUT_S)
         proc.send_signal(sig)
         out, _err = proc.communicate(timeout=10.0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10.0)
     assert proc.returncode == 128 + sig
     assert '"ended"' in out.decode()
