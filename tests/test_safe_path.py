@@ -43,10 +43,14 @@ def imported(markers: Path) -> list[str]:
     return sorted(f"{path.name}: {path.read_text()}" for path in markers.iterdir())
 
 
-def fly(command: list[str], cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def fly(
+    command: list[str], cwd: Path, *args: str, env: dict | None = None, duration_s: float = 1
+) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONSAFEPATH"}
-    return subprocess.run([*command, "fly", "--duration", "1", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**environment, **(env or {})})  # fmt: skip
+    argv = [*command, "fly", "--duration", str(duration_s), *args]
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=120, env={**environment, **(env or {})}
+    )
 
 
 def test_the_trap_springs_where_the_working_directory_is_on_sys_path(trap):
@@ -75,11 +79,14 @@ def test_a_headless_flight_with_virtual_ports_imports_nothing_from_the_working_d
 def test_the_view_its_resource_trackers_and_the_cpu_helper_import_nothing_from_the_working_directory(trap, command):
     cwd, markers = trap
     shot = cwd / "view.png"
-    env = {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "HELI_SIM_VIEW_SCRIPT": "0.1:p"}
-    result = fly(command, cwd, "--screenshot", str(shot), "--stats-json", str(cwd / "run.json"), env=env)
+    # P starts the CPU helper process, then the window closes, which ends the flight: the view, at
+    # the lowest priority, may draw seldom on a busy machine; the flight waits for it (60 s bound)
+    env = {"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "HELI_SIM_VIEW_SCRIPT": "0.1:p,0.2:quit"}
+    run_json = cwd / "run.json"
+    result = fly(command, cwd, "--screenshot", str(shot), "--stats-json", str(run_json), env=env, duration_s=60)
     assert result.returncode == 0, result.stderr
     assert imported(markers) == []
-    events = json.loads((cwd / "run.json").read_text())["events"]
+    events = json.loads(run_json.read_text())["events"]
     assert shot.stat().st_size > 0  # the view ran (and, with it, a resource tracker on each side)
     assert {"kind": "cpu_helper", "detail": "process"}.items() <= next(
         e for e in events if e["kind"] == "cpu_helper"
