@@ -198,7 +198,7 @@ def _results(loop: FlightLoop, watch: _Watch, plan: SoakPlan) -> list[Result]:
         gaps = sum(e.get("rx_sequence_gaps", 0) for e in ends)
         # a write cut by its timeout costs the far end that frame, and the next one if its decoder
         # read into it; a request left unanswered, at most itself
-        excused = min(gaps, 2 * port["write_timeouts"] + port["timeouts"])
+        excused = min(gaps, 2 * port["write_timeouts"] + port.get("frames_dropped", 0) + port["timeouts"])
         far_excused += excused
         lost[f"{name} (far end)"] = gaps - excused
         duplicated[f"{name} (far end)"] = sum(e.get("rx_sequence_repeats", 0) for e in ends)

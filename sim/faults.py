@@ -20,6 +20,7 @@ write timeouts, disconnects, failsafe, missed deadlines.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,11 +78,18 @@ class FaultInjector:
     # --- the loop's calls
     def on_tick(self, t_s: float, record) -> float:
         """Open and close windows at ``t_s`` (simulated seconds of flight); returns the stall due now (s)."""
-        while self._pending and self._pending[0].start_s <= t_s:
-            self._turn_on(self._pending.pop(0), t_s, record)
-        for entry in list(self.active):
-            if not entry.by_key and entry.spec.duration_s and t_s >= entry.start_s + entry.spec.duration_s:
-                self._turn_off(entry, t_s, record)
+        # in the order they were due: a tick late enough to pass a window's end and the next one's
+        # start (a loaded machine) still closes the first before it opens the second
+        while True:
+            ends = [(e.start_s + e.spec.duration_s, e) for e in self.active if not e.by_key and e.spec.duration_s]
+            end_s, ending = min(ends, key=lambda pair: pair[0], default=(math.inf, None))
+            start_s = self._pending[0].start_s if self._pending else math.inf
+            if min(end_s, start_s) > t_s:
+                break
+            if ending is not None and end_s <= start_s:
+                self._turn_off(ending, t_s, record)
+            else:
+                self._turn_on(self._pending.pop(0), t_s, record)
         if not self.loop_delay_s:
             return 0.0
         if t_s >= self._next_delay_t:

@@ -19,6 +19,7 @@ import serial
 
 from sim.config import FaultSpec, FlightConfig, PortSpec, apply_overrides, load_flight
 from sim.errors import PortError
+from sim.faults import FaultInjector
 from sim.log.reader import read_log
 from sim.log.replay import Replay
 from sim.loop import FlightLoop
@@ -27,6 +28,7 @@ from sim.ports.faults import FaultyOpener, FaultyTransport, LineFaults
 from sim.ports.mailbox import Mailbox
 from sim.ports.roles import TelemetryPort
 from sim.ports.transport import SerialSettings, open_transport
+from sim.ports.tx import TX_BUFFER_BYTES
 from sim.session import flight_session
 from tests.conftest import heli
 from tests.helpers import LoopTiming, assert_keeps_time_like
@@ -240,7 +242,7 @@ def test_a_servo_board_that_hangs_times_out_and_recovers(tmp_path, mode):
     assert_keeps_time_like(LoopTiming.of_log(ticks[during]), LoopTiming.of_log(ticks[~during]), stall_s=0.5)
 
 
-def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and_resume(exchange):
+def test_a_stream_to_a_stopped_device_fills_its_buffers_then_drops_whole_frames_at_once_and_resumes(exchange):
     events = EventLog()
     port, endpoint = virtual(TelemetryPort, "gcs", [], events)
     port.open()
@@ -249,19 +251,22 @@ def test_a_stream_to_a_stopped_device_fills_the_pty_then_its_writes_time_out_and
         endpoint.pause_far_end()  # what the backpressure fault does
         states = [state(vehicle) for vehicle in range(8)]
         deadline = time.monotonic() + 20.0
-        while port.stats.write_timeouts == 0 and time.monotonic() < deadline:
+        while port.stats.frames_dropped == 0 and time.monotonic() < deadline:
             exchange(port, Mailbox().put(states, time.monotonic()))
-        assert port.state == "backpressured"
-        # the exchange that first timed out gave up after one write timeout (0.25 s), not one per
-        # message (8 would hold the port 2 s): counted, not timed
-        assert port.stats.write_timeouts == 1
+        # the pty's buffer and then the port's own filled: frames are dropped whole, and no write
+        # waited for the far end (a write timeout would have)
+        assert port.state == "backpressured" and port.stats.write_timeouts == 0
+        assert 0 < port.tx_waiting <= TX_BUFFER_BYTES
         assert events.wait_for("port_backpressure", 0.0) is not None
         endpoint.resume_far_end()
-        while port.state != "ok" and time.monotonic() < deadline:
+        while (port.state != "ok" or port.tx_waiting) and time.monotonic() < deadline:
             exchange(port, Mailbox().put(states, time.monotonic()))
-        assert port.state == "ok" and events.wait_for("port_ok", 0.0) is not None
+        assert port.state == "ok" and port.tx_waiting == 0 and events.wait_for("port_ok", 0.0) is not None
     finally:
         port.close()
+    # the ground station got whole frames only: what was dropped was dropped whole
+    (gcs,) = endpoint.far_end_summaries
+    assert gcs["errors"] == 0 and gcs["rx_sequence_gaps"] > 0
 
 
 def seconds_to_fly(ports, faults, duration_s: float) -> tuple[float, FlightLoop]:
@@ -387,3 +392,22 @@ def test_the_summary_names_the_faults_in_the_stats_json(tmp_path):
     summary = json.loads(stats.read_text())
     assert summary["faults"][0]["what"] == "rc-in: 10% of bytes lost (in)"
     assert summary["ports"][0]["decode_errors"] > 0
+
+
+def test_a_late_tick_closes_one_window_before_it_opens_the_next():
+    """A tick that comes late (a loaded machine) and passes one fault's end and the next one's
+    start applies them in the order they were due."""
+    specs = (
+        FaultSpec(kind="byte_loss", port="rc-in", rate=0.1, start_s=0.3, duration_s=0.6),
+        FaultSpec(kind="rc_silence", start_s=1.0, duration_s=0.5),
+    )
+    injector = FaultInjector(specs, {"rc-in": LineFaults()}, {}, {"rc-in": "rc-in"})
+    recorded = []
+
+    def record(kind: str, detail: str) -> None:
+        recorded.append((kind, detail.split(":")[1].strip()))
+
+    for t_s in (0.0, 0.4, 1.2, 2.0):  # 0.4 -> 1.2: past the loss's end (0.9) and the silence's start
+        injector.on_tick(t_s, record)
+    assert recorded == [("fault_on", "10% of bytes lost (in)"), ("fault_off", "10% of bytes lost (in)"),
+                        ("fault_on", "no RC frames arrive"), ("fault_off", "no RC frames arrive")]  # fmt: skip

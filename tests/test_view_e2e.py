@@ -123,6 +123,10 @@ def test_the_keyboard_is_a_crsf_transmitter_on_the_rc_port(tmp_path):
     (note,) = [e["detail"] for e in summary["events"] if e["detail"].startswith("transmitter sent ")]
     sent = int(note.split()[2])
     assert 0 < sent <= rc["frames_in"], note
+    # and, as a radio does, it read the telemetry sent down the link: nothing waited on it
+    read = int(note.split("read ")[1].split()[0])
+    assert read > 0 and rc["frames_out"] > 0, note
+    assert rc["frames_dropped"] == rc["write_timeouts"] == 0
     vehicle = summary["vehicles"][0]
     assert vehicle["rotor_speed_rpm"] > 500  # armed from the keyboard: the governor spools up
     assert vehicle["max_altitude_m"] < 0.5  # collective left at centre (flat pitch): it stays on the ground

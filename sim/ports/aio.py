@@ -45,7 +45,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _READ_QUANTUM_S = 0.02  # where a transport has no read timeout: how often deadlines and abort are re-checked
-_WAIT_QUANTUM_S = 0.05  # a lost reader waits this long between reconnect attempts
+_WAIT_QUANTUM_S = 0.05  # a lost reader waits this long between reconnect attempts; an idle output reads its far end
+_FLUSH_QUANTUM_S = 0.005  # an idle output with bytes waiting for its far end tries again this often
 _START_TIMEOUT_S = 2.0
 
 
@@ -146,7 +147,8 @@ class AsyncLine(asyncio.Protocol):
             self._drained.set_result(None)
 
     # --- the port's reads and writes
-    def _check(self) -> None:
+    def check(self) -> None:
+        """``SerialException`` if the device has gone (seen by the event loop, or unplugged by a fault)."""
         if self._lost is not None:
             raise serial.SerialException(f"device lost: {self._lost}")
         if self._transport.is_closing():  # a read or write failed; connection_lost follows later
@@ -155,7 +157,7 @@ class AsyncLine(asyncio.Protocol):
 
     @property
     def in_waiting(self) -> int:
-        self._check()
+        self.check()
         return self._faulty.ready
 
     @property
@@ -165,7 +167,7 @@ class AsyncLine(asyncio.Protocol):
 
     async def read(self, size: int, deadline: float) -> bytes:
         """Up to ``size`` bytes; waits at most one read quantum (and not past ``deadline``)."""
-        self._check()
+        self.check()
         data = self._faulty.take(size)
         if data:
             return data
@@ -182,12 +184,12 @@ class AsyncLine(asyncio.Protocol):
             finally:
                 timer.cancel()
                 self._readable = None
-        self._check()
+        self.check()
         return self._faulty.take(size)
 
     async def write(self, data: bytes) -> None:
         """Write ``data``; returns once the far end's kernel has it, ``SerialTimeoutException`` if not in time."""
-        self._check()
+        self.check()
         pace_s, data = self._faulty.outgoing(data)
         if pace_s:
             await asyncio.sleep(pace_s)  # a slow UART: the line takes this long, and the loop serves others
@@ -207,7 +209,7 @@ class AsyncLine(asyncio.Protocol):
         finally:
             timer.cancel()
             self._drained = None
-        self._check()
+        self.check()
         if transport.get_write_buffer_size():
             transport.flush()  # what the far end did not take is dropped, as a blocking write's rest is
             raise serial.SerialTimeoutException("Write timeout")
@@ -360,8 +362,14 @@ class EventLoopWorker:
             letter = outbox.latest()
             if port.waits_for_new_letter and (letter is None or letter.seq <= port.letter_seen):
                 letters.clear()
-                await letters.wait()  # set by notify() or stop()
-                continue
+                # set by notify() or stop(); none within the quantum: an exchange without a letter
+                # reads what the far end sent
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(letters.wait(), _FLUSH_QUANTUM_S if port.tx_waiting else _WAIT_QUANTUM_S)
+                    continue
+                if self._stop_requested:
+                    break
+                letter = None
             result = await port.exchange_async(letter)
             if result is not None:
                 inbox.put(result, time.monotonic())

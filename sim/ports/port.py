@@ -27,6 +27,7 @@ Errors are separated and never escape ``exchange``:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -43,6 +44,7 @@ from sim.ports.codecs import Codec, HsfCodec
 from sim.ports.events import EventLog
 from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
+from sim.ports.tx import FrameWriter, nonblocking_fd
 from sim.stats import LogHistogram
 
 __all__ = [
@@ -66,9 +68,15 @@ FAILED_AFTER_ERRORS = 10
 MAX_IO_ERROR_EVENTS = 10  # io_error events per port (each a different error); later ones are only counted
 _SEQ_MODULO = 1 << 16
 _READ_CHUNK = 4096
+_DRAIN_CHUNKS = 16  # at most 64 KiB read per drain
 _ERROR_TEXT_MAX = 300  # characters of an error's repr in an event
 _LOCK_TIMEOUT_S = 1.0  # longer than any exchange's deadlines: a stuck one is reported, not waited for
 T = TypeVar("T")
+
+
+async def _sleep(seconds: float) -> None:
+    """A blocking sleep, awaitable: where no event loop serves the port, its waits block."""
+    time.sleep(seconds)
 
 
 def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -128,7 +136,9 @@ class PortStats:
     disconnects: int = 0
     reconnects: int = 0
     timeouts: int = 0  # replies that never came
-    write_timeouts: int = 0  # writes the far end did not take in time (back-pressure)
+    write_timeouts: int = 0  # writes the far end did not take in time (back-pressure, URL transports)
+    frames_dropped: int = 0  # frames not sent: too much waited for the far end to take it (back-pressure)
+    frames_discarded: int = 0  # frames the far end sent that this port's role has no use for (read, counted)
     io_errors: int = 0  # exchanges ended by an unexpected exception (a bug in a role or codec)
     rejected: int = 0  # frames decoded but of no use to the role (a vehicle outside the fleet): decode errors
     io_wait: LogHistogram = field(default_factory=LogHistogram)  # seconds inside exchange()
@@ -177,6 +187,7 @@ class Port:
         self.state = "closed"
         self.last_state = "closed"  # the state before the last close (what the summary reports)
         self._tx_seq = 0
+        self._tx = FrameWriter()  # bytes written that the far end has not taken yet
         self._next_reconnect_t = 0.0
         self._lock = threading.Lock()  # one exchange at a time, whoever calls it
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
@@ -213,8 +224,8 @@ class Port:
     def cancel(self) -> None:
         """Make a blocking read in another thread return now (used to stop I/O threads).
 
-        Writes are not cut short: half a frame on the wire would cost the far end that frame and
-        the next.  A write ends by its ``write_timeout`` (0.25 s at most), within the stop deadline.
+        Writes need no cancelling: a device's never waits (``sim.ports.tx``), and a URL
+        transport's ends by its ``write_timeout`` (0.25 s at most), within the stop deadline.
         """
         transport = self.transport
         cancel = getattr(transport, "cancel_read", None) if transport is not None else None
@@ -280,6 +291,19 @@ class Port:
         finally:
             self._lock.release()
 
+    def read_what_is_left(self) -> None:
+        """After the I/O has stopped (``abort`` set): one last exchange of an input port, if bytes
+        wait, so what its far end sent before the flight ended is counted, not left unread in
+        the kernel's buffer as the port closes.  It reads what waits and returns (never waits)."""
+        if not self.is_input or self.transport is None or self.state == "failed":
+            return
+        try:
+            waiting = self._in_waiting()
+        except TRANSPORT_ERRORS:
+            return
+        if waiting:
+            self.exchange(None)
+
     @property
     def resting(self) -> bool:
         """True when the last exchange found no device or raised: a reader that calls ``exchange``
@@ -320,12 +344,37 @@ class Port:
         raise NotImplementedError
 
     # --- bytes: straight to the transport (blocking, with deadlines), or through the event loop
-    async def _write(self, data: bytes) -> None:
-        line = self.line
-        if line is None:
-            self.transport.write(data)
-        else:
-            await line.write(data)
+    async def _write(self, data: bytes) -> bool:
+        """Hand one whole frame to the far end without waiting for it (``sim.ports.tx``): False if
+        it was dropped because too much already waits for the far end to take.  A URL transport writes
+        with its own write timeout (``SerialTimeoutException``, ``queue.Full`` from loop://)."""
+        transport, line = self.transport, self.line
+        fd = nonblocking_fd(transport)
+        if fd is None:
+            if line is None:
+                transport.write(data)
+            else:
+                await line.write(data)
+            return True
+        if line is not None:
+            line.check()  # the event loop saw the device go
+        outgoing = getattr(transport, "outgoing", None)  # a FaultyTransport: the injected output faults
+        if outgoing is not None:
+            pace_s, data = outgoing(data)
+            if pace_s:  # a slow UART: the line takes this long (bounded: one frame)
+                await (asyncio.sleep(pace_s) if line is not None else _sleep(pace_s))
+        return self._tx.offer(fd, data) if data else True
+
+    @property
+    def tx_waiting(self) -> int:
+        """Bytes this port has written that its far end has not taken yet (``sim.ports.tx``)."""
+        return self._tx.waiting
+
+    async def flush_tail(self) -> None:
+        """Send on what waits for the far end to take it (nothing if nothing waits)."""
+        fd = nonblocking_fd(self.transport) if self._tx.waiting else None
+        if fd is not None and self._tx.flush(fd) and self.state == "backpressured":
+            self._back_from_backpressure()
 
     async def _read(self, size: int, deadline: float) -> bytes:
         """Up to ``size`` bytes; b"" after one read quantum (or at ``deadline``) if none came."""
@@ -347,9 +396,13 @@ class Port:
         if not data:  # nothing due (a rate-limited protocol)
             return True
         try:
-            await self._write(data)
+            sent = await self._write(data)
         except (serial.SerialTimeoutException, queue.Full):  # loop:// says Full where a device times out
             self.stats.write_timeouts += 1
+            sent = False
+        else:
+            self.stats.frames_dropped += not sent
+        if not sent:
             if self.state != "backpressured":
                 self.state = "backpressured"
                 self._events.push("port_backpressure", f"{self.name}: far end is not reading")
@@ -361,18 +414,25 @@ class Port:
                 self.name, 1, message, (self._tx_seq - 1) % _SEQ_MODULO, len(data), self._clock()
             )
         if self.state == "backpressured":
-            self.state = "ok"
-            self._events.push("port_ok", f"{self.name}: the far end reads again")
+            self._back_from_backpressure()
         return True
 
-    async def send_all(self, messages: Iterable[Any]) -> bool:
-        """``send`` each message in turn; stop at the first the far end does not take (False).
+    def _back_from_backpressure(self) -> None:
+        self.state = "ok"
+        self._events.push("port_ok", f"{self.name}: the far end reads again")
 
-        A far end that is not reading would hold every remaining write for its whole timeout:
-        one write timeout per exchange, not one per message.
+    async def send_all(self, messages: Iterable[Any]) -> bool:
+        """``send`` each message in turn; stop at the first the far end does not take (False), and
+        count the rest as dropped with it.
+
+        Where a write has a timeout (a URL transport), a far end that is not reading would hold
+        every remaining write for its whole timeout: one write timeout per exchange, not one per
+        message.
         """
-        for message in messages:
+        messages = list(messages)
+        for index, message in enumerate(messages):
             if not await self.send(message):
+                self.stats.frames_dropped += len(messages) - index - 1
                 return False
         return True
 
@@ -399,17 +459,42 @@ class Port:
             data = await self._read(min(max(waiting, 1), _READ_CHUNK), deadline)
             now = self._clock()
             if data:
-                self.stats.bytes_in += len(data)
-                for seq, message in self.decoder.feed(data):
-                    self.stats.frames_in += 1
-                    if self.recorder is not None:
-                        self.recorder.record_frame(self.name, 0, message, seq, 0, now)
-                    out.append((seq, message, now))
+                for seq, message, t in self._decode(data, now):
+                    out.append((seq, message, t))
                     satisfied = satisfied or until is None or until(seq, message)
                 if satisfied and not drain:
                     return out
             if now >= deadline or self.abort.is_set():
                 return out
+
+    async def take_waiting(self) -> list[tuple[int | None, Any, float]]:
+        """Read and decode every byte the far end has sent, without waiting for more, and send on
+        a frame tail that waits: what a port does between its exchanges, so that a far end is
+        always read, whatever it sends, and never blocks on a full buffer of ours."""
+        await self.flush_tail()
+        out: list[tuple[int | None, Any, float]] = []
+        for _ in range(_DRAIN_CHUNKS):  # bounded: a far end sending faster than we read is read next time
+            waiting = self._in_waiting()
+            if not waiting:
+                break
+            data = await self._read(min(waiting, _READ_CHUNK), self._clock())
+            out.extend(self._decode(data, self._clock()))
+        return out
+
+    def _decode(self, data: bytes, now: float) -> list[tuple[int | None, Any, float]]:
+        """The messages completed by ``data`` (counted and logged), each with the time it came."""
+        self.stats.bytes_in += len(data)
+        out = []
+        for seq, message in self.decoder.feed(data):
+            self.stats.frames_in += 1
+            if self.recorder is not None:
+                self.recorder.record_frame(self.name, 0, message, seq, 0, now)
+            out.append((seq, message, now))
+        return out
+
+    async def discard_waiting(self) -> None:
+        """``take_waiting``, for a role that has no use for what comes back: counted in ``frames_discarded``."""
+        self.stats.frames_discarded += len(await self.take_waiting())
 
     async def request(
         self, message: Any, is_reply: Callable[[Any, int], bool], on_sent: Callable[[float], None] | None = None
@@ -474,6 +559,7 @@ class Port:
                 return False
         self._earlier_decode_errors += self.decoder.decode_errors
         self.decoder = self.codec.new_decoder()  # a new stream: no half frame from before the loss
+        self._tx.forget()  # nor half of one to it
         self.stats.rx_sequence.restart()
         self.stats.reconnects += 1
         self.state = "ok"
@@ -498,6 +584,8 @@ class Port:
             "reconnects": s.reconnects,
             "timeouts": s.timeouts,
             "write_timeouts": s.write_timeouts,
+            "frames_dropped": s.frames_dropped,
+            "frames_discarded": s.frames_discarded,
             "io_errors": s.io_errors,
             "round_trip_ms": s.round_trip.summary(1e3, 3),
             "rx_sequence_gaps": s.rx_sequence.gaps,

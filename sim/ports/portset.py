@@ -7,6 +7,8 @@ The loop talks to a ``PortSet`` twice a tick: ``read_inputs()`` before the contr
   letters from the inboxes and ``push_outputs`` posts into the outboxes.  No blocking call.
 * blocking: no threads; ``read_inputs`` runs each input port's exchange inline, in turn, and
   ``push_outputs`` each output port's.  The loop waits for every device, as a naive program does.
+  An output port with nothing new to send is still read every ``IDLE_READ_INTERVAL_S`` (every
+  tick while bytes it wrote wait for its far end to take them).
 * asyncio: one ``EventLoopWorker`` thread runs an event loop with a task per port; the loop
   talks to it through the same mailboxes as in threaded mode.
 
@@ -36,6 +38,7 @@ from sim.ports.worker import PortWorker
 __all__ = ["THREAD_STOP_TIMEOUT_S", "PortSet"]
 
 THREAD_STOP_TIMEOUT_S = 1.0
+IDLE_READ_INTERVAL_S = 0.05  # blocking mode: an output port with no new letter reads its far end this often
 MODES = IO_MODES
 NO_FILE_DESCRIPTOR = ("loop://", "rfc2217://")  # pyserial URL transports an event loop cannot watch
 
@@ -57,6 +60,7 @@ class PortSet:
         self._workers: dict[str, PortWorker] = {}
         self._event_loop: EventLoopWorker | None = None
         self.stuck_threads: list[str] = []
+        self._last_exchange_t = {port.name: 0.0 for port in self.ports}  # blocking mode: when last exchanged
 
     def __enter__(self) -> PortSet:
         self.open()
@@ -97,6 +101,8 @@ class PortSet:
     def close(self) -> None:
         self.abort()
         self._stop_threads()
+        for port in self.ports:
+            port.read_what_is_left()
         self._close_all(self.ports)
 
     @staticmethod
@@ -138,7 +144,7 @@ class PortSet:
             if not port.is_input:
                 continue
             if self.mode == "blocking":
-                self._exchange_inline(port)
+                self._exchange_inline(port, self.outboxes[port.name].latest())
             out[port.name] = self.inboxes[port.name].latest()
         return out
 
@@ -159,11 +165,14 @@ class PortSet:
                 if port.is_input:
                     continue
                 if port.waits_for_new_letter and port.name not in values:
+                    if port.tx_waiting or now - self._last_exchange_t[port.name] >= IDLE_READ_INTERVAL_S:
+                        self._exchange_inline(port, None, now)  # reads what its far end sent
                     continue
-                self._exchange_inline(port)
+                self._exchange_inline(port, self.outboxes[port.name].latest(), now)
 
-    def _exchange_inline(self, port: Port) -> None:
-        result = port.exchange(self.outboxes[port.name].latest())
+    def _exchange_inline(self, port: Port, letter: Letter | None = None, now: float | None = None) -> None:
+        self._last_exchange_t[port.name] = time.monotonic() if now is None else now
+        result = port.exchange(letter)
         if result is not None:
             self.inboxes[port.name].put(result, time.monotonic())
 

@@ -7,6 +7,10 @@
 * ``telemetry``: writes vehicle states to a ground station; nothing comes back.
 * ``link``: the seed's slow system call: a request, then the reply after the device's latency.
 * ``rc-out``: pushes the channels being flown to a transmitter module.
+
+Every role reads whatever its far end sends, in every exchange, including the ones an I/O
+thread makes with no new letter between ticks (``Port.take_waiting``): what it has no use for is
+counted in ``frames_discarded``, so a far end that talks back is never left blocked on a full buffer.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class RcInPort(Port):
         self._last_t: float | None = None
 
     async def _exchange(self, letter: Letter | None) -> dict[int, RcFrame] | None:
+        await self.flush_tail()  # telemetry the radio has not taken yet
         if letter is not None and letter.seq != self._downlink_seq:
             self._downlink_seq = letter.seq
             downlink: Downlink = letter.value
@@ -142,6 +147,7 @@ class ServoPort(Port):
 
     async def _exchange(self, letter: Letter | None) -> Any:
         if letter is None:
+            await self.discard_waiting()  # an ack that came after its deadline
             return None
         order: ServoOrder = letter.value
 
@@ -156,6 +162,7 @@ class TelemetryPort(Port):
     role: ClassVar[str] = "telemetry"
 
     async def _exchange(self, letter: Letter | None) -> None:
+        await self.discard_waiting()  # what a ground station sends (commands, heartbeats)
         if letter is not None:
             await self.send_all(letter.value)
 
@@ -173,6 +180,7 @@ class RcOutPort(Port):
     role: ClassVar[str] = "rc-out"
 
     async def _exchange(self, letter: Letter | None) -> None:
+        await self.discard_waiting()  # what a transmitter module sends back (its telemetry)
         if letter is not None:
             await self.send_all(letter.value)
 

@@ -24,7 +24,8 @@ __all__ = ["PortWorker"]
 
 log = logging.getLogger(__name__)
 
-_WAIT_QUANTUM_S = 0.05  # how often an idle output thread re-checks its stop flag
+_WAIT_QUANTUM_S = 0.05  # how often an idle output thread re-checks its stop flag and reads its far end
+_FLUSH_QUANTUM_S = 0.005  # ... and how often while bytes wait for the far end to take them
 
 
 class PortWorker:
@@ -67,9 +68,11 @@ class PortWorker:
         try:
             while not stop.is_set() and port.state != "failed":
                 if port.waits_for_new_letter:
-                    # newer than any letter an exchange took, in this mode or before a switch
-                    letter = outbox.wait_newer(port.letter_seen, _WAIT_QUANTUM_S, abort=stop)
-                    if letter is None:
+                    # newer than any letter an exchange took, in this mode or before a switch; none
+                    # within the quantum: an exchange without one reads what the far end sent
+                    quantum_s = _FLUSH_QUANTUM_S if port.tx_waiting else _WAIT_QUANTUM_S
+                    letter = outbox.wait_newer(port.letter_seen, quantum_s, abort=stop)
+                    if stop.is_set():
                         continue
                 else:
                     letter = outbox.latest()

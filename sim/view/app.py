@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     def ask_to_quit() -> None:
         """Esc or closing the window: say what the keyboard transmitter sent (an event of the flight), then quit."""
         if sender is not None:
-            send(f"note transmitter sent {sender.frames} CRSF frames ({sender.dropped} dropped, the port full)")
+            send(
+                f"note transmitter sent {sender.frames} CRSF frames ({sender.dropped} dropped, the port full), "
+                f"read {sender.telemetry_frames} telemetry frames"
+            )
         send("quit")
 
     def switch(key: str) -> None:
@@ -219,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             key = script.update(snapshot.tick, snapshot.sim_time_s, snapshot.paused, time.monotonic())
             if key is not None:
                 press_key(pygame, key)  # handled with the next frame's events, as a key from the keyboard
+            if sender is not None:
+                ui.radio = sender.telemetry_line()
             renderer.draw(screen, snapshot, ui, time.monotonic())
             pygame.display.flip()
             frames += 1
@@ -231,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             if snapshot.finished:
                 if args.screenshot:
-                    pygame.image.save(screen, args.screenshot)
+                    save_atomically(pygame, screen, args.screenshot)
                 return 0
             if quit_asked is not None and time.monotonic() - quit_asked > _FINISH_WAIT_S:
                 return 0  # the simulator did not answer: close anyway
@@ -260,6 +265,19 @@ def _flying_priority() -> None:
     other work the view draws less often.  Where the policy is missing, niceness 19 stays."""
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def save_atomically(pygame, surface, path: str) -> None:
+    """Save ``surface`` as the image ``path`` names, whole or not at all: it is written beside it
+    first and renamed, so a view ended while saving (a busy machine) leaves no broken file."""
+    folder, name = os.path.split(path)
+    partial = os.path.join(folder, f".{name}.{os.getpid()}.partial{os.path.splitext(name)[1]}")
+    try:
+        pygame.image.save(surface, partial)
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
 
 
 def press_key(pygame, key: str) -> None:

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # standard output carries the answer
     import pygame
 
-    from sim.view.app import SCRIPT_ENV, parse_script, press_key
+    from sim.view.app import SCRIPT_ENV, parse_script, press_key, save_atomically
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     script = parse_script(os.environ.get(SCRIPT_ENV, ""))
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 draw(screen, card)
                 pygame.display.flip()
                 if args.screenshot:
-                    pygame.image.save(screen, args.screenshot)
+                    save_atomically(pygame, screen, args.screenshot)
                 drawn = True
             if choice is not None:
                 sys.stdout.write(choice + "\n")

@@ -66,6 +66,7 @@ def draw_hud(
     camera: str,  # what the camera is, for the hint line: "pilot view", "chase view", ...
     text: Text,
     scale: float,
+    radio: str = "",  # what the view's transmitter reads back (its telemetry screen), if anything
 ) -> int:
     """Draw the HUD over the scene; returns the bottom of the instruments card (top left)."""
     vehicle = snapshot.vehicles[focus % len(snapshot.vehicles)] if snapshot.vehicles else None
@@ -77,7 +78,7 @@ def draw_hud(
         bottom = card.bottom
     else:
         text.draw(surface, "no vehicles in this snapshot", rect.center, "title", TEXT, anchor="center", shadow=True)
-    _gimbals(surface, rect, snapshot, text, scale, pad)
+    _gimbals(surface, rect, snapshot, text, scale, pad, radio)
     hint = f"{camera} · Tab next heli · 1/2 camera · F1 help"
     text.draw(surface, hint, (rect.right - pad, rect.bottom - pad), "small", TEXT, anchor="bottomright", shadow=True)
     return bottom
@@ -258,13 +259,16 @@ def _chips(surface, rect, min_left: int, v: VehicleView, snapshot: Snapshot, tex
 # ------------------------------------------------------------------------------------------ sticks
 
 
-def _gimbals(surface, rect, snapshot: Snapshot, text: Text, scale, pad) -> None:
+def _gimbals(surface, rect, snapshot: Snapshot, text: Text, scale, pad, radio: str = "") -> None:
     size = int(78 * scale)
     gap = int(14 * scale)
     label_h = text.height("small")
     card = pygame.Rect(0, 0, 2 * size + gap + 2 * pad, size + 2 * label_h + int(16 * scale))
     card.bottomleft = (rect.left + pad, rect.bottom - pad)
     darken(surface, card)
+    if radio:
+        text.draw(surface, radio, (card.left, card.top - int(3 * scale)), "small", TEXT, anchor="bottomleft",
+                  shadow=True, max_width=rect.width - 2 * pad)  # fmt: skip
     sticks = list(snapshot.sticks_us) + [STICK_CENTRE_US] * 4
     fresh = bool(snapshot.sticks_fresh)
     left = (stick_position(sticks[CHANNEL_YAW]), stick_position(sticks[CHANNEL_COLLECTIVE]))

@@ -61,7 +61,10 @@ def view_environment() -> dict[str, str]:
 
 COMMANDS = ("toggle_io", "toggle_asyncio", "cpu_thread", "cpu_process", "reset", "pause", "quit")
 FIRST_FRAME_WAIT_S = 10.0  # a loaded machine may take a few seconds to start the view
-_QUIT_WAIT_S = 5.0  # the view saves its screenshot and closes its window
+_QUIT_WAIT_S = 5.0  # the view closes its window
+# ... and saves a screenshot first: at the idle priority, on a machine busy with other work, that
+# can take a while, and the user asked for the picture (a signal still ends it at once)
+_SCREENSHOT_WAIT_S = 30.0
 _QUIT_WAIT_STOPPING_S = 0.4  # the same when SIGINT / SIGTERM asked heli-sim to stop: until this long after it
 _REAP_WAIT_STOPPING_S = 0.8  # then killed, its end is waited for until this long after the signal
 _STOP_CHECK_S = 0.05  # how often the wait for the first frame looks for a stop request
@@ -199,6 +202,7 @@ class ViewLink:
             raise
         self.lost = False
         self.publisher = Publisher(self.writer, caption)
+        self._quit_wait_s = _SCREENSHOT_WAIT_S if screenshot else _QUIT_WAIT_S
         self.first_frame_s: float | None = None  # from starting the process to its first frame shown
         self.frames_drawn = 0  # frames the view drew, and over how long (it says so as it closes)
         self.frames_seconds = 0.0
@@ -314,8 +318,8 @@ class ViewLink:
     def close(self, finished: bool = True) -> None:
         """Tell the view the flight is over, wait for it (screenshot) and reap it; free the memory.
 
-        The view gets 5 s to save its screenshot and close; then it is ended (SIGTERM, then
-        SIGKILL).  When SIGINT or SIGTERM asked heli-sim to stop (``sim.stopping``), it gets until
+        The view gets 5 s to close (30 s if it saves a screenshot); then it is ended (SIGTERM,
+        then SIGKILL).  When SIGINT or SIGTERM asked heli-sim to stop (``sim.stopping``), it gets until
         0.4 s after the signal, then SIGKILL, and its end is waited for until 0.8 s after the
         signal: at the idle priority, on a busy machine, even dying can take it longer (it is
         logged, and left to the system).
@@ -323,7 +327,7 @@ class ViewLink:
         if finished and self.process.poll() is None:
             self.publisher.finish()
             left_s = stopping.time_left(_QUIT_WAIT_STOPPING_S)  # None: no signal, no hurry
-            wait_s = _QUIT_WAIT_S if left_s is None else left_s
+            wait_s = self._quit_wait_s if left_s is None else left_s
             try:
                 self.process.wait(wait_s)
             except subprocess.TimeoutExpired:

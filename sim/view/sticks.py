@@ -4,7 +4,9 @@ Keyboard: arrows roll and pitch, A/D yaw (all spring back to centre when release
 collective (it stays where it is left), E arms or disarms, M cycles the flight mode (rate,
 angle, rescue).  A joystick, when present, drives the axes named in its mapping instead.
 ``CrsfSender`` is an owned thread that writes a CRSF RC frame every 1/150 s into the simulator's
-RC port (the far end of its pty), so the keyboard takes the same serial path as a real radio.
+RC port (the far end of its pty), so the keyboard takes the same serial path as a real radio, and,
+as a radio does, reads the telemetry that comes back down the link (the view shows it): a
+transmitter that never read would leave the simulator's writes to a full buffer.
 
 No pygame here: the view passes in which keys are held and the joystick's axis values.
 """
@@ -18,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from sim.config import JoystickMap
+from sim.protocols import crsf
 from sim.protocols.crsf import LINE, encode_channels
 from sim.protocols.rc import ChannelFrame
 
@@ -116,6 +119,9 @@ class CrsfSender:
         self.period_s = 1.0 / rate_hz
         self.frames = 0
         self.dropped = 0
+        self.telemetry_frames = 0  # CRSF frames read back from the simulator (telemetry)
+        self.latest: dict[type, object] = {}  # the newest telemetry frame of each kind
+        self._decoder = crsf.CrsfDecoder()
         self._stop = threading.Event()
         os.set_blocking(fd, False)  # a full pty (the simulator not reading) drops frames, never blocks
         self._thread = threading.Thread(target=self._run, name="crsf-out", daemon=True)
@@ -128,9 +134,44 @@ class CrsfSender:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
+    def telemetry_line(self) -> str:
+        """What a radio's telemetry screen would show, in one line ("" before any came)."""
+        latest = dict(self.latest)
+        if not latest:
+            return ""
+        parts = []
+        if (mode := latest.get(crsf.FlightMode)) is not None:
+            parts.append(mode.mode)
+        if (altitude := latest.get(crsf.BaroAltitude)) is not None:
+            parts.append(f"alt {altitude.altitude_m:.1f} m")
+        if (vario := latest.get(crsf.Vario)) is not None:
+            parts.append(f"vario {vario.vertical_speed_m_s:+.1f} m/s")
+        if (battery := latest.get(crsf.Battery)) is not None:
+            parts.append(f"{battery.voltage_v:.1f} V")
+        return f"radio telemetry: {' · '.join(parts)} ({self.telemetry_frames} frames)"
+
+    def _read_telemetry(self) -> bool:
+        """Read what the simulator sent back (never waits); False once its end has closed."""
+        while True:
+            try:
+                data = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return True
+            except OSError as error:
+                if error.errno == errno.EIO:
+                    return False
+                raise
+            if not data:
+                return False
+            for message in self._decoder.feed(data):
+                self.telemetry_frames += 1
+                self.latest[type(message)] = message
+
     def _run(self) -> None:
         next_t = time.monotonic()
         while not self._stop.is_set():
+            if not self._read_telemetry():
+                return  # the simulator's end is closed: nothing more to send
             frame = encode_channels(ChannelFrame(self.sticks.channels_us()))
             try:
                 os.write(self.fd, frame)
