@@ -411,6 +411,7 @@ class FlightLoop:
             "heli": flight.heli.params.name,
             "fleet": flight.count,
             "stop_reason": self.stop_reason,
+            "pilot_source": self.rc_source,
             "segments": [s.to_dict() for s in self.segments],
             "ports": self.io.port_summaries(),
             "events": [e.to_dict() for e in self.events],

@@ -42,6 +42,9 @@ def format_summary(summary: dict) -> str:
                 f"{port.get('state') or '-':<15}{port.get('frames_in', 0):>10}{port.get('frames_out', 0):>11}"
                 f"{port.get('decode_errors', '-'):>11}{port.get('io_errors', '-'):>8}"
             )
+    for port in summary.get("ports") or []:
+        if port.get("role") == "rc-in" and port.get("stick_frames") == 0:
+            lines += ["", f"no frames from {port['name']} (expected {port.get('line') or port.get('protocol')})"]
     if summary["events"]:
         lines += ["", "events:"]
         lines += [f"  {e['t_s']:8.3f} s  {e['kind']:<12} {e['detail']}" for e in summary["events"]]

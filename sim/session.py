@@ -107,6 +107,7 @@ def flight_session(
         closing.callback(_close_view, loop)
         try:
             io.open()
+            loop.rc_source = _rc_source(io, config)
             if view is not None:
                 _open_view(loop, io, config, view)
             yield loop
@@ -157,6 +158,19 @@ def _open_log(path: str, loop: FlightLoop, io: FlightIO, config: FlightConfig, h
     return writer
 
 
+def _rc_source(io: FlightIO, config: FlightConfig) -> str:
+    """Who really holds the sticks, in a few words: the header, the view and the summary say it."""
+    rc_port = getattr(io, "rc_port", None)
+    pilot = config.flight.pilot
+    if rc_port is None:
+        return f"{pilot} (in-process pilot)"
+    if rc_port.url != "virtual":
+        return f"the radio on {rc_port.url} ({rc_port.protocol})"
+    if pilot == "keyboard":
+        return "keyboard / joystick (crsf)"
+    return f"{pilot} (emulated transmitter on a virtual {rc_port.name}, {rc_port.protocol})"
+
+
 def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewOptions) -> None:
     from sim.view.link import ViewLink
 
@@ -164,7 +178,7 @@ def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewO
     rc_port = getattr(io, "rc_port", None)
     if rc_fd is not None:
         loop.rc_source = "keyboard / joystick (crsf)"
-    elif rc_port is not None:
+    elif rc_port is not None and rc_port.url != "virtual":
         loop.rc_source = f"{rc_port.url} ({rc_port.protocol})"
     cmap = config.rc
     loop.view = ViewLink(

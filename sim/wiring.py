@@ -42,6 +42,7 @@ from sim.stats import LogHistogram
 
 __all__ = ["FlightIO", "InProcessIO", "PortIO", "build_port"]
 
+_SILENT_VEHICLES_NAMED = 8  # more silent vehicles than this share one failsafe_on event
 TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
 EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
 _DEVICE_FOR_ROLE = {"rc-in": "transmitter", "servo": "servo", "telemetry": "gcs", "link": "link", "rc-out": "gcs"}
@@ -198,6 +199,8 @@ class PortIO:
         self._had_frame = np.zeros(count, dtype=bool)
         self._flagged = np.zeros(count, dtype=bool)  # the receiver itself says failsafe (SBUS)
         self._was_fresh = np.zeros(count, dtype=bool)
+        self._silent_told = np.zeros(count, dtype=bool)  # "no pilot input since the start" was said
+        self._first_read_t: float | None = None
         self._timeout_s = config.flight.failsafe_timeout_s
         self._next_slow_t = 0.0
         self._next_rc_out_t = 0.0
@@ -286,7 +289,8 @@ class PortIO:
                     self._flagged[vehicle] = rc.channels.failsafe
                     self._had_frame[vehicle] = True
             self._frames = frames
-            self._was_fresh = self._was_fresh | (first_time & self._had_frame)  # a first frame is no recovery
+            # a first frame is no recovery, unless the failsafe was said to hold since the start
+            self._was_fresh = self._was_fresh | (first_time & self._had_frame & ~self._silent_told)
         recent = (now - np.nan_to_num(self._stick_t, nan=-math.inf)) <= self._timeout_s
         fresh = self._had_frame & recent & ~self._flagged
         for vehicle in np.flatnonzero(fresh != self._was_fresh):
@@ -294,7 +298,28 @@ class PortIO:
                 kind = "failsafe_off" if fresh[vehicle] else "failsafe_on"
                 self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
         self._was_fresh = fresh
+        self._tell_silent_from_the_start(now)
         return self._frames, fresh, self._stick_t
+
+    def _tell_silent_from_the_start(self, now: float) -> None:
+        """A vehicle whose pilot input has not come at all, a failsafe timeout after the first read,
+        has been in failsafe since the start (the controller holds it): an event says so, once,
+        and its first frame, if one comes, is a ``failsafe_off``.  A radio that is off, unbound or
+        on the wrong baud rate shows this way."""
+        if self._first_read_t is None:
+            self._first_read_t = now
+        if now - self._first_read_t <= self._timeout_s:
+            return
+        silent = np.flatnonzero(~self._had_frame & ~self._silent_told)
+        if not len(silent):
+            return
+        self._silent_told[silent] = True
+        why = f"no pilot input since the start (no frames from {self.rc_port.name})"
+        if len(silent) <= _SILENT_VEHICLES_NAMED:
+            for vehicle in silent:
+                self.events.push("failsafe_on", f"vehicle {vehicle}: {why}", now)
+        else:
+            self.events.push("failsafe_on", f"vehicles {silent[0]}..{silent[-1]} ({len(silent)}): {why}", now)
 
     def _stale_at(self) -> float | None:
         """When the first vehicle whose input is fresh now goes stale (monotonic s); None if none is fresh."""

@@ -21,7 +21,10 @@ from sim.ports.codecs import make_codec
 from sim.ports.events import EventLog
 from sim.ports.roles import RcInPort
 from sim.ports.transport import SerialSettings, open_transport
+from sim.protocols import crsf
 from sim.protocols.hsf import RcChannels, encode
+from sim.protocols.rc import ChannelFrame
+from sim.report import format_summary
 from sim.session import flight_session
 from sim.wiring import PortIO
 from tests.conftest import heli
@@ -108,3 +111,44 @@ def test_blocking_mode_engages_the_failsafe_as_promptly_as_threaded_mode():
         f"failsafe {[round(s * 1e3) for s in blocking_s]} ms after the last frame in blocking mode, "
         f"{[round(s * 1e3) for s in threaded_s]} ms in threaded mode (allowed {allowed_s * 1e3:.0f} ms)"
     )
+
+
+def test_a_silent_radio_is_failsafe_from_the_start_said_so_and_recovers_when_it_speaks():
+    """A radio that is off, unbound or on the wrong baud rate: nothing comes on rc-in.  The failsafe
+    holds from the start (an event says so once its timeout has run), the summary names what was
+    expected, and the first frame that comes is the failsafe's end."""
+    with pty_pair() as (master, path):
+        config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=30.0)
+        config = replace(config, ports=(PortSpec(role="rc-in", url=path, protocol="crsf"),))
+        frame = crsf.encode_channels(ChannelFrame((1500.0,) * 4 + (2000.0, 1500.0) + (1500.0,) * 10))
+
+        def radio_after_silence(loop) -> None:
+            kinds = [e.kind for e in loop.events]
+            if "failsafe_off" in kinds:
+                loop.request_stop("radio heard")
+            elif "failsafe_on" in kinds:
+                os.write(master, frame)  # the radio comes on
+
+        with flight_session(config, heli("trex450").config, before_tick=radio_after_silence) as loop:
+            loop.run()
+    summary = loop.summary()
+    assert summary["stop_reason"] == "radio heard"
+    (silent, heard) = [e for e in summary["events"] if e["kind"].startswith("failsafe_")]
+    assert silent["kind"] == "failsafe_on" and silent["detail"] == (
+        "vehicle 0: no pilot input since the start (no frames from rc-in)"
+    )
+    assert silent["t_s"] >= config.flight.failsafe_timeout_s  # said once its timeout had run, in flight time
+    assert heard["kind"] == "failsafe_off" and heard["detail"] == "vehicle 0: pilot input back"
+    assert summary["pilot_source"] == f"the radio on {path} (crsf)"
+    (rc,) = summary["ports"]
+    assert rc["line"] == "CRSF at 420000 8N1"
+
+
+def test_the_summary_says_when_nothing_came_from_the_radio():
+    summary = {"duration_s": 1.0, "heli": "trex450", "fleet": 1, "loop_hz": 500, "physics_dt_s": 0.001,
+               "stop_reason": "duration reached", "segments": [], "vehicles": [], "events": [],
+               "ports": [{"name": "rc-in", "role": "rc-in", "protocol": "sbus", "stick_frames": 0,
+                          "line": "SBUS at 100000 8E2, inverted"}]}  # fmt: skip
+    assert "no frames from rc-in (expected SBUS at 100000 8E2, inverted)" in format_summary(summary).splitlines()
+    summary["ports"][0]["stick_frames"] = 1
+    assert "no frames from" not in format_summary(summary)

@@ -297,7 +297,7 @@ def _fly(
         if not args.quiet:
             until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
             print(
-                f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {config.flight.pilot}, "
+                f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {loop.rc_source}, "
                 f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} "
                 f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
                 file=sys.stderr,

@@ -135,7 +135,19 @@ class RcInPort(Port):
             "gap_ms": self.gaps.summary(1e3, 3),
             "failsafe_flags": self.failsafe_flags,
             "link_statistics": self.link_statistics,
+            "line": self.line_description(),
         }
+
+    def line_description(self) -> str:
+        """What the port listens for, as a person checks a radio's settings: "CRSF at 420000 8N1"."""
+        transport = self.transport
+        settings = getattr(transport, "real", transport)
+        baud = getattr(settings, "baudrate", None) or self.codec.line.baudrate
+        bits = getattr(settings, "bytesize", 8)
+        parity = getattr(settings, "parity", self.codec.line.parity)
+        stop = getattr(settings, "stopbits", self.codec.line.stopbits)
+        inverted = ", inverted" if self.codec.line.inverted else ""
+        return f"{self.protocol.upper()} at {baud} {bits}{parity}{stop:g}{inverted}"
 
 
 class ServoPort(Port):
