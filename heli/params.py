@@ -93,6 +93,7 @@ _GEAR_POSITION = "RC landing gear lies within ~1 m of the CG"
 TIP_SPEED_RANGE_M_S = (30.0, 250.0)  # RC rotors ~50-200 m/s; beyond 250 m/s compressibility, not modelled
 SOLIDITY_RANGE = (0.01, 0.25)  # blade area / disc area; RC rotors 0.03-0.1
 MIN_ROTOR_ENERGY_TIME_S = 0.01  # rotor energy at headspeed / full drive power; RC 0.04 (micro) to ~0.5 s
+MIN_ELECTRIC_GEAR_RATIO = 1.0  # direct drive; the motor never turns slower than the rotor
 MIN_MOTOR_DAMPING_TIME_S = 0.005  # electric: how fast the motor's back EMF pulls the rotor to speed
 MIN_FIN_CLEAR_FRACTION = 0.5  # the fin may block at most half of the tail rotor's wake
 MIN_FUSELAGE_YAW_FRACTION = 0.1  # the fuselage alone keeps at least this share of the yaw inertia
@@ -315,6 +316,11 @@ class Drive:
             if getattr(self, name) <= 0.0:
                 value = getattr(self, name)
                 raise ConfigError(f"{name} = {value!r}: expected > 0 for a drive of kind {self.kind!r}")
+        if self.kind == "electric" and self.gear_ratio < MIN_ELECTRIC_GEAR_RATIO:
+            raise ConfigError(
+                f"gear_ratio = {self.gear_ratio!r}: expected at least {MIN_ELECTRIC_GEAR_RATIO:g} for an electric "
+                "drive (a motor never turns slower than the rotor it drives; RC: ~5-20)"
+            )
 
     @property
     def full_power_w(self) -> float:

@@ -35,6 +35,7 @@ __all__ = [
     "FlightConfig",
     "FlightSettings",
     "HeliConfig",
+    "HomePosition",
     "JoystickMap",
     "PortSpec",
     "check_physics_step",
@@ -458,6 +459,23 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
+class HomePosition:
+    """Where the flight starts on Earth: its north-east-down origin, for the telemetry a ground
+    station puts on its map (the default: the model flying field of the Canberra Model Aircraft
+    Club, ArduPilot SITL's default home, so a ground station's map tiles are familiar)."""
+
+    latitude_deg: float = quantity(
+        "deg", ge=-89.0, le=89.0, default=-35.363261, doc="north positive",
+        why="away from the poles, where east has a meaning",
+    )  # fmt: skip
+    longitude_deg: float = quantity("deg", ge=-180.0, le=180.0, default=149.16523, doc="east positive")
+    altitude_m: float = quantity(
+        "m", ge=-500.0, le=9000.0, default=584.0, doc="of the ground at home, above mean sea level",
+        why="from the Dead Sea shore (-430 m) to above Everest",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class FlightConfig:
     """A whole flight: settings, channel map, environment, ports.
 
@@ -469,6 +487,7 @@ class FlightConfig:
     rc: ChannelMap = field(default_factory=ChannelMap)
     environment: Environment = field(default_factory=Environment)
     joystick: JoystickMap = field(default_factory=lambda: JoystickMap())
+    home: HomePosition = field(default_factory=HomePosition)
     ports: tuple[PortSpec, ...] | None = quantity("-", max_items=MAX_PORTS, default=None, doc="[[ports]] tables")
     faults: tuple[FaultSpec, ...] = quantity("-", max_items=MAX_FAULTS, default=(), doc="[[faults]] tables")
 

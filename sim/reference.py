@@ -20,7 +20,7 @@ from typing import Any
 
 from heli.control import ControllerParams
 from heli.params import MAX_TEXT_CHARS, Environment, HeliParams
-from sim.config import ChannelMap, FaultSpec, FlightSettings, JoystickMap, PortSpec
+from sim.config import ChannelMap, FaultSpec, FlightSettings, HomePosition, JoystickMap, PortSpec
 from sim.config_input import MAX_CONFIG_BYTES, MAX_KEY_CHARS, MAX_KEY_PARTS, MAX_NESTING, size_text
 from sim.dataclass_io import range_text
 from sim.pilots import PilotScript, ScriptEntry
@@ -32,6 +32,7 @@ _FLIGHT_TABLES: list[tuple[str, type]] = [
     ("[rc]", ChannelMap),
     ("[environment]", Environment),
     ("[joystick]", JoystickMap),
+    ("[home]", HomePosition),
     ("[[ports]]", PortSpec),
     ("[[faults]]", FaultSpec),
 ]

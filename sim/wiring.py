@@ -378,12 +378,20 @@ class PortIO:
             mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[0]), "?"),
             channels_us=tuple(float(c) for c in self._frames[0]),
             battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+            body_rates_rad_s=tuple(v.body_rates_rad_s[0].tolist()),
+            servo_positions=tuple(flight.command.servo[0].tolist()),
+            throttle=float(flight.command.throttle[0]),
+            craft_name=flight.heli.params.name,
+            position_ned_m=tuple(v.packed[0, 0:3].tolist()),
+            velocity_ned_m_s=tuple(v.velocity_ned_m_s[0].tolist()),
+            home=(self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m),
         )
 
     def _telemetry_samples(self) -> list[TelemetrySample]:
         v, flight = self.flight.vehicles, self.flight
         rows, euler = v.packed.tolist(), np.radians(v.euler_deg()).tolist()
         throttle, armed = v.throttle.tolist(), (flight.controller.governor_state > 0).tolist()
+        home = (self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m)
         return [
             TelemetrySample(
                 time_s=flight.sim_time_s,
@@ -395,6 +403,10 @@ class PortIO:
                 armed=armed[i],
                 channels_us=tuple(float(c) for c in self._frames[i]),
                 battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+                flight_mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[i]), "?"),
+                crashed=bool(v.crashed[i]),
+                home=home,
+                unix_time_s=time.time(),
             )
             for i in range(1)  # one MAVLink system: vehicle 0
         ]

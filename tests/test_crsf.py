@@ -496,10 +496,10 @@ def test_other_addresses_are_not_syncs(address):
 
 
 def test_unknown_types_are_skipped_without_losing_sync():
-    gps = hand_frame(0xC8, 0x02, bytes(15))
+    vtx = hand_frame(0xC8, 0x0F, bytes(6))  # video transmitter: decoded nowhere here
     ping = hand_frame(0xEE, 0x28, b"\x00\xea")  # extended header: destination, origin
-    messages, decoder = decode_all([gps + SAMPLES[0] + ping + SAMPLES[1]])
-    assert messages[0] == UnknownFrame(0x02, bytes(15)) and messages[2] == UnknownFrame(0x28, b"\x00\xea")
+    messages, decoder = decode_all([vtx + SAMPLES[0] + ping + SAMPLES[1]])
+    assert messages[0] == UnknownFrame(0x0F, bytes(6)) and messages[2] == UnknownFrame(0x28, b"\x00\xea")
     assert [channels_of(m) for m in messages[1::2]] == [(1500,) * 16, tuple(HELI_US)]
     assert decoder.frames == 4 and decoder.decode_errors == 0
 

@@ -33,8 +33,9 @@ def test_encoder_sends_each_message_at_its_rate():
         stamped = TelemetrySample(t, *[getattr(sample, f) for f in list(sample.__dataclass_fields__)[1:]])
         for message in decoder.feed(encoder.encode(stamped, encoder.due(t))):
             counts[message.get_type()] = counts.get(message.get_type(), 0) + 1
-    assert counts == {"HEARTBEAT": 10, "SYS_STATUS": 10, "ATTITUDE": 250, "LOCAL_POSITION_NED": 100,
-                      "VFR_HUD": 40, "RC_CHANNELS": 50}  # fmt: skip
+    assert counts == {"HEARTBEAT": 10, "SYS_STATUS": 10, "SYSTEM_TIME": 10, "ATTITUDE": 250,
+                      "LOCAL_POSITION_NED": 100, "GLOBAL_POSITION_INT": 50, "GPS_RAW_INT": 50, "VFR_HUD": 40,
+                      "RC_CHANNELS": 50, "HOME_POSITION": 2}  # fmt: skip
     assert decoder.decode_errors == 0
 
 

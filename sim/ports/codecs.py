@@ -21,7 +21,9 @@ flight whose fleet a port's protocol cannot address).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -61,7 +63,11 @@ def default_protocol(role: str, url: str) -> str:
 
 @dataclass(frozen=True)
 class FlightSnapshot:
-    """What a flight controller reports about vehicle 0: for CRSF telemetry and MSP replies."""
+    """What a flight controller reports about vehicle 0: for CRSF telemetry and MSP replies.
+
+    The fields after ``battery_voltage_v`` have defaults (a vehicle at rest, outputs centred, no
+    name) so a snapshot made without them still answers every MSP request.
+    """
 
     attitude_rad: tuple[float, float, float]  # roll, pitch, yaw
     altitude_m: float
@@ -70,6 +76,13 @@ class FlightSnapshot:
     mode: str
     channels_us: tuple[float, ...]
     battery_voltage_v: float = 0.0  # 0: no battery (a nitro engine)
+    body_rates_rad_s: tuple[float, float, float] = (0.0, 0.0, 0.0)  # p, q, r: body x forward, y right, z down
+    servo_positions: tuple[float, ...] = ()  # the controller's servo outputs, full throw = +-1: swash 0-2, tail
+    throttle: float = 0.0  # the controller's throttle output, 0..1
+    craft_name: str = ""  # the helicopter's name (its config's ``name``)
+    position_ned_m: tuple[float, float, float] = (0.0, 0.0, 0.0)  # from home
+    velocity_ned_m_s: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    home: tuple[float, float, float] | None = None  # latitude deg, longitude deg, altitude m MSL; None: no GPS
 
 
 @dataclass(frozen=True)
@@ -277,8 +290,9 @@ class CrsfCodec(Codec):
 
 
 class MspCodec(Codec):
-    """MSP v1/v2.  The simulator is the flight controller: it takes MSP_SET_RAW_RC and answers
-    MSP_RC, MSP_ATTITUDE and MSP_STATUS; an MSP client (the emulated transmitter) sends the requests.
+    """MSP v1/v2.  The simulator is the flight controller: it takes MSP_SET_RAW_RC and answers the
+    identification and state requests of ``respond``; an MSP client (the emulated transmitter) sends
+    the requests.
     """
 
     name = "msp"
@@ -289,6 +303,8 @@ class MspCodec(Codec):
         self._msp = msp
         self.side = side
         self.line = msp.LINE
+        self._identification = _msp_identification() if side == "host" else {}
+        self._state_replies = _msp_state_replies(msp)
 
     def new_decoder(self) -> StreamDecoder:
         decoder = self._msp.MspDecoder()
@@ -319,6 +335,17 @@ class MspCodec(Codec):
         return None if frame is None else StickChannels(0, tuple(float(c) for c in frame.channels_us))
 
     def respond(self, message: Any, snapshot: Any) -> list[Any]:
+        """The reply to a request, in the request's MSP version, at once.
+
+        MSP_SET_RAW_RC gets an empty ack.  Identification (API version, FC variant and version,
+        board, build) is fixed when the codec is made and needs no snapshot; MSP_NAME is the
+        snapshot's craft name, empty before the first snapshot.  State replies (MSP_STATUS,
+        MSP_STATUS_EX, MSP_RAW_IMU, MSP_SERVO, MSP_MOTOR, MSP_RC, MSP_ATTITUDE, MSP_ALTITUDE,
+        MSP_ANALOG) are built from ``snapshot``; until the flight's first snapshot, and for any
+        other command, the reply is an error reply (``!``, empty), as Betaflight answers a command
+        it does not support.  A snapshot value that cannot be sent (not finite) gets an error reply
+        too, never an exception.
+        """
         msp = self._msp
         if self.side != "host" or message.direction != "<":
             return []
@@ -329,15 +356,17 @@ class MspCodec(Codec):
 
         if command == msp.MSP_SET_RAW_RC:
             return reply(b"")
-        if snapshot is not None and command == msp.MSP_RC:
-            return reply(msp.raw_rc_payload(snapshot.channels_us))
-        if snapshot is not None and command == msp.MSP_ATTITUDE:
-            roll, pitch, yaw = (math.degrees(a) for a in snapshot.attitude_rad)
-            # Betaflight's MSP_ATTITUDE: positive pitch is nose down (heli-sim's Euler pitch: nose up)
-            return reply(msp.attitude_payload(roll, -pitch, yaw % 360.0))
-        if snapshot is not None and command == msp.MSP_STATUS:
-            return reply(msp.status_payload(2000, 0, _MSP_SENSORS_ACC_GYRO, 1 if snapshot.armed else 0, 0))
-        return [msp.MspMessage(version, "!", command, b"")]  # not supported: an error reply
+        if command in self._identification:
+            return reply(self._identification[command])
+        if command == msp.MSP_NAME:
+            return reply(msp.name_payload(_craft_name(snapshot.craft_name if snapshot is not None else "")))
+        build = self._state_replies.get(command)
+        if snapshot is not None and build is not None:
+            try:
+                return reply(build(msp, snapshot))
+            except ValueError:  # a value that is not finite (a diverged vehicle): nothing true to send
+                pass
+        return [msp.MspMessage(version, "!", command, b"")]  # not supported (or no state yet): an error reply
 
 
 @dataclass(frozen=True)
@@ -398,7 +427,150 @@ class MaestroCodec(Codec):
         return isinstance(message, MaestroAck)
 
 
+# ---------------------------------------------------------------- MSP: what heli-sim answers as a flight controller
+
 _MSP_SENSORS_ACC_GYRO = 0x01 | 0x20  # Betaflight sensor bits: accelerometer, gyro
+_MSP_CYCLE_TIME_US = 2000  # MSP_STATUS and MSP_STATUS_EX cycle time
+# MSP_API_VERSION: protocol 0 and API 1.46, the API of Betaflight 4.5, its last 4.x release (the
+# calendar-versioned releases after it append fields under 1.47).  MSP clients branch on the API
+# version to know which fields a reply has; the replies here follow Betaflight 4.5's layouts
+# (MSP_BOARD_INFO and MSP_STATUS_EX end where 1.46 ends them), so 1.46 tells a client the truth.
+# yamspy reads it but accepts any.
+_MSP_API = (0, 1, 46)
+# MSP_FC_VARIANT: heli-sim is not Betaflight and does not claim "BTFL" (the MSP guidelines at the
+# top of Betaflight's msp_protocol.h: a firmware with replies of its own has its own identifier).
+# yamspy needs no "BTFL": it treats every identifier but "INAV" as Betaflight-like and parses the
+# replies with Betaflight's layouts, which are the ones sent here.  (Betaflight Configurator expects
+# "BTFL" and does not offer its full interface to another identifier.)
+_MSP_FC_VARIANT = "HELI"
+_MSP_BOARD = dict(
+    board_id="HSIM",  # 4 upper-case characters, as Betaflight's board ids
+    hardware_revision=0,
+    board_type=0,  # a flight controller, no OSD chip
+    capabilities=0,  # no USB VCP, soft serial, flash boot loader or receiver bind
+    target_name="HELI-SIM",
+    board_name="HELI-SIM",
+    manufacturer_id="",  # none
+    mcu_type=0,  # Betaflight's MCU type id for its own simulator build (SITL)
+    configuration_state=1,  # configured
+    gyro_sample_rate_hz=0,  # the gyro is the flight model, not a sampled sensor
+)
+_MSP_GIT_REVISION = "0000000"  # heli-sim does not build its revision in: seven zeros say "unknown"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _msp_identification() -> dict[int, bytes]:
+    """The identification replies, command -> payload, fixed for the codec's life.
+
+    FC version: heli-sim's own version.  Build date and time: when the codec was made (UTC), in C's
+    ``__DATE__``/``__TIME__`` form that Betaflight sends, since heli-sim has no build step: the
+    simulated flight controller is "built" when the simulator starts.
+    """
+    from sim import __version__
+    from sim.protocols import msp
+
+    stamp = time.gmtime()
+    build_date = f"{_MONTHS[stamp.tm_mon - 1]} {stamp.tm_mday:2d} {stamp.tm_year:4d}"
+    return {
+        msp.MSP_API_VERSION: msp.api_version_payload(*_MSP_API),
+        msp.MSP_FC_VARIANT: msp.fc_variant_payload(_MSP_FC_VARIANT),
+        msp.MSP_FC_VERSION: msp.fc_version_payload(*_version_numbers(__version__)),
+        msp.MSP_BOARD_INFO: msp.board_info_payload(msp.MspBoardInfo(**_MSP_BOARD)),
+        msp.MSP_BUILD_INFO: msp.build_info_payload(build_date, time.strftime("%H:%M:%S", stamp), _MSP_GIT_REVISION),
+    }
+
+
+def _version_numbers(version: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of a version string like "0.1.0" or "1.2.3rc1", each 0..255 (0 where absent)."""
+    numbers = []
+    for part in [*version.split("."), "0", "0"][:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        numbers.append(min(int(digits or 0), 255))
+    return numbers[0], numbers[1], numbers[2]
+
+
+def _craft_name(name: str) -> str:
+    """``name`` as an MSP craft name: ASCII (others become "?"), at most Betaflight's 16 characters."""
+    from sim.protocols.msp import MAX_NAME_LENGTH
+
+    return name.encode("ascii", "replace").decode("ascii")[:MAX_NAME_LENGTH]
+
+
+def _msp_status(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    return msp.status_payload(_MSP_CYCLE_TIME_US, 0, _MSP_SENSORS_ACC_GYRO, 1 if snapshot.armed else 0, 0)
+
+
+def _msp_status_ex(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    """Betaflight's extended status: one PID and one rate profile, no arming-disable reasons defined
+    (heli-sim arms by its arm channel alone), no system load or CPU temperature to report."""
+    flags = 1 if snapshot.armed else 0  # bit 0: the ARM box, as in MSP_STATUS
+    return msp.status_ex_payload(msp.MspStatusEx(_MSP_CYCLE_TIME_US, 0, _MSP_SENSORS_ACC_GYRO, flags, 0))
+
+
+def _msp_raw_imu(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    """Gyro and accelerometer in Betaflight's sensor axes (x forward, y left, z up), from heli-sim's
+    body axes (x forward, y right, z down): y and z change sign.
+
+    The accelerometer reads the specific force of steady flight, gravity's reaction alone, from the
+    attitude: the snapshot carries no linear acceleration.  A level craft reads (0, 0, +1 g).
+    """
+    roll, pitch, _yaw = snapshot.attitude_rad
+    p, q, r = snapshot.body_rates_rad_s
+    up_x = math.sin(pitch)  # the unit "up" vector in body axes (x forward, y left, z up)
+    up_y = math.sin(roll) * math.cos(pitch)
+    up_z = math.cos(roll) * math.cos(pitch)
+    gyro = (math.degrees(p), -math.degrees(q), -math.degrees(r))
+    return msp.raw_imu_payload((up_x, up_y, up_z), gyro)
+
+
+def _msp_servo(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    """The controller's servo outputs in us: 1500 +- 500 per full throw (as on the Maestro servo port),
+    swash servos 0-2 then the tail; the slots after them centred (1500)."""
+    servos = [1500.0 + 500.0 * max(-1.0, min(1.0, s)) for s in snapshot.servo_positions[: msp.OUTPUT_COUNT]]
+    return msp.servo_payload(servos + [1500.0] * (msp.OUTPUT_COUNT - len(servos)))
+
+
+def _msp_motor(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    """The one motor (the drive: an ESC or a throttle servo) at 1000 + 1000 x throttle; the seven
+    outputs after it have no motor: 0, as Betaflight sends for a motor it does not drive."""
+    motor = 1000.0 + 1000.0 * max(0.0, min(1.0, snapshot.throttle))
+    return msp.motor_payload([motor] + [0.0] * (msp.OUTPUT_COUNT - 1))
+
+
+def _msp_rc(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    return msp.raw_rc_payload(snapshot.channels_us[: msp.MAX_RC_CHANNELS])
+
+
+def _msp_attitude(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    roll, pitch, yaw = (math.degrees(a) for a in snapshot.attitude_rad)
+    # Betaflight's MSP_ATTITUDE: positive pitch is nose down (heli-sim's Euler pitch: nose up)
+    return msp.attitude_payload(roll, -pitch, yaw % 360.0)
+
+
+def _msp_altitude(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    return msp.altitude_payload(snapshot.altitude_m, snapshot.climb_m_s)
+
+
+def _msp_analog(msp: Any, snapshot: FlightSnapshot) -> bytes:
+    """The battery's voltage (0 for a nitro engine); the drain is not modelled (0 mAh, 0 A), and there
+    is no RSSI source (0, what Betaflight reports without one)."""
+    return msp.analog_payload(snapshot.battery_voltage_v)
+
+
+def _msp_state_replies(msp: Any) -> dict[int, Callable[[Any, FlightSnapshot], bytes]]:
+    """Command -> the function building its reply from a snapshot."""
+    return {
+        msp.MSP_STATUS: _msp_status,
+        msp.MSP_STATUS_EX: _msp_status_ex,
+        msp.MSP_RAW_IMU: _msp_raw_imu,
+        msp.MSP_SERVO: _msp_servo,
+        msp.MSP_MOTOR: _msp_motor,
+        msp.MSP_RC: _msp_rc,
+        msp.MSP_ATTITUDE: _msp_attitude,
+        msp.MSP_ALTITUDE: _msp_altitude,
+        msp.MSP_ANALOG: _msp_analog,
+    }
+
 
 _CODECS: dict[str, type[Codec]] = {
     "hsf": HsfCodec,
@@ -458,7 +630,8 @@ def _codec_class(protocol: str) -> type[Codec]:
 
 
 def crsf_telemetry(snapshot: FlightSnapshot) -> list[Any]:
-    """CRSF telemetry frames for the radio: attitude, altitude and vario, flight mode, battery."""
+    """CRSF telemetry frames for the radio: attitude, altitude and vario, flight mode, battery (an
+    electric helicopter), GPS (from the home position)."""
     from sim.protocols import crsf
 
     roll, pitch, yaw = snapshot.attitude_rad
@@ -470,6 +643,20 @@ def crsf_telemetry(snapshot: FlightSnapshot) -> list[Any]:
         crsf.Vario(vertical_speed_m_s=snapshot.climb_m_s),
         crsf.FlightMode(mode=mode[:59]),
     ]
-    if snapshot.battery_voltage_v > 0:
+    if snapshot.battery_voltage_v > 0:  # an engine has none: no battery frame, as a nitro model's FC sends
         frames.append(crsf.Battery(snapshot.battery_voltage_v, 0.0, 0, 100))  # the drain is not modelled
+    if snapshot.home is not None:
+        frames.append(_crsf_gps(crsf, snapshot))
     return frames
+
+
+def _crsf_gps(crsf: Any, snapshot: FlightSnapshot) -> Any:
+    """The GPS frame: the position from home, speed and course over the ground, a good fix."""
+    from sim.geo import ned_to_geodetic
+
+    latitude, longitude, altitude = ned_to_geodetic(*snapshot.position_ned_m, *snapshot.home)
+    vn, ve, _ = snapshot.velocity_ned_m_s
+    speed = math.hypot(vn, ve)
+    course = math.degrees(math.atan2(ve, vn)) % 360.0 if speed > 0 else 0.0
+    altitude = min(max(altitude, -1000.0), 64535.0)
+    return crsf.Gps(latitude, longitude, min(speed, 6553.5 / 3.6), course, altitude, 12)

@@ -1,8 +1,9 @@
 """The port roles: what one ``exchange`` does for each kind of port.
 
 * ``rc-in``: the pilot's transmitter or receiver.  Sends what goes down the link (telemetry to
-  the radio; the emulated transmitter's pilot flies by it), reads until a stick frame arrives or
-  the read deadline passes, answers requests (MSP), and returns the newest sticks per vehicle.
+  the radio; the emulated transmitter's pilot flies by it), reads until a frame arrives or the
+  read deadline passes, answers requests (MSP) as soon as they are read, and returns the newest
+  sticks per vehicle.
 * ``servo``: one per vehicle.  Writes the servo command and waits for the board's ack.
 * ``telemetry``: writes vehicle states to a ground station; nothing comes back.
 * ``link``: the seed's slow system call: a request, then the reply after the device's latency.
@@ -97,7 +98,8 @@ class RcInPort(Port):
             # the input goes stale before this read's deadline, or soon after it (before the loop's
             # next read could notice): the read ends right then, and the loop's check is on time
             deadline = give_up_at
-        received = await self.receive(deadline, lambda _s, m: codec.channels_of(m) is not None, drain=True)
+        # whatever comes first ends the read: a stick frame, or a request (MSP) answered at once
+        received = await self.receive(deadline, None, drain=True)
         got = False
         for seq, message, t in received:
             await self.send_all(codec.respond(message, self._snapshot))

@@ -95,6 +95,7 @@ __all__ = [
     "CrsfDecoder",
     "CrsfMessage",
     "FlightMode",
+    "Gps",
     "LinkStatistics",
     "UnknownFrame",
     "Vario",
@@ -329,6 +330,20 @@ class Vario:
 
 
 @dataclass(frozen=True)
+class Gps:
+    """GPS (0x02): position in 1e-7 degrees, ground speed in 0.1 km/h, course in 0.01 degrees,
+    altitude in whole metres above mean sea level (-1000..64535), satellites in view."""
+
+    TYPE: ClassVar[int] = 0x02
+    latitude_deg: float
+    longitude_deg: float
+    ground_speed_m_s: float
+    course_deg: float  # 0..360, the direction of travel over the ground
+    altitude_m: float
+    satellites: int
+
+
+@dataclass(frozen=True)
 class UnknownFrame:
     """A good-CRC frame of a type decoded nowhere else; ``payload`` is everything between type and CRC."""
 
@@ -336,7 +351,9 @@ class UnknownFrame:
     payload: bytes
 
 
-CrsfMessage = CrsfChannels | LinkStatistics | Attitude | Battery | FlightMode | BaroAltitude | Vario | UnknownFrame
+CrsfMessage = (
+    CrsfChannels | LinkStatistics | Attitude | Battery | FlightMode | BaroAltitude | Vario | Gps | UnknownFrame
+)
 
 _LINK_STATISTICS = struct.Struct(">BBBbBBBBBb")
 _ATTITUDE = struct.Struct(">hhh")
@@ -344,6 +361,9 @@ _BATTERY = struct.Struct(">HHI")  # voltage, current, then capacity (u24) << 8 |
 _U16 = struct.Struct(">H")
 _I16 = struct.Struct(">h")
 _BARO_ALT_VARIO = struct.Struct(">Hh")
+_GPS = struct.Struct(">iiHHHB")  # latitude, longitude, ground speed, course, altitude, satellites
+_GPS_ALT_OFFSET_M = 1000  # packed altitude 0 is -1000 m
+_KMH_PER_M_S = 3.6
 
 _RAD_SCALE = 10000  # wire units per radian
 _DECI = 10  # wire units per volt, ampere
@@ -478,7 +498,24 @@ def _pack_vario(m: Vario) -> bytes:
     return _I16.pack(_units("Vario vertical_speed_m_s", m.vertical_speed_m_s, _CENTI, -0x8000, 0x7FFF))
 
 
+def _pack_gps(m: Gps) -> bytes:
+    return _GPS.pack(
+        _units("Gps latitude_deg", m.latitude_deg, 10_000_000, -900_000_000, 900_000_000),
+        _units("Gps longitude_deg", m.longitude_deg, 10_000_000, -1_800_000_000, 1_800_000_000),
+        _units("Gps ground_speed_m_s (0.1 km/h)", m.ground_speed_m_s * _KMH_PER_M_S, _DECI, 0, 0xFFFF),
+        _units("Gps course_deg", m.course_deg % 360.0, _CENTI, 0, 35999) if m.course_deg < 360.0 else 0,
+        _units("Gps altitude_m", m.altitude_m + _GPS_ALT_OFFSET_M, 1, 0, 0xFFFF),
+        _check_byte("Gps satellites", m.satellites),
+    )
+
+
+def _check_byte(name: str, value: int) -> int:
+    _check_range(name, value, 0, 0xFF)
+    return value
+
+
 _PACKERS: dict[type, Callable] = {
+    Gps: _pack_gps,
     LinkStatistics: _pack_link_statistics,
     Attitude: _pack_attitude,
     Battery: _pack_battery,
@@ -546,6 +583,12 @@ def _unpack_vario(p: bytes) -> Vario:
     return Vario(_I16.unpack_from(p)[0] / _CENTI)
 
 
+def _unpack_gps(p: bytes) -> Gps:
+    lat, lon, speed, course, altitude, satellites = _GPS.unpack_from(p)
+    return Gps(lat / 1e7, lon / 1e7, speed / _DECI / _KMH_PER_M_S, course / _CENTI, altitude - _GPS_ALT_OFFSET_M,
+               satellites)  # fmt: skip
+
+
 # type -> (smallest payload, unpacker); 0x16 (exactly 22 bytes) is handled in _message
 _UNPACKERS: dict[int, tuple[int, Callable[[bytes], CrsfMessage]]] = {
     LinkStatistics.TYPE: (_LINK_STATISTICS.size, _unpack_link_statistics),
@@ -554,6 +597,7 @@ _UNPACKERS: dict[int, tuple[int, Callable[[bytes], CrsfMessage]]] = {
     FlightMode.TYPE: (0, _unpack_flight_mode),
     BaroAltitude.TYPE: (_U16.size, _unpack_baro_altitude),
     Vario.TYPE: (_I16.size, _unpack_vario),
+    Gps.TYPE: (_GPS.size, _unpack_gps),
 }
 
 

@@ -1,11 +1,20 @@
 """MAVLink v2 telemetry through pymavlink: what a ground station (QGroundControl, MAVProxy) sees.
 
 The simulator is one system (id 1, component 1) of type ``MAV_TYPE_HELICOPTER``.  ``TelemetryEncoder``
-turns a ``TelemetrySample`` into the messages due at their rates (``RATES_HZ``): HEARTBEAT and
-SYS_STATUS at 1 Hz, ATTITUDE at 25 Hz, LOCAL_POSITION_NED at 10 Hz, VFR_HUD at 4 Hz and
-RC_CHANNELS at 5 Hz.  ``MavlinkDecoder`` parses a byte stream back into pymavlink messages (the
-ground-station emulator and the tests use it).  Framing, sequence numbers and CRC_EXTRA are
-pymavlink's; nothing here hand-packs a MAVLink frame.
+turns a ``TelemetrySample`` into the messages due at their rates (``RATES_HZ``): HEARTBEAT,
+SYS_STATUS and SYSTEM_TIME at 1 Hz, ATTITUDE at 25 Hz, LOCAL_POSITION_NED at 10 Hz,
+GLOBAL_POSITION_INT and GPS_RAW_INT at 5 Hz (from the home position, ``sim.geo``), VFR_HUD at
+4 Hz, RC_CHANNELS at 5 Hz and HOME_POSITION every 5 s.  ``MavlinkDecoder`` parses a byte stream
+back into pymavlink messages (the ground-station emulator and the tests use it).  Framing,
+sequence numbers and CRC_EXTRA are pymavlink's; nothing here hand-packs a MAVLink frame.
+
+The HEARTBEAT says what a ground station shows: the flight mode as ``custom_mode`` in ArduCopter's
+numbering (``CUSTOM_MODES``: the numbers MAVProxy and other ground stations name for a
+helicopter), ``base_mode`` flags (custom mode, manual input, stabilize in the self-levelling
+modes, armed), and the system status: standby disarmed, active armed, critical in failsafe,
+emergency once crashed.  SYS_STATUS reports the sensors a flybarless controller has, present,
+enabled and healthy (the RC receiver unhealthy in failsafe), and the battery's voltage for an
+electric helicopter (none for an engine).
 """
 
 from __future__ import annotations
@@ -15,18 +24,40 @@ from dataclasses import dataclass
 
 from pymavlink.dialects.v20 import common as mavlink2
 
-__all__ = ["RATES_HZ", "MavlinkDecoder", "TelemetryEncoder", "TelemetrySample"]
+from sim.geo import ned_to_geodetic
+
+__all__ = ["CUSTOM_MODES", "RATES_HZ", "MavlinkDecoder", "TelemetryEncoder", "TelemetrySample"]
 
 SYSTEM_ID = 1
 COMPONENT_ID = 1
 RATES_HZ = {
     "HEARTBEAT": 1.0,
     "SYS_STATUS": 1.0,
+    "SYSTEM_TIME": 1.0,
     "ATTITUDE": 25.0,
     "LOCAL_POSITION_NED": 10.0,
+    "GLOBAL_POSITION_INT": 5.0,
+    "GPS_RAW_INT": 5.0,
     "VFR_HUD": 4.0,
     "RC_CHANNELS": 5.0,
+    "HOME_POSITION": 0.2,
 }
+# heli-sim's flight modes as ArduCopter's custom_mode numbers (the names ground stations show for
+# a helicopter): rate is ACRO, angle STABILIZE; rescue (level and hold) is closest to BRAKE; the
+# failsafe levels (STABILIZE), then descends and lands (LAND)
+CUSTOM_MODES = {"rate": 1, "angle": 0, "rescue": 17, "failsafe: level": 0, "failsafe: descend": 9,
+                "failsafe: landed": 9}  # fmt: skip
+_SELF_LEVELLING = {"angle", "rescue", "failsafe: level", "failsafe: descend", "failsafe: landed"}
+_SENSORS = (  # what a flybarless controller with a GPS and a receiver has
+    mavlink2.MAV_SYS_STATUS_SENSOR_3D_GYRO
+    | mavlink2.MAV_SYS_STATUS_SENSOR_3D_ACCEL
+    | mavlink2.MAV_SYS_STATUS_SENSOR_ABSOLUTE_PRESSURE
+    | mavlink2.MAV_SYS_STATUS_SENSOR_GPS
+    | mavlink2.MAV_SYS_STATUS_SENSOR_RC_RECEIVER
+    | mavlink2.MAV_SYS_STATUS_SENSOR_MOTOR_OUTPUTS
+    | mavlink2.MAV_SYS_STATUS_AHRS
+)
+_UNUSED_U16 = 0xFFFF
 
 
 @dataclass(frozen=True)
@@ -42,6 +73,14 @@ class TelemetrySample:
     armed: bool
     channels_us: tuple[float, ...]
     battery_voltage_v: float = 0.0  # 0: unknown (a nitro engine)
+    flight_mode: str = "angle"  # a name of heli.control.FLIGHT_MODES
+    crashed: bool = False
+    home: tuple[float, float, float] = (0.0, 0.0, 0.0)  # latitude deg, longitude deg, altitude m (MSL)
+    unix_time_s: float = 0.0  # the wall clock when the sample was taken (SYSTEM_TIME)
+
+    @property
+    def failsafe(self) -> bool:
+        return self.flight_mode.startswith("failsafe")
 
 
 class _Sink:
@@ -78,15 +117,25 @@ class TelemetryEncoder:
         self._sink.data.clear()
         for name in names:
             if name == "HEARTBEAT":
-                base = mavlink2.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
-                if sample.armed:
-                    base |= mavlink2.MAV_MODE_FLAG_SAFETY_ARMED
                 mav.heartbeat_send(
-                    mavlink2.MAV_TYPE_HELICOPTER, mavlink2.MAV_AUTOPILOT_GENERIC, base, 0, mavlink2.MAV_STATE_ACTIVE
+                    mavlink2.MAV_TYPE_HELICOPTER,
+                    mavlink2.MAV_AUTOPILOT_GENERIC,
+                    _base_mode(sample),
+                    CUSTOM_MODES.get(sample.flight_mode, 0),
+                    _system_status(sample),
                 )
             elif name == "SYS_STATUS":
-                volts_mv = int(sample.battery_voltage_v * 1000.0) if sample.battery_voltage_v else 0xFFFF
-                mav.sys_status_send(0, 0, 0, 0, min(volts_mv, 0xFFFF), -1, -1, 0, 0, 0, 0, 0, 0)
+                self._sys_status(sample)
+            elif name == "SYSTEM_TIME":
+                mav.system_time_send(int(sample.unix_time_s * 1e6), boot_ms)
+            elif name in ("GLOBAL_POSITION_INT", "GPS_RAW_INT"):
+                self._position(name, sample, boot_ms)
+            elif name == "HOME_POSITION":
+                lat, lon, alt = sample.home
+                mav.home_position_send(
+                    round(lat * 1e7), round(lon * 1e7), round(alt * 1e3), 0.0, 0.0, 0.0, [1.0, 0.0, 0.0, 0.0],
+                    0.0, 0.0, 0.0,
+                )  # fmt: skip
             elif name == "ATTITUDE":
                 mav.attitude_send(boot_ms, *sample.attitude_rad, *sample.body_rates_rad_s)
             elif name == "LOCAL_POSITION_NED":
@@ -101,6 +150,53 @@ class TelemetryEncoder:
                 channels += [0xFFFF] * (18 - len(channels))  # UINT16_MAX: channel not used
                 mav.rc_channels_send(boot_ms, len(sample.channels_us[:18]), *channels, 255)
         return bytes(self._sink.data)
+
+    def _sys_status(self, sample: TelemetrySample) -> None:
+        healthy = _SENSORS & ~(mavlink2.MAV_SYS_STATUS_SENSOR_RC_RECEIVER if sample.failsafe else 0)
+        # no geofence: healthy, as flight controllers without one report it (a ground station that
+        # sees the bit unhealthy reports a fence breach)
+        healthy |= mavlink2.MAV_SYS_STATUS_GEOFENCE
+        volts = sample.battery_voltage_v
+        volts_mv = min(round(volts * 1000.0), _UNUSED_U16) if volts else _UNUSED_U16
+        self._mav.sys_status_send(_SENSORS, _SENSORS, healthy, 0, volts_mv, -1, -1, 0, 0, 0, 0, 0, 0)
+
+    def _position(self, name: str, sample: TelemetrySample, boot_ms: int) -> None:
+        north, east, down = sample.position_ned_m
+        lat, lon, alt = ned_to_geodetic(north, east, down, *sample.home)
+        vn, ve, vd = sample.velocity_ned_m_s
+        heading_cdeg = round(math.degrees(sample.attitude_rad[2]) * 100.0) % 36000
+        lat_e7, lon_e7, alt_mm = round(lat * 1e7), round(lon * 1e7), round(alt * 1e3)
+        if name == "GLOBAL_POSITION_INT":
+            velocities = (_clamp_i16(vn * 100.0), _clamp_i16(ve * 100.0), _clamp_i16(vd * 100.0))
+            self._mav.global_position_int_send(boot_ms, lat_e7, lon_e7, alt_mm, round(-down * 1e3), *velocities,
+                                               heading_cdeg)  # fmt: skip
+        else:
+            ground_cm_s = min(round(math.hypot(vn, ve) * 100.0), _UNUSED_U16 - 1)
+            course_cdeg = round(math.degrees(math.atan2(ve, vn)) * 100.0) % 36000 if ground_cm_s else _UNUSED_U16
+            # a 3D fix, HDOP 0.8 and VDOP 1.2, 12 satellites: a good GPS under open sky
+            self._mav.gps_raw_int_send(boot_ms * 1000, mavlink2.GPS_FIX_TYPE_3D_FIX, lat_e7, lon_e7, alt_mm, 80, 120,
+                                       ground_cm_s, course_cdeg, 12)  # fmt: skip
+
+
+def _base_mode(sample: TelemetrySample) -> int:
+    base = mavlink2.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | mavlink2.MAV_MODE_FLAG_MANUAL_INPUT_ENABLED
+    if sample.flight_mode in _SELF_LEVELLING:
+        base |= mavlink2.MAV_MODE_FLAG_STABILIZE_ENABLED
+    if sample.armed:
+        base |= mavlink2.MAV_MODE_FLAG_SAFETY_ARMED
+    return base
+
+
+def _system_status(sample: TelemetrySample) -> int:
+    if sample.crashed:
+        return mavlink2.MAV_STATE_EMERGENCY
+    if sample.failsafe:
+        return mavlink2.MAV_STATE_CRITICAL
+    return mavlink2.MAV_STATE_ACTIVE if sample.armed else mavlink2.MAV_STATE_STANDBY
+
+
+def _clamp_i16(value: float) -> int:
+    return max(-32768, min(32767, round(value)))
 
 
 class MavlinkDecoder:

@@ -44,6 +44,45 @@ Payloads (Betaflight ``src/main/msp/msp.c``, ``src/main/rx/msp.c``; all little-e
   error count, u16 sensor bits, u32 flight-mode bits (first 32 boxes), u8 profile.  Later
   firmwares append fields (Betaflight: system load, gyro cycle time, ...); they are kept as
   raw ``extension`` bytes.
+
+Identification replies (Betaflight ``mspCommonProcessOutCommand``; text is ASCII, not
+NUL-terminated; a "pstring" is a u8 length then that many bytes):
+
+* MSP_API_VERSION (1): u8 MSP protocol version (0), u8 API major, u8 API minor.
+* MSP_FC_VARIANT (2): 4 characters naming the firmware ("BTFL" is Betaflight, "INAV" iNav).
+* MSP_FC_VERSION (3): u8 major, u8 minor, u8 patch (Betaflight's calendar versions of 2025 on
+  append a pstring, not sent here).
+* MSP_BOARD_INFO (4): 4-character board id, u16 hardware revision, u8 board type (0: a flight
+  controller); then, in Betaflight 4.5 (API 1.46): u8 target capabilities, pstring target name,
+  pstring board name, pstring manufacturer id, 32-byte signature, u8 MCU type id, u8
+  configuration state, u16 gyro sample rate (Hz), u32 configuration-problem bits, u8 SPI and u8
+  I2C device counts.  ``parse_board_info`` takes the legacy 7 bytes or any longer prefix of this.
+* MSP_BUILD_INFO (5): build date (11 characters, C's ``__DATE__`` form ``"Mar  4 2024"``), time
+  (8, ``"12:33:47"``), short git revision (7); API 1.46 appends u16 build-option ids, kept raw.
+* MSP_NAME (10): the craft name, its bytes only (empty: none set; Betaflight allows 16).
+
+State replies (Betaflight ``mspProcessOutCommand``):
+
+* MSP_STATUS_EX (150): the 11 classic MSP_STATUS bytes, u16 system load (%), u8 PID-profile
+  count, u8 rate-profile index, u8 count N of further flight-mode-flag bytes and the N bytes,
+  u8 arming-disable-flag count, u32 arming-disable flags, u8 configuration-state flags, u16 CPU
+  temperature (deg C, API 1.46).  Anything after that is kept raw.
+* MSP_RAW_IMU (102): 3 x i16 accelerometer, 3 x i16 gyro, 3 x i16 magnetometer, in Betaflight's
+  sensor axes (x forward, y left, z up: positive roll is right wing down, positive pitch nose
+  down, positive yaw nose left; a level craft at rest reads +1 g on z).  Gyro in whole deg/s
+  (``gyroRateDps``).  Accelerometer in ``ACC_LSB_PER_G`` (512) counts per g: the unit MSP
+  clients divide by (Betaflight Configurator's ``MSP_RAW_IMU`` handler, MultiWii); note that
+  Betaflight 4.x itself sends its sensor's raw counts (``acc_1G``, 2048 per g on its usual
+  +-16 g IMUs).  Magnetometer raw, 0 without one.
+* MSP_SERVO (103): 8 x u16 servo outputs (us).  MSP_MOTOR (104): 8 x u16 motor outputs
+  (1000..2000 for a running motor, 0 for an output with no motor).
+* MSP_ALTITUDE (109): i32 altitude (cm), i16 vertical speed (cm/s, up positive).
+* MSP_ANALOG (110): u8 battery voltage (0.1 V), u16 charge drawn (mAh), u16 RSSI (0..1023), i16
+  current (0.01 A), u16 battery voltage (0.01 V).
+
+The packers of these replies take physical units and saturate each field to its range, as
+Betaflight's ``constrain`` calls do (ValueError only for a value that is not finite, or text
+that does not fit); their parsers raise PayloadError for a payload too short for its layout.
 """
 
 from __future__ import annotations
@@ -54,47 +93,111 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
+from typing import Any
 
 from sim.protocols.rc import ChannelFrame, LineSettings
 from sim.protocols.rc import PayloadError as _RcPayloadError
 
 __all__ = [
+    "ACC_LSB_PER_G",
     "DEFAULT_MAX_PAYLOAD",
     "LINE",
+    "MAX_NAME_LENGTH",
     "MAX_PAYLOAD",
     "MAX_RC_CHANNELS",
     "MAX_V1_PLAIN_PAYLOAD",
     "MAX_V2_OVER_V1_PAYLOAD",
+    "MSP_ALTITUDE",
+    "MSP_ANALOG",
+    "MSP_API_VERSION",
     "MSP_ATTITUDE",
+    "MSP_BOARD_INFO",
+    "MSP_BUILD_INFO",
+    "MSP_FC_VARIANT",
+    "MSP_FC_VERSION",
+    "MSP_MOTOR",
+    "MSP_NAME",
+    "MSP_RAW_IMU",
     "MSP_RC",
+    "MSP_SERVO",
     "MSP_SET_RAW_RC",
     "MSP_STATUS",
+    "MSP_STATUS_EX",
     "MSP_V2_FRAME_ID",
+    "OUTPUT_COUNT",
+    "SIGNATURE_LENGTH",
+    "MspAltitude",
+    "MspAnalog",
+    "MspApiVersion",
     "MspAttitude",
+    "MspBoardInfo",
+    "MspBuildInfo",
     "MspDecoder",
     "MspMessage",
+    "MspRawImu",
     "MspStatus",
+    "MspStatusEx",
     "PayloadError",
+    "altitude_payload",
+    "analog_payload",
+    "api_version_payload",
     "attitude_payload",
+    "board_info_payload",
+    "build_info_payload",
     "crc8_dvb_s2",
     "encode",
+    "fc_variant_payload",
+    "fc_version_payload",
+    "motor_payload",
+    "name_payload",
+    "parse_altitude",
+    "parse_analog",
+    "parse_api_version",
     "parse_attitude",
+    "parse_board_info",
+    "parse_build_info",
+    "parse_fc_variant",
+    "parse_fc_version",
+    "parse_motor",
+    "parse_name",
+    "parse_raw_imu",
     "parse_raw_rc",
+    "parse_servo",
     "parse_status",
+    "parse_status_ex",
+    "raw_imu_payload",
     "raw_rc_payload",
     "rc_channels_from",
+    "servo_payload",
+    "status_ex_payload",
     "status_payload",
 ]
 
 LINE = LineSettings(baudrate=115200)  # typical; any rate works (USB virtual COM ports ignore it); host-driven
 
+MSP_API_VERSION = 1
+MSP_FC_VARIANT = 2
+MSP_FC_VERSION = 3
+MSP_BOARD_INFO = 4
+MSP_BUILD_INFO = 5
+MSP_NAME = 10
 MSP_STATUS = 101
+MSP_RAW_IMU = 102
+MSP_SERVO = 103
+MSP_MOTOR = 104
 MSP_RC = 105
 MSP_ATTITUDE = 108
+MSP_ALTITUDE = 109
+MSP_ANALOG = 110
+MSP_STATUS_EX = 150
 MSP_SET_RAW_RC = 200
 MSP_V2_FRAME_ID = 255  # v1 command id of a tunnelled v2 frame
 
 MAX_RC_CHANNELS = 18  # Betaflight MAX_SUPPORTED_RC_CHANNEL_COUNT
+ACC_LSB_PER_G = 512  # MSP_RAW_IMU accelerometer counts per g: what MSP clients divide by (module doc)
+OUTPUT_COUNT = 8  # MSP_SERVO and MSP_MOTOR values (Betaflight MAX_SUPPORTED_SERVOS; 8 motors in MSP_MOTOR)
+SIGNATURE_LENGTH = 32  # bytes of MSP_BOARD_INFO's signature
+MAX_NAME_LENGTH = 16  # Betaflight's craft name (MAX_NAME_LENGTH)
 MAX_PAYLOAD = 0xFFFF  # bytes: v2, and v1 jumbo
 MAX_V1_PLAIN_PAYLOAD = 254  # bytes; 255 in the size byte announces a jumbo frame
 JUMBO = 255  # size byte of a jumbo frame, and its smallest payload
@@ -119,6 +222,23 @@ _U16 = struct.Struct("<H")
 _V2_HEAD = struct.Struct("<BHH")  # flag, cmd, size
 _ATTITUDE = struct.Struct("<hhh")
 _STATUS = struct.Struct("<HHHIB")
+_API_VERSION = struct.Struct("<BBB")
+_FC_VERSION = struct.Struct("<BBB")
+_BOARD_HEAD = struct.Struct("<4sHB")  # board id, hardware revision, board type: the legacy 7 bytes
+_BOARD_TAIL = struct.Struct("<BBHIBB")  # MCU type .. I2C device count, after the signature
+_BOARD_RATE_PROBLEMS = struct.Struct("<HI")  # gyro sample rate, configuration problems
+_BOARD_DEVICES = struct.Struct("<BB")  # SPI and I2C device counts
+_U8 = struct.Struct("<B")
+_BUILD_INFO = struct.Struct("<11s8s7s")
+_STATUS_EX_MID = struct.Struct("<HBB")  # system load, PID-profile count, rate-profile index
+_STATUS_EX_TAIL = struct.Struct("<BIBH")  # arming-disable count and flags, config state, CPU temperature
+_ALTITUDE = struct.Struct("<ih")
+_RAW_IMU = struct.Struct("<9h")
+_ANALOG = struct.Struct("<BHHhH")
+_OUTPUTS = struct.Struct(f"<{OUTPUT_COUNT}H")
+_I16_RANGE = (-0x8000, 0x7FFF)
+_U16_RANGE = (0, 0xFFFF)
+_I32_RANGE = (-0x80000000, 0x7FFFFFFF)
 
 # frame kinds, from the header
 _PLAIN, _JUMBO, _TUNNEL, _NATIVE = range(4)
@@ -475,3 +595,394 @@ def parse_status(payload: bytes) -> MspStatus:
     if len(payload) < _STATUS.size:
         raise PayloadError(f"MSP_STATUS payload is {len(payload)} bytes, expected at least {_STATUS.size}")
     return MspStatus(*_STATUS.unpack_from(payload), extension=bytes(payload[_STATUS.size :]))
+
+
+# ---------------------------------------------------------------- identification and state replies
+
+
+def _pack(layout: struct.Struct, what: str, *values: object) -> bytes:
+    """``layout.pack(*values)``; ValueError naming ``what`` if a value does not fit its field."""
+    try:
+        return layout.pack(*values)
+    except struct.error as exc:
+        raise ValueError(f"cannot pack {what}: {exc}") from exc
+
+
+def _saturated(name: str, value: float, scale: float, bounds: tuple[int, int]) -> int:
+    """``value * scale`` clamped to ``bounds`` and rounded (half to even); ValueError if ``value`` is not finite."""
+    if not math.isfinite(value):
+        raise ValueError(f"MSP {name} = {value!r} is not finite")
+    low, high = bounds
+    return round(min(max(value * scale, low), high))
+
+
+def _ascii(name: str, text: str, *, length: int | None = None, max_length: int = 255) -> bytes:
+    """``text`` as ASCII bytes; ValueError unless it is ASCII of exactly ``length`` (or at most ``max_length``)
+    characters."""
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"MSP {name} {text!r} is not ASCII") from exc
+    if length is not None and len(data) != length:
+        raise ValueError(f"MSP {name} {text!r} must be {length} characters")
+    if len(data) > max_length:
+        raise ValueError(f"MSP {name} {text!r} is longer than {max_length} characters")
+    return data
+
+
+def _pstring(name: str, text: str) -> bytes:
+    """A u8 length, then ``text`` in ASCII (at most 255 characters)."""
+    data = _ascii(name, text)
+    return bytes((len(data),)) + data
+
+
+class _Reader:
+    """Reads a payload front to back; PayloadError naming ``what`` when it runs short."""
+
+    def __init__(self, payload: bytes, what: str) -> None:
+        self._data = bytes(payload)
+        self._pos = 0
+        self._what = what
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+    def take(self, size: int) -> bytes:
+        if size > self.remaining:
+            raise PayloadError(f"{self._what} payload is {len(self._data)} bytes, too short for its layout")
+        self._pos += size
+        return self._data[self._pos - size : self._pos]
+
+    def unpack(self, layout: struct.Struct) -> tuple:
+        return layout.unpack(self.take(layout.size))
+
+    def text(self, size: int) -> str:
+        return self.take(size).decode("latin-1")  # any byte reads as a character: parsing never fails on text
+
+    def pstring(self) -> str:
+        return self.text(self.take(1)[0])
+
+    def rest(self) -> bytes:
+        return self.take(self.remaining)
+
+
+@dataclass(frozen=True)
+class MspApiVersion:
+    """MSP_API_VERSION: the MSP protocol version (0 for v1/v2 framing) and the API version major.minor."""
+
+    protocol: int
+    major: int
+    minor: int
+
+
+def api_version_payload(protocol: int, major: int, minor: int) -> bytes:
+    """MSP_API_VERSION payload: three u8; ValueError if one does not fit."""
+    return _pack(_API_VERSION, "MSP_API_VERSION", protocol, major, minor)
+
+
+def parse_api_version(payload: bytes) -> MspApiVersion:
+    """The versions of an MSP_API_VERSION reply; PayloadError if shorter than 3 bytes."""
+    return MspApiVersion(*_Reader(payload, "MSP_API_VERSION").unpack(_API_VERSION))
+
+
+def fc_variant_payload(identifier: str) -> bytes:
+    """MSP_FC_VARIANT payload: the firmware's 4-character ASCII identifier (ValueError otherwise)."""
+    return _ascii("flight controller identifier", identifier, length=4)
+
+
+def parse_fc_variant(payload: bytes) -> str:
+    """The 4-character identifier of an MSP_FC_VARIANT reply; PayloadError if shorter than 4 bytes."""
+    return _Reader(payload, "MSP_FC_VARIANT").text(4)
+
+
+def fc_version_payload(major: int, minor: int, patch: int) -> bytes:
+    """MSP_FC_VERSION payload: three u8; ValueError if one does not fit."""
+    return _pack(_FC_VERSION, "MSP_FC_VERSION", major, minor, patch)
+
+
+def parse_fc_version(payload: bytes) -> tuple[int, int, int]:
+    """(major, minor, patch) of an MSP_FC_VERSION reply (a version string after them is ignored);
+    PayloadError if shorter than 3 bytes."""
+    major, minor, patch = _Reader(payload, "MSP_FC_VERSION").unpack(_FC_VERSION)
+    return major, minor, patch
+
+
+@dataclass(frozen=True)
+class MspBoardInfo:
+    """MSP_BOARD_INFO, Betaflight 4.5's layout (module doc); the defaults are what a firmware without
+    the later fields would mean."""
+
+    board_id: str  # 4 characters
+    hardware_revision: int = 0
+    board_type: int = 0  # 0: a flight controller; 2: one with a MAX7456 OSD
+    capabilities: int = 0  # bits: 0 USB VCP, 1 soft serial, 3 flash boot loader, 6 receiver bind
+    target_name: str = ""
+    board_name: str = ""
+    manufacturer_id: str = ""
+    signature: bytes = bytes(SIGNATURE_LENGTH)
+    mcu_type: int = 255  # Betaflight's MCU type id: 0 the simulator, 255 unknown
+    configuration_state: int = 0  # 0 not configured, 1 configured
+    gyro_sample_rate_hz: int = 0
+    configuration_problems: int = 0  # bits: 0 accelerometer needs calibration, 1 motor protocol disabled
+    spi_devices: int = 0
+    i2c_devices: int = 0
+
+
+def board_info_payload(info: MspBoardInfo) -> bytes:
+    """MSP_BOARD_INFO payload, every field of Betaflight 4.5's layout; ValueError if a field does not fit
+    (text not ASCII, a board id not 4 characters, a signature not 32 bytes, a number out of its range)."""
+    if len(info.signature) != SIGNATURE_LENGTH:
+        raise ValueError(f"MSP board signature must be {SIGNATURE_LENGTH} bytes, got {len(info.signature)}")
+    board_id = _ascii("board id", info.board_id, length=4)
+    return b"".join(
+        (
+            _pack(_BOARD_HEAD, "MSP_BOARD_INFO", board_id, info.hardware_revision, info.board_type),
+            _pack(_U8, "MSP_BOARD_INFO capabilities", info.capabilities),
+            _pstring("target name", info.target_name),
+            _pstring("board name", info.board_name),
+            _pstring("manufacturer id", info.manufacturer_id),
+            bytes(info.signature),
+            _pack(
+                _BOARD_TAIL,
+                "MSP_BOARD_INFO",
+                info.mcu_type,
+                info.configuration_state,
+                info.gyro_sample_rate_hz,
+                info.configuration_problems,
+                info.spi_devices,
+                info.i2c_devices,
+            ),
+        )
+    )
+
+
+def parse_board_info(payload: bytes) -> MspBoardInfo:
+    """The board of an MSP_BOARD_INFO reply: the legacy 7 bytes, then each later group of fields that is
+    present (capabilities and target name; board name .. MCU type; configuration state; gyro rate and
+    problems; device counts), trailing bytes ignored.  PayloadError if it stops inside a group."""
+    reader = _Reader(payload, "MSP_BOARD_INFO")
+    board_id, revision, board_type = reader.unpack(_BOARD_HEAD)
+    fields: dict[str, Any] = {}
+    if reader.remaining:
+        fields.update(capabilities=reader.take(1)[0], target_name=reader.pstring())
+    if reader.remaining:
+        fields.update(board_name=reader.pstring(), manufacturer_id=reader.pstring())
+        fields.update(signature=reader.take(SIGNATURE_LENGTH), mcu_type=reader.take(1)[0])
+    if reader.remaining:
+        fields.update(configuration_state=reader.take(1)[0])
+    if reader.remaining:
+        rate, problems = reader.unpack(_BOARD_RATE_PROBLEMS)
+        fields.update(gyro_sample_rate_hz=rate, configuration_problems=problems)
+    if reader.remaining:
+        spi, i2c = reader.unpack(_BOARD_DEVICES)
+        fields.update(spi_devices=spi, i2c_devices=i2c)
+    return MspBoardInfo(board_id.decode("latin-1"), revision, board_type, **fields)
+
+
+@dataclass(frozen=True)
+class MspBuildInfo:
+    """MSP_BUILD_INFO: build date ("Mmm dd yyyy"), time ("hh:mm:ss"), short git revision, and what
+    API 1.46 appends (u16 build-option ids), raw."""
+
+    build_date: str
+    build_time: str
+    git_revision: str
+    extension: bytes = b""
+
+
+def build_info_payload(build_date: str, build_time: str, git_revision: str, extension: bytes = b"") -> bytes:
+    """MSP_BUILD_INFO payload; ValueError unless the three texts are ASCII of 11, 8 and 7 characters."""
+    return (
+        _ascii("build date", build_date, length=11)
+        + _ascii("build time", build_time, length=8)
+        + _ascii("git revision", git_revision, length=7)
+        + bytes(extension)
+    )
+
+
+def parse_build_info(payload: bytes) -> MspBuildInfo:
+    """The build of an MSP_BUILD_INFO reply; PayloadError if shorter than 26 bytes."""
+    reader = _Reader(payload, "MSP_BUILD_INFO")
+    date, time_of_day, revision = (text.decode("latin-1") for text in reader.unpack(_BUILD_INFO))
+    return MspBuildInfo(date, time_of_day, revision, reader.rest())
+
+
+def name_payload(name: str) -> bytes:
+    """MSP_NAME payload: the craft name's ASCII bytes, at most 16 (ValueError otherwise); empty: no name."""
+    return _ascii("craft name", name, max_length=MAX_NAME_LENGTH)
+
+
+def parse_name(payload: bytes) -> str:
+    """The craft name of an MSP_NAME reply (every byte a character)."""
+    return bytes(payload).decode("latin-1")
+
+
+@dataclass(frozen=True)
+class MspStatusEx:
+    """MSP_STATUS_EX, Betaflight's layout at API 1.46 (module doc); bytes after it in ``extension``."""
+
+    cycle_time_us: int
+    i2c_errors: int
+    sensors: int  # bits: acc, baro, mag, gps, rangefinder, gyro (Betaflight)
+    flight_mode_flags: int  # first 32 mode boxes
+    profile: int  # PID profile index
+    system_load_percent: int = 0
+    profile_count: int = 1  # PID profiles
+    rate_profile: int = 0
+    more_flight_mode_flags: bytes = b""  # boxes 32 and up, 8 a byte, at most 15 bytes
+    arming_disable_count: int = 0  # how many arming-disable reasons the firmware defines
+    arming_disable_flags: int = 0
+    config_state: int = 0  # bit 0: reboot required
+    cpu_temperature_c: int = 0
+    extension: bytes = b""
+
+
+def status_ex_payload(status: MspStatusEx) -> bytes:
+    """MSP_STATUS_EX payload; ValueError if a field does not fit its width (more than 15 extra
+    flight-mode-flag bytes among them)."""
+    extra = bytes(status.more_flight_mode_flags)
+    if len(extra) > 15:
+        raise ValueError(f"MSP_STATUS_EX carries at most 15 more flight-mode-flag bytes, got {len(extra)}")
+    head = status_payload(
+        status.cycle_time_us, status.i2c_errors, status.sensors, status.flight_mode_flags, status.profile
+    )
+    middle = _pack(
+        _STATUS_EX_MID, "MSP_STATUS_EX", status.system_load_percent, status.profile_count, status.rate_profile
+    )
+    tail = _pack(
+        _STATUS_EX_TAIL,
+        "MSP_STATUS_EX",
+        status.arming_disable_count,
+        status.arming_disable_flags,
+        status.config_state,
+        status.cpu_temperature_c,
+    )
+    return head + middle + bytes((len(extra),)) + extra + tail + bytes(status.extension)
+
+
+def parse_status_ex(payload: bytes) -> MspStatusEx:
+    """Status of an MSP_STATUS_EX reply; PayloadError if it ends before the CPU temperature."""
+    reader = _Reader(payload, "MSP_STATUS_EX")
+    head = reader.unpack(_STATUS)
+    load, profiles, rate_profile = reader.unpack(_STATUS_EX_MID)
+    extra = reader.take(reader.take(1)[0] & 0x0F)  # Betaflight: the count is in the low 4 bits
+    arming_count, arming_flags, config_state, cpu_temp = reader.unpack(_STATUS_EX_TAIL)
+    return MspStatusEx(
+        *head, load, profiles, rate_profile, extra, arming_count, arming_flags, config_state, cpu_temp, reader.rest()
+    )
+
+
+@dataclass(frozen=True)
+class MspAltitude:
+    """MSP_ALTITUDE: altitude (m, 0.01 m resolution) and vertical speed (m/s up, 0.01 m/s resolution)."""
+
+    altitude_m: float
+    climb_m_s: float
+
+
+def altitude_payload(altitude_m: float, climb_m_s: float) -> bytes:
+    """MSP_ALTITUDE payload (6 bytes): i32 cm and i16 cm/s, each saturated to its field."""
+    altitude = _saturated("altitude (cm)", altitude_m, 100.0, _I32_RANGE)
+    return _ALTITUDE.pack(altitude, _saturated("vertical speed (cm/s)", climb_m_s, 100.0, _I16_RANGE))
+
+
+def parse_altitude(payload: bytes) -> MspAltitude:
+    """Altitude of an MSP_ALTITUDE reply; PayloadError if shorter than 6 bytes."""
+    altitude_cm, climb_cm_s = _Reader(payload, "MSP_ALTITUDE").unpack(_ALTITUDE)
+    return MspAltitude(altitude_cm / 100.0, climb_cm_s / 100.0)
+
+
+@dataclass(frozen=True)
+class MspRawImu:
+    """MSP_RAW_IMU in Betaflight's sensor axes (module doc): specific force in g (1/512 g resolution),
+    rates in whole deg/s, magnetometer raw."""
+
+    acc_g: tuple[float, float, float]
+    gyro_deg_s: tuple[int, int, int]
+    mag: tuple[int, int, int]
+
+
+def raw_imu_payload(
+    acc_g: Sequence[float], gyro_deg_s: Sequence[float], mag: Sequence[float] = (0.0, 0.0, 0.0)
+) -> bytes:
+    """MSP_RAW_IMU payload (18 bytes) from three values each, in Betaflight's sensor axes: specific force
+    (g, sent as ``ACC_LSB_PER_G`` counts per g), rates (deg/s), magnetometer (raw); each saturated to an
+    i16.  ValueError unless each sequence has three finite values."""
+    groups = (("accelerometer", acc_g, ACC_LSB_PER_G), ("gyro", gyro_deg_s, 1.0), ("magnetometer", mag, 1.0))
+    values = []
+    for name, group, scale in groups:
+        if len(group) != 3:
+            raise ValueError(f"MSP_RAW_IMU {name}: expected 3 values, got {len(group)}")
+        values.extend(_saturated(name, value, scale, _I16_RANGE) for value in group)
+    return _RAW_IMU.pack(*values)
+
+
+def parse_raw_imu(payload: bytes) -> MspRawImu:
+    """Readings of an MSP_RAW_IMU reply, the accelerometer in g; PayloadError if shorter than 18 bytes."""
+    values = _Reader(payload, "MSP_RAW_IMU").unpack(_RAW_IMU)
+    acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z, mag_x, mag_y, mag_z = values
+    acc = (acc_x / ACC_LSB_PER_G, acc_y / ACC_LSB_PER_G, acc_z / ACC_LSB_PER_G)
+    return MspRawImu(acc, (gyro_x, gyro_y, gyro_z), (mag_x, mag_y, mag_z))
+
+
+@dataclass(frozen=True)
+class MspAnalog:
+    """MSP_ANALOG: battery voltage (from the 0.01 V field), charge drawn, RSSI (0..1023), current, and
+    the 0.1 V legacy voltage field."""
+
+    voltage_v: float
+    mah_drawn: int
+    rssi: int
+    current_a: float
+    legacy_voltage_v: float
+
+
+def analog_payload(voltage_v: float, mah_drawn: float = 0, rssi: float = 0, current_a: float = 0.0) -> bytes:
+    """MSP_ANALOG payload (9 bytes, Betaflight's layout); each field saturated to its range (RSSI 0..1023)."""
+    return _ANALOG.pack(
+        _saturated("battery voltage (0.1 V)", voltage_v, 10.0, (0, 0xFF)),
+        _saturated("charge drawn (mAh)", mah_drawn, 1.0, _U16_RANGE),
+        _saturated("RSSI", rssi, 1.0, (0, 1023)),
+        _saturated("current (0.01 A)", current_a, 100.0, _I16_RANGE),
+        _saturated("battery voltage (0.01 V)", voltage_v, 100.0, _U16_RANGE),
+    )
+
+
+def parse_analog(payload: bytes) -> MspAnalog:
+    """Readings of an MSP_ANALOG reply; PayloadError if shorter than Betaflight's 9 bytes."""
+    legacy, mah, rssi, current, voltage = _Reader(payload, "MSP_ANALOG").unpack(_ANALOG)
+    return MspAnalog(voltage / 100.0, mah, rssi, current / 100.0, legacy / 10.0)
+
+
+def _outputs_payload(what: str, values_us: Sequence[float]) -> bytes:
+    if len(values_us) != OUTPUT_COUNT:
+        raise ValueError(f"{what}: expected {OUTPUT_COUNT} values, got {len(values_us)}")
+    return _OUTPUTS.pack(*(_saturated(what, value, 1.0, _U16_RANGE) for value in values_us))
+
+
+def _parse_outputs(what: str, payload: bytes) -> tuple[int, ...]:
+    count, odd = divmod(len(payload), 2)
+    if odd:
+        raise PayloadError(f"{what} payload is {len(payload)} bytes, expected an even number")
+    return struct.unpack(f"<{count}H", payload)
+
+
+def servo_payload(values_us: Sequence[float]) -> bytes:
+    """MSP_SERVO payload: 8 servo outputs in us, rounded and saturated to a u16 (ValueError unless 8 finite)."""
+    return _outputs_payload("MSP_SERVO", values_us)
+
+
+def parse_servo(payload: bytes) -> tuple[int, ...]:
+    """The servo outputs (us) of an MSP_SERVO reply, however many; PayloadError on an odd length."""
+    return _parse_outputs("MSP_SERVO", payload)
+
+
+def motor_payload(values: Sequence[float]) -> bytes:
+    """MSP_MOTOR payload: 8 motor outputs (1000..2000 running, 0 no motor), rounded and saturated to a u16."""
+    return _outputs_payload("MSP_MOTOR", values)
+
+
+def parse_motor(payload: bytes) -> tuple[int, ...]:
+    """The motor outputs of an MSP_MOTOR reply, however many; PayloadError on an odd length."""
+    return _parse_outputs("MSP_MOTOR", payload)
