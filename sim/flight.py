@@ -31,7 +31,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from heli.control import ControllerConstants, ControllerState, PilotInput, control
+from heli.control import ControllerConstants, ControllerParams, ControllerState, PilotInput, control
 from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
@@ -65,6 +65,8 @@ class Flight:
         self.model = FlightModel.build(heli.params, config.environment)
         self.trim = solve_hover_trim(self.model)
         collective = math.radians(self.trim.collective_deg)
+        self._hover_collective_rad = collective
+        self.controller_params = heli.controller  # a ground station may change them (set_controller_params)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
         function = load_controller(settings.controller)
         self.user = None
@@ -76,6 +78,12 @@ class Flight:
         self.reset()
         if self.user is not None:  # a dry run on the starting state: a controller that cannot fly fails here
             dry_run(function, settings.controller, self.constants, self.controller, self.vehicles, 0.002)
+
+    def set_controller_params(self, params: ControllerParams) -> None:
+        """Fly with these gains, rates and limits from the next controller cycle on (a ground
+        station's parameter set, or a replay of one); ``ConfigError`` if they do not build."""
+        self.constants = ControllerConstants.build(params, self.model, self._hover_collective_rad)
+        self.controller_params = params
 
     def reset(self) -> None:
         """Everything back to the start: vehicles, controllers, pilot, simulated time."""

@@ -27,16 +27,18 @@ from heli.control import FLIGHT_MODES
 from sim.config import FlightConfig, PortSpec
 from sim.errors import PortError
 from sim.flight import Flight
+from sim.ground_control import GroundControl
 from sim.ports.codecs import FlightSnapshot, check_vehicle_ids, crsf_telemetry, make_codec
 from sim.ports.events import EventLog, PortEvent
 from sim.ports.faults import FaultyOpener, LineFaults
 from sim.ports.port import Port
 from sim.ports.portset import PortSet
-from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder
+from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder, TelemetryPort
 from sim.ports.transport import SerialSettings, check_port_count, open_transport
 from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.protocols.hsf import ServoCommand, VehicleStateMsg
 from sim.protocols.mavlink import TelemetrySample
+from sim.protocols.mavlink_fc import GroundStationLink
 from sim.rc import CHANNEL_COUNT, neutral_channels
 from sim.stats import LogHistogram
 
@@ -190,6 +192,7 @@ class PortIO:
         self.ports = [self._make_port(spec) for spec in specs]
         self.portset = PortSet(self.ports, self.events, mode)
         self.rc_port = next((p for p in self.ports if isinstance(p, RcInPort)), None)
+        self.ground = self._ground_control()
         count = flight.count
         if self.rc_port is not None:
             self.rc_port.vehicles = count  # a stick frame for a vehicle not in the fleet is a decode error
@@ -207,6 +210,15 @@ class PortIO:
         self._rc_seq_seen = 0
 
     # --- building
+    def _ground_control(self) -> GroundControl | None:
+        """A MAVLink telemetry port answers its ground station; the loop applies what it asks."""
+        port = next((p for p in self.ports if isinstance(p, TelemetryPort) and p.protocol == "mavlink"), None)
+        if port is None:
+            return None
+        link = GroundStationLink(self.flight.controller_params, port.codec.encoder)
+        port.ground = link
+        return GroundControl(link, self.config.rc, lambda kind, detail: self.events.push(kind, detail, self._clock()))
+
     def _make_port(self, spec: PortSpec) -> Port:
         keyboard = spec.role == "rc-in" and self.config.flight.pilot == "keyboard"
         self.line_faults[spec.label] = LineFaults()
@@ -270,8 +282,10 @@ class PortIO:
     # --- each tick
     def read_inputs(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.rc_port is None:
-            frames = self.flight.pilot_frames()
-            return frames, np.ones(self.flight.count, dtype=bool), self._stick_t
+            frames, fresh = self.flight.pilot_frames(), np.ones(self.flight.count, dtype=bool)
+            if self.ground is not None:
+                frames = self.ground.apply(frames, fresh, self.flight)
+            return frames, fresh, self._stick_t
         blocking = self.portset.mode == "blocking"
         self.rc_port.give_up_at = self._stale_at() if blocking else None
         letter = self.portset.read_inputs()[self.rc_port.name]
@@ -299,7 +313,8 @@ class PortIO:
                 self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
         self._was_fresh = fresh
         self._tell_silent_from_the_start(now)
-        return self._frames, fresh, self._stick_t
+        frames = self._frames if self.ground is None else self.ground.apply(self._frames, fresh, self.flight)
+        return frames, fresh, self._stick_t
 
     def _tell_silent_from_the_start(self, now: float) -> None:
         """A vehicle whose pilot input has not come at all, a failsafe timeout after the first read,
@@ -392,6 +407,7 @@ class PortIO:
         rows, euler = v.packed.tolist(), np.radians(v.euler_deg()).tolist()
         throttle, armed = v.throttle.tolist(), (flight.controller.governor_state > 0).tolist()
         home = (self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m)
+        servos, throttles = flight.command.servo.tolist(), flight.command.throttle.tolist()
         return [
             TelemetrySample(
                 time_s=flight.sim_time_s,
@@ -407,6 +423,8 @@ class PortIO:
                 crashed=bool(v.crashed[i]),
                 home=home,
                 unix_time_s=time.time(),
+                quaternion=tuple(rows[i][6:10]),
+                servo_us=(*(1500.0 + 500.0 * x for x in servos[i]), 1000.0 + 1000.0 * throttles[i]),
             )
             for i in range(1)  # one MAVLink system: vehicle 0
         ]

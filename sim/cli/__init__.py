@@ -48,6 +48,7 @@ class OneLineParser(argparse.ArgumentParser):
 COMMANDS: dict[str, tuple[str, str]] = {
     "fly": ("fly", "fly simulated helicopters in real time"),
     "replay": ("replay", "replay a flight log and check the trajectory is the same"),
+    "export": ("export", "export a flight log as CSV (PlotJuggler, pandas) or a MAVLink .tlog (MAVExplorer)"),
     "trim": ("trim", "solve the hover trim of a helicopter"),
     "calibrate": ("calibrate", "record stick extremes and centres from a transmitter; write the [rc] table"),
     "device": ("device", "run a far-end device emulator (transmitter, servo, gcs, link) on a port"),

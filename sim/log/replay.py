@@ -26,6 +26,7 @@ import numpy as np
 from heli.errors import ConfigError, HeliSimError
 from sim.errors import LogError
 from sim.flight import Flight
+from sim.ground_control import parse_param_set
 from sim.log.format import CHANNEL_COLUMNS, COMMAND_COLUMNS, HEADER_FILE, STATE_COLUMNS, TICK_FLAGS
 from sim.log.reader import FlightLog
 from sim.log.validate import check_header, shorten
@@ -82,6 +83,20 @@ def flight_of(log: FlightLog, controller: str | None = None) -> Flight:
         raise LogError(f"{source}: the recorded flight does not build: {shorten(str(error))}") from None
 
 
+def param_sets_of(log: FlightLog) -> list[tuple[float, str, float]]:
+    """(simulated seconds, field, value) of every parameter a ground station set in the flight, in
+    order: the replay applies each before the first controller cycle at or after its time, as the
+    loop did."""
+    sets = []
+    for event in log.events:
+        if event.get("kind") == "param_set":
+            parsed = parse_param_set(str(event.get("detail", "")))
+            if parsed is not None:
+                field, value, at_s = parsed
+                sets.append((at_s, field, value))
+    return sets
+
+
 class Replay:
     """Steps a ``Flight`` through a log, tick by tick (``step``) or all at once (``run``)."""
 
@@ -106,6 +121,7 @@ class Replay:
         self.interrupted = False  # stopped in the middle of a tick
         self._frames_now: np.ndarray | None = None
         self._chunk_steps = max(1, min(_CHUNK_STEPS, _CHUNK_VEHICLE_STEPS // fleet))
+        self._param_sets = param_sets_of(log)
 
     @property
     def done(self) -> bool:
@@ -118,6 +134,13 @@ class Replay:
         flags = int(self.flags[k])
         if flags & TICK_FLAGS["reset"]:
             flight.reset()
+        while self._param_sets and self._param_sets[0][0] <= flight.sim_time_s:  # as the loop set them
+            _, field, value = self._param_sets.pop(0)
+            try:
+                flight.set_controller_params(replace(flight.controller_params, **{field: value}))
+            except (TypeError, HeliSimError, ValueError, ArithmeticError) as error:
+                raise LogError(f"{self.log.path}: a param_set event ({field} = {value!r}) does not apply: "
+                               f"{shorten(str(error))}") from None  # fmt: skip
         if flags & TICK_FLAGS["controlled"]:
             # a new array object per tick (the flight decodes a frame once per array it is given)
             self._frames_now = self.frames[k].copy()

@@ -205,7 +205,7 @@ class MavlinkCodec(Codec):
     def __init__(self) -> None:
         from sim.protocols.mavlink import TelemetryEncoder
 
-        self._encoder = TelemetryEncoder()
+        self.encoder = TelemetryEncoder()
 
     def new_decoder(self) -> StreamDecoder:
         from sim.protocols.mavlink import MavlinkDecoder
@@ -214,7 +214,13 @@ class MavlinkCodec(Codec):
         return StreamDecoder(lambda data: [(None, m) for m in decoder.feed(data)], lambda: decoder.decode_errors)
 
     def encode(self, message: Any, seq: int) -> bytes:
-        return self._encoder.encode(message, self._encoder.due(message.time_s))
+        """A ``TelemetrySample``: the messages due at its time; anything else is a pymavlink message
+        (a reply to a ground station), packed as it is."""
+        from sim.protocols.mavlink import TelemetrySample
+
+        if isinstance(message, TelemetrySample):
+            return self.encoder.encode(message, self.encoder.due(message.time_s))
+        return self.encoder.pack(message)
 
     def channels_of(self, message: Any) -> StickChannels | None:
         return None

@@ -5,7 +5,8 @@
   read deadline passes, answers requests (MSP) as soon as they are read, and returns the newest
   sticks per vehicle.
 * ``servo``: one per vehicle.  Writes the servo command and waits for the board's ack.
-* ``telemetry``: writes vehicle states to a ground station; nothing comes back.
+* ``telemetry``: writes vehicle states to a ground station, and answers what it asks (MAVLink:
+  ``sim.protocols.mavlink_fc``).
 * ``link``: the seed's slow system call: a request, then the reply after the device's latency.
 * ``rc-out``: pushes the channels being flown to a transmitter module.
 
@@ -175,8 +176,19 @@ class ServoPort(Port):
 class TelemetryPort(Port):
     role: ClassVar[str] = "telemetry"
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # a sim.protocols.mavlink_fc.GroundStationLink (MAVLink): what a ground station asks is
+        # answered; None: what it sends is read and counted only
+        self.ground: Any = None
+
     async def _exchange(self, letter: Letter | None) -> None:
-        await self.discard_waiting()  # what a ground station sends (commands, heartbeats)
+        ground = self.ground
+        for _seq, message, _t in await self.take_waiting():  # commands, requests, heartbeats
+            if ground is None or not ground.on_message(message):
+                self.stats.frames_discarded += 1
+        if ground is not None:
+            await self.send_all(ground.take_outgoing())
         if letter is not None:
             await self.send_all(letter.value)
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink2
 
 from sim.geo import ned_to_geodetic
 
-__all__ = ["CUSTOM_MODES", "RATES_HZ", "MavlinkDecoder", "TelemetryEncoder", "TelemetrySample"]
+__all__ = ["COMPONENT_ID", "CUSTOM_MODES", "RATES_HZ", "SYSTEM_ID", "MavlinkDecoder", "TelemetryEncoder",
+           "TelemetrySample"]  # fmt: skip
 
 SYSTEM_ID = 1
 COMPONENT_ID = 1
@@ -41,6 +43,8 @@ RATES_HZ = {
     "VFR_HUD": 4.0,
     "RC_CHANNELS": 5.0,
     "HOME_POSITION": 0.2,
+    "ATTITUDE_QUATERNION": 0.0,  # on request (SET_MESSAGE_INTERVAL)
+    "SERVO_OUTPUT_RAW": 0.0,  # on request
 }
 # heli-sim's flight modes as ArduCopter's custom_mode numbers (the names ground stations show for
 # a helicopter): rate is ACRO, angle STABILIZE; rescue (level and hold) is closest to BRAKE; the
@@ -77,6 +81,8 @@ class TelemetrySample:
     crashed: bool = False
     home: tuple[float, float, float] = (0.0, 0.0, 0.0)  # latitude deg, longitude deg, altitude m (MSL)
     unix_time_s: float = 0.0  # the wall clock when the sample was taken (SYSTEM_TIME)
+    quaternion: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # w, x, y, z: body -> NED
+    servo_us: tuple[float, ...] = ()  # the controller's outputs as servo pulses: swash 0-2, tail, throttle
 
     @property
     def failsafe(self) -> bool:
@@ -99,16 +105,34 @@ class TelemetryEncoder:
     def __init__(self) -> None:
         self._sink = _Sink()
         self._mav = mavlink2.MAVLink(self._sink, srcSystem=SYSTEM_ID, srcComponent=COMPONENT_ID)
+        self.rates_hz = dict(RATES_HZ)  # a ground station may change them (SET_MESSAGE_INTERVAL)
         self._next_due = dict.fromkeys(RATES_HZ, 0.0)
+        self._once: set[str] = set()  # asked for once (REQUEST_MESSAGE): with the next sample
+
+    def set_rate(self, name: str, rate_hz: float | None) -> None:
+        """Send ``name`` at ``rate_hz`` from now (0: never; None: its default rate)."""
+        self.rates_hz[name] = RATES_HZ[name] if rate_hz is None else rate_hz
+        self._next_due[name] = 0.0
+
+    def send_once(self, name: str) -> None:
+        """Send ``name`` with the next sample, whatever its rate."""
+        self._once.add(name)
 
     def due(self, time_s: float) -> list[str]:
         """Names of the messages due at ``time_s`` (and schedules their next time)."""
         names = []
-        for name, rate in RATES_HZ.items():
-            if time_s >= self._next_due[name]:
+        for name, rate in self.rates_hz.items():
+            if name in self._once:
+                names.append(name)
+            elif rate > 0 and time_s >= self._next_due[name]:
                 self._next_due[name] = max(self._next_due[name] + 1.0 / rate, time_s)
                 names.append(name)
+        self._once.clear()
         return names
+
+    def pack(self, message: Any) -> bytes:
+        """A pymavlink message object (a reply) packed as this system, with the next sequence number."""
+        return message.pack(self._mav)
 
     def encode(self, sample: TelemetrySample, names: list[str]) -> bytes:
         """The packed bytes of ``names`` for ``sample``, in order."""
@@ -130,6 +154,11 @@ class TelemetryEncoder:
                 mav.system_time_send(int(sample.unix_time_s * 1e6), boot_ms)
             elif name in ("GLOBAL_POSITION_INT", "GPS_RAW_INT"):
                 self._position(name, sample, boot_ms)
+            elif name == "ATTITUDE_QUATERNION":
+                mav.attitude_quaternion_send(boot_ms, *sample.quaternion, *sample.body_rates_rad_s)
+            elif name == "SERVO_OUTPUT_RAW":
+                pulses = [min(max(round(us), 0), _UNUSED_U16) for us in sample.servo_us[:8]]
+                mav.servo_output_raw_send(boot_ms * 1000 & 0xFFFFFFFF, 0, *(pulses + [0] * (8 - len(pulses))))
             elif name == "HOME_POSITION":
                 lat, lon, alt = sample.home
                 mav.home_position_send(

@@ -1,0 +1,130 @@
+"""What a ground station may do to a flight, and the rules it does it under (the loop's side of
+``sim.protocols.mavlink_fc``).
+
+Once a tick, before the controller, ``GroundControl.apply`` takes the ground station's requests:
+
+* **Arm, disarm, flight mode** act as the transmitter's switches do: the controller sees the
+  switch position the station asked for (arm channel 2000 or 1000 us; mode channel 1000 rate,
+  1500 angle, 2000 rescue) until the pilot moves that switch on the transmitter, when the
+  transmitter's position rules again: whoever acted last wins.  Refused while the failsafe holds
+  (no pilot input: the failsafe's own rules fly the helicopter, ``TEMPORARILY_REJECTED``), and
+  arming a crashed helicopter (``DENIED``).  MAVLink is one system, vehicle 0.
+* **A parameter set** changes the controller's gains, rates or limits from this tick on, for
+  every vehicle (one helicopter type, one tune).  It is recorded as a ``param_set`` event that
+  says when (simulated seconds, exactly), so a replay applies it at the same tick.
+
+Each request is answered (COMMAND_ACK, or PARAM_VALUE with the value now) and recorded as an event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+
+import numpy as np
+from pymavlink.dialects.v20 import common as mavlink2
+
+from heli.control import ControllerParams
+from heli.errors import HeliSimError
+from sim.config import ChannelMap
+from sim.protocols.mavlink_fc import GroundStationLink, Request
+
+__all__ = ["GroundControl", "parse_param_set"]
+
+_ARM_US = {1: 2000.0, 0: 1000.0}
+_MODE_US = {"rate": 1000.0, "angle": 1500.0, "rescue": 2000.0}
+_PARAM_SET = re.compile(r"^(?P<id>\S+) = (?P<value>\S+) \((?P<field>\w+), was \S+\) at (?P<at>\S+) s of flight$")
+
+
+def parse_param_set(detail: str) -> tuple[str, float, float] | None:
+    """(field, value, simulated seconds) of a ``param_set`` event's detail; None if it is not one."""
+    match = _PARAM_SET.match(detail)
+    if match is None:
+        return None
+    try:
+        return match["field"], float(match["value"]), float(match["at"])
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass
+class _Latch:
+    """A switch position a ground station set, and the transmitter's position it overrode."""
+
+    us: float
+    pilot_position: int
+
+
+def _position(is_arm: bool, us: float) -> int:
+    """Where a switch is, as the controller reads it (a real radio's pulses jitter by a few us)."""
+    if is_arm:
+        return int(us > 1700.0)
+    return 0 if us < 1300.0 else 1 if us <= 1700.0 else 2
+
+
+class GroundControl:
+    """Applies a ground station's requests to vehicle 0's pilot frames and the controller."""
+
+    def __init__(self, link: GroundStationLink, channels: ChannelMap, record: Callable[[str, str], None]):
+        self.link = link
+        self._arm_index = channels.arm - 1
+        self._mode_index = channels.mode - 1
+        self._record = record
+        self._latches: dict[int, _Latch] = {}  # channel index -> what the station set
+
+    def apply(self, frames: np.ndarray, fresh: np.ndarray, flight: object) -> np.ndarray:
+        """The frames the controller flies by this tick (a copy where a station's switch holds)."""
+        for request in self.link.take_requests():
+            self._decide(request, frames, fresh, flight)
+        return self._override(frames)
+
+    def _decide(self, request: Request, frames: np.ndarray, fresh: np.ndarray, flight: object) -> None:
+        if request.kind == "param":
+            self._set_param(request, flight)
+            return
+        what = f"{'arm' if request.value else 'disarm'}" if request.kind == "arm" else f"mode {request.value}"
+        if not bool(fresh[0]):
+            self._refuse(request, mavlink2.MAV_RESULT_TEMPORARILY_REJECTED, what, "no pilot input: failsafe")
+            return
+        if request.kind == "arm" and request.value and bool(flight.vehicles.crashed[0]):
+            self._refuse(request, mavlink2.MAV_RESULT_DENIED, what, "crashed")
+            return
+        index = self._arm_index if request.kind == "arm" else self._mode_index
+        us = _ARM_US[request.value] if request.kind == "arm" else _MODE_US[request.value]
+        self._latches[index] = _Latch(us, _position(index == self._arm_index, float(frames[0, index])))
+        self.link.answer(request, mavlink2.MAV_RESULT_ACCEPTED)
+        self._record("gcs_command", f"{what}: accepted (vehicle 0, as the transmitter's switch)")
+
+    def _refuse(self, request: Request, result: int, what: str, why: str) -> None:
+        self.link.answer(request, result, f"{what}: {why}")
+        self._record("gcs_command", f"{what}: refused ({why})")
+
+    def _set_param(self, request: Request, flight: object) -> None:
+        info = request.param
+        params: ControllerParams = flight.controller_params
+        old = getattr(params, info.field)
+        try:
+            flight.set_controller_params(dataclasses.replace(params, **{info.field: request.value}))
+        except (HeliSimError, ValueError, ArithmeticError) as error:
+            self.link.answer(request, 0, f"{info.id}: {error}")
+            self._record("param_set", f"{info.id} = {request.value!r} refused: {error}")
+            return
+        self.link.params = flight.controller_params
+        self.link.answer(request, 0)
+        when = f"at {flight.sim_time_s!r} s of flight"
+        self._record("param_set", f"{info.id} = {request.value!r} ({info.field}, was {old!r}) {when}")
+
+    def _override(self, frames: np.ndarray) -> np.ndarray:
+        if not self._latches:
+            return frames
+        for index, latch in list(self._latches.items()):
+            moved = _position(index == self._arm_index, float(frames[0, index])) != latch.pilot_position
+            if moved:  # the pilot moved the switch: the transmitter rules again
+                del self._latches[index]
+        if not self._latches:
+            return frames
+        frames = frames.copy()  # a new array: the controller decodes it afresh
+        for index, latch in self._latches.items():
+            frames[0, index] = latch.us
+        return frames

@@ -1,0 +1,76 @@
+"""The built-in controller's internal state at every tick of a flight log, for an export.
+
+A log records the controller's command, not its state.  The state comes back by replaying the
+log (``sim.log.replay``: the recorded pilot frames through the same controller and model) and
+reading ``Flight.controller`` (``heli.control.ControllerState``) after each tick.  It holds the
+integrators, the filters, the governor's setpoint and state, the failsafe and rescue timers and
+the flight mode in effect; the rate and attitude setpoints and the P, D and F terms are values
+of one controller cycle that the state does not keep, so no export has them.
+
+Where the replay cannot stand for the flight the state is not given, and a note says why: a
+flight flown with a controller of the user's own (its state is not the built-in one's), a
+recorded configuration that no longer builds, or a replay that leaves the logged trajectory
+(from that tick on, the rows are NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from heli.control import CONTROL_STATE_SIZE
+from heli.errors import HeliSimError
+from sim.log.reader import FlightLog
+from sim.log.replay import Replay
+
+__all__ = ["CONTROLLER_COLUMNS", "ControllerTrace", "replay_controller"]
+
+# heli.control.ControllerState's columns, in order, units in the names (rad: blade pitch; frac: 0..1)
+CONTROLLER_COLUMNS = (
+    "ctl_i_roll_rad", "ctl_i_pitch_rad", "ctl_i_yaw_rad",  # rate integrators
+    "ctl_gyro_p_filt_rad_s", "ctl_gyro_q_filt_rad_s", "ctl_gyro_r_filt_rad_s",  # the D term's filtered gyro
+    "ctl_yaw_precomp_rad",  # filtered tail precompensation
+    "ctl_governor_i_frac", "ctl_governor_setpoint_rad_s", "ctl_governor_state_code",  # 0 off, 1 spool-up, 2 active
+    "ctl_climb_i_rad",  # height-hold integrator (collective)
+    "ctl_failsafe_time_s", "ctl_failsafe_active", "ctl_landed_time_s", "ctl_failsafe_armed",
+    "ctl_rescue_time_s", "ctl_collective_rad", "ctl_flight_mode_code",  # heli.control.FLIGHT_MODES
+)  # fmt: skip
+assert len(CONTROLLER_COLUMNS) == CONTROL_STATE_SIZE
+
+MODE_COLUMN = CONTROLLER_COLUMNS.index("ctl_flight_mode_code")
+GOVERNOR_COLUMN = CONTROLLER_COLUMNS.index("ctl_governor_state_code")
+
+
+@dataclass(frozen=True)
+class ControllerTrace:
+    """The controller's state per log row (``states``, rows as in ``FlightLog.ticks``; NaN where the
+    replay left the flight), or None with ``note`` saying why there is none."""
+
+    states: np.ndarray | None
+    note: str | None = None
+
+
+def replay_controller(log: FlightLog) -> ControllerTrace:
+    """Replay ``log`` and collect the built-in controller's state after every tick."""
+    recorded = log.config.flight.controller if log.config is not None else ""
+    if recorded:
+        return ControllerTrace(None, f"flown with a controller of your own ({recorded}): no controller columns")
+    try:
+        replay = Replay(log)
+    except HeliSimError as error:
+        return ControllerTrace(None, f"the log does not replay ({error}): no controller columns")
+    fleet = log.fleet
+    states = np.full((replay.count * fleet, CONTROL_STATE_SIZE), np.nan)
+    while not replay.done:
+        k = replay.index
+        replay.step()
+        if replay.difference is not None:
+            d = replay.difference
+            return ControllerTrace(
+                states,
+                f"the replay left the logged flight at tick {d.tick} (vehicle {d.vehicle}, {d.column}): the "
+                "controller columns are empty from there on",
+            )
+        states[k * fleet : (k + 1) * fleet] = replay.flight.controller.packed
+    return ControllerTrace(states)

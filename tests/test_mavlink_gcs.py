@@ -1,0 +1,131 @@
+"""A ground station commands and tunes the flight: pymavlink's ``mavutil`` over a socat pair, as
+MAVProxy does it, against a real ``heli-sim fly``.  Parameters list, read and set (live, in the
+log, replayed exactly); arm, disarm and flight mode as the transmitter's switches; requests
+answered (REQUEST_MESSAGE, SET_MESSAGE_INTERVAL, missions, FTP), unsupported commands refused."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import common as mavlink2
+
+from sim.ground_control import parse_param_set
+from sim.log.reader import read_log
+from sim.log.replay import Replay
+from sim.protocols.mavlink_params import PARAM_IDS, ParamTable
+from tests.conftest import heli
+from tests.test_ports import needs_socat, socat_pair
+
+ROOT = Path(__file__).resolve().parents[1]
+WAIT_S = 20.0
+
+
+def test_every_controller_parameter_has_a_short_unique_mavlink_id():
+    from dataclasses import fields
+
+    from heli.control import ControllerParams
+
+    assert sorted(PARAM_IDS.values()) == sorted(f.name for f in fields(ControllerParams))
+    assert all(len(param_id) <= 16 and param_id.isupper() for param_id in PARAM_IDS)
+    table = ParamTable()
+    rll_p = table.by_id["RLL_P"]
+    assert (rll_p.low, rll_p.high, rll_p.unit) == (0.0, 1.0, "rad/(rad/s)")
+    assert rll_p.refusal(0.5) is None and "expected >= 0 and <= 1" in rll_p.refusal(2.0)
+    assert table.by_id["D_CUTOFF"].refusal(0.0) is not None  # > 0: a cutoff of 0 Hz is no filter
+
+
+def test_a_param_set_event_reads_back_exactly():
+    detail = "RLL_P = 0.020000000298023224 (roll_p_s, was 0.012) at 3.1420000000000003 s of flight"
+    assert parse_param_set(detail) == ("roll_p_s", 0.020000000298023224, 3.1420000000000003)
+    assert parse_param_set("RLL_P = 0.02 refused: out of range") is None
+
+
+def recv(gcs, kind: str, condition=lambda m: True):
+    """The next ``kind`` message that meets ``condition`` (None after WAIT_S)."""
+    while True:
+        message = gcs.recv_match(type=kind, blocking=True, timeout=WAIT_S)
+        if message is None or condition(message):
+            return message
+
+
+def command(gcs, number: int, *params: float):
+    params = (list(params) + [0.0] * 7)[:7]
+    gcs.mav.command_long_send(1, 1, number, 0, *params)
+    return recv(gcs, "COMMAND_ACK", lambda m: m.command == number)
+
+
+@needs_socat
+def test_a_ground_station_lists_sets_arms_disarms_and_changes_mode(tmp_path):
+    stats, log = tmp_path / "run.json", tmp_path / "flight.hslog"
+    with socat_pair(tmp_path) as (ours, theirs, _socat):
+        flight = subprocess.Popen([sys.executable, "-m", "sim", "fly", "--headless", "--quiet", "--no-ports",
+                                   "--telemetry", ours, "--telemetry-protocol", "mavlink", "--start", "hover",
+                                   "--stats-json", str(stats), "--log", str(log)],
+                                  cwd=ROOT, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        gcs = mavutil.mavlink_connection(theirs, baud=57600, source_system=255)
+        try:
+            assert gcs.wait_heartbeat(timeout=WAIT_S) is not None
+            # the whole parameter list, once (no re-requests needed)
+            gcs.mav.param_request_list_send(1, 1)
+            values = {}
+            while len(values) < len(PARAM_IDS):
+                value = recv(gcs, "PARAM_VALUE")
+                assert value is not None, f"{len(values)} of {len(PARAM_IDS)} parameters came"
+                values[value.param_id] = value
+            tuned_before = heli("xcell60").config.controller.roll_p_s  # the default helicopter's
+            assert values["RLL_P"].param_count == len(PARAM_IDS)
+            assert values["RLL_P"].param_value == pytest.approx(tuned_before, rel=1e-6)
+            # a set: answered with the new value, applied live
+            gcs.mav.param_set_send(1, 1, b"RLL_P", 0.02, mavlink2.MAV_PARAM_TYPE_REAL32)
+            answer = recv(gcs, "PARAM_VALUE", lambda m: m.param_id == "RLL_P")
+            assert answer.param_value == pytest.approx(0.02, rel=1e-6)
+            # out of range: the value it has, and why
+            gcs.mav.param_set_send(1, 1, b"RLL_P", 5.0, mavlink2.MAV_PARAM_TYPE_REAL32)
+            assert recv(gcs, "PARAM_VALUE", lambda m: m.param_id == "RLL_P").param_value == pytest.approx(0.02)
+            assert "RLL_P = 5" in recv(gcs, "STATUSTEXT").text
+            # a flight mode, as the mode switch: ACRO is rate
+            ack = command(gcs, mavlink2.MAV_CMD_DO_SET_MODE, mavlink2.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 1)
+            assert ack.result == mavlink2.MAV_RESULT_ACCEPTED
+            assert recv(gcs, "HEARTBEAT", lambda m: m.custom_mode == 1) is not None
+            # requests a ground station makes while connecting
+            ack = command(gcs, mavlink2.MAV_CMD_REQUEST_MESSAGE, mavlink2.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+            assert ack.result == mavlink2.MAV_RESULT_ACCEPTED and recv(gcs, "AUTOPILOT_VERSION") is not None
+            ack = command(gcs, mavlink2.MAV_CMD_SET_MESSAGE_INTERVAL, mavlink2.MAVLINK_MSG_ID_ATTITUDE_QUATERNION, 1e5)
+            assert ack.result == mavlink2.MAV_RESULT_ACCEPTED
+            quaternion = recv(gcs, "ATTITUDE_QUATERNION")
+            assert quaternion is not None
+            norm = quaternion.q1**2 + quaternion.q2**2 + quaternion.q3**2 + quaternion.q4**2
+            assert norm == pytest.approx(1.0, abs=1e-5)
+            gcs.mav.mission_request_list_send(1, 1)
+            assert recv(gcs, "MISSION_COUNT").count == 0
+            gcs.mav.file_transfer_protocol_send(0, 1, 1, [0, 0, 0, 3] + [0] * 247)  # FTP ListDirectory
+            nak = recv(gcs, "FILE_TRANSFER_PROTOCOL")
+            assert nak is not None and nak.payload[3] == 129 and nak.payload[5] == 3  # NAK of ListDirectory
+            ack = command(gcs, mavlink2.MAV_CMD_NAV_TAKEOFF)
+            assert ack.result == mavlink2.MAV_RESULT_UNSUPPORTED
+            # disarm, as the arm switch: the governor lets go
+            ack = command(gcs, mavlink2.MAV_CMD_COMPONENT_ARM_DISARM, 0)
+            assert ack.result == mavlink2.MAV_RESULT_ACCEPTED
+            assert recv(gcs, "HEARTBEAT", lambda m: not m.base_mode & mavlink2.MAV_MODE_FLAG_SAFETY_ARMED) is not None
+        finally:
+            gcs.close()
+            flight.send_signal(signal.SIGINT)
+            _, stderr = flight.communicate(timeout=60)
+    assert flight.returncode == 130, stderr
+    events = json.loads(stats.read_text())["events"]
+    commands = [e["detail"] for e in events if e["kind"] == "gcs_command"]
+    assert commands == ["mode rate: accepted (vehicle 0, as the transmitter's switch)",
+                        "disarm: accepted (vehicle 0, as the transmitter's switch)"]  # fmt: skip
+    (tuned,) = [e["detail"] for e in events if e["kind"] == "param_set"]
+    was = heli("xcell60").config.controller.roll_p_s
+    assert tuned.startswith(f"RLL_P = 0.019999999552965164 (roll_p_s, was {was!r}) at ")
+    # the log replays the flight exactly: the parameter set at its tick, the switches in the frames
+    replay = Replay(read_log(str(log)))
+    replay.run()
+    assert replay.difference is None
