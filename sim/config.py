@@ -250,6 +250,9 @@ class FlightSettings:
         why="receivers go to failsafe after ~0.1-1 s",
     )  # fmt: skip
     seed: int = quantity("-", ge=0, le=2**63 - 1, default=0, doc="seeds every random number (fault injection)")
+    rc_override: bool = quantity(
+        "-", default=False, doc="a ground station's RC_CHANNELS_OVERRIDE flies vehicle 0 (MAVLink telemetry)",
+    )  # fmt: skip
     controller: str = quantity(
         "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one",
         pattern=f"|{_CONTROLLER_NAME}", shape="MODULE:FUNCTION (a dotted module name, a colon, a function name)",

@@ -14,12 +14,18 @@ Once a tick, before the controller, ``GroundControl.apply`` takes the ground sta
   says when (simulated seconds, exactly), so a replay applies it at the same tick.
 
 Each request is answered (COMMAND_ACK, or PARAM_VALUE with the value now) and recorded as an event.
+
+* **RC_CHANNELS_OVERRIDE**, where the flight file allows it (``[flight] rc_override = true``;
+  off by default), flies vehicle 0: each channel the station sets replaces the pilot's while
+  its overrides keep coming (within the failsafe timeout), and the input counts as fresh.  The
+  frames the controller flew by are what the log records, so a replay is exact.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -66,18 +72,49 @@ def _position(is_arm: bool, us: float) -> int:
 class GroundControl:
     """Applies a ground station's requests to vehicle 0's pilot frames and the controller."""
 
-    def __init__(self, link: GroundStationLink, channels: ChannelMap, record: Callable[[str, str], None]):
+    def __init__(
+        self,
+        link: GroundStationLink,
+        channels: ChannelMap,
+        record: Callable[[str, str], None],
+        timeout_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        """``timeout_s``: how long an RC_CHANNELS_OVERRIDE holds (the failsafe timeout)."""
         self.link = link
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._overriding = False
         self._arm_index = channels.arm - 1
         self._mode_index = channels.mode - 1
         self._record = record
         self._latches: dict[int, _Latch] = {}  # channel index -> what the station set
 
-    def apply(self, frames: np.ndarray, fresh: np.ndarray, flight: object) -> np.ndarray:
-        """The frames the controller flies by this tick (a copy where a station's switch holds)."""
+    def apply(self, frames: np.ndarray, fresh: np.ndarray, flight: object) -> tuple[np.ndarray, np.ndarray]:
+        """The frames the controller flies by this tick, and which are fresh: a copy where a
+        station's switch holds, or its RC_CHANNELS_OVERRIDE flies vehicle 0."""
+        frames, fresh = self._rc_override(frames, fresh)
         for request in self.link.take_requests():
             self._decide(request, frames, fresh, flight)
-        return self._override(frames)
+        return self._override(frames), fresh
+
+    def _rc_override(self, frames: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A ground station's sticks (allowed by ``rc_override``): each channel it sets replaces the
+        pilot's for vehicle 0 while its overrides keep coming (0: the channel is released to the
+        pilot, 65535: left as it is, as MAVLink says); the input is then fresh."""
+        latest = self.link.override
+        active = latest is not None and self._clock() - latest[0] <= self._timeout_s
+        if active != self._overriding:
+            self._overriding = active
+            self._record("gcs_command", f"RC_CHANNELS_OVERRIDE {'flies' if active else 'released'} vehicle 0")
+        if not active:
+            return frames, fresh
+        frames, fresh = frames.copy(), fresh.copy()
+        for index, value in enumerate(latest[1][: frames.shape[1]]):
+            if 0 < value < 0xFFFF:
+                frames[0, index] = float(value)
+        fresh[0] = True
+        return frames, fresh
 
     def _decide(self, request: Request, frames: np.ndarray, fresh: np.ndarray, flight: object) -> None:
         if request.kind == "param":

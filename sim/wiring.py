@@ -215,9 +215,11 @@ class PortIO:
         port = next((p for p in self.ports if isinstance(p, TelemetryPort) and p.protocol == "mavlink"), None)
         if port is None:
             return None
-        link = GroundStationLink(self.flight.controller_params, port.codec.encoder)
+        settings = self.config.flight
+        link = GroundStationLink(self.flight.controller_params, port.codec.encoder, settings.rc_override)
         port.ground = link
-        return GroundControl(link, self.config.rc, lambda kind, detail: self.events.push(kind, detail, self._clock()))
+        record = lambda kind, detail: self.events.push(kind, detail, self._clock())  # noqa: E731
+        return GroundControl(link, self.config.rc, record, settings.failsafe_timeout_s)
 
     def _make_port(self, spec: PortSpec) -> Port:
         keyboard = spec.role == "rc-in" and self.config.flight.pilot == "keyboard"
@@ -284,7 +286,7 @@ class PortIO:
         if self.rc_port is None:
             frames, fresh = self.flight.pilot_frames(), np.ones(self.flight.count, dtype=bool)
             if self.ground is not None:
-                frames = self.ground.apply(frames, fresh, self.flight)
+                frames, fresh = self.ground.apply(frames, fresh, self.flight)
             return frames, fresh, self._stick_t
         blocking = self.portset.mode == "blocking"
         self.rc_port.give_up_at = self._stale_at() if blocking else None
@@ -313,7 +315,9 @@ class PortIO:
                 self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
         self._was_fresh = fresh
         self._tell_silent_from_the_start(now)
-        frames = self._frames if self.ground is None else self.ground.apply(self._frames, fresh, self.flight)
+        frames = self._frames
+        if self.ground is not None:
+            frames, fresh = self.ground.apply(frames, fresh, self.flight)
         return frames, fresh, self._stick_t
 
     def _tell_silent_from_the_start(self, now: float) -> None:

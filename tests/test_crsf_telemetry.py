@@ -12,9 +12,9 @@ import struct
 
 import pytest
 
-from sim.geo import ned_to_geodetic
 from sim.ports.codecs import FlightSnapshot, crsf_telemetry
 from sim.protocols import crsf
+from sim.protocols.geo import ned_to_geodetic
 
 crsf_parser = pytest.importorskip("crsf_parser")
 crsf_frame_crc = pytest.importorskip("crsf_parser.handling").crsf_frame_crc

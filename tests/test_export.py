@@ -23,7 +23,6 @@ import pytest
 from heli.control import CONTROL_STATE_SIZE
 from heli.trim import quaternion_from_euler
 from sim.config import FlightConfig, HomePosition, apply_overrides
-from sim.geo import ned_to_geodetic
 from sim.log.export_controller import CONTROLLER_COLUMNS
 from sim.log.export_csv import EULER_COLUMNS, log_column_names
 from sim.log.export_tlog import RATES_HZ
@@ -31,6 +30,7 @@ from sim.log.format import STATUS_FILE, TICK_DTYPE, status_bytes
 from sim.log.reader import FlightLog, read_log
 from sim.log.replay import Replay
 from sim.loop import ManualClock
+from sim.protocols.geo import ned_to_geodetic
 from sim.session import flight_session
 from tests.conftest import heli
 from tests.helpers import running

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import common as mavlink2
@@ -129,3 +130,42 @@ def test_a_ground_station_lists_sets_arms_disarms_and_changes_mode(tmp_path):
     replay = Replay(read_log(str(log)))
     replay.run()
     assert replay.difference is None
+
+
+def parsed(message) -> object:
+    """``message`` as it arrives from a ground station (system 255): packed and parsed by pymavlink."""
+    sender = mavlink2.MAVLink(None, srcSystem=255, srcComponent=190)
+    receiver = mavlink2.MAVLink(None)
+    (back,) = receiver.parse_buffer(message.pack(sender))
+    return back
+
+
+def test_rc_channels_override_flies_vehicle_0_only_where_the_flight_file_allows_it():
+    from heli.control import ControllerParams
+    from sim.config import ChannelMap
+    from sim.ground_control import GroundControl
+    from sim.protocols.mavlink import TelemetryEncoder
+    from sim.protocols.mavlink_fc import GroundStationLink
+
+    override = parsed(mavlink2.MAVLink_rc_channels_override_message(1, 1, 1500, 1500, 1800, 0, 2000, 65535, 0, 0))
+    closed = GroundStationLink(ControllerParams(), TelemetryEncoder())  # the default: not allowed
+    assert closed.on_message(override) is False  # read and counted, not flown
+    link = GroundStationLink(ControllerParams(), TelemetryEncoder(), rc_override=True)
+    now = [100.0]
+    recorded = []
+    control = GroundControl(link, ChannelMap(), lambda kind, detail: recorded.append(detail), 0.25, lambda: now[0])
+    frames, fresh = np.full((2, 16), 1500.0), np.array([False, False])
+    frames[0, 3] = 1400.0  # the pilot's yaw: released by the station's 0, left to the pilot
+    assert control.apply(frames, fresh, None)[0] is frames  # nothing yet
+    link.on_message(override)
+    link.override = (now[0], link.override[1])  # read "now" on the test's clock
+    flown, flown_fresh = control.apply(frames, fresh, None)
+    assert list(flown[0, :6]) == [1500.0, 1500.0, 1800.0, 1400.0, 2000.0, 1500.0] and flown_fresh.tolist() == [
+        True,
+        False,
+    ]
+    assert list(flown[1]) == list(frames[1]) and frames[0, 2] == 1500.0  # vehicle 1, and the pilot's array, untouched
+    now[0] += 0.3  # no override for longer than the failsafe timeout: released
+    released, released_fresh = control.apply(frames, fresh, None)
+    assert released is frames and not released_fresh[0]
+    assert recorded == ["RC_CHANNELS_OVERRIDE flies vehicle 0", "RC_CHANNELS_OVERRIDE released vehicle 0"]

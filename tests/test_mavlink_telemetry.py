@@ -14,7 +14,7 @@ import pytest
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import common as mavlink2
 
-from sim.geo import ned_to_geodetic
+from sim.protocols.geo import ned_to_geodetic
 from sim.protocols.mavlink import MavlinkDecoder, TelemetryEncoder, TelemetrySample
 from tests.test_ports import needs_socat, socat_pair
 

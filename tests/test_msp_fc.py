@@ -477,3 +477,69 @@ def test_yamspy_identifies_the_simulator_sends_sticks_and_reads_its_state():
     assert result["analog"]["voltage"] == pytest.approx(heli("trex450").config.params.drive.battery_voltage_v)
     assert result["sensors"]["accelerometer"][2] > 0.9 * msp.ACC_LSB_PER_G  # hovering about level: ~+1 g on z
     assert result["status"]["armingDisableCount"] == 0 and result["status"]["armingDisableFlags"] == 0
+
+
+# yamspy flying the helicopter: MSP_SET_RAW_RC at 100 Hz, MSP_ATTITUDE and MSP_RC polled at 50 Hz
+YAMSPY_PILOT = r"""
+import json, sys, time
+from yamspy import MSPy
+
+sticks, seconds = json.loads(sys.argv[2]), float(sys.argv[3])
+with MSPy(device=sys.argv[1], logfilename=None, loglevel="WARNING") as board:
+    if board == 1:
+        sys.exit("yamspy could not open " + sys.argv[1])
+    start = last = time.monotonic()
+    sends = polls = 0
+    longest_gap = 0.0
+    while (now := time.monotonic()) < start + seconds:
+        board.fast_msp_rc_cmd(sticks)
+        sends += 1
+        longest_gap, last = max(longest_gap, now - last), now
+        if sends % 2 == 0:
+            for name in ("MSP_ATTITUDE", "MSP_RC"):
+                if board.send_RAW_msg(MSPy.MSPCodes[name], data=[]):
+                    board.process_recv_data(board.receive_msg())
+                    polls += 1
+        time.sleep(max(0.0, start + sends * 0.01 - time.monotonic()))
+print("RESULT " + json.dumps({"sends": sends, "polls": polls, "longest_gap_s": longest_gap,
+                              "rc": board.RC["channels"][: len(sticks)]}))
+"""
+
+
+def test_yamspy_flies_at_100_hz_and_polls_at_50_hz_without_a_failsafe():
+    pytest.importorskip("yamspy", reason="yamspy (the third-party MSP client this test drives) is not installed")
+    config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=YAMSPY_TIMEOUT_S + 5.0)
+    with PtyBridge(1) as bridge, BridgeThread(bridge):
+        pair = bridge.paths[0]
+        config = replace(config, ports=(PortSpec(role="rc-in", url=pair.a, protocol="msp"),))
+        client: list[subprocess.Popen] = []
+
+        def run_client(loop) -> None:
+            if not client:
+                command = [sys.executable, "-P", "-c", YAMSPY_PILOT, pair.b, json.dumps(STICKS), "3"]
+                client.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            elif client[0].poll() is not None:
+                loop.request_stop("yamspy done")
+            elif loop.flight_time_s >= YAMSPY_TIMEOUT_S:
+                client[0].kill()
+                loop.request_stop("yamspy hung")
+
+        try:
+            with flight_session(config, heli("trex450").config, before_tick=run_client) as loop:
+                loop.run()
+        finally:
+            if client and client[0].poll() is None:
+                client[0].kill()
+            out, err = client[0].communicate(timeout=10) if client else (b"", b"")
+    summary = loop.summary()
+    assert summary["stop_reason"] == "yamspy done", err.decode(errors="replace")[-2000:]
+    (line,) = [line for line in out.decode().splitlines() if line.startswith("RESULT ")]
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["rc"] == STICKS and result["sends"] >= 150 and result["polls"] >= result["sends"] - 2
+    (rc,) = summary["ports"]
+    assert rc["stick_frames"] >= result["sends"] - 2 and rc["decode_errors"] == 0
+    # the replies never held the sticks up: once flying, no failsafe, unless yamspy itself paused
+    # for the failsafe timeout (a busy machine can hold a process up that long)
+    failsafes = [e for e in summary["events"] if e["kind"] == "failsafe_on" and "since the start" not in e["detail"]]
+    if result["longest_gap_s"] < 0.8 * config.flight.failsafe_timeout_s:
+        assert failsafes == [], (failsafes, result)

@@ -658,7 +658,7 @@ def crsf_telemetry(snapshot: FlightSnapshot) -> list[Any]:
 
 def _crsf_gps(crsf: Any, snapshot: FlightSnapshot) -> Any:
     """The GPS frame: the position from home, speed and course over the ground, a good fix."""
-    from sim.geo import ned_to_geodetic
+    from sim.protocols.geo import ned_to_geodetic
 
     latitude, longitude, altitude = ned_to_geodetic(*snapshot.position_ned_m, *snapshot.home)
     vn, ve, _ = snapshot.velocity_ned_m_s

@@ -3,7 +3,7 @@
 The simulator is one system (id 1, component 1) of type ``MAV_TYPE_HELICOPTER``.  ``TelemetryEncoder``
 turns a ``TelemetrySample`` into the messages due at their rates (``RATES_HZ``): HEARTBEAT,
 SYS_STATUS and SYSTEM_TIME at 1 Hz, ATTITUDE at 25 Hz, LOCAL_POSITION_NED at 10 Hz,
-GLOBAL_POSITION_INT and GPS_RAW_INT at 5 Hz (from the home position, ``sim.geo``), VFR_HUD at
+GLOBAL_POSITION_INT and GPS_RAW_INT at 5 Hz (from the home position, ``sim.protocols.geo``), VFR_HUD at
 4 Hz, RC_CHANNELS at 5 Hz and HOME_POSITION every 5 s.  ``MavlinkDecoder`` parses a byte stream
 back into pymavlink messages (the ground-station emulator and the tests use it).  Framing,
 sequence numbers and CRC_EXTRA are pymavlink's; nothing here hand-packs a MAVLink frame.
@@ -25,7 +25,7 @@ from typing import Any
 
 from pymavlink.dialects.v20 import common as mavlink2
 
-from sim.geo import ned_to_geodetic
+from sim.protocols.geo import ned_to_geodetic
 
 __all__ = ["COMPONENT_ID", "CUSTOM_MODES", "RATES_HZ", "SYSTEM_ID", "MavlinkDecoder", "TelemetryEncoder",
            "TelemetrySample"]  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,13 @@ class Request:
 class GroundStationLink:
     """One MAVLink system's conversation with the ground stations on its telemetry port."""
 
-    def __init__(self, params: ControllerParams, encoder: TelemetryEncoder):
+    def __init__(self, params: ControllerParams, encoder: TelemetryEncoder, rc_override: bool = False):
+        """``rc_override``: RC_CHANNELS_OVERRIDE is taken as pilot input (else it is ignored)."""
         self.params = params  # the controller's parameters now; the loop replaces it when one is set
+        self.rc_override = rc_override
+        # the newest RC_CHANNELS_OVERRIDE: (monotonic s when read, 18 channel values); one
+        # assignment, read by the loop whole
+        self.override: tuple[float, tuple[int, ...]] | None = None
         self.table = ParamTable()
         self._encoder = encoder
         self._requests: collections.deque[Request] = collections.deque()
@@ -90,7 +96,9 @@ class GroundStationLink:
         if handler is None or not self._for_us(message):
             self.ignored += 1
             return False
-        handler(message)
+        if handler(message) is False:  # a message it takes only when allowed
+            self.ignored += 1
+            return False
         self.handled += 1
         return True
 
@@ -217,6 +225,13 @@ class GroundStationLink:
 
     def _ack(self, command: int, result: int, system: int, component: int) -> None:
         self._reply(mavlink2.MAVLink_command_ack_message(command, result, 0, 0, system, component))
+
+    def _on_rc_channels_override(self, message: Any) -> bool:
+        if not self.rc_override:
+            return False
+        values = tuple(int(getattr(message, f"chan{i}_raw", 0)) for i in range(1, 19))
+        self.override = (time.monotonic(), values)
+        return True
 
     def _on_mission_request_list(self, message: Any) -> None:
         self._reply(mavlink2.MAVLink_mission_count_message(message.get_srcSystem(), message.get_srcComponent(), 0,
