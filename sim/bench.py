@@ -374,6 +374,16 @@ def bench_gil(quick: bool = False) -> list[Result]:
 BENCHMARKS["gil"] = bench_gil
 
 
+def bench_msp(quick: bool = False) -> list[Result]:
+    """MSP identification and reply times over a pty, in each I/O mode."""
+    from sim.bench_msp import bench_msp as run
+
+    return run(quick)
+
+
+BENCHMARKS["msp"] = bench_msp
+
+
 def bench_soak(quick: bool = False, duration_s: float | None = None, announce=None) -> list[Result]:
     """The seed demo for a long time (10 min; --quick 30 s) with faults and toggles: losses, memory."""
     from sim.bench_soak import bench_soak as run

@@ -543,3 +543,12 @@ def test_yamspy_flies_at_100_hz_and_polls_at_50_hz_without_a_failsafe():
     failsafes = [e for e in summary["events"] if e["kind"] == "failsafe_on" and "since the start" not in e["detail"]]
     if result["longest_gap_s"] < 0.8 * config.flight.failsafe_timeout_s:
         assert failsafes == [], (failsafes, result)
+
+
+def test_the_msp_benchmark_identifies_and_times_every_reply():
+    from sim.bench_msp import _one_flight
+
+    figures, _failsafes = _one_flight("threaded", 1.0)
+    # six identification requests answered, then a reply for every poll (not how fast: a benchmark)
+    assert figures["identified_s"] > 0 and figures["lost"] == 0 and len(figures["replies_s"]) >= 40
+    assert all(reply > 0 for reply in figures["replies_s"])
