@@ -160,6 +160,18 @@ def install_startup_handlers() -> None:
     """SIGINT and SIGTERM raise ``Stopped`` wherever the main thread is (main thread only)."""
     for sig in STOP_SIGNALS:
         _signal.signal(sig, _raise_stopped)
+    sys.unraisablehook = _quiet_about_stops
+
+
+def _quiet_about_stops(unraisable: object) -> None:
+    """A ``Stopped`` raised where Python cannot pass an exception on (the signal came during a
+    weakref callback, such as the import system's module-lock cleanup, or a ``__del__``) is
+    printed by Python as "Exception ignored" with a traceback.  The stop itself is not lost: it
+    was recorded, and the next check honours it; so that one is not printed."""
+    exc_type = getattr(unraisable, "exc_type", None)
+    if isinstance(exc_type, type) and issubclass(exc_type, Stopped):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def handling_stops(on_stop: Callable[[int], None] | None = None) -> AbstractContextManager[None]:

@@ -228,3 +228,27 @@ def test_a_signal_ends_the_tour_and_a_benchmark_whose_flights_run_in_process(com
     assert proc.returncode == 143, err.decode()
     assert finished not in out.decode(), out.decode()
     assert "Traceback" not in err.decode(), err.decode()
+
+
+def test_a_stop_python_could_not_pass_on_is_not_printed_but_other_errors_are(capsys, monkeypatch):
+    """A signal during a weakref callback (the import system's module-lock cleanup) raises
+    ``Stopped`` where Python can only print "Exception ignored"; the stop is recorded anyway, so
+    heli-sim's hook keeps quiet about that one, and only that one."""
+    import sys
+
+    from sim import stopping
+
+    class RaisesWhenCollected:
+        def __init__(self, error: BaseException):
+            self.error = error
+
+        def __del__(self) -> None:  # Python cannot pass this on: it goes to sys.unraisablehook
+            raise self.error
+
+    monkeypatch.setattr(sys, "unraisablehook", stopping._quiet_about_stops)
+    thing = RaisesWhenCollected(stopping.stopped(signal.SIGTERM))
+    del thing
+    assert capsys.readouterr().err == ""
+    thing = RaisesWhenCollected(ValueError("a real bug"))
+    del thing
+    assert "ValueError: a real bug" in capsys.readouterr().err
