@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from heli.control import FLIGHT_MODES
+from sim.battery import BatteryMeter
 from sim.config import FlightConfig, PortSpec
 from sim.errors import PortError
 from sim.flight import Flight
@@ -193,6 +194,7 @@ class PortIO:
         self.portset = PortSet(self.ports, self.events, mode)
         self.rc_port = next((p for p in self.ports if isinstance(p, RcInPort)), None)
         self.ground = self._ground_control()
+        self.battery = BatteryMeter(flight.model) if flight.model.electric else None
         count = flight.count
         if self.rc_port is not None:
             self.rc_port.vehicles = count  # a stick frame for a vehicle not in the fleet is a decode error
@@ -349,6 +351,8 @@ class PortIO:
 
     def push_outputs(self, now: float) -> None:
         flight = self.flight
+        if self.battery is not None:
+            self.battery.update(flight.vehicles, flight.sim_time_s)
         values: dict[str, object] = {}
         slow_due = now >= self._next_slow_t
         if slow_due:
@@ -397,6 +401,8 @@ class PortIO:
             mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[0]), "?"),
             channels_us=tuple(float(c) for c in self._frames[0]),
             battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+            battery_current_a=self.battery.current_a if self.battery is not None else 0.0,
+            battery_consumed_mah=self.battery.consumed_mah if self.battery is not None else 0.0,
             body_rates_rad_s=tuple(v.body_rates_rad_s[0].tolist()),
             servo_positions=tuple(flight.command.servo[0].tolist()),
             throttle=float(flight.command.throttle[0]),
@@ -423,6 +429,8 @@ class PortIO:
                 armed=armed[i],
                 channels_us=tuple(float(c) for c in self._frames[i]),
                 battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+                battery_current_a=self.battery.current_a if self.battery is not None else 0.0,
+                battery_consumed_mah=self.battery.consumed_mah if self.battery is not None else 0.0,
                 flight_mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[i]), "?"),
                 crashed=bool(v.crashed[i]),
                 home=home,

@@ -25,7 +25,8 @@ HOME = (51.5, -0.1, 20.0)
 def snapshot(**changes) -> FlightSnapshot:
     values = dict(attitude_rad=(0.0, 0.0, 0.5), altitude_m=12.0, climb_m_s=0.5, armed=True, mode="angle",
                   channels_us=(1500.0,) * 16, battery_voltage_v=22.2, position_ned_m=(30.0, -40.0, -12.0),
-                  velocity_ned_m_s=(3.0, 4.0, -0.5), home=HOME)  # fmt: skip
+                  velocity_ned_m_s=(3.0, 4.0, -0.5), home=HOME, battery_current_a=12.34,
+                  battery_consumed_mah=321.6)  # fmt: skip
     return FlightSnapshot(**{**values, **changes})
 
 
@@ -54,6 +55,8 @@ def test_an_electric_helicopter_sends_its_battery_and_a_nitro_one_none():
     (battery,) = [f for f in crsf_telemetry(snapshot()) if isinstance(f, crsf.Battery)]
     decoded = crsf_parser.frames.crsf_frame.parse(crsf.encode(battery))
     assert decoded.payload.voltage == 222  # 0.1 V
+    assert decoded.payload.current == 123  # 0.1 A: the motor model's current
+    assert decoded.payload.capacity == 322  # mAh used
     assert 0x08 not in dict(parsed(crsf_telemetry(snapshot(battery_voltage_v=0.0))))
 
 

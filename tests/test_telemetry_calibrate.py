@@ -35,7 +35,7 @@ def test_encoder_sends_each_message_at_its_rate():
             counts[message.get_type()] = counts.get(message.get_type(), 0) + 1
     assert counts == {"HEARTBEAT": 10, "SYS_STATUS": 10, "SYSTEM_TIME": 10, "ATTITUDE": 250,
                       "LOCAL_POSITION_NED": 100, "GLOBAL_POSITION_INT": 50, "GPS_RAW_INT": 50, "VFR_HUD": 40,
-                      "RC_CHANNELS": 50, "HOME_POSITION": 2}  # fmt: skip
+                      "RC_CHANNELS": 50, "HOME_POSITION": 2, "BATTERY_STATUS": 10}  # fmt: skip
     assert decoder.decode_errors == 0
 
 

@@ -76,6 +76,8 @@ class FlightSnapshot:
     mode: str
     channels_us: tuple[float, ...]
     battery_voltage_v: float = 0.0  # 0: no battery (a nitro engine)
+    battery_current_a: float = 0.0  # drawn from the battery now (sim.battery)
+    battery_consumed_mah: float = 0.0  # since the flight started
     body_rates_rad_s: tuple[float, float, float] = (0.0, 0.0, 0.0)  # p, q, r: body x forward, y right, z down
     servo_positions: tuple[float, ...] = ()  # the controller's servo outputs, full throw = +-1: swash 0-2, tail
     throttle: float = 0.0  # the controller's throttle output, 0..1
@@ -650,7 +652,11 @@ def crsf_telemetry(snapshot: FlightSnapshot) -> list[Any]:
         crsf.FlightMode(mode=mode[:59]),
     ]
     if snapshot.battery_voltage_v > 0:  # an engine has none: no battery frame, as a nitro model's FC sends
-        frames.append(crsf.Battery(snapshot.battery_voltage_v, 0.0, 0, 100))  # the drain is not modelled
+        # the motor model's current and the charge used; no capacity is modelled: 100 % left
+        current = min(snapshot.battery_current_a, 6553.5)
+        frames.append(
+            crsf.Battery(snapshot.battery_voltage_v, current, min(round(snapshot.battery_consumed_mah), 0xFFFFFF), 100)
+        )
     if snapshot.home is not None:
         frames.append(_crsf_gps(crsf, snapshot))
     return frames

@@ -43,6 +43,7 @@ RATES_HZ = {
     "VFR_HUD": 4.0,
     "RC_CHANNELS": 5.0,
     "HOME_POSITION": 0.2,
+    "BATTERY_STATUS": 1.0,  # an electric helicopter's
     "ATTITUDE_QUATERNION": 0.0,  # on request (SET_MESSAGE_INTERVAL)
     "SERVO_OUTPUT_RAW": 0.0,  # on request
 }
@@ -77,6 +78,8 @@ class TelemetrySample:
     armed: bool
     channels_us: tuple[float, ...]
     battery_voltage_v: float = 0.0  # 0: unknown (a nitro engine)
+    battery_current_a: float = 0.0  # drawn now (the motor model's)
+    battery_consumed_mah: float = 0.0  # since the flight started
     flight_mode: str = "angle"  # a name of heli.control.FLIGHT_MODES
     crashed: bool = False
     home: tuple[float, float, float] = (0.0, 0.0, 0.0)  # latitude deg, longitude deg, altitude m (MSL)
@@ -159,6 +162,9 @@ class TelemetryEncoder:
             elif name == "SERVO_OUTPUT_RAW":
                 pulses = [min(max(round(us), 0), _UNUSED_U16) for us in sample.servo_us[:8]]
                 mav.servo_output_raw_send(boot_ms * 1000 & 0xFFFFFFFF, 0, *(pulses + [0] * (8 - len(pulses))))
+            elif name == "BATTERY_STATUS":
+                if sample.battery_voltage_v:
+                    self._battery_status(sample)
             elif name == "HOME_POSITION":
                 lat, lon, alt = sample.home
                 mav.home_position_send(
@@ -187,7 +193,20 @@ class TelemetryEncoder:
         healthy |= mavlink2.MAV_SYS_STATUS_GEOFENCE
         volts = sample.battery_voltage_v
         volts_mv = min(round(volts * 1000.0), _UNUSED_U16) if volts else _UNUSED_U16
-        self._mav.sys_status_send(_SENSORS, _SENSORS, healthy, 0, volts_mv, -1, -1, 0, 0, 0, 0, 0, 0)
+        current_ca = min(round(sample.battery_current_a * 100.0), 32767) if volts else -1
+        present = _SENSORS | (mavlink2.MAV_SYS_STATUS_SENSOR_BATTERY if volts else 0)
+        healthy |= present & mavlink2.MAV_SYS_STATUS_SENSOR_BATTERY
+        # remaining charge -1: unknown (no capacity is modelled)
+        self._mav.sys_status_send(present, present, healthy, 0, volts_mv, current_ca, -1, 0, 0, 0, 0, 0, 0)
+
+    def _battery_status(self, sample: TelemetrySample) -> None:
+        """The battery from the motor model: voltage (nominal: no sag is modelled), current, charge used."""
+        cells = [min(round(sample.battery_voltage_v * 1000.0), _UNUSED_U16 - 1)] + [_UNUSED_U16] * 9
+        self._mav.battery_status_send(
+            0, mavlink2.MAV_BATTERY_FUNCTION_ALL, mavlink2.MAV_BATTERY_TYPE_LIPO, 32767, cells,
+            min(round(sample.battery_current_a * 100.0), 32767), min(round(sample.battery_consumed_mah), 2**31 - 1),
+            -1, -1,
+        )  # fmt: skip
 
     def _position(self, name: str, sample: TelemetrySample, boot_ms: int) -> None:
         north, east, down = sample.position_ned_m
