@@ -11,7 +11,7 @@ Once a tick, before the controller, ``GroundControl.apply`` takes the ground sta
   arming a crashed helicopter (``DENIED``).  MAVLink is one system, vehicle 0.
 * **A parameter set** changes the controller's gains, rates or limits from this tick on, for
   every vehicle (one helicopter type, one tune).  It is recorded as a ``param_set`` event that
-  says when (simulated seconds, exactly), so a replay applies it at the same tick.
+  names the tick it applies from, so a replay applies it at the same tick.
 
 Each request is answered (COMMAND_ACK, or PARAM_VALUE with the value now) and recorded as an event.
 
@@ -40,16 +40,16 @@ __all__ = ["GroundControl", "parse_param_set"]
 
 _ARM_US = {1: 2000.0, 0: 1000.0}
 _MODE_US = {"rate": 1000.0, "angle": 1500.0, "rescue": 2000.0}
-_PARAM_SET = re.compile(r"^(?P<id>\S+) = (?P<value>\S+) \((?P<field>\w+), was \S+\) at (?P<at>\S+) s of flight$")
+_PARAM_SET = re.compile(r"^(?P<id>\S+) = (?P<value>\S+) \((?P<field>\w+), was \S+\) from tick (?P<tick>\d+)$")
 
 
-def parse_param_set(detail: str) -> tuple[str, float, float] | None:
-    """(field, value, simulated seconds) of a ``param_set`` event's detail; None if it is not one."""
+def parse_param_set(detail: str) -> tuple[str, float, int] | None:
+    """(field, value, tick) of a ``param_set`` event's detail; None if it is not one."""
     match = _PARAM_SET.match(detail)
     if match is None:
         return None
     try:
-        return match["field"], float(match["value"]), float(match["at"])
+        return match["field"], float(match["value"]), int(match["tick"])
     except ValueError:
         return None
 
@@ -90,12 +90,14 @@ class GroundControl:
         self._record = record
         self._latches: dict[int, _Latch] = {}  # channel index -> what the station set
 
-    def apply(self, frames: np.ndarray, fresh: np.ndarray, flight: object) -> tuple[np.ndarray, np.ndarray]:
-        """The frames the controller flies by this tick, and which are fresh: a copy where a
-        station's switch holds, or its RC_CHANNELS_OVERRIDE flies vehicle 0."""
+    def apply(
+        self, frames: np.ndarray, fresh: np.ndarray, flight: object, tick: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The frames the controller flies by this tick (the loop's ``tick``), and which are fresh:
+        a copy where a station's switch holds, or its RC_CHANNELS_OVERRIDE flies vehicle 0."""
         frames, fresh = self._rc_override(frames, fresh)
         for request in self.link.take_requests():
-            self._decide(request, frames, fresh, flight)
+            self._decide(request, frames, fresh, flight, tick)
         return self._override(frames), fresh
 
     def _rc_override(self, frames: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +105,8 @@ class GroundControl:
         pilot's for vehicle 0 while its overrides keep coming (0: the channel is released to the
         pilot, 65535: left as it is, as MAVLink says); the input is then fresh."""
         latest = self.link.override
-        active = latest is not None and self._clock() - latest[0] <= self._timeout_s
+        sets_any = latest is not None and any(0 < value < 0xFFFF for value in latest[1])  # else: no pilot input
+        active = sets_any and self._clock() - latest[0] <= self._timeout_s
         if active != self._overriding:
             self._overriding = active
             self._record("gcs_command", f"RC_CHANNELS_OVERRIDE {'flies' if active else 'released'} vehicle 0")
@@ -116,9 +119,9 @@ class GroundControl:
         fresh[0] = True
         return frames, fresh
 
-    def _decide(self, request: Request, frames: np.ndarray, fresh: np.ndarray, flight: object) -> None:
+    def _decide(self, request: Request, frames: np.ndarray, fresh: np.ndarray, flight: object, tick: int) -> None:
         if request.kind == "param":
-            self._set_param(request, flight)
+            self._set_param(request, flight, tick)
             return
         what = f"{'arm' if request.value else 'disarm'}" if request.kind == "arm" else f"mode {request.value}"
         if not bool(fresh[0]):
@@ -137,7 +140,7 @@ class GroundControl:
         self.link.answer(request, result, f"{what}: {why}")
         self._record("gcs_command", f"{what}: refused ({why})")
 
-    def _set_param(self, request: Request, flight: object) -> None:
+    def _set_param(self, request: Request, flight: object, tick: int) -> None:
         info = request.param
         params: ControllerParams = flight.controller_params
         old = getattr(params, info.field)
@@ -149,8 +152,7 @@ class GroundControl:
             return
         self.link.params = flight.controller_params
         self.link.answer(request, 0)
-        when = f"at {flight.sim_time_s!r} s of flight"
-        self._record("param_set", f"{info.id} = {request.value!r} ({info.field}, was {old!r}) {when}")
+        self._record("param_set", f"{info.id} = {request.value!r} ({info.field}, was {old!r}) from tick {tick}")
 
     def _override(self, frames: np.ndarray) -> np.ndarray:
         if not self._latches:

@@ -47,10 +47,28 @@ def format_summary(summary: dict) -> str:
             lines += ["", f"no frames from {port['name']} (expected {port.get('line') or port.get('protocol')})"]
     if summary["events"]:
         lines += ["", "events:"]
-        lines += [f"  {e['t_s']:8.3f} s  {e['kind']:<12} {e['detail']}" for e in summary["events"]]
+        lines += _event_lines(summary["events"])
     if summary.get("failures"):
         lines += ["", f"failures: {'; '.join(summary['failures'])}"]
     return "\n".join(lines)
+
+
+_EVENTS_SHOWN_PER_KIND = 20  # a ground station setting a gain a thousand times is one line, not a thousand
+
+
+def _event_lines(events: list[dict]) -> list[str]:
+    """One line per event, but at most ``_EVENTS_SHOWN_PER_KIND`` of a kind, then how many more."""
+    lines, shown, hidden = [], {}, {}
+    for e in events:
+        kind = e["kind"]
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] <= _EVENTS_SHOWN_PER_KIND:
+            lines.append(f"  {e['t_s']:8.3f} s  {kind:<12} {e['detail']}")
+        else:
+            hidden[kind] = hidden.get(kind, 0) + 1
+    lines += [f"  ... and {count:,} more {kind} events (all of them in --stats-json and the log)"
+              for kind, count in hidden.items()]  # fmt: skip
+    return lines
 
 
 def _vehicle_state(vehicle: dict) -> str:

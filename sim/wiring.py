@@ -205,6 +205,8 @@ class PortIO:
         self._flagged = np.zeros(count, dtype=bool)  # the receiver itself says failsafe (SBUS)
         self._was_fresh = np.zeros(count, dtype=bool)
         self._silent_told = np.zeros(count, dtype=bool)  # "no pilot input since the start" was said
+        self._tick = -1  # the loop's tick number (read_inputs counts them)
+        self._flown = neutral_channels(count, config.rc)  # the frames the controller flew by last
         self._first_read_t: float | None = None
         self._timeout_s = config.flight.failsafe_timeout_s
         self._next_slow_t = 0.0
@@ -218,7 +220,8 @@ class PortIO:
         if port is None:
             return None
         settings = self.config.flight
-        link = GroundStationLink(self.flight.controller_params, port.codec.encoder, settings.rc_override)
+        link = GroundStationLink(self.flight.controller_params, port.codec.encoder, settings.rc_override,
+                                 max_rate_hz=TELEMETRY_HZ, has_battery=self.flight.model.electric)  # fmt: skip
         port.ground = link
         record = lambda kind, detail: self.events.push(kind, detail, self._clock())  # noqa: E731
         return GroundControl(link, self.config.rc, record, settings.failsafe_timeout_s)
@@ -285,10 +288,15 @@ class PortIO:
 
     # --- each tick
     def read_inputs(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The frames the controller flies by this tick, which are fresh, and when each came.  The
+        loop calls it once a tick, first thing: its calls count the ticks (a ground station's
+        parameter set is recorded at its tick)."""
+        self._tick += 1
         if self.rc_port is None:
             frames, fresh = self.flight.pilot_frames(), np.ones(self.flight.count, dtype=bool)
             if self.ground is not None:
-                frames, fresh = self.ground.apply(frames, fresh, self.flight)
+                frames, fresh = self.ground.apply(frames, fresh, self.flight, self._tick)
+            self._flown = frames
             return frames, fresh, self._stick_t
         blocking = self.portset.mode == "blocking"
         self.rc_port.give_up_at = self._stale_at() if blocking else None
@@ -311,18 +319,19 @@ class PortIO:
             self._was_fresh = self._was_fresh | (first_time & self._had_frame & ~self._silent_told)
         recent = (now - np.nan_to_num(self._stick_t, nan=-math.inf)) <= self._timeout_s
         fresh = self._had_frame & recent & ~self._flagged
+        frames = self._frames
+        if self.ground is not None:  # a ground station's sticks count as pilot input (rc_override)
+            frames, fresh = self.ground.apply(frames, fresh, self.flight, self._tick)
         for vehicle in np.flatnonzero(fresh != self._was_fresh):
-            if self._had_frame[vehicle]:
+            if self._had_frame[vehicle] or self._silent_told[vehicle]:
                 kind = "failsafe_off" if fresh[vehicle] else "failsafe_on"
                 self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
         self._was_fresh = fresh
-        self._tell_silent_from_the_start(now)
-        frames = self._frames
-        if self.ground is not None:
-            frames, fresh = self.ground.apply(frames, fresh, self.flight)
+        self._tell_silent_from_the_start(now, fresh)
+        self._flown = frames
         return frames, fresh, self._stick_t
 
-    def _tell_silent_from_the_start(self, now: float) -> None:
+    def _tell_silent_from_the_start(self, now: float, fresh: np.ndarray) -> None:
         """A vehicle whose pilot input has not come at all, a failsafe timeout after the first read,
         has been in failsafe since the start (the controller holds it): an event says so, once,
         and its first frame, if one comes, is a ``failsafe_off``.  A radio that is off, unbound or
@@ -331,7 +340,7 @@ class PortIO:
             self._first_read_t = now
         if now - self._first_read_t <= self._timeout_s:
             return
-        silent = np.flatnonzero(~self._had_frame & ~self._silent_told)
+        silent = np.flatnonzero(~self._had_frame & ~self._silent_told & ~fresh)
         if not len(silent):
             return
         self._silent_told[silent] = True
@@ -344,7 +353,7 @@ class PortIO:
 
     def _stale_at(self) -> float | None:
         """When the first vehicle whose input is fresh now goes stale (monotonic s); None if none is fresh."""
-        fresh = self._was_fresh
+        fresh = self._was_fresh & ~np.isnan(self._stick_t)  # not one a ground station's sticks keep fresh
         if not fresh.any():
             return None
         return float(self._stick_t[fresh].min()) + self._timeout_s
@@ -375,7 +384,7 @@ class PortIO:
                 values[port.name] = self._downlink(port.protocol, states)
             elif role == "rc-out" and now >= self._next_rc_out_t:  # at the protocol's frame rate
                 self._next_rc_out_t = next_on_cadence(self._next_rc_out_t, now, 1.0 / port.codec.line.frame_rate_hz)
-                rows = self._frames[: port.codec.vehicle_ids or 1]  # a protocol without vehicle ids: vehicle 0's
+                rows = self._flown[: port.codec.vehicle_ids or 1]  # a protocol without vehicle ids: vehicle 0's
                 values[port.name] = [
                     port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(rows)
                 ]
@@ -399,7 +408,7 @@ class PortIO:
             climb_m_s=float(-v.velocity_ned_m_s[0, 2]),
             armed=bool(flight.controller.governor_state[0] > 0),
             mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[0]), "?"),
-            channels_us=tuple(float(c) for c in self._frames[0]),
+            channels_us=tuple(float(c) for c in self._flown[0]),
             battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
             battery_current_a=self.battery.current_a if self.battery is not None else 0.0,
             battery_consumed_mah=self.battery.consumed_mah if self.battery is not None else 0.0,
@@ -427,7 +436,7 @@ class PortIO:
                 body_rates_rad_s=tuple(rows[i][10:13]),
                 throttle=throttle[i],
                 armed=armed[i],
-                channels_us=tuple(float(c) for c in self._frames[i]),
+                channels_us=tuple(float(c) for c in self._flown[i]),
                 battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
                 battery_current_a=self.battery.current_a if self.battery is not None else 0.0,
                 battery_consumed_mah=self.battery.consumed_mah if self.battery is not None else 0.0,

@@ -42,8 +42,8 @@ def test_every_controller_parameter_has_a_short_unique_mavlink_id():
 
 
 def test_a_param_set_event_reads_back_exactly():
-    detail = "RLL_P = 0.020000000298023224 (roll_p_s, was 0.012) at 3.1420000000000003 s of flight"
-    assert parse_param_set(detail) == ("roll_p_s", 0.020000000298023224, 3.1420000000000003)
+    detail = "RLL_P = 0.020000000298023224 (roll_p_s, was 0.012) from tick 1571"
+    assert parse_param_set(detail) == ("roll_p_s", 0.020000000298023224, 1571)
     assert parse_param_set("RLL_P = 0.02 refused: out of range") is None
 
 
@@ -125,7 +125,7 @@ def test_a_ground_station_lists_sets_arms_disarms_and_changes_mode(tmp_path):
                         "disarm: accepted (vehicle 0, as the transmitter's switch)"]  # fmt: skip
     (tuned,) = [e["detail"] for e in events if e["kind"] == "param_set"]
     was = heli("xcell60").config.controller.roll_p_s
-    assert tuned.startswith(f"RLL_P = 0.019999999552965164 (roll_p_s, was {was!r}) at ")
+    assert tuned.startswith(f"RLL_P = 0.019999999552965164 (roll_p_s, was {was!r}) from tick ")
     # the log replays the flight exactly: the parameter set at its tick, the switches in the frames
     replay = Replay(read_log(str(log)))
     replay.run()
@@ -169,3 +169,83 @@ def test_rc_channels_override_flies_vehicle_0_only_where_the_flight_file_allows_
     released, released_fresh = control.apply(frames, fresh, None)
     assert released is frames and not released_fresh[0]
     assert recorded == ["RC_CHANNELS_OVERRIDE flies vehicle 0", "RC_CHANNELS_OVERRIDE released vehicle 0"]
+
+
+def link_and_replies(**options):
+    from heli.control import ControllerParams
+    from sim.protocols.mavlink import TelemetryEncoder
+    from sim.protocols.mavlink_fc import GroundStationLink
+
+    return GroundStationLink(ControllerParams(), TelemetryEncoder(), **options)
+
+
+def test_commands_with_fields_no_sender_should_send_are_denied_and_the_rest_still_answered():
+    link = link_and_replies()
+    nan = float("nan")
+    for bad in (
+        mavlink2.MAVLink_command_long_message(1, 1, mavlink2.MAV_CMD_REQUEST_MESSAGE, 0, nan, 0, 0, 0, 0, 0, 0),
+        mavlink2.MAVLink_command_long_message(1, 1, mavlink2.MAV_CMD_DO_SET_MODE, 0, 1, float("inf"), 0, 0, 0, 0, 0),
+        mavlink2.MAVLink_command_int_message(
+            1, 1, 0, mavlink2.MAV_CMD_SET_MESSAGE_INTERVAL, 0, 0, 30, nan, 0, 0, 0, 0, 0
+        ),
+    ):
+        assert link.on_message(parsed(bad)) is True  # answered, not raised
+    link.on_message(parsed(mavlink2.MAVLink_param_request_read_message(1, 1, b"RLL_P", -1)))
+    replies = link.take_outgoing()
+    acks = [m.result for m in replies if m.get_type() == "COMMAND_ACK"]
+    assert acks == [mavlink2.MAV_RESULT_DENIED] * 3 and link.rejected == 3
+    assert [m.param_id for m in replies if m.get_type() == "PARAM_VALUE"] in ([b"RLL_P"], ["RLL_P"])
+
+
+def test_message_intervals_the_flight_cannot_keep_or_messages_it_never_sends_are_refused():
+    link = link_and_replies(max_rate_hz=50.0, has_battery=False)
+
+    def interval(message_id: int, interval_us: float) -> int:
+        link.on_message(parsed(mavlink2.MAVLink_command_long_message(
+            1, 1, mavlink2.MAV_CMD_SET_MESSAGE_INTERVAL, 0, message_id, interval_us, 0, 0, 0, 0, 0)))  # fmt: skip
+        return next(m.result for m in link.take_outgoing() if m.get_type() == "COMMAND_ACK")
+
+    attitude = mavlink2.MAVLINK_MSG_ID_ATTITUDE
+    assert interval(attitude, 1000) == mavlink2.MAV_RESULT_DENIED  # 1 kHz: the flight samples at 50 Hz
+    assert interval(attitude, 20000) == mavlink2.MAV_RESULT_ACCEPTED
+    assert interval(mavlink2.MAVLINK_MSG_ID_BATTERY_STATUS, 1e6) == mavlink2.MAV_RESULT_UNSUPPORTED  # an engine
+    elsewhere = mavlink2.MAVLink_param_request_read_message(1, 99, b"RLL_P", -1)  # another component of system 1
+    assert link.on_message(parsed(elsewhere)) is False
+
+
+def test_an_override_that_sets_no_channel_is_no_pilot_input():
+    from sim.config import ChannelMap
+    from sim.ground_control import GroundControl
+
+    link = link_and_replies(rc_override=True)
+    control = GroundControl(link, ChannelMap(), lambda kind, detail: None, 0.25, lambda: 0.0)
+    link.override = (0.0, (65535,) * 8 + (0,) * 10)  # "leave" and "release" every channel
+    frames, fresh = np.full((1, 16), 1500.0), np.array([False])
+    assert control.apply(frames, fresh, None)[1].tolist() == [False]
+
+
+def test_a_log_with_a_parameter_set_the_flight_could_not_have_made_is_refused_in_one_line():
+    from types import SimpleNamespace
+
+    from sim.errors import LogError
+    from sim.log.replay import param_sets_of
+
+    def log_with(detail: str) -> object:
+        return SimpleNamespace(path="flight.hslog", events=[{"t_s": 1.0, "kind": "param_set", "detail": detail}])
+
+    good = "RLL_P = 0.02 (roll_p_s, was 0.01) from tick 100"
+    assert param_sets_of(log_with(good)) == [(100, "roll_p_s", 0.02)]
+    for bad in ("RLL_P = nan (roll_p_s, was 0.01) from tick 100", "RLL_P = 1e308 (roll_p_s, was 0.01) from tick 1",
+                "X = 1.0 (blade_count, was 2) from tick 1"):  # fmt: skip
+        with pytest.raises(LogError, match=r"^flight.hslog: a param_set event the flight could not have made: "):
+            param_sets_of(log_with(bad))
+
+
+def test_the_summary_shows_twenty_events_of_a_kind_and_counts_the_rest():
+    from sim.report import format_summary
+
+    events = [{"t_s": i * 0.01, "kind": "param_set", "detail": f"RLL_P = {i}"} for i in range(1000)]
+    summary = {"duration_s": 10.0, "heli": "xcell60", "fleet": 1, "loop_hz": 500, "physics_dt_s": 0.001,
+               "stop_reason": "duration reached", "segments": [], "vehicles": [], "events": events}  # fmt: skip
+    text = format_summary(summary)
+    assert text.count("param_set") == 21 and "... and 980 more param_set events" in text

@@ -30,6 +30,7 @@ from sim.ground_control import parse_param_set
 from sim.log.format import CHANNEL_COLUMNS, COMMAND_COLUMNS, HEADER_FILE, STATE_COLUMNS, TICK_FLAGS
 from sim.log.reader import FlightLog
 from sim.log.validate import check_header, shorten
+from sim.protocols.mavlink_params import ParamTable
 
 __all__ = ["Difference", "Replay", "bitwise_difference", "flight_of"]
 
@@ -83,17 +84,24 @@ def flight_of(log: FlightLog, controller: str | None = None) -> Flight:
         raise LogError(f"{source}: the recorded flight does not build: {shorten(str(error))}") from None
 
 
-def param_sets_of(log: FlightLog) -> list[tuple[float, str, float]]:
-    """(simulated seconds, field, value) of every parameter a ground station set in the flight, in
-    order: the replay applies each before the first controller cycle at or after its time, as the
-    loop did."""
+def param_sets_of(log: FlightLog) -> list[tuple[int, str, float]]:
+    """(tick, field, value) of every parameter a ground station set in the flight, in order: the
+    replay applies each at the start of its tick, as the loop did.  ``LogError`` (one line) for a
+    set the flight could not have made: no such parameter, or a value outside its range."""
+    by_field = {info.field: info for info in ParamTable().infos}
     sets = []
     for event in log.events:
-        if event.get("kind") == "param_set":
-            parsed = parse_param_set(str(event.get("detail", "")))
-            if parsed is not None:
-                field, value, at_s = parsed
-                sets.append((at_s, field, value))
+        if event.get("kind") != "param_set":
+            continue
+        parsed = parse_param_set(str(event.get("detail", "")))
+        if parsed is None:  # a refused set (the flight did not change): nothing to replay
+            continue
+        field, value, tick = parsed
+        info = by_field.get(field)
+        refusal = f"no controller parameter {field!r}" if info is None else info.refusal(value)
+        if refusal is not None:
+            raise LogError(f"{log.path}: a param_set event the flight could not have made: {shorten(refusal)}")
+        sets.append((tick, field, value))
     return sets
 
 
@@ -134,7 +142,7 @@ class Replay:
         flags = int(self.flags[k])
         if flags & TICK_FLAGS["reset"]:
             flight.reset()
-        while self._param_sets and self._param_sets[0][0] <= flight.sim_time_s:  # as the loop set them
+        while self._param_sets and self._param_sets[0][0] <= int(self.tick_numbers[k]):  # as the loop set them
             _, field, value = self._param_sets.pop(0)
             try:
                 flight.set_controller_params(replace(flight.controller_params, **{field: value}))

@@ -560,9 +560,11 @@ def _msp_altitude(msp: Any, snapshot: FlightSnapshot) -> bytes:
 
 
 def _msp_analog(msp: Any, snapshot: FlightSnapshot) -> bytes:
-    """The battery's voltage (0 for a nitro engine); the drain is not modelled (0 mAh, 0 A), and there
-    is no RSSI source (0, what Betaflight reports without one)."""
-    return msp.analog_payload(snapshot.battery_voltage_v)
+    """The battery (0 V for a nitro engine): voltage, the charge drawn and the current from the motor
+    model (``sim.battery``); there is no RSSI source (0, what Betaflight reports without one)."""
+    return msp.analog_payload(
+        snapshot.battery_voltage_v, snapshot.battery_consumed_mah, current_a=snapshot.battery_current_a
+    )
 
 
 def _msp_state_replies(msp: Any) -> dict[int, Callable[[Any, FlightSnapshot], bytes]]:

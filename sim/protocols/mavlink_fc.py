@@ -17,6 +17,7 @@ asked.
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 from pymavlink.dialects.v20 import common as mavlink2
 
 from heli.control import ControllerParams
-from sim.protocols.mavlink import CUSTOM_MODES, SYSTEM_ID, TelemetryEncoder
+from sim.protocols.mavlink import COMPONENT_ID, CUSTOM_MODES, SYSTEM_ID, TelemetryEncoder
 from sim.protocols.mavlink_params import ParamInfo, ParamTable
 
 __all__ = ["FLIGHT_MODE_OF_CUSTOM", "GroundStationLink", "Request"]
@@ -74,10 +75,23 @@ class Request:
 class GroundStationLink:
     """One MAVLink system's conversation with the ground stations on its telemetry port."""
 
-    def __init__(self, params: ControllerParams, encoder: TelemetryEncoder, rc_override: bool = False):
-        """``rc_override``: RC_CHANNELS_OVERRIDE is taken as pilot input (else it is ignored)."""
+    def __init__(
+        self,
+        params: ControllerParams,
+        encoder: TelemetryEncoder,
+        rc_override: bool = False,
+        *,
+        max_rate_hz: float = 50.0,
+        has_battery: bool = True,
+    ):
+        """``rc_override``: RC_CHANNELS_OVERRIDE is taken as pilot input (else it is ignored);
+        ``max_rate_hz``: how often the flight hands the port a sample (the fastest any message
+        can go); ``has_battery``: False for an engine (no BATTERY_STATUS to send)."""
         self.params = params  # the controller's parameters now; the loop replaces it when one is set
         self.rc_override = rc_override
+        self.max_rate_hz = max_rate_hz
+        self._messages = {k: v for k, v in _ONE_SHOT.items() if has_battery or v != "BATTERY_STATUS"}
+        self.rejected = 0  # messages whose fields made no sense (NaN, out of range): answered, not acted on
         # the newest RC_CHANNELS_OVERRIDE: (monotonic s when read, 18 channel values); one
         # assignment, read by the loop whole
         self.override: tuple[float, tuple[int, ...]] | None = None
@@ -97,11 +111,24 @@ class GroundStationLink:
         if handler is None or not self._for_us(message):
             self.ignored += 1
             return False
-        if handler(message) is False:  # a message it takes only when allowed
+        try:
+            taken = handler(message)
+        except (ValueError, OverflowError, TypeError, IndexError) as error:  # fields no sender should send
+            self.rejected += 1
+            self._refuse_malformed(message, error)
+            return True
+        if taken is False:  # a message it takes only when allowed
             self.ignored += 1
             return False
         self.handled += 1
         return True
+
+    def _refuse_malformed(self, message: Any, error: Exception) -> None:
+        """A command whose fields cannot be taken (NaN, infinite, out of range) is DENIED, said why."""
+        command = getattr(message, "command", None)
+        if command is not None:
+            self._ack(command, mavlink2.MAV_RESULT_DENIED, message.get_srcSystem(), message.get_srcComponent())
+        self._reply(_status(f"{message.get_type()}: {error}"))
 
     def take_outgoing(self) -> list[Any]:
         """The replies waiting to be sent, oldest first."""
@@ -135,9 +162,10 @@ class GroundStationLink:
 
     @staticmethod
     def _for_us(message: Any) -> bool:
-        """A message addressed to this system (or to every system); broadcasts and unaddressed ones count."""
-        target = getattr(message, "target_system", 0)
-        return target in (0, SYSTEM_ID)
+        """A message addressed to this system and its autopilot component (or to every one of them)."""
+        system = getattr(message, "target_system", 0)
+        component = getattr(message, "target_component", 0)
+        return system in (0, SYSTEM_ID) and component in (0, COMPONENT_ID)
 
     def _param_value(self, index: int, info: ParamInfo) -> Any:
         return mavlink2.MAVLink_param_value_message(
@@ -179,6 +207,8 @@ class GroundStationLink:
 
     def _command(self, message: Any, command: int, param1: float, param2: float) -> None:
         sender = (message.get_srcSystem(), message.get_srcComponent())
+        if not (math.isfinite(param1) and math.isfinite(param2)):
+            raise ValueError(f"command {command}: parameters 1 and 2 must be finite, got {param1!r}, {param2!r}")
         if command == mavlink2.MAV_CMD_COMPONENT_ARM_DISARM:
             if param1 not in (0.0, 1.0):
                 self._ack(command, mavlink2.MAV_RESULT_DENIED, *sender)
@@ -209,16 +239,20 @@ class GroundStationLink:
         if message_id == mavlink2.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
             self._ack(command, mavlink2.MAV_RESULT_ACCEPTED, *sender)
             self._reply(_autopilot_version())
-        elif message_id in _ONE_SHOT:
+        elif message_id in self._messages:
             self._ack(command, mavlink2.MAV_RESULT_ACCEPTED, *sender)
-            self._encoder.send_once(_ONE_SHOT[message_id])
+            self._encoder.send_once(self._messages[message_id])
         else:
             self._ack(command, mavlink2.MAV_RESULT_UNSUPPORTED, *sender)
 
     def _message_interval(self, command: int, message_id: int, interval_us: float, sender: tuple[int, int]) -> None:
-        name = _ONE_SHOT.get(message_id)
-        if name is None or (interval_us > 0 and interval_us < 1000):  # faster than 1 kHz: not from a 500 Hz loop
-            self._ack(command, mavlink2.MAV_RESULT_DENIED if name else mavlink2.MAV_RESULT_UNSUPPORTED, *sender)
+        name = self._messages.get(message_id)
+        if name is None:
+            self._ack(command, mavlink2.MAV_RESULT_UNSUPPORTED, *sender)
+            return
+        if 0 < interval_us < 1e6 / self.max_rate_hz:  # the flight hands the port a sample this often at most
+            self._ack(command, mavlink2.MAV_RESULT_DENIED, *sender)
+            self._reply(_status(f"{name}: at most {self.max_rate_hz:g} Hz"))
             return
         rate_hz = None if interval_us == 0 else 0.0 if interval_us < 0 else 1e6 / interval_us
         self._encoder.set_rate(name, rate_hz)
