@@ -426,7 +426,12 @@ def test_yamspy_identifies_the_simulator_sends_sticks_and_reads_its_state():
         config = replace(config, ports=(PortSpec(role="rc-in", url=pair.a, protocol="msp"),))
         client: list[subprocess.Popen] = []
 
+        flown: list[tuple[float, float, float, float]] = []  # attitude (deg) and altitude (m) while yamspy polls
+
         def run_client(loop) -> None:
+            if client:
+                euler = loop.flight.vehicles.euler_deg()[0]
+                flown.append((*euler.tolist(), float(loop.flight.vehicles.altitude_m[0])))
             if not client and loop.flight_time_s >= 0.2:  # the flight's first snapshots are out
                 command = [sys.executable, "-P", "-c", YAMSPY_CLIENT, pair.b, json.dumps(STICKS)]
                 client.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
@@ -467,13 +472,22 @@ def test_yamspy_identifies_the_simulator_sends_sticks_and_reads_its_state():
     )
 
     assert result["rc"][: len(STICKS)] == STICKS  # MSP_RC: the sticks yamspy sent came back
-    vehicle = loop.summary()["vehicles"][0]
     roll, pitch, yaw = result["sensors"]["kinematics"]
-    final_roll, final_pitch, final_yaw = vehicle["final_attitude_deg"]
-    assert roll == pytest.approx(final_roll, abs=2.0)
-    assert pitch == pytest.approx(-final_pitch, abs=2.0)  # Betaflight: positive pitch is nose down
-    assert (yaw - final_yaw % 360.0 + 180.0) % 360.0 - 180.0 == pytest.approx(0.0, abs=3.0)
-    assert result["sensors"]["altitude"] == pytest.approx(-vehicle["final_position_m"][2], abs=0.5)
+
+    # what yamspy read is what the helicopter was doing at some tick while it polled (the flight
+    # flies on while yamspy exits: on a busy machine for a second), within MSP's resolution: roll
+    # and pitch 0.1 deg, Betaflight's pitch positive nose down; yaw a whole-degree heading
+    def matches(sample: tuple[float, float, float, float]) -> bool:
+        r, p, y, altitude = sample
+        heading_error = (yaw - y % 360.0 + 180.0) % 360.0 - 180.0
+        return (
+            abs(roll - r) <= 0.3
+            and abs(pitch + p) <= 0.3
+            and abs(heading_error) <= 1.0
+            and (abs(result["sensors"]["altitude"] - altitude) <= 0.1)
+        )
+
+    assert any(matches(sample) for sample in flown), (roll, pitch, yaw, flown[-1])
     assert result["analog"]["voltage"] == pytest.approx(heli("trex450").config.params.drive.battery_voltage_v)
     assert result["sensors"]["accelerometer"][2] > 0.9 * msp.ACC_LSB_PER_G  # hovering about level: ~+1 g on z
     assert result["status"]["armingDisableCount"] == 0 and result["status"]["armingDisableFlags"] == 0
