@@ -161,8 +161,8 @@ class Publisher:
             rates = ((frames - previous_frames) / span, (nbytes - previous_bytes) / span)
             floats[base : base + PORT_FIELDS] = (*rates, port.decode_errors, wait * 1e3)
             direction = "in" if port.is_input else "out"
-            if port.role in ("rc-in", "servo", "link"):
-                direction = "in/out"
+            if port.role in ("rc-in", "servo", "link") or (port.role == "telemetry" and port.protocol == "mavlink"):
+                direction = "in/out"  # a MAVLink ground station is answered (sim.protocols.mavlink_fc)
             meta.append([port.name, port.role, port.protocol, direction, port.state, _faults_on(loop, port.name)])
         events = [f"{e.t_s:7.2f} s  {e.kind}: {e.detail}" for e in loop.events[-6:]]
         self.writer.set(ports=len(ports))
