@@ -342,13 +342,18 @@ def air_loads(
     )  # fmt: skip
 
 
+def motor_current(xp: Any, m: FlightModel, throttle: Any, rotor_speed: Any) -> Any:
+    """An electric drive's motor current (A): the ESC's average voltage ``throttle x V`` against the
+    back-EMF, across the winding; never negative (one-way clutch), at most the ESC's limit."""
+    motor_speed = m.motor_gear * rotor_speed
+    current = (throttle * m.battery_voltage - motor_speed / m.motor_kv_rad) / m.motor_resistance
+    return xp.clip(current, 0.0, m.current_limit)
+
+
 def drive_torque(xp: Any, m: FlightModel, throttle: Any, rotor_speed: Any) -> Any:
     """Torque the drive puts on the main shaft (N m), never negative (one-way clutch)."""
     if m.electric:
-        motor_speed = m.motor_gear * rotor_speed
-        current = (throttle * m.battery_voltage - motor_speed / m.motor_kv_rad) / m.motor_resistance
-        current = xp.clip(current, 0.0, m.current_limit)
-        return m.motor_gear * current / m.motor_kv_rad
+        return m.motor_gear * motor_current(xp, m, throttle, rotor_speed) / m.motor_kv_rad
     speed = xp.maximum(rotor_speed, _ENGINE_TORQUE_SPEED_FRACTION * m.nominal_speed)
     return xp.clip(throttle, 0.0, 1.0) * m.max_power / speed
 

@@ -1,16 +1,18 @@
 """Vehicle 0's battery as its ESC reports it: the current the motor model draws, and the charge used.
 
-The motor model (``heli.dynamics.drive_torque``) drives the motor with ``throttle x V`` across its
-resistance against its back-EMF, so the motor's current is ``(throttle V - gear omega / kv) / R``
-(clipped at 0 and at the ESC's limit); an ESC switching at ``throttle`` draws ``throttle`` times
-that from the battery.  The charge used is that current integrated over simulated time, a tick at
+The motor model drives the motor with ``throttle x V`` across its resistance against its
+back-EMF: its current is ``heli.dynamics.motor_current``, ``(throttle V - gear omega / kv) / R``
+clipped at 0 and at the ESC's limit; an ESC switching at ``throttle`` draws ``throttle`` times that
+from the battery.  The charge used is that current integrated over simulated time, a tick at
 a time.  The battery's voltage is its nominal voltage: the model has no sag and no capacity, so
 neither is reported (MAVLink's remaining charge is "unknown"; CRSF has no such value and says 100 %).
 """
 
 from __future__ import annotations
 
-from heli.dynamics import FlightModel
+import numpy as np
+
+from heli.dynamics import FlightModel, motor_current
 from heli.state import StateIndex, VehicleState
 
 __all__ = ["BatteryMeter"]
@@ -30,10 +32,9 @@ class BatteryMeter:
 
     def update(self, vehicles: VehicleState, sim_time_s: float) -> None:
         """Take vehicle 0's throttle and rotor speed at ``sim_time_s``; integrate since the last call."""
-        m, row = self._model, vehicles.packed[0]
+        row = vehicles.packed[0]
         throttle, rotor_speed = float(row[StateIndex.THROTTLE]), float(row[StateIndex.ROTOR_SPEED])
-        motor_a = (throttle * m.battery_voltage - m.motor_gear * rotor_speed / m.motor_kv_rad) / m.motor_resistance
-        battery_a = max(0.0, throttle) * min(max(motor_a, 0.0), m.current_limit)
+        battery_a = max(0.0, throttle) * float(motor_current(np, self._model, throttle, rotor_speed))
         if self._last_t_s is not None and sim_time_s > self._last_t_s:
             mean_a = 0.5 * (battery_a + self.current_a)  # the trapezoid over the tick
             self.consumed_mah += mean_a * (sim_time_s - self._last_t_s) * 1000.0 / _SECONDS_PER_HOUR

@@ -35,6 +35,7 @@ from heli.control import ControllerParams
 from heli.errors import HeliSimError
 from sim.config import ChannelMap
 from sim.protocols.mavlink_fc import GroundStationLink, Request
+from sim.rc import ARM_THRESHOLD_US, MODE_ANGLE_US, MODE_RESCUE_US
 
 __all__ = ["GroundControl", "parse_param_set"]
 
@@ -63,10 +64,11 @@ class _Latch:
 
 
 def _position(is_arm: bool, us: float) -> int:
-    """Where a switch is, as the controller reads it (a real radio's pulses jitter by a few us)."""
+    """Where a switch is, as the controller reads it (``sim.rc``; a real radio's pulses jitter by a
+    few us): armed or not, and rate, angle or rescue."""
     if is_arm:
-        return int(us > 1700.0)
-    return 0 if us < 1300.0 else 1 if us <= 1700.0 else 2
+        return int(us > ARM_THRESHOLD_US)
+    return 2 if us > MODE_RESCUE_US else 1 if us >= MODE_ANGLE_US else 0
 
 
 class GroundControl:

@@ -208,6 +208,7 @@ class PortIO:
         self._tick = -1  # the loop's tick number (read_inputs counts them)
         self._flown = neutral_channels(count, config.rc)  # the frames the controller flew by last
         self._first_read_t: float | None = None
+        self._silent_settled = False  # no vehicle is left that could still be silent from the start
         self._timeout_s = config.flight.failsafe_timeout_s
         self._next_slow_t = 0.0
         self._next_rc_out_t = 0.0
@@ -336,14 +337,18 @@ class PortIO:
         has been in failsafe since the start (the controller holds it): an event says so, once,
         and its first frame, if one comes, is a ``failsafe_off``.  A radio that is off, unbound or
         on the wrong baud rate shows this way."""
+        if self._silent_settled:  # every vehicle has had a frame or been told: nothing to look at per tick
+            return
         if self._first_read_t is None:
             self._first_read_t = now
         if now - self._first_read_t <= self._timeout_s:
             return
         silent = np.flatnonzero(~self._had_frame & ~self._silent_told & ~fresh)
         if not len(silent):
+            self._silent_settled = bool((self._had_frame | self._silent_told).all())
             return
         self._silent_told[silent] = True
+        self._silent_settled = bool((self._had_frame | self._silent_told).all())
         why = f"no pilot input since the start (no frames from {self.rc_port.name})"
         if len(silent) <= _SILENT_VEHICLES_NAMED:
             for vehicle in silent:
@@ -423,10 +428,11 @@ class PortIO:
 
     def _telemetry_samples(self) -> list[TelemetrySample]:
         v, flight = self.flight.vehicles, self.flight
-        rows, euler = v.packed.tolist(), np.radians(v.euler_deg()).tolist()
-        throttle, armed = v.throttle.tolist(), (flight.controller.governor_state > 0).tolist()
+        one = slice(0, 1)  # one MAVLink system, vehicle 0: the rest of the fleet is not converted
+        rows, euler = v.packed[one].tolist(), np.radians(v.euler_deg()[one]).tolist()
+        throttle, armed = v.throttle[one].tolist(), (flight.controller.governor_state[one] > 0).tolist()
         home = (self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m)
-        servos, throttles = flight.command.servo.tolist(), flight.command.throttle.tolist()
+        servos, throttles = flight.command.servo[one].tolist(), flight.command.throttle[one].tolist()
         return [
             TelemetrySample(
                 time_s=flight.sim_time_s,

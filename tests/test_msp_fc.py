@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.config import FlightConfig, PortSpec, apply_overrides
+from sim.loop import FlightLoop
 from sim.ports.bridge import PtyBridge
 from sim.ports.codecs import FlightSnapshot, make_codec
 from sim.protocols import msp
@@ -418,22 +419,21 @@ print("RESULT " + json.dumps(result, default=str))
 """
 
 
-def test_yamspy_identifies_the_simulator_sends_sticks_and_reads_its_state():
-    pytest.importorskip("yamspy", reason="yamspy (the third-party MSP client this test drives) is not installed")
+def fly_with_yamspy(script: str, *args: str, start_at_s: float = 0.0, on_tick=None) -> tuple[FlightLoop, dict]:
+    """A hovering trex450 whose rc-in speaks MSP on a pty pair, and yamspy running ``script`` on its
+    other end from ``start_at_s`` of flight until it exits (killed after YAMSPY_TIMEOUT_S); the
+    loop and the client's RESULT.  ``on_tick(loop)`` runs every tick while it runs."""
     config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=YAMSPY_TIMEOUT_S + 5.0)
     with PtyBridge(1) as bridge, BridgeThread(bridge):
         pair = bridge.paths[0]
         config = replace(config, ports=(PortSpec(role="rc-in", url=pair.a, protocol="msp"),))
         client: list[subprocess.Popen] = []
 
-        flown: list[tuple[float, float, float, float]] = []  # attitude (deg) and altitude (m) while yamspy polls
-
         def run_client(loop) -> None:
-            if client:
-                euler = loop.flight.vehicles.euler_deg()[0]
-                flown.append((*euler.tolist(), float(loop.flight.vehicles.altitude_m[0])))
-            if not client and loop.flight_time_s >= 0.2:  # the flight's first snapshots are out
-                command = [sys.executable, "-P", "-c", YAMSPY_CLIENT, pair.b, json.dumps(STICKS)]
+            if client and on_tick is not None:
+                on_tick(loop)
+            if not client and loop.flight_time_s >= start_at_s:
+                command = [sys.executable, "-P", "-c", script, pair.b, *args]
                 client.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
             elif client and client[0].poll() is not None:
                 loop.request_stop("yamspy done")
@@ -450,7 +450,19 @@ def test_yamspy_identifies_the_simulator_sends_sticks_and_reads_its_state():
             out, err = client[0].communicate(timeout=10) if client else (b"", b"")
     assert loop.summary()["stop_reason"] == "yamspy done", err.decode(errors="replace")[-2000:]
     (line,) = [line for line in out.decode().splitlines() if line.startswith("RESULT ")]
-    result = json.loads(line.removeprefix("RESULT "))
+    return loop, json.loads(line.removeprefix("RESULT "))
+
+
+def test_yamspy_identifies_the_simulator_sends_sticks_and_reads_its_state():
+    pytest.importorskip("yamspy", reason="yamspy (the third-party MSP client this test drives) is not installed")
+    flown: list[tuple[float, float, float, float]] = []  # attitude (deg) and altitude (m) while yamspy polls
+
+    def record(loop) -> None:
+        euler = loop.flight.vehicles.euler_deg()[0]
+        flown.append((*euler.tolist(), float(loop.flight.vehicles.altitude_m[0])))
+
+    # from 0.2 s: the flight's first snapshots are out
+    _loop, result = fly_with_yamspy(YAMSPY_CLIENT, json.dumps(STICKS), start_at_s=0.2, on_tick=record)
 
     identification = result["config"]
     assert identification["apiVersion"] == "1.46.0" and identification["mspProtocolVersion"] == 0
@@ -522,40 +534,15 @@ print("RESULT " + json.dumps({"sends": sends, "polls": polls, "longest_gap_s": l
 
 def test_yamspy_flies_at_100_hz_and_polls_at_50_hz_without_a_failsafe():
     pytest.importorskip("yamspy", reason="yamspy (the third-party MSP client this test drives) is not installed")
-    config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=YAMSPY_TIMEOUT_S + 5.0)
-    with PtyBridge(1) as bridge, BridgeThread(bridge):
-        pair = bridge.paths[0]
-        config = replace(config, ports=(PortSpec(role="rc-in", url=pair.a, protocol="msp"),))
-        client: list[subprocess.Popen] = []
-
-        def run_client(loop) -> None:
-            if not client:
-                command = [sys.executable, "-P", "-c", YAMSPY_PILOT, pair.b, json.dumps(STICKS), "3"]
-                client.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-            elif client[0].poll() is not None:
-                loop.request_stop("yamspy done")
-            elif loop.flight_time_s >= YAMSPY_TIMEOUT_S:
-                client[0].kill()
-                loop.request_stop("yamspy hung")
-
-        try:
-            with flight_session(config, heli("trex450").config, before_tick=run_client) as loop:
-                loop.run()
-        finally:
-            if client and client[0].poll() is None:
-                client[0].kill()
-            out, err = client[0].communicate(timeout=10) if client else (b"", b"")
+    loop, result = fly_with_yamspy(YAMSPY_PILOT, json.dumps(STICKS), "3")
     summary = loop.summary()
-    assert summary["stop_reason"] == "yamspy done", err.decode(errors="replace")[-2000:]
-    (line,) = [line for line in out.decode().splitlines() if line.startswith("RESULT ")]
-    result = json.loads(line.removeprefix("RESULT "))
     assert result["rc"] == STICKS and result["sends"] >= 150 and result["polls"] >= result["sends"] - 2
     (rc,) = summary["ports"]
     assert rc["stick_frames"] >= result["sends"] - 2 and rc["decode_errors"] == 0
     # the replies never held the sticks up: once flying, no failsafe, unless yamspy itself paused
     # for the failsafe timeout (a busy machine can hold a process up that long)
     failsafes = [e for e in summary["events"] if e["kind"] == "failsafe_on" and "since the start" not in e["detail"]]
-    if result["longest_gap_s"] < 0.8 * config.flight.failsafe_timeout_s:
+    if result["longest_gap_s"] < 0.8 * loop.flight.config.flight.failsafe_timeout_s:
         assert failsafes == [], (failsafes, result)
 
 

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from sim.ports.portset import PortSet
 from sim.ports.roles import Downlink, RcInPort
 from sim.ports.transport import open_transport
 from sim.protocols import crsf
+from tests.test_aio import wait_until
 from tests.test_ports import needs_socat, socat_pair
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +40,6 @@ for _ in range(count):
 """
 
 
-def wait_until(condition, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)  # polling a counter that has no event to wait on
-    return True
-
-
 @pytest.mark.parametrize("mode", ["threaded", "blocking", "asyncio"])
 def test_a_radio_that_never_reads_its_telemetry_keeps_flying_the_helicopter(mode):
     master, slave = os.openpty()
@@ -63,10 +54,12 @@ def test_a_radio_that_never_reads_its_telemetry_keeps_flying_the_helicopter(mode
                                  pass_fds=(master,), cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
         # far more telemetry than the pty and the port's own buffer hold: 500 frames a letter
         telemetry = Downlink([crsf.Attitude(0.1, 0.2, 0.3)] * 500)
+        sticks = portset.inboxes[rc.name]
         while radio.poll() is None:
             portset.push_outputs({rc.name: telemetry})
+            seen = sticks.latest().seq if sticks.latest() is not None else 0
             portset.read_inputs()
-            time.sleep(0.005)  # a tick's pace; the radio's own clock sets the test's length
+            sticks.wait_newer(seen, 0.005)  # paced by the radio's sticks; its own clock sets the test's length
         assert wait_until(lambda: (portset.read_inputs(), rc.stick_frames)[1] >= STICK_FRAMES)
     finally:
         if radio is not None and radio.poll() is None:

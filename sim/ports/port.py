@@ -188,6 +188,7 @@ class Port:
         self.last_state = "closed"  # the state before the last close (what the summary reports)
         self._tx_seq = 0
         self._tx = FrameWriter()  # bytes written that the far end has not taken yet
+        self._tx_fd: tuple[Any, int | None] = (None, None)  # (transport, the fd its frames go to): found once
         self._next_reconnect_t = 0.0
         self._lock = threading.Lock()  # one exchange at a time, whoever calls it
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
@@ -214,6 +215,7 @@ class Port:
             self.last_state = self.state
         self.detach_line()
         transport, self.transport = self.transport, None
+        self._tx_fd = (None, None)  # its fd number may be given to another file
         if transport is not None:
             with contextlib.suppress(*TRANSPORT_ERRORS):  # closing a port whose device is gone
                 transport.close()
@@ -349,7 +351,7 @@ class Port:
         it was dropped because too much already waits for the far end to take.  A URL transport writes
         with its own write timeout (``SerialTimeoutException``, ``queue.Full`` from loop://)."""
         transport, line = self.transport, self.line
-        fd = nonblocking_fd(transport)
+        fd = self._fd_for_writes()
         if fd is None:
             if line is None:
                 transport.write(data)
@@ -365,6 +367,13 @@ class Port:
                 await (asyncio.sleep(pace_s) if line is not None else _sleep(pace_s))
         return self._tx.offer(fd, data) if data else True
 
+    def _fd_for_writes(self) -> int | None:
+        """``nonblocking_fd`` of the transport now, looked up once per transport object (not per frame)."""
+        transport = self.transport
+        if self._tx_fd[0] is not transport:
+            self._tx_fd = (transport, nonblocking_fd(transport))
+        return self._tx_fd[1]
+
     @property
     def tx_waiting(self) -> int:
         """Bytes this port has written that its far end has not taken yet (``sim.ports.tx``)."""
@@ -372,7 +381,7 @@ class Port:
 
     async def flush_tail(self) -> None:
         """Send on what waits for the far end to take it (nothing if nothing waits)."""
-        fd = nonblocking_fd(self.transport) if self._tx.waiting else None
+        fd = self._fd_for_writes() if self._tx.waiting else None
         if fd is not None and self._tx.flush(fd) and self.state == "backpressured":
             self._back_from_backpressure()
 
