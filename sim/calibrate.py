@@ -21,7 +21,9 @@ from sim.dataclass_io import to_table
 __all__ = ["MIN_TRAVEL_US", "Calibrator", "StickCalibration"]
 
 MIN_TRAVEL_US = 200.0  # a stick that moved less than this was not calibrated
+FULL_TRAVEL_US = 800.0  # a stick that moved this far has been to both ends (a radio: ~1000 us)
 _CENTRE_WINDOW_S = 1.0
+_RESTING_SPREAD_US = 30.0  # a self-centring stick whose last second stays within this has come to rest
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Calibrator:
         self.sticks = {name: StickCalibration(getattr(channel_map, name)) for name in STICKS}
         self.frames = 0
         self.latest: tuple[float, ...] = ()
+        self._told: set[tuple[str, str]] = set()  # (stick, "travel" or "centred") already said
 
     def see(self, t: float, channels_us: tuple[float, ...]) -> None:
         self.frames += 1
@@ -60,6 +63,30 @@ class Calibrator:
         for stick in self.sticks.values():
             if stick.channel <= len(channels_us):
                 stick.see(t, channels_us[stick.channel - 1])
+
+    def news(self) -> list[str]:
+        """What the pilot has done since the last call, in words: a stick moved through its whole
+        travel, a self-centring stick came to rest, every stick done (the prompt to finish)."""
+        lines = []
+        for name, stick in self.sticks.items():
+            if stick.travel >= FULL_TRAVEL_US and (name, "travel") not in self._told:
+                self._told.add((name, "travel"))
+                lines.append(f"{name}: full travel seen ({stick.low:.0f} to {stick.high:.0f} us)")
+            if name == "collective" or (name, "travel") not in self._told or (name, "centred") in self._told:
+                continue
+            recent = [us for _t, us in stick.recent]
+            rested = stick.recent and stick.recent[-1][0] - stick.recent[0][0] >= 0.9 * _CENTRE_WINDOW_S
+            middle = (
+                abs(statistics.median(recent) - 0.5 * (stick.low + stick.high)) < stick.travel / 6 if recent else False
+            )
+            if rested and middle and max(recent) - min(recent) <= _RESTING_SPREAD_US:
+                self._told.add((name, "centred"))
+                lines.append(f"{name}: centred at {statistics.median(recent):.0f} us")
+        done = {(n, "travel") for n in self.sticks} | {(n, "centred") for n in self.sticks if n != "collective"}
+        if done <= self._told and ("all", "done") not in self._told:
+            self._told.add(("all", "done"))
+            lines.append("every stick calibrated: Ctrl-C to finish now")
+        return lines
 
     def result(self, reversed_sticks: tuple[str, ...] = ()) -> tuple[ChannelMap, list[str]]:
         """The calibrated channel map, and a note for each stick that could not be calibrated."""

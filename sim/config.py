@@ -224,8 +224,9 @@ class FlightSettings:
         "resolve the landing gear, rotor and tail (~100-200/s on RC helicopters)",
     )  # fmt: skip
     pilot: str = quantity(
-        "-", default="hover", doc="hover, keyboard or script:FILE", pattern=r"hover|keyboard|script:.+",
-        shape="hover, keyboard or script:FILE",
+        "-", default="hover", doc="hover, keyboard, joystick[:N] or script:FILE",
+        pattern=r"hover|keyboard|joystick(:[0-9]{1,2})?|script:.+",
+        shape="hover, keyboard, joystick[:N] or script:FILE",
     )  # fmt: skip
     pilot_hz: float = quantity(
         "Hz", ge=1.0, le=1000.0, default=100.0, doc="the pilot's transmitter frame rate",
@@ -258,6 +259,12 @@ class FlightSettings:
         pattern=f"|{_CONTROLLER_NAME}", shape="MODULE:FUNCTION (a dotted module name, a colon, a function name)",
     )  # fmt: skip
 
+    @property
+    def pilot_is_transmitter(self) -> bool:
+        """The keyboard (the view's transmitter) or a joystick (an emulated transmitter reads it): a
+        pilot that reaches the flight as a radio does, down the rc-in port, in CRSF by default."""
+        return self.pilot == "keyboard" or self.pilot.partition(":")[0] == "joystick"
+
     def __post_init__(self) -> None:
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)
         if ratio < 0.999:
@@ -282,21 +289,105 @@ class FlightSettings:
 PORT_ROLES = ("rc-in", "rc-out", "servo", "telemetry", "link")
 _AXIS_WHY = "pygame reads axes from -1 to 1"
 _JOYSTICK_WHY = "SDL numbers axes and buttons from 0"
+_PRESET_WHY = "not set: the preset's"
+JOYSTICK_PRESETS = ("auto", "generic", "edgetx", "opentx")
+# a radio in USB joystick (HID) mode names itself so: "EdgeTX Radiomaster TX16S Joystick", "OpenTX ..."
+RADIO_NAME_MARKS = ("edgetx", "opentx", "radiomaster", "frsky", "jumper", "betafpv", "taranis")
+SWITCH_KINDS = ("switch", "toggle")
+
+
+@dataclass(frozen=True)
+class JoystickLayout:
+    """Where each stick and switch of a transmitter is on a joystick: a preset with the flight
+    file's changes applied (``JoystickMap.layout``).  Axes and buttons count from 0; ``None``:
+    not on this joystick."""
+
+    preset: str
+    roll_axis: int
+    pitch_axis: int
+    collective_axis: int
+    yaw_axis: int
+    inverted: tuple[str, ...]
+    arm_axis: int | None  # a switch on an axis: its value is the channel (> 0.4 armed)
+    mode_axis: int | None  # low rate, middle angle, high rescue (the [rc] thresholds)
+    arm_button: int | None
+    mode_button: int | None  # held (or toggled on): rate; else angle
+    rescue_button: int | None  # held (or toggled on): rescue, over the mode button
+    buttons: str  # "switch": a button's level is the switch (a radio); "toggle": a press flips it (a gamepad)
+
+    @property
+    def stick_axes(self) -> dict[str, int]:
+        return {stick: getattr(self, f"{stick}_axis") for stick in STICKS}
+
+    def describe(self) -> str:
+        """One line: where everything is."""
+        sticks = ", ".join(f"{stick} axis {axis}" for stick, axis in self.stick_axes.items())
+        switches = []
+        for name in ("arm", "mode", "rescue"):
+            axis = getattr(self, f"{name}_axis", None)
+            button = getattr(self, f"{name}_button")
+            if axis is not None:
+                switches.append(f"{name} axis {axis}")
+            elif button is not None:
+                switches.append(f"{name} button {button} ({self.buttons})")
+        inverted = f"; inverted {', '.join(self.inverted)}" if self.inverted else ""
+        return f"preset {self.preset}: {sticks}; {', '.join(switches) or 'no switches'}{inverted}"
+
+
+# the presets: "generic" is a gamepad or flight stick (Y axes read negative when pushed up, momentary
+# buttons); "edgetx" / "opentx" is a radio in USB joystick mode (classic layout: channels 1-8 on
+# axes 0-7 in the model's channel order, AETR by default, so arm on channel 5 and the flight mode
+# on channel 6 are switches on axes 4 and 5, with the radio's own sense)
+_GENERIC = JoystickLayout(
+    preset="generic", roll_axis=0, pitch_axis=1, collective_axis=2, yaw_axis=3, inverted=("pitch", "collective"),
+    arm_axis=None, mode_axis=None, arm_button=0, mode_button=1, rescue_button=None, buttons="toggle",
+)  # fmt: skip
+_RADIO = JoystickLayout(
+    preset="edgetx", roll_axis=0, pitch_axis=1, collective_axis=2, yaw_axis=3, inverted=(),
+    arm_axis=4, mode_axis=5, arm_button=None, mode_button=None, rescue_button=None, buttons="switch",
+)  # fmt: skip
+JOYSTICK_LAYOUTS = {"generic": _GENERIC, "edgetx": _RADIO, "opentx": replace(_RADIO, preset="opentx")}
+
+
+def is_radio(device_name: str) -> bool:
+    """Whether a joystick's name says it is a radio in USB joystick mode (the auto preset)."""
+    name = device_name.lower()
+    return any(mark in name for mark in RADIO_NAME_MARKS)
+
+
+def _axis(doc: str = "") -> Any:
+    return quantity("axis", ge=0, le=31, default=None, doc=doc or _PRESET_WHY, why=_JOYSTICK_WHY)
+
+
+def _button(doc: str = "") -> Any:
+    return quantity("button", ge=0, le=63, default=None, doc=doc or _PRESET_WHY, why=_JOYSTICK_WHY)
 
 
 @dataclass(frozen=True)
 class JoystickMap:
-    """A USB joystick (or a radio in joystick mode) as the view's transmitter: axes and buttons from 0."""
+    """A USB joystick (or a radio in joystick mode) as the transmitter: a preset, and what the
+    flight file changes of it (a key left out keeps the preset's value)."""
 
-    roll_axis: int = quantity("axis", ge=0, le=31, default=0, why=_JOYSTICK_WHY)
-    pitch_axis: int = quantity("axis", ge=0, le=31, default=1, why=_JOYSTICK_WHY)
-    collective_axis: int = quantity("axis", ge=0, le=31, default=2, why=_JOYSTICK_WHY)
-    yaw_axis: int = quantity("axis", ge=0, le=31, default=3, why=_JOYSTICK_WHY)
-    inverted: tuple[str, ...] = quantity(
-        "-", choices=STICKS, max_items=len(STICKS), default=("pitch", "collective"), doc="axes whose sense is flipped"
+    preset: str = quantity(
+        "-", choices=JOYSTICK_PRESETS, default="auto",
+        doc="auto: edgetx when the joystick's name says it is a radio (EdgeTX, OpenTX, RadioMaster, ...), else generic",
+    )  # fmt: skip
+    roll_axis: int | None = _axis()
+    pitch_axis: int | None = _axis()
+    collective_axis: int | None = _axis()
+    yaw_axis: int | None = _axis()
+    inverted: tuple[str, ...] | None = quantity(
+        "-", choices=STICKS, max_items=len(STICKS), default=None, doc="axes whose sense is flipped (not set: the preset's)"
     )
-    arm_button: int = quantity("button", ge=0, le=63, default=0, why=_JOYSTICK_WHY)
-    mode_button: int = quantity("button", ge=0, le=63, default=1, why=_JOYSTICK_WHY)
+    arm_axis: int | None = _axis("a switch on an axis: > 0.4 armed")
+    mode_axis: int | None = _axis("a switch on an axis: low rate, middle angle, high rescue")
+    arm_button: int | None = _button()
+    mode_button: int | None = _button("on: rate, off: angle")
+    rescue_button: int | None = _button("on: rescue")
+    buttons: str | None = quantity(
+        "-", choices=SWITCH_KINDS, default=None,
+        doc="switch: a button held is the switch on (a radio); toggle: each press flips it (a gamepad)",
+    )  # fmt: skip
     deadband: float = quantity(
         "-", ge=0.0, le=0.5, default=0.02, doc="axis values below this read as 0", why="half of the stick's travel"
     )
@@ -312,20 +403,65 @@ class JoystickMap:
     yaw_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, items=3, default=(-1.0, 0.0, 1.0), why=_AXIS_WHY)
 
     def __post_init__(self) -> None:
-        axes = [self.roll_axis, self.pitch_axis, self.collective_axis, self.yaw_axis]
-        if len(set(axes)) != len(axes):
-            raise ConfigError(f"joystick: two sticks share an axis: roll, pitch, collective, yaw = {axes}")
-        if self.arm_button == self.mode_button:
-            raise ConfigError(f"joystick: arm_button and mode_button are both {self.arm_button}")
-        for stick in self.inverted:
+        for stick in self.inverted or ():
             if stick not in STICKS:
-                raise ConfigError(f"joystick.inverted = {list(self.inverted)}: expected names from {', '.join(STICKS)}")
+                raise ConfigError(f"inverted = {list(self.inverted)}: expected names from {', '.join(STICKS)}")
         for stick in STICKS:
             values = getattr(self, f"{stick}_range")
             if len(values) != 3 or not values[0] < values[1] < values[2]:
                 raise ConfigError(
                     f"joystick.{stick}_range = {list(values)}: expected [low, centre, high] raw values, increasing"
                 )
+        # every preset "auto" may pick must give a layout that works: said now, not when it is plugged in
+        presets = ("generic", "edgetx") if self.preset == "auto" else (self.preset,)
+        for preset in presets:
+            self._resolve(preset)
+
+    def layout(self, device_name: str = "") -> JoystickLayout:
+        """The layout for the joystick named ``device_name`` (the auto preset reads its name)."""
+        preset = self.preset
+        if preset == "auto":
+            preset = "edgetx" if is_radio(device_name) else "generic"
+        return self._resolve(preset)
+
+    def _resolve(self, preset: str) -> JoystickLayout:
+        base = JOYSTICK_LAYOUTS[preset]
+        changes = {
+            name: value
+            for name in ("roll_axis", "pitch_axis", "collective_axis", "yaw_axis", "inverted", "arm_axis", "mode_axis",
+                         "arm_button", "mode_button", "rescue_button", "buttons")
+            if (value := getattr(self, name)) is not None
+        }  # fmt: skip
+        # a switch given on a button replaces the preset's axis for it, and the other way round
+        for switch in ("arm", "mode"):
+            if f"{switch}_button" in changes and f"{switch}_axis" not in changes:
+                changes[f"{switch}_axis"] = None
+            if f"{switch}_axis" in changes and f"{switch}_button" not in changes:
+                changes[f"{switch}_button"] = None
+        layout = replace(base, **changes)
+        auto = {"edgetx": ", auto's pick for a radio", "generic": ", auto's pick for other joysticks"}
+        where = f" (preset {preset}{auto[preset] if self.preset == 'auto' else ''})"
+        axes = {**layout.stick_axes}
+        for switch in ("arm", "mode"):
+            if (axis := getattr(layout, f"{switch}_axis")) is not None:
+                axes[switch] = axis
+        taken: dict[int, str] = {}
+        for name, axis in axes.items():
+            if axis in taken:
+                what = "two sticks share" if name in STICKS else "a switch shares"
+                raise ConfigError(
+                    f"{what} an axis: {taken[axis]} and {name} are both on axis {axis}{where}; expected one axis each"
+                )
+            taken[axis] = name
+        buttons = {n: b for n in ("arm", "mode", "rescue") if (b := getattr(layout, f"{n}_button")) is not None}
+        seen: dict[int, str] = {}
+        for name, button in buttons.items():
+            if button in seen:
+                raise ConfigError(
+                    f"{seen[button]}_button and {name}_button are both {button}{where}; expected one button each"
+                )
+            seen[button] = name
+        return layout
 
 
 @dataclass(frozen=True)
@@ -499,8 +635,9 @@ class FlightConfig:
         if self.ports is not None:
             return self.ports
         servos = tuple(PortSpec(role="servo", vehicle=i) for i in range(self.flight.fleet))
-        # the keyboard pilot (in the view) speaks CRSF into the RC port, as a real radio does
-        rc = PortSpec(role="rc-in", protocol="crsf" if self.flight.pilot == "keyboard" else "")
+        # the keyboard pilot (in the view) and a joystick's emulated transmitter speak CRSF into the
+        # RC port, as a real radio does
+        rc = PortSpec(role="rc-in", protocol="crsf" if self.flight.pilot_is_transmitter else "")
         return (rc, *servos, PortSpec(role="telemetry"))
 
     def __post_init__(self) -> None:

@@ -98,8 +98,9 @@ class Flight:
         self.command = ActuatorCommand(
             np.concatenate([self.vehicles.servo_position, self.vehicles.throttle[:, None]], axis=1)
         )
-        # the keyboard pilot lives in the view, which sends its sticks down the RC port; here it is neutral
-        pilot_spec = "neutral" if settings.pilot == "keyboard" else settings.pilot
+        # the keyboard pilot lives in the view, a joystick's in its emulated transmitter: both send
+        # their sticks down the RC port; here the pilot is neutral
+        pilot_spec = "neutral" if settings.pilot_is_transmitter else settings.pilot
         self.pilot = make_pilot(
             pilot_spec, heli, self.model, self.trim, config.rc, self.vehicles, airborne=settings.start == "hover"
         )

@@ -210,6 +210,9 @@ class FlightLoop:
                     self.record("view", outcome)
         elif name.startswith("note "):  # the view changed only its picture (camera, focus, help)
             self.record("view", name.removeprefix("note "))
+        elif name.startswith("joystick"):  # the view's joystick came or went: "joystick_lost DETAIL"
+            kind, _, detail = name.partition(" ")
+            self.record(kind, detail)
         elif name == "view_lost":
             self.record("view_lost", "the view process ended; flying on without it")
             view, self.view = self.view, None

@@ -273,4 +273,7 @@ def make_pilot(
         return ScriptPilot(spec.removeprefix("script:"), channel_map, start.count)
     if spec == "neutral":
         return NeutralPilot(channel_map, start.count)
-    raise ConfigError(f"pilot {spec!r} needs the view (keyboard or joystick); use --pilot hover or script:FILE")
+    raise ConfigError(
+        f"pilot {spec!r} is a transmitter (the view's keyboard, or an emulated one reading a joystick) and needs "
+        "an rc-in port; in-process pilots are hover and script:FILE"
+    )

@@ -66,8 +66,10 @@ def flight_session(
     if settings.pilot == "keyboard" and view is None:
         raise ConfigError(
             "--pilot keyboard needs the view (it is the transmitter): a display, without --headless; "
-            "without one, fly with --pilot hover or script:FILE"
+            "without one, fly with --pilot joystick (a USB joystick or a radio in joystick mode), hover or script:FILE"
         )
+    if settings.pilot.partition(":")[0] == "joystick":
+        _check_joystick(config)
     flight = Flight(heli, config)
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
     loop = FlightLoop(
@@ -156,6 +158,23 @@ def _open_log(path: str, loop: FlightLoop, io: FlightIO, config: FlightConfig, h
         port.recorder = writer
     writer.start()
     return writer
+
+
+def _check_joystick(config: FlightConfig) -> None:
+    """A joystick pilot's joystick is connected, and its emulated transmitter has an rc-in port to
+    send on: said in one line before anything starts (``ConfigError``)."""
+    from sim.joystick.device import check_connected
+    from sim.joystick.pilot import joystick_index
+
+    pilot = config.flight.pilot
+    rc = next((spec for spec in config.port_specs() if spec.role == "rc-in"), None)
+    if rc is None or rc.url != "virtual":
+        where = "has no rc-in port" if rc is None else f"reads its rc-in port from {rc.url}"
+        raise ConfigError(
+            f"--pilot {pilot}: the joystick plays an emulated transmitter on a virtual rc-in port, and this "
+            f'flight {where}; add [[ports]] role = "rc-in" (url virtual)'
+        )
+    check_connected(joystick_index(pilot), config.joystick)
 
 
 def _rc_source(io: FlightIO, config: FlightConfig) -> str:

@@ -16,6 +16,7 @@ the loop, and so the failsafe check, has no control.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import numpy as np
 from heli.control import FLIGHT_MODES
 from sim.battery import BatteryMeter
 from sim.config import FlightConfig, PortSpec
+from sim.dataclass_io import to_table
 from sim.errors import PortError
 from sim.flight import Flight
 from sim.ground_control import GroundControl
@@ -45,6 +47,7 @@ from sim.stats import LogHistogram
 
 __all__ = ["FlightIO", "InProcessIO", "PortIO", "build_port"]
 
+_DEVICE_POLL_S = 0.1  # how often the emulators' reports are read
 _SILENT_VEHICLES_NAMED = 8  # more silent vehicles than this share one failsafe_on event
 TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
 EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
@@ -213,6 +216,7 @@ class PortIO:
         self._next_slow_t = 0.0
         self._next_rc_out_t = 0.0
         self._rc_seq_seen = 0
+        self._next_device_poll_t = 0.0
 
     # --- building
     def _ground_control(self) -> GroundControl | None:
@@ -249,6 +253,8 @@ class PortIO:
             "--channel-map", f"{cmap.roll},{cmap.pitch},{cmap.collective},{cmap.yaw},{cmap.arm},{cmap.mode}",
             "--rate-hz", repr(settings.pilot_hz),
         ]  # fmt: skip
+        if settings.pilot.partition(":")[0] == "joystick":
+            args += ["--joystick-map", json.dumps(to_table(self.config.joystick))]
         return [*args, "--airborne"] if settings.start == "hover" else args
 
     # --- life cycle
@@ -285,6 +291,13 @@ class PortIO:
         return self.portset.refuses(mode)
 
     def drain_events(self) -> list[PortEvent]:
+        now = time.monotonic()
+        if now >= self._next_device_poll_t:  # what the emulators report (a joystick unplugged), a few times a second
+            self._next_device_poll_t = now + _DEVICE_POLL_S
+            for name, endpoint in self.endpoints.items():
+                poll = getattr(endpoint, "poll_events", None)
+                for kind, detail in poll() if poll is not None else ():
+                    self.events.push(kind, f"{name}: {detail}", now)
         return self.events.drain()
 
     # --- each tick

@@ -321,9 +321,9 @@ def test_flight_step_longer_than_a_loop_period(tmp_path):
 
 
 def test_flight_unknown_pilot(tmp_path):
-    path = write_toml(tmp_path, {"flight": {"pilot": "joystick"}}, "flight.toml")
+    path = write_toml(tmp_path, {"flight": {"pilot": "gamepad"}}, "flight.toml")
     message = config_error(load_flight, path)
-    assert_mentions(message, str(path), "flight", "'joystick'", "hover", "keyboard", "script:")
+    assert_mentions(message, str(path), "flight", "'gamepad'", "hover", "keyboard", "joystick[:N]", "script:")
 
 
 def test_flight_file_that_does_not_exist(tmp_path):
@@ -450,7 +450,9 @@ def test_joystick_table_loads_with_its_calibration(tmp_path):
 @pytest.mark.parametrize(
     ("table", "fragments"),
     [
-        ({"roll_axis": 1}, ("two sticks share an axis", "[1, 1, 2, 3]")),
+        ({"roll_axis": 1}, ("two sticks share an axis", "roll and pitch are both on axis 1")),
+        ({"preset": "edgetx", "arm_axis": 2}, ("a switch shares an axis", "collective and arm are both on axis 2")),
+        ({"yaw_axis": 5}, ("mode are both on axis 5", "preset edgetx, auto's pick for a radio")),
         ({"mode_button": 0}, ("arm_button and mode_button are both 0",)),
         ({"inverted": ["throttle"]}, ("joystick.inverted", "'throttle'", "'roll', 'pitch', 'collective', 'yaw'")),
         ({"yaw_range": [0.5, 0.0, 1.0]}, ("joystick.yaw_range", "[low, centre, high]", "increasing")),

@@ -51,6 +51,14 @@ def test_the_radio_gets_a_gps_position_from_home():
     assert altitude - 1000 == round(expected_alt) == 32 and satellites >= 6
 
 
+@pytest.mark.parametrize(("north", "east", "centidegrees"), [(1.0, -1e-6, 0), (1.0, -0.001, 35994), (-1.0, 0.0, 18000)])
+def test_a_course_a_hair_west_of_north_wraps_to_zero_not_an_error(north, east, centidegrees):
+    """Flying north with the slightest drift west: 359.99995 degrees rounds to 360.00, sent as 0.00
+    (it used to be refused, an I/O error a tick on the rc-in port, found flying a joystick north)."""
+    found = dict(parsed(crsf_telemetry(snapshot(velocity_ned_m_s=(north, east, 0.0)))))
+    assert struct.unpack(">iiHHHB", found[0x02])[3] == centidegrees
+
+
 def test_an_electric_helicopter_sends_its_battery_and_a_nitro_one_none():
     (battery,) = [f for f in crsf_telemetry(snapshot()) if isinstance(f, crsf.Battery)]
     decoded = crsf_parser.frames.crsf_frame.parse(crsf.encode(battery))

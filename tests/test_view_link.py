@@ -16,6 +16,7 @@ import serial
 from sim.config import FlightConfig, JoystickMap, apply_overrides
 from sim.cpu_helper import CpuHelper, factorize
 from sim.flight import Flight
+from sim.joystick.sticks import JoystickSticks
 from sim.loop import FlightLoop, ManualClock
 from sim.protocols.crsf import CrsfDecoder
 from sim.protocols.rc import ChannelFrame
@@ -266,12 +267,13 @@ def test_keys_deflect_sticks_that_spring_back_and_a_collective_that_stays():
     assert channels[:6] == (1500.0, 1500.0, 1750.0, 1500.0, 2000.0, 2000.0)  # collective 0.5, armed, rescue
 
 
-def test_joystick_axes_follow_the_mapping_with_deadband_and_inversion():
+def test_a_joystick_reading_holds_the_sticks_and_the_switches():
     mapping = JoystickMap(roll_axis=3, pitch_axis=2, collective_axis=1, yaw_axis=0, inverted=("yaw",), deadband=0.1)
+    reading = JoystickSticks(mapping, mapping.layout("a gamepad")).read([0.5, -1.0, 0.05, 0.8], [False, False])
     sticks = StickState(channel_map=(2, 1, 3, 4, 5, 6))  # roll on channel 2, pitch on channel 1
-    sticks.from_joystick([0.5, -1.0, 0.05, 0.8], mapping)
+    sticks.from_joystick(reading)
     assert (sticks.roll, sticks.pitch, sticks.collective, sticks.yaw) == (0.8, 0.0, -1.0, -0.5)
-    assert sticks.channels_us()[:4] == (1500.0, 1900.0, 1000.0, 1250.0)
+    assert sticks.channels_us()[:6] == (1500.0, 1900.0, 1000.0, 1250.0, 1000.0, 1500.0)
 
 
 def test_the_keyboard_transmitter_sends_crsf_frames_down_a_pty():
@@ -307,7 +309,6 @@ def test_lateness_bins_cover_the_range():
 def test_joystick_calibration_maps_a_short_off_centre_range_to_full_sticks():
     """A radio in joystick mode: collective reads -0.8 (low) .. 0.1 (centre) .. 0.9 (high)."""
     mapping = JoystickMap(collective_range=(-0.8, 0.1, 0.9), inverted=(), deadband=0.0)
-    sticks = StickState()
+    sticks = JoystickSticks(mapping, mapping.layout())
     for raw, expected in ((-0.8, -1.0), (0.1, 0.0), (0.9, 1.0), (0.5, 0.5), (-0.35, -0.5), (-1.0, -1.0)):
-        sticks.from_joystick([0.0, 0.0, raw, 0.0], mapping)
-        assert sticks.collective == pytest.approx(expected)
+        assert sticks.read([0.0, 0.0, raw, 0.0], []).collective == pytest.approx(expected)

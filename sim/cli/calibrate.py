@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import tomli_w
 
 from heli.errors import ConfigError
 from heli.params import quantity
@@ -13,27 +16,42 @@ from sim.calibrate import Calibrator
 from sim.cli import check_output_path
 from sim.cli.options import channel_map_type, device_pilot_type, schema_type
 from sim.cli.output import write_output
-from sim.config import STICKS, ChannelMap, PortSpec
+from sim.config import JOYSTICK_PRESETS, STICKS, ChannelMap, JoystickLayout, JoystickMap, PortSpec
 from sim.dataclass_io import build, show, to_table
 from sim.pilots import ScriptPilot
 from sim.ports.events import EventLog
+from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US
 from sim.wiring import build_port
 
 _SHOW_EVERY_S = 0.1
+_JOYSTICK_POLL_S = 0.01
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "calibrate",
         description="Watch a transmitter's channels: move every stick to both ends, then let the sticks centre. "
-        "At the end the [rc] table (channel map, min/centre/max of each stick) is printed or written.",
+        "At the end the [rc] table (channel map, min/centre/max of each stick) is printed or written; "
+        "with --joystick, the [joystick] table (raw low/centre/high of each stick's axis).",
     )
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--rc",
-        required=True,
         type=schema_type(PortSpec, "url"),
         metavar="PORT",
         help="the receiver or radio (or virtual)",
+    )
+    source.add_argument(
+        "--joystick",
+        type=_joystick_number,
+        nargs="?",
+        const=0,
+        metavar="N",
+        help="a USB joystick or a radio in joystick mode (default 0, `heli-sim ports` lists them); "
+        "prints the [joystick] table",
+    )
+    parser.add_argument(
+        "--joystick-preset", choices=JOYSTICK_PRESETS, default="auto", help="with --joystick: its layout (default auto)"
     )
     parser.add_argument("--rc-protocol", choices=("crsf", "sbus", "ibus", "msp", "hsf"), help="default by port")
     parser.add_argument(
@@ -73,8 +91,17 @@ def _stick_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _joystick_number(text: str) -> int:
+    """``--joystick N``: SDL's device index, 0 to 99."""
+    if not (text.isdigit() and int(text) < 100):
+        raise argparse.ArgumentTypeError(f"{show(text)}: expected a joystick number from 0 to 99")
+    return int(text)
+
+
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.output, "--output")
+    if args.joystick is not None:
+        return _run_joystick(args)
     channel_map = args.channel_map
     reversed_sticks = args.reverse
     spec = PortSpec(role="rc-in", url=args.rc, protocol=args.rc_protocol or "")
@@ -83,30 +110,18 @@ def run(args: argparse.Namespace) -> int:
         ScriptPilot(args.pilot.removeprefix("script:"), channel_map, 1)
     port, endpoint = build_port(spec, EventLog(), ["--pilot", args.pilot, "--channel-map", numbers])
     calibrator = Calibrator(channel_map)
-    interactive = sys.stdout.isatty()
     port.open()
     try:
         if endpoint is not None:
             endpoint.wait_ready(time.monotonic() + 30.0)
-        print("move every stick to both ends, then let the sticks centre (Ctrl-C ends early)", file=sys.stderr)
-        deadline = time.monotonic() + args.seconds
-        next_show = 0.0
-        try:
-            while (now := time.monotonic()) < deadline:
-                frames = port.exchange(None) or {}
-                if 0 in frames:
-                    calibrator.see(frames[0].t_received, frames[0].channels.channels_us)
-                if interactive and now >= next_show and calibrator.latest:
-                    next_show = now + _SHOW_EVERY_S
-                    lines = calibrator.bars()
-                    sys.stdout.write("\n".join(lines) + f"\n\x1b[{len(lines)}A")
-                    sys.stdout.flush()
-        except KeyboardInterrupt:
-            pass  # Ctrl-C ends the watching early; what was seen is still written
+
+        def sample() -> tuple[float, tuple[float, ...]] | None:
+            frames = port.exchange(None) or {}
+            return (frames[0].t_received, frames[0].channels.channels_us) if 0 in frames else None
+
+        _watch(sample, calibrator, args.seconds)
     finally:
         port.close()
-    if interactive and calibrator.latest:
-        sys.stdout.write(f"\x1b[{len(calibrator.latest)}B")
     if calibrator.frames == 0:
         raise ConfigError(f"{args.rc}: no stick frames arrived in {args.seconds:g} s (protocol {port.protocol})")
     calibrated, notes = calibrator.result(reversed_sticks)
@@ -122,3 +137,88 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _watch(
+    sample: Callable[[], tuple[float, tuple[float, ...]] | None], calibrator: Calibrator, seconds: float
+) -> None:
+    """Feed ``calibrator`` from ``sample`` for ``seconds`` (Ctrl-C ends it early): live bars on a
+    terminal, and what the pilot has done so far, in words, on stderr."""
+    interactive = sys.stdout.isatty()
+    print("move every stick to both ends, then let the sticks centre (Ctrl-C ends early)", file=sys.stderr)
+    deadline = time.monotonic() + seconds
+    next_show = 0.0
+    try:
+        while (now := time.monotonic()) < deadline:
+            seen = sample()
+            if seen is not None:
+                calibrator.see(*seen)
+            for line in calibrator.news():
+                print(f"heli-sim calibrate: {line}", file=sys.stderr, flush=True)
+            if interactive and now >= next_show and calibrator.latest:
+                next_show = now + _SHOW_EVERY_S
+                lines = calibrator.bars()
+                sys.stdout.write("\n".join(lines) + f"\n\x1b[{len(lines)}A")
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends the watching early; what was seen is still written
+    if interactive and calibrator.latest:
+        sys.stdout.write(f"\x1b[{len(calibrator.latest)}B")
+
+
+def _run_joystick(args: argparse.Namespace) -> int:
+    """Calibrate a joystick's stick axes: the same watching as a radio's, the ``[joystick]`` table out."""
+    from sim.joystick.device import JoystickDevice, start_pygame
+
+    pygame = start_pygame(events=True)
+    try:
+        device = JoystickDevice(pygame, JoystickMap(preset=args.joystick_preset), args.joystick)
+        layout = device.sticks.layout
+        channel_map = _axes_as_channels(layout)
+        calibrator = Calibrator(channel_map)
+        print(f"heli-sim calibrate: {device.opened}", file=sys.stderr, flush=True)
+
+        def sample() -> tuple[float, tuple[float, ...]] | None:
+            for kind, detail in device.poll():
+                print(f"heli-sim calibrate: {kind}: {detail}", file=sys.stderr, flush=True)
+            axes, _buttons = device.raw()
+            if not axes:
+                return None
+            frame = tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT])
+            time.sleep(_JOYSTICK_POLL_S)  # SDL has no blocking read: poll at a radio's frame rate
+            return time.monotonic(), frame
+
+        _watch(sample, calibrator, args.seconds)
+        device.close()
+    finally:
+        pygame.quit()
+    if calibrator.frames == 0:
+        raise ConfigError(f"joystick {args.joystick}: unplugged for the whole {args.seconds:g} s")
+    calibrated, notes = calibrator.result(args.reverse)
+    for note in notes:
+        print(f"heli-sim calibrate: {note}".replace("channel", "axis"), file=sys.stderr)
+    table: dict = {"preset": layout.preset}
+    if args.reverse:
+        table["inverted"] = list(args.reverse)
+    for stick in STICKS:
+        table[f"{stick}_range"] = [round((us - CENTRE_US) / HALF_RANGE_US, 4) for us in calibrated.calibration(stick)]
+    build(JoystickMap, table, source="the measured calibration", path="joystick")  # loads back, or says why
+    text = tomli_w.dumps({"joystick": table})
+    if args.output:
+        write_output(args.output, text, "--output")
+        print(f"heli-sim calibrate: {calibrator.frames} samples; [joystick] written to {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def _axes_as_channels(layout: JoystickLayout) -> ChannelMap:
+    """The joystick's axes read as channels (axis k is channel k + 1), the sticks where the layout puts them."""
+    sticks = layout.stick_axes
+    if max(sticks.values()) >= CHANNEL_COUNT:
+        raise ConfigError(f"calibrate reads axes 0 to {CHANNEL_COUNT - 1}; this layout puts {sticks}")
+    used = {axis + 1 for axis in sticks.values()}
+    switches = [axis + 1 for axis in (layout.arm_axis, layout.mode_axis) if axis is not None and axis + 1 not in used]
+    spare = [channel for channel in range(1, CHANNEL_COUNT + 1) if channel not in used and channel not in switches]
+    arm, mode = (switches + spare)[:2]
+    return ChannelMap(**{stick: axis + 1 for stick, axis in sticks.items()}, arm=arm, mode=mode)

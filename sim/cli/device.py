@@ -7,13 +7,14 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
 from heli.trim import solve_hover_trim
 from sim.cli.options import channel_map_type, device_pilot_type, schema_type
-from sim.config import ChannelMap, FaultSpec, FlightSettings, PortSpec, load_heli
-from sim.dataclass_io import field_meta, show
+from sim.config import JOYSTICK_PRESETS, ChannelMap, FaultSpec, FlightSettings, JoystickMap, PortSpec, load_heli
+from sim.dataclass_io import build, field_meta, show
 from sim.devices.emulators import GroundStation, Link, NeutralPilot, ServoBoard, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
 from sim.pilots import make_pilot
@@ -63,7 +64,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--pilot",
         type=device_pilot_type,
         default="hover",
-        help="transmitter: hover, script:FILE or neutral",
+        help="transmitter: hover, joystick[:N], script:FILE or neutral",
     )
     parser.add_argument(
         "--heli",
@@ -77,6 +78,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=1,
         help="transmitter: vehicles to send frames for",
     )
+    parser.add_argument(
+        "--joystick-preset",
+        choices=JOYSTICK_PRESETS,
+        help="transmitter with --pilot joystick: the joystick's layout (default auto: by its name)",
+    )
+    parser.add_argument("--joystick-map", default="{}", help=argparse.SUPPRESS)  # the flight's [joystick], as JSON
     parser.add_argument("--airborne", action="store_true", help="transmitter: the flight starts in the air")
     parser.add_argument(
         "--channel-map",
@@ -98,8 +105,15 @@ def _descriptor(text: str) -> int:
     return fd
 
 
-def _transmitter(args: argparse.Namespace, codec) -> Transmitter:
+def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], None]) -> Transmitter:
     cmap = args.channel_map
+    if args.pilot.partition(":")[0] == "joystick":  # open loop, ready now; imports pygame
+        from sim.joystick.pilot import JoystickPilot, joystick_index
+
+        table = {**json.loads(args.joystick_map), **({"preset": args.joystick_preset} if args.joystick_preset else {})}
+        mapping = build(JoystickMap, table, source="--joystick-map", path="joystick")
+        pilot = JoystickPilot(joystick_index(args.pilot), mapping, cmap, args.fleet, report)
+        return Transmitter(args.rate_hz, args.fleet, None, pilot, codec=codec)
     if args.pilot == "neutral":
         return Transmitter(
             args.rate_hz, args.fleet, None, NeutralPilot(neutral_channels(args.fleet, cmap)), codec=codec
@@ -108,22 +122,31 @@ def _transmitter(args: argparse.Namespace, codec) -> Transmitter:
     model = FlightModel.build(heli.params)
     trim = solve_hover_trim(model)
 
-    def build(start):
+    def pilot_for(start):
         return make_pilot(args.pilot, heli, model, trim, cmap, start, airborne=args.airborne)
 
     if args.pilot.startswith("script:"):  # open loop: ready now
         from sim.devices.emulators import vehicles_from_states
 
-        return Transmitter(args.rate_hz, args.fleet, None, build(vehicles_from_states({}, args.fleet)), codec=codec)
+        return Transmitter(args.rate_hz, args.fleet, None, pilot_for(vehicles_from_states({}, args.fleet)), codec=codec)
     if args.protocol != "hsf":
         raise ConfigError(f"the {args.pilot} pilot flies by vehicle states, which only hsf carries; use script:FILE")
-    return Transmitter(args.rate_hz, args.fleet, build, codec=codec)
+    return Transmitter(args.rate_hz, args.fleet, pilot_for, codec=codec)
 
 
 def run(args: argparse.Namespace) -> int:
     codec = make_codec(args.protocol, side="device")
+
+    def report(kind: str, detail: str) -> None:
+        """Something the flight should hear of (a joystick unplugged): a JSON line to the simulator
+        that started us, which records it as an event; a line on stderr when run by hand."""
+        if args.fd is not None:
+            print(json.dumps({"event": kind, "detail": detail}), flush=True)
+        else:
+            print(f"heli-sim device {args.kind}: {kind}: {detail}", file=sys.stderr, flush=True)
+
     if args.kind == "transmitter":
-        device = _transmitter(args, codec)
+        device = _transmitter(args, codec, report)
     elif args.kind == "servo":
         device = ServoBoard((1.0 if args.latency_ms is None or args.latency_ms < 0 else args.latency_ms) / 1e3, codec)
     elif args.kind == "link":

@@ -233,6 +233,8 @@ class Transmitter(Device):
         if self.pilot is None:
             return
         frames = self.pilot.channels(self.sim_time(now), vehicles_from_states(self.states, self.count))
+        if frames is None:  # the pilot has no sticks now (a joystick unplugged): send nothing, as a radio off
+            return
         for vehicle in range(min(self.count, self.codec.vehicle_ids or 1)):  # no vehicle ids: vehicle 0's sticks
             self.schedule(now, self.codec.stick_message(vehicle, tuple(float(v) for v in frames[vehicle])))
 

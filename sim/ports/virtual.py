@@ -52,7 +52,8 @@ class EmulatorProcess:
             process_group=0,
         )
         self.summary: dict | None = None
-        self._received = b""  # its output read before it is stopped: "ready", then (at the end) its summary
+        self._received = b""  # its output read before it is stopped: "ready", events, at the end its summary
+        self._events_at = 0  # how much of it poll_events has looked through
 
     @property
     def pid(self) -> int:
@@ -60,8 +61,8 @@ class EmulatorProcess:
 
     @property
     def ready(self) -> bool:
-        """Whether it said ``ready`` (its first line: it serves its port), as far as read."""
-        return b"\n" in self._received
+        """Whether it said ``ready`` (its line: it serves its port), as far as read."""
+        return self._received.startswith(b"ready\n") or b"\nready\n" in self._received
 
     def wait_ready(self, deadline: float) -> None:
         """Block until the emulator says ``ready`` (it serves its port), or raise ``PortError``.
@@ -89,6 +90,27 @@ class EmulatorProcess:
             return False
         self._received += chunk
         return bool(chunk)
+
+    def poll_events(self) -> list[tuple[str, str]]:
+        """What it has reported since the last call (never waits): its ``{"event": kind, "detail": ...}``
+        lines, such as a joystick unplugged.  Read as the flight goes, so its output never fills up."""
+        try:
+            self._read_output(0.0)
+        except ValueError:  # its output closed (it was stopped as we looked): nothing more from it
+            return []
+        complete = self._received.rfind(b"\n") + 1
+        lines = self._received[self._events_at : complete].decode(errors="replace").split("\n")
+        self._events_at = complete
+        events = []
+        for line in lines:
+            if not line.startswith('{"event"'):
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            events.append((str(event.get("event")), str(event.get("detail", ""))))
+        return events
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -161,7 +183,7 @@ class EmulatorProcess:
                 summary = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(summary, dict):
+            if isinstance(summary, dict) and "event" not in summary:
                 self.summary = summary
                 return summary
         return None
@@ -202,6 +224,10 @@ class VirtualEndpoint:
     def wait_ready(self, deadline: float) -> None:
         if self.emulator is not None:
             self.emulator.wait_ready(deadline)
+
+    def poll_events(self) -> list[tuple[str, str]]:
+        """What its emulator reported since the last call (see ``EmulatorProcess.poll_events``)."""
+        return self.emulator.poll_events() if self.emulator is not None else []
 
     def pause_far_end(self) -> None:
         if self.emulator is not None:

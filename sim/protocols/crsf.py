@@ -503,7 +503,8 @@ def _pack_gps(m: Gps) -> bytes:
         _units("Gps latitude_deg", m.latitude_deg, 10_000_000, -900_000_000, 900_000_000),
         _units("Gps longitude_deg", m.longitude_deg, 10_000_000, -1_800_000_000, 1_800_000_000),
         _units("Gps ground_speed_m_s (0.1 km/h)", m.ground_speed_m_s * _KMH_PER_M_S, _DECI, 0, 0xFFFF),
-        _units("Gps course_deg", m.course_deg % 360.0, _CENTI, 0, 35999) if m.course_deg < 360.0 else 0,
+        # a bearing wraps: 359.996 degrees rounds to 360.00, which is sent as 0.00 (not refused)
+        _units("Gps course_deg", m.course_deg % 360.0, _CENTI, 0, 36000) % 36000,
         _units("Gps altitude_m", m.altitude_m + _GPS_ALT_OFFSET_M, 1, 0, 0xFFFF),
         _check_byte("Gps satellites", m.satellites),
     )

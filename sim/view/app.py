@@ -118,11 +118,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     _start_up_priority()  # the flight waits for the first frame: nothing to protect yet
-    import pygame  # the only process that imports it
+    import pygame  # the only process that draws (others read joysticks with it)
 
+    from sim.config import JoystickMap
+    from sim.joystick.device import JoystickDevice
     from sim.view.render import Renderer, UiState
     from sim.view.shared import SnapshotReader
-    from sim.view.sticks import CrsfSender, JoystickMap, StickState
+    from sim.view.sticks import CrsfSender, StickState
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     options = json.loads(args.joystick)
@@ -150,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         if sender is None:  # a real radio (or an in-process pilot) holds the sticks
             ui.message = f"the sticks come from {reader.last.rc_source or 'the pilot'}, not this keyboard"
             return
+        if joystick is not None and joystick.connected:
+            ui.message = "the joystick's switches hold arm and mode"
+            return
         if key == "e":
             sticks.toggle_arm()
             ui.message = "armed" if sticks.armed else "disarmed (throttle hold)"
@@ -171,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rc_fd is not None:
         sender = CrsfSender(args.rc_fd, sticks)
         sender.start()
-    joystick = pygame.joystick.Joystick(0) if pygame.joystick.get_count() else None
+    # the keyboard's transmitter takes a joystick's sticks and switches while one is plugged in
+    joystick = JoystickDevice(pygame, mapping, require=False) if sender is not None else None
+    if joystick is not None and joystick.connected:
+        send(f"joystick {joystick.opened}")
+    switches = (sticks.armed, sticks.mode)  # a joystick's switch changes are said as the keys' are
     clock = pygame.time.Clock()
     simulator = os.getppid()
     frames, first_frame_at = 0, None
@@ -179,13 +188,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while True:
             dt = clock.tick(_FPS) / 1000.0
+            if joystick is not None:
+                joystick.sync()
             for event in pygame.event.get():
-                if event.type == pygame.QUIT:
+                change = joystick.handle(event) if joystick is not None else None
+                if change is not None:
+                    kind, detail = change
+                    send(f"{kind} {detail}")
+                    sender.paused = kind == "joystick_lost"  # unplugged: nothing sent, the failsafe takes over
+                    ui.message = (
+                        "joystick unplugged: failsafe until it is back (or fly on with the keys)"
+                        if sender.paused else f"joystick: {joystick.name}"
+                    )  # fmt: skip
+                elif event.type == pygame.QUIT:
                     quit_asked = quit_asked or time.monotonic()
                     ask_to_quit()
-                elif event.type == pygame.JOYBUTTONDOWN:
-                    if event.button in (mapping.arm_button, mapping.mode_button):
-                        switch("e" if event.button == mapping.arm_button else "m")
                 elif event.type == pygame.VIDEORESIZE:
                     screen = pygame.display.set_mode(event.size, pygame.RESIZABLE)
                 elif event.type == pygame.KEYDOWN:
@@ -210,12 +227,21 @@ def main(argv: list[str] | None = None) -> int:
                         send(f"note help {'shown' if ui.help else 'hidden'}")
                     elif name in ("e", "m"):
                         switch(name)
+                    if sender is not None and sender.paused and name in (*_FLYING_KEYS, "e", "m"):
+                        sender.paused = False  # the joystick is gone: the keyboard flies on
+                        ui.message = "the keyboard flies (the joystick is unplugged)"
+                        send("note transmitter: the keyboard took over from the unplugged joystick")
             pressed = pygame.key.get_pressed()
             held = {name for name, code in flying_keys.items() if pressed[code]}
-            if joystick is not None:
-                sticks.from_joystick([joystick.get_axis(i) for i in range(joystick.get_numaxes())], mapping)
+            reading = joystick.read() if joystick is not None else None
+            if reading is not None:
+                sticks.from_joystick(reading)
+                if (sticks.armed, sticks.mode) != switches:
+                    ui.message = f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}"
+                    send(f"note transmitter (joystick) {ui.message}")
             else:
                 sticks.from_keys(held, dt)
+            switches = (sticks.armed, sticks.mode)
             snapshot = reader.read()
             if snapshot.vehicles:
                 ui.focus %= len(snapshot.vehicles)

@@ -59,6 +59,7 @@ def view_environment() -> dict[str, str]:
     return env
 
 
+_PASSED_ON = ("note ", "fault ", "joystick ", "joystick_lost ", "joystick_back ")  # view lines the loop records
 COMMANDS = ("toggle_io", "toggle_asyncio", "cpu_thread", "cpu_process", "reset", "pause", "quit")
 FIRST_FRAME_WAIT_S = 10.0  # a loaded machine may take a few seconds to start the view
 _QUIT_WAIT_S = 5.0  # the view closes its window
@@ -305,7 +306,7 @@ class ViewLink:
         self._pending += chunk
         lines, _, self._pending = self._pending.rpartition(b"\n")
         for line in lines.decode(errors="replace").split("\n"):
-            if line in COMMANDS or line.startswith(("note ", "fault ")):
+            if line in COMMANDS or line.startswith(_PASSED_ON):
                 self._queue.append(line)
             elif line == "shown":
                 self.first_frame_s = time.monotonic() - self.started_at

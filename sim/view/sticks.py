@@ -2,13 +2,15 @@
 
 Keyboard: arrows roll and pitch, A/D yaw (all spring back to centre when released), W/S move the
 collective (it stays where it is left), E arms or disarms, M cycles the flight mode (rate,
-angle, rescue).  A joystick, when present, drives the axes named in its mapping instead.
+angle, rescue).  A joystick, when present, holds the sticks and switches instead, read through
+``sim.joystick`` (the same layouts and calibration as the headless joystick pilot).
 ``CrsfSender`` is an owned thread that writes a CRSF RC frame every 1/150 s into the simulator's
 RC port (the far end of its pty), so the keyboard takes the same serial path as a real radio, and,
 as a radio does, reads the telemetry that comes back down the link (the view shows it): a
-transmitter that never read would leave the simulator's writes to a full buffer.
+transmitter that never read would leave the simulator's writes to a full buffer.  Paused (the
+joystick unplugged), it sends nothing, as a radio switched off: the flight's failsafe takes over.
 
-No pygame here: the view passes in which keys are held and the joystick's axis values.
+No pygame here: the view passes in which keys are held and the joystick's reading.
 """
 
 from __future__ import annotations
@@ -19,18 +21,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sim.config import JoystickMap
+from sim.joystick.sticks import MODE_NAMES, MODES_US, JoystickReading, channels_us
 from sim.protocols import crsf
 from sim.protocols.crsf import LINE, encode_channels
 from sim.protocols.rc import ChannelFrame
 
-__all__ = ["CrsfSender", "JoystickMap", "StickState"]
+__all__ = ["MODE_NAMES", "CrsfSender", "StickState"]
 
 _SPRING_PER_S = 4.0  # full deflection back to centre in a quarter second
 _KEY_RATE_PER_S = 3.0  # how fast a held key deflects a stick
 _COLLECTIVE_PER_S = 0.6  # W/S: full range in a little over three seconds
-_MODES_US = (1000.0, 1500.0, 2000.0)  # rate, angle, rescue
-MODE_NAMES = ("rate", "angle", "rescue")
 
 
 @dataclass
@@ -55,23 +55,13 @@ class StickState:
             change = (("w" in held) - ("s" in held)) * _COLLECTIVE_PER_S * dt
             self.collective = max(-1.0, min(1.0, self.collective + change))
 
-    def from_joystick(self, axes: list[float], mapping: JoystickMap) -> None:
-        """Update from a joystick's raw axis values (pygame's -1..1) through ``mapping``."""
-
-        def axis(index: int, name: str) -> float:
-            raw = axes[index] if index < len(axes) else 0.0
-            low, centre, high = getattr(mapping, f"{name}_range")
-            # the calibrated range, piecewise about the centre, to -1..1
-            value = (raw - centre) / (high - centre) if raw >= centre else (raw - centre) / (centre - low)
-            value = max(-1.0, min(1.0, value))
-            value = 0.0 if abs(value) < mapping.deadband else value
-            return -value if name in mapping.inverted else value
-
+    def from_joystick(self, reading: JoystickReading) -> None:
+        """Take the joystick's sticks and switches (its switches are levels: they hold arm and mode)."""
         with self._lock:
-            self.roll = axis(mapping.roll_axis, "roll")
-            self.pitch = axis(mapping.pitch_axis, "pitch")
-            self.collective = axis(mapping.collective_axis, "collective")
-            self.yaw = axis(mapping.yaw_axis, "yaw")
+            self.roll, self.pitch, self.collective, self.yaw = (
+                reading.roll, reading.pitch, reading.collective, reading.yaw,
+            )  # fmt: skip
+            self.armed, self.mode = reading.armed, reading.mode
 
     def toggle_arm(self) -> None:
         with self._lock:
@@ -79,7 +69,7 @@ class StickState:
 
     def next_mode(self) -> None:
         with self._lock:
-            self.mode = (self.mode + 1) % len(_MODES_US)
+            self.mode = (self.mode + 1) % len(MODES_US)
 
     @property
     def mode_name(self) -> str:
@@ -88,18 +78,9 @@ class StickState:
     def channels_us(self) -> tuple[float, ...]:
         """16 channels in microseconds, in the flight's channel order."""
         with self._lock:
-            values = {
-                "roll": 1500.0 + 500.0 * self.roll,
-                "pitch": 1500.0 + 500.0 * self.pitch,
-                "collective": 1500.0 + 500.0 * self.collective,
-                "yaw": 1500.0 + 500.0 * self.yaw,
-                "arm": 2000.0 if self.armed else 1000.0,
-                "mode": _MODES_US[self.mode],
-            }
-        channels = [1500.0] * 16
-        for name, channel in zip(("roll", "pitch", "collective", "yaw", "arm", "mode"), self.channel_map, strict=True):
-            channels[channel - 1] = values[name]
-        return tuple(channels)
+            return channels_us(
+                self.roll, self.pitch, self.collective, self.yaw, self.armed, self.mode, self.channel_map
+            )
 
 
 def _drive(value: float, direction: int, dt: float) -> float:
@@ -122,6 +103,7 @@ class CrsfSender:
         self.telemetry_frames = 0  # CRSF frames read back from the simulator (telemetry)
         self.latest: dict[type, object] = {}  # the newest telemetry frame of each kind
         self._decoder = crsf.CrsfDecoder()
+        self.paused = False  # True: no frames (the joystick is unplugged), telemetry still read
         self._stop = threading.Event()
         os.set_blocking(fd, False)  # a full pty (the simulator not reading) drops frames, never blocks
         self._thread = threading.Thread(target=self._run, name="crsf-out", daemon=True)
@@ -172,15 +154,20 @@ class CrsfSender:
         while not self._stop.is_set():
             if not self._read_telemetry():
                 return  # the simulator's end is closed: nothing more to send
-            frame = encode_channels(ChannelFrame(self.sticks.channels_us()))
-            try:
-                os.write(self.fd, frame)
-                self.frames += 1
-            except BlockingIOError:
-                self.dropped += 1
-            except OSError as error:
-                if error.errno == errno.EIO:
-                    return  # the simulator's end is closed: nothing more to send
-                raise
+            if not self.paused and not self._send(encode_channels(ChannelFrame(self.sticks.channels_us()))):
+                return
             next_t += self.period_s
             self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+    def _send(self, frame: bytes) -> bool:
+        """Write one frame (a full port drops it, never waits); False once the simulator's end has closed."""
+        try:
+            os.write(self.fd, frame)
+            self.frames += 1
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError as error:
+            if error.errno == errno.EIO:
+                return False
+            raise
+        return True

@@ -1,0 +1,258 @@
+"""USB joysticks and radios in joystick mode: layouts, level switches, hotplug, the headless pilot,
+calibration and listing, through SDL's virtual joystick (``sim.joystick.virtual``: a JSON file that
+every heli-sim process mirrors into a real SDL device, so pygame's own joystick code is what reads
+it).  The flight tests step on what the flight observed (events, the frames the controller flew
+by), never on a wall-clock wait.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from heli.errors import ConfigError
+from sim.config import FlightConfig, JoystickMap, PortSpec, apply_overrides
+from sim.joystick.sticks import ANGLE, RATE, RESCUE, JoystickSticks
+from sim.joystick.virtual import VIRTUAL_ENV
+from sim.session import flight_session
+from tests.conftest import heli
+from tests.helpers import StderrLines, running
+
+ROOT = Path(__file__).resolve().parent.parent
+RADIO = "EdgeTX RadioMaster TX16S Joystick"
+TIMEOUT_S = 60.0
+
+
+class VirtualJoystick:
+    """The JSON file a virtual joystick follows: each ``set`` replaces it whole (tmp + rename)."""
+
+    def __init__(self, path: Path, name: str = RADIO, axes: int = 8, buttons: int = 4):
+        self.path = path
+        self.state = {"attached": True, "name": name, "axes": [0.0] * axes, "buttons": [False] * buttons}
+        self.set()
+
+    def set(self, **changes) -> None:
+        axes = dict(changes.pop("axes", {}))
+        for index, value in axes.items():
+            self.state["axes"][index] = value
+        for index, value in dict(changes.pop("buttons", {})).items():
+            self.state["buttons"][index] = value
+        self.state.update(changes)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.state))
+        os.replace(partial, self.path)
+
+
+# --- layouts and switches (no SDL) ---------------------------------------------------------------
+
+
+def test_the_auto_preset_reads_a_radio_by_its_name_and_a_gamepad_as_generic():
+    mapping = JoystickMap()
+    assert mapping.layout(RADIO).preset == "edgetx"
+    assert mapping.layout("OpenTX FrSky Taranis Joystick").preset == "edgetx"
+    assert mapping.layout("Xbox Wireless Controller").preset == "generic"
+    assert JoystickMap(preset="opentx").layout("Xbox Wireless Controller").preset == "opentx"
+
+
+def test_a_radios_switches_on_axes_are_levels_not_toggles():
+    """Arm on channel 5 (axis 4), flight mode on channel 6 (axis 5): the switch's position is the state."""
+    mapping = JoystickMap(preset="edgetx")
+    sticks = JoystickSticks(mapping, mapping.layout())
+    read = lambda arm, mode: sticks.read([0.0, 0.0, -1.0, 0.0, arm, mode], [])  # noqa: E731
+    assert (read(1.0, -1.0).armed, read(1.0, -1.0).mode) == (True, RATE)
+    assert read(1.0, 0.0).mode == ANGLE and read(1.0, 1.0).mode == RESCUE
+    assert not read(-1.0, 0.0).armed  # the switch flipped off disarms
+    assert not read(-1.0, 0.0).armed  # and stays off: a level, read again, is the same level
+    assert read(1.0, 0.0).armed
+
+
+def test_switches_on_buttons_are_levels_for_a_radio_and_toggles_for_a_gamepad():
+    radio = JoystickMap(preset="edgetx", arm_button=0, mode_button=1, rescue_button=2)
+    layout = radio.layout()
+    assert layout.arm_axis is None and layout.mode_axis is None  # a button given replaces the preset's axis
+    sticks = JoystickSticks(radio, layout)
+    assert sticks.read([0.0] * 8, [True, False, False]).armed
+    assert not sticks.read([0.0] * 8, [False, False, False]).armed
+    assert sticks.read([0.0] * 8, [True, True, False]).mode == RATE
+    assert sticks.read([0.0] * 8, [True, True, True]).mode == RESCUE
+    assert sticks.read([0.0] * 8, [True, False, False]).mode == ANGLE
+
+    gamepad = JoystickMap(preset="generic")
+    sticks = JoystickSticks(gamepad, gamepad.layout())
+    presses = [[True, False], [False, False], [True, False], [False, False]]  # arm pressed twice
+    assert [sticks.read([0.0] * 4, buttons).armed for buttons in presses] == [True, True, False, False]
+
+
+def test_a_layout_that_puts_a_stick_on_a_radios_switch_is_refused_when_loaded():
+    with pytest.raises(ConfigError, match="mode are both on axis 5"):
+        JoystickMap(yaw_axis=5)  # auto may pick edgetx for a radio: its mode switch is axis 5
+    assert JoystickMap(preset="generic", yaw_axis=5).layout(RADIO).yaw_axis == 5
+
+
+# --- the device: SDL's virtual joystick, in a process of its own ---------------------------------
+
+_HOTPLUG_SCRIPT = """
+import json, sys
+from pathlib import Path
+from sim.config import JoystickMap
+from sim.joystick.device import JoystickDevice, start_pygame
+
+pygame = start_pygame(events=True)
+device = JoystickDevice(pygame, JoystickMap(), None)
+state_path = Path(sys.argv[1])
+out = {"opened": device.opened, "steps": []}
+for line in sys.stdin:  # the test writes the file, then says which step it is
+    if line.strip() == "end":
+        break
+    changes = device.poll()
+    reading = device.read()
+    out["steps"].append({"step": line.strip(), "changes": changes,
+                         "reading": None if reading is None else [reading.collective, reading.armed, reading.mode]})
+    print(json.dumps(out["steps"][-1]), flush=True)
+device.close()
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_a_joystick_unplugged_and_plugged_back_is_followed_and_another_device_is_not_taken(tmp_path):
+    joystick = VirtualJoystick(tmp_path / "joystick.json")
+    joystick.set(axes={2: 1.0, 4: 1.0})
+    env = {**os.environ, VIRTUAL_ENV: str(joystick.path)}
+    with running([sys.executable, "-P", "-c", _HOTPLUG_SCRIPT, str(joystick.path)], env=env, cwd=ROOT,
+                 stdin=subprocess.PIPE) as proc:  # fmt: skip
+
+        def step(name: str) -> dict:
+            proc.stdin.write(f"{name}\n".encode())
+            proc.stdin.flush()
+            return json.loads(proc.stdout.readline())
+
+        plugged = step("plugged")
+        joystick.set(attached=False)
+        unplugged = step("unplugged")
+        joystick.set(attached=True, name="Some Other Gamepad")
+        other = step("another device")
+        joystick.set(attached=False)
+        step("it goes")
+        joystick.set(attached=True, name=RADIO, axes={2: -1.0, 4: -1.0})
+        back = step("back")
+        proc.stdin.write(b"end\n")
+        proc.stdin.flush()
+        proc.wait(TIMEOUT_S)
+    assert plugged["reading"] == pytest.approx([1.0, True, ANGLE], abs=1e-4) and plugged["changes"] == []
+    assert [kind for kind, _ in unplugged["changes"]] == ["joystick_lost"] and unplugged["reading"] is None
+    assert other["changes"] == [] and other["reading"] is None  # not the pilot's joystick: not flown by
+    assert [kind for kind, _ in back["changes"]] == ["joystick_back"]
+    assert RADIO in back["changes"][0][1] and "preset edgetx" in back["changes"][0][1]
+    assert back["reading"] == [-1.0, False, ANGLE]  # read anew: the switch says disarmed
+
+
+# --- the headless pilot: an emulated transmitter reads the joystick ------------------------------
+
+
+def test_a_headless_flight_is_flown_by_a_joystick_that_arms_by_switch_and_survives_an_unplug(tmp_path, monkeypatch):
+    """``--pilot joystick``: the emulated transmitter sends the joystick's sticks as CRSF down the
+    virtual rc-in port.  The arm switch (axis 4) arms and, flipped off, disarms; unplugging the radio
+    is a ``joystick_lost`` event and the failsafe; plugging it back is ``joystick_back`` and the end
+    of the failsafe.  Each step waits for what the flight saw of the last one."""
+    joystick = VirtualJoystick(tmp_path / "joystick.json")
+    joystick.set(axes={2: -1.0, 4: -1.0})  # collective low, disarmed, angle mode (axis 5 centred)
+    monkeypatch.setenv(VIRTUAL_ENV, str(joystick.path))
+    config = apply_overrides(FlightConfig(), heli="trex450", pilot="joystick", duration_s=30.0)
+    config = replace(config, ports=(PortSpec(role="rc-in", protocol="crsf"), PortSpec(role="servo")))
+    cmap = config.rc
+    flown: list[tuple[str, float, float]] = []  # (step, arm us, collective us) as each step ended
+    step = ["start"]
+
+    def fly_by_steps(loop) -> None:
+        frame = loop.io._flown[0]
+        arm, collective = float(frame[cmap.arm - 1]), float(frame[cmap.collective - 1])
+        kinds = [e.kind for e in loop.events]
+        now = step[0]
+        heard = loop.io.rc_port._last_t is not None  # a stick frame has come
+        if now == "start" and "joystick" in kinds and heard:
+            joystick.set(axes={4: 1.0, 2: 0.2})  # arm switch on, collective a little up
+        elif now == "armed" and arm == 2000.0 and collective == pytest.approx(1600.0, abs=1.0):
+            joystick.set(axes={4: -1.0})  # the arm switch flipped off
+        elif now == "disarmed" and arm == 1000.0:
+            joystick.set(attached=False)  # the radio's USB cable pulled
+        elif now == "unplugged" and "joystick_lost" in kinds and "failsafe_on" in kinds[kinds.index("joystick_lost") :]:
+            joystick.set(attached=True)
+        elif now == "replugged" and "joystick_back" in kinds and failsafe_kinds(kinds)[-1] == "failsafe_off":
+            loop.request_stop("flown by the joystick")
+            return
+        else:
+            return
+        flown.append((now, arm, collective))
+        step[0] = {"start": "armed", "armed": "disarmed", "disarmed": "unplugged", "unplugged": "replugged"}[now]
+
+    with flight_session(config, heli("trex450").config, before_tick=fly_by_steps) as loop:
+        loop.run()
+    summary = loop.summary()
+    events = [(e["kind"], e["detail"]) for e in summary["events"]]
+    assert summary["stop_reason"] == "flown by the joystick", "\n".join(f"{k}: {d}" for k, d in events)
+    assert [s for s, *_ in flown] == ["start", "armed", "disarmed", "unplugged"]
+    assert flown[1][1:] == (2000.0, pytest.approx(1600.0, abs=1.0))  # armed by the switch, the stick's collective
+    assert flown[2][1] == 1000.0  # disarmed by the same switch flipped off: a level, not a toggle
+    kinds = [kind for kind, _ in events]
+    lost = kinds.index("joystick_lost")
+    assert kinds.index("joystick") < lost < kinds.index("failsafe_on", lost) < kinds.index("joystick_back")
+    assert failsafe_kinds(kinds) == ["failsafe_on", "failsafe_off"] and "io_error" not in kinds
+    assert events[0][1].startswith(f"rc-in: joystick 0 '{RADIO}'") and "preset edgetx" in events[0][1]
+    (rc,) = [p for p in summary["ports"] if p["role"] == "rc-in"]
+    assert rc["protocol"] == "crsf" and rc["decode_errors"] == 0 and rc["frames_in"] > 0
+
+
+def failsafe_kinds(kinds: list[str]) -> list[str]:
+    return [kind for kind in kinds if kind.startswith("failsafe_")]
+
+
+# --- the command line: ports, calibrate -----------------------------------------------------------
+
+
+def test_ports_lists_the_joysticks_with_the_preset_each_gets(tmp_path):
+    joystick = VirtualJoystick(tmp_path / "joystick.json")
+    env = {**os.environ, VIRTUAL_ENV: str(joystick.path)}
+    text = subprocess.run([sys.executable, "-m", "sim", "ports"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert f"joystick:0  '{RADIO}' (8 axes, 4 buttons, 0 hats)" in text.stdout
+    assert "preset: edgetx (fly with --pilot joystick:0)" in text.stdout
+    listed = subprocess.run([sys.executable, "-m", "sim", "ports", "--joysticks", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    (only,) = json.loads(listed.stdout)
+    assert (only["index"], only["name"], only["axes"], only["buttons"], only["preset"]) == (0, RADIO, 8, 4, "edgetx")
+
+
+def test_calibrate_joystick_watches_the_sticks_and_writes_a_joystick_table_that_loads(tmp_path):
+    """A radio that reaches -0.9..0.9 on roll and rests a little off centre: the table says so, and
+    the pilot is told as each stick is done (the test moves on when told, then ends with Ctrl-C)."""
+    joystick = VirtualJoystick(tmp_path / "joystick.json")
+    joystick.set(axes={0: -0.9, 1: -1.0, 2: -0.8, 3: -1.0, 4: -1.0})  # every stick at its low end
+    env = {**os.environ, VIRTUAL_ENV: str(joystick.path)}
+    out = tmp_path / "joystick.toml"
+    command = [sys.executable, "-m", "sim", "calibrate", "--joystick", "--seconds", "300", "--output", str(out)]
+    with running(command, cwd=ROOT, env=env) as proc:
+        lines = StderrLines(proc)
+        lines.wait_for("move every stick to both ends")
+        joystick.set(axes={0: 0.9, 1: 1.0, 2: 0.9, 3: 1.0})  # ... then at its high end
+        for stick in ("roll", "pitch", "collective", "yaw"):
+            lines.wait_for(f"{stick}: full travel seen")
+        joystick.set(axes={0: 0.04, 1: 0.0, 2: 0.9, 3: -0.02})  # let go: the springs centre them
+        lines.wait_for("every stick calibrated")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(TIMEOUT_S)
+    assert proc.returncode == 0, lines.seen
+    table = tomllib.loads(out.read_text())["joystick"]
+    assert table["preset"] == "edgetx"
+    assert table["roll_range"] == pytest.approx([-0.9, 0.04, 0.9], abs=1e-3)
+    assert table["yaw_range"] == pytest.approx([-1.0, -0.02, 1.0], abs=1e-3)
+    assert table["collective_range"] == pytest.approx([-0.8, 0.05, 0.9], abs=1e-3)  # its middle: it does not centre
+    JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in table.items()})  # it loads back
