@@ -377,8 +377,9 @@ class JoystickMap:
     collective_axis: int | None = _axis()
     yaw_axis: int | None = _axis()
     inverted: tuple[str, ...] | None = quantity(
-        "-", choices=STICKS, max_items=len(STICKS), default=None, doc="axes whose sense is flipped (not set: the preset's)"
-    )
+        "-", choices=STICKS, max_items=len(STICKS), default=None,
+        doc="axes whose sense is flipped (not set: the preset's)",
+    )  # fmt: skip
     arm_axis: int | None = _axis("a switch on an axis: > 0.4 armed")
     mode_axis: int | None = _axis("a switch on an axis: low rate, middle angle, high rescue")
     arm_button: int | None = _button()
