@@ -256,3 +256,37 @@ def test_calibrate_joystick_watches_the_sticks_and_writes_a_joystick_table_that_
     assert table["yaw_range"] == pytest.approx([-1.0, -0.02, 1.0], abs=1e-3)
     assert table["collective_range"] == pytest.approx([-0.8, 0.05, 0.9], abs=1e-3)  # its middle: it does not centre
     JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in table.items()})  # it loads back
+
+
+# --- the view: its keyboard transmitter takes the joystick ---------------------------------------
+
+
+def test_the_views_transmitter_flies_by_a_joystick_and_goes_failsafe_while_it_is_unplugged(tmp_path):
+    """The windowed keyboard pilot with a radio plugged in: the view reads it through the same
+    module (its arm switch arms), says when it goes and comes back, and sends nothing while it is
+    gone, so the flight's failsafe holds until it is back."""
+    joystick = VirtualJoystick(tmp_path / "joystick.json")
+    joystick.set(axes={2: -1.0, 4: 1.0})  # collective low, the arm switch on
+    stats = tmp_path / "run.json"
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env[VIRTUAL_ENV] = str(joystick.path)
+    command = [sys.executable, "-m", "sim", "-v", "fly", "--pilot", "keyboard", "--stats-json", str(stats),
+               "--screenshot", str(tmp_path / "view.png")]  # fmt: skip
+    with running(command, cwd=ROOT, env=env) as proc:
+        lines = StderrLines(proc)
+        lines.wait_for(f"joystick: joystick 0 '{RADIO}'")
+        lines.wait_for("transmitter (joystick) armed, angle")
+        joystick.set(attached=False)
+        lines.wait_for("joystick_lost")
+        lines.wait_for("failsafe_on")
+        joystick.set(attached=True)
+        lines.wait_for("joystick_back")
+        lines.wait_for("failsafe_off")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(TIMEOUT_S)
+    assert proc.returncode == 130
+    summary = json.loads(stats.read_text())
+    kinds = [e["kind"] for e in summary["events"]]
+    assert kinds.index("joystick") < kinds.index("joystick_lost") < kinds.index("joystick_back")
+    assert failsafe_kinds(kinds) == ["failsafe_on", "failsafe_off"]
+    assert summary["vehicles"][0]["rotor_speed_rpm"] > 0  # from rest: armed by the radio's switch, it spun up

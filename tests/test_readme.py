@@ -76,6 +76,8 @@ def test_readme_joystick_example_is_valid():
     (example,) = [block for block in code_blocks("toml") if "[joystick]" in block]
     config = build(FlightConfig, tomllib.loads(example), source="README")
     assert config.joystick.collective_range == (-0.8, 0.1, 0.9)
+    layout = config.joystick.layout("any joystick")
+    assert (layout.preset, layout.mode_axis, layout.arm_axis) == ("edgetx", 6, 4)
 
 
 def test_readme_lists_every_key_of_the_view():
