@@ -39,6 +39,7 @@ from heli.state import ActuatorCommand, VehicleState
 
 __all__ = [
     "CONTROL_STATE_SIZE",
+    "CONTROL_TERMS",
     "FLIGHT_MODES",
     "GOVERNOR_STATES",
     "PILOT_INPUT_SIZE",
@@ -47,12 +48,22 @@ __all__ = [
     "ControllerState",
     "PilotInput",
     "control",
+    "control_with_terms",
 ]
 
 PILOT_INPUT_SIZE = 7
 CONTROL_STATE_SIZE = 18
 FLIGHT_MODES = {0: "rate", 1: "angle", 2: "rescue", 3: "failsafe: level", 4: "failsafe: descend", 5: "failsafe: landed"}
 GOVERNOR_STATES = {0: "off", 1: "spool-up", 2: "active"}
+# what one cycle computes and does not keep (``control_with_terms``): the setpoints, and the P, D and
+# F terms of each rate PID (its I term is the integrator, kept in the state); rad of blade pitch
+CONTROL_TERMS = (
+    "sp_roll_rate_rad_s", "sp_pitch_rate_rad_s", "sp_yaw_rate_rad_s",  # rate setpoints
+    "target_roll_rad", "target_pitch_rad",  # the attitude self-level aims at (angle, rescue, failsafe)
+    "roll_p_rad", "roll_d_rad", "roll_f_rad", "pitch_p_rad", "pitch_d_rad", "pitch_f_rad",
+    "yaw_p_rad", "yaw_d_rad", "yaw_f_rad",
+    "climb_sp_m_s",  # the climb rate rescue and failsafe hold
+)  # fmt: skip
 _REFERENCE_PITCH_RAD = math.radians(12.0)  # precomp deflections are measured in units of 12 degrees
 _I_DECAY_TIME_S = 0.5  # integrators bleed off at this rate while the rotor is too slow to fly
 _I_ACTIVE_SPEED_FRACTION = 0.5  # ... i.e. below half of the governed headspeed
@@ -334,8 +345,11 @@ def _stick_curve(x: Any, expo: float) -> Any:
     return x * ((1.0 - expo) + expo * x * x)
 
 
-def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: Any, dt: float) -> tuple[list, list]:
-    """One controller cycle over columns; returns (new controller state, command columns)."""
+def _control_kernel(
+    xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: Any, dt: float, terms: list | None = None
+) -> tuple[list, list]:
+    """One controller cycle over columns; returns (new controller state, command columns).  Given a
+    list, ``terms`` gets the cycle's ``CONTROL_TERMS`` appended (the same arithmetic either way)."""
     (i_roll, i_pitch, i_yaw, gf_p, gf_q, gf_r, precomp_f, gov_i, gov_sp, gov_state, climb_i,
      fs_time, fs_active, landed_time, fs_armed, rescue_time, collective_prev, _mode_prev) = cs  # fmt: skip
     stick_roll, stick_pitch, stick_yaw, stick_coll, stick_arm, stick_mode, valid = pilot
@@ -390,6 +404,7 @@ def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: An
     outputs = []
     integrators = []
     filtered = []
+    pid_terms: list = []
     for sp, rate, integ, gf, gains, limit in (
         (sp_p, p, i_roll, gf_p, k.roll, k.cyclic_i_limit),
         (sp_q, q, i_pitch, gf_q, k.pitch, k.cyclic_i_limit),
@@ -399,9 +414,11 @@ def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: An
         error = sp - rate
         integ = xp.where(flying, xp.clip(integ + ki * error * dt, -limit, limit), integ * i_bleed)
         gf_new = gf + d_alpha * (rate - gf)
-        outputs.append(kp * error + integ - kd * (gf_new - gf) * inv_dt + kf * sp)
+        p_term, d_term, f_term = kp * error, -(kd * (gf_new - gf) * inv_dt), kf * sp
+        outputs.append(p_term + integ + d_term + f_term)  # a + (-b) is a - b exactly: replays stay bit-equal
         integrators.append(integ)
         filtered.append(gf_new)
+        pid_terms.extend((p_term, d_term, f_term))
     lateral, longitudinal, yaw_out = outputs
 
     # cyclic ring
@@ -452,6 +469,8 @@ def _control_kernel(xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: An
         gov_i, gov_sp, gov_state, climb_i, fs_time, xp.where(lost, 1.0, 0.0), landed_time, fs_armed,
         rescue_time, collective, mode,
     ]  # fmt: skip
+    if terms is not None:
+        terms.extend((sp_p, sp_q, sp_r, target_roll, target_pitch, *pid_terms, climb_sp))
     return new_state, [s0, s1, s2, xp.clip(tail_servo, -1.0, 1.0), throttle]
 
 
@@ -459,16 +478,40 @@ def control(
     constants: ControllerConstants, state: ControllerState, pilot: PilotInput, vehicles: VehicleState, dt_s: float
 ) -> tuple[ControllerState, ActuatorCommand]:
     """One controller cycle of ``dt_s`` seconds for N vehicles: new state and actuator command."""
+    state, command, _terms = _cycle(constants, state, pilot, vehicles, dt_s, with_terms=False)
+    return state, command
+
+
+def control_with_terms(
+    constants: ControllerConstants, state: ControllerState, pilot: PilotInput, vehicles: VehicleState, dt_s: float
+) -> tuple[ControllerState, ActuatorCommand, np.ndarray]:
+    """``control``, and the cycle's ``CONTROL_TERMS``, ``(N, len(CONTROL_TERMS))``: for logs and exports."""
+    return _cycle(constants, state, pilot, vehicles, dt_s, with_terms=True)
+
+
+def _cycle(
+    constants: ControllerConstants,
+    state: ControllerState,
+    pilot: PilotInput,
+    vehicles: VehicleState,
+    dt_s: float,
+    *,
+    with_terms: bool,
+) -> tuple[ControllerState, ActuatorCommand, np.ndarray | None]:
     count = vehicles.count
     if state.packed.shape[0] != count or pilot.packed.shape[0] != count:
         raise ValueError(f"controller state, pilot input and vehicles disagree on N (vehicles: {count})")
     if count <= SCALAR_BATCH_LIMIT:
-        states, commands = [], []
+        states, commands, all_terms = [], [], []
         for cs, ps, vs in zip(state.packed.tolist(), pilot.packed.tolist(), vehicles.packed.tolist(), strict=True):
-            new_state, command = _control_kernel(SCALAR, constants, cs, ps, vs, dt_s)
+            terms: list | None = [] if with_terms else None
+            new_state, command = _control_kernel(SCALAR, constants, cs, ps, vs, dt_s, terms)
             states.append(new_state)
             commands.append(command)
-        return ControllerState(np.array(states)), ActuatorCommand(np.array(commands))
+            all_terms.append(terms)
+        packed_terms = np.array(all_terms, dtype=np.float64) if with_terms else None
+        return ControllerState(np.array(states)), ActuatorCommand(np.array(commands)), packed_terms
+    terms = [] if with_terms else None
     new_state, command = _control_kernel(
         ARRAY,
         constants,
@@ -476,5 +519,7 @@ def control(
         np.ascontiguousarray(pilot.packed.T),
         np.asfortranarray(vehicles.packed).T,
         dt_s,
+        terms,
     )
-    return ControllerState(np.array(new_state).T), ActuatorCommand(np.array(command).T)
+    packed_terms = np.array([np.broadcast_to(t, (count,)) for t in terms]).T if with_terms else None
+    return ControllerState(np.array(new_state).T), ActuatorCommand(np.array(command).T), packed_terms

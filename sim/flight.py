@@ -31,7 +31,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from heli.control import ControllerConstants, ControllerParams, ControllerState, PilotInput, control
+from heli.control import (
+    ControllerConstants,
+    ControllerParams,
+    ControllerState,
+    PilotInput,
+    control,
+    control_with_terms,
+)
 from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
@@ -107,6 +114,10 @@ class Flight:
         self.pilot_period_s = 1.0 / settings.pilot_hz
         self._next_pilot_t = 0.0
         self.steps = 0
+        # the built-in controller's setpoints and P/D/F terms of its last cycle (heli.control.CONTROL_TERMS),
+        # kept when asked (an export's replay): a live flight does not pay for them
+        self.record_terms = False
+        self.terms: np.ndarray | None = None
         self.frames_us = self.pilot.channels(0.0, self.vehicles)
         self._pilot_input_key: tuple[int, bytes] | None = None
         self._pilot_input_frames: np.ndarray | None = None
@@ -154,7 +165,11 @@ class Flight:
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
             self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
-        if self.user is None:
+        if self.user is None and self.record_terms:
+            state, command, self.terms = control_with_terms(
+                self.constants, self.controller, self._pilot_input, self.vehicles, dt_s
+            )
+        elif self.user is None:
             state, command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
         else:
             state, command = self._user_cycle(dt_s, too_slow)

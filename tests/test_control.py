@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from heli.control import ControllerConstants, ControllerState, PilotInput, control
-from heli.dynamics import step
+from heli.control import CONTROL_TERMS, ControllerConstants, ControllerState, PilotInput, control, control_with_terms
+from heli.dynamics import SCALAR_BATCH_LIMIT, step
 from heli.initial import ground_state, hover_state
 from heli.mixer import SwashGeometry, mix, servo_azimuths_deg, unmix
 from heli.ops import ARRAY, SCALAR
@@ -222,6 +222,35 @@ def test_controller_paths_agree():
         )  # fmt: skip
         np.testing.assert_allclose(batch_cmd.packed[i], one_cmd.packed[0], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(batch_state.packed[i], one_state.packed[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("count", [1, SCALAR_BATCH_LIMIT + 6])  # the per-vehicle path and the array path
+def test_control_with_terms_flies_bit_for_bit_as_control_and_its_pid_terms_add_up(count):
+    """The terms an export shows are the ones the cycle summed: with them asked for, the state and
+    the command are the same bits; each rate PID's P + I + D + F is the cyclic the swash shows (its
+    I term is the integrator in the new state); in rate mode the setpoint is the stick's rate."""
+    bench = Bench("trex450")
+    rng = np.random.default_rng(5)
+    packed = np.repeat(bench.vehicles.packed, count, axis=0)
+    packed[:, StateIndex.RATES] += rng.normal(0.0, 0.3, (count, 3))
+    vehicles = VehicleState(packed)
+    controller = ControllerState(np.repeat(bench.controller.packed, count, axis=0))
+    pilots = PilotInput(np.repeat(bench.pilot(roll=0.2, pitch=-0.1, yaw=0.1, mode=0.0), count, axis=0))
+    state, command = control(bench.k, controller, pilots, vehicles, 0.002)
+    state_too, command_too, terms = control_with_terms(bench.k, controller, pilots, vehicles, 0.002)
+    assert np.array_equal(state.packed, state_too.packed) and np.array_equal(command.packed, command_too.packed)
+    assert terms.shape == (count, len(CONTROL_TERMS))
+    term = dict(zip(CONTROL_TERMS, terms.T, strict=True))
+    _collective, lateral, longitudinal = unmix(bench.k.swash, *command.packed[:, :3].T)
+    for axis, integrator, cyclic in (("roll", 0, lateral), ("pitch", 1, longitudinal)):
+        pid = term[f"{axis}_p_rad"] + state.packed[:, integrator] + term[f"{axis}_d_rad"] + term[f"{axis}_f_rad"]
+        np.testing.assert_allclose(cyclic, pid, atol=1e-12)  # inside the cyclic ring: nothing clipped
+    assert term["sp_roll_rate_rad_s"] == pytest.approx(stick_rate(bench.params, 0.2, 0))
+    assert term["sp_pitch_rate_rad_s"] == pytest.approx(stick_rate(bench.params, -0.1, 1))
+    # P acts on the error, F on the setpoint, with the gains' signs
+    error = term["sp_roll_rate_rad_s"] - vehicles.packed[:, StateIndex.RATES][:, 0]
+    np.testing.assert_allclose(term["roll_p_rad"], bench.k.roll[0] * error)
+    np.testing.assert_allclose(term["roll_f_rad"], bench.k.roll[3] * term["sp_roll_rate_rad_s"])
 
 
 @pytest.mark.parametrize("swash_type", [120, 135, 140])

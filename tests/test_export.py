@@ -23,7 +23,7 @@ import pytest
 from heli.control import CONTROL_STATE_SIZE
 from heli.trim import quaternion_from_euler
 from sim.config import FlightConfig, HomePosition, apply_overrides
-from sim.log.export_controller import CONTROLLER_COLUMNS
+from sim.log.export_controller import CONTROLLER_COLUMNS, TERM_COLUMNS
 from sim.log.export_csv import EULER_COLUMNS, log_column_names
 from sim.log.export_tlog import RATES_HZ
 from sim.log.format import STATUS_FILE, TICK_DTYPE, status_bytes
@@ -89,7 +89,7 @@ def test_csv_has_a_row_per_tick_and_vehicle_and_every_column_with_units(flight, 
         *EULER_COLUMNS,
         *list(renamed.values())[list(renamed).index("q_z") + 1 :],
     ]
-    assert header[-CONTROL_STATE_SIZE:] == list(CONTROLLER_COLUMNS)
+    assert header[-CONTROL_STATE_SIZE - len(TERM_COLUMNS) :] == [*CONTROLLER_COLUMNS, *TERM_COLUMNS]
     assert len(header) == len(set(header))
     for name in ("ch1_us", "cmd_servo_0_throw", "cmd_throttle_frac", "north_m", "p_rad_s", "wall_time_s"):
         assert name in header
@@ -135,6 +135,23 @@ def test_csv_controller_columns_are_the_replayed_controllers_state(flight, csv_r
     hovering = rows[len(rows) // 2]
     assert float(hovering["ctl_governor_state_code"]) == 2.0  # active
     assert float(hovering["ctl_governor_setpoint_rad_s"]) > 100.0
+
+
+def test_csv_has_the_controllers_setpoints_and_terms_of_each_cycle(flight, csv_rows):
+    """The hover pilot flies in angle mode: the roll-rate setpoint is self-level's, the gain times
+    the angle still to go (judged on the attitude the cycle saw: the previous row's)."""
+    _, rows, _ = csv_rows
+    level_gain = Replay(flight).flight.constants.level_gain
+    checked = 0
+    for before, row in zip(rows[len(rows) // 2 :: FLEET], rows[len(rows) // 2 + FLEET :: FLEET], strict=False):
+        if float(row["ctl_flight_mode_code"]) != 1.0 or int(row["physics_steps"]) == 0:
+            continue
+        to_go = float(row["ctl_target_roll_rad"]) - math.radians(float(before["roll_deg"]))
+        assert float(row["ctl_sp_roll_rate_rad_s"]) == pytest.approx(level_gain * to_go, abs=0.02)
+        checked += 1
+    assert checked > 10
+    for name in TERM_COLUMNS:  # every term is there, a number on every row the replay followed
+        assert all(row[name] != "" and math.isfinite(float(row[name])) for row in rows), name
 
 
 def test_csv_opens_in_pandas(flight, csv_rows):

@@ -3,9 +3,10 @@
 A log records the controller's command, not its state.  The state comes back by replaying the
 log (``sim.log.replay``: the recorded pilot frames through the same controller and model) and
 reading ``Flight.controller`` (``heli.control.ControllerState``) after each tick.  It holds the
-integrators, the filters, the governor's setpoint and state, the failsafe and rescue timers and
-the flight mode in effect; the rate and attitude setpoints and the P, D and F terms are values
-of one controller cycle that the state does not keep, so no export has them.
+integrators (the PIDs' I terms), the filters, the governor's setpoint and state, the failsafe and
+rescue timers and the flight mode in effect.  The rate and attitude setpoints and the P, D and F
+terms of each rate PID are values of one cycle that the state does not keep: the replay asks the
+controller for them (``heli.control.control_with_terms``, the same arithmetic) and they follow.
 
 Where the replay cannot stand for the flight the state is not given, and a note says why: a
 flight flown with a controller of the user's own (its state is not the built-in one's), a
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heli.control import CONTROL_STATE_SIZE
+from heli.control import CONTROL_STATE_SIZE, CONTROL_TERMS
 from heli.errors import HeliSimError
 from sim.log.reader import FlightLog
 from sim.log.replay import Replay
 
-__all__ = ["CONTROLLER_COLUMNS", "ControllerTrace", "replay_controller"]
+__all__ = ["CONTROLLER_COLUMNS", "TERM_COLUMNS", "ControllerTrace", "replay_controller"]
 
 # heli.control.ControllerState's columns, in order, units in the names (rad: blade pitch; frac: 0..1)
 CONTROLLER_COLUMNS = (
@@ -37,6 +38,7 @@ CONTROLLER_COLUMNS = (
     "ctl_rescue_time_s", "ctl_collective_rad", "ctl_flight_mode_code",  # heli.control.FLIGHT_MODES
 )  # fmt: skip
 assert len(CONTROLLER_COLUMNS) == CONTROL_STATE_SIZE
+TERM_COLUMNS = tuple(f"ctl_{name}" for name in CONTROL_TERMS)  # setpoints and P/D/F terms of the cycle
 
 MODE_COLUMN = CONTROLLER_COLUMNS.index("ctl_flight_mode_code")
 GOVERNOR_COLUMN = CONTROLLER_COLUMNS.index("ctl_governor_state_code")
@@ -45,10 +47,12 @@ GOVERNOR_COLUMN = CONTROLLER_COLUMNS.index("ctl_governor_state_code")
 @dataclass(frozen=True)
 class ControllerTrace:
     """The controller's state per log row (``states``, rows as in ``FlightLog.ticks``; NaN where the
-    replay left the flight), or None with ``note`` saying why there is none."""
+    replay left the flight) and the cycle's setpoints and terms (``terms``, ``TERM_COLUMNS``), or
+    None with ``note`` saying why there are none."""
 
     states: np.ndarray | None
     note: str | None = None
+    terms: np.ndarray | None = None
 
 
 def replay_controller(log: FlightLog) -> ControllerTrace:
@@ -62,6 +66,8 @@ def replay_controller(log: FlightLog) -> ControllerTrace:
         return ControllerTrace(None, f"the log does not replay ({error}): no controller columns")
     fleet = log.fleet
     states = np.full((replay.count * fleet, CONTROL_STATE_SIZE), np.nan)
+    terms = np.full((replay.count * fleet, len(CONTROL_TERMS)), np.nan)
+    replay.flight.record_terms = True
     while not replay.done:
         k = replay.index
         replay.step()
@@ -71,6 +77,9 @@ def replay_controller(log: FlightLog) -> ControllerTrace:
                 states,
                 f"the replay left the logged flight at tick {d.tick} (vehicle {d.vehicle}, {d.column}): the "
                 "controller columns are empty from there on",
+                terms,
             )
         states[k * fleet : (k + 1) * fleet] = replay.flight.controller.packed
-    return ControllerTrace(states)
+        if replay.flight.terms is not None:  # a tick without a controller cycle has none
+            terms[k * fleet : (k + 1) * fleet] = replay.flight.terms
+    return ControllerTrace(states, None, terms)

@@ -8,9 +8,10 @@ added where it has none (``_throw``: servo positions in full-throw units, -1..1;
 0..1; ``_us``: microseconds; ``_code``, ``_bits``: numbers that stand for names and flags), the
 attitude as Euler angles in degrees next to the quaternion (``roll_deg``, ``pitch_deg``,
 ``yaw_deg``: aerospace ZYX, ``heli.state.VehicleState.euler_deg``), and last, when the log
-replays, the built-in controller's state (``sim.log.export_controller``; an empty cell where the
-replay left the flight).  Comma-separated, ``\\n`` line ends, floats as Python's shortest repr:
-they read back equal to the log's.
+replays, the built-in controller's state and then its setpoints and P, D and F terms of each
+tick's cycle (``sim.log.export_controller``; an empty cell where the replay left the flight).
+Comma-separated, ``\\n`` line ends, floats as Python's shortest repr: they read back equal to the
+log's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TextIO
 import numpy as np
 
 from heli.state import VehicleState
-from sim.log.export_controller import CONTROLLER_COLUMNS, ControllerTrace
+from sim.log.export_controller import CONTROLLER_COLUMNS, TERM_COLUMNS, ControllerTrace
 from sim.log.export_timeline import simulated_time_s
 from sim.log.format import CHANNEL_COLUMNS, STATE_COLUMNS, TICK_DTYPE
 from sim.log.reader import FlightLog
@@ -69,6 +70,8 @@ def csv_columns(trace: ControllerTrace) -> list[str]:
             names.extend(EULER_COLUMNS)
     if trace.states is not None:
         names.extend(CONTROLLER_COLUMNS)
+    if trace.terms is not None:
+        names.extend(TERM_COLUMNS)
     return names
 
 
@@ -85,6 +88,8 @@ def _columns(log: FlightLog, trace: ControllerTrace) -> list[np.ndarray]:
             arrays.extend(euler.T)
     if trace.states is not None:
         arrays.extend(trace.states.T)
+    if trace.terms is not None:
+        arrays.extend(trace.terms.T)
     return arrays
 
 
@@ -93,7 +98,7 @@ def write_csv(log: FlightLog, trace: ControllerTrace, stream: TextIO) -> int:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(csv_columns(trace))
     arrays = _columns(log, trace)
-    first_controller = len(arrays) - (0 if trace.states is None else len(CONTROLLER_COLUMNS))
+    first_controller = len(csv_columns(ControllerTrace(None))) if trace.states is not None else len(arrays)
     rows = len(log.ticks)
     for start in range(0, rows, _CHUNK_ROWS):
         chunk = [array[start : start + _CHUNK_ROWS].tolist() for array in arrays]
