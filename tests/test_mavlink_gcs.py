@@ -5,10 +5,13 @@ answered (REQUEST_MESSAGE, SET_MESSAGE_INTERVAL, missions, FTP), unsupported com
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +19,15 @@ import pytest
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import common as mavlink2
 
+from heli.state import StateIndex
+from sim.config import FlightConfig, PortSpec, apply_overrides
 from sim.ground_control import parse_param_set
 from sim.log.reader import read_log
 from sim.log.replay import Replay
 from sim.protocols.mavlink_params import PARAM_IDS, ParamTable
+from sim.session import flight_session
 from tests.conftest import heli
+from tests.test_port_errors import pty_pair
 from tests.test_ports import needs_socat, socat_pair
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +137,54 @@ def test_a_ground_station_lists_sets_arms_disarms_and_changes_mode(tmp_path):
     replay = Replay(read_log(str(log)))
     replay.run()
     assert replay.difference is None
+
+
+def test_a_roll_gain_set_from_a_ground_station_changes_the_flight_at_once_and_setting_it_back_recovers():
+    """A tuner's mistake, live: RLL_P from its tune to 1.0 (the top of its range) over MAVLink makes
+    the hovering helicopter's roll oscillate at once; set back, it settles.  Judged on the roll rate
+    in simulated-time windows, against the same flight before the set."""
+    default = heli("xcell60").config.controller.roll_p_s
+    config = apply_overrides(FlightConfig(), heli="xcell60", start="hover", duration_s=30.0)
+    sender = mavlink2.MAVLink(None, srcSystem=255, srcComponent=190)
+    rates: list[tuple[float, float]] = []  # (simulated s, roll rate rad/s)
+    sets: list[float] = []  # when each set was applied (simulated s)
+    sent: list[float] = []  # the values sent, in order
+    with pty_pair() as (ground_station, path):
+        config = replace(config, ports=(PortSpec(role="telemetry", url=path, protocol="mavlink"),))
+
+        def send(value: float) -> None:
+            sent.append(value)
+            message = mavlink2.MAVLink_param_set_message(1, 1, b"RLL_P", value, mavlink2.MAV_PARAM_TYPE_REAL32)
+            os.write(ground_station, message.pack(sender))
+
+        def tune(loop) -> None:
+            with contextlib.suppress(BlockingIOError):
+                os.read(ground_station, 65536)  # the telemetry that came: a ground station reads it
+            t = loop.flight.sim_time_s
+            rates.append((t, float(loop.flight.vehicles.packed[0, StateIndex.RATES][0])))
+            applied = [e for e in loop.events if e.kind == "param_set"]
+            if len(applied) > len(sets):
+                sets.append(t)
+            elif not sent and t >= 1.0:
+                send(1.0)
+            elif len(sets) == 1 and len(sent) == 1 and t >= sets[0] + 0.5:
+                send(default)
+            elif len(sets) == 2 and t >= sets[1] + 2.0:
+                loop.request_stop("tuned and back")
+
+        with flight_session(config, heli("xcell60").config, before_tick=tune) as loop:
+            loop.run()
+    assert loop.summary()["stop_reason"] == "tuned and back"
+    times, roll_rates = np.array(rates).T
+
+    def spread(start: float, end: float) -> float:
+        return float(roll_rates[(times >= start) & (times < end)].std())
+
+    before, tuned_up = spread(0.5, 1.0), spread(sets[0] + 0.25, sets[0] + 0.5)
+    settled = spread(sets[1] + 1.5, sets[1] + 2.0)
+    assert tuned_up > 100 * before, (before, tuned_up)  # measured: 2e-4 rad/s, then 0.34 rad/s
+    assert settled < tuned_up / 10, (tuned_up, settled)
+    assert not loop.flight.vehicles.crashed[0]
 
 
 def parsed(message) -> object:
