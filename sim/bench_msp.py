@@ -7,6 +7,9 @@ requests, each sent when the last is answered), then flies it as yamspy's exampl
 MSP_SET_RAW_RC at 100 Hz and MSP_ATTITUDE polled at 50 Hz, timing each reply from its request's
 last byte written to the reply's last byte read.  Reported per I/O mode: the identification's
 duration, the reply times (median, 99th percentile, worst), and the failsafes the flight had.
+Then, where yamspy (a third-party MSP client) is installed, how long its ``connect`` takes against
+a flying simulator (threaded mode; the median of three, over a bridged pty pair: yamspy opens a
+device path), as a configurator user would wait for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 
 from sim.bench import Result
@@ -70,6 +74,18 @@ print(json.dumps({"identified_s": identified_s, "replies_s": replies, "lost": lo
 """
 
 
+_YAMSPY_CLIENT = r"""
+import json, sys, time
+from yamspy import MSPy
+
+start = time.perf_counter()
+with MSPy(device=sys.argv[1], logfilename=None, loglevel="WARNING") as board:
+    connected_s = time.perf_counter() - start
+    ok = board != 1 and board.CONFIG["flightControllerIdentifier"] == "HELI"
+print(json.dumps({"connect_s": connected_s, "identified": ok}))
+"""
+
+
 def bench_msp(quick: bool = False) -> list[Result]:
     """MSP identification time and reply times over a pty, per I/O mode (medians of one flight each)."""
     import numpy as np
@@ -87,7 +103,51 @@ def bench_msp(quick: bool = False) -> list[Result]:
             Result("msp", f"replies_lost_{mode}", figures["lost"], "replies"),
             Result("msp", f"failsafes_{mode}", failsafes, "events"),
         ]
+    import importlib.util
+
+    if importlib.util.find_spec("yamspy") is not None:
+        connects_ms = sorted(_yamspy_connect_s() * 1e3 for _ in range(3))
+        results.append(Result("msp", "yamspy_connect_ms", round(connects_ms[1], 1), "ms"))
     return results
+
+
+def _yamspy_connect_s() -> float:
+    """yamspy's connect (it asks API version, variant, version, board, build, name, status) against a
+    hovering flight in threaded mode; raises when it does not identify the simulator."""
+    from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
+    from sim.ports.bridge import PtyBridge
+    from sim.session import flight_session
+
+    with PtyBridge(1) as bridge:
+        pair = bridge.paths[0]
+        runner = threading.Thread(target=bridge.run, name="bench:pty-bridge", daemon=True)
+        runner.start()
+        try:
+            config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=60.0)
+            config = replace(config, ports=(PortSpec(role="rc-in", url=pair.a, protocol="msp"),))
+            client: list[subprocess.Popen] = []
+
+            def drive(loop) -> None:
+                if not client:
+                    command = [sys.executable, "-P", "-c", _YAMSPY_CLIENT, pair.b]
+                    client.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+                elif client[0].poll() is not None:
+                    loop.request_stop("client done")
+
+            try:
+                with flight_session(config, load_heli("trex450"), before_tick=drive) as _loop:
+                    _loop.run()
+            finally:
+                if client and client[0].poll() is None:
+                    client[0].kill()
+            out, _ = client[0].communicate(timeout=30)
+        finally:
+            bridge.stop()
+            runner.join(5.0)
+    figures = json.loads(out.strip().splitlines()[-1]) if client[0].returncode == 0 and out.strip() else {}
+    if not figures.get("identified"):
+        raise RuntimeError("bench msp: yamspy did not identify the simulator")
+    return figures["connect_s"]
 
 
 def _one_flight(mode: str, seconds: float) -> tuple[dict, int]:
