@@ -275,10 +275,15 @@ def air_loads(
     mu_z = w * inv_tip
     ct = thrust_coeff(xp, m.half_a_sigma, m.ct_max, collective, mu, mu_z, lam) * alive
     lam_target = induced_inflow_target(xp, ct, mu, mu_z, lam, m.kappa)
-    # ground effect (Cheeseman-Bennett) on the induced velocity, for a downward wake only
+    # ground effect, for a downward wake only: Cheeseman and Bennett (1955) give, at constant power,
+    # T / T_oge = 1 / (1 - (R / 4z)^2 / (1 + (V / v_i)^2)).  The induced velocity here is that of the
+    # present thrust (it grows as sqrt(T)), so the factor on it that yields their thrust ratio at
+    # constant induced power is the 3/2 power of theirs: (1 - g)^(3/2), g the bracket's term
     height = xp.maximum(hub_height_above_ground, m.ground_effect_min_height)
     ratio = m.radius / (4.0 * height)
-    lam_target = lam_target * xp.where(ct > 0.0, 1.0 - ratio * ratio, 1.0)
+    edgewise_over_induced_sq = mu * mu / (lam_target * lam_target + 1e-12)
+    relief = 1.0 - ratio * ratio / (1.0 + edgewise_over_induced_sq)
+    lam_target = lam_target * xp.where(ct > 0.0, relief * xp.sqrt(relief), 1.0)
     omega_sq = omega * omega
     thrust = ct * m.thrust_scale * omega_sq
     cq = ct * (lam - mu_z) + profile_torque_coeff(m.cq0, mu)
