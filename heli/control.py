@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 PILOT_INPUT_SIZE = 7
-CONTROL_STATE_SIZE = 18
+CONTROL_STATE_SIZE = 19
 FLIGHT_MODES = {0: "rate", 1: "angle", 2: "rescue", 3: "failsafe: level", 4: "failsafe: descend", 5: "failsafe: landed"}
 GOVERNOR_STATES = {0: "off", 1: "spool-up", 2: "active"}
 # what one cycle computes and does not keep (``control_with_terms``): the setpoints, and the P, D and
@@ -69,6 +69,8 @@ _I_DECAY_TIME_S = 0.5  # integrators bleed off at this rate while the rotor is t
 _I_ACTIVE_SPEED_FRACTION = 0.5  # ... i.e. below half of the governed headspeed
 _UPRIGHT_COS = 0.5  # rescue pulls up (or down) until the tilt is below 60 degrees
 _LANDED_SINK_M_S = 0.15  # failsafe: slower than this counts as "not descending"
+_LIFTOFF_CLIMB_M_S = 0.25  # climbing faster than this: off the ground
+_GROUND_COLLECTIVE_FRACTION = 0.5  # below this share of the hover collective, with no vertical speed: landed
 # where the gains' ranges come from (blade pitch in rad per rad/s of rate error, as the module doc says)
 _P_WHY = "RC tunes ~0.005-0.15"
 _I_WHY = "RC tunes ~0.05-1"
@@ -173,6 +175,7 @@ class ControllerConstants:
     failsafe_descent: float
     failsafe_landed_s: float
     hover_collective: float
+    ground_collective: float  # below this, with no vertical speed, the helicopter is on the ground
     headspeed: float
     governor_p: float
     governor_i: float
@@ -221,6 +224,7 @@ class ControllerConstants:
             failsafe_descent=params.failsafe_descent_m_s,
             failsafe_landed_s=params.failsafe_landed_s,
             hover_collective=hover_collective_rad,
+            ground_collective=_GROUND_COLLECTIVE_FRACTION * hover_collective_rad,
             headspeed=headspeed,
             governor_p=params.governor_p,
             governor_i=params.governor_i_per_s,
@@ -261,7 +265,8 @@ class ControllerState:
     Columns: 0-2 rate integrators (rad), 3-5 filtered gyro, 6 filtered yaw precomp (rad),
     7 governor integrator, 8 governor setpoint (rad/s), 9 governor state, 10 climb integrator
     (rad), 11 failsafe time (s), 12 failsafe active, 13 landed time (s), 14 armed at failsafe
-    onset, 15 rescue time (s), 16 last collective (rad), 17 flight mode in effect.
+    onset, 15 rescue time (s), 16 last collective (rad), 17 flight mode in effect, 18 on the ground
+    (1: as the controller infers it, from its vertical speed and collective).
     """
 
     packed: np.ndarray
@@ -278,6 +283,7 @@ class ControllerState:
         """Controllers of helicopters on the ground: everything at rest, throttle held."""
         packed = np.zeros((count, CONTROL_STATE_SIZE))
         packed[:, 17] = 1.0
+        packed[:, 18] = 1.0  # on the ground
         return cls(packed)
 
     @classmethod
@@ -351,7 +357,7 @@ def _control_kernel(
     """One controller cycle over columns; returns (new controller state, command columns).  Given a
     list, ``terms`` gets the cycle's ``CONTROL_TERMS`` appended (the same arithmetic either way)."""
     (i_roll, i_pitch, i_yaw, gf_p, gf_q, gf_r, precomp_f, gov_i, gov_sp, gov_state, climb_i,
-     fs_time, fs_active, landed_time, fs_armed, rescue_time, collective_prev, _mode_prev) = cs  # fmt: skip
+     fs_time, fs_active, landed_time, fs_armed, rescue_time, collective_prev, _mode_prev, on_ground) = cs  # fmt: skip
     stick_roll, stick_pitch, stick_yaw, stick_coll, stick_arm, stick_mode, valid = pilot
     qw, qx, qy, qz = vs[6], vs[7], vs[8], vs[9]
     p, q, r = vs[10], vs[11], vs[12]
@@ -382,11 +388,20 @@ def _control_kernel(
     rescue_time = xp.where(rescue, rescue_time + dt, 0.0)
     armed = xp.where(lost, xp.where(landed, 0.0, fs_armed), xp.where(stick_arm > 0.5, 1.0, 0.0))
 
+    # --- on the ground, as a flight controller infers it (not from the simulator's contact): a climb
+    # says airborne; low collective with no vertical speed says landed.  On the ground the self-level
+    # holds the attitude the skids give it (the level trim cannot be reached there) and the rate
+    # integrators bleed off, so nothing winds up before liftoff
+    on_ground = xp.where(
+        climb_rate > _LIFTOFF_CLIMB_M_S, 0.0, xp.where(still & (collective_prev < k.ground_collective), 1.0, on_ground)
+    )
+    grounded = on_ground > 0.5
+
     # --- rate setpoints: sticks (rate mode) or self-level (angle, rescue, failsafe)
     sp_p_stick = _stick_curve(stick_roll, k.expo) * k.rp_rate_max
     sp_q_stick = -_stick_curve(stick_pitch, k.expo) * k.rp_rate_max
-    target_roll = k.level_roll + xp.where(angle, stick_roll * k.max_angle, 0.0)
-    target_pitch = k.level_pitch + xp.where(angle, -stick_pitch * k.max_angle, 0.0)
+    target_roll = xp.where(grounded, roll_now, k.level_roll + xp.where(angle, stick_roll * k.max_angle, 0.0))
+    target_pitch = xp.where(grounded, pitch_now, k.level_pitch + xp.where(angle, -stick_pitch * k.max_angle, 0.0))
     self_level = mode > 0.5
     sp_p = xp.where(
         self_level, xp.clip(k.level_gain * (target_roll - roll_now), -k.rp_rate_max, k.rp_rate_max), sp_p_stick
@@ -399,7 +414,7 @@ def _control_kernel(
     # --- rate PIDs: P and I on the error, D on the filtered gyro, F on the setpoint
     d_alpha = 1.0 - math.exp(-2.0 * math.pi * k.d_cutoff_hz * dt)
     inv_dt = 1.0 / dt
-    flying = omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed
+    flying = (omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed) & (on_ground < 0.5)
     i_bleed = math.exp(-dt / _I_DECAY_TIME_S)
     outputs = []
     integrators = []
@@ -467,7 +482,7 @@ def _control_kernel(
     new_state = [
         integrators[0], integrators[1], integrators[2], filtered[0], filtered[1], filtered[2], precomp_f,
         gov_i, gov_sp, gov_state, climb_i, fs_time, xp.where(lost, 1.0, 0.0), landed_time, fs_armed,
-        rescue_time, collective, mode,
+        rescue_time, collective, mode, on_ground,
     ]  # fmt: skip
     if terms is not None:
         terms.extend((sp_p, sp_q, sp_r, target_roll, target_pitch, *pid_terms, climb_sp))

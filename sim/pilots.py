@@ -71,6 +71,8 @@ class HoverPilot:
     _ALTITUDE_I = 0.4
     _HEADING_P = 2.0  # (rad/s) per rad
     _MAX_TILT_RAD = math.radians(20.0)
+    _LIFTOFF_TILT_RAD = math.radians(2.0)  # the most it leans into a drift just off the ground ...
+    _LIFTOFF_HEIGHTS_M = (1.5, 4.0)  # ... growing to _MAX_TILT_RAD between these heights
     _INTEGRAL_LIMIT = 2.0 / _POSITION_I  # m s: the integral alone asks at most 2 m/s^2
     _SPOOLED_FRACTION = 0.95
 
@@ -135,8 +137,12 @@ class HoverPilot:
         forward = accel_ne[:, 0] * np.cos(yaw) + accel_ne[:, 1] * np.sin(yaw)
         right = -accel_ne[:, 0] * np.sin(yaw) + accel_ne[:, 1] * np.cos(yaw)
         gravity = 9.81
-        nose_down = np.clip(np.arctan(forward / gravity), -self._MAX_TILT_RAD, self._MAX_TILT_RAD)
-        bank = np.clip(np.arctan(right / gravity), -self._MAX_TILT_RAD, self._MAX_TILT_RAD)
+        # near the ground a careful pilot climbs out first and leans only a little into a drift (a
+        # sharp bank there puts a skid into the grass); the full correction from a couple of metres up
+        height = vehicles.altitude_m - self.ground_altitude
+        max_tilt = np.interp(height, self._LIFTOFF_HEIGHTS_M, (self._LIFTOFF_TILT_RAD, self._MAX_TILT_RAD))
+        nose_down = np.clip(np.arctan(forward / gravity), -max_tilt, max_tilt)
+        bank = np.clip(np.arctan(right / gravity), -max_tilt, max_tilt)
         max_angle = math.radians(tune.max_angle_deg)
         frames[:, cmap.pitch - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * nose_down / max_angle, CENTRE_US)
         frames[:, cmap.roll - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * bank / max_angle, CENTRE_US)

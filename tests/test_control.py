@@ -3,6 +3,7 @@ take-off, failsafe, rescue, governor, mixer, precompensation; each helicopter at
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 
@@ -275,3 +276,83 @@ def test_tail_precompensation_in_the_configs_matches_the_hover_trim(each_heli):
     predicted = params.yaw_precomp_base_deg + params.yaw_precomp_gain_deg * deflection**2
     offset = each_heli.config.params.tail_rotor.pitch_offset_deg
     assert predicted == pytest.approx(t.tail_pitch_deg - offset, abs=1.0)
+
+
+# --- liftoff: the controller knows when it is on the ground
+
+
+@functools.cache  # two tests read the same flight
+def fly_a_liftoff_and_landing(name: str) -> dict:
+    """Sticks level in angle mode: arm, spool up, collective up at 6 s to lift off and climb to 1.5 m,
+    then under the hover collective to settle back down, and once down the collective low.  Per
+    tick: time, roll, pitch, height above the start, the controller's on-the-ground estimate."""
+    h = heli(name)
+    flight = Flight(h.config, apply_overrides(FlightConfig(), heli=name, start="ground"))
+    cmap = flight.config.rc
+    hover_stick = h.trim.collective_deg / h.config.controller.collective_max_deg
+    start_height = float(flight.vehicles.altitude_m[0])
+    rows, phase = [], "spool"
+    for tick in range(9000):  # 18 s at most
+        t = tick * 0.002
+        height = float(flight.vehicles.altitude_m[0]) - start_height
+        if phase == "spool" and t >= 6.0:
+            phase = "climb"
+        elif phase == "climb" and height > 1.5:
+            phase = "descend"
+        elif phase == "descend" and height < 0.01:
+            phase, touched = "down", t
+        elif phase == "down" and t > touched + 2.0:
+            break
+        stick = {"spool": 0.0, "climb": hover_stick + 0.15, "descend": hover_stick - 0.04, "down": -0.3}[phase]
+        frames = np.full((1, 16), 1500.0)
+        frames[0, cmap.arm - 1] = 2000.0 if t > 0.5 else 1000.0
+        frames[0, cmap.collective - 1] = 1500.0 + 500.0 * stick
+        flight.run_controller(frames, np.ones(1, dtype=bool), 0.002)
+        flight.advance(2)
+        roll, pitch, _ = flight.vehicles.euler_deg()[0]
+        rows.append((t, roll, pitch, height, flight.controller.packed[0, 18], phase == "down"))
+    return {"rows": np.array(rows), "trim": h.trim}
+
+
+@pytest.mark.parametrize("name", HELIS)
+def test_a_liftoff_with_the_sticks_level_leans_into_the_hover_attitude_without_overshoot(name):
+    """On the skids the controller does not fight for the hover's lean (which it cannot reach
+    there) and winds nothing up; off the ground it leans into it.  Roll stays within 3 degrees of
+    the way from the attitude on the skids to the hover attitude (it reached 23-26 degrees when the
+    roll integrator wound up on the ground)."""
+    flown = fly_a_liftoff_and_landing(name)
+    t, roll, pitch, height, on_ground, _down = flown["rows"].T
+    lift = int(np.argmax(height > 0.02))
+    on_skids = roll[lift - 1]
+    hover_roll = flown["trim"].roll_deg
+    climb = slice(lift, lift + 1500)  # 3 s
+    low, high = min(on_skids, hover_roll) - 3.0, max(on_skids, hover_roll) + 3.0
+    assert low <= roll[climb].min() and roll[climb].max() <= high, (roll[climb].min(), roll[climb].max(), hover_roll)
+    assert abs(pitch[climb]).max() < 3.0
+    assert abs(roll[lift + 1500] - hover_roll) < 0.5  # and settles into the hover lean
+    before_collective_up = int(np.searchsorted(t, 5.9))
+    assert on_ground[before_collective_up] == 1.0 and on_ground[lift + 100] == 0.0  # it saw the liftoff
+
+
+@pytest.mark.parametrize("name", HELIS)
+def test_the_controller_knows_it_has_landed_once_the_collective_is_down(name):
+    flown = fly_a_liftoff_and_landing(name)
+    t, _roll, _pitch, height, on_ground, down = flown["rows"].T
+    assert height.max() > 1.5 and down.any()  # it flew, and came back down
+    settled = down.astype(bool) & (t >= t[down.astype(bool)][0] + 1.0)
+    assert abs(height[settled]).max() < 0.05 and (on_ground[settled] == 1.0).all()
+
+
+def test_the_hover_pilot_lifts_off_within_3_degrees_of_the_hover_lean_in_its_first_metre():
+    """The default flight: the hover pilot spools up and climbs; in its first metre it leans no more
+    than 3 degrees past the hover lean (a careful pilot climbs out before it corrects a drift)."""
+    h = heli("xcell60")
+    flight = Flight(h.config, apply_overrides(FlightConfig(), heli="xcell60", start="ground"))
+    start_height = float(flight.vehicles.altitude_m[0])
+    rolls = []
+    while float(flight.vehicles.altitude_m[0]) - start_height < 1.0 and flight.sim_time_s < 20.0:
+        flight.run_controller(flight.pilot_frames(), np.ones(1, dtype=bool), 0.002)
+        flight.advance(2)
+        rolls.append(flight.vehicles.euler_deg()[0][0])
+    assert flight.sim_time_s < 20.0  # it climbed a metre
+    assert min(rolls) > -3.0 and max(rolls) < h.trim.roll_deg + 3.0, (min(rolls), max(rolls))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heli.control import FLIGHT_MODES
+from heli.control import CONTROL_STATE_SIZE, FLIGHT_MODES
 from sim.config import FlightConfig, apply_overrides
 from sim.log.format import TICK_FLAGS
 from sim.log.reader import read_log
@@ -220,7 +220,12 @@ EVERY = object()  # every vehicle taken over
         ("exits", 2, "raised SystemExit(0)", EVERY),
         ("interrupts", 2, "raised KeyboardInterrupt()", EVERY),
         ("returns_none", 2, "returned NoneType, expected (ControllerState, ActuatorCommand)", EVERY),
-        ("wrong_shape", 2, "returned a state of shape (2, 18) and a command of shape (3, 5), expected", EVERY),
+        (
+            "wrong_shape",
+            2,
+            f"returned a state of shape (2, {CONTROL_STATE_SIZE}) and a command of shape (3, 5), expected",
+            EVERY,
+        ),
         ("wrong_type", 2, "returned tuple (ControllerState, ndarray), expected", EVERY),
         ("nan_for_one", 3, "returned a non-finite command (nan)", [False, True, False]),
         pytest.param("too_slow", 1, "was slower than its tick: 50 calls in a row", EVERY, marks=pytest.mark.realtime),
