@@ -378,7 +378,10 @@ def _control_kernel(
     fs_armed = xp.where(lost, xp.where(fs_active > 0.5, fs_armed, xp.where(gov_state > 0.5, 1.0, 0.0)), 0.0)
     descending = lost & (fs_time >= k.failsafe_level_s)
     still = (climb_rate > -_LANDED_SINK_M_S) & (climb_rate < _LANDED_SINK_M_S)
-    landed_time = xp.where(descending & still, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
+    # landed: no vertical speed *and* the collective down (the height hold wound it down against the
+    # ground); no vertical speed alone is also the top of a climb the failsafe just stopped
+    on_skids = still & (collective_prev < k.ground_collective)
+    landed_time = xp.where(descending & on_skids, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
     landed = lost & (landed_time >= k.failsafe_landed_s)
     fs_level = lost & (fs_time < k.failsafe_level_s)
     fs_descend = descending & (landed_time < k.failsafe_landed_s)
