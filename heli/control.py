@@ -19,7 +19,7 @@ Modes: rate (sticks command body rates), angle (sticks command roll and pitch an
 hold: the motor stops, the rotor keeps its cyclic and collective (so autorotations can be
 flown).  When the pilot input is stale (``valid`` = 0) the failsafe levels the helicopter and
 holds height for ``failsafe_level_s``, then descends at ``failsafe_descent_m_s`` until it has
-stopped sinking for ``failsafe_landed_s`` (landed), then cuts the motor; a valid input hands
+stopped sinking for ``failsafe_landed_s`` with its collective lowered (landed), then cuts the motor; a valid input hands
 control straight back to the pilot.
 """
 
@@ -70,7 +70,10 @@ _I_ACTIVE_SPEED_FRACTION = 0.5  # ... i.e. below half of the governed headspeed
 _UPRIGHT_COS = 0.5  # rescue pulls up (or down) until the tilt is below 60 degrees
 _LANDED_SINK_M_S = 0.15  # failsafe: slower than this counts as "not descending"
 _LIFTOFF_CLIMB_M_S = 0.25  # climbing faster than this: off the ground
-_GROUND_COLLECTIVE_FRACTION = 0.5  # below this share of the hover collective, with no vertical speed: landed
+_TOUCHDOWN_CONFIRM_S = 0.3  # failsafe: told to descend and not sinking this long, the collective is lowered
+_GROUND_COLLECTIVE_FRACTION = 0.5  # below this share of the hover collective, with no vertical speed ...
+_GROUND_CONFIRM_S = 0.5  # ... for this long: on the ground
+_GROUND_TIME_CAP_S = 10.0
 # where the gains' ranges come from (blade pitch in rad per rad/s of rate error, as the module doc says)
 _P_WHY = "RC tunes ~0.005-0.15"
 _I_WHY = "RC tunes ~0.05-1"
@@ -265,8 +268,9 @@ class ControllerState:
     Columns: 0-2 rate integrators (rad), 3-5 filtered gyro, 6 filtered yaw precomp (rad),
     7 governor integrator, 8 governor setpoint (rad/s), 9 governor state, 10 climb integrator
     (rad), 11 failsafe time (s), 12 failsafe active, 13 landed time (s), 14 armed at failsafe
-    onset, 15 rescue time (s), 16 last collective (rad), 17 flight mode in effect, 18 on the ground
-    (1: as the controller infers it, from its vertical speed and collective).
+    onset, 15 rescue time (s), 16 last collective (rad), 17 flight mode in effect, 18 time on the
+    ground (s; on the ground from 0.5 s: as the controller infers it, from its vertical speed and
+    collective; 0 once airborne).
     """
 
     packed: np.ndarray
@@ -283,7 +287,7 @@ class ControllerState:
         """Controllers of helicopters on the ground: everything at rest, throttle held."""
         packed = np.zeros((count, CONTROL_STATE_SIZE))
         packed[:, 17] = 1.0
-        packed[:, 18] = 1.0  # on the ground
+        packed[:, 18] = _GROUND_TIME_CAP_S  # on the ground
         return cls(packed)
 
     @classmethod
@@ -378,13 +382,15 @@ def _control_kernel(
     fs_armed = xp.where(lost, xp.where(fs_active > 0.5, fs_armed, xp.where(gov_state > 0.5, 1.0, 0.0)), 0.0)
     descending = lost & (fs_time >= k.failsafe_level_s)
     still = (climb_rate > -_LANDED_SINK_M_S) & (climb_rate < _LANDED_SINK_M_S)
-    # landed: no vertical speed *and* the collective down (the height hold wound it down against the
-    # ground); no vertical speed alone is also the top of a climb the failsafe just stopped
-    on_skids = still & (collective_prev < k.ground_collective)
-    landed_time = xp.where(descending & on_skids, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
-    landed = lost & (landed_time >= k.failsafe_landed_s)
+    # landed: told to descend, not moving vertically for failsafe_landed_s, *and* the collective down.
+    # Not moving alone is also the top of a climb the failsafe has just stopped; so, once stopped
+    # for a moment, the collective is lowered (below), as a pilot lowers it on touchdown, and only
+    # the ground keeps the helicopter from sinking then
+    landed_time = xp.where(descending & still, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
+    landed = lost & (landed_time >= k.failsafe_landed_s) & (collective_prev < k.ground_collective)
+    touching_down = descending & (landed_time >= _TOUCHDOWN_CONFIRM_S)
     fs_level = lost & (fs_time < k.failsafe_level_s)
-    fs_descend = descending & (landed_time < k.failsafe_landed_s)
+    fs_descend = descending & xp.where(landed, False, True)
     rescue = (valid > 0.5) & (stick_mode > 1.5)
     angle = (valid > 0.5) & (stick_mode > 0.5) & (stick_mode < 1.5)
     mode = xp.where(lost, xp.where(landed, 5.0, xp.where(fs_level, 3.0, 4.0)), xp.clip(stick_mode, 0.0, 2.0))
@@ -395,10 +401,15 @@ def _control_kernel(
     # says airborne; low collective with no vertical speed says landed.  On the ground the self-level
     # holds the attitude the skids give it (the level trim cannot be reached there) and the rate
     # integrators bleed off, so nothing winds up before liftoff
+    # (held for _GROUND_CONFIRM_S: a hover whose collective is dropped to descend is still for a moment)
+    settled = still & (collective_prev < k.ground_collective)
+    was_grounded = on_ground >= _GROUND_CONFIRM_S
     on_ground = xp.where(
-        climb_rate > _LIFTOFF_CLIMB_M_S, 0.0, xp.where(still & (collective_prev < k.ground_collective), 1.0, on_ground)
+        climb_rate > _LIFTOFF_CLIMB_M_S,
+        0.0,
+        xp.where(settled, xp.minimum(on_ground + dt, _GROUND_TIME_CAP_S), xp.where(was_grounded, on_ground, 0.0)),
     )
-    grounded = on_ground > 0.5
+    grounded = on_ground >= _GROUND_CONFIRM_S
 
     # --- rate setpoints: sticks (rate mode) or self-level (angle, rescue, failsafe)
     sp_p_stick = _stick_curve(stick_roll, k.expo) * k.rp_rate_max
@@ -417,7 +428,7 @@ def _control_kernel(
     # --- rate PIDs: P and I on the error, D on the filtered gyro, F on the setpoint
     d_alpha = 1.0 - math.exp(-2.0 * math.pi * k.d_cutoff_hz * dt)
     inv_dt = 1.0 / dt
-    flying = (omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed) & (on_ground < 0.5)
+    flying = (omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed) & (on_ground < _GROUND_CONFIRM_S)
     i_bleed = math.exp(-dt / _I_DECAY_TIME_S)
     outputs = []
     integrators = []
@@ -451,9 +462,10 @@ def _control_kernel(
     climb_error = climb_sp - climb_rate
     upright = down_z > _UPRIGHT_COS
     holding = (rescue & upright) | fs_level | fs_descend
+    lowering = xp.where(touching_down, k.hover_collective * dt, 0.0)  # the hover collective in a second
     climb_i = xp.where(
         holding,
-        xp.clip(climb_i + k.climb_i * climb_error * dt, -k.climb_i_limit, k.climb_i_limit),
+        xp.clip(climb_i + k.climb_i * climb_error * dt - lowering, -k.climb_i_limit, k.climb_i_limit),
         collective_prev - k.hover_collective - k.climb_p * climb_error,
     )
     held = k.hover_collective + k.climb_p * climb_error + climb_i

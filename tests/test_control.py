@@ -331,7 +331,7 @@ def test_a_liftoff_with_the_sticks_level_leans_into_the_hover_attitude_without_o
     assert abs(pitch[climb]).max() < 3.0
     assert abs(roll[lift + 1500] - hover_roll) < 0.5  # and settles into the hover lean
     before_collective_up = int(np.searchsorted(t, 5.9))
-    assert on_ground[before_collective_up] == 1.0 and on_ground[lift + 100] == 0.0  # it saw the liftoff
+    assert on_ground[before_collective_up] >= 0.5 and on_ground[lift + 100] == 0.0  # it saw the liftoff
 
 
 @pytest.mark.parametrize("name", HELIS)
@@ -340,7 +340,7 @@ def test_the_controller_knows_it_has_landed_once_the_collective_is_down(name):
     t, _roll, _pitch, height, on_ground, down = flown["rows"].T
     assert height.max() > 1.5 and down.any()  # it flew, and came back down
     settled = down.astype(bool) & (t >= t[down.astype(bool)][0] + 1.0)
-    assert abs(height[settled]).max() < 0.05 and (on_ground[settled] == 1.0).all()
+    assert abs(height[settled]).max() < 0.05 and (on_ground[settled] >= 0.5).all()
 
 
 def test_the_hover_pilot_lifts_off_within_3_degrees_of_the_hover_lean_in_its_first_metre():
@@ -416,3 +416,20 @@ def test_the_failsafe_lands_gently_from_any_state(name, entry):
     assert result["touchdown_sink"] is not None and result["touchdown_sink"] <= 1.0, result
     descent = heli(name).config.controller.failsafe_descent_m_s
     assert result["worst_sink"] <= descent + 1.5, result  # the descent is held, whatever the entry
+
+
+def test_dropping_the_collective_in_a_hover_is_not_taken_for_a_landing():
+    """Still for a moment with the collective down: the start of a descent, not the ground (a
+    landing needs that for half a second); the integrators keep the hover's trim meanwhile."""
+    h = heli("xcell60")
+    flight = Flight(h.config, apply_overrides(FlightConfig(), heli="xcell60", start="hover", start_altitude_m=10.0))
+    cmap = flight.config.rc
+    frames = np.full((1, 16), 1500.0)  # collective stick centred: 0 degrees, far under the hover's
+    frames[0, cmap.arm - 1] = 2000.0
+    ground_times = []
+    for _ in range(500):  # 1 s
+        flight.run_controller(frames, np.ones(1, dtype=bool), 0.002)
+        flight.advance(2)
+        ground_times.append(flight.controller.packed[0, 18])
+    assert max(ground_times) < 0.5 and float(flight.vehicles.altitude_m[0]) > 5.0
+    assert flight.controller.packed[0, 0] != 0.0  # the roll integrator still holds its trim

@@ -36,7 +36,7 @@ CONTROLLER_COLUMNS = (
     "ctl_climb_i_rad",  # height-hold integrator (collective)
     "ctl_failsafe_time_s", "ctl_failsafe_active", "ctl_landed_time_s", "ctl_failsafe_armed",
     "ctl_rescue_time_s", "ctl_collective_rad", "ctl_flight_mode_code",  # heli.control.FLIGHT_MODES
-    "ctl_on_ground",  # 1: the controller infers the helicopter is on the ground (vertical speed, collective)
+    "ctl_ground_time_s",  # on the ground from 0.5 s, as the controller infers it (vertical speed, collective)
 )  # fmt: skip
 assert len(CONTROLLER_COLUMNS) == CONTROL_STATE_SIZE
 TERM_COLUMNS = tuple(f"ctl_{name}" for name in CONTROL_TERMS)  # setpoints and P/D/F terms of the cycle
