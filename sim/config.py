@@ -290,9 +290,11 @@ PORT_ROLES = ("rc-in", "rc-out", "servo", "telemetry", "link")
 _AXIS_WHY = "pygame reads axes from -1 to 1"
 _JOYSTICK_WHY = "SDL numbers axes and buttons from 0"
 _PRESET_WHY = "not set: the preset's"
-JOYSTICK_PRESETS = ("auto", "generic", "edgetx", "opentx")
+JOYSTICK_PRESETS = ("auto", "generic", "gamepad", "edgetx", "opentx")
 # a radio in USB joystick (HID) mode names itself so: "EdgeTX Radiomaster TX16S Joystick", "OpenTX ..."
 RADIO_NAME_MARKS = ("edgetx", "opentx", "radiomaster", "frsky", "jumper", "betafpv", "taranis")
+# and a gamepad: "Xbox Wireless Controller", "Sony Interactive Entertainment Wireless Controller", ...
+GAMEPAD_NAME_MARKS = ("xbox", "controller", "gamepad", "dualshock", "dualsense", "8bitdo", "joy-con")
 SWITCH_KINDS = ("switch", "toggle")
 
 
@@ -346,13 +348,33 @@ _RADIO = JoystickLayout(
     preset="edgetx", roll_axis=0, pitch_axis=1, collective_axis=2, yaw_axis=3, inverted=(),
     arm_axis=4, mode_axis=5, arm_button=None, mode_button=None, rescue_button=None, buttons="switch",
 )  # fmt: skip
-JOYSTICK_LAYOUTS = {"generic": _GENERIC, "edgetx": _RADIO, "opentx": replace(_RADIO, preset="opentx")}
+# a gamepad as SDL numbers its axes on Linux (left stick x, y, left trigger, right stick x, y, right
+# trigger; buttons A, B, X, Y), flown "mode 2": the left stick is collective (springing to zero pitch)
+# and yaw, the right stick the cyclic; A arms, B switches rate / angle, Y rescue, each press flipping it
+_GAMEPAD = JoystickLayout(
+    preset="gamepad", roll_axis=3, pitch_axis=4, collective_axis=1, yaw_axis=0, inverted=("pitch", "collective"),
+    arm_axis=None, mode_axis=None, arm_button=0, mode_button=1, rescue_button=3, buttons="toggle",
+)  # fmt: skip
+JOYSTICK_LAYOUTS = {
+    "generic": _GENERIC,
+    "gamepad": _GAMEPAD,
+    "edgetx": _RADIO,
+    "opentx": replace(_RADIO, preset="opentx"),
+}
 
 
 def is_radio(device_name: str) -> bool:
     """Whether a joystick's name says it is a radio in USB joystick mode (the auto preset)."""
     name = device_name.lower()
     return any(mark in name for mark in RADIO_NAME_MARKS)
+
+
+def auto_preset(device_name: str) -> str:
+    """The preset ``auto`` picks for a joystick of this name: a radio, a gamepad, else generic."""
+    if is_radio(device_name):
+        return "edgetx"
+    name = device_name.lower()
+    return "gamepad" if any(mark in name for mark in GAMEPAD_NAME_MARKS) else "generic"
 
 
 def _axis(doc: str = "") -> Any:
@@ -370,7 +392,8 @@ class JoystickMap:
 
     preset: str = quantity(
         "-", choices=JOYSTICK_PRESETS, default="auto",
-        doc="auto: edgetx when the joystick's name says it is a radio (EdgeTX, OpenTX, RadioMaster, ...), else generic",
+        doc="auto: by the joystick's name, edgetx for a radio (EdgeTX, OpenTX, RadioMaster, ...), gamepad for "
+        "a gamepad (Xbox, DualSense, ... Controller), else generic (a flight stick)",
     )  # fmt: skip
     roll_axis: int | None = _axis()
     pitch_axis: int | None = _axis()
@@ -413,17 +436,23 @@ class JoystickMap:
                 raise ConfigError(
                     f"joystick.{stick}_range = {list(values)}: expected [low, centre, high] raw values, increasing"
                 )
+        if self.inverted is not None and len(set(self.inverted)) != len(self.inverted):
+            raise ConfigError(f"inverted = {list(self.inverted)}: names a stick twice; expected each at most once")
+        for switch in ("arm", "mode"):
+            axis, button = getattr(self, f"{switch}_axis"), getattr(self, f"{switch}_button")
+            if axis is not None and button is not None:
+                raise ConfigError(
+                    f"{switch}_axis = {axis} and {switch}_button = {button}: the {switch} switch is on one of "
+                    "them; expected one"
+                )
         # every preset "auto" may pick must give a layout that works: said now, not when it is plugged in
-        presets = ("generic", "edgetx") if self.preset == "auto" else (self.preset,)
+        presets = ("generic", "gamepad", "edgetx") if self.preset == "auto" else (self.preset,)
         for preset in presets:
             self._resolve(preset)
 
     def layout(self, device_name: str = "") -> JoystickLayout:
         """The layout for the joystick named ``device_name`` (the auto preset reads its name)."""
-        preset = self.preset
-        if preset == "auto":
-            preset = "edgetx" if is_radio(device_name) else "generic"
-        return self._resolve(preset)
+        return self._resolve(auto_preset(device_name) if self.preset == "auto" else self.preset)
 
     def _resolve(self, preset: str) -> JoystickLayout:
         base = JOYSTICK_LAYOUTS[preset]
@@ -440,7 +469,8 @@ class JoystickMap:
             if f"{switch}_axis" in changes and f"{switch}_button" not in changes:
                 changes[f"{switch}_button"] = None
         layout = replace(base, **changes)
-        auto = {"edgetx": ", auto's pick for a radio", "generic": ", auto's pick for other joysticks"}
+        auto = {"edgetx": ", auto's pick for a radio", "gamepad": ", auto's pick for a gamepad",
+                "generic": ", auto's pick for other joysticks"}  # fmt: skip
         where = f" (preset {preset}{auto[preset] if self.preset == 'auto' else ''})"
         axes = {**layout.stick_axes}
         for switch in ("arm", "mode"):

@@ -21,6 +21,7 @@ time, looking for it in between.  Injected faults act at simulated flight time (
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
@@ -219,8 +220,11 @@ class FlightLoop:
             view.close(finished=False)
 
     def record(self, kind: str, detail: str, t_s: float | None = None) -> None:
+        """An event of the flight at ``t_s`` s of flight (now, if None)."""
         at = (self.clock.now() - self.t0) if t_s is None else t_s
-        self.events.append(Event(at, kind, detail))
+        # in time order: an event can come in after a later one (an emulator's report is read a few
+        # times a second; a port's thread pushes what it saw, the loop drains it at its next tick)
+        bisect.insort_right(self.events, Event(at, kind, detail), key=_event_time)
         if self.recorder is not None:
             self.recorder.record_event(at, kind, detail)
         log.info("%8.3f s  %s: %s", at, kind, detail)
@@ -423,3 +427,7 @@ class FlightLoop:
             **({"log": self.recorder.summary()} if self.recorder is not None else {}),
             **({"faults": self.faults.summary()} if self.faults is not None and self.faults.history else {}),
         }
+
+
+def _event_time(event: Event) -> float:
+    return event.t_s

@@ -296,8 +296,9 @@ class PortIO:
             self._next_device_poll_t = now + _DEVICE_POLL_S
             for name, endpoint in self.endpoints.items():
                 poll = getattr(endpoint, "poll_events", None)
-                for kind, detail in poll() if poll is not None else ():
-                    self.events.push(kind, f"{name}: {detail}", now)
+                for kind, detail, at in poll() if poll is not None else ():
+                    # when it happened (the emulator's monotonic clock is this one), not when it was read
+                    self.events.push(kind, f"{name}: {detail}", min(at, now) if at is not None else now)
         return self.events.drain()
 
     # --- each tick

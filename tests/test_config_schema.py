@@ -279,7 +279,8 @@ def flight_configs(draw) -> dict:
             rc[f"{stick}_us"] = sorted(draw(st.lists(st.floats(500, 2500), min_size=3, max_size=3, unique=True)))
     axes = draw(st.permutations(range(32)))[:4]
     joystick = dict(zip(("roll_axis", "pitch_axis", "collective_axis", "yaw_axis"), axes, strict=False))
-    joystick.update(arm_button=draw(st.integers(0, 31)), mode_button=draw(st.integers(32, 63)))
+    # (buttons clear of the gamepad preset's rescue button, 3, which "auto" may pick)
+    joystick.update(arm_button=draw(st.integers(4, 31)), mode_button=draw(st.integers(32, 63)))
     joystick["deadband"] = draw(st.floats(0.0, 0.5))
     table = {"flight": settings_table, "rc": rc, "environment": draw(valid_table(Environment)), "joystick": joystick}
     if draw(st.booleans()):

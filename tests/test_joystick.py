@@ -54,12 +54,32 @@ class VirtualJoystick:
 # --- layouts and switches (no SDL) ---------------------------------------------------------------
 
 
-def test_the_auto_preset_reads_a_radio_by_its_name_and_a_gamepad_as_generic():
+def test_the_auto_preset_reads_a_radio_a_gamepad_and_anything_else_by_its_name():
     mapping = JoystickMap()
     assert mapping.layout(RADIO).preset == "edgetx"
     assert mapping.layout("OpenTX FrSky Taranis Joystick").preset == "edgetx"
-    assert mapping.layout("Xbox Wireless Controller").preset == "generic"
+    assert mapping.layout("Xbox Wireless Controller").preset == "gamepad"
+    assert mapping.layout("Sony Interactive Entertainment DualSense Wireless Controller").preset == "gamepad"
+    assert mapping.layout("Logitech Extreme 3D Pro").preset == "generic"
     assert JoystickMap(preset="opentx").layout("Xbox Wireless Controller").preset == "opentx"
+
+
+def test_a_gamepad_is_flown_mode_2_and_its_resting_triggers_move_nothing():
+    """SDL's gamepad axes: left stick 0, 1; left trigger 2; right stick 3, 4; right trigger 5.  The
+    triggers rest at -1 (a generic layout would read one as full collective)."""
+    mapping = JoystickMap()
+    sticks = JoystickSticks(mapping, mapping.layout("Xbox Wireless Controller"))
+    at_rest = sticks.read([0.0, 0.0, -1.0, 0.0, 0.0, -1.0], [False] * 4)
+    assert (at_rest.roll, at_rest.pitch, at_rest.collective, at_rest.yaw) == (0.0, 0.0, 0.0, 0.0)
+    moved = sticks.read([0.5, -1.0, -1.0, 0.25, -0.5, -1.0], [False] * 4)  # left stick up and right, ...
+    assert (moved.collective, moved.yaw, moved.roll, moved.pitch) == (1.0, 0.5, 0.25, 0.5)
+
+
+def test_layouts_that_put_a_switch_on_an_axis_and_a_button_or_invert_a_stick_twice_are_refused():
+    with pytest.raises(ConfigError, match="arm_axis = 6 and arm_button = 3"):
+        JoystickMap(arm_axis=6, arm_button=3)
+    with pytest.raises(ConfigError, match="names a stick twice"):
+        JoystickMap(inverted=("roll", "roll"))
 
 
 def test_a_radios_switches_on_axes_are_levels_not_toggles():
@@ -124,7 +144,7 @@ print(json.dumps(out), flush=True)
 
 def test_a_joystick_unplugged_and_plugged_back_is_followed_and_another_device_is_not_taken(tmp_path):
     joystick = VirtualJoystick(tmp_path / "joystick.json")
-    joystick.set(axes={2: 1.0, 4: 1.0})
+    joystick.set(axes={2: -1.0, 4: 1.0})  # collective low, the arm switch on
     env = {**os.environ, VIRTUAL_ENV: str(joystick.path)}
     with running([sys.executable, "-P", "-c", _HOTPLUG_SCRIPT, str(joystick.path)], env=env, cwd=ROOT,
                  stdin=subprocess.PIPE) as proc:  # fmt: skip
@@ -141,17 +161,17 @@ def test_a_joystick_unplugged_and_plugged_back_is_followed_and_another_device_is
         other = step("another device")
         joystick.set(attached=False)
         step("it goes")
-        joystick.set(attached=True, name=RADIO, axes={2: -1.0, 4: -1.0})
+        joystick.set(attached=True, name=RADIO, axes={2: 0.5, 4: -1.0})
         back = step("back")
         proc.stdin.write(b"end\n")
         proc.stdin.flush()
         proc.wait(TIMEOUT_S)
-    assert plugged["reading"] == pytest.approx([1.0, True, ANGLE], abs=1e-4) and plugged["changes"] == []
+    assert plugged["reading"] == pytest.approx([-1.0, True, ANGLE], abs=1e-4) and plugged["changes"] == []
     assert [kind for kind, _ in unplugged["changes"]] == ["joystick_lost"] and unplugged["reading"] is None
     assert other["changes"] == [] and other["reading"] is None  # not the pilot's joystick: not flown by
     assert [kind for kind, _ in back["changes"]] == ["joystick_back"]
     assert RADIO in back["changes"][0][1] and "preset edgetx" in back["changes"][0][1]
-    assert back["reading"] == [-1.0, False, ANGLE]  # read anew: the switch says disarmed
+    assert back["reading"] == pytest.approx([0.5, False, ANGLE], abs=1e-4)  # read anew: the switch says disarmed
 
 
 # --- the headless pilot: an emulated transmitter reads the joystick ------------------------------
@@ -175,10 +195,15 @@ def test_a_headless_flight_is_flown_by_a_joystick_that_arms_by_switch_and_surviv
         frame = loop.io._flown[0]
         arm, collective = float(frame[cmap.arm - 1]), float(frame[cmap.collective - 1])
         kinds = [e.kind for e in loop.events]
+        details = " ".join(e.detail for e in loop.events if e.kind == "transmitter")
         now = step[0]
         heard = loop.io.rc_port._last_t is not None  # a stick frame has come
         if now == "start" and "joystick" in kinds and heard:
-            joystick.set(axes={4: 1.0, 2: 0.2})  # arm switch on, collective a little up
+            joystick.set(axes={2: 0.2, 4: 1.0})  # the arm switch on with the collective up: refused
+        elif now == "refused" and "arm refused" in details and arm == 1000.0 and collective > 1500.0:
+            joystick.set(axes={2: -1.0})  # the collective lowered: it arms
+        elif now == "lowered" and arm == 2000.0:
+            joystick.set(axes={2: 0.2})  # then a little up
         elif now == "armed" and arm == 2000.0 and collective == pytest.approx(1600.0, abs=1.0):
             joystick.set(axes={4: -1.0})  # the arm switch flipped off
         elif now == "disarmed" and arm == 1000.0:
@@ -191,16 +216,18 @@ def test_a_headless_flight_is_flown_by_a_joystick_that_arms_by_switch_and_surviv
         else:
             return
         flown.append((now, arm, collective))
-        step[0] = {"start": "armed", "armed": "disarmed", "disarmed": "unplugged", "unplugged": "replugged"}[now]
+        step[0] = {"start": "refused", "refused": "lowered", "lowered": "armed", "armed": "disarmed",
+                   "disarmed": "unplugged", "unplugged": "replugged"}[now]  # fmt: skip
 
     with flight_session(config, heli("trex450").config, before_tick=fly_by_steps) as loop:
         loop.run()
     summary = loop.summary()
     events = [(e["kind"], e["detail"]) for e in summary["events"]]
     assert summary["stop_reason"] == "flown by the joystick", "\n".join(f"{k}: {d}" for k, d in events)
-    assert [s for s, *_ in flown] == ["start", "armed", "disarmed", "unplugged"]
-    assert flown[1][1:] == (2000.0, pytest.approx(1600.0, abs=1.0))  # armed by the switch, the stick's collective
-    assert flown[2][1] == 1000.0  # disarmed by the same switch flipped off: a level, not a toggle
+    assert [s for s, *_ in flown] == ["start", "refused", "lowered", "armed", "disarmed", "unplugged"]
+    assert flown[1][1] == 1000.0  # the arm switch on with the collective up: not armed
+    assert flown[3][1:] == (2000.0, pytest.approx(1600.0, abs=1.0))  # armed by the switch, the stick's collective
+    assert flown[4][1] == 1000.0  # disarmed by the same switch flipped off: a level, not a toggle
     kinds = [kind for kind, _ in events]
     lost = kinds.index("joystick_lost")
     assert kinds.index("joystick") < lost < kinds.index("failsafe_on", lost) < kinds.index("joystick_back")
@@ -290,3 +317,35 @@ def test_the_views_transmitter_flies_by_a_joystick_and_goes_failsafe_while_it_is
     assert kinds.index("joystick") < kinds.index("joystick_lost") < kinds.index("joystick_back")
     assert failsafe_kinds(kinds) == ["failsafe_on", "failsafe_off"]
     assert summary["vehicles"][0]["rotor_speed_rpm"] > 0  # from rest: armed by the radio's switch, it spun up
+
+
+def test_calibrate_joystick_keeps_the_layouts_inversions_names_axes_from_0_and_spares_a_flight_file(tmp_path):
+    """A gamepad (generic: pitch and collective inverted) left alone for half a second, --reverse yaw:
+    the table inverts pitch, collective and yaw (the flip is on top of the layout's), the sticks that
+    did not move are named by their axis, and a flight file with more than [joystick] is not written."""
+    joystick = VirtualJoystick(tmp_path / "joystick.json", name="Logitech Extreme 3D Pro")
+    env = {**os.environ, VIRTUAL_ENV: str(joystick.path)}
+    out = tmp_path / "pad.toml"
+    command = [sys.executable, "-m", "sim", "calibrate", "--joystick", "--seconds", "0.5", "--reverse", "yaw"]
+    result = subprocess.run([*command, "--output", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT_S)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = tomllib.loads(out.read_text())["joystick"]
+    assert table["preset"] == "generic" and table["inverted"] == ["pitch", "collective", "yaw"]
+    assert "roll (axis 0) moved only 0 us" in result.stderr and "yaw (axis 3)" in result.stderr
+    flight_file = tmp_path / "flight.toml"
+    flight_file.write_text('[flight]\nheli = "trex450"\n\n[joystick]\nmode_axis = 6\n')
+    refused = subprocess.run([*command, "--output", str(flight_file)], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=TIMEOUT_S)  # fmt: skip
+    assert refused.returncode == 2 and "holds [flight] as well" in refused.stderr, refused.stderr
+    assert flight_file.read_text().startswith("[flight]")  # untouched
+
+
+def test_a_bad_virtual_joystick_file_is_one_line_and_the_flight_does_not_start(tmp_path):
+    bad = tmp_path / "joystick.json"
+    bad.write_text('{"axes": [0.0, NaN]}')
+    env = {**os.environ, VIRTUAL_ENV: str(bad)}
+    result = subprocess.run([sys.executable, "-m", "sim", "fly", "--headless", "--pilot", "joystick", "--duration",
+                             "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"{VIRTUAL_ENV}={bad}: not JSON (NaN is not a number JSON allows)" in result.stderr

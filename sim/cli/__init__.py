@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
-        format="heli-sim: %(message)s",
+        # on a terminal, clear the line first: a flight's live status line is there, without a newline
+        format=("\r\x1b[K" if sys.stderr.isatty() else "") + "heli-sim: %(message)s",
         stream=sys.stderr,
     )
     try:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
+import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tomli_w
 
@@ -16,7 +19,7 @@ from sim.calibrate import Calibrator
 from sim.cli import check_output_path
 from sim.cli.options import channel_map_type, device_pilot_type, schema_type
 from sim.cli.output import write_output
-from sim.config import JOYSTICK_PRESETS, STICKS, ChannelMap, JoystickLayout, JoystickMap, PortSpec
+from sim.config import JOYSTICK_PRESETS, STICKS, ChannelMap, JoystickLayout, JoystickMap, PortSpec, load_flight
 from sim.dataclass_io import build, show, to_table
 from sim.pilots import ScriptPilot
 from sim.ports.events import EventLog
@@ -25,6 +28,7 @@ from sim.wiring import build_port
 
 _SHOW_EVERY_S = 0.1
 _JOYSTICK_POLL_S = 0.01
+_CHANNEL_NUMBER = re.compile(r"channel (\d+)")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -51,13 +55,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "prints the [joystick] table",
     )
     parser.add_argument(
-        "--joystick-preset", choices=JOYSTICK_PRESETS, default="auto", help="with --joystick: its layout (default auto)"
+        "--joystick-preset", choices=JOYSTICK_PRESETS, help="with --joystick: its layout (default: --config's, or auto)"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="with --joystick: a flight file whose [joystick] layout to use"
     )
     parser.add_argument("--rc-protocol", choices=("crsf", "sbus", "ibus", "msp", "hsf"), help="default by port")
     parser.add_argument(
         "--seconds", type=schema_type(Watch, "seconds"), default=20.0, help="how long to watch (default 20)"
     )
-    parser.add_argument("--output", metavar="FILE", help="write the [rc] table here instead of printing it")
+    parser.add_argument(
+        "--output", metavar="FILE", help="write the table ([rc], or [joystick] with --joystick) here, not to stdout"
+    )
     parser.add_argument(
         "--reverse", type=_stick_names, default=(), metavar="STICKS", help="comma list of reversed sticks"
     )
@@ -100,6 +109,7 @@ def _joystick_number(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     check_output_path(args.output, "--output")
+    _only_table(args.output, "joystick" if args.joystick is not None else "rc")
     if args.joystick is not None:
         return _run_joystick(args)
     channel_map = args.channel_map
@@ -145,7 +155,11 @@ def _watch(
     """Feed ``calibrator`` from ``sample`` for ``seconds`` (Ctrl-C ends it early): live bars on a
     terminal, and what the pilot has done so far, in words, on stderr."""
     interactive = sys.stdout.isatty()
-    print("move every stick to both ends, then let the sticks centre (Ctrl-C ends early)", file=sys.stderr)
+    print(
+        "move every stick to both ends, then let the self-centring sticks (roll, pitch, yaw) come to rest; the "
+        "collective's centre is the middle of its travel (Ctrl-C ends early)",
+        file=sys.stderr,
+    )
     deadline = time.monotonic() + seconds
     next_show = 0.0
     try:
@@ -170,36 +184,49 @@ def _run_joystick(args: argparse.Namespace) -> int:
     """Calibrate a joystick's stick axes: the same watching as a radio's, the ``[joystick]`` table out."""
     from sim.joystick.device import JoystickDevice, start_pygame
 
+    if args.rc_protocol or args.pilot != "neutral" or args.channel_map != ChannelMap():
+        raise ConfigError(
+            "--rc-protocol, --pilot and --channel-map go with --rc; a joystick's layout comes from "
+            "--config FILE ([joystick]) or --joystick-preset"
+        )
+    mapping = load_flight(args.config).joystick if args.config else JoystickMap()
+    if args.joystick_preset:
+        mapping = replace(mapping, preset=args.joystick_preset)
     pygame = start_pygame(events=True)
     try:
-        device = JoystickDevice(pygame, JoystickMap(preset=args.joystick_preset), args.joystick)
+        device = JoystickDevice(pygame, mapping, args.joystick)
         layout = device.sticks.layout
-        channel_map = _axes_as_channels(layout)
-        calibrator = Calibrator(channel_map)
+        if not device.raw()[0]:
+            raise ConfigError(f"joystick {args.joystick} {device.name!r} has no axes: nothing to calibrate")
+        calibrator = Calibrator(_axes_as_channels(layout))
         print(f"heli-sim calibrate: {device.opened}", file=sys.stderr, flush=True)
+        device.poll()  # SDL updates axis values as it pumps its events
+        axes, _buttons = device.raw()  # where the sticks are as it starts: the first sample
+        calibrator.see(time.monotonic(), tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT]))
 
         def sample() -> tuple[float, tuple[float, ...]] | None:
+            time.sleep(_JOYSTICK_POLL_S)  # SDL has no blocking read: poll at a radio's frame rate, plugged or not
             for kind, detail in device.poll():
                 print(f"heli-sim calibrate: {kind}: {detail}", file=sys.stderr, flush=True)
             axes, _buttons = device.raw()
             if not axes:
                 return None
-            frame = tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT])
-            time.sleep(_JOYSTICK_POLL_S)  # SDL has no blocking read: poll at a radio's frame rate
-            return time.monotonic(), frame
+            return time.monotonic(), tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT])
 
         _watch(sample, calibrator, args.seconds)
         device.close()
     finally:
         pygame.quit()
     if calibrator.frames == 0:
-        raise ConfigError(f"joystick {args.joystick}: unplugged for the whole {args.seconds:g} s")
-    calibrated, notes = calibrator.result(args.reverse)
-    for note in notes:
-        print(f"heli-sim calibrate: {note}".replace("channel", "axis"), file=sys.stderr)
-    table: dict = {"preset": layout.preset}
-    if args.reverse:
-        table["inverted"] = list(args.reverse)
+        raise ConfigError(f"joystick {args.joystick}: no samples came (unplugged all along, or ended before the first)")
+    calibrated, notes = calibrator.result()
+    for note in notes:  # the calibrator counts channels from 1; axis k was channel k + 1
+        print("heli-sim calibrate: " + _CHANNEL_NUMBER.sub(_axis_number, note), file=sys.stderr)
+    # the table as the flight file had it (its own changes kept), with the preset it resolved to, the
+    # measured ranges and the whole list of inverted axes (--reverse flips the layout's)
+    table: dict = {**to_table(mapping), "preset": layout.preset}
+    flipped = set(layout.inverted) ^ set(args.reverse)
+    table["inverted"] = [stick for stick in STICKS if stick in flipped]
     for stick in STICKS:
         table[f"{stick}_range"] = [round((us - CENTRE_US) / HALF_RANGE_US, 4) for us in calibrated.calibration(stick)]
     build(JoystickMap, table, source="the measured calibration", path="joystick")  # loads back, or says why
@@ -210,6 +237,28 @@ def _run_joystick(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _axis_number(match: re.Match) -> str:
+    return f"axis {int(match[1]) - 1}"
+
+
+def _only_table(path: str | None, table: str) -> None:
+    """``--output`` names a file that holds nothing but the ``[table]`` being written (or nothing at all):
+    a flight file with more in it is refused, not overwritten (``ConfigError``, before any watching)."""
+    if not path or not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as file:
+            held = tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        held = {"(not TOML)": None}
+    others = sorted(set(held) - {table})
+    if others:
+        raise ConfigError(
+            f"--output {path}: it holds {', '.join(f'[{name}]' for name in others)} as well, and calibrate writes "
+            f"only [{table}]: name a new file and copy the table into your flight file"
+        )
 
 
 def _axes_as_channels(layout: JoystickLayout) -> ChannelMap:

@@ -7,13 +7,24 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
 from heli.trim import solve_hover_trim
 from sim.cli.options import channel_map_type, device_pilot_type, schema_type
-from sim.config import JOYSTICK_PRESETS, ChannelMap, FaultSpec, FlightSettings, JoystickMap, PortSpec, load_heli
+from sim.config import (
+    JOYSTICK_PRESETS,
+    ChannelMap,
+    FaultSpec,
+    FlightSettings,
+    JoystickMap,
+    PortSpec,
+    load_flight,
+    load_heli,
+)
 from sim.dataclass_io import build, field_meta, show
 from sim.devices.emulators import GroundStation, Link, NeutralPilot, ServoBoard, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
@@ -51,7 +62,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--protocol", choices=DEVICE_PROTOCOLS, default="hsf", help="what the device speaks (default hsf)"
     )
     parser.add_argument(
-        "--baud", type=schema_type(FaultSpec, "baud"), default=115200, help="line rate (default 115200)"
+        "--baud",
+        type=schema_type(FaultSpec, "baud"),
+        default=None,
+        help="line rate (default: the protocol's, CRSF 420000 8N1, SBUS 100000 8E2, others 115200 8N1)",
     )
     parser.add_argument("--pace", action="store_true", help="release bytes at 10 bits per baud, as a real wire")
     parser.add_argument(
@@ -83,6 +97,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=JOYSTICK_PRESETS,
         help="transmitter with --pilot joystick: the joystick's layout (default auto: by its name)",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="transmitter with --pilot joystick: a flight file whose [joystick] table to use",
+    )
     parser.add_argument("--joystick-map", default="{}", help=argparse.SUPPRESS)  # the flight's [joystick], as JSON
     parser.add_argument("--airborne", action="store_true", help="transmitter: the flight starts in the air")
     parser.add_argument(
@@ -110,8 +129,12 @@ def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], N
     if args.pilot.partition(":")[0] == "joystick":  # open loop, ready now; imports pygame
         from sim.joystick.pilot import JoystickPilot, joystick_index
 
-        table = {**json.loads(args.joystick_map), **({"preset": args.joystick_preset} if args.joystick_preset else {})}
-        mapping = build(JoystickMap, table, source="--joystick-map", path="joystick")
+        if args.config:
+            mapping = load_flight(args.config).joystick
+        else:
+            mapping = build(JoystickMap, json.loads(args.joystick_map), source="--joystick-map", path="joystick")
+        if args.joystick_preset:
+            mapping = replace(mapping, preset=args.joystick_preset)
         pilot = JoystickPilot(joystick_index(args.pilot), mapping, cmap, args.fleet, report)
         return Transmitter(args.rate_hz, args.fleet, None, pilot, codec=codec)
     if args.pilot == "neutral":
@@ -141,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         """Something the flight should hear of (a joystick unplugged): a JSON line to the simulator
         that started us, which records it as an event; a line on stderr when run by hand."""
         if args.fd is not None:
-            print(json.dumps({"event": kind, "detail": detail}), flush=True)
+            print(json.dumps({"event": kind, "detail": detail, "t": time.monotonic()}), flush=True)
         else:
             print(f"heli-sim device {args.kind}: {kind}: {detail}", file=sys.stderr, flush=True)
 
@@ -157,7 +180,9 @@ def run(args: argparse.Namespace) -> int:
         # started by a simulator for a virtual port: a real device would have its own CPU, so yield
         # this machine's cores to the loop it serves
         os.nice(_EMULATOR_NICENESS)
-    end: FarEnd = FdFarEnd(args.fd) if args.fd is not None else SerialFarEnd(args.port, SerialSettings(args.baud))
+    line = codec.line  # the protocol's line settings: CRSF 420000 8N1, SBUS 100000 8E2 inverted, ...
+    settings = SerialSettings(baudrate=args.baud or line.baudrate, parity=line.parity, stopbits=line.stopbits)
+    end: FarEnd = FdFarEnd(args.fd) if args.fd is not None else SerialFarEnd(args.port, settings)
     stop: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -169,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("ready", flush=True)  # the simulator that started us waits for this line
     try:
-        ended = run_device(end, device, lambda: bool(stop), codec, pace_baud=args.baud if args.pace else 0.0)
+        ended = run_device(end, device, lambda: bool(stop), codec, pace_baud=settings.baudrate if args.pace else 0.0)
     finally:
         end.close()
         for sig, handler in previous.items():

@@ -71,7 +71,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--pilot",
         type=schema_type(FlightSettings, "pilot"),
         metavar="PILOT",
-        help="hover (default), keyboard, or script:FILE",
+        help="hover (default), keyboard, joystick[:N] (a USB joystick or a radio in joystick mode), or script:FILE",
     )
     parser.add_argument("--headless", action="store_true", help="no view, even where there is a display")
     parser.add_argument(

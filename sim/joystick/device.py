@@ -12,14 +12,17 @@ events through the event queue, which needs video initialised; no window is ever
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from heli.errors import ConfigError
-from sim.config import JoystickMap
+from sim.config import JoystickLayout, JoystickMap
 from sim.joystick.sticks import JoystickReading, JoystickSticks
 from sim.joystick.virtual import VirtualJoystickMirror, mirror_from_environment
+
+log = logging.getLogger(__name__)
 
 __all__ = ["JoystickDevice", "JoystickInfo", "NoJoystick", "check_connected", "list_joysticks", "start_pygame"]
 
@@ -51,9 +54,13 @@ class JoystickInfo:
 
 
 def list_joysticks(mapping: JoystickMap | None = None) -> list[JoystickInfo]:
-    """The joysticks connected now (and the virtual one, when the environment asks for it)."""
+    """The joysticks connected now (and the virtual one, when the environment asks for it: a file
+    that does not describe one is ``NoJoystick``, saying why)."""
     pygame = start_pygame(events=False)
     mirror = mirror_from_environment(pygame)
+    if mirror is not None and mirror.problem:
+        pygame.joystick.quit()
+        raise NoJoystick(mirror.problem)
     try:
         mapping = mapping or JoystickMap()
         found = []
@@ -86,12 +93,16 @@ def check_connected(index: int | None, mapping: JoystickMap | None = None) -> Jo
     found = list_joysticks(mapping)
     wanted = index or 0
     if wanted >= len(found):
-        there = f"{len(found)} connected (0 to {len(found) - 1})" if found else "none connected"
-        raise NoJoystick(
-            f"joystick {wanted}: not found, {there}; plug one in (a radio: in USB joystick mode), "
-            "`heli-sim ports` lists them"
-        )
+        raise NoJoystick(_not_found(wanted, len(found)))
     return found[wanted]
+
+
+def _not_found(wanted: int, count: int) -> str:
+    there = f"{count} connected (0 to {count - 1})" if count else "none connected"
+    return (
+        f"joystick {wanted}: not found, {there}; plug one in (a radio: in USB joystick mode), "
+        "`heli-sim ports` lists them"
+    )
 
 
 class JoystickDevice:
@@ -105,14 +116,13 @@ class JoystickDevice:
         self.sticks: JoystickSticks | None = None
         self.name = ""
         self._identity: tuple[str, str] | None = None  # (guid, name) of the device this pilot flies with
+        self._told_problem: str | None = None
         count = pygame.joystick.get_count()
-        if (index is not None and index >= count) or (require and count == 0):
-            there = f"{count} connected (0 to {count - 1})" if count else "none connected"
-            raise NoJoystick(f"joystick {index or 0}: not found, {there}")
-        if count:
-            self.opened = self._open(index or 0)
-        else:
-            self.opened = ""
+        wanted = index or 0
+        if require and wanted >= count:
+            raise NoJoystick(_not_found(wanted, count))
+        # not required and not there: the first joystick plugged in is taken
+        self.opened = self._open(wanted) if wanted < count else ""
 
     @property
     def connected(self) -> bool:
@@ -125,10 +135,13 @@ class JoystickDevice:
         self._identity = (joystick.get_guid(), self.name)
         layout = self.mapping.layout(self.name)
         self.sticks = JoystickSticks(self.mapping, layout)  # a fresh connection: switches read anew
-        return (
-            f"joystick {device_index} {self.name!r} ({joystick.get_numaxes()} axes, "
-            f"{joystick.get_numbuttons()} buttons): {layout.describe()}"
+        axes, buttons = joystick.get_numaxes(), joystick.get_numbuttons()
+        missing = [f"{name} axis {axis}" for name, axis in _layout_axes(layout) if axis >= axes]
+        missing += [f"{name} button {button}" for name, button in _layout_buttons(layout) if button >= buttons]
+        lacking = (
+            f"; not on this joystick (read as centred sticks, switches off): {', '.join(missing)}" if missing else ""
         )
+        return f"joystick {device_index} {self.name!r} ({axes} axes, {buttons} buttons): {layout.describe()}{lacking}"
 
     def handle(self, event: Any) -> tuple[str, str] | None:
         """Follow a pygame event: (kind, detail) when the pilot's joystick came or went, else None."""
@@ -146,9 +159,15 @@ class JoystickDevice:
         return None
 
     def sync(self) -> None:
-        """Bring the virtual joystick (``HELI_SIM_VIRTUAL_JOYSTICK``) up to date; nothing without one."""
-        if self.mirror is not None:
-            self.mirror.sync()
+        """Bring the virtual joystick (``HELI_SIM_VIRTUAL_JOYSTICK``) up to date; nothing without one.
+        A file that does not describe a joystick is said once (logged) and ignored."""
+        if self.mirror is None:
+            return
+        self.mirror.sync()
+        if self.mirror.problem != self._told_problem:
+            self._told_problem = self.mirror.problem
+            if self.mirror.problem:
+                log.warning("%s (ignored: the joystick stays as it was)", self.mirror.problem)
 
     def poll(self) -> list[tuple[str, str]]:
         """Pump SDL's events (headless): what came and went since the last call."""
@@ -184,3 +203,13 @@ class JoystickDevice:
             self.mirror.detach()
         self.joystick = None
         self.sticks = None
+
+
+def _layout_axes(layout: JoystickLayout) -> list[tuple[str, int]]:
+    named = [*layout.stick_axes.items(), ("arm", layout.arm_axis), ("mode", layout.mode_axis)]
+    return [(name, axis) for name, axis in named if axis is not None]
+
+
+def _layout_buttons(layout: JoystickLayout) -> list[tuple[str, int]]:
+    named = [("arm", layout.arm_button), ("mode", layout.mode_button), ("rescue", layout.rescue_button)]
+    return [(name, button) for name, button in named if button is not None]

@@ -17,7 +17,7 @@ import numpy as np
 from heli.state import VehicleState
 from sim.config import ChannelMap, JoystickMap
 from sim.joystick.device import JoystickDevice, start_pygame
-from sim.joystick.sticks import channels_us
+from sim.joystick.sticks import MODE_NAMES, channels_us
 
 __all__ = ["JoystickPilot", "joystick_index"]
 
@@ -39,19 +39,33 @@ class JoystickPilot:
         count: int,
         report: Callable[[str, str], None],
     ):
-        self.device = JoystickDevice(start_pygame(events=True), mapping, index)
+        # the simulator checked it is there; unplugged since (or never there, run by hand), the
+        # transmitter starts anyway and waits for one, as a radio without its gimbals would
+        self.device = JoystickDevice(start_pygame(events=True), mapping, index, require=False)
         self.order = (channel_map.roll, channel_map.pitch, channel_map.collective, channel_map.yaw,
                       channel_map.arm, channel_map.mode)  # fmt: skip
         self.count = count
         self.report = report
-        report("joystick", self.device.opened)
+        self._switches: tuple[bool, int, bool] | None = None  # armed, mode, arm refused: said when they change
+        if self.device.connected:
+            report("joystick", self.device.opened)
+        else:
+            report("joystick_lost", f"joystick {index or 0}: not connected: no stick frames until one is plugged in")
 
     def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray | None:
         for kind, detail in self.device.poll():
             self.report(kind, detail)
         reading = self.device.read()
         if reading is None:
+            self._switches = None  # read anew when it is back
             return None
+        switches = (reading.armed, reading.mode, reading.arm_refused)
+        if switches != self._switches:
+            self._switches = switches
+            said = "arm refused: collective up (lower it to zero pitch or below)" if reading.arm_refused else (
+                f"{'armed' if reading.armed else 'disarmed'}, {MODE_NAMES[reading.mode]}"
+            )  # fmt: skip
+            self.report("transmitter", f"joystick switches: {said}")
         row = channels_us(reading.roll, reading.pitch, reading.collective, reading.yaw, reading.armed, reading.mode,
                           self.order)  # fmt: skip
         return np.tile(np.array(row), (self.count, 1))

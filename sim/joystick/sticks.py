@@ -6,6 +6,8 @@ calibrated centre, with a deadband), the arm and flight-mode switches to levels.
 axis reads as a radio's channel (above 0.4 armed; low rate, middle angle, high rescue, the same
 thresholds as a receiver's channels); a switch on a button is held-is-on (``buttons = "switch"``,
 a radio's latching switch) or flips on each press (``"toggle"``, a gamepad's momentary button).
+Arming needs the collective at or below zero pitch (a flight controller's "collective not low"
+check): with it up, the arm switch is refused until it is lowered.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = ["MODES_US", "MODE_NAMES", "JoystickReading", "JoystickSticks", "chann
 MODES_US = (1000.0, 1500.0, 2000.0)  # rate, angle, rescue
 MODE_NAMES = ("rate", "angle", "rescue")
 RATE, ANGLE, RESCUE = range(3)
+ARM_COLLECTIVE_MAX = 0.0  # the collective stick at or below zero pitch to arm
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class JoystickReading:
     yaw: float
     armed: bool
     mode: int  # index into MODE_NAMES
+    arm_refused: bool = False  # the arm switch is on, the collective up: not armed until it is lowered
 
 
 def channels_us(
@@ -68,10 +72,16 @@ class JoystickSticks:
     def read(self, axes: Sequence[float], buttons: Sequence[bool]) -> JoystickReading:
         layout = self.layout
         sticks = {stick: self._stick(axes, stick) for stick in STICKS}
+        wants = self.armed
         if layout.arm_axis is not None:
-            self.armed = _raw_us(axes, layout.arm_axis) > ARM_THRESHOLD_US
+            wants = _raw_us(axes, layout.arm_axis) > ARM_THRESHOLD_US
         elif layout.arm_button is not None:
-            self.armed = self._switch(buttons, layout.arm_button, self.armed)
+            wants = self._switch(buttons, layout.arm_button, self.armed)
+        # arming with the collective up would leap off the ground (a gamepad's resting trigger read as
+        # the collective, a throttle lever left forward): arming needs zero pitch or below, as a
+        # flight controller's "collective not low" check; once armed, the collective is free
+        refused = wants and not self.armed and sticks["collective"] > ARM_COLLECTIVE_MAX
+        self.armed = wants and not refused
         if layout.mode_axis is not None:
             us = _raw_us(axes, layout.mode_axis)
             self.mode = RATE if us < MODE_ANGLE_US else ANGLE if us <= MODE_RESCUE_US else RESCUE
@@ -81,7 +91,7 @@ class JoystickSticks:
         if layout.rescue_button is not None:
             self.rescue = self._switch(buttons, layout.rescue_button, self.rescue)
         mode = RESCUE if self.rescue else self.mode
-        return JoystickReading(**sticks, armed=self.armed, mode=mode)
+        return JoystickReading(**sticks, armed=self.armed, mode=mode, arm_refused=refused)
 
     def _stick(self, axes: Sequence[float], stick: str) -> float:
         index = getattr(self.layout, f"{stick}_axis")

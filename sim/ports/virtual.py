@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT_S = 1.0
 _STOP_CHECK_S = 0.05  # how often a wait for an emulator's start looks for a stop request (SIGINT / SIGTERM)
+_MAX_READS_PER_POLL = 64  # 4 KiB each: what one poll takes at most (it is polled ten times a second)
 _SUMMARY_BUDGET_S = 0.5  # stopping on a signal: the emulators' summaries are waited for until this long after it
 
 
@@ -91,11 +92,15 @@ class EmulatorProcess:
         self._received += chunk
         return bool(chunk)
 
-    def poll_events(self) -> list[tuple[str, str]]:
-        """What it has reported since the last call (never waits): its ``{"event": kind, "detail": ...}``
-        lines, such as a joystick unplugged.  Read as the flight goes, so its output never fills up."""
+    def poll_events(self) -> list[tuple[str, str, float | None]]:
+        """What it has reported since the last call (never waits): its ``{"event": kind, "detail": ...,
+        "t": monotonic s}`` lines, such as a joystick unplugged, with when they happened (None if it
+        did not say).  Everything waiting is read, so its output never fills up."""
         try:
-            self._read_output(0.0)
+            for _ in range(_MAX_READS_PER_POLL):
+                before = len(self._received)
+                if not self._read_output(0.0) or len(self._received) == before:
+                    break
         except ValueError:  # its output closed (it was stopped as we looked): nothing more from it
             return []
         complete = self._received.rfind(b"\n") + 1
@@ -109,7 +114,8 @@ class EmulatorProcess:
                 event = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            events.append((str(event.get("event")), str(event.get("detail", ""))))
+            t = event.get("t")
+            events.append((str(event.get("event")), str(event.get("detail", "")), t if isinstance(t, float) else None))
         return events
 
     def alive(self) -> bool:
@@ -225,7 +231,7 @@ class VirtualEndpoint:
         if self.emulator is not None:
             self.emulator.wait_ready(deadline)
 
-    def poll_events(self) -> list[tuple[str, str]]:
+    def poll_events(self) -> list[tuple[str, str, float | None]]:
         """What its emulator reported since the last call (see ``EmulatorProcess.poll_events``)."""
         return self.emulator.poll_events() if self.emulator is not None else []
 

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     joystick = JoystickDevice(pygame, mapping, require=False) if sender is not None else None
     if joystick is not None and joystick.connected:
         send(f"joystick {joystick.opened}")
-    switches = (sticks.armed, sticks.mode)  # a joystick's switch changes are said as the keys' are
+    switches = (sticks.armed, sticks.mode, False)  # a joystick's switch changes are said as the keys' are
     clock = pygame.time.Clock()
     simulator = os.getppid()
     frames, first_frame_at = 0, None
@@ -236,12 +236,16 @@ def main(argv: list[str] | None = None) -> int:
             reading = joystick.read() if joystick is not None else None
             if reading is not None:
                 sticks.from_joystick(reading)
-                if (sticks.armed, sticks.mode) != switches:
-                    ui.message = f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}"
+                if (sticks.armed, sticks.mode, reading.arm_refused) != switches:
+                    ui.message = (
+                        "arm refused: collective up (lower it to zero pitch or below)" if reading.arm_refused
+                        else f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}"
+                    )  # fmt: skip
                     send(f"note transmitter (joystick) {ui.message}")
+                switches = (sticks.armed, sticks.mode, reading.arm_refused)
             else:
                 sticks.from_keys(held, dt)
-            switches = (sticks.armed, sticks.mode)
+                switches = (sticks.armed, sticks.mode, False)
             snapshot = reader.read()
             if snapshot.vehicles:
                 ui.focus %= len(snapshot.vehicles)
