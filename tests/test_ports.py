@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import serial
 
@@ -31,7 +32,9 @@ from sim.ports.portset import PortSet
 from sim.ports.roles import Downlink, LinkPort, RcFrame, RcInPort, RcOutPort, ServoOrder, ServoPort, TelemetryPort
 from sim.ports.transport import SerialSettings, open_transport
 from sim.ports.virtual import VirtualEndpoint
+from sim.protocols import crsf
 from sim.protocols.hsf import LinkReply, RcChannels, ServoAck, ServoCommand, VehicleStateMsg, encode
+from sim.protocols.rc import ChannelFrame
 from sim.session import flight_session
 from tests.conftest import heli
 from tests.helpers import (
@@ -534,3 +537,44 @@ def test_sigint_stops_a_flight_blocked_on_a_slow_device_as_promptly_as_one_that_
     summary = json.loads(stats.read_text())
     assert summary["stop_reason"] == "SIGINT" and summary["io_mode_final"] == "blocking"
     assert math.isfinite(summary["duration_s"])
+
+
+def median_frame_gap_s(port: serial.SerialBase, frames: int = 60) -> float:
+    """The median time between CRSF stick frames arriving on ``port`` (read until ``frames`` came)."""
+    decoder, arrivals = crsf.CrsfDecoder(), []
+    deadline = time.monotonic() + 30.0
+    while len(arrivals) < frames and time.monotonic() < deadline:
+        for message in decoder.feed(port.read(max(1, port.in_waiting))):
+            if isinstance(message, ChannelFrame):
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == frames, f"{len(arrivals)} of {frames} frames came"
+    return float(np.median(np.diff(arrivals)))
+
+
+@needs_socat
+def test_a_transmitter_run_by_hand_keeps_its_frame_rate_as_one_the_simulator_starts(tmp_path):
+    """``heli-sim device transmitter --port`` against the same transmitter on a pty the simulator's
+    way (``--fd``), in the same test: the frames come as often (each read used to wait a whole read
+    quantum past the next frame, 150 Hz became 48)."""
+    transmitter = ["transmitter", "--protocol", "crsf", "--pilot", "neutral"]
+    master, slave = os.openpty()
+    try:
+        reader = serial.Serial(os.ttyname(slave), timeout=0.05)
+        proc = subprocess.Popen([sys.executable, "-m", "sim", "device", *transmitter, "--fd", str(master)], cwd=ROOT,
+                                pass_fds=(master,), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            reference_s = median_frame_gap_s(reader)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=10)
+            reader.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    with socat_pair(tmp_path) as (a, b, _socat), device_on(b, *transmitter):
+        reader = serial.Serial(a, timeout=0.05)
+        try:
+            by_hand_s = median_frame_gap_s(reader)
+        finally:
+            reader.close()
+    assert by_hand_s < 1.5 * reference_s, (by_hand_s, reference_s)

@@ -97,11 +97,18 @@ class SerialFarEnd(FarEnd):
 
     def __init__(self, name: str, settings: SerialSettings):
         self.port: serial.SerialBase = open_transport(name, settings)
+        self._quantum_s = settings.read_quantum_s
 
     def read(self, timeout_s: float) -> bytes:
+        """What comes within ``timeout_s``: each pyserial read waits at most what is left of it (a
+        read that waited its whole 20 ms quantum past the device's next frame held a 150 Hz
+        transmitter to 48 frames a second)."""
         deadline = time.monotonic() + timeout_s
         try:
             while True:
+                wait = min(self._quantum_s, max(0.0, deadline - time.monotonic()))
+                if self.port.timeout != wait:
+                    self.port.timeout = wait
                 data = self.port.read(max(1, self.port.in_waiting))
                 if data or time.monotonic() >= deadline:
                     return data
