@@ -319,6 +319,7 @@ def test_an_incomplete_log_exports_what_it_has_and_says_so(flight, tmp_path):
         assert sum(1 for _ in handle) == len(flight.ticks) + 1
 
 
+@pytest.mark.realtime  # it judges how soon the export stops: not in the niced compute stream
 def test_ctrl_c_stops_an_export_at_once_and_leaves_no_file(tmp_path):
     log = logged_flight(tmp_path / "long.hslog", 6.0, 8)  # ~24,000 rows: seconds of replaying and writing
     output = tmp_path / "long.csv"
