@@ -19,13 +19,14 @@ import pytest
 
 from sim.config import FlightConfig, apply_overrides
 from sim.errors import LogError
-from sim.log.format import FRAME_DTYPE, TICK_DTYPE, TICK_FLAGS, NpyAppender
+from sim.log.format import FRAME_DTYPE, STATUS_FILE, TICK_DTYPE, TICK_FLAGS, NpyAppender
 from sim.log.reader import read_log
 from sim.log.replay import Replay
 from sim.loop import FlightLoop, ManualClock
 from sim.session import flight_session
 from tests.conftest import heli
 from tests.helpers import SIGNAL_ALLOWANCE_S, StderrLines, exit_seconds, running
+from tests.test_aio import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -221,6 +222,9 @@ def test_a_signal_at_a_random_moment_leaves_a_log_that_replays(tmp_path, mode, s
         emulators = _children_of(proc.pid)
         proc.send_signal(signal.SIGUSR1)  # a toggle in every log
         lines.wait_for("mode_switch")
+        # the writer has made some of the flight durable (a flush every 0.25 s: on a busy machine the
+        # first may come later than the random moment would), then the random moment
+        assert wait_until(lambda: _durable_ticks(log_path) > 0, 30.0), "the log writer never flushed"
         threading.Event().wait(rng.uniform(0.1, 0.8))  # the random moment (a stimulus, not a synchronisation)
         proc.send_signal(sig)
         proc.wait(10)
@@ -242,6 +246,14 @@ def test_a_signal_at_a_random_moment_leaves_a_log_that_replays(tmp_path, mode, s
     replay = Replay(log)
     replay.run()
     assert replay.difference is None
+
+
+def _durable_ticks(log_path: Path) -> int:
+    """The ticks the log's status file says are on disk (0 before its first flush)."""
+    try:
+        return int(json.loads((log_path / STATUS_FILE).read_text()).get("ticks", 0))
+    except (OSError, ValueError):  # not written yet, or caught between its write and rename
+        return 0
 
 
 def stopped_by_sigterm(tmp_path: Path, *log: str) -> float:
