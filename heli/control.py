@@ -71,6 +71,9 @@ _UPRIGHT_COS = 0.5  # rescue pulls up (or down) until the tilt is below 60 degre
 _LANDED_SINK_M_S = 0.15  # failsafe: slower than this counts as "not descending"
 _LIFTOFF_CLIMB_M_S = 0.25  # climbing faster than this: off the ground
 _TOUCHDOWN_CONFIRM_S = 0.3  # failsafe: told to descend and not sinking this long, the collective is lowered
+_TOUCHDOWN_SINK_M_S = 0.5  # ... "not sinking": slower than this
+_BRAKE_LEAN_PER_M_S = math.atan(0.5 / 9.81)  # failsafe braking: 0.5 m/s^2 per m/s over the ground (a 2 s time constant)
+_BRAKE_LEAN_MAX = math.radians(15.0)
 _GROUND_COLLECTIVE_FRACTION = 0.5  # below this share of the hover collective, with no vertical speed ...
 _GROUND_CONFIRM_S = 0.5  # ... for this long: on the ground
 _GROUND_TIME_CAP_S = 10.0
@@ -386,9 +389,11 @@ def _control_kernel(
     # Not moving alone is also the top of a climb the failsafe has just stopped; so, once stopped
     # for a moment, the collective is lowered (below), as a pilot lowers it on touchdown, and only
     # the ground keeps the helicopter from sinking then
-    landed_time = xp.where(descending & still, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
+    # (not sinking: slower than _TOUCHDOWN_SINK_M_S either way, so the gear's bounce as the collective
+    # comes down does not restart the count; in the air the lowered collective soon sinks it faster)
+    stopped = (climb_rate > -_TOUCHDOWN_SINK_M_S) & (climb_rate < _TOUCHDOWN_SINK_M_S)
+    landed_time = xp.where(descending & stopped, landed_time + dt, xp.where(descending, 0.0, landed_time * 0.0))
     landed = lost & (landed_time >= k.failsafe_landed_s) & (collective_prev < k.ground_collective)
-    touching_down = descending & (landed_time >= _TOUCHDOWN_CONFIRM_S)
     fs_level = lost & (fs_time < k.failsafe_level_s)
     fs_descend = descending & xp.where(landed, False, True)
     rescue = (valid > 0.5) & (stick_mode > 1.5)
@@ -414,8 +419,22 @@ def _control_kernel(
     # --- rate setpoints: sticks (rate mode) or self-level (angle, rescue, failsafe)
     sp_p_stick = _stick_curve(stick_roll, k.expo) * k.rp_rate_max
     sp_q_stick = -_stick_curve(stick_pitch, k.expo) * k.rp_rate_max
-    target_roll = xp.where(grounded, roll_now, k.level_roll + xp.where(angle, stick_roll * k.max_angle, 0.0))
-    target_pitch = xp.where(grounded, pitch_now, k.level_pitch + xp.where(angle, -stick_pitch * k.max_angle, 0.0))
+    # the failsafe brakes what speed it has over the ground (as a flight controller's land mode does, by
+    # its GPS velocity): a lean against it, so it lands slow and the lift it loses as it slows is
+    # made up while it still holds its height, not in the descent
+    vn, ve = vs[3], vs[4]
+    heading_cos, heading_sin = 1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qw * qz + qx * qy)
+    heading_norm = 1.0 / xp.sqrt(heading_cos * heading_cos + heading_sin * heading_sin + 1e-12)
+    forward = (vn * heading_cos + ve * heading_sin) * heading_norm
+    rightward = (ve * heading_cos - vn * heading_sin) * heading_norm
+    brake_pitch = xp.where(lost, xp.clip(_BRAKE_LEAN_PER_M_S * forward, -_BRAKE_LEAN_MAX, _BRAKE_LEAN_MAX), 0.0)
+    brake_roll = xp.where(lost, xp.clip(-_BRAKE_LEAN_PER_M_S * rightward, -_BRAKE_LEAN_MAX, _BRAKE_LEAN_MAX), 0.0)
+    target_roll = xp.where(
+        grounded, roll_now, k.level_roll + xp.where(angle, stick_roll * k.max_angle, 0.0) + brake_roll
+    )
+    target_pitch = xp.where(
+        grounded, pitch_now, k.level_pitch + xp.where(angle, -stick_pitch * k.max_angle, 0.0) + brake_pitch
+    )
     self_level = mode > 0.5
     sp_p = xp.where(
         self_level, xp.clip(k.level_gain * (target_roll - roll_now), -k.rp_rate_max, k.rp_rate_max), sp_p_stick
@@ -462,13 +481,15 @@ def _control_kernel(
     climb_error = climb_sp - climb_rate
     upright = down_z > _UPRIGHT_COS
     holding = (rescue & upright) | fs_level | fs_descend
-    lowering = xp.where(touching_down, k.hover_collective * dt, 0.0)  # the hover collective in a second
-    climb_i = xp.where(
-        holding,
-        xp.clip(climb_i + k.climb_i * climb_error * dt - lowering, -k.climb_i_limit, k.climb_i_limit),
-        collective_prev - k.hover_collective - k.climb_p * climb_error,
-    )
-    held = k.hover_collective + k.climb_p * climb_error + climb_i
+    # the hold starts from the hover's collective (the integrator at 0), not from the pilot's: a pilot
+    # who was sinking at 4 m/s held a collective that keeps it sinking, and an integrator seeded
+    # with it (bumpless) took most of the way to the ground to unlearn it
+    climb_i = xp.where(holding, xp.clip(climb_i + k.climb_i * climb_error * dt, -k.climb_i_limit, k.climb_i_limit), 0.0)
+    # told to descend and not sinking for _TOUCHDOWN_CONFIRM_S: the collective is lowered (by the
+    # hover's in a second), as a pilot lowers it on touchdown.  In the air (the top of a balloon) it
+    # then sinks at once, the stillness ends and the hold has its collective back
+    lowering = k.hover_collective * xp.maximum(landed_time - _TOUCHDOWN_CONFIRM_S, 0.0)
+    held = k.hover_collective + k.climb_p * climb_error + climb_i - xp.where(descending, lowering, 0.0)
     pullup = xp.where(down_z >= 0.0, k.rescue_pullup, -k.rescue_pullup)
     collective = xp.where(
         landed, 0.0, xp.where(rescue & (down_z <= _UPRIGHT_COS), pullup, xp.where(holding, held, manual))
