@@ -1,11 +1,12 @@
-"""Hover trim: the controls and attitude that hold a helicopter still in the air.
+"""Trim: the controls and attitude that hold a helicopter still in the air, or in steady level flight.
 
 Eleven unknowns (collective, both cyclics, tail pitch, roll, pitch, the two flapping angles,
-main and tail inflow, drive torque) make the eleven rates of change of a hovering vehicle zero:
-forces (3), moments (3), flapping (2), inflow (2) and rotor speed (1).  The residuals are the
-flight model's own ``air_loads`` at zero airspeed and nominal headspeed, so trim and simulation
-cannot disagree.  Newton's method with a central-difference Jacobian converges in a handful of
-iterations from a momentum-theory first guess.
+main and tail inflow, drive torque) make the eleven rates of change of a hovering (or steadily
+flying) vehicle zero: forces (3), moments (3), flapping (2), inflow (2) and rotor speed (1).  The
+residuals are the flight model's own ``air_loads`` at the flight's airspeed (zero in a hover)
+and nominal headspeed, so trim and simulation cannot disagree.  Newton's method with a
+central-difference Jacobian converges in a handful of iterations from a momentum-theory first
+guess (forward flight: from the trim of a flight 2 m/s slower, stepping up from the hover).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from heli.dynamics import FlightModel, air_loads, rotation_matrix
 from heli.errors import TrimError
 from heli.ops import SCALAR
 
-__all__ = ["TrimResult", "solve_hover_trim", "throttle_for_torque"]
+__all__ = ["TrimResult", "solve_hover_trim", "solve_trim", "throttle_for_torque"]
 
 _OUT_OF_GROUND_EFFECT_M = 1.0e6
 _MAX_ITERATIONS = 60
 _TOLERANCE = 1e-12
 _JACOBIAN_STEP = 1e-7
+_SPEED_STEP_M_S = 2.0  # forward flight is solved in steps from the hover
 
 
 @dataclass(frozen=True)
@@ -91,14 +93,9 @@ def throttle_for_torque(model: FlightModel, torque_nm: float, rotor_speed_rad_s:
     return torque_nm * max(rotor_speed_rad_s, 0.3 * model.nominal_speed) / model.max_power
 
 
-def _residuals(model: FlightModel, z: np.ndarray, height_m: float) -> np.ndarray:
-    collective, lateral, longitudinal, tail_pitch, roll, pitch, a1, b1, lam, lam_t, q_drive = z.tolist()
-    quat = quaternion_from_euler(roll, pitch, 0.0)
-    rot = rotation_matrix(*quat)
-    loads = air_loads(
-        SCALAR, model, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), model.nominal_speed,
-        (collective, lateral, longitudinal), tail_pitch, (a1, b1), (lam, lam_t), height_m, 1.0,
-    )  # fmt: skip
+def _residuals(model: FlightModel, z: np.ndarray, height_m: float, speed_m_s: float = 0.0) -> np.ndarray:
+    a1, b1, lam, lam_t, q_drive = z.tolist()[6:]
+    loads, rot = _loads(model, z, height_m, speed_m_s)
     weight = model.mass * model.gravity
     torque_scale = weight * model.radius
     return np.array(
@@ -118,8 +115,38 @@ def _residuals(model: FlightModel, z: np.ndarray, height_m: float) -> np.ndarray
     )
 
 
+def _loads(model: FlightModel, z: np.ndarray, height_m: float, speed_m_s: float) -> tuple:
+    """The air loads at the trim variables ``z``, flying level and straight north at ``speed_m_s`` in
+    still air (heading north: the air comes at the body along the earth's north axis), and the
+    body-to-earth rotation (row-major)."""
+    collective, lateral, longitudinal, tail_pitch, roll, pitch, a1, b1, lam, lam_t, _q_drive = z.tolist()
+    rot = rotation_matrix(*quaternion_from_euler(roll, pitch, 0.0))
+    air = (speed_m_s * rot[0], speed_m_s * rot[1], speed_m_s * rot[2])  # north, in body axes
+    loads = air_loads(
+        SCALAR, model, air, (0.0, 0.0, 0.0), model.nominal_speed,
+        (collective, lateral, longitudinal), tail_pitch, (a1, b1), (lam, lam_t), height_m, 1.0,
+    )  # fmt: skip
+    return loads, rot
+
+
 def solve_hover_trim(model: FlightModel, height_m: float = _OUT_OF_GROUND_EFFECT_M) -> TrimResult:
     """Steady hover at nominal headspeed, hub ``height_m`` above the ground (default: far)."""
+    return solve_trim(model, 0.0, height_m)
+
+
+def solve_trim(model: FlightModel, speed_m_s: float = 0.0, height_m: float = _OUT_OF_GROUND_EFFECT_M) -> TrimResult:
+    """Steady level flight at ``speed_m_s`` (0: hover) and nominal headspeed, hub ``height_m`` above
+    the ground.  Forward flight is reached from the hover in steps of at most 2 m/s, each solved from
+    the last (Newton's method converges from a nearby flight)."""
+    steps = max(1, math.ceil(abs(speed_m_s) / _SPEED_STEP_M_S))
+    z = _hover_guess(model)
+    for k in range(1, steps + 1):
+        z = _solve(model, z, height_m, speed_m_s * k / steps)
+    return _result(model, z, height_m, speed_m_s)
+
+
+def _hover_guess(model: FlightModel) -> np.ndarray:
+    """A first guess from momentum theory: collective, cyclic, tail pitch, attitude, flapping, inflow, torque."""
     weight = model.mass * model.gravity
     omega = model.nominal_speed
     ct = weight / (model.thrust_scale * omega * omega)
@@ -129,29 +156,42 @@ def solve_hover_trim(model: FlightModel, height_m: float = _OUT_OF_GROUND_EFFECT
     tail_ct = torque / model.tail_arm / (model.tail_thrust_scale * (omega * model.tail_gear) ** 2)
     tail_lam = math.sqrt(max(tail_ct, 1e-6) / 2.0)
     tail_pitch = 3.0 * (tail_ct / model.tail_half_a_sigma + tail_lam / 2.0)
-    z = np.array([collective, 0.0, 0.0, tail_pitch, 0.0, 0.0, 0.0, 0.0, lam, tail_lam, torque])
+    return np.array([collective, 0.0, 0.0, tail_pitch, 0.0, 0.0, 0.0, 0.0, lam, tail_lam, torque])
+
+
+def _what(model: FlightModel, speed_m_s: float) -> str:
+    return f"hover trim of {model.params.name!r}" if speed_m_s == 0.0 else (
+        f"trim of {model.params.name!r} at {speed_m_s:g} m/s"
+    )  # fmt: skip
+
+
+def _solve(model: FlightModel, z: np.ndarray, height_m: float, speed_m_s: float) -> np.ndarray:
+    """Newton's method on the residuals from ``z``."""
     for _ in range(_MAX_ITERATIONS):
-        res = _residuals(model, z, height_m)
+        res = _residuals(model, z, height_m, speed_m_s)
         if np.max(np.abs(res)) < _TOLERANCE:
-            break
+            return z
         jac = np.empty((11, 11))
         for i in range(11):
             dz = np.zeros(11)
             dz[i] = _JACOBIAN_STEP * max(1.0, abs(z[i]))
-            jac[:, i] = (_residuals(model, z + dz, height_m) - _residuals(model, z - dz, height_m)) / (2 * dz[i])
+            plus, minus = _residuals(model, z + dz, height_m, speed_m_s), _residuals(model, z - dz, height_m, speed_m_s)
+            jac[:, i] = (plus - minus) / (2 * dz[i])
         try:
             z = z - np.linalg.solve(jac, res)
         except np.linalg.LinAlgError as error:
-            raise TrimError(f"hover trim of {model.params.name!r}: singular Jacobian ({error})") from None
-    else:
-        raise TrimError(f"hover trim of {model.params.name!r} did not converge (residual {np.max(np.abs(res)):.2e})")
+            raise TrimError(f"{_what(model, speed_m_s)}: singular Jacobian ({error})") from None
+    raise TrimError(f"{_what(model, speed_m_s)} did not converge (residual {np.max(np.abs(res)):.2e})")
+
+
+def _result(model: FlightModel, z: np.ndarray, height_m: float, speed_m_s: float) -> TrimResult:
     collective, lateral, longitudinal, tail_pitch, roll, pitch, a1, b1, lam, lam_t, q_drive = z.tolist()
-    loads = air_loads(
-        SCALAR, model, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), omega,
-        (collective, lateral, longitudinal), tail_pitch, (a1, b1), (lam, lam_t), height_m, 1.0,
-    )  # fmt: skip
+    omega = model.nominal_speed
+    weight = model.mass * model.gravity
+    loads, _rot = _loads(model, z, height_m, speed_m_s)
     if not (abs(roll) < math.radians(30) and abs(pitch) < math.radians(30) and 0.0 < collective < math.radians(20)):
-        raise TrimError(f"hover trim of {model.params.name!r} is not a plausible hover: {z.tolist()}")
+        kind = "hover" if speed_m_s == 0.0 else "level flight"
+        raise TrimError(f"{_what(model, speed_m_s)} is not a plausible {kind}: {z.tolist()}")
     return TrimResult(
         collective_deg=math.degrees(collective),
         lateral_cyclic_deg=math.degrees(lateral),

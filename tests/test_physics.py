@@ -24,7 +24,7 @@ from heli.initial import ground_state, hover_state
 from heli.ops import ARRAY, SCALAR
 from heli.rotor import induced_inflow_target
 from heli.state import ActuatorCommand, StateIndex, VehicleState
-from heli.trim import quaternion_from_euler, solve_hover_trim
+from heli.trim import quaternion_from_euler, solve_hover_trim, solve_trim
 from tests.conftest import HELIS, heli
 
 FAR = 1.0e6  # hub height out of ground effect
@@ -409,3 +409,33 @@ def ground_push_n(model, packed: np.ndarray) -> np.ndarray:
     rot = rotation_matrix(*packed[:, StateIndex.ATTITUDE].T)
     velocity, rates = tuple(packed[:, StateIndex.VELOCITY].T), tuple(packed[:, StateIndex.RATES].T)
     return contact_loads(ARRAY, model.contact, rot, packed[:, 2], velocity, rates, packed[:, StateIndex.ROTOR_SPEED])[2]
+
+
+# --- forward flight: trim at speed
+
+
+def test_a_forward_flight_trim_at_zero_speed_is_the_hover_trim(each_heli):
+    assert solve_trim(each_heli.model, 0.0) == each_heli.trim
+
+
+def test_level_flight_has_the_power_bucket_and_leans_into_the_speed(each_heli):
+    """Power falls from the hover as the induced power drops with speed, has its minimum at a
+    moderate speed (the bucket, 10-15 % under hover power for RC helicopters of this loading), then
+    rises with the fuselage's parasite power; the nose goes down further the faster it flies."""
+    powers, pitches = {}, {}
+    for speed in (0.0, 5.0, 10.0, 15.0, 20.0, 25.0):
+        trim = solve_trim(each_heli.model, speed)
+        powers[speed], pitches[speed] = trim.main_rotor_power_w, trim.pitch_deg
+    assert powers[10.0] < 0.95 * powers[0.0] and powers[25.0] > powers[10.0]
+    assert list(pitches.values()) == sorted(pitches.values(), reverse=True) and pitches[25.0] < -10.0
+
+
+def test_fast_flight_induced_velocity_is_glauerts(each_heli):
+    """At speed the wake is swept away: v_i = kappa T / (2 rho A V) (Glauert), within a few percent
+    once V is several times the hover induced velocity."""
+    m = each_heli.model
+    speed = 20.0
+    trim = solve_trim(m, speed)
+    area = math.pi * m.radius**2
+    glauert = m.kappa * trim.main_rotor_thrust_n / (2.0 * m.rho * area * speed)
+    assert trim.induced_velocity_m_s == pytest.approx(glauert, rel=0.05)

@@ -1,12 +1,14 @@
-"""``heli-sim trim``: solve and print the steady hover of a helicopter."""
+"""``heli-sim trim``: solve and print the steady hover (or level flight at ``--speed``) of a helicopter."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 
 from heli.dynamics import FlightModel
-from heli.trim import solve_hover_trim
+from heli.params import quantity
+from heli.trim import solve_trim
 from sim.cli.options import schema_type
 from sim.config import FlightSettings, load_heli
 
@@ -29,7 +31,8 @@ _ROWS = {
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "trim",
-        description="Solve the steady hover (controls, attitude, rotor figures) of a helicopter, out of ground effect.",
+        description="Solve the steady hover (controls, attitude, rotor figures) of a helicopter, out of ground effect; "
+        "with --speed, steady level flight straight ahead at that airspeed.",
     )
     parser.add_argument(
         "--heli",
@@ -38,18 +41,36 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="xcell60, trex450, trex700 or a .toml path",
     )
+    parser.add_argument(
+        "--speed",
+        type=schema_type(TrimRequest, "speed_m_s"),
+        default=0.0,
+        metavar="M/S",
+        help="level flight at this airspeed (default 0: the hover)",
+    )
     parser.add_argument("--json", action="store_true", help="print the contract's keys as JSON")
     parser.set_defaults(run=run)
 
 
+@dataclass(frozen=True)
+class TrimRequest:
+    """What ``trim`` solves for."""
+
+    speed_m_s: float = quantity(
+        "m/s", ge=0.0, le=40.0, default=0.0, doc="level flight airspeed; 0 the hover",
+        why="RC helicopters cruise at 5-30 m/s; much beyond 40 m/s the blade tips near their retreating stall",
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     heli = load_heli(args.heli)
-    trim = solve_hover_trim(FlightModel.build(heli.params))
+    trim = solve_trim(FlightModel.build(heli.params), args.speed)
     values = trim.contract()
     if args.json:
-        print(json.dumps(values, indent=2))
+        print(json.dumps({**values, "speed_m_s": args.speed} if args.speed else values, indent=2))
         return 0
-    print(f"hover trim of {heli.params.name} ({heli.params.description}), out of ground effect")
+    what = "hover trim" if not args.speed else f"trim in level flight at {args.speed:g} m/s"
+    print(f"{what} of {heli.params.name} ({heli.params.description}), out of ground effect")
     for key, value in values.items():
         label, unit = _ROWS[key]
         print(f"  {label:<22} {value:10.3f} {unit}")
