@@ -18,9 +18,11 @@ Modes: rate (sticks command body rates), angle (sticks command roll and pitch an
 (level, pull away from the ground if upside down, climb, hold).  Arm switch off is throttle
 hold: the motor stops, the rotor keeps its cyclic and collective (so autorotations can be
 flown).  When the pilot input is stale (``valid`` = 0) the failsafe levels the helicopter and
-holds height for ``failsafe_level_s``, then descends at ``failsafe_descent_m_s`` until it has
-stopped sinking for ``failsafe_landed_s`` with its collective lowered (landed), then cuts the motor; a valid input hands
-control straight back to the pilot.
+holds height for ``failsafe_level_s`` (braking its speed over the ground), then descends at
+``failsafe_descent_m_s`` until it has stopped sinking for ``failsafe_landed_s`` with its
+collective lowered (landed), then cuts the motor; a valid input hands control straight back to
+the pilot.  On the ground (as the controller infers it) the self-level and the rate integrators
+rest.
 """
 
 from __future__ import annotations
