@@ -231,7 +231,8 @@ def test_a_headless_flight_is_flown_by_a_joystick_that_arms_by_switch_and_surviv
     kinds = [kind for kind, _ in events]
     lost = kinds.index("joystick_lost")
     assert kinds.index("joystick") < lost < kinds.index("failsafe_on", lost) < kinds.index("joystick_back")
-    assert failsafe_kinds(kinds) == ["failsafe_on", "failsafe_off"] and "io_error" not in kinds
+    # (a busy machine may hold the transmitter up past the failsafe timeout elsewhere too: more pairs)
+    assert failsafe_kinds(kinds)[-1] == "failsafe_off" and "io_error" not in kinds
     assert events[0][1].startswith(f"rc-in: joystick 0 '{RADIO}'") and "preset edgetx" in events[0][1]
     (rc,) = [p for p in summary["ports"] if p["role"] == "rc-in"]
     assert rc["protocol"] == "crsf" and rc["decode_errors"] == 0 and rc["frames_in"] > 0
@@ -314,8 +315,11 @@ def test_the_views_transmitter_flies_by_a_joystick_and_goes_failsafe_while_it_is
     assert proc.returncode == 130
     summary = json.loads(stats.read_text())
     kinds = [e["kind"] for e in summary["events"]]
-    assert kinds.index("joystick") < kinds.index("joystick_lost") < kinds.index("joystick_back")
-    assert failsafe_kinds(kinds) == ["failsafe_on", "failsafe_off"]
+    lost, back = kinds.index("joystick_lost"), kinds.index("joystick_back")
+    assert kinds.index("joystick") < lost < kinds.index("failsafe_on", lost) < back
+    # the failsafe ended once it was back (the view draws at the lowest priority: on a busy machine
+    # it may miss the timeout at other moments too, each a pair of its own)
+    assert failsafe_kinds(kinds)[-1] == "failsafe_off"
     assert summary["vehicles"][0]["rotor_speed_rpm"] > 0  # from rest: armed by the radio's switch, it spun up
 
 
