@@ -443,3 +443,24 @@ def test_status_line_without_failures_names_none(capsys):
         loop.run()
         _status_line(loop)
     assert "FAILED" not in capsys.readouterr().err
+
+
+def test_the_status_lines_rc_rate_is_the_last_seconds_not_the_flights():
+    """100 frames a second for 3 s, then the radio off: the line says 0 Hz within two seconds (an
+    average over the flight said 100 Hz for as long again).  The clock is the test's."""
+    from sim.cli import fly as fly_cli
+
+    class Flight:  # stands for the loop: only its identity matters here
+        pass
+
+    class RcPort:
+        stick_frames = 0
+
+        def summary(self) -> dict:
+            return {"frame_rate_hz": None}
+
+    loop, rc_port, rates = Flight(), RcPort(), []
+    for tenth in range(60):  # the status line is drawn ten times a second
+        rc_port.stick_frames += 10 if tenth < 30 else 0
+        rates.append(fly_cli._recent_rc_rate_hz(loop, rc_port, now=1000.0 + 0.1 * (tenth + 1)))
+    assert rates[25] == pytest.approx(100.0) and rates[-1] == 0.0

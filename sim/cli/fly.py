@@ -11,6 +11,8 @@ import argparse
 import os
 import signal
 import sys
+import time
+import weakref
 
 import tomli_w
 
@@ -215,6 +217,25 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
     return config
 
 
+_RC_RATE_WINDOW_S = 1.0
+# per flight: (window start, stick frames then, the rate the last window measured)
+_rc_rates: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _recent_rc_rate_hz(loop: FlightLoop, rc_port, now: float | None = None) -> float:
+    """Stick frames a second over the last second or so (a whole-flight average kept showing
+    100 Hz while the radio was off); until the first second has passed, since the start.  ``now``:
+    monotonic seconds (default: the clock)."""
+    now, frames = time.monotonic() if now is None else now, rc_port.stick_frames
+    if loop not in _rc_rates:
+        _rc_rates[loop] = (now, frames, float(rc_port.summary()["frame_rate_hz"] or 0.0))
+    started, then, rate = _rc_rates[loop]
+    if now - started >= _RC_RATE_WINDOW_S:
+        rate = (frames - then) / (now - started)
+        _rc_rates[loop] = (now, frames, rate)
+    return rate
+
+
 def _status_line(loop: FlightLoop) -> None:
     flight = loop.flight
     seg = loop.segments[-1]
@@ -222,7 +243,7 @@ def _status_line(loop: FlightLoop) -> None:
     alt = flight.vehicles.altitude_m
     rpm = flight.vehicles.rotor_speed_rad_s[0] * 30.0 / 3.141592653589793
     rc_port = getattr(loop.io, "rc_port", None)
-    rc = "" if rc_port is None else f"  rc {rc_port.protocol} {rc_port.summary()['frame_rate_hz'] or 0:5.0f} Hz"
+    rc = "" if rc_port is None else f"  rc {rc_port.protocol} {_recent_rc_rate_hz(loop, rc_port):5.0f} Hz"
     failed = [port.name for port in getattr(loop.io, "ports", []) if port.state == "failed"]
     rc += f"  FAILED: {', '.join(failed)}" if failed else ""  # ports that could not go on (exit status 3)
     diverged, taken_over = int(flight.diverged_in_flight.sum()), int(flight.taken_over_in_flight.sum())
