@@ -114,67 +114,30 @@ def bench_msp(quick: bool = False) -> list[Result]:
 def _yamspy_connect_s() -> float:
     """yamspy's connect (it asks API version, variant, version, board, build, name, status) against a
     hovering flight in threaded mode; raises when it does not identify the simulator."""
-    from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
     from sim.ports.bridge import PtyBridge
-    from sim.session import flight_session
 
     with PtyBridge(1) as bridge:
         pair = bridge.paths[0]
         runner = threading.Thread(target=bridge.run, name="bench:pty-bridge", daemon=True)
         runner.start()
         try:
-            config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=60.0)
-            config = replace(config, ports=(PortSpec(role="rc-in", url=pair.a, protocol="msp"),))
-            client: list[subprocess.Popen] = []
-
-            def drive(loop) -> None:
-                if not client:
-                    command = [sys.executable, "-P", "-c", _YAMSPY_CLIENT, pair.b]
-                    client.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
-                elif client[0].poll() is not None:
-                    loop.request_stop("client done")
-
-            try:
-                with flight_session(config, load_heli("trex450"), before_tick=drive) as _loop:
-                    _loop.run()
-            finally:
-                if client and client[0].poll() is None:
-                    client[0].kill()
-            out, _ = client[0].communicate(timeout=30)
+            _loop, client, out = _fly_with_client(pair.a, [_YAMSPY_CLIENT, pair.b], "threaded", 60.0)
         finally:
             bridge.stop()
             runner.join(5.0)
-    figures = json.loads(out.strip().splitlines()[-1]) if client[0].returncode == 0 and out.strip() else {}
+    figures = json.loads(out.strip().splitlines()[-1]) if client.returncode == 0 and out.strip() else {}
     if not figures.get("identified"):
         raise RuntimeError("bench msp: yamspy did not identify the simulator")
     return figures["connect_s"]
 
 
 def _one_flight(mode: str, seconds: float) -> tuple[dict, int]:
-    from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
-    from sim.session import flight_session
-
     master, slave = os.openpty()
     try:
-        config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=seconds + 30.0, io=mode)
-        config = replace(config, ports=(PortSpec(role="rc-in", url=os.ttyname(slave), protocol="msp"),))
-        client: list[subprocess.Popen] = []
-
-        def drive(loop) -> None:
-            if not client:
-                command = [sys.executable, "-P", "-c", _CLIENT, str(master), repr(seconds)]
-                client.append(subprocess.Popen(command, pass_fds=(master,), stdout=subprocess.PIPE, text=True))
-            elif client[0].poll() is not None:
-                loop.request_stop("client done")
-
-        try:
-            with flight_session(config, load_heli("trex450"), before_tick=drive) as loop:
-                loop.run()
-        finally:
-            if client and client[0].poll() is None:
-                client[0].kill()
-        out, _ = client[0].communicate(timeout=30)
-        if client[0].returncode != 0:
+        loop, client, out = _fly_with_client(
+            os.ttyname(slave), [_CLIENT, str(master), repr(seconds)], mode, seconds + 30.0, pass_fds=(master,)
+        )
+        if client.returncode != 0:
             raise RuntimeError(f"bench msp: the MSP client failed in {mode} mode")
         events = loop.summary()["events"]
         failsafes = sum(1 for e in events if e["kind"] == "failsafe_on" and "since the start" not in e["detail"])
@@ -182,3 +145,33 @@ def _one_flight(mode: str, seconds: float) -> tuple[dict, int]:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def _fly_with_client(
+    rc_url: str, script_and_args: list[str], mode: str, duration_s: float, pass_fds: tuple[int, ...] = ()
+) -> tuple:
+    """A hovering trex450 whose rc-in port (``rc_url``) speaks MSP, flown until a client process
+    (``python -P -c SCRIPT ARGS...``, started at the first tick) exits; the loop, the client and its
+    output."""
+    from sim.config import FlightConfig, PortSpec, apply_overrides, load_heli
+    from sim.session import flight_session
+
+    config = apply_overrides(FlightConfig(), heli="trex450", start="hover", duration_s=duration_s, io=mode)
+    config = replace(config, ports=(PortSpec(role="rc-in", url=rc_url, protocol="msp"),))
+    client: list[subprocess.Popen] = []
+
+    def drive(loop) -> None:
+        if not client:
+            command = [sys.executable, "-P", "-c", *script_and_args]
+            client.append(subprocess.Popen(command, pass_fds=pass_fds, stdout=subprocess.PIPE, text=True))
+        elif client[0].poll() is not None:
+            loop.request_stop("client done")
+
+    try:
+        with flight_session(config, load_heli("trex450"), before_tick=drive) as loop:
+            loop.run()
+    finally:
+        if client and client[0].poll() is None:
+            client[0].kill()
+    out, _ = client[0].communicate(timeout=30)
+    return loop, client[0], out

@@ -204,6 +204,11 @@ class ChannelMap:
             raise ConfigError(f"two functions share a channel: {used}")
 
 
+def is_joystick_pilot(spec: str) -> bool:
+    """``joystick`` or ``joystick:N``."""
+    return spec.partition(":")[0] == "joystick"
+
+
 @dataclass(frozen=True)
 class FlightSettings:
     """What to fly and how: the ``[flight]`` table and the matching command-line options."""
@@ -260,10 +265,14 @@ class FlightSettings:
     )  # fmt: skip
 
     @property
+    def pilot_is_joystick(self) -> bool:
+        return is_joystick_pilot(self.pilot)
+
+    @property
     def pilot_is_transmitter(self) -> bool:
         """The keyboard (the view's transmitter) or a joystick (an emulated transmitter reads it): a
         pilot that reaches the flight as a radio does, down the rc-in port, in CRSF by default."""
-        return self.pilot == "keyboard" or self.pilot.partition(":")[0] == "joystick"
+        return self.pilot == "keyboard" or self.pilot_is_joystick
 
     def __post_init__(self) -> None:
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)
@@ -321,17 +330,26 @@ class JoystickLayout:
     def stick_axes(self) -> dict[str, int]:
         return {stick: getattr(self, f"{stick}_axis") for stick in STICKS}
 
+    @property
+    def named_axes(self) -> dict[str, int]:
+        """Every axis the layout reads: the sticks', then the switches' on axes."""
+        switches = {name: axis for name in ("arm", "mode") if (axis := getattr(self, f"{name}_axis")) is not None}
+        return {**self.stick_axes, **switches}
+
+    @property
+    def named_buttons(self) -> dict[str, int]:
+        """Every button the layout reads (arm, mode, rescue)."""
+        return {name: b for name in ("arm", "mode", "rescue") if (b := getattr(self, f"{name}_button")) is not None}
+
     def describe(self) -> str:
         """One line: where everything is."""
         sticks = ", ".join(f"{stick} axis {axis}" for stick, axis in self.stick_axes.items())
-        switches = []
-        for name in ("arm", "mode", "rescue"):
-            axis = getattr(self, f"{name}_axis", None)
-            button = getattr(self, f"{name}_button")
-            if axis is not None:
-                switches.append(f"{name} axis {axis}")
-            elif button is not None:
-                switches.append(f"{name} button {button} ({self.buttons})")
+        axes, buttons = self.named_axes, self.named_buttons
+        switches = [
+            f"{name} axis {axes[name]}" if name in axes else f"{name} button {buttons[name]} ({self.buttons})"
+            for name in ("arm", "mode", "rescue")
+            if name in axes or name in buttons
+        ]
         inverted = f"; inverted {', '.join(self.inverted)}" if self.inverted else ""
         return f"preset {self.preset}: {sticks}; {', '.join(switches) or 'no switches'}{inverted}"
 
@@ -472,21 +490,16 @@ class JoystickMap:
         auto = {"edgetx": ", auto's pick for a radio", "gamepad": ", auto's pick for a gamepad",
                 "generic": ", auto's pick for other joysticks"}  # fmt: skip
         where = f" (preset {preset}{auto[preset] if self.preset == 'auto' else ''})"
-        axes = {**layout.stick_axes}
-        for switch in ("arm", "mode"):
-            if (axis := getattr(layout, f"{switch}_axis")) is not None:
-                axes[switch] = axis
         taken: dict[int, str] = {}
-        for name, axis in axes.items():
+        for name, axis in layout.named_axes.items():
             if axis in taken:
                 what = "two sticks share" if name in STICKS else "a switch shares"
                 raise ConfigError(
                     f"{what} an axis: {taken[axis]} and {name} are both on axis {axis}{where}; expected one axis each"
                 )
             taken[axis] = name
-        buttons = {n: b for n in ("arm", "mode", "rescue") if (b := getattr(layout, f"{n}_button")) is not None}
         seen: dict[int, str] = {}
-        for name, button in buttons.items():
+        for name, button in layout.named_buttons.items():
             if button in seen:
                 raise ConfigError(
                     f"{seen[button]}_button and {name}_button are both {button}{where}; expected one button each"

@@ -68,7 +68,7 @@ def flight_session(
             "--pilot keyboard needs the view (it is the transmitter): a display, without --headless; "
             "without one, fly with --pilot joystick (a USB joystick or a radio in joystick mode), hover or script:FILE"
         )
-    if settings.pilot.partition(":")[0] == "joystick":
+    if settings.pilot_is_joystick:
         _check_joystick(config)
     flight = Flight(heli, config)
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)

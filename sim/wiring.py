@@ -253,7 +253,7 @@ class PortIO:
             "--channel-map", f"{cmap.roll},{cmap.pitch},{cmap.collective},{cmap.yaw},{cmap.arm},{cmap.mode}",
             "--rate-hz", repr(settings.pilot_hz),
         ]  # fmt: skip
-        if settings.pilot.partition(":")[0] == "joystick":
+        if settings.pilot_is_joystick:
             args += ["--joystick-map", json.dumps(to_table(self.config.joystick))]
         return [*args, "--airborne"] if settings.start == "hover" else args
 

@@ -202,7 +202,7 @@ def _run_joystick(args: argparse.Namespace) -> int:
         print(f"heli-sim calibrate: {device.opened}", file=sys.stderr, flush=True)
         device.poll()  # SDL updates axis values as it pumps its events
         axes, _buttons = device.raw()  # where the sticks are as it starts: the first sample
-        calibrator.see(time.monotonic(), tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT]))
+        calibrator.see(time.monotonic(), _axes_as_microseconds(axes))
 
         def sample() -> tuple[float, tuple[float, ...]] | None:
             time.sleep(_JOYSTICK_POLL_S)  # SDL has no blocking read: poll at a radio's frame rate, plugged or not
@@ -211,7 +211,7 @@ def _run_joystick(args: argparse.Namespace) -> int:
             axes, _buttons = device.raw()
             if not axes:
                 return None
-            return time.monotonic(), tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT])
+            return time.monotonic(), _axes_as_microseconds(axes)
 
         _watch(sample, calibrator, args.seconds)
         device.close()
@@ -237,6 +237,11 @@ def _run_joystick(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _axes_as_microseconds(axes: list[float]) -> tuple[float, ...]:
+    """A joystick's axes (-1..1) read as channels (1000..2000 us), axis k as channel k + 1."""
+    return tuple(CENTRE_US + HALF_RANGE_US * value for value in axes[:CHANNEL_COUNT])
 
 
 def _axis_number(match: re.Match) -> str:

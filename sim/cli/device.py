@@ -22,6 +22,7 @@ from sim.config import (
     FlightSettings,
     JoystickMap,
     PortSpec,
+    is_joystick_pilot,
     load_flight,
     load_heli,
 )
@@ -126,7 +127,7 @@ def _descriptor(text: str) -> int:
 
 def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], None]) -> Transmitter:
     cmap = args.channel_map
-    if args.pilot.partition(":")[0] == "joystick":  # open loop, ready now; imports pygame
+    if is_joystick_pilot(args.pilot):  # open loop, ready now; imports pygame
         from sim.joystick.pilot import JoystickPilot, joystick_index
 
         if args.config:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from heli.dynamics import FlightModel
-from heli.params import quantity
+from heli.params import MAX_AIRSPEED_M_S, quantity
 from heli.trim import solve_trim
 from sim.cli.options import schema_type
 from sim.config import FlightSettings, load_heli
@@ -57,7 +57,7 @@ class TrimRequest:
     """What ``trim`` solves for."""
 
     speed_m_s: float = quantity(
-        "m/s", ge=0.0, le=40.0, default=0.0, doc="level flight airspeed; 0 the hover",
+        "m/s", ge=0.0, le=MAX_AIRSPEED_M_S, default=0.0, doc="level flight airspeed; 0 the hover",
         why="RC helicopters cruise at 5-30 m/s; much beyond 40 m/s the blade tips near their retreating stall",
     )  # fmt: skip
 

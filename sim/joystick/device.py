@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heli.errors import ConfigError
-from sim.config import JoystickLayout, JoystickMap
+from sim.config import JoystickMap
 from sim.joystick.sticks import JoystickReading, JoystickSticks
 from sim.joystick.virtual import VirtualJoystickMirror, mirror_from_environment
 
@@ -136,8 +136,8 @@ class JoystickDevice:
         layout = self.mapping.layout(self.name)
         self.sticks = JoystickSticks(self.mapping, layout)  # a fresh connection: switches read anew
         axes, buttons = joystick.get_numaxes(), joystick.get_numbuttons()
-        missing = [f"{name} axis {axis}" for name, axis in _layout_axes(layout) if axis >= axes]
-        missing += [f"{name} button {button}" for name, button in _layout_buttons(layout) if button >= buttons]
+        missing = [f"{name} axis {axis}" for name, axis in layout.named_axes.items() if axis >= axes]
+        missing += [f"{name} button {button}" for name, button in layout.named_buttons.items() if button >= buttons]
         lacking = (
             f"; not on this joystick (read as centred sticks, switches off): {', '.join(missing)}" if missing else ""
         )
@@ -181,12 +181,9 @@ class JoystickDevice:
 
     def read(self) -> JoystickReading | None:
         """The sticks and switches now; None while the joystick is unplugged."""
-        joystick, sticks = self.joystick, self.sticks
-        if joystick is None or sticks is None:
+        if self.joystick is None or self.sticks is None:
             return None
-        axes = [joystick.get_axis(i) for i in range(joystick.get_numaxes())]
-        buttons = [joystick.get_button(i) for i in range(joystick.get_numbuttons())]
-        return sticks.read(axes, buttons)
+        return self.sticks.read(*self.raw())
 
     def raw(self) -> tuple[list[float], list[bool]]:
         """The raw axes and buttons now (empty while unplugged): calibration reads these."""
@@ -203,13 +200,3 @@ class JoystickDevice:
             self.mirror.detach()
         self.joystick = None
         self.sticks = None
-
-
-def _layout_axes(layout: JoystickLayout) -> list[tuple[str, int]]:
-    named = [*layout.stick_axes.items(), ("arm", layout.arm_axis), ("mode", layout.mode_axis)]
-    return [(name, axis) for name, axis in named if axis is not None]
-
-
-def _layout_buttons(layout: JoystickLayout) -> list[tuple[str, int]]:
-    named = [("arm", layout.arm_button), ("mode", layout.mode_button), ("rescue", layout.rescue_button)]
-    return [(name, button) for name, button in named if button is not None]
