@@ -31,7 +31,7 @@ from heli.ground import ContactConstants, contact_loads
 from heli.mixer import SwashGeometry, unmix
 from heli.ops import ARRAY, SCALAR
 from heli.params import Environment, HeliParams
-from heli.rotor import induced_inflow_target, profile_torque_coeff, thrust_coeff
+from heli.rotor import STALL_KNEE, blade_element_thrust, induced_inflow_target, profile_torque_coeff, stall_limited
 from heli.state import ActuatorCommand, VehicleState
 
 __all__ = ["SCALAR_BATCH_LIMIT", "AirLoads", "FlightModel", "air_loads", "rotation_matrix", "step"]
@@ -69,7 +69,7 @@ class FlightModel:
     kappa: float
     thrust_scale: float  # rho A R^2: T = C_T * thrust_scale * Omega^2
     torque_scale: float  # rho A R^3
-    cq0: float
+    profile_polar: tuple[float, float, float, float, float]  # see heli.rotor.profile_torque_coeff
     hub_stiffness: float
     direction: float
     nominal_speed: float
@@ -158,7 +158,13 @@ class FlightModel:
             kappa=mr.induced_power_factor,
             thrust_scale=thrust_scale,
             torque_scale=thrust_scale * mr.radius_m,
-            cq0=mr.solidity * mr.profile_drag_coeff / 8.0,
+            profile_polar=(
+                mr.solidity * mr.profile_drag_coeff / 8.0,
+                mr.solidity * mr.profile_drag_quadratic_per_rad2 / 8.0,
+                mr.solidity * mr.stall_drag_per_rad2 / 8.0,
+                6.0 / (mr.solidity * mr.lift_slope_per_rad),  # mean blade angle 6 C_T / (sigma a) per C_T
+                STALL_KNEE * 6.0 * mr.thrust_coeff_max / (mr.solidity * mr.lift_slope_per_rad),
+            ),
             hub_stiffness=mr.hub_stiffness_nm_per_rad,
             direction=float(mr.direction),
             nominal_speed=omega,
@@ -273,7 +279,8 @@ def air_loads(
     u_hub, v_hub = u - q * m.hub_height, v + p * m.hub_height
     mu = xp.sqrt(u_hub * u_hub + v_hub * v_hub) * inv_tip
     mu_z = w * inv_tip
-    ct = thrust_coeff(xp, m.half_a_sigma, m.ct_max, collective, mu, mu_z, lam) * alive
+    ct_linear = blade_element_thrust(xp, m.half_a_sigma, collective, mu, mu_z, lam) * alive
+    ct = stall_limited(xp, ct_linear, m.ct_max)
     lam_target = induced_inflow_target(xp, ct, mu, mu_z, lam, m.kappa)
     # ground effect, for a downward wake only: Cheeseman and Bennett (1955) give, at constant power,
     # T / T_oge = 1 / (1 - (R / 4z)^2 / (1 + (V / v_i)^2)).  The induced velocity here is that of the
@@ -286,7 +293,8 @@ def air_loads(
     lam_target = lam_target * xp.where(ct > 0.0, relief * xp.sqrt(relief), 1.0)
     omega_sq = omega * omega
     thrust = ct * m.thrust_scale * omega_sq
-    cq = ct * (lam - mu_z) + profile_torque_coeff(m.cq0, mu)
+    lam_net = lam - mu_z
+    cq = ct * lam_net + profile_torque_coeff(xp, m.profile_polar, collective, lam_net, mu, ct_linear)
     main_torque = cq * m.torque_scale * omega_sq
 
     # --- tip-path plane: first-order flapping targets (steady state of Gavrilets' ODEs)
@@ -308,11 +316,12 @@ def air_loads(
     edge_tail = xp.sqrt(u * u + w_tail * w_tail)
     mu_t = edge_tail * inv_tail_tip
     mu_z_t = d * v_tail * inv_tail_tip
-    ct_t = thrust_coeff(xp, m.tail_half_a_sigma, m.tail_ct_max, tail_pitch, mu_t, mu_z_t, lam_tail) * alive
+    ct_t = blade_element_thrust(xp, m.tail_half_a_sigma, tail_pitch, mu_t, mu_z_t, lam_tail) * alive
+    ct_t = stall_limited(xp, ct_t, m.tail_ct_max)
     lam_t_target = induced_inflow_target(xp, ct_t, mu_t, mu_z_t, lam_tail, 1.0)
     tail_omega_sq = tail_omega * tail_omega
     tail_thrust = ct_t * m.tail_thrust_scale * tail_omega_sq
-    cq_t = ct_t * (lam_tail - mu_z_t) + profile_torque_coeff(m.tail_cq0, mu_t)
+    cq_t = ct_t * (lam_tail - mu_z_t) + m.tail_cq0 * (1.0 + (7.0 / 3.0) * mu_t * mu_t)  # constant C_d0
     tail_torque = cq_t * m.tail_torque_scale * tail_omega_sq
     y_tail = -d * tail_thrust
 

@@ -147,10 +147,13 @@ class MainRotor:
     chord_m: float = quantity("m", ge=0.004, le=0.15, why="RC blades: ~8 mm (micro) to ~0.1 m (large-scale)")
     blade_count: int = quantity("blades", ge=2, le=8, why="RC heads have 2 to 5 blades, scale heads up to 8")
     lift_slope_per_rad: float = quantity("1/rad", ge=2.0, le=6.5, why=_LIFT_SLOPE)
-    profile_drag_coeff: float = quantity("-", ge=0.004, le=0.05, why=_SECTION_DRAG)
-    thrust_coeff_max: float = quantity(
-        "-", ge=0.001, le=0.05, doc="|C_T| clip (blade stall)", why="blade stall at C_T about 0.12 x solidity"
+    profile_drag_coeff: float = quantity(
+        "-", ge=0.004, le=0.05, doc="section C_d at zero lift, C_d0", why=_SECTION_DRAG
     )
+    thrust_coeff_max: float = quantity(
+        "-", ge=0.001, le=0.05, doc="|C_T| stall limit, sigma C_L,max / 6, approached smoothly",
+        why="blade stall at a mean lift coefficient of ~0.7-1.0: C_T about 0.12-0.15 x solidity",
+    )  # fmt: skip
     blade_flap_inertia_kg_m2: float = quantity(
         "kg m^2", ge=2e-6, le=1.0, doc="one blade about the hub",
         why="m R^2 / 3 of one blade: ~1e-5 (micro) to ~0.2 (large-scale)",
@@ -182,6 +185,14 @@ class MainRotor:
     ground_effect_min_height_ratio: float = quantity(
         "-", ge=0.3, le=2.0, default=0.5, doc="hub height / R below which ground effect stops growing",
         why="Cheeseman-Bennett's ground effect is infinite at 0.25",
+    )  # fmt: skip
+    profile_drag_quadratic_per_rad2: float = quantity(
+        "1/rad^2", ge=0.0, le=3.0, default=0.0, doc="C_d2 of the polar C_d = C_d0 + C_d2 alpha^2",
+        why="symmetric sections below stall: ~0.3-0.6 at RC Reynolds numbers (0: constant profile drag)",
+    )  # fmt: skip
+    stall_drag_per_rad2: float = quantity(
+        "1/rad^2", ge=0.0, le=100.0, default=0.0, doc="drag rise with the square of the angle past the stall knee",
+        why="sections past stall: C_d rises ~0.1-0.15 over the first 0.1 rad (about 10-15 per rad^2)",
     )  # fmt: skip
 
     @property

@@ -19,6 +19,7 @@ import numpy as np
 from heli.dynamics import FlightModel, air_loads, rotation_matrix
 from heli.errors import TrimError
 from heli.ops import SCALAR
+from heli.rotor import profile_torque_coeff
 
 __all__ = ["TrimResult", "solve_hover_trim", "solve_trim", "throttle_for_torque"]
 
@@ -152,7 +153,8 @@ def _hover_guess(model: FlightModel) -> np.ndarray:
     ct = weight / (model.thrust_scale * omega * omega)
     lam = model.kappa * math.sqrt(ct / 2.0)
     collective = 3.0 * (ct / model.half_a_sigma + lam / 2.0)
-    torque = (ct * lam + model.cq0) * model.torque_scale * omega * omega
+    profile = profile_torque_coeff(SCALAR, model.profile_polar, collective, lam, 0.0, ct)
+    torque = (ct * lam + profile) * model.torque_scale * omega * omega
     tail_ct = torque / model.tail_arm / (model.tail_thrust_scale * (omega * model.tail_gear) ** 2)
     tail_lam = math.sqrt(max(tail_ct, 1e-6) / 2.0)
     tail_pitch = 3.0 * (tail_ct / model.tail_half_a_sigma + tail_lam / 2.0)

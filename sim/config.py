@@ -27,6 +27,7 @@ from sim.dataclass_io import build, parse_text, short_source, show, to_table
 from sim.ports.codecs import ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
 
 __all__ = [
+    "CHANNEL_FUNCTIONS",
     "FAULT_KINDS",
     "MAX_CONFIG_BYTES",
     "PORT_ROLES",
@@ -54,6 +55,9 @@ MAX_PHYSICS_DT_S = 0.005  # RC landing gear and tail rotors move at ~100-200/s: 
 MAX_CATCHUP_STEPS = 100_000  # physics steps in one catch-up after a stall (~10 s of CPU for one vehicle)
 _CONTROLLER_NAME = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 STICKS = ("roll", "pitch", "collective", "yaw")
+# the contract's channel functions, in its default order (channel 1 first); throttle_hold may be 0 (none)
+CHANNEL_FUNCTIONS = (*STICKS, "arm", "mode", "throttle_hold")
+DEFAULT_THROTTLE_HOLD_CHANNEL = 7
 FRAME_CHANNELS = 16  # channels in an RC frame (CRSF and SBUS carry 16)
 MAX_DURATION_S = 1_000_000.0  # 11.6 days: a flight, a fault, a script; longer runs use duration 0 (until stopped)
 MAX_FLEET = 100_000
@@ -167,6 +171,12 @@ class ChannelMap:
         "channel", ge=1, le=FRAME_CHANNELS, default=6, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue",
         why=_FRAME_WHY,
     )  # fmt: skip
+    throttle_hold: int | None = quantity(
+        "channel", ge=0, le=FRAME_CHANNELS, default=None,
+        doc="> 1700 us: throttle hold (the motor stops, the controller flies on); 0: no such switch; "
+        f"not set: {DEFAULT_THROTTLE_HOLD_CHANNEL}, or 0 if another function has that channel",
+        why=_FRAME_WHY,
+    )  # fmt: skip
     roll_us: tuple[float, ...] = quantity(
         "us", ge=500, le=2500, items=3, default=(1000.0, 1500.0, 2000.0), doc="min, centre, max", why=_PULSE_WHY
     )
@@ -182,6 +192,10 @@ class ChannelMap:
     reversed: tuple[str, ...] = quantity(
         "-", choices=STICKS, max_items=len(STICKS), default=(), doc="sticks whose direction is reversed"
     )
+
+    def numbers(self) -> tuple[int, ...]:
+        """The channel of each of ``CHANNEL_FUNCTIONS``, in that order."""
+        return tuple(getattr(self, function) for function in CHANNEL_FUNCTIONS)
 
     def calibration(self, stick: str) -> tuple[float, float, float]:
         """(min, centre, max) in microseconds of one stick."""
@@ -202,6 +216,15 @@ class ChannelMap:
                 raise ConfigError(f"rc.{name} = {channel!r}: out of range, expected a channel 1-{FRAME_CHANNELS}")
         if len(set(used)) != len(used):
             raise ConfigError(f"two functions share a channel: {used}")
+        if self.throttle_hold is None:  # the default: channel 7 unless the map gives it to something else
+            free = DEFAULT_THROTTLE_HOLD_CHANNEL not in used
+            object.__setattr__(self, "throttle_hold", DEFAULT_THROTTLE_HOLD_CHANNEL if free else 0)
+        if self.throttle_hold in used:
+            function = CHANNEL_FUNCTIONS[used.index(self.throttle_hold)]
+            raise ConfigError(
+                f"rc.throttle_hold = {self.throttle_hold}: channel {self.throttle_hold} is rc.{function}'s; "
+                "expected a free channel, or 0 for no throttle-hold switch"
+            )
 
 
 def is_joystick_pilot(spec: str) -> bool:
@@ -307,6 +330,10 @@ GAMEPAD_NAME_MARKS = ("xbox", "controller", "gamepad", "dualshock", "dualsense",
 SWITCH_KINDS = ("switch", "toggle")
 
 
+_AXIS_SWITCHES = ("arm", "mode", "hold")  # switches that may be on an axis or a button
+_BUTTON_SWITCHES = ("arm", "mode", "rescue", "hold")  # rescue is a button only
+
+
 @dataclass(frozen=True)
 class JoystickLayout:
     """Where each stick and switch of a transmitter is on a joystick: a preset with the flight
@@ -324,6 +351,8 @@ class JoystickLayout:
     arm_button: int | None
     mode_button: int | None  # held (or toggled on): rate; else angle
     rescue_button: int | None  # held (or toggled on): rescue, over the mode button
+    hold_axis: int | None  # a switch on an axis: > 0.4 throttle hold
+    hold_button: int | None  # held (or toggled on): throttle hold
     buttons: str  # "switch": a button's level is the switch (a radio); "toggle": a press flips it (a gamepad)
 
     @property
@@ -333,13 +362,13 @@ class JoystickLayout:
     @property
     def named_axes(self) -> dict[str, int]:
         """Every axis the layout reads: the sticks', then the switches' on axes."""
-        switches = {name: axis for name in ("arm", "mode") if (axis := getattr(self, f"{name}_axis")) is not None}
+        switches = {name: axis for name in _AXIS_SWITCHES if (axis := getattr(self, f"{name}_axis")) is not None}
         return {**self.stick_axes, **switches}
 
     @property
     def named_buttons(self) -> dict[str, int]:
-        """Every button the layout reads (arm, mode, rescue)."""
-        return {name: b for name in ("arm", "mode", "rescue") if (b := getattr(self, f"{name}_button")) is not None}
+        """Every button the layout reads (arm, mode, rescue, hold)."""
+        return {name: b for name in _BUTTON_SWITCHES if (b := getattr(self, f"{name}_button")) is not None}
 
     def describe(self) -> str:
         """One line: where everything is."""
@@ -347,7 +376,7 @@ class JoystickLayout:
         axes, buttons = self.named_axes, self.named_buttons
         switches = [
             f"{name} axis {axes[name]}" if name in axes else f"{name} button {buttons[name]} ({self.buttons})"
-            for name in ("arm", "mode", "rescue")
+            for name in _BUTTON_SWITCHES
             if name in axes or name in buttons
         ]
         inverted = f"; inverted {', '.join(self.inverted)}" if self.inverted else ""
@@ -360,18 +389,21 @@ class JoystickLayout:
 # on channel 6 are switches on axes 4 and 5, with the radio's own sense)
 _GENERIC = JoystickLayout(
     preset="generic", roll_axis=0, pitch_axis=1, collective_axis=2, yaw_axis=3, inverted=("pitch", "collective"),
-    arm_axis=None, mode_axis=None, arm_button=0, mode_button=1, rescue_button=None, buttons="toggle",
+    arm_axis=None, mode_axis=None, arm_button=0, mode_button=1, rescue_button=None, hold_axis=None, hold_button=2,
+    buttons="toggle",
 )  # fmt: skip
 _RADIO = JoystickLayout(
     preset="edgetx", roll_axis=0, pitch_axis=1, collective_axis=2, yaw_axis=3, inverted=(),
-    arm_axis=4, mode_axis=5, arm_button=None, mode_button=None, rescue_button=None, buttons="switch",
+    arm_axis=4, mode_axis=5, arm_button=None, mode_button=None, rescue_button=None, hold_axis=6, hold_button=None,
+    buttons="switch",
 )  # fmt: skip
 # a gamepad as SDL numbers its axes on Linux (left stick x, y, left trigger, right stick x, y, right
 # trigger; buttons A, B, X, Y), flown "mode 2": the left stick is collective (springing to zero pitch)
 # and yaw, the right stick the cyclic; A arms, B switches rate / angle, Y rescue, each press flipping it
 _GAMEPAD = JoystickLayout(
     preset="gamepad", roll_axis=3, pitch_axis=4, collective_axis=1, yaw_axis=0, inverted=("pitch", "collective"),
-    arm_axis=None, mode_axis=None, arm_button=0, mode_button=1, rescue_button=3, buttons="toggle",
+    arm_axis=None, mode_axis=None, arm_button=0, mode_button=1, rescue_button=3, hold_axis=None, hold_button=2,
+    buttons="toggle",
 )  # fmt: skip
 JOYSTICK_LAYOUTS = {
     "generic": _GENERIC,
@@ -426,6 +458,8 @@ class JoystickMap:
     arm_button: int | None = _button()
     mode_button: int | None = _button("on: rate, off: angle")
     rescue_button: int | None = _button("on: rescue")
+    hold_axis: int | None = _axis("a switch on an axis: > 0.4 throttle hold")
+    hold_button: int | None = _button("on: throttle hold")
     buttons: str | None = quantity(
         "-", choices=SWITCH_KINDS, default=None,
         doc="switch: a button held is the switch on (a radio); toggle: each press flips it (a gamepad)",
@@ -456,7 +490,7 @@ class JoystickMap:
                 )
         if self.inverted is not None and len(set(self.inverted)) != len(self.inverted):
             raise ConfigError(f"inverted = {list(self.inverted)}: names a stick twice; expected each at most once")
-        for switch in ("arm", "mode"):
+        for switch in _AXIS_SWITCHES:
             axis, button = getattr(self, f"{switch}_axis"), getattr(self, f"{switch}_button")
             if axis is not None and button is not None:
                 raise ConfigError(
@@ -477,15 +511,22 @@ class JoystickMap:
         changes = {
             name: value
             for name in ("roll_axis", "pitch_axis", "collective_axis", "yaw_axis", "inverted", "arm_axis", "mode_axis",
-                         "arm_button", "mode_button", "rescue_button", "buttons")
+                         "hold_axis", "arm_button", "mode_button", "rescue_button", "hold_button", "buttons")
             if (value := getattr(self, name)) is not None
         }  # fmt: skip
         # a switch given on a button replaces the preset's axis for it, and the other way round
-        for switch in ("arm", "mode"):
+        for switch in _AXIS_SWITCHES:
             if f"{switch}_button" in changes and f"{switch}_axis" not in changes:
                 changes[f"{switch}_axis"] = None
             if f"{switch}_axis" in changes and f"{switch}_button" not in changes:
                 changes[f"{switch}_button"] = None
+        # the preset's throttle hold gives way to a switch or stick the table puts on its button or axis
+        taken_buttons = [changes.get(f"{name}_button") for name in _BUTTON_SWITCHES]
+        if "hold_button" not in changes and base.hold_button is not None and base.hold_button in taken_buttons:
+            changes["hold_button"] = None
+        taken_axes = [value for key, value in changes.items() if key.endswith("_axis")]
+        if "hold_axis" not in changes and base.hold_axis is not None and base.hold_axis in taken_axes:
+            changes["hold_axis"] = None
         layout = replace(base, **changes)
         auto = {"edgetx": ", auto's pick for a radio", "gamepad": ", auto's pick for a gamepad",
                 "generic": ", auto's pick for other joysticks"}  # fmt: skip

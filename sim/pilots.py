@@ -27,7 +27,7 @@ from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
 
 __all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "PilotScript", "ScriptEntry", "ScriptPilot"]
 
-SCRIPT_CHANNELS = ("roll", "pitch", "collective", "yaw", "arm", "mode")
+SCRIPT_CHANNELS = ("roll", "pitch", "collective", "yaw", "arm", "mode", "throttle_hold")
 _STICKS = ("roll", "pitch", "collective", "yaw")
 _ARMED_US = 2000.0
 _ANGLE_MODE_US = 1500.0
@@ -181,6 +181,9 @@ class ScriptEntry:
         "us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, doc="< 1300 rate, 1300-1700 angle, > 1700 rescue",
         why=_SCRIPT_US_WHY,
     )  # fmt: skip
+    throttle_hold: float | None = quantity(
+        "us", ge=_SCRIPT_MIN_US, le=_SCRIPT_MAX_US, default=None, doc="> 1700 held: the motor stops", why=_SCRIPT_US_WHY
+    )
 
 
 @dataclass(frozen=True)
@@ -205,10 +208,10 @@ class PilotScript:
 class ScriptPilot:
     """Stick values from a TOML timeline of ``[[at]]`` entries (see the README's contract).
 
-    Sticks (roll, pitch, collective, yaw) are interpolated linearly between entries; arm and
-    mode are held from the last entry at or before ``t``; a channel an entry leaves out keeps
-    its previous value.  Before the first entry: sticks centred, collective low, disarmed,
-    angle mode.
+    Sticks (roll, pitch, collective, yaw) are interpolated linearly between entries; arm, mode
+    and throttle hold are held from the last entry at or before ``t``; a channel an entry leaves
+    out keeps its previous value.  Before the first entry: sticks centred, collective low,
+    disarmed, angle mode, no throttle hold.
     """
 
     def __init__(self, path: str | Path, channel_map: ChannelMap, count: int):
@@ -216,7 +219,7 @@ class ScriptPilot:
         self.count = count
         script = build(PilotScript, load_toml(path, what="pilot script"), source=str(path))
         initial = {"roll": CENTRE_US, "pitch": CENTRE_US, "yaw": CENTRE_US, "collective": 1000.0}
-        initial.update(arm=1000.0, mode=_ANGLE_MODE_US)
+        initial.update(arm=1000.0, mode=_ANGLE_MODE_US, throttle_hold=1000.0)
         times, rows = [], []
         values = dict(initial)
         for entry in script.at:
@@ -246,7 +249,8 @@ class ScriptPilot:
     def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
         frames = np.full((self.count, CHANNEL_COUNT), CENTRE_US)
         for key, value in self.values_at(t_s).items():
-            frames[:, getattr(self.channel_map, key) - 1] = value
+            if channel := getattr(self.channel_map, key):  # throttle_hold may be 0: no such switch
+                frames[:, channel - 1] = value
         return frames
 
 

@@ -2,8 +2,10 @@
 
 The contract's default order (1-based): 1 roll, 2 pitch, 3 collective, 4 yaw, 5 arm
 (> 1700 us armed, else throttle hold), 6 flight mode (< 1300 rate, 1300-1700 angle, > 1700
-rescue); sticks 1000-2000 us, 1500 centre.  ``to_pilot_input`` turns frames of channels into
-the controller's normalised ``PilotInput``, with a per-vehicle "input is fresh" flag; each stick
+rescue), 7 throttle hold (> 1700 us held, whatever the arm switch says: the motor stops and
+the controller flies on, for autorotations); sticks 1000-2000 us, 1500 centre.
+``to_pilot_input`` turns frames of channels into the controller's normalised ``PilotInput``,
+with a per-vehicle "input is fresh" flag; each stick
 is normalised by its calibration (min, centre, max microseconds; ``heli-sim calibrate`` measures
 them) and reversed where the channel map says so.
 """
@@ -35,10 +37,12 @@ MODE_RESCUE_US = 1700.0
 
 
 def neutral_channels(count: int, channel_map: ChannelMap) -> np.ndarray:
-    """(count, 16) frames: sticks centred, collective low, disarmed, angle mode."""
+    """(count, 16) frames: sticks centred, collective low, disarmed, angle mode, no throttle hold."""
     frames = np.full((count, CHANNEL_COUNT), CENTRE_US)
     frames[:, channel_map.collective - 1] = CENTRE_US - HALF_RANGE_US
     frames[:, channel_map.arm - 1] = CENTRE_US - HALF_RANGE_US
+    if channel_map.throttle_hold:
+        frames[:, channel_map.throttle_hold - 1] = CENTRE_US - HALF_RANGE_US
     return frames
 
 
@@ -61,7 +65,10 @@ def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map:
     packed[:, 1] = stick("pitch")
     packed[:, 2] = stick("yaw")
     packed[:, 3] = stick("collective")
-    packed[:, 4] = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
+    armed = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
+    if channel_map.throttle_hold:
+        armed &= frames[:, channel_map.throttle_hold - 1] <= ARM_THRESHOLD_US
+    packed[:, 4] = armed
     packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))
     packed[:, 6] = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))
     return PilotInput(packed)

@@ -206,7 +206,7 @@ def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewO
         caption=view.caption,
         rc_fd=rc_fd,
         joystick={
-            "channel_map": [cmap.roll, cmap.pitch, cmap.collective, cmap.yaw, cmap.arm, cmap.mode],
+            "channel_map": list(cmap.numbers()),
             "joystick": asdict(config.joystick),
         },
     )

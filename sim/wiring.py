@@ -250,7 +250,7 @@ class PortIO:
         settings, cmap = self.config.flight, self.config.rc
         args = [
             "--pilot", settings.pilot, "--heli", self.flight.heli.source, "--fleet", str(self.flight.count),
-            "--channel-map", f"{cmap.roll},{cmap.pitch},{cmap.collective},{cmap.yaw},{cmap.arm},{cmap.mode}",
+            "--channel-map", ",".join(str(number) for number in cmap.numbers()),
             "--rate-hz", repr(settings.pilot_hz),
         ]  # fmt: skip
         if settings.pilot_is_joystick:

@@ -16,12 +16,14 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from heli.errors import ConfigError
-from sim.config import FlightConfig, JoystickMap, PortSpec, apply_overrides
-from sim.joystick.sticks import ANGLE, RATE, RESCUE, JoystickSticks
+from sim.config import ChannelMap, FlightConfig, JoystickMap, PortSpec, apply_overrides
+from sim.joystick.sticks import ANGLE, RATE, RESCUE, JoystickSticks, channels_us
 from sim.joystick.virtual import VIRTUAL_ENV
+from sim.rc import to_pilot_input
 from sim.session import flight_session
 from tests.conftest import heli
 from tests.helpers import StderrLines, running
@@ -109,6 +111,25 @@ def test_switches_on_buttons_are_levels_for_a_radio_and_toggles_for_a_gamepad():
     sticks = JoystickSticks(gamepad, gamepad.layout())
     presses = [[True, False], [False, False], [True, False], [False, False]]  # arm pressed twice
     assert [sticks.read([0.0] * 4, buttons).armed for buttons in presses] == [True, True, False, False]
+
+
+def test_throttle_hold_is_channel_7_of_a_radio_and_a_button_of_a_gamepad():
+    radio = JoystickMap(preset="edgetx")
+    sticks = JoystickSticks(radio, radio.layout())
+    axes = lambda hold: [0.0, 0.0, -1.0, 0.0, 1.0, 0.0, hold]  # noqa: E731  armed, angle, hold on axis 6
+    assert sticks.read(axes(1.0), []).hold and sticks.read(axes(1.0), []).armed
+    assert not sticks.read(axes(-1.0), []).hold
+    row = channels_us(0.0, 0.0, 0.0, 0.0, True, ANGLE, ChannelMap().numbers(), hold=True)
+    assert row[6] == 2000.0 and row[4] == 2000.0
+    assert to_pilot_input(np.array([row]), True, ChannelMap()).packed[0, 4] == 0.0  # held: the motor stops
+
+    gamepad = JoystickMap(preset="gamepad")
+    sticks = JoystickSticks(gamepad, gamepad.layout("Xbox Wireless Controller"))
+    presses = [[False, False, True, False], [False] * 4, [False, False, True, False]]  # X pressed twice
+    assert [sticks.read([0.0] * 6, buttons).hold for buttons in presses] == [True, True, False]
+    # a table that puts another switch on the preset's hold button or axis takes it: no hold there
+    assert JoystickMap(preset="generic", rescue_button=2).layout().hold_button is None
+    assert JoystickMap(preset="edgetx", mode_axis=6).layout().hold_axis is None
 
 
 def test_a_layout_that_puts_a_stick_on_a_radios_switch_is_refused_when_loaded():

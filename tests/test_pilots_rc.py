@@ -87,6 +87,26 @@ def test_arm_threshold(us, armed):
     assert decode(arm=us)[ARM] == armed
 
 
+@pytest.mark.parametrize(("arm", "hold", "armed"), [(2000, 1000, 1.0), (2000, 1700, 1.0), (2000, 1701, 0.0),
+                                                    (1000, 2000, 0.0), (1000, 1000, 0.0)])  # fmt: skip
+def test_throttle_hold_on_channel_7_stops_the_motor_whatever_the_arm_switch_says(arm, hold, armed):
+    row = frames(1, arm=arm)
+    row[0, 6] = hold
+    assert to_pilot_input(row, True, DEFAULT_MAP).packed[0, ARM] == armed
+
+
+def test_the_throttle_hold_channel_is_7_unless_the_map_gives_7_to_something_else():
+    assert DEFAULT_MAP.throttle_hold == 7
+    assert ChannelMap(arm=7, mode=8).throttle_hold == 0  # a map from before channel 7 meant anything: no switch
+    assert ChannelMap(throttle_hold=9).throttle_hold == 9
+    with pytest.raises(ConfigError, match=r"rc\.throttle_hold = 5: channel 5 is rc\.arm's"):
+        ChannelMap(throttle_hold=5)
+    without = ChannelMap(throttle_hold=0)
+    row = frames(1, arm=2000)
+    row[0, 6] = 2000  # channel 7 means nothing here
+    assert to_pilot_input(row, True, without).packed[0, ARM] == 1.0
+
+
 @pytest.mark.parametrize(
     ("us", "mode"),
     [
@@ -152,7 +172,10 @@ def test_a_channel_map_the_config_accepts_works_with_the_frames(channel):
 
 # --- ScriptPilot -------------------------------------------------------------------------------
 
-INITIAL = {"roll": 1500.0, "pitch": 1500.0, "collective": 1000.0, "yaw": 1500.0, "arm": 1000.0, "mode": 1500.0}
+INITIAL = {
+    "roll": 1500.0, "pitch": 1500.0, "collective": 1000.0, "yaw": 1500.0, "arm": 1000.0, "mode": 1500.0,
+    "throttle_hold": 1000.0,
+}  # fmt: skip
 
 SCRIPT = """
 [[at]]
@@ -197,7 +220,8 @@ def test_script_before_the_first_entry(pilot, t):
 def test_script_at_the_entries(pilot):
     assert pilot.values_at(1.0) == {**INITIAL, "arm": 2000.0, "collective": 1500.0}
     assert pilot.values_at(2.0) == {**INITIAL, "arm": 2000.0, "collective": 1500.0, "pitch": 2000.0, "mode": 1000.0}
-    last = {"roll": 1200.0, "pitch": 1000.0, "collective": 1700.0, "yaw": 1500.0, "arm": 1000.0, "mode": 1000.0}
+    last = {"roll": 1200.0, "pitch": 1000.0, "collective": 1700.0, "yaw": 1500.0, "arm": 1000.0, "mode": 1000.0,
+            "throttle_hold": 1000.0}  # fmt: skip
     assert pilot.values_at(4.0) == last
 
 
@@ -217,6 +241,16 @@ def test_script_arm_and_mode_hold_until_the_next_entry(pilot):
     assert pilot.values_at(2.0)["mode"] == 1000.0
     assert pilot.values_at(3.999)["arm"] == 2000.0  # not interpolated towards 1000
     assert pilot.values_at(4.0)["arm"] == 1000.0
+
+
+def test_script_throttle_hold_holds_until_the_next_entry(tmp_path):
+    pilot = script_pilot(tmp_path, "[[at]]\nt = 0\narm = 2000\n[[at]]\nt = 1\nthrottle_hold = 2000\n"
+                                   "[[at]]\nt = 3\nthrottle_hold = 1000\n")  # fmt: skip
+    assert pilot.values_at(0.999)["throttle_hold"] == 1000.0  # not interpolated towards 2000
+    assert pilot.values_at(2.999)["throttle_hold"] == 2000.0
+    held = to_pilot_input(pilot.channels(2.0, None), True, DEFAULT_MAP).packed[0, ARM]
+    released = to_pilot_input(pilot.channels(3.0, None), True, DEFAULT_MAP).packed[0, ARM]
+    assert (held, released) == (0.0, 1.0)
 
 
 def test_script_omitted_channels_keep_their_last_value(pilot):

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     channel_map = args.channel_map
     reversed_sticks = args.reverse
     spec = PortSpec(role="rc-in", url=args.rc, protocol=args.rc_protocol or "")
-    numbers = ",".join(str(getattr(channel_map, f)) for f in ("roll", "pitch", "collective", "yaw", "arm", "mode"))
+    numbers = ",".join(str(number) for number in channel_map.numbers())
     if args.pilot.startswith("script:"):  # checked here, in one line, before its emulator starts
         ScriptPilot(args.pilot.removeprefix("script:"), channel_map, 1)
     port, endpoint = build_port(spec, EventLog(), ["--pilot", args.pilot, "--channel-map", numbers])

@@ -96,6 +96,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--start", choices=("ground", "hover"), help="on the skids (default) or trimmed in hover")
     parser.add_argument(
+        "--start-altitude",
+        type=schema_type(FlightSettings, "start_altitude_m"),
+        metavar="M",
+        help="with --start hover: the height of the hover (default 5 m)",
+    )
+    parser.add_argument(
         "--controller",
         type=schema_type(FlightSettings, "controller"),
         metavar="MODULE:FUNCTION",
@@ -210,6 +216,7 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
         loop_hz=args.loop_hz,
         physics_dt_s=args.physics_dt,
         start=args.start,
+        start_altitude_m=args.start_altitude,
         controller=args.controller,
     )
     config = _with_port_options(config, args)

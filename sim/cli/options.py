@@ -15,12 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from heli.errors import ConfigError
-from sim.config import ChannelMap, FlightSettings, PortSpec
+from sim.config import CHANNEL_FUNCTIONS, ChannelMap, FlightSettings, PortSpec
 from sim.dataclass_io import build, parse_text, show
 
 __all__ = ["channel_map_type", "device_pilot_type", "folder_type", "schema_type"]
-
-_MAP_FUNCTIONS = ("roll", "pitch", "collective", "yaw", "arm", "mode")
 
 
 def schema_type(cls: type, name: str) -> Callable[[str], Any]:
@@ -37,14 +35,15 @@ def schema_type(cls: type, name: str) -> Callable[[str], Any]:
 
 
 def channel_map_type(text: str) -> ChannelMap:
-    """An argparse ``type=`` for ``--channel-map 1,2,3,4,5,6``: the ``[rc]`` table's channel schema."""
+    """An argparse ``type=`` for ``--channel-map 1,2,3,4,5,6[,7]``: the ``[rc]`` table's channel schema."""
     numbers = text.split(",")
-    if len(numbers) != len(_MAP_FUNCTIONS):
+    if len(numbers) not in (len(CHANNEL_FUNCTIONS) - 1, len(CHANNEL_FUNCTIONS)):
         raise argparse.ArgumentTypeError(
-            f"{show(text)}: expected six channel numbers, roll,pitch,collective,yaw,arm,mode, e.g. 1,2,3,4,5,6"
+            f"{show(text)}: expected six or seven channel numbers, roll,pitch,collective,yaw,arm,mode[,throttle_hold],"
+            " e.g. 1,2,3,4,5,6 or 1,2,3,4,5,6,7"
         )
     table = {}
-    for function, number in zip(_MAP_FUNCTIONS, numbers, strict=True):
+    for function, number in zip(CHANNEL_FUNCTIONS, numbers, strict=False):
         try:
             table[function] = parse_text(ChannelMap, function, number.strip())
         except ConfigError as error:

@@ -59,15 +59,16 @@ class JoystickPilot:
         if reading is None:
             self._switches = None  # read anew when it is back
             return None
-        switches = (reading.armed, reading.mode, reading.arm_refused)
+        switches = (reading.armed, reading.mode, reading.arm_refused, reading.hold)
         if switches != self._switches:
             self._switches = switches
             said = "arm refused: collective up (lower it to zero pitch or below)" if reading.arm_refused else (
                 f"{'armed' if reading.armed else 'disarmed'}, {MODE_NAMES[reading.mode]}"
+                + (", throttle hold" if reading.hold else "")
             )  # fmt: skip
             self.report("transmitter", f"joystick switches: {said}")
         row = channels_us(reading.roll, reading.pitch, reading.collective, reading.yaw, reading.armed, reading.mode,
-                          self.order)  # fmt: skip
+                          self.order, reading.hold)  # fmt: skip
         return np.tile(np.array(row), (self.count, 1))
 
     def close(self) -> None:

@@ -37,13 +37,22 @@ class JoystickReading:
     armed: bool
     mode: int  # index into MODE_NAMES
     arm_refused: bool = False  # the arm switch is on, the collective up: not armed until it is lowered
+    hold: bool = False  # throttle hold: the motor stops, the controller flies on
 
 
 def channels_us(
-    roll: float, pitch: float, collective: float, yaw: float, armed: bool, mode: int, channel_map: Sequence[int]
+    roll: float,
+    pitch: float,
+    collective: float,
+    yaw: float,
+    armed: bool,
+    mode: int,
+    channel_map: Sequence[int],
+    hold: bool = False,
 ) -> tuple[float, ...]:
     """``CHANNEL_COUNT`` channels in microseconds, in the flight's channel order (roll, pitch,
-    collective, yaw, arm, mode channel numbers from 1); the others centred."""
+    collective, yaw, arm, mode and, if given and not 0, throttle-hold channel numbers from 1);
+    the others centred."""
     values = (
         CENTRE_US + HALF_RANGE_US * roll,
         CENTRE_US + HALF_RANGE_US * pitch,
@@ -51,10 +60,12 @@ def channels_us(
         CENTRE_US + HALF_RANGE_US * yaw,
         2000.0 if armed else 1000.0,
         MODES_US[mode],
+        2000.0 if hold else 1000.0,
     )
     channels = [CENTRE_US] * CHANNEL_COUNT
-    for value, channel in zip(values, channel_map, strict=True):
-        channels[channel - 1] = value
+    for value, channel in zip(values, channel_map, strict=False):
+        if channel:
+            channels[channel - 1] = value
     return tuple(channels)
 
 
@@ -67,6 +78,7 @@ class JoystickSticks:
         self.armed = False
         self.mode = ANGLE
         self.rescue = False
+        self.hold = False
         self._was_pressed: dict[int, bool] = {}
 
     def read(self, axes: Sequence[float], buttons: Sequence[bool]) -> JoystickReading:
@@ -90,8 +102,12 @@ class JoystickSticks:
             self.mode = RATE if rate else ANGLE
         if layout.rescue_button is not None:
             self.rescue = self._switch(buttons, layout.rescue_button, self.rescue)
+        if layout.hold_axis is not None:
+            self.hold = _raw_us(axes, layout.hold_axis) > ARM_THRESHOLD_US
+        elif layout.hold_button is not None:
+            self.hold = self._switch(buttons, layout.hold_button, self.hold)
         mode = RESCUE if self.rescue else self.mode
-        return JoystickReading(**sticks, armed=self.armed, mode=mode, arm_refused=refused)
+        return JoystickReading(**sticks, armed=self.armed, mode=mode, arm_refused=refused, hold=self.hold)
 
     def _stick(self, axes: Sequence[float], stick: str) -> float:
         index = getattr(self.layout, f"{stick}_axis")

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     given = options.get("joystick", {})
     mapping = JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in given.items()})
     script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
-    sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6))))
+    sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6, 7))))
     commands = os.fdopen(args.commands_fd, "wb", buffering=0)
 
     def send(command: str) -> None:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         send("quit")
 
     def switch(key: str) -> None:
-        """The transmitter's arm switch (E) or mode switch (M); recorded as an event."""
+        """The transmitter's arm switch (E), throttle hold (H) or mode switch (M); recorded as an event."""
         if sender is None:  # a real radio (or an in-process pilot) holds the sticks
             ui.message = f"the sticks come from {reader.last.rc_source or 'the pilot'}, not this keyboard"
             return
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         if key == "e":
             sticks.toggle_arm()
             ui.message = "armed" if sticks.armed else "disarmed (throttle hold)"
+        elif key == "h":
+            sticks.toggle_hold()
+            ui.message = "throttle hold on: the motor stops, autorotate" if sticks.hold else "throttle hold off"
         else:
             sticks.next_mode()
             ui.message = f"flight mode: {sticks.mode_name}"
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     joystick = JoystickDevice(pygame, mapping, require=False) if sender is not None else None
     if joystick is not None and joystick.connected:
         send(f"joystick {joystick.opened}")
-    switches = (sticks.armed, sticks.mode, False)  # a joystick's switch changes are said as the keys' are
+    switches = (sticks.armed, sticks.mode, False, sticks.hold)  # a joystick's switch changes are said as the keys' are
     clock = pygame.time.Clock()
     simulator = os.getppid()
     frames, first_frame_at = 0, None
@@ -225,9 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                     elif name == "f1":
                         ui.help = not ui.help
                         send(f"note help {'shown' if ui.help else 'hidden'}")
-                    elif name in ("e", "m"):
+                    elif name in ("e", "h", "m"):
                         switch(name)
-                    if sender is not None and sender.paused and name in (*_FLYING_KEYS, "e", "m"):
+                    if sender is not None and sender.paused and name in (*_FLYING_KEYS, "e", "h", "m"):
                         sender.paused = False  # the joystick is gone: the keyboard flies on
                         ui.message = "the keyboard flies (the joystick is unplugged)"
                         send("note transmitter: the keyboard took over from the unplugged joystick")
@@ -236,16 +239,17 @@ def main(argv: list[str] | None = None) -> int:
             reading = joystick.read() if joystick is not None else None
             if reading is not None:
                 sticks.from_joystick(reading)
-                if (sticks.armed, sticks.mode, reading.arm_refused) != switches:
+                if (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold) != switches:
+                    hold = ", throttle hold" if sticks.hold else ""
                     ui.message = (
                         "arm refused: collective up (lower it to zero pitch or below)" if reading.arm_refused
-                        else f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}"
+                        else f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}{hold}"
                     )  # fmt: skip
                     send(f"note transmitter (joystick) {ui.message}")
-                switches = (sticks.armed, sticks.mode, reading.arm_refused)
+                switches = (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold)
             else:
                 sticks.from_keys(held, dt)
-                switches = (sticks.armed, sticks.mode, False)
+                switches = (sticks.armed, sticks.mode, False, sticks.hold)
             snapshot = reader.read()
             if snapshot.vehicles:
                 ui.focus %= len(snapshot.vehicles)

@@ -55,6 +55,7 @@ HELP_KEYS: list[tuple[str, str]] = [
     ("W / S", "collective up / down"),
     ("A / D", "yaw left / right"),
     ("E", "arm / disarm"),
+    ("H", "throttle hold (autorotate)"),
     ("M", "flight mode: rate / angle / rescue"),
     ("F2", "fault: RC silence (the receiver loses the radio)"),
     ("F3 / F4", "fault: 5 % of RC bytes lost / corrupted"),

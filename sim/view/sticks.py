@@ -1,9 +1,9 @@
 """The view's transmitter: keyboard and joystick become stick positions, then CRSF frames.
 
 Keyboard: arrows roll and pitch, A/D yaw (all spring back to centre when released), W/S move the
-collective (it stays where it is left), E arms or disarms, M cycles the flight mode (rate,
-angle, rescue).  A joystick, when present, holds the sticks and switches instead, read through
-``sim.joystick`` (the same layouts and calibration as the headless joystick pilot).
+collective (it stays where it is left), E arms or disarms, H switches throttle hold on and off,
+M cycles the flight mode (rate, angle, rescue).  A joystick, when present, holds the sticks
+and switches instead, read through ``sim.joystick`` (the same layouts and calibration as the headless joystick pilot).
 ``CrsfSender`` is an owned thread that writes a CRSF RC frame every 1/150 s into the simulator's
 RC port (the far end of its pty), so the keyboard takes the same serial path as a real radio, and,
 as a radio does, reads the telemetry that comes back down the link (the view shows it): a
@@ -43,7 +43,8 @@ class StickState:
     collective: float = 0.0
     armed: bool = False
     mode: int = 1  # angle
-    channel_map: tuple[int, ...] = (1, 2, 3, 4, 5, 6)  # roll, pitch, collective, yaw, arm, mode
+    hold: bool = False  # throttle hold
+    channel_map: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # roll, pitch, collective, yaw, arm, mode, throttle hold
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def from_keys(self, held: set[str], dt: float) -> None:
@@ -61,11 +62,15 @@ class StickState:
             self.roll, self.pitch, self.collective, self.yaw = (
                 reading.roll, reading.pitch, reading.collective, reading.yaw,
             )  # fmt: skip
-            self.armed, self.mode = reading.armed, reading.mode
+            self.armed, self.mode, self.hold = reading.armed, reading.mode, reading.hold
 
     def toggle_arm(self) -> None:
         with self._lock:
             self.armed = not self.armed
+
+    def toggle_hold(self) -> None:
+        with self._lock:
+            self.hold = not self.hold
 
     def next_mode(self) -> None:
         with self._lock:
@@ -79,7 +84,7 @@ class StickState:
         """16 channels in microseconds, in the flight's channel order."""
         with self._lock:
             return channels_us(
-                self.roll, self.pitch, self.collective, self.yaw, self.armed, self.mode, self.channel_map
+                self.roll, self.pitch, self.collective, self.yaw, self.armed, self.mode, self.channel_map, self.hold
             )
 
 
