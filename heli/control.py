@@ -145,6 +145,14 @@ class ControllerParams:
     governor_i_per_s: float = quantity(
         "throttle/s", ge=0.0, le=100.0, default=5.0, doc="per relative headspeed error", why="Rotorflight's default 5"
     )
+    governor_ff: float = quantity(
+        "throttle",
+        ge=0.0,
+        le=1.0,
+        default=0.0,
+        doc="throttle at the governed headspeed, scaled by the setpoint",
+        why="an electric drive's back-EMF share, headspeed x gear / (Kv x V): ~0.7-0.9",
+    )
     spoolup_time_s: float = quantity("s", gt=0.0, le=60.0, default=5.0, doc="zero to full headspeed")
 
 
@@ -187,6 +195,7 @@ class ControllerConstants:
     headspeed: float
     governor_p: float
     governor_i: float
+    governor_ff: float
     spoolup_rate: float
     direction: float
     swash: SwashGeometry
@@ -236,6 +245,7 @@ class ControllerConstants:
             headspeed=headspeed,
             governor_p=params.governor_p,
             governor_i=params.governor_i_per_s,
+            governor_ff=params.governor_ff,
             spoolup_rate=headspeed / params.spoolup_time_s,
             direction=model.direction,
             swash=model.swash,
@@ -514,7 +524,8 @@ def _control_kernel(
     gov_state = xp.where(arming, xp.where(gov_sp >= k.headspeed, 2.0, 1.0), 0.0)
     gov_error = (gov_sp - omega) * (1.0 / k.headspeed)
     gov_i = xp.where(arming, xp.clip(gov_i + k.governor_i * gov_error * dt, 0.0, 1.0), 0.0)
-    throttle = xp.where(arming, xp.clip(k.governor_p * gov_error + gov_i, 0.0, 1.0), 0.0)
+    feed_forward = k.governor_ff * gov_sp * (1.0 / k.headspeed)
+    throttle = xp.where(arming, xp.clip(feed_forward + k.governor_p * gov_error + gov_i, 0.0, 1.0), 0.0)
 
     s0, s1, s2 = mix(xp, k.swash, collective, lateral, longitudinal)
     new_state = [

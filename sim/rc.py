@@ -66,7 +66,7 @@ def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map:
     packed[:, 2] = stick("yaw")
     packed[:, 3] = stick("collective")
     armed = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
-    if channel_map.throttle_hold:
+    if 0 < channel_map.throttle_hold <= frames.shape[1]:  # a frame without that channel: no hold switch
         armed &= frames[:, channel_map.throttle_hold - 1] <= ARM_THRESHOLD_US
     packed[:, 4] = armed
     packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))

@@ -78,6 +78,8 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         (["fly", "--stats-json", "/nonexistent-dir/x.json", "--duration", "1", "--headless"], ["/nonexistent-dir"]),
         (["trim"], ["--heli"]),
         (["trim", "--heli", "nope"], ["'nope'", "xcell60"]),
+        (["margins", "--heli", "xcell60", "--delay-ms", "500"], ["--delay-ms", "500", "from 0 to 200 ms"]),
+        (["fly", "--start-altitude", "0.1", "--headless", "--duration", "1"], ["--start-altitude", "0.5"]),
         (["bench", "nosuchbench"], ["'nosuchbench'"]),
         (["bench", "soak", "--duration", "0"], ["--duration", "0", "positive"]),
         (["nosuchcommand"], ["'nosuchcommand'", "fly", "trim", "bench"]),
@@ -105,6 +107,8 @@ def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str, stdou
         "fly-stats-json-no-folder",
         "trim-no-heli",
         "trim-heli",
+        "margins-delay-too-long",
+        "fly-start-altitude-too-low",
         "bench-name",
         "bench-soak-duration",
         "unknown-subcommand",
@@ -203,6 +207,17 @@ def test_trim_json():
     assert set(values) == TRIM_KEYS
     assert all(isinstance(v, float | int) and math.isfinite(v) for v in values.values())
     assert values["main_rotor_thrust_n"] > 0.0
+
+
+def test_margins_json_names_every_loop_with_its_margins():
+    result = heli_sim("margins", "--heli", "trex700", "--delay-ms", "50", "--json")
+    assert result.returncode == 0, result.stderr
+    loops = json.loads(result.stdout)
+    names = [(m["axis"], m["loop"]) for m in loops]
+    assert names == [("roll", "rate"), ("roll", "angle"), ("pitch", "rate"), ("pitch", "angle"), ("yaw", "rate"),
+                     ("rotor speed", "governor")]  # fmt: skip
+    assert all(m["gain_margin_db"] is None or m["gain_margin_db"] > 3.0 for m in loops)
+    assert all(m["phase_margin_deg"] > 25.0 for m in loops)
 
 
 def test_print_config_is_toml():

@@ -13,6 +13,7 @@ import pytest
 from heli.control import CONTROL_TERMS, ControllerConstants, ControllerState, PilotInput, control, control_with_terms
 from heli.dynamics import SCALAR_BATCH_LIMIT, step
 from heli.initial import ground_state, hover_state
+from heli.margins import loop_margins
 from heli.mixer import SwashGeometry, mix, servo_azimuths_deg, unmix
 from heli.ops import ARRAY, SCALAR
 from heli.state import StateIndex, VehicleState
@@ -433,3 +434,65 @@ def test_dropping_the_collective_in_a_hover_is_not_taken_for_a_landing():
         ground_times.append(flight.controller.packed[0, 18])
     assert max(ground_times) < 0.5 and float(flight.vehicles.altitude_m[0]) > 5.0
     assert flight.controller.packed[0, 0] != 0.0  # the roll integrator still holds its trim
+
+
+# --- margins with a servo delay
+
+
+class DelayedBench(Bench):
+    """A ``Bench`` whose servos act on the controller's command ``delay_s`` late (a transport delay)."""
+
+    def __init__(self, name: str, loop_hz: float, delay_s: float, params=None):
+        super().__init__(name, loop_hz, altitude_m=50.0, params=params)
+        self.pipeline: list = []
+        self.delay_cycles = round(delay_s * loop_hz)
+
+    def fly(self, seconds: float, pilot: np.ndarray, record=None) -> list:
+        out = []
+        for _ in range(round(seconds / self.dt)):
+            self.controller, command = control(self.k, self.controller, PilotInput(pilot), self.vehicles, self.dt)
+            self.pipeline.append(command)
+            applied = self.pipeline.pop(0) if len(self.pipeline) > self.delay_cycles else self.pipeline[0]
+            for _ in range(self.substeps):
+                self.vehicles = step(self.h.model, self.vehicles, applied, self.dt / self.substeps)
+            if record is not None:
+                out.append(record(self))
+        return out
+
+
+def kicked_hover_rates(name: str, loop_hz: float, delay_s: float, params=None) -> np.ndarray:
+    """Body rates (rad/s) over 8 s of angle-mode hover after a kick in all three rates, servos late."""
+    bench = DelayedBench(name, loop_hz, delay_s, params)
+    bench.vehicles = bench.vehicles.replace_columns(StateIndex.RATES, [0.3, -0.2, 0.2])
+    rates = bench.fly(8.0, bench.pilot(mode=1.0), lambda b: b.vehicles.body_rates_rad_s[0].copy())
+    assert not bench.vehicles.crashed[0]
+    return np.array(rates)
+
+
+@pytest.mark.parametrize("loop_hz", RATES_HZ)
+@pytest.mark.parametrize("name", HELIS)
+def test_default_gains_hold_a_hover_with_50_ms_of_servo_delay(name, loop_hz):
+    """Flight controllers' servo outputs lag 30-50 ms (ArduPilot measures its own); the kick dies
+    away with 50 ms of delay, and the linearised loops keep their margins."""
+    rates = np.abs(kicked_hover_rates(name, loop_hz, 0.05))
+    time = np.arange(1, len(rates) + 1) / loop_hz
+    assert rates[time > 6.0].max() < 0.05  # 3 deg/s at most: no limit cycle ...
+    assert rates[time > 7.0].max() < rates[(time > 5.0) & (time <= 6.0)].max()  # ... and still dying away
+    h = heli(name)
+    k = ControllerConstants.build(h.config.controller, h.model, math.radians(h.trim.collective_deg))
+    for margins in loop_margins(h.model, h.trim, k, loop_hz, 0.05):
+        assert margins.gain_margin_db > 3.0 and margins.phase_margin_deg > 25.0, margins
+
+
+def test_the_margins_say_when_a_delay_makes_a_loop_diverge():
+    """The 450's old tail gains (P 0.05, I 0.3: a 10 Hz crossover): the linearised yaw loop has a
+    negative margin with 50 ms of delay, and the delayed flight's yaw rate grows, as it said."""
+    h = heli("trex450")
+    old = replace(h.config.controller, yaw_p_s=0.05, yaw_i_per_s=0.3)
+    k = ControllerConstants.build(old, h.model, math.radians(h.trim.collective_deg))
+    yaw = next(m for m in loop_margins(h.model, h.trim, k, 500, 0.05) if m.axis == "yaw")
+    assert yaw.gain_margin_db < 0.0
+    rates = DelayedBench("trex450", 500, 0.05, params=old)
+    rates.vehicles = rates.vehicles.replace_columns(StateIndex.RATES, [0.0, 0.0, 0.05])
+    yaw_rates = np.abs(rates.fly(1.5, rates.pilot(mode=1.0), lambda b: b.vehicles.body_rates_rad_s[0, 2]))
+    assert yaw_rates[-250:].max() > 4.0 * 0.05  # growing, where the new gains settle (above)

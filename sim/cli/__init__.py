@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("replay", "replay a flight log and check the trajectory is the same"),
     "export": ("export", "export a flight log as CSV (PlotJuggler, pandas) or a MAVLink .tlog (MAVExplorer)"),
     "trim": ("trim", "solve the hover trim of a helicopter"),
+    "margins": ("margins", "gain and phase margins of the controller's loops, servo delay included"),
     "calibrate": ("calibrate", "record stick extremes and centres from a transmitter; write the [rc] table"),
     "device": ("device", "run a far-end device emulator (transmitter, servo, gcs, link) on a port"),
     "ports": ("ports", "list serial ports and guess the device on each"),
