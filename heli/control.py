@@ -323,7 +323,7 @@ class ControllerState:
         )
         packed[:, 2] = constants.direction * (tail_pitch_rad - constants.tail_pitch_offset - tail_from_precomp)
         packed[:, 6] = tail_from_precomp
-        packed[:, 7] = throttle
+        packed[:, 7] = max(throttle - constants.governor_ff, 0.0)  # the feed-forward gives the rest
         packed[:, 8] = constants.headspeed
         packed[:, 9] = 2.0
         packed[:, 10] = collective_rad - constants.hover_collective
@@ -344,7 +344,7 @@ class ControllerState:
         omega = vehicles.rotor_speed_rad_s
         flying = omega > _I_ACTIVE_SPEED_FRACTION * constants.headspeed
         packed[:, 3:6] = vehicles.body_rates_rad_s
-        packed[:, 7] = np.where(flying, vehicles.throttle, 0.0)
+        packed[:, 7] = np.where(flying, np.maximum(vehicles.throttle - constants.governor_ff, 0.0), 0.0)
         packed[:, 8] = np.where(flying, constants.headspeed, omega)
         packed[:, 9] = np.where(flying, 2.0, 0.0)
         return cls(packed)

@@ -410,8 +410,9 @@ def quaternion_step(xp: Any, quat: tuple, rates: tuple, new_rates: tuple, dt: fl
     return nw * inv_norm, nx * inv_norm, ny * inv_norm, nz * inv_norm
 
 
-def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float) -> list:
-    """One integration step over state columns ``x`` and command columns ``c`` (module doc)."""
+def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) -> list:
+    """One integration step over state columns ``x`` and command columns ``c`` in the NED ``wind``
+    (three floats or columns; module doc)."""
     (pn, pe, pd, vn, ve, vd, qw, qx, qy, qz, p, q, r, a1, b1, omega, lam, lam_t,
      s0, s1, s2, s3, throttle, crash) = x  # fmt: skip
     c0, c1, c2, c3, throttle_cmd = c
@@ -435,7 +436,7 @@ def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float) -> list:
     # 2. air loads, in body axes
     rot = rotation_matrix(qw, qx, qy, qz)
     r00, r01, r02, r10, r11, r12, r20, r21, r22 = rot
-    an, ae, ad = vn - m.wind_ned[0], ve - m.wind_ned[1], vd - m.wind_ned[2]
+    an, ae, ad = vn - wind[0], ve - wind[1], vd - wind[2]
     u = r00 * an + r10 * ae + r20 * ad
     v = r01 * an + r11 * ae + r21 * ad
     w = r02 * an + r12 * ae + r22 * ad
@@ -496,19 +497,28 @@ def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float) -> list:
     ]  # fmt: skip
 
 
-def step(model: FlightModel, state: VehicleState, command: ActuatorCommand, dt_s: float) -> VehicleState:
-    """Advance N vehicles by ``dt_s`` seconds (stable at 1 ms; see the module doc)."""
+def step(
+    model: FlightModel, state: VehicleState, command: ActuatorCommand, dt_s: float, wind_ned: np.ndarray | None = None
+) -> VehicleState:
+    """Advance N vehicles by ``dt_s`` seconds (stable at 1 ms; see the module doc).
+
+    ``wind_ned``: an (N, 3) wind (m/s, NED) per vehicle for this step (``heli.wind``); without it,
+    the environment's steady wind."""
     count = state.count
     if command.packed.shape[0] != count:
         raise ValueError(f"command has {command.packed.shape[0]} rows for {count} vehicles")
+    if wind_ned is not None and np.shape(wind_ned) != (count, 3):
+        raise ValueError(f"wind has shape {np.shape(wind_ned)} for {count} vehicles; expected ({count}, 3)")
     if count <= SCALAR_BATCH_LIMIT:
+        winds = [model.wind_ned] * count if wind_ned is None else wind_ned.tolist()
         rows = [
-            _step_kernel(SCALAR, model, xs, cs, dt_s)
-            for xs, cs in zip(state.packed.tolist(), command.packed.tolist(), strict=True)
+            _step_kernel(SCALAR, model, xs, cs, dt_s, ws)
+            for xs, cs, ws in zip(state.packed.tolist(), command.packed.tolist(), winds, strict=True)
         ]
         return VehicleState(np.array(rows, dtype=np.float64))
     # Columns as contiguous rows of a (STATE_SIZE, N) array: the state is kept in Fortran order,
     # so ``packed.T`` is contiguous and each column a cache-friendly 1-D array.
     rows = np.asfortranarray(state.packed).T  # no copy once the state is in Fortran order
-    columns = _step_kernel(ARRAY, model, rows, np.ascontiguousarray(command.packed.T), dt_s)
+    wind = model.wind_ned if wind_ned is None else np.ascontiguousarray(np.asarray(wind_ned, dtype=np.float64).T)
+    columns = _step_kernel(ARRAY, model, rows, np.ascontiguousarray(command.packed.T), dt_s, wind)
     return VehicleState(np.array(columns).T)

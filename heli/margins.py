@@ -19,7 +19,7 @@ other loops open:
 where ``N`` is a transport delay in whole controller periods (the servo delay a real flight
 controller's output stage adds).  Gain margin: how much the loop gain may grow before the phase
 crossover (``arg L = -180 deg``) reaches ``|L| = 1``; phase margin: ``180 deg + arg L`` at the gain
-crossover.  Read on a log grid of frequencies up to the loop's Nyquist frequency.
+crossover.  Read on a log grid of frequencies from 0.1 Hz up to the loop's Nyquist frequency.
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ from heli.ops import SCALAR
 from heli.state import ActuatorCommand, StateIndex, VehicleState
 from heli.trim import TrimResult
 
-__all__ = ["AXES", "LoopMargins", "linearise", "loop_margins"]
+__all__ = ["AXES", "LoopMargins", "applied_delay_periods", "linearise", "loop_margins"]
 
 AXES = ("roll", "pitch", "yaw")
 _OUTPUTS = 4  # lateral, longitudinal, yaw, throttle
 _RATE_COLUMNS = (10, 11, 12)  # p, q, r in the packed vehicle state
 _ALTITUDE_M = 200.0  # out of ground effect
 _PERTURBATION = 1e-6
-_FREQUENCIES_HZ = np.logspace(-1.0, 3.0, 4000)
+_LOWEST_HZ = 0.1
+_POINTS_PER_DECADE = 1000
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,11 @@ def loop_margins(
     at ``loop_hz`` with a transport delay of ``delay_s`` (rounded to whole controller periods)."""
     period = 1.0 / loop_hz
     a, b, x0 = linearise(model, trim, constants, loop_hz)
-    frequencies = _FREQUENCIES_HZ[0.5 * loop_hz > _FREQUENCIES_HZ]
+    nyquist = 0.5 * loop_hz
+    decades = math.log10(nyquist / _LOWEST_HZ)
+    frequencies = np.logspace(math.log10(_LOWEST_HZ), math.log10(nyquist), round(decades * _POINTS_PER_DECADE))
     z = np.exp(2j * math.pi * frequencies * period)
-    delay = z ** (-round(delay_s / period))
+    delay = z ** (-applied_delay_periods(delay_s, loop_hz))
     angle_rows = _angle_rows(x0)
     identity = np.eye(a.shape[0])
     # responses of every state to each output, at every frequency: (frequency, state, output)
@@ -156,8 +159,15 @@ def loop_margins(
     return results
 
 
+def applied_delay_periods(delay_s: float, loop_hz: float) -> int:
+    """The transport delay in whole controller periods (as a loop can delay its output)."""
+    return round(delay_s * loop_hz)
+
+
 def _margins(axis: str, loop: str, frequencies: np.ndarray, response: np.ndarray) -> LoopMargins:
     magnitude = np.abs(response)
+    if not np.any(magnitude > 0.0):  # a loop whose gains are all zero: open, nothing to lose
+        return LoopMargins(axis, loop, math.inf, math.inf, math.nan, math.nan)
     phase = np.unwrap(np.angle(response))
     gain_margin, phase_crossover = math.inf, math.nan
     # phase crossovers: -180 deg (mod 360) crossed; the lowest margin over them counts
@@ -181,4 +191,5 @@ def _interpolate_log(magnitude: np.ndarray, phase: np.ndarray, i: int, wrapped: 
     span = wrapped[i + 1] - wrapped[i]
     fraction = (target - wrapped[i]) / span if span else 0.0
     fraction = min(max(fraction, 0.0), 1.0)
-    return math.exp(math.log(magnitude[i]) + fraction * (math.log(magnitude[i + 1]) - math.log(magnitude[i])))
+    low, high = max(magnitude[i], 1e-300), max(magnitude[i + 1], 1e-300)
+    return math.exp(math.log(low) + fraction * (math.log(high) - math.log(low)))

@@ -127,6 +127,27 @@ class Environment:
         "m/s", ge=-20.0, le=20.0, default=0.0, doc="steady wind downwards",
         why="the strongest thermals and downdrafts",
     )  # fmt: skip
+    turbulence: str = quantity(
+        "-", choices=("none", "light", "moderate", "severe"), default="none",
+        doc="Dryden turbulence, MIL-F-8785C low altitude: wind at 20 ft of 15 / 30 / 45 kt",
+    )  # fmt: skip
+    turbulence_seed: int = quantity(
+        "-", ge=0, le=2**63 - 1, default=0, doc="the same seed, the same air (every vehicle its own eddies)",
+        why="a numpy PCG64 seed",
+    )  # fmt: skip
+    wind_shear: bool = quantity(
+        "-", default=False, doc="the steady wind is the wind at 20 ft (6.1 m), less below, more above (log profile)",
+        why="on or off: MIL-F-8785C's logarithmic profile near the ground",
+    )  # fmt: skip
+    surface_roughness_m: float = quantity(
+        "m", ge=0.001, le=2.0, default=0.046, doc="z0 of the shear profile (MIL-F-8785C: 0.15 ft)",
+        why="from smooth ground (~0.001 m) to a town (~2 m)",
+    )  # fmt: skip
+
+    @property
+    def moves_the_air(self) -> bool:
+        """Whether the air is more than the steady wind (turbulence or shear)."""
+        return self.turbulence != "none" or self.wind_shear
 
 
 @dataclass(frozen=True)

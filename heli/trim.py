@@ -193,7 +193,11 @@ def _result(model: FlightModel, z: np.ndarray, height_m: float, speed_m_s: float
     loads, _rot = _loads(model, z, height_m, speed_m_s)
     if not (abs(roll) < math.radians(30) and abs(pitch) < math.radians(30) and 0.0 < collective < math.radians(20)):
         kind = "hover" if speed_m_s == 0.0 else "level flight"
-        raise TrimError(f"{_what(model, speed_m_s)} is not a plausible {kind}: {z.tolist()}")
+        raise TrimError(
+            f"{_what(model, speed_m_s)} is not a plausible {kind}: it needs {math.degrees(collective):.1f} deg of "
+            f"collective, {math.degrees(roll):.1f} deg of roll and {math.degrees(pitch):.1f} deg of pitch; expected "
+            "0-20 deg of collective and attitudes within 30 deg (is the rotor big and fast enough for the mass?)"
+        )
     return TrimResult(
         collective_deg=math.degrees(collective),
         lateral_cyclic_deg=math.degrees(lateral),

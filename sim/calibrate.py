@@ -116,8 +116,8 @@ class Calibrator:
         names = {stick.channel: name for name, stick in self.sticks.items()}
         names.setdefault(self.channel_map.arm, "arm")
         names.setdefault(self.channel_map.mode, "mode")
-        if self.channel_map.throttle_hold:
-            names.setdefault(self.channel_map.throttle_hold, "hold")
+        if self.channel_map.hold_channel:
+            names.setdefault(self.channel_map.hold_channel, "hold")
         lines = []
         for index, us in enumerate(self.latest, start=1):
             filled = max(0, min(width, round((us - 1000.0) / 1000.0 * width)))

@@ -194,8 +194,8 @@ class ChannelMap:
     )
 
     def numbers(self) -> tuple[int, ...]:
-        """The channel of each of ``CHANNEL_FUNCTIONS``, in that order."""
-        return tuple(getattr(self, function) for function in CHANNEL_FUNCTIONS)
+        """The channel of each of ``CHANNEL_FUNCTIONS``, in that order (throttle hold 0: none)."""
+        return tuple(self.channel_of(function) for function in CHANNEL_FUNCTIONS)
 
     def calibration(self, stick: str) -> tuple[float, float, float]:
         """(min, centre, max) in microseconds of one stick."""
@@ -216,15 +216,25 @@ class ChannelMap:
                 raise ConfigError(f"rc.{name} = {channel!r}: out of range, expected a channel 1-{FRAME_CHANNELS}")
         if len(set(used)) != len(used):
             raise ConfigError(f"two functions share a channel: {used}")
-        if self.throttle_hold is None:  # the default: channel 7 unless the map gives it to something else
-            free = DEFAULT_THROTTLE_HOLD_CHANNEL not in used
-            object.__setattr__(self, "throttle_hold", DEFAULT_THROTTLE_HOLD_CHANNEL if free else 0)
-        if self.throttle_hold in used:
+        if self.throttle_hold and self.throttle_hold in used:
             function = CHANNEL_FUNCTIONS[used.index(self.throttle_hold)]
             raise ConfigError(
                 f"rc.throttle_hold = {self.throttle_hold}: channel {self.throttle_hold} is rc.{function}'s; "
                 "expected a free channel, or 0 for no throttle-hold switch"
             )
+
+    @property
+    def hold_channel(self) -> int:
+        """The throttle-hold channel (0: none): as set, else channel 7 unless the map gives it to
+        another function (a map from before channel 7 meant anything keeps working)."""
+        if self.throttle_hold is not None:
+            return self.throttle_hold
+        used = (self.roll, self.pitch, self.collective, self.yaw, self.arm, self.mode)
+        return 0 if DEFAULT_THROTTLE_HOLD_CHANNEL in used else DEFAULT_THROTTLE_HOLD_CHANNEL
+
+    def channel_of(self, function: str) -> int:
+        """The channel (1-based; 0: none) of one of ``CHANNEL_FUNCTIONS``."""
+        return self.hold_channel if function == "throttle_hold" else getattr(self, function)
 
 
 def is_joystick_pilot(spec: str) -> bool:
@@ -602,7 +612,10 @@ class PortSpec:
 
 MAX_PORTS = 1024  # ports of one flight (each is a pty pair or a device, and an emulator process)
 MAX_FAULTS = 1000
-FAULT_KINDS = ("byte_loss", "corrupt", "rc_silence", "latency", "pace", "backpressure", "unplug", "loop_delay")
+FAULT_KINDS = (
+    "byte_loss", "corrupt", "rc_silence", "latency", "pace", "backpressure", "unplug", "loop_delay", "gust",
+)  # fmt: skip
+_AIR_FAULTS = ("gust",)  # faults of the air, not of a port
 
 
 @dataclass(frozen=True)
@@ -634,18 +647,33 @@ class FaultSpec:
         "s", ge=0.0, le=MAX_DURATION_S, default=1.0, doc="loop_delay: a stall this often; 0: every tick",
         why=_SPAN_WHY,
     )  # fmt: skip
+    gust_north_m_s: float = quantity(
+        "m/s", ge=-30.0, le=30.0, default=0.0, doc="gust: its peak towards north (1-cos, MIL-F-8785C)",
+        why="design gusts reach ~15 m/s; 30 is beyond anything an RC helicopter flies in",
+    )  # fmt: skip
+    gust_east_m_s: float = quantity("m/s", ge=-30.0, le=30.0, default=0.0, doc="gust: towards east")
+    gust_down_m_s: float = quantity("m/s", ge=-30.0, le=30.0, default=0.0, doc="gust: downwards")
+    gust_length_m: float = quantity(
+        "m", gt=0.0, le=1000.0, default=10.0, doc="gust: d_m, the distance to its peak (it lasts 2 d_m)",
+        why="MIL-F-8785C tunes d_m to the vehicle's frequencies: a few to a few hundred metres",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        if self.kind == "loop_delay" and self.port:
-            raise ConfigError(f"faults: loop_delay is a fault of the loop, not of a port (drop port = {self.port!r})")
-        if self.kind not in ("loop_delay", "rc_silence") and not self.port:
+        if self.kind in ("loop_delay", *_AIR_FAULTS) and self.port:
+            where = "the loop" if self.kind == "loop_delay" else "the air"
+            raise ConfigError(f"faults: {self.kind} is a fault of {where}, not of a port (drop port = {self.port!r})")
+        if self.kind not in ("loop_delay", "rc_silence", *_AIR_FAULTS) and not self.port:
             raise ConfigError(f'faults: a {self.kind} fault needs a port (port = "rc-in", "servo0", ...)')
+        if self.kind == "gust" and not (self.gust_north_m_s or self.gust_east_m_s or self.gust_down_m_s):
+            raise ConfigError("faults: a gust needs a peak: gust_north_m_s, gust_east_m_s or gust_down_m_s")
 
     @property
     def target(self) -> str:
-        """The port it acts on ("rc-in" for rc_silence by default), or "loop"."""
+        """The port it acts on ("rc-in" for rc_silence by default), "loop" or "air"."""
         if self.kind == "loop_delay":
             return "loop"
+        if self.kind in _AIR_FAULTS:
+            return "air"
         return self.port or "rc-in"
 
     def describe(self) -> str:
@@ -664,6 +692,7 @@ class FaultSpec:
             "backpressure": "far end stopped",
             "unplug": "unplugged",
             "loop_delay": self.detail,
+            "gust": "gust",
         }[self.kind]
 
     @property
@@ -679,6 +708,8 @@ class FaultSpec:
             "unplug": "device unplugged",
             "loop_delay": f"a {self.delay_ms:g} ms stall "
             + (f"every {self.every_s:g} s" if self.every_s else "every tick"),
+            "gust": f"a 1-cos gust of ({self.gust_north_m_s:g}, {self.gust_east_m_s:g}, {self.gust_down_m_s:g}) m/s "
+            f"north, east, down, peak {self.gust_length_m:g} m in",
         }[self.kind]
 
 
@@ -738,7 +769,7 @@ class FlightConfig:
                 )
         names = [p.label for p in specs]
         for index, fault in enumerate(self.faults):
-            if fault.target != "loop" and fault.target not in names:
+            if fault.target not in ("loop", "air") and fault.target not in names:
                 raise ConfigError(
                     f"faults[{index}].port = {fault.target!r}: no such port in this flight; its ports are "
                     f"{', '.join(names) or 'none'}"

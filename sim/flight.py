@@ -43,6 +43,7 @@ from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
+from heli.wind import TURBULENCE_W20_M_S, WindField
 from sim.config import FlightConfig, HeliConfig
 from sim.controllers import UserController, describe_error, dry_run, load_controller
 from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
@@ -70,6 +71,7 @@ class Flight:
         self.count = settings.fleet
         self.physics_dt_s = settings.physics_dt_s
         self.model = FlightModel.build(heli.params, config.environment)
+        self.air: WindField | None = None  # built in reset(): turbulence, shear (None: the steady wind)
         self.trim = solve_hover_trim(self.model)
         collective = math.radians(self.trim.collective_deg)
         self._hover_collective_rad = collective
@@ -105,6 +107,21 @@ class Flight:
         self.command = ActuatorCommand(
             np.concatenate([self.vehicles.servo_position, self.vehicles.throttle[:, None]], axis=1)
         )
+        env = config.environment
+        gusts = [fault for fault in config.faults if fault.kind == "gust"]
+        self.air = None
+        if env.moves_the_air or gusts:  # seeded anew: a reset flies in the same air again
+            self.air = WindField(
+                count=self.count,
+                wind_ned=self.model.wind_ned,
+                w20_m_s=TURBULENCE_W20_M_S[env.turbulence],
+                seed=env.turbulence_seed,
+                shear=env.wind_shear,
+                roughness_m=env.surface_roughness_m,
+            )
+            for gust in gusts:  # on the flight's own clock: a replay meets them at the same step
+                peak = (gust.gust_north_m_s, gust.gust_east_m_s, gust.gust_down_m_s)
+                self.air.add_gust(gust.start_s, float(np.linalg.norm(peak)), gust.gust_length_m, peak)
         # the keyboard pilot lives in the view, a joystick's in its emulated transmitter: both send
         # their sticks down the RC port; here the pilot is neutral
         pilot_spec = "neutral" if settings.pilot_is_transmitter else settings.pilot
@@ -270,8 +287,11 @@ class Flight:
         """Step the physics ``steps`` times with the held command; returns new (kind, detail) events
         (with those of the last controller cycle).  Diverged vehicles keep their last sane state."""
         start, first_step = self.vehicles, self.steps
+        air = None if self.air is None else self.air.snapshot()
         vehicles = None if self._any_diverged else self._step_all(start, steps)
         if vehicles is None:  # a vehicle broke in these steps, or one had before
+            if air is not None:
+                self.air.restore(air)  # the same air again, step by step
             vehicles = self._step_guarded(start, steps, first_step)
         self.steps += steps
         self.vehicles = vehicles
@@ -298,16 +318,20 @@ class Flight:
         # too).  It includes the position, so a vehicle 10 km out takes the slow path (same result, no event).
         return vehicles if np.abs(vehicles.packed).max() <= STATE_MAGNITUDE_LIMIT else None
 
+    def _air(self, vehicles: VehicleState) -> np.ndarray | None:
+        """The (N, 3) wind of the next physics step (the air moves on one step), or None: the steady wind."""
+        return None if self.air is None else self.air.step(vehicles.altitude_m, self.physics_dt_s)
+
     def _step(self, vehicles: VehicleState, command: ActuatorCommand, steps: int) -> VehicleState:
         """``steps`` physics steps of ``vehicles`` holding ``command`` (no checks)."""
         dt = self.physics_dt_s
         if vehicles.count <= SCALAR_BATCH_LIMIT:
             for _ in range(steps):
-                vehicles = step(self.model, vehicles, command, dt)
+                vehicles = step(self.model, vehicles, command, dt, self._air(vehicles))
             return vehicles
         with np.errstate(all="ignore"):  # a vehicle going non-finite is a ``diverged`` event, not warnings
             for _ in range(steps):
-                vehicles = step(self.model, vehicles, command, dt)
+                vehicles = step(self.model, vehicles, command, dt, self._air(vehicles))
         return vehicles
 
     def _step_guarded(self, start: VehicleState, steps: int, first_step: int) -> VehicleState:
@@ -323,11 +347,14 @@ class Flight:
         alone = self.count <= SCALAR_BATCH_LIMIT
         for k in range(1, steps + 1):
             t_s = (first_step + k) * self.physics_dt_s
+            wind = self._air(VehicleState(packed))  # the whole fleet's air moves on once per step
             if alone:
                 for index in np.flatnonzero(~frozen):
                     one = VehicleState(packed[index : index + 1].copy())
+                    air = None if wind is None else wind[index : index + 1]
                     try:
-                        row = self._step(one, ActuatorCommand(command[index : index + 1]), 1).packed[0]
+                        row = step(self.model, one, ActuatorCommand(command[index : index + 1]), self.physics_dt_s, air)
+                        row = row.packed[0]
                     except (ArithmeticError, ValueError) as error:
                         self._diverged_event(index, f"the physics raised {describe_error(error)}", t_s)
                         frozen[index] = True
@@ -338,7 +365,9 @@ class Flight:
                         self._diverged_event(index, _runaway(row), t_s)
                         frozen[index] = True
             else:
-                stepped = self._step(VehicleState(packed.copy()), self.command, 1).packed
+                with np.errstate(all="ignore"):
+                    stepped = step(self.model, VehicleState(packed.copy()), self.command, self.physics_dt_s, wind)
+                stepped = stepped.packed
                 sane = _sane(stepped)
                 for index in np.flatnonzero(~sane & ~frozen):
                     self._diverged_event(index, _runaway(stepped[index]), t_s)

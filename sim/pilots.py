@@ -218,6 +218,11 @@ class ScriptPilot:
         self.channel_map = channel_map
         self.count = count
         script = build(PilotScript, load_toml(path, what="pilot script"), source=str(path))
+        if not channel_map.hold_channel and any(entry.throttle_hold is not None for entry in script.at):
+            raise ConfigError(
+                f"{path}: the script sets throttle_hold, but the flight's channel map has no throttle-hold "
+                "channel (channel 7 has another function there); expected [rc] throttle_hold = a free channel"
+            )
         initial = {"roll": CENTRE_US, "pitch": CENTRE_US, "yaw": CENTRE_US, "collective": 1000.0}
         initial.update(arm=1000.0, mode=_ANGLE_MODE_US, throttle_hold=1000.0)
         times, rows = [], []
@@ -249,7 +254,7 @@ class ScriptPilot:
     def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
         frames = np.full((self.count, CHANNEL_COUNT), CENTRE_US)
         for key, value in self.values_at(t_s).items():
-            if channel := getattr(self.channel_map, key):  # throttle_hold may be 0: no such switch
+            if channel := self.channel_map.channel_of(key):  # throttle_hold may be 0: no such switch
                 frames[:, channel - 1] = value
         return frames
 

@@ -41,8 +41,8 @@ def neutral_channels(count: int, channel_map: ChannelMap) -> np.ndarray:
     frames = np.full((count, CHANNEL_COUNT), CENTRE_US)
     frames[:, channel_map.collective - 1] = CENTRE_US - HALF_RANGE_US
     frames[:, channel_map.arm - 1] = CENTRE_US - HALF_RANGE_US
-    if channel_map.throttle_hold:
-        frames[:, channel_map.throttle_hold - 1] = CENTRE_US - HALF_RANGE_US
+    if channel_map.hold_channel:
+        frames[:, channel_map.hold_channel - 1] = CENTRE_US - HALF_RANGE_US
     return frames
 
 
@@ -66,8 +66,9 @@ def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map:
     packed[:, 2] = stick("yaw")
     packed[:, 3] = stick("collective")
     armed = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
-    if 0 < channel_map.throttle_hold <= frames.shape[1]:  # a frame without that channel: no hold switch
-        armed &= frames[:, channel_map.throttle_hold - 1] <= ARM_THRESHOLD_US
+    hold = channel_map.hold_channel
+    if 0 < hold <= frames.shape[1]:  # a frame without that channel: no hold switch
+        armed &= frames[:, hold - 1] <= ARM_THRESHOLD_US
     packed[:, 4] = armed
     packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))
     packed[:, 6] = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))

@@ -49,6 +49,7 @@ COMPUTE_MODULES = (
     "test_sbus.py",
     "test_stats.py",
     "test_view_render.py",
+    "test_wind.py",
 )
 
 

@@ -496,3 +496,21 @@ def test_the_margins_say_when_a_delay_makes_a_loop_diverge():
     rates.vehicles = rates.vehicles.replace_columns(StateIndex.RATES, [0.0, 0.0, 0.05])
     yaw_rates = np.abs(rates.fly(1.5, rates.pilot(mode=1.0), lambda b: b.vehicles.body_rates_rad_s[0, 2]))
     assert yaw_rates[-250:].max() > 4.0 * 0.05  # growing, where the new gains settle (above)
+
+
+@pytest.mark.parametrize("name", HELIS)
+def test_a_flight_that_starts_in_hover_holds_its_headspeed(name):
+    """The governor's integrator starts at the trim throttle less its feed-forward (it held the
+    whole trim throttle on top of it once: the 450 ran up to 3185 rpm in a second)."""
+    bench = Bench(name)
+    speeds = np.array(bench.fly(2.0, bench.pilot(mode=1.0), lambda b: b.vehicles.rotor_speed_rad_s[0]))
+    assert np.abs(speeds / bench.h.model.nominal_speed - 1.0).max() < 0.005
+
+
+def test_a_loop_with_no_gain_has_no_margin_to_lose():
+    h = heli("xcell60")
+    open_tail = replace(h.config.controller, yaw_p_s=0.0, yaw_i_per_s=0.0, governor_p=0.0, governor_i_per_s=0.0)
+    k = ControllerConstants.build(open_tail, h.model, math.radians(h.trim.collective_deg))
+    for delay in (0.0, 0.002, 0.05):
+        margins = {m.loop: m for m in loop_margins(h.model, h.trim, k, 500, delay) if m.axis in ("yaw", "rotor speed")}
+        assert all(math.isinf(m.gain_margin_db) for m in margins.values())

@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heli.control import CONTROL_STATE_SIZE
 from heli.trim import quaternion_from_euler
 from sim.config import FlightConfig, HomePosition, apply_overrides
-from sim.log.export_controller import CONTROLLER_COLUMNS, TERM_COLUMNS
+from sim.log.export_controller import CONTROLLER_COLUMNS, TERM_COLUMNS, WIND_COLUMNS
 from sim.log.export_csv import EULER_COLUMNS, log_column_names
 from sim.log.export_tlog import RATES_HZ
 from sim.log.format import STATUS_FILE, TICK_DTYPE, status_bytes
@@ -89,7 +88,8 @@ def test_csv_has_a_row_per_tick_and_vehicle_and_every_column_with_units(flight, 
         *EULER_COLUMNS,
         *list(renamed.values())[list(renamed).index("q_z") + 1 :],
     ]
-    assert header[-CONTROL_STATE_SIZE - len(TERM_COLUMNS) :] == [*CONTROLLER_COLUMNS, *TERM_COLUMNS]
+    tail = [*CONTROLLER_COLUMNS, *TERM_COLUMNS, *WIND_COLUMNS]
+    assert header[-len(tail) :] == tail
     assert len(header) == len(set(header))
     for name in ("ch1_us", "cmd_servo_0_throw", "cmd_throttle_frac", "north_m", "p_rad_s", "wall_time_s"):
         assert name in header

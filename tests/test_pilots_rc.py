@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +97,10 @@ def test_throttle_hold_on_channel_7_stops_the_motor_whatever_the_arm_switch_says
 
 
 def test_the_throttle_hold_channel_is_7_unless_the_map_gives_7_to_something_else():
-    assert DEFAULT_MAP.throttle_hold == 7
-    assert ChannelMap(arm=7, mode=8).throttle_hold == 0  # a map from before channel 7 meant anything: no switch
-    assert ChannelMap(throttle_hold=9).throttle_hold == 9
+    assert DEFAULT_MAP.hold_channel == 7
+    assert ChannelMap(arm=7, mode=8).hold_channel == 0  # a map from before channel 7 meant anything: no switch
+    assert ChannelMap(throttle_hold=9).hold_channel == 9
+    assert replace(ChannelMap(), mode=7).hold_channel == 0  # the default gives way when edited, too
     with pytest.raises(ConfigError, match=r"rc\.throttle_hold = 5: channel 5 is rc\.arm's"):
         ChannelMap(throttle_hold=5)
     without = ChannelMap(throttle_hold=0)
@@ -253,6 +255,13 @@ def test_script_throttle_hold_holds_until_the_next_entry(tmp_path):
     assert (held, released) == (0.0, 1.0)
 
 
+def test_a_script_that_holds_the_throttle_needs_a_throttle_hold_channel(tmp_path):
+    text = "[[at]]\nt = 0\narm = 2000\nthrottle_hold = 2000\n"
+    with pytest.raises(ConfigError, match="no throttle-hold channel"):
+        script_pilot(tmp_path, text, ChannelMap(arm=7, mode=8))  # the map gave channel 7 away
+    script_pilot(tmp_path, text, ChannelMap(arm=7, mode=8, throttle_hold=9))  # fine: it names one
+
+
 def test_script_omitted_channels_keep_their_last_value(pilot):
     # entry 1 names neither arm nor collective; entry 2 names neither mode nor yaw
     assert pilot.values_at(2.0)["arm"] == 2000.0
@@ -282,7 +291,7 @@ def test_script_channels_follow_the_channel_map(tmp_path, channel_map):
     out = pilot.channels(2.5, None)
     assert out.shape == (3, CHANNEL_COUNT)
     for name, value in pilot.values_at(2.5).items():
-        np.testing.assert_allclose(out[:, getattr(channel_map, name) - 1], value, err_msg=name)
+        np.testing.assert_allclose(out[:, channel_map.channel_of(name) - 1], value, err_msg=name)
 
 
 def test_script_channels_decode_as_expected(pilot):

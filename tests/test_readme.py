@@ -44,9 +44,13 @@ def test_readme_ports_example_is_valid():
 
 
 def test_readme_faults_example_is_valid():
-    (example,) = [block for block in code_blocks("toml") if "[[faults]]" in block]
-    config = build(FlightConfig, tomllib.loads(example), source="README")
+    blocks = [block for block in code_blocks("toml") if "[[faults]]" in block]
+    (air,) = [block for block in blocks if "[environment]" in block]
+    (faults,) = [block for block in blocks if "[environment]" not in block]
+    config = build(FlightConfig, tomllib.loads(faults), source="README")
     assert [f.kind for f in config.faults] == ["byte_loss", "rc_silence", "unplug"]
+    config = build(FlightConfig, tomllib.loads(air), source="README")
+    assert [f.kind for f in config.faults] == ["gust"] and config.environment.turbulence == "moderate"
 
 
 def test_readme_describes_every_fault_kind():

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -88,6 +89,23 @@ def test_a_published_snapshot_reads_back_as_the_flight_is(writer):
     assert snap.period_ms.max() == pytest.approx(10.5, abs=1e-6)
     assert snap.lateness_hist["threaded"].sum() == loop.ticks
     assert snap.lateness_hist["threaded"][lateness_bin(8.5)] == 1
+
+
+def test_the_view_is_told_the_wind_each_helicopter_meets(writer):
+    config = apply_overrides(FlightConfig(), start="hover", fleet=2)
+    config = replace(config, environment=replace(config.environment, wind_east_m_s=4.0, turbulence="light"))
+    loop = FlightLoop(Flight(heli("xcell60").config, config), ManualClock(), loop_hz=500, duration_s=0.1)
+    loop.view = CommandingView(writer, {})
+    loop.run()
+    reader = SnapshotReader(writer.name)
+    try:
+        snap = reader.read()
+    finally:
+        reader.close()
+    winds = [vehicle.wind_ned_m_s for vehicle in snap.vehicles]
+    assert all(2.0 < east < 6.0 for _, east, _ in winds)  # a 4 m/s easterly, stirred
+    assert winds[0] != winds[1]  # each in its own eddies
+    assert np.allclose(winds, loop.flight.air.current, atol=0.5)  # published a tick before the last draw, at most
 
 
 def test_the_reader_keeps_its_last_snapshot_while_the_writer_is_mid_write(writer):

@@ -74,7 +74,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--channel-map",
         type=channel_map_type,
         default=ChannelMap(),
-        help="roll,pitch,collective,yaw,arm,mode channels (default 1,2,3,4,5,6)",
+        help="roll,pitch,collective,yaw,arm,mode[,throttle_hold] channels (default 1,2,3,4,5,6,7)",
     )
     parser.add_argument(
         "--pilot",

@@ -219,6 +219,10 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
         start_altitude_m=args.start_altitude,
         controller=args.controller,
     )
+    if args.start_altitude is not None and config.flight.start != "hover":
+        raise ConfigError(
+            f"--start-altitude {args.start_altitude:g}: the flight starts on the ground; expected it with --start hover"
+        )
     config = _with_port_options(config, args)
     check_physics_step(load_heli(config.flight.heli), config)
     return config

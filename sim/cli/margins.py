@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from heli.control import ControllerConstants
 from heli.dynamics import FlightModel
-from heli.margins import loop_margins
+from heli.margins import applied_delay_periods, loop_margins
 from heli.params import quantity
 from heli.trim import solve_hover_trim
 from sim.cli.options import schema_type
@@ -62,12 +62,16 @@ def run(args: argparse.Namespace) -> int:
     trim = solve_hover_trim(model)
     constants = ControllerConstants.build(heli.controller, model, math.radians(trim.collective_deg))
     margins = loop_margins(model, trim, constants, args.loop_hz, args.delay_ms / 1000.0)
+    periods = applied_delay_periods(args.delay_ms / 1000.0, args.loop_hz)
+    applied_ms = periods * 1000.0 / args.loop_hz
     if args.json:
         print(json.dumps([{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                            for k, v in asdict(m).items()} for m in margins], indent=2))  # fmt: skip
         return 0
-    print(f"loop margins of {heli.params.name} in hover, controller at {args.loop_hz:g} Hz, "
-          f"servo delay {args.delay_ms:g} ms")  # fmt: skip
+    delay = f"servo delay {applied_ms:g} ms ({periods} controller periods)"
+    if abs(applied_ms - args.delay_ms) > 1e-9:
+        delay += f", the nearest whole number of periods to the {args.delay_ms:g} ms asked"
+    print(f"loop margins of {heli.params.name} in hover, controller at {args.loop_hz:g} Hz, {delay}")
     print(f"  {'loop':<22} {'gain margin':>12} {'phase margin':>13} {'crossover':>10}")
     for m in margins:
         gain = "no limit" if not math.isfinite(m.gain_margin_db) else f"{m.gain_margin_db:.1f} dB"

@@ -42,11 +42,10 @@ class JoystickPilot:
         # the simulator checked it is there; unplugged since (or never there, run by hand), the
         # transmitter starts anyway and waits for one, as a radio without its gimbals would
         self.device = JoystickDevice(start_pygame(events=True), mapping, index, require=False)
-        self.order = (channel_map.roll, channel_map.pitch, channel_map.collective, channel_map.yaw,
-                      channel_map.arm, channel_map.mode)  # fmt: skip
+        self.order = channel_map.numbers()  # roll, pitch, collective, yaw, arm, mode, throttle hold
         self.count = count
         self.report = report
-        self._switches: tuple[bool, int, bool] | None = None  # armed, mode, arm refused: said when they change
+        self._switches: tuple | None = None  # armed, mode, arm refused, hold: said when they change
         if self.device.connected:
             report("joystick", self.device.opened)
         else:

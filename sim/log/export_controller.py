@@ -40,6 +40,7 @@ CONTROLLER_COLUMNS = (
 )  # fmt: skip
 assert len(CONTROLLER_COLUMNS) == CONTROL_STATE_SIZE
 TERM_COLUMNS = tuple(f"ctl_{name}" for name in CONTROL_TERMS)  # setpoints and P/D/F terms of the cycle
+WIND_COLUMNS = ("wind_north_m_s", "wind_east_m_s", "wind_down_m_s")  # the air each vehicle met (replayed)
 
 MODE_COLUMN = CONTROLLER_COLUMNS.index("ctl_flight_mode_code")
 GOVERNOR_COLUMN = CONTROLLER_COLUMNS.index("ctl_governor_state_code")
@@ -54,6 +55,7 @@ class ControllerTrace:
     states: np.ndarray | None
     note: str | None = None
     terms: np.ndarray | None = None
+    wind: np.ndarray | None = None  # (rows, 3): the wind each vehicle met, NED m/s (``WIND_COLUMNS``)
 
 
 def replay_controller(log: FlightLog) -> ControllerTrace:
@@ -68,6 +70,8 @@ def replay_controller(log: FlightLog) -> ControllerTrace:
     fleet = log.fleet
     states = np.full((replay.count * fleet, CONTROL_STATE_SIZE), np.nan)
     terms = np.full((replay.count * fleet, len(CONTROL_TERMS)), np.nan)
+    wind = np.full((replay.count * fleet, 3), np.nan)
+    steady = np.asarray(replay.flight.model.wind_ned, dtype=np.float64)
     replay.flight.record_terms = True
     while not replay.done:
         k = replay.index
@@ -79,8 +83,11 @@ def replay_controller(log: FlightLog) -> ControllerTrace:
                 f"the replay left the logged flight at tick {d.tick} (vehicle {d.vehicle}, {d.column}): the "
                 "controller columns are empty from there on",
                 terms,
+                wind,
             )
         states[k * fleet : (k + 1) * fleet] = replay.flight.controller.packed
         if replay.flight.terms is not None:  # a tick without a controller cycle has none
             terms[k * fleet : (k + 1) * fleet] = replay.flight.terms
-    return ControllerTrace(states, None, terms)
+        air = replay.flight.air
+        wind[k * fleet : (k + 1) * fleet] = steady if air is None or air.current is None else air.current
+    return ControllerTrace(states, None, terms, wind)

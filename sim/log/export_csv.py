@@ -22,7 +22,7 @@ from typing import TextIO
 import numpy as np
 
 from heli.state import VehicleState
-from sim.log.export_controller import CONTROLLER_COLUMNS, TERM_COLUMNS, ControllerTrace
+from sim.log.export_controller import CONTROLLER_COLUMNS, TERM_COLUMNS, WIND_COLUMNS, ControllerTrace
 from sim.log.export_timeline import simulated_time_s
 from sim.log.format import CHANNEL_COLUMNS, STATE_COLUMNS, TICK_DTYPE
 from sim.log.reader import FlightLog
@@ -72,6 +72,8 @@ def csv_columns(trace: ControllerTrace) -> list[str]:
         names.extend(CONTROLLER_COLUMNS)
     if trace.terms is not None:
         names.extend(TERM_COLUMNS)
+    if trace.wind is not None:
+        names.extend(WIND_COLUMNS)
     return names
 
 
@@ -90,6 +92,8 @@ def _columns(log: FlightLog, trace: ControllerTrace) -> list[np.ndarray]:
         arrays.extend(trace.states.T)
     if trace.terms is not None:
         arrays.extend(trace.terms.T)
+    if trace.wind is not None:
+        arrays.extend(trace.wind.T)
     return arrays
 
 

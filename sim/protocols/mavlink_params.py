@@ -59,6 +59,7 @@ PARAM_IDS = {
     "GOV_RPM": "governor_headspeed_rpm",
     "GOV_P": "governor_p",
     "GOV_I": "governor_i_per_s",
+    "GOV_FF": "governor_ff",
     "GOV_SPOOLUP_T": "spoolup_time_s",
 }
 

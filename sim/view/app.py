@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         if key == "e":
             sticks.toggle_arm()
             ui.message = "armed" if sticks.armed else "disarmed (throttle hold)"
+        elif key == "h" and not (len(sticks.channel_map) > 6 and sticks.channel_map[6]):
+            ui.message = "no throttle-hold channel in this flight's channel map ([rc] throttle_hold)"
         elif key == "h":
             sticks.toggle_hold()
             ui.message = "throttle hold on: the motor stops, autorotate" if sticks.hold else "throttle hold off"

@@ -95,7 +95,7 @@ def _instruments(surface, rect, v: VehicleView, index: int, snapshot: Snapshot, 
     header = text.height("bold") + int(6 * scale)
     bar_h = small + max(4, int(6 * scale)) + int(5 * scale)
     left_h = header + 2 * radius + small + int(8 * scale)
-    right_h = header + 5 * line + small + int(4 * scale) + 2 * bar_h
+    right_h = header + 6 * line + small + int(4 * scale) + 2 * bar_h
     card = pygame.Rect(rect.left + pad, rect.top + pad, int(2 * radius + 200 * scale), max(left_h, right_h))
     darken(surface, card)
     name = snapshot.heli_name or "heli"
@@ -133,6 +133,8 @@ def _instruments(surface, rect, v: VehicleView, index: int, snapshot: Snapshot, 
         text.draw(surface, label, (x, y), "mono", DIM)
         text.draw(surface, value, (x + int(36 * scale), y), "mono", TEXT)
         y += line
+    _wind(surface, (x, y), v, text, scale)
+    y += line
     text.draw(surface, f"governor: {v.governor}", (x, y), "small", DIM)
     y += small + int(4 * scale)
     bar_w = card.right - x - int(10 * scale)
@@ -143,6 +145,28 @@ def _instruments(surface, rect, v: VehicleView, index: int, snapshot: Snapshot, 
     thr = float(v.throttle)
     _bar(surface, text, (x, y), bar_w, f"throttle {100 * thr:.0f} %", thr, BAR_THROTTLE, centred=False, scale=scale)
     return card
+
+
+def _wind(surface, pos, v: VehicleView, text: Text, scale) -> None:
+    """The wind the helicopter meets (a row of the instruments): speed, the bearing it blows from,
+    and an arrow the way it goes (north up)."""
+    north, east, down = (float(c) for c in v.wind_ned_m_s)
+    speed = math.hypot(north, east)
+    text.draw(surface, "WND", pos, "mono", DIM)
+    value_pos = (pos[0] + int(36 * scale), pos[1])
+    if not math.isfinite(speed) or speed < 0.05:
+        text.draw(surface, "   calm" if abs(down) < 0.05 else f"{-down:+5.1f} up", value_pos, "mono", TEXT)
+        return
+    source = math.degrees(math.atan2(-east, -north)) % 360.0  # where it blows from, as a wind report says
+    drawn = text.draw(surface, f"{speed:5.1f} m/s {source:03.0f}°", value_pos, "mono", TEXT)
+    size = max(4, int(6 * scale))
+    ax, ay = drawn.right + size + int(4 * scale), drawn.centery
+    dx, dy = east / speed, -north / speed  # screen: x east, y south
+    tip, tail = (ax + dx * size, ay + dy * size), (ax - dx * size, ay - dy * size)
+    pygame.draw.line(surface, TEXT, tail, tip, max(1, int(2 * scale)))
+    left = (tip[0] - dx * size * 0.7 - dy * size * 0.5, tip[1] - dy * size * 0.7 + dx * size * 0.5)
+    right = (tip[0] - dx * size * 0.7 + dy * size * 0.5, tip[1] - dy * size * 0.7 - dx * size * 0.5)
+    pygame.draw.polygon(surface, TEXT, [tip, left, right])
 
 
 def _bar(surface, text: Text, pos, width: int, label: str, value: float, colour, centred: bool, scale) -> None:

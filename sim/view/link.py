@@ -143,6 +143,8 @@ class Publisher:
         rows[:, 17] = flight.controller.failsafe_active[:count]
         rows[:, 18] = flight.controller.flight_mode[:count]
         rows[:, 19] = flight.controller.governor_state[:count]
+        air = flight.air
+        rows[:, 22:25] = flight.model.wind_ned if air is None or air.current is None else air.current[:count]
         floats[LAYOUT.vehicles : LAYOUT.vehicles + count * VEHICLE_FIELDS] = rows.ravel()
         frames, fresh = loop.last_input
         floats[LAYOUT.sticks : LAYOUT.sticks + 16] = frames[0, :16]

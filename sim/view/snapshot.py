@@ -53,6 +53,7 @@ class VehicleView:
     failsafe: bool
     mode: str  # "rate", "angle", "rescue", "failsafe: level", ...
     governor: str  # "off", "spool-up", "active"
+    wind_ned_m_s: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the air it meets: steady, turbulence, gusts
 
 
 @dataclass(frozen=True)
