@@ -128,8 +128,9 @@ class Environment:
         why="the strongest thermals and downdrafts",
     )  # fmt: skip
     turbulence: str = quantity(
-        "-", choices=("none", "light", "moderate", "severe"), default="none",
-        doc="Dryden turbulence, MIL-F-8785C low altitude: wind at 20 ft of 15 / 30 / 45 kt",
+        "-", choices=("none", "light", "moderate", "severe", "wind"), default="none",
+        doc="Dryden turbulence, MIL-F-8785C low altitude: as for a wind at 20 ft of 15 / 30 / 45 kt, or (wind) "
+        "of the steady wind's own speed",
     )  # fmt: skip
     turbulence_seed: int = quantity(
         "-", ge=0, le=2**63 - 1, default=0, doc="the same seed, the same air (every vehicle its own eddies)",

@@ -10,7 +10,8 @@ Turbulence follows the Dryden form of MIL-F-8785C (and MIL-HDBK-1797) at low alt
 
 * scale lengths ``L_w = h``, ``L_u = L_v = h / (0.177 + 0.000823 h)^1.2``;
 * intensities ``sigma_w = 0.1 W20``, ``sigma_u = sigma_v = sigma_w / (0.177 + 0.000823 h)^0.4``,
-  ``W20`` the wind speed at 20 ft: 15 kt light, 30 kt moderate, 45 kt severe;
+  ``W20`` the wind speed at 20 ft: 15 kt light, 30 kt moderate, 45 kt severe, or the steady
+  wind's own speed (``turbulence = "wind"``);
 * spectra ``Phi_u(W) = sigma_u^2 (2 L_u / pi) / (1 + (L_u W)^2)`` and
   ``Phi_v,w(W) = sigma^2 (L / pi) (1 + 3 (L W)^2) / (1 + (L W)^2)^2`` over the spatial frequency
   ``W`` (rad/m); a frozen field carried past at the mean wind speed ``V`` gives the temporal
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from heli.params import Environment
+
 __all__ = [
     "FEET",
     "MIN_CARRY_SPEED_M_S",
@@ -50,6 +53,7 @@ __all__ = [
     "dryden_scales",
     "gust_speed",
     "shear_factor",
+    "turbulence_w20_m_s",
 ]
 
 FEET = 0.3048
@@ -61,6 +65,14 @@ _MIN_HEIGHT_FT = 10.0
 _MAX_HEIGHT_FT = 1000.0
 _REFERENCE_HEIGHT_M = 20.0 * FEET
 _SQRT3 = math.sqrt(3.0)
+
+
+def turbulence_w20_m_s(environment: Environment) -> float:
+    """W20 of an environment: its level's (light, moderate, severe), or with ``turbulence = "wind"``
+    the steady wind's horizontal speed (as the standard reads W20: the wind at 20 ft)."""
+    if environment.turbulence == "wind":
+        return math.hypot(environment.wind_north_m_s, environment.wind_east_m_s)
+    return TURBULENCE_W20_M_S[environment.turbulence]
 
 
 def dryden_scales(height_m: np.ndarray | float, w20_m_s: float) -> tuple:

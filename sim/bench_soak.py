@@ -64,6 +64,7 @@ def soak_faults(plan: SoakPlan) -> tuple[FaultSpec, ...]:
         dict(kind="loop_delay", delay_ms=30.0, every_s=0.5),
         dict(kind="backpressure", port="telemetry"),
         dict(kind="unplug", port="rc-in"),
+        dict(kind="gust", gust_east_m_s=4.0, gust_length_m=10.0),
     )
     faults = []
     start = 2.0

@@ -43,7 +43,7 @@ from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
-from heli.wind import TURBULENCE_W20_M_S, WindField
+from heli.wind import WindField, turbulence_w20_m_s
 from sim.config import FlightConfig, HeliConfig
 from sim.controllers import UserController, describe_error, dry_run, load_controller
 from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
@@ -114,7 +114,7 @@ class Flight:
             self.air = WindField(
                 count=self.count,
                 wind_ned=self.model.wind_ned,
-                w20_m_s=TURBULENCE_W20_M_S[env.turbulence],
+                w20_m_s=turbulence_w20_m_s(env),
                 seed=env.turbulence_seed,
                 shear=env.wind_shear,
                 roughness_m=env.surface_roughness_m,
@@ -347,7 +347,7 @@ class Flight:
         alone = self.count <= SCALAR_BATCH_LIMIT
         for k in range(1, steps + 1):
             t_s = (first_step + k) * self.physics_dt_s
-            wind = self._air(VehicleState(packed))  # the whole fleet's air moves on once per step
+            wind = self._air(VehicleState(packed.copy()))  # the whole fleet's air moves on once per step
             if alone:
                 for index in np.flatnonzero(~frozen):
                     one = VehicleState(packed[index : index + 1].copy())

@@ -22,6 +22,7 @@ from heli.wind import (
     dryden_scales,
     gust_speed,
     shear_factor,
+    turbulence_w20_m_s,
 )
 from sim.config import FaultSpec, FlightConfig, apply_overrides
 from sim.flight import Flight
@@ -42,6 +43,8 @@ def test_intensities_and_scale_lengths_are_mil_f_8785c_at_low_altitude():
     # below 10 ft the standard's floor; the levels are 15 / 30 / 45 kt at 20 ft
     assert dryden_scales(0.5, 1.0)[2] == pytest.approx(10.0 * FEET)
     assert [TURBULENCE_W20_M_S[k] / KNOT for k in ("light", "moderate", "severe")] == pytest.approx([15, 30, 45])
+    # or the wind's own speed at 20 ft, as the standard reads W20
+    assert turbulence_w20_m_s(Environment(wind_north_m_s=3.0, wind_east_m_s=4.0, turbulence="wind")) == 5.0
 
 
 def welch(x: np.ndarray, rate_hz: float, segment: int = 8192) -> tuple[np.ndarray, np.ndarray]:
