@@ -107,7 +107,7 @@ def shear_factor(height_m: np.ndarray | float, roughness_m: float) -> np.ndarray
 
 def gust_speed(elapsed_s: np.ndarray | float, amplitude_m_s: float, length_m: float, carry_m_s: float) -> np.ndarray:
     """The 1-cos gust's speed ``elapsed_s`` after its front arrives (0 before and after it)."""
-    x = np.asarray(elapsed_s, dtype=np.float64) * max(carry_m_s, MIN_CARRY_SPEED_M_S)
+    x = np.asarray(elapsed_s, dtype=np.float64) * np.maximum(carry_m_s, MIN_CARRY_SPEED_M_S)
     inside = (x >= 0.0) & (x <= 2.0 * length_m)
     return np.where(inside, 0.5 * amplitude_m_s * (1.0 - np.cos(math.pi * x / length_m)), 0.0)
 
@@ -148,6 +148,7 @@ class WindField:
     seed: int = 0
     shear: bool = False
     roughness_m: float = 0.15 * FEET
+    start_time_s: float = 0.0  # the flight time the field starts at (gusts are scheduled on it)
 
     def __post_init__(self) -> None:
         self.rng = np.random.Generator(np.random.PCG64(self.seed))
@@ -156,7 +157,7 @@ class WindField:
         self.w_state = np.zeros((self.count, 2))
         self.started = False
         self.gusts: list[tuple[float, float, float, np.ndarray]] = []  # (start s, amplitude, length, unit NED)
-        self.time_s = 0.0
+        self.time_s = self.start_time_s
         self.pending_s = 0.0  # time since the air was last drawn
         self.current: np.ndarray | None = None
 

@@ -13,6 +13,7 @@ too long for the helicopter flown.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -616,6 +617,7 @@ FAULT_KINDS = (
     "byte_loss", "corrupt", "rc_silence", "latency", "pace", "backpressure", "unplug", "loop_delay", "gust",
 )  # fmt: skip
 _AIR_FAULTS = ("gust",)  # faults of the air, not of a port
+_MIN_GUST_M_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -664,8 +666,12 @@ class FaultSpec:
             raise ConfigError(f"faults: {self.kind} is a fault of {where}, not of a port (drop port = {self.port!r})")
         if self.kind not in ("loop_delay", "rc_silence", *_AIR_FAULTS) and not self.port:
             raise ConfigError(f'faults: a {self.kind} fault needs a port (port = "rc-in", "servo0", ...)')
-        if self.kind == "gust" and not (self.gust_north_m_s or self.gust_east_m_s or self.gust_down_m_s):
-            raise ConfigError("faults: a gust needs a peak: gust_north_m_s, gust_east_m_s or gust_down_m_s")
+        peak = math.sqrt(self.gust_north_m_s**2 + self.gust_east_m_s**2 + self.gust_down_m_s**2)
+        if self.kind == "gust" and not peak >= _MIN_GUST_M_S:
+            raise ConfigError(
+                f"faults: a gust needs a peak of at least {_MIN_GUST_M_S} m/s: gust_north_m_s, gust_east_m_s or "
+                "gust_down_m_s"
+            )
 
     @property
     def target(self) -> str:

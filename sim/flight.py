@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 STATE_MAGNITUDE_LIMIT = 1e4
 _CHECKED = slice(StateIndex.VELOCITY.start, STATE_SIZE)  # the columns held to STATE_MAGNITUDE_LIMIT
 _LISTED = 8  # vehicles named in one message; more are counted
+_AIRBORNE_MARGIN_M = 0.05  # the skids this far above the ground: airborne
+_TOUCH_MARGIN_M = 0.005  # ... within this: on the ground
 
 
 class Flight:
@@ -72,6 +74,7 @@ class Flight:
         self.physics_dt_s = settings.physics_dt_s
         self.model = FlightModel.build(heli.params, config.environment)
         self.air: WindField | None = None  # built in reset(): turbulence, shear (None: the steady wind)
+        self.flown_steps = 0  # physics steps since the flight began, resets included: the clock of gusts
         self.trim = solve_hover_trim(self.model)
         collective = math.radians(self.trim.collective_deg)
         self._hover_collective_rad = collective
@@ -110,7 +113,7 @@ class Flight:
         env = config.environment
         gusts = [fault for fault in config.faults if fault.kind == "gust"]
         self.air = None
-        if env.moves_the_air or gusts:  # seeded anew: a reset flies in the same air again
+        if env.moves_the_air or gusts:  # seeded anew: a reset flies in the same turbulence again
             self.air = WindField(
                 count=self.count,
                 wind_ned=self.model.wind_ned,
@@ -118,6 +121,7 @@ class Flight:
                 seed=env.turbulence_seed,
                 shear=env.wind_shear,
                 roughness_m=env.surface_roughness_m,
+                start_time_s=self.flown_steps * self.physics_dt_s,  # gusts keep the faults' clock
             )
             for gust in gusts:  # on the flight's own clock: a replay meets them at the same step
                 peak = (gust.gust_north_m_s, gust.gust_east_m_s, gust.gust_down_m_s)
@@ -142,6 +146,8 @@ class Flight:
         self.max_altitude_m = self.vehicles.altitude_m.copy()
         self.min_altitude_m = self.vehicles.altitude_m.copy()
         self._crash_reported = self.vehicles.crashed.copy()
+        self._skid_height_m = self.model.params.contact.skid_depth_m  # the CG's height with the skids touching
+        self._airborne = self.vehicles.altitude_m > self._skid_height_m + _AIRBORNE_MARGIN_M
         self.diverged = np.zeros(self.count, dtype=bool)  # no longer integrated
         self.taken_over = np.zeros(self.count, dtype=bool)  # flown by the built-in controller in failsafe
         self.judged_too_slow = False  # the last controller cycle judged the user's controller too slow
@@ -294,11 +300,13 @@ class Flight:
                 self.air.restore(air)  # the same air again, step by step
             vehicles = self._step_guarded(start, steps, first_step)
         self.steps += steps
+        self.flown_steps += steps
         self.vehicles = vehicles
         altitude = vehicles.altitude_m
         np.maximum(self.max_altitude_m, altitude, out=self.max_altitude_m)
         np.minimum(self.min_altitude_m, altitude, out=self.min_altitude_m)
         events = self.take_events()
+        self._touchdowns(vehicles, altitude, events)
         crashed = vehicles.crashed
         if np.any(crashed & ~self._crash_reported):
             for index in np.flatnonzero(crashed & ~self._crash_reported):
@@ -306,6 +314,19 @@ class Flight:
                 events.append(("crash", f"vehicle {index}: {reason} at {self.sim_time_s:.3f} s"))
             self._crash_reported = crashed.copy()
         return events
+
+    def _touchdowns(self, vehicles: VehicleState, altitude: np.ndarray, events: list) -> None:
+        """A ``touchdown`` event, with the sink rate, for each vehicle whose skids meet the ground after
+        it was airborne (at the first tick on the skids: how hard the landing was; 2.5 m/s breaks RC gear)."""
+        touching = altitude <= self._skid_height_m + _TOUCH_MARGIN_M
+        landed = self._airborne & touching
+        if landed.any():
+            sink = vehicles.velocity_ned_m_s[:, 2]
+            for index in np.flatnonzero(landed)[:_LISTED]:
+                events.append(("touchdown", f"vehicle {index}: {sink[index]:.2f} m/s at {self.sim_time_s:.3f} s"))
+        self._airborne = np.where(
+            altitude > self._skid_height_m + _AIRBORNE_MARGIN_M, True, np.where(touching, False, self._airborne)
+        )
 
     def _step_all(self, vehicles: VehicleState, steps: int) -> VehicleState | None:
         """The whole fleet ``steps`` steps on; None if a vehicle broke on the way (its state ran away

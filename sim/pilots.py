@@ -221,7 +221,8 @@ class ScriptPilot:
         if not channel_map.hold_channel and any(entry.throttle_hold is not None for entry in script.at):
             raise ConfigError(
                 f"{path}: the script sets throttle_hold, but the flight's channel map has no throttle-hold "
-                "channel (channel 7 has another function there); expected [rc] throttle_hold = a free channel"
+                "channel ([rc] throttle_hold is 0, or another function has channel 7); expected [rc] "
+                "throttle_hold = a free channel"
             )
         initial = {"roll": CENTRE_US, "pitch": CENTRE_US, "yaw": CENTRE_US, "collective": 1000.0}
         initial.update(arm=1000.0, mode=_ANGLE_MODE_US, throttle_hold=1000.0)

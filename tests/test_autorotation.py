@@ -167,3 +167,20 @@ def test_the_autorotation_script_lands_every_helicopter_at_1_5_m_s_or_less(name)
     assert landing["touchdown_sink"] is not None and landing["touchdown_sink"] <= 1.5
     assert landing["max_sink"] > 5.0  # a real autorotation, not a powered descent ...
     assert landing["max_throttle_held"] < 0.01  # ... under throttle hold on channel 7, all the way down
+
+
+def test_a_touchdown_is_an_event_with_its_sink_rate():
+    """The pilot is told how hard the landing was: the first tick on the skids after being airborne."""
+    script = configs_dir() / "autorotation" / "trex700.toml"
+    config = apply_overrides(
+        FlightConfig(), heli="trex700", start="hover", start_altitude_m=20.0, pilot=f"script:{script}"
+    )
+    flight = Flight(heli("trex700").config, config)
+    events = []
+    for _ in range(round(7.0 * LOOP_HZ)):
+        flight.run_controller(flight.pilot_frames(), True, 1.0 / LOOP_HZ)
+        events += flight.advance(2)
+    touchdowns = [detail for kind, detail in events if kind == "touchdown"]
+    assert touchdowns and touchdowns[0].startswith("vehicle 0: ")
+    sink = float(touchdowns[0].split(": ")[1].split(" m/s")[0])
+    assert sink == pytest.approx(scripted_landing("trex700")["touchdown_sink"], abs=0.3)

@@ -26,6 +26,10 @@ from heli.wind import (
 )
 from sim.config import FaultSpec, FlightConfig, apply_overrides
 from sim.flight import Flight
+from sim.log.reader import read_log
+from sim.log.replay import Replay
+from sim.loop import ManualClock
+from sim.session import flight_session
 from tests.conftest import heli
 from tests.test_control import fly_flight
 
@@ -153,14 +157,36 @@ def test_the_hover_pilot_holds_in_moderate_turbulence_and_a_reset_flies_the_same
     assert np.array_equal(flight.vehicles.packed, first)
 
 
-def test_a_gust_fault_pushes_the_helicopter_when_it_comes():
-    calm = turbulent_flight(5, fleet=1)
+@pytest.mark.parametrize("fleet", [1, 2])
+def test_a_gust_fault_pushes_the_helicopter_when_it_comes(fleet):
+    calm = turbulent_flight(5, fleet=fleet)
     gust = FaultSpec(kind="gust", start_s=2.0, gust_east_m_s=6.0, gust_length_m=10.0)
-    gusty = turbulent_flight(5, fleet=1, faults=(gust,))
+    gusty = turbulent_flight(5, fleet=fleet, faults=(gust,))
     fly_flight(calm, 1.9, 500)
     fly_flight(gusty, 1.9, 500)
     assert np.array_equal(calm.vehicles.packed, gusty.vehicles.packed)  # nothing before it comes
     fly_flight(calm, 2.0, 500)
     fly_flight(gusty, 2.0, 500)
-    pushed = gusty.vehicles.position_ned_m[0, 1] - calm.vehicles.position_ned_m[0, 1]
-    assert pushed > 0.2  # blown east
+    pushed = gusty.vehicles.position_ned_m[:, 1] - calm.vehicles.position_ned_m[:, 1]
+    assert np.all(pushed > 0.1)  # blown east (each vehicle in its own turbulence as well)
+
+
+def test_a_flight_in_turbulence_shear_and_a_gust_replays_bit_for_bit_through_a_reset(tmp_path):
+    gust = FaultSpec(kind="gust", start_s=0.6, gust_north_m_s=-5.0, gust_length_m=5.0)
+    config = apply_overrides(FlightConfig(ports=()), heli="xcell60", start="hover", start_altitude_m=10.0, fleet=2,
+                             duration_s=1.5)  # fmt: skip
+    environment = replace(config.environment, wind_east_m_s=3.0, turbulence="moderate", wind_shear=True)
+    config = replace(config, environment=environment, faults=(gust,))
+    log_path = tmp_path / "air.hslog"
+
+    def reset_at_tick_300(loop) -> None:
+        if loop.ticks == 300:
+            loop.command("reset")
+
+    with flight_session(config, heli("xcell60").config, clock=ManualClock(), log_path=str(log_path),
+                        before_tick=reset_at_tick_300) as loop:  # fmt: skip
+        loop.run()
+    replay = Replay(read_log(str(log_path)))
+    replay.run()
+    assert replay.difference is None
+    assert np.array_equal(replay.flight.vehicles.packed, loop.flight.vehicles.packed)

@@ -75,7 +75,8 @@ def flight_of(log: FlightLog, controller: str | None = None) -> Flight:
     # the pilot is not flown again (its frames are in the log); a script it read may be gone
     try:
         settings = replace(config.flight, pilot="hover", controller=controller or "")
-        return Flight(heli, replace(config, flight=settings, ports=(), faults=()))  # the inputs are in the log
+        air = tuple(fault for fault in config.faults if fault.target == "air")  # gusts: the air, not an input
+        return Flight(heli, replace(config, flight=settings, ports=(), faults=air))  # the inputs are in the log
     except ConfigError as error:
         if controller:  # the user's controller, not the log
             raise ConfigError(f"--controller {controller}: {error}") from None

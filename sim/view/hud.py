@@ -261,7 +261,10 @@ def _chips(surface, rect, min_left: int, v: VehicleView, snapshot: Snapshot, tex
     chips = []
     if v.crashed:
         chips.append(("CRASHED", BAD))
-    chips.append(("ARMED", GOOD) if v.armed else ("DISARMED", DIM))
+    if v.throttle_hold:  # the arm switch on, the throttle hold switch too: the motor off, autorotating
+        chips.append(("THROTTLE HOLD", WARN))
+    else:
+        chips.append(("ARMED", GOOD) if v.armed else ("DISARMED", DIM))
     chips.append((v.mode.upper() or "-", (90, 150, 235)))
     if v.failsafe:
         chips.append(("FAILSAFE", BAD))

@@ -25,6 +25,7 @@ import numpy as np
 
 from heli.errors import ConfigError
 from sim import stopping
+from sim.rc import ARM_THRESHOLD_US
 from sim.runtime import python_line
 from sim.view.app import SCRIPT_ENV, parse_script
 from sim.view.shared import (
@@ -143,10 +144,14 @@ class Publisher:
         rows[:, 17] = flight.controller.failsafe_active[:count]
         rows[:, 18] = flight.controller.flight_mode[:count]
         rows[:, 19] = flight.controller.governor_state[:count]
+        frames, fresh = loop.last_input
+        rc = flight.config.rc
+        if rc.hold_channel:  # the switches the pilot holds: arm on and throttle hold on
+            arm_on = frames[:count, rc.arm - 1] > ARM_THRESHOLD_US
+            rows[:, 20] = arm_on & (frames[:count, rc.hold_channel - 1] > ARM_THRESHOLD_US)
         air = flight.air
         rows[:, 22:25] = flight.model.wind_ned if air is None or air.current is None else air.current[:count]
         floats[LAYOUT.vehicles : LAYOUT.vehicles + count * VEHICLE_FIELDS] = rows.ravel()
-        frames, fresh = loop.last_input
         floats[LAYOUT.sticks : LAYOUT.sticks + 16] = frames[0, :16]
         self.writer.set(vehicles=count, sticks_fresh=bool(np.asarray(fresh).reshape(-1)[0]))
 

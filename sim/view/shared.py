@@ -39,7 +39,8 @@ from sim.view.snapshot import (
 
 __all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter", "start_resource_tracker"]
 
-# pos 3, vel 3, quat 4, flap 2, rpm, collective, throttle, crashed, armed, failsafe, mode, governor, 2 spare, wind 3
+# pos 3, vel 3, quat 4, flap 2, rpm, collective, throttle, crashed, armed, failsafe, mode, governor, throttle hold,
+# 1 spare, wind 3
 VEHICLE_FIELDS = 25
 PORT_FIELDS = 4  # frames/s, bytes/s, errors, io wait ms
 TEXT_BYTES = 16384
@@ -209,6 +210,7 @@ def decode(raw: np.ndarray) -> Snapshot:
                 mode=VEHICLE_MODES[int(r[18]) % len(VEHICLE_MODES)],
                 governor=GOVERNOR_STATES[int(r[19]) % 3],
                 wind_ned_m_s=tuple(r[22:25]),
+                throttle_hold=r[20] > 0.5,
             )
         )
     ports = []

@@ -54,6 +54,7 @@ class VehicleView:
     mode: str  # "rate", "angle", "rescue", "failsafe: level", ...
     governor: str  # "off", "spool-up", "active"
     wind_ned_m_s: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the air it meets: steady, turbulence, gusts
+    throttle_hold: bool = False  # the pilot's arm switch on and throttle hold on: the motor stopped
 
 
 @dataclass(frozen=True)
