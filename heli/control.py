@@ -121,6 +121,10 @@ class ControllerParams:
     yaw_precomp_collective_weight: float = quantity("-", ge=0.0, le=2.0, default=0.6)
     yaw_precomp_cyclic_weight: float = quantity("-", ge=0.0, le=2.0, default=0.1)
     yaw_precomp_cutoff_hz: float = quantity("Hz", gt=0.0, le=100.0, default=5.0)
+    yaw_precomp_release_s: float = quantity(
+        "s", gt=0.0, le=2.0, default=0.01, doc="motor off: the precompensation fades to zero tail pitch this fast",
+        why="as fast as the drive's torque fades: at once for an electric motor, ~0.1 s for a glow engine",
+    )  # fmt: skip
     level_gain_per_s: float = quantity("1/s", gt=0.0, le=50.0, default=6.0, doc="angle error to rate")
     max_angle_deg: float = quantity("deg", gt=0.0, le=80.0, default=55.0, doc="angle mode at full stick")
     level_trim_roll_deg: float = quantity("deg", ge=-15.0, le=15.0, default=0.0, doc="what self-level calls level")
@@ -177,6 +181,7 @@ class ControllerConstants:
     precomp_collective_weight: float
     precomp_cyclic_weight: float
     precomp_cutoff_hz: float
+    precomp_release_s: float
     level_gain: float
     max_angle: float
     level_roll: float
@@ -227,6 +232,7 @@ class ControllerConstants:
             precomp_collective_weight=params.yaw_precomp_collective_weight,
             precomp_cyclic_weight=params.yaw_precomp_cyclic_weight,
             precomp_cutoff_hz=params.yaw_precomp_cutoff_hz,
+            precomp_release_s=params.yaw_precomp_release_s,
             level_gain=params.level_gain_per_s,
             max_angle=rad(params.max_angle_deg),
             level_roll=rad(params.level_trim_roll_deg),
@@ -512,9 +518,16 @@ def _control_kernel(
     deflection = (k.precomp_collective_weight * xp.maximum(collective, -collective)
                   + k.precomp_cyclic_weight * cyclic) * (1.0 / _REFERENCE_PITCH_RAD)  # fmt: skip
     precomp_alpha = 1.0 - math.exp(-2.0 * math.pi * k.precomp_cutoff_hz * dt)
-    precomp_f = precomp_f + precomp_alpha * (k.precomp_base + k.precomp_gain * deflection * deflection - precomp_f)
+    # with the motor off (throttle hold, disarmed) its torque no longer reacts on the fuselage: the tail
+    # eases to zero pitch (no thrust) at the pace the drive's torque fades, as in an autorotation
+    powered = armed > 0.5
+    precomp_target = xp.where(powered, k.precomp_base + k.precomp_gain * deflection * deflection, -k.tail_pitch_offset)
+    precomp_alpha = xp.where(powered, precomp_alpha, 1.0 - math.exp(-dt / k.precomp_release_s))
+    precomp_f = precomp_f + precomp_alpha * (precomp_target - precomp_f)
     spool = xp.clip(omega * (1.0 / k.headspeed), 0.0, 1.0)
-    tail_servo = (precomp_f * spool + k.direction * yaw_out) * (1.0 / k.tail_pitch_per_throw)
+    # (powered, the precompensation grows with the headspeed as the torque does; unpowered it holds
+    # the tail at zero pitch whatever the rotor's speed)
+    tail_servo = (precomp_f * xp.where(powered, spool, 1.0) + k.direction * yaw_out) * (1.0 / k.tail_pitch_per_throw)
 
     # --- governor: spool-up ramp from the present headspeed, then PI on relative error
     arming = armed > 0.5

@@ -43,6 +43,7 @@ PARAM_IDS = {
     "PRECOMP_COLL": "yaw_precomp_collective_weight",
     "PRECOMP_CYC": "yaw_precomp_cyclic_weight",
     "PRECOMP_CUTOFF": "yaw_precomp_cutoff_hz",
+    "PRECOMP_REL": "yaw_precomp_release_s",
     "LEVEL_GAIN": "level_gain_per_s",
     "ANGLE_MAX": "max_angle_deg",
     "TRIM_ROLL": "level_trim_roll_deg",
