@@ -211,8 +211,8 @@ class ChannelMap:
         for stick in self.reversed:
             if stick not in STICKS:
                 raise ConfigError(f"rc.reversed = {list(self.reversed)}: expected names from {', '.join(STICKS)}")
-        used = [self.roll, self.pitch, self.collective, self.yaw, self.arm, self.mode]
-        for name, channel in zip(("roll", "pitch", "collective", "yaw", "arm", "mode"), used, strict=True):
+        used = list(self._required_channels)
+        for name, channel in zip(CHANNEL_FUNCTIONS, used, strict=False):
             if not 1 <= channel <= FRAME_CHANNELS:
                 raise ConfigError(f"rc.{name} = {channel!r}: out of range, expected a channel 1-{FRAME_CHANNELS}")
         if len(set(used)) != len(used):
@@ -230,8 +230,12 @@ class ChannelMap:
         another function (a map from before channel 7 meant anything keeps working)."""
         if self.throttle_hold is not None:
             return self.throttle_hold
-        used = (self.roll, self.pitch, self.collective, self.yaw, self.arm, self.mode)
-        return 0 if DEFAULT_THROTTLE_HOLD_CHANNEL in used else DEFAULT_THROTTLE_HOLD_CHANNEL
+        return 0 if DEFAULT_THROTTLE_HOLD_CHANNEL in self._required_channels else DEFAULT_THROTTLE_HOLD_CHANNEL
+
+    @property
+    def _required_channels(self) -> tuple[int, ...]:
+        """The channels of every function but the optional throttle hold, in ``CHANNEL_FUNCTIONS`` order."""
+        return tuple(getattr(self, function) for function in CHANNEL_FUNCTIONS if function != "throttle_hold")
 
     def channel_of(self, function: str) -> int:
         """The channel (1-based; 0: none) of one of ``CHANNEL_FUNCTIONS``."""

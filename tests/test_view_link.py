@@ -59,19 +59,24 @@ def flying_loop(duration_s: float, fleet: int = 1, hook=None) -> FlightLoop:
                       before_tick=hook)  # fmt: skip
 
 
+def fly_and_read(loop: FlightLoop, writer):
+    """Fly ``loop`` publishing to ``writer``, then read the last snapshot back as the view does."""
+    loop.view = CommandingView(writer, {})
+    loop.run()
+    reader = SnapshotReader(writer.name)
+    try:
+        return reader.read()
+    finally:
+        reader.close()
+
+
 def test_a_published_snapshot_reads_back_as_the_flight_is(writer):
     def stall_at_tick_20(loop: FlightLoop) -> None:
         if loop.ticks == 20:
             loop.clock.advance(0.0105)  # 10.5 ms late: five deadlines missed
 
     loop = flying_loop(0.2, fleet=3, hook=stall_at_tick_20)
-    loop.view = CommandingView(writer, {})
-    loop.run()
-    reader = SnapshotReader(writer.name)
-    try:
-        snap = reader.read()
-    finally:
-        reader.close()
+    snap = fly_and_read(loop, writer)
     assert snap.tick == loop.ticks - 1  # published at the start of the last tick
     assert snap.heli_name == loop.flight.heli.params.name and len(snap.vehicles) == 3
     packed = loop.flight.vehicles.packed
@@ -95,13 +100,7 @@ def test_the_view_is_told_the_wind_each_helicopter_meets(writer):
     config = apply_overrides(FlightConfig(), start="hover", fleet=2)
     config = replace(config, environment=replace(config.environment, wind_east_m_s=4.0, turbulence="light"))
     loop = FlightLoop(Flight(heli("xcell60").config, config), ManualClock(), loop_hz=500, duration_s=0.1)
-    loop.view = CommandingView(writer, {})
-    loop.run()
-    reader = SnapshotReader(writer.name)
-    try:
-        snap = reader.read()
-    finally:
-        reader.close()
+    snap = fly_and_read(loop, writer)
     winds = [vehicle.wind_ned_m_s for vehicle in snap.vehicles]
     assert all(2.0 < east < 6.0 for _, east, _ in winds)  # a 4 m/s easterly, stirred
     assert winds[0] != winds[1]  # each in its own eddies

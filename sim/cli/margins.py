@@ -12,8 +12,8 @@ from heli.dynamics import FlightModel
 from heli.margins import applied_delay_periods, loop_margins
 from heli.params import quantity
 from heli.trim import solve_hover_trim
-from sim.cli.options import schema_type
-from sim.config import FlightSettings, load_heli
+from sim.cli.options import add_heli_argument, schema_type
+from sim.config import load_heli
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Gain and phase margins of the flight controller's rate, angle and governor loops in hover, "
         "from the flight model linearised over one controller period (each loop broken at its actuator).",
     )
-    parser.add_argument(
-        "--heli",
-        required=True,
-        type=schema_type(FlightSettings, "heli"),
-        metavar="NAME",
-        help="xcell60, trex450, trex700 or a .toml path",
-    )
+    add_heli_argument(parser)
     parser.add_argument(
         "--loop-hz", type=schema_type(MarginsRequest, "loop_hz"), default=500.0, metavar="HZ", help="default 500"
     )

@@ -18,7 +18,7 @@ from heli.errors import ConfigError
 from sim.config import CHANNEL_FUNCTIONS, ChannelMap, FlightSettings, PortSpec
 from sim.dataclass_io import build, parse_text, show
 
-__all__ = ["channel_map_type", "device_pilot_type", "folder_type", "schema_type"]
+__all__ = ["add_heli_argument", "channel_map_type", "device_pilot_type", "folder_type", "schema_type"]
 
 
 def schema_type(cls: type, name: str) -> Callable[[str], Any]:
@@ -32,6 +32,17 @@ def schema_type(cls: type, name: str) -> Callable[[str], Any]:
 
     parse.__name__ = name
     return parse
+
+
+def add_heli_argument(parser: argparse.ArgumentParser) -> None:
+    """The required ``--heli NAME`` of a command about one helicopter (``trim``, ``margins``)."""
+    parser.add_argument(
+        "--heli",
+        required=True,
+        type=schema_type(FlightSettings, "heli"),
+        metavar="NAME",
+        help="xcell60, trex450, trex700 or a .toml path",
+    )
 
 
 def channel_map_type(text: str) -> ChannelMap:

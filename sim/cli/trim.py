@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from heli.dynamics import FlightModel
 from heli.params import MAX_AIRSPEED_M_S, quantity
 from heli.trim import solve_trim
-from sim.cli.options import schema_type
-from sim.config import FlightSettings, load_heli
+from sim.cli.options import add_heli_argument, schema_type
+from sim.config import load_heli
 
 _ROWS = {
     "collective_deg": ("collective", "deg"),
@@ -34,13 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Solve the steady hover (controls, attitude, rotor figures) of a helicopter, out of ground effect; "
         "with --speed, steady level flight straight ahead at that airspeed.",
     )
-    parser.add_argument(
-        "--heli",
-        required=True,
-        type=schema_type(FlightSettings, "heli"),
-        metavar="NAME",
-        help="xcell60, trex450, trex700 or a .toml path",
-    )
+    add_heli_argument(parser)
     parser.add_argument(
         "--speed",
         type=schema_type(TrimRequest, "speed_m_s"),
