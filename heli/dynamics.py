@@ -280,7 +280,8 @@ def air_loads(
     mu = xp.sqrt(u_hub * u_hub + v_hub * v_hub) * inv_tip
     mu_z = w * inv_tip
     ct_linear = blade_element_thrust(xp, m.half_a_sigma, collective, mu, mu_z, lam) * alive
-    ct = stall_limited(xp, ct_linear, m.ct_max)
+    ct_magnitude = xp.abs(ct_linear)
+    ct = stall_limited(xp, ct_linear, ct_magnitude, m.ct_max)
     lam_target = induced_inflow_target(xp, ct, mu, mu_z, lam, m.kappa)
     # ground effect, for a downward wake only: Cheeseman and Bennett (1955) give, at constant power,
     # T / T_oge = 1 / (1 - (R / 4z)^2 / (1 + (V / v_i)^2)).  The induced velocity here is that of the
@@ -294,7 +295,7 @@ def air_loads(
     omega_sq = omega * omega
     thrust = ct * m.thrust_scale * omega_sq
     lam_net = lam - mu_z
-    cq = ct * lam_net + profile_torque_coeff(xp, m.profile_polar, collective, lam_net, mu, ct_linear)
+    cq = ct * lam_net + profile_torque_coeff(xp, m.profile_polar, collective, lam_net, mu, ct_magnitude)
     main_torque = cq * m.torque_scale * omega_sq
 
     # --- tip-path plane: first-order flapping targets (steady state of Gavrilets' ODEs)
@@ -317,7 +318,7 @@ def air_loads(
     mu_t = edge_tail * inv_tail_tip
     mu_z_t = d * v_tail * inv_tail_tip
     ct_t = blade_element_thrust(xp, m.tail_half_a_sigma, tail_pitch, mu_t, mu_z_t, lam_tail) * alive
-    ct_t = stall_limited(xp, ct_t, m.tail_ct_max)
+    ct_t = stall_limited(xp, ct_t, xp.abs(ct_t), m.tail_ct_max)
     lam_t_target = induced_inflow_target(xp, ct_t, mu_t, mu_z_t, lam_tail, 1.0)
     tail_omega_sq = tail_omega * tail_omega
     tail_thrust = ct_t * m.tail_thrust_scale * tail_omega_sq

@@ -27,6 +27,7 @@ class ScalarMath:
     """The kernel maths on Python floats (one vehicle)."""
 
     sqrt = staticmethod(math.sqrt)
+    abs = staticmethod(abs)
     sin = staticmethod(math.sin)
     cos = staticmethod(math.cos)
     exp = staticmethod(math.exp)
@@ -58,6 +59,7 @@ class ArrayMath:
     """The kernel maths on 1-D numpy arrays (a batch of vehicles, one array per column)."""
 
     sqrt = staticmethod(np.sqrt)
+    abs = staticmethod(np.abs)
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     exp = staticmethod(np.exp)

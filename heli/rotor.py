@@ -66,26 +66,27 @@ def blade_element_thrust(xp: Any, half_a_sigma: float, pitch_rad: Any, mu: Any, 
     return half_a_sigma * (pitch_rad * (1.0 / 3.0 + 0.5 * mu * mu) + 0.5 * (mu_z - lam))
 
 
-def stall_limited(xp: Any, ct_linear: Any, ct_max: float) -> Any:
-    """``ct_linear`` bent smoothly towards +-``ct_max`` above ``STALL_KNEE`` of it (module doc)."""
+def stall_limited(xp: Any, ct_linear: Any, magnitude: Any, ct_max: float) -> Any:
+    """``ct_linear`` (of size ``magnitude = |ct_linear|``) bent smoothly towards +-``ct_max`` above
+    ``STALL_KNEE`` of it (module doc)."""
     knee = STALL_KNEE * ct_max
-    room = ct_max - knee
-    magnitude = xp.sqrt(ct_linear * ct_linear)
     excess = xp.maximum(magnitude - knee, 0.0)
-    return ct_linear * (1.0 - excess * excess / ((room + excess) * xp.maximum(magnitude, 1e-300)))
+    bend = excess * excess / ((ct_max - knee) + excess)
+    return xp.where(ct_linear >= 0.0, ct_linear - bend, ct_linear + bend)
 
 
 def profile_torque_coeff(
-    xp: Any, polar: tuple[float, float, float, float, float], pitch_rad: Any, lam_net: Any, mu: Any, ct_linear: Any
+    xp: Any, polar: tuple[float, float, float, float, float], pitch_rad: Any, lam_net: Any, mu: Any, ct_magnitude: Any
 ) -> Any:
     """Profile-drag torque coefficient from the section polar (module doc).
 
     ``polar`` is ``(sigma C_d0 / 8, sigma C_d2 / 8, sigma C_d,stall / 8, mean angle per C_T,
-    mean angle at the stall knee)``; ``lam_net = lam - mu_z`` is the net inflow through the disc.
+    mean angle at the stall knee)``; ``lam_net = lam - mu_z`` is the net inflow through the disc;
+    ``ct_magnitude`` the size of the thrust coefficient before stall.
     """
     cq0, cq2, cq_stall, angle_per_ct, knee_angle = polar
     mean_square_angle = pitch_rad * pitch_rad - (8.0 / 3.0) * pitch_rad * lam_net + 2.0 * lam_net * lam_net
-    past_knee = xp.maximum(xp.sqrt(ct_linear * ct_linear) * angle_per_ct - knee_angle, 0.0)
+    past_knee = xp.maximum(ct_magnitude * angle_per_ct - knee_angle, 0.0)
     section = cq0 + cq2 * mean_square_angle + cq_stall * past_knee * past_knee
     return section * (1.0 + (7.0 / 3.0) * mu * mu)
 
