@@ -25,11 +25,13 @@ from heli.errors import ConfigError
 from heli.params import MAX_RATE_STEP_PRODUCT, Environment, HeliParams, quantity, step_rates_per_s
 from sim.config_input import MAX_CONFIG_BYTES, parse_toml, read_config_bytes
 from sim.dataclass_io import build, parse_text, short_source, show, to_table
+from sim.fc.config import FcConfig
 from sim.ports.codecs import ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
 
 __all__ = [
     "CHANNEL_FUNCTIONS",
     "FAULT_KINDS",
+    "FC_PORT",
     "MAX_CONFIG_BYTES",
     "PORT_ROLES",
     "ChannelMap",
@@ -619,7 +621,10 @@ MAX_PORTS = 1024  # ports of one flight (each is a pty pair or a device, and an 
 MAX_FAULTS = 1000
 FAULT_KINDS = (
     "byte_loss", "corrupt", "rc_silence", "latency", "pace", "backpressure", "unplug", "loop_delay", "gust",
+    "packet_loss",
 )  # fmt: skip
+FC_PORT = "fc"  # the flight controller's link, as a fault's port names it
+_FC_FAULTS = ("latency", "packet_loss")  # what a fault can do to the flight controller's link
 _AIR_FAULTS = ("gust",)  # faults of the air, not of a port
 _MIN_GUST_M_S = 0.01
 
@@ -637,9 +642,10 @@ class FaultSpec:
         "s", ge=0.0, le=MAX_DURATION_S, default=0.0, doc="0: to the end of the flight", why=_SPAN_WHY
     )
     rate: float = quantity(
-        "-", ge=0.0, le=1.0, default=0.05, doc="byte_loss, corrupt: the share of bytes hit", why="a share"
-    )
-    direction: str = quantity("-", choices=("in", "out", "both"), default="in", doc="byte_loss, corrupt")
+        "-", ge=0.0, le=1.0, default=0.05, doc="byte_loss, corrupt: the share of bytes hit; packet_loss: of datagrams",
+        why="a share",
+    )  # fmt: skip
+    direction: str = quantity("-", choices=("in", "out", "both"), default="in", doc="byte_loss, corrupt, packet_loss")
     latency_ms: float = quantity(
         "ms", gt=0.0, le=60_000.0, default=50.0, doc="latency: added to every reply", why="up to a minute"
     )
@@ -703,6 +709,7 @@ class FaultSpec:
             "unplug": "unplugged",
             "loop_delay": self.detail,
             "gust": "gust",
+            "packet_loss": f"{self.rate:.0%} datagrams lost",
         }[self.kind]
 
     @property
@@ -720,6 +727,7 @@ class FaultSpec:
             + (f"every {self.every_s:g} s" if self.every_s else "every tick"),
             "gust": f"a 1-cos gust of ({self.gust_north_m_s:g}, {self.gust_east_m_s:g}, {self.gust_down_m_s:g}) m/s "
             f"north, east, down, peak {self.gust_length_m:g} m in",
+            "packet_loss": f"{self.rate:.0%} of datagrams lost ({self.direction})",
         }[self.kind]
 
 
@@ -755,6 +763,7 @@ class FlightConfig:
     home: HomePosition = field(default_factory=HomePosition)
     ports: tuple[PortSpec, ...] | None = quantity("-", max_items=MAX_PORTS, default=None, doc="[[ports]] tables")
     faults: tuple[FaultSpec, ...] = quantity("-", max_items=MAX_FAULTS, default=(), doc="[[faults]] tables")
+    fc: FcConfig = field(default_factory=FcConfig)
 
     def port_specs(self) -> tuple[PortSpec, ...]:
         """The ports this flight opens (the default set when none are configured)."""
@@ -767,6 +776,11 @@ class FlightConfig:
         return (rc, *servos, PortSpec(role="telemetry"))
 
     def __post_init__(self) -> None:
+        if self.fc.enabled and self.flight.fleet != 1:
+            raise ConfigError(
+                f"fc.protocol = {self.fc.protocol!r} flies one helicopter (one firmware instance), but the fleet "
+                f"has {self.flight.fleet}: expected fleet = 1"
+            )
         # each port's protocol can address the vehicles it serves (the default set: checked when opened)
         check_vehicle_ids(self.ports or (), self.flight.fleet)
         specs = self.port_specs()  # the default set has a port per vehicle: built once here
@@ -777,8 +791,13 @@ class FlightConfig:
                     f"{spec.label}: the hover pilot's emulated transmitter flies by vehicle states, which only "
                     f"hsf carries, not {spec.wire_protocol}; use pilot script:FILE with {spec.wire_protocol}"
                 )
-        names = [p.label for p in specs]
+        names = [p.label for p in specs] + ([FC_PORT] if self.fc.enabled else [])
         for index, fault in enumerate(self.faults):
+            if (fault.target == FC_PORT) != (fault.kind == "packet_loss") and fault.kind not in ("latency",):
+                raise ConfigError(
+                    f"faults[{index}]: {fault.kind} on port {fault.target!r}: the flight controller's link ({FC_PORT}) "
+                    f"takes {' and '.join(_FC_FAULTS)}, and packet_loss acts on it only"
+                )
             if fault.target not in ("loop", "air") and fault.target not in names:
                 raise ConfigError(
                     f"faults[{index}].port = {fault.target!r}: no such port in this flight; its ports are "

@@ -168,8 +168,8 @@ class FaultInjector:
             line = fresh.get(spec.target)
             if line is None:
                 continue
-            if spec.kind in ("byte_loss", "corrupt"):
-                prefix = "loss" if spec.kind == "byte_loss" else "corrupt"
+            if spec.kind in ("byte_loss", "corrupt", "packet_loss"):  # packet_loss: the fc link's datagrams
+                prefix = "corrupt" if spec.kind == "corrupt" else "loss"
                 for direction in ("in", "out") if spec.direction == "both" else (spec.direction,):
                     key = f"{prefix}_{direction}"
                     line[key] = max(line.get(key, 0.0), spec.rate)

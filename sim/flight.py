@@ -46,6 +46,7 @@ from heli.trim import solve_hover_trim
 from heli.wind import WindField, turbulence_w20_m_s
 from sim.config import FlightConfig, HeliConfig
 from sim.controllers import UserController, describe_error, dry_run, load_controller
+from sim.fc.outputs import OutputMapper
 from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
@@ -80,6 +81,8 @@ class Flight:
         self._hover_collective_rad = collective
         self.controller_params = heli.controller  # a ground station may change them (set_controller_params)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
+        # real firmware in the loop ([fc]): its output pulses are the command, through the wiring
+        self.fc_outputs = OutputMapper(config.fc.outputs, self.constants, self.count) if config.fc.enabled else None
         function = load_controller(settings.controller)
         self.user = None
         if function is not control:
@@ -96,6 +99,8 @@ class Flight:
         station's parameter set, or a replay of one); ``ConfigError`` if they do not build."""
         self.constants = ControllerConstants.build(params, self.model, self._hover_collective_rad)
         self.controller_params = params
+        if self.fc_outputs is not None:  # its ESC governor's gains
+            self.fc_outputs.constants = self.constants
 
     def reset(self) -> None:
         """Everything back to the start: vehicles, controllers, pilot, simulated time."""
@@ -135,6 +140,8 @@ class Flight:
         self.pilot_period_s = 1.0 / settings.pilot_hz
         self._next_pilot_t = 0.0
         self.steps = 0
+        if self.fc_outputs is not None:
+            self.fc_outputs.reset(self.count)
         # the built-in controller's setpoints and P/D/F terms of its last cycle (heli.control.CONTROL_TERMS),
         # kept when asked (an export's replay): a live flight does not pay for them
         self.record_terms = False
@@ -182,7 +189,13 @@ class Flight:
 
         ``too_slow`` matters only with a user's controller: None judges its speed by the clock
         (a live flight; ``judged_too_slow`` then says whether this cycle did), True or False
-        replays a judgement recorded in the log."""
+        replays a judgement recorded in the log.
+
+        With firmware in the loop (``[fc]``) the frames are the firmware's output pulses, and the
+        command is what they drive (``sim.fc.outputs``); no controller runs."""
+        if self.fc_outputs is not None:
+            self.command = self.fc_outputs.command(frames_us, fresh, self.vehicles, dt_s)
+            return
         key = (id(frames_us), np.asarray(fresh, dtype=bool).tobytes())
         if key != self._pilot_input_key:  # decode a frame once, however many cycles hold it
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
@@ -199,6 +212,13 @@ class Flight:
         if not np.abs(command.packed).max() < math.inf:  # a non-finite command never leaves: that vehicle diverged
             command = self._hold_diverged_commands(command)
         self.controller, self.command = state, command
+
+    def wind_ned(self) -> np.ndarray:
+        """(N, 3) NED wind each vehicle met in its last physics step (m/s): steady, shear, turbulence, gusts."""
+        air = self.air
+        if air is None or air.current is None:
+            return np.tile(np.asarray(self.model.wind_ned, dtype=np.float64), (self.count, 1))
+        return air.current
 
     def take_events(self) -> list[tuple[str, str]]:
         """The (kind, detail) events found since the last call (``advance`` hands them out too)."""

@@ -12,6 +12,18 @@ def _triple(d: dict, fmt: str) -> str:
     return f"{one(d['p50'])} / {one(d['p99'])} / {one(d['max'])}"
 
 
+def fc_line(fc: dict) -> str:
+    """The firmware link in one line: who, where, frames, what went wrong, how far behind real time."""
+    peer = f" at {fc['peer']}" if fc.get("peer") else f" (never heard on {fc['address']})"
+    behind = fc["behind_s"]
+    pace = f"{behind:.2f} s behind real time" if behind >= 0 else f"{-behind:.2f} s ahead of real time"
+    return (
+        f"firmware: {fc['firmware']}{peer}, {fc['state']}: {fc['frames']} frames ({fc['frame_rate_hz']:g}/s lately), "
+        f"{fc['lost']} lost, {fc['repeated']} repeated, {fc['malformed']} malformed, {fc['restarts']} restarts, "
+        f"{fc['timeouts']} timeouts; {pace}"
+    )
+
+
 def format_summary(summary: dict) -> str:
     """Segments, vehicles, ports, events and failures of a ``FlightLoop.summary()`` as aligned text."""
     lines = [
@@ -42,6 +54,8 @@ def format_summary(summary: dict) -> str:
                 f"{port.get('state') or '-':<15}{port.get('frames_in', 0):>10}{port.get('frames_out', 0):>11}"
                 f"{port.get('decode_errors', '-'):>11}{port.get('io_errors', '-'):>8}"
             )
+    if summary.get("fc"):
+        lines += ["", fc_line(summary["fc"])]
     for port in summary.get("ports") or []:
         if port.get("role") == "rc-in" and port.get("stick_frames") == 0:
             lines += ["", f"no frames from {port['name']} (expected {port.get('line') or port.get('protocol')})"]

@@ -21,7 +21,7 @@ from importlib.metadata import version
 
 from heli.errors import ConfigError
 from sim import stopping
-from sim.config import FlightConfig, HeliConfig, heli_table
+from sim.config import FC_PORT, FlightConfig, HeliConfig, heli_table
 from sim.dataclass_io import to_table
 from sim.faults import FaultInjector
 from sim.flight import Flight
@@ -72,9 +72,7 @@ def flight_session(
         _check_joystick(config)
     flight = Flight(heli, config)
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
-    loop = FlightLoop(
-        flight,
-        clock or MonotonicClock(),
+    options = dict(
         loop_hz=settings.loop_hz,
         io_mode=settings.io,
         duration_s=settings.duration_s,
@@ -83,9 +81,16 @@ def flight_session(
         before_tick=before_tick,
         io=io,
     )
+    if config.fc.enabled:  # real firmware flies: its frames drive time (sim.fc.loop)
+        from sim.fc.loop import LockstepLoop
+
+        loop: FlightLoop = LockstepLoop(flight, clock or MonotonicClock(), fc=config.fc, **options)
+    else:
+        loop = FlightLoop(flight, clock or MonotonicClock(), **options)
+    link = getattr(loop, "link", None)
     loop.faults = FaultInjector(
         config.faults,
-        getattr(io, "line_faults", {}),
+        {**getattr(io, "line_faults", {}), **({FC_PORT: link.faults} if link is not None else {})},
         getattr(io, "endpoints", {}),
         {port.name: port.role for port in getattr(io, "ports", [])},
         seed=settings.seed,
@@ -104,11 +109,15 @@ def flight_session(
             closing.callback(_close_log, loop)
         closing.callback(_reap_emulators, io)  # after the ports: those killed on a signal, together
         closing.callback(io.close)
+        if link is not None:
+            closing.callback(link.close)
         closing.callback(loop.faults.close)  # a stopped far end is let go, so it can be shut down in order
         closing.callback(loop.cpu_helper.close)
         closing.callback(_close_view, loop)
         try:
             io.open()
+            if link is not None:
+                link.open()
             loop.rc_source = _rc_source(io, config)
             if view is not None:
                 _open_view(loop, io, config, view)

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import weakref
+from dataclasses import replace
 
 import tomli_w
 
@@ -33,8 +34,11 @@ from sim.config import (
     heli_table,
     load_flight,
     load_heli,
+    load_toml,
 )
 from sim.dataclass_io import build, to_table
+from sim.fc.config import FC_PROTOCOLS, FcConfig
+from sim.fc.presets import fc_preset
 from sim.loop import FlightLoop
 from sim.outcome import flight_failures
 from sim.report import format_summary
@@ -106,6 +110,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=schema_type(FlightSettings, "controller"),
         metavar="MODULE:FUNCTION",
         help="fly your own controller (docs/extending.md); default: built-in",
+    )
+    parser.add_argument(
+        "--fc",
+        type=_fc_option,
+        metavar="FIRMWARE[:HOST]",
+        help="real flight-controller firmware flies instead of heli-sim's controller: ardupilot-json (ArduPilot SITL "
+        "started with --model JSON:HOST) listens on HOST (default 127.0.0.1) and --fc-port; the wiring, radio "
+        "channels and sensors come from the flight file's [fc] table, or the shipped preset for the helicopter",
+    )
+    parser.add_argument(
+        "--fc-port", type=schema_type(FcConfig, "port"), metavar="PORT", help="the UDP port to listen on (default 9002)"
     )
     ports = parser.add_argument_group(
         "ports",
@@ -223,9 +238,53 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
         raise ConfigError(
             f"--start-altitude {args.start_altitude:g}: the flight starts on the ground; expected it with --start hover"
         )
+    config = _with_fc_options(config, args)
     config = _with_port_options(config, args)
     check_physics_step(load_heli(config.flight.heli), config)
     return config
+
+
+def _fc_option(text: str) -> tuple[str, str]:
+    """``--fc FIRMWARE[:HOST]``: (firmware, host or "")."""
+    firmware, _, host = text.partition(":")
+    if firmware not in FC_PROTOCOLS or not firmware:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a firmware ({', '.join(p for p in FC_PROTOCOLS if p)}), optionally with :HOST to "
+            "listen on (ardupilot-json:0.0.0.0)"
+        )
+    return firmware, host
+
+
+def _with_fc_options(config: FlightConfig, args: argparse.Namespace) -> FlightConfig:
+    """``--fc`` and ``--fc-port`` applied: a flight without an ``[fc]`` table takes the helicopter's
+    shipped preset (its wiring, and its physics step unless one was given)."""
+    if args.fc is None and args.fc_port is None:
+        return config
+    if args.fc is None:
+        if not config.fc.enabled:
+            raise ConfigError(f"--fc-port {args.fc_port}: no firmware flies this flight (add --fc ardupilot-json)")
+        return replace(config, fc=replace(config.fc, port=args.fc_port))
+    firmware, host = args.fc
+    table = to_table(config)
+    if not config.fc.enabled:
+        preset = fc_preset(config.flight.heli, firmware)
+        if preset is not None:
+            table["fc"] = preset.get("fc", {})
+            preset_dt = preset.get("flight", {}).get("physics_dt_s")
+            if preset_dt is not None and args.physics_dt is None and "physics_dt_s" not in _file_flight(args.config):
+                table["flight"]["physics_dt_s"] = preset_dt
+    fc = table.setdefault("fc", {})
+    fc["protocol"] = firmware
+    if host:
+        fc["host"] = host
+    if args.fc_port is not None:
+        fc["port"] = args.fc_port
+    return build(FlightConfig, table, source="command line")
+
+
+def _file_flight(path: str | None) -> dict:
+    """The ``[flight]`` table as the flight file wrote it (empty without one)."""
+    return {} if path is None else load_toml(path, what="flight file").get("flight", {})
 
 
 _RC_RATE_WINDOW_S = 1.0
@@ -260,9 +319,17 @@ def _status_line(loop: FlightLoop) -> None:
     diverged, taken_over = int(flight.diverged_in_flight.sum()), int(flight.taken_over_in_flight.sum())
     rc += f"  DIVERGED: {diverged}" if diverged else ""  # vehicles no longer integrated (exit status 3)
     rc += f"  TAKEN OVER: {taken_over}" if taken_over else ""  # a user's controller failed them (exit status 3)
+    fc_status = getattr(loop, "fc_status", None)
+    if fc_status is not None:  # firmware in the loop: its frames set the pace
+        fc = fc_status()
+        timing = (
+            f"fc {fc['state']:<7} {fc['frame_rate_hz']:6.0f}/s  lost {fc['lost']:>4}  repeated {fc['repeated']:>4}  "
+            f"behind {fc['behind_s']:6.2f} s"
+        )
+    else:
+        timing = f"lateness p99 {0 if late is None else late * 1e6:6.0f} us  missed {seg.missed_deadlines:>5}"
     sys.stderr.write(
-        f"\r t {flight.sim_time_s:7.1f} s  {loop.io_mode:<8} ticks {loop.ticks:>7}  "
-        f"lateness p99 {0 if late is None else late * 1e6:6.0f} us  missed {seg.missed_deadlines:>5}  "
+        f"\r t {flight.sim_time_s:7.1f} s  {loop.io_mode:<8} ticks {loop.ticks:>7}  {timing}  "
         f"alt {alt.min():6.2f} m  rotor {rpm:5.0f} rpm{rc} "
     )
     sys.stderr.flush()

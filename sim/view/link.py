@@ -149,8 +149,7 @@ class Publisher:
         if rc.hold_channel:  # the switches the pilot holds: arm on and throttle hold on
             arm_on = frames[:count, rc.arm - 1] > ARM_THRESHOLD_US
             rows[:, 20] = arm_on & (frames[:count, rc.hold_channel - 1] > ARM_THRESHOLD_US)
-        air = flight.air
-        rows[:, 22:25] = flight.model.wind_ned if air is None or air.current is None else air.current[:count]
+        rows[:, 22:25] = flight.wind_ned()[:count]
         floats[LAYOUT.vehicles : LAYOUT.vehicles + count * VEHICLE_FIELDS] = rows.ravel()
         floats[LAYOUT.sticks : LAYOUT.sticks + 16] = frames[0, :16]
         self.writer.set(vehicles=count, sticks_fresh=bool(np.asarray(fresh).reshape(-1)[0]))
