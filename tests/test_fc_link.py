@@ -9,7 +9,6 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from heli.errors import ConfigError
@@ -124,7 +123,7 @@ def test_the_flight_log_replays_from_the_recorded_servo_frames(tmp_path):
         fc_config(0.5), "--frames", "600", "--pulses", ",".join(pulses), log_path=str(tmp_path / "log")
     )
     log = read_log(str(tmp_path / "log"))
-    assert log.tick_count == 600
+    assert log.tick_count == summary["fc"]["frames"] == 600
     replay = Replay(log)
     replay.run()
     assert replay.difference is None
