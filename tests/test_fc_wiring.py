@@ -157,11 +157,12 @@ def test_the_battery_is_read_on_electric_helicopters_only():
 
 def test_the_interlock_comes_on_after_the_arm_switch_and_goes_off_in_throttle_hold():
     cmap = ChannelMap()
-    radio = FirmwareRadio(FcConfig(protocol="ardupilot-json", interlock_delay_s=1.0), cmap, 1)
+    radio = FirmwareRadio(FcConfig(protocol="ardupilot-json", interlock_delay_s=1.0, arm_after_s=4.0), cmap, 1)
     frames = neutral_channels(1, cmap)
     assert radio.channels(frames, 0.0)[0, 7] == 1000.0
     frames[0, cmap.arm - 1] = 2000.0
-    assert radio.channels(frames, 5.0)[0, 4] == 2000.0  # the arm switch passes through on channel 5
+    assert radio.channels(frames, 3.9)[0, 4] == 1000.0  # the firmware is still starting: it could not arm
+    assert radio.channels(frames, 5.0)[0, 4] == 2000.0  # then the arm switch passes through on channel 5
     assert radio.channels(frames, 5.9)[0, 7] == 1000.0  # the firmware arms first ...
     assert radio.channels(frames, 6.0)[0, 7] == 2000.0  # ... then the motor may run
     frames[0, cmap.hold_channel - 1] = 2000.0

@@ -149,6 +149,18 @@ class FcConfig:
         default=("roll", "pitch", "collective", "yaw", "arm", "mode", "throttle_hold", "interlock"),
         doc="what the firmware's RC channels 1.. carry", why="the JSON rc field carries 12 channels",
     )  # fmt: skip
+    arm_after_s: float = quantity(
+        "s", ge=0.0, le=600.0, default=6.0,
+        doc="the arm channel stays off until the firmware has run this long (simulated): an arm switch already on "
+        "is passed on once the firmware can arm",
+        why="ArduPilot SITL can arm ~5 s after its start (its attitude estimate running)",
+    )  # fmt: skip
+    rc_udp_port: int = quantity(
+        "port", ge=0, le=65535, default=5501,
+        doc="also send the channels to this UDP port of the firmware's host, 50 times a second (simulated): "
+        "ArduPilot SITL's RC input (5501 + 10 x instance), for builds that do not read the JSON rc field; 0: off",
+        why="a UDP port",
+    )  # fmt: skip
     interlock_delay_s: float = quantity(
         "s", ge=0.0, le=60.0, default=1.0, doc="the interlock channel comes on this long after the arm switch",
         why="the firmware arms with the interlock off, then the motor is let run",

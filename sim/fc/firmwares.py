@@ -7,7 +7,7 @@ and the replay are shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sim.fc import ardupilot
@@ -26,6 +26,7 @@ class Firmware:
     decode: Callable[[bytes], FirmwareFrame]
     encode_reply: Callable[[Sensors], bytes]
     sends_rc: bool  # the reply carries the pilot's channels
+    encode_rc: Callable[[Sequence[float]], bytes] | None = None  # the channels as a datagram of their own
 
 
 FIRMWARES: dict[str, Firmware] = {
@@ -35,5 +36,6 @@ FIRMWARES: dict[str, Firmware] = {
         decode=ardupilot.decode,
         encode_reply=ardupilot.encode_reply,
         sends_rc=True,
+        encode_rc=ardupilot.encode_rc,
     ),
 }

@@ -171,6 +171,15 @@ class LockstepLink:
         self.last_reply = data
         self.send(data)
 
+    def send_to(self, data: bytes, port: int) -> None:
+        """A datagram to another port of the firmware's host (its RC input), never a wait."""
+        if self.sender is None or self.sock is None:
+            return
+        try:
+            self.sock.sendto(data, (self.sender[0], port))
+        except OSError as error:  # nobody listens there (yet): the firmware reads its RC elsewhere
+            self.stats.last_error = f"rc to port {port}: {error.strerror or error}"
+
     def send(self, data: bytes) -> None:
         if self.sender is None or self.sock is None:
             return

@@ -44,6 +44,7 @@ __all__ = ["LockstepLoop"]
 log = logging.getLogger(__name__)
 _POLL_S = 0.02  # the longest wait for a frame: stop requests, the view and the timeout are looked at this often
 _RATE_WINDOW_S = 1.0  # the frame rate shown is counted over this much wall time
+_RC_RATE_HZ = 50.0  # the pilot's channels on the firmware's RC input, per simulated second
 STATES = ("waiting", "flying", "lost")
 
 
@@ -71,6 +72,7 @@ class LockstepLoop(FlightLoop):
         self._last_pulses = frame_pulses(FirmwareFrame(0, 1.0, ()))
         self._lost_origin = (0.0, 0)  # wall time and physics steps when the firmware was lost
         self._step_mismatch_said = False
+        self._next_rc_s = 0.0
         self._last_wall: float | None = None  # the last frame's wall-clock time: the periods between frames
 
     # --- the loop
@@ -116,7 +118,8 @@ class LockstepLoop(FlightLoop):
         self._view_tick(now, force=False)
         frames, fresh, _stick_t = self.io.read_inputs(now)
         self.last_input = (frames, fresh)
-        rc = self.radio.channels(frames, flight.sim_time_s)[0] if self.firmware.sends_rc else None
+        rc = self.radio.channels(frames, self.firmware_time_s)[0] if self.firmware.sends_rc else None
+        self._send_rc(rc)
         pulses = frame_pulses(frame)
         self._last_pulses = pulses
         self.link.stats.frames += 1
@@ -145,6 +148,14 @@ class LockstepLoop(FlightLoop):
             self._wait_until(self.clock.now() + self.link.faults.latency_s)
         self.link.reply(self.firmware.encode_reply(reading))
         self._finish_tick(now, pulses, True, frame.step_s, taken)
+
+    def _send_rc(self, rc: np.ndarray | None) -> None:
+        """The channels on the firmware's own RC input too, ``_RC_RATE_HZ`` times a simulated second."""
+        encode = self.firmware.encode_rc
+        if rc is None or encode is None or not self.fc.rc_udp_port or self.firmware_time_s < self._next_rc_s:
+            return
+        self._next_rc_s = self.firmware_time_s + 1.0 / _RC_RATE_HZ
+        self.link.send_to(encode(rc), self.fc.rc_udp_port)
 
     def _idle(self, now: float) -> None:
         """No frame came: the view and the ports stay live; past the timeout the firmware is lost and
@@ -234,6 +245,7 @@ class LockstepLoop(FlightLoop):
         self._reset_this_tick = True
         self.firmware_time_s = 0.0
         self._residual_s = 0.0
+        self._next_rc_s = 0.0
         self.state = "waiting"
         self.record("fc_restart", f"{self.firmware.title} restarted (its frame counter went back): the flight restarts")
 

@@ -2,10 +2,12 @@
 (keyboard, joystick, a real radio on rc-in, a pilot script, the hover pilot) rearranged into the
 firmware's RC channels, as ``[fc] rc`` lists them.
 
-Most sources are one of heli-sim's channel functions, passed through as pulses.  ``interlock`` is
-derived, because a helicopter firmware arms with the motor interlock off and refuses to arm with
-it on: it comes on once the arm switch has been on for ``interlock_delay_s`` of simulated time,
-and goes off with throttle hold or when the arm switch goes off.  ``low``, ``centre`` and
+Most sources are one of heli-sim's channel functions, passed through as pulses.  Two are shaped
+for the firmware, which cannot arm while it starts up and refuses to arm with the motor interlock
+on: ``arm`` stays off until the firmware has run ``arm_after_s`` (an arm switch already on is
+then passed on), and ``interlock`` comes on once the passed-on arm switch has been on for
+``interlock_delay_s``, and goes off with throttle hold or when the arm switch goes off.  Times are
+the firmware's (simulated, from its first frame).  ``low``, ``centre`` and
 ``high`` are fixed pulses (1000, 1500, 2000 us).
 """
 
@@ -29,6 +31,7 @@ class FirmwareRadio:
     def __init__(self, fc: FcConfig, channel_map: ChannelMap, count: int):
         self.sources = fc.rc
         self.delay_s = fc.interlock_delay_s
+        self.arm_after_s = fc.arm_after_s
         self.channel_map = channel_map
         self.reset(count)
 
@@ -36,9 +39,9 @@ class FirmwareRadio:
         self._armed_since = np.full(count, np.nan)  # simulated time the arm switch came on
 
     def channels(self, frames_us: np.ndarray, t_s: float) -> np.ndarray:
-        """The firmware's channels at simulated time ``t_s``, in microseconds."""
+        """The firmware's channels at its time ``t_s`` (simulated, from its first frame), in microseconds."""
         cmap = self.channel_map
-        arm_on = frames_us[:, cmap.arm - 1] > _SWITCH_ON_US
+        arm_on = (frames_us[:, cmap.arm - 1] > _SWITCH_ON_US) & (t_s >= self.arm_after_s)
         self._armed_since = np.where(arm_on, np.where(np.isnan(self._armed_since), t_s, self._armed_since), np.nan)
         hold = cmap.hold_channel
         held = frames_us[:, hold - 1] > _SWITCH_ON_US if hold else np.zeros(len(frames_us), dtype=bool)
@@ -47,6 +50,8 @@ class FirmwareRadio:
         for index, source in enumerate(self.sources):
             if source == "interlock":
                 out[:, index] = np.where(interlock, CENTRE_US + HALF_RANGE_US, CENTRE_US - HALF_RANGE_US)
+            elif source == "arm":
+                out[:, index] = np.where(arm_on, frames_us[:, cmap.arm - 1], _FIXED["low"])
             elif source in _FIXED:
                 out[:, index] = _FIXED[source]
             else:
