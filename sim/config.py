@@ -269,9 +269,9 @@ class FlightSettings:
         "resolve the landing gear, rotor and tail (~100-200/s on RC helicopters)",
     )  # fmt: skip
     pilot: str = quantity(
-        "-", default="hover", doc="hover, keyboard, joystick[:N] or script:FILE",
-        pattern=r"hover|keyboard|joystick(:[0-9]{1,2})?|script:.+",
-        shape="hover, keyboard, joystick[:N] or script:FILE",
+        "-", default="hover", doc="hover[:SECONDS], keyboard, joystick[:N] or script:FILE",
+        pattern=r"hover(:[0-9]{1,7}(\.[0-9]{1,3})?)?|keyboard|joystick(:[0-9]{1,2})?|script:.+",
+        shape="hover[:SECONDS], keyboard, joystick[:N] or script:FILE",
     )  # fmt: skip
     pilot_hz: float = quantity(
         "Hz", ge=1.0, le=1000.0, default=100.0, doc="the pilot's transmitter frame rate",
@@ -785,7 +785,7 @@ class FlightConfig:
         check_vehicle_ids(self.ports or (), self.flight.fleet)
         specs = self.port_specs()  # the default set has a port per vehicle: built once here
         for spec in specs:
-            hover_over = spec.role == "rc-in" and spec.url == "virtual" and self.flight.pilot == "hover"
+            hover_over = spec.role == "rc-in" and spec.url == "virtual" and self.flight.pilot.startswith("hover")
             if hover_over and spec.wire_protocol != "hsf":
                 raise ConfigError(
                     f"{spec.label}: the hover pilot's emulated transmitter flies by vehicle states, which only "

@@ -1,7 +1,8 @@
 """Pilots for flights without a transmitter: they produce RC channel frames in microseconds.
 
 ``HoverPilot`` flies like a careful human in angle mode: arms, waits for the governor to spool
-up, climbs to the target height and holds position and heading over its take-off point.
+up, climbs to the target height and holds position and heading over its take-off point; with a
+hold time (``hover:SECONDS``) it then descends, lands, lowers the collective and disarms.
 ``ScriptPilot`` plays a TOML timeline of stick values (``--pilot script:FILE``, see the
 contract in the README).  Both return one frame of ``CHANNEL_COUNT`` channels per vehicle and
 are called once per loop tick with the simulated time and the vehicles' state.
@@ -58,6 +59,8 @@ class HoverTuning:
     target_altitude_m: float = 5.0
     climb_rate_m_s: float = 1.5
     arm_at_s: float = 0.5
+    hold_s: float | None = None  # after this long at the target height: land and disarm (None: hover on)
+    descent_rate_m_s: float = 0.5
 
 
 class HoverPilot:
@@ -75,6 +78,9 @@ class HoverPilot:
     _LIFTOFF_HEIGHTS_M = (1.5, 4.0)  # ... growing to _MAX_TILT_RAD between these heights
     _INTEGRAL_LIMIT = 2.0 / _POSITION_I  # m s: the integral alone asks at most 2 m/s^2
     _SPOOLED_FRACTION = 0.95
+    _CLIMB_SPANS = 3.0  # the climb counts as done after this many of its time constants (95 %)
+    _FLARE_HEIGHT_M = 1.0  # hover:SECONDS, landing: below this the descent eases off ...
+    _FLARE_AIM_BELOW_M = 1.0  # ... towards a point this far under the ground (ground effect holds it up)
 
     def __init__(self, tuning: HoverTuning, channel_map: ChannelMap, start: VehicleState, *, airborne: bool = False):
         self.tuning = tuning
@@ -89,7 +95,22 @@ class HoverPilot:
             self.ground_altitude[:] = start.altitude_m - tuning.target_altitude_m
         self.position_integral = np.zeros((count, 2))
         self.altitude_integral = np.zeros(count)
+        self.landed = np.zeros(count, dtype=bool)  # hover:SECONDS: down again, disarmed
         self.last_t: float | None = None
+
+    def _descent(self, elapsed_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Height above the ground and climb rate ``elapsed_s`` into the descent: straight down at
+        the descent rate to the flare height, then an exponential towards a point below the ground
+        (so it touches at about half the descent rate, and keeps pressing down)."""
+        tune, flare, below = self.tuning, self._FLARE_HEIGHT_M, self._FLARE_AIM_BELOW_M
+        rate = tune.descent_rate_m_s
+        straight_s = max(tune.target_altitude_m - flare, 0.0) / rate
+        span = flare + below
+        after = np.maximum(elapsed_s - straight_s, 0.0)
+        decay = np.exp(-after * rate / span)
+        height = np.where(elapsed_s < straight_s, tune.target_altitude_m - rate * elapsed_s, -below + span * decay)
+        climb = np.where(elapsed_s < straight_s, -rate, -rate * decay)
+        return height, climb
 
     def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
         tune, cmap = self.tuning, self.channel_map
@@ -112,6 +133,14 @@ class HoverPilot:
         remaining = tune.target_altitude_m * np.exp(-climb_time / approach_s)
         target_alt = self.ground_altitude + tune.target_altitude_m - remaining
         target_climb = remaining / approach_s
+        if tune.hold_s is not None:  # then down at descent_rate_m_s, easing off over the last metre
+            descending = climb_time - (self._CLIMB_SPANS * approach_s + tune.hold_s)
+            height, climb_to = self._descent(np.maximum(descending, 0.0))
+            target_alt = np.where(descending > 0.0, self.ground_altitude + height, target_alt)
+            target_climb = np.where(descending > 0.0, climb_to, target_climb)
+            landed = (descending > 0.0) & (vehicles.altitude_m < self.ground_altitude + 0.01)  # on the skids
+            landed &= np.abs(vehicles.velocity_ned_m_s[:, 2]) < 0.2
+            self.landed |= landed
         alt_error = target_alt - vehicles.altitude_m
         climb = -vehicles.velocity_ned_m_s[:, 2]
         self.altitude_integral = np.where(
@@ -151,6 +180,10 @@ class HoverPilot:
         heading_error = (self.heading - yaw + math.pi) % (2.0 * math.pi) - math.pi
         yaw_stick = np.clip(self._HEADING_P * heading_error / math.radians(tune.yaw_rate_max_deg_s), -0.5, 0.5)
         frames[:, cmap.yaw - 1] = np.where(flying, CENTRE_US + HALF_RANGE_US * yaw_stick, CENTRE_US)
+        if self.landed.any():  # down: sticks centred, zero pitch (no thrust either way), disarmed
+            frames[self.landed] = neutral_channels(int(self.landed.sum()), cmap)
+            frames[self.landed, cmap.mode - 1] = _ANGLE_MODE_US
+            frames[self.landed, cmap.collective - 1] = CENTRE_US
         return frames
 
 
@@ -270,8 +303,8 @@ def make_pilot(
     *,
     airborne: bool = False,
 ) -> Pilot:
-    """The pilot named by ``spec`` (hover or script:FILE) for the vehicles of ``start``."""
-    if spec == "hover":
+    """The pilot named by ``spec`` (hover[:SECONDS] or script:FILE) for the vehicles of ``start``."""
+    if spec == "hover" or spec.startswith("hover:"):
         params = heli.controller
         tuning = HoverTuning(
             hover_collective_deg=trim.collective_deg,
@@ -283,6 +316,7 @@ def make_pilot(
                 params.governor_headspeed_rpm * math.pi / 30.0 if params.governor_headspeed_rpm > 0
                 else model.nominal_speed
             ),
+            hold_s=float(spec.removeprefix("hover:")) if spec.startswith("hover:") else None,
         )  # fmt: skip
         return HoverPilot(tuning, channel_map, start, airborne=airborne)
     if spec.startswith("script:"):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from heli.errors import ConfigError
-from sim.config import ChannelMap
+from sim.config import ChannelMap, FlightConfig, apply_overrides, load_heli
+from sim.flight import Flight
 from sim.pilots import ScriptPilot
 from sim.rc import CHANNEL_COUNT, neutral_channels, to_pilot_input
 
@@ -365,3 +366,17 @@ def test_script_rejects_nan_time(tmp_path):
     path = write_script(tmp_path, "[[at]]\nt = 1\nroll = 1000\n[[at]]\nt = nan\nroll = 2000\n[[at]]\nt = 0.5\n")
     with pytest.raises(ConfigError, match=r"at\[1\]\.t"):
         ScriptPilot(path, DEFAULT_MAP, 1)
+
+
+def test_the_hover_pilot_with_a_hold_time_lands_softly_and_disarms():
+    """``hover:SECONDS``: take off, hold, then down at 0.5 m/s easing off over the last metre."""
+    config = apply_overrides(FlightConfig(ports=()), heli="trex450", pilot="hover:3", duration_s=40.0)
+    flight = Flight(load_heli("trex450"), config)
+    touchdowns, highest = [], 0.0
+    for _ in range(int(40.0 / 0.002)):
+        flight.run_controller(flight.pilot_frames(), True, 0.002)
+        touchdowns += [detail for kind, detail in flight.advance(2) if kind == "touchdown"]
+        highest = max(highest, float(flight.vehicles.altitude_m[0]))
+    assert highest > 4.5  # it flew
+    assert len(touchdowns) == 1 and float(touchdowns[0].split(": ")[1].split(" m/s")[0]) < 0.3
+    assert flight.frames_us[0, config.rc.arm - 1] < 1700 and not flight.vehicles.crashed[0]  # disarmed, whole
