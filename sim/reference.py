@@ -23,6 +23,7 @@ from heli.params import MAX_TEXT_CHARS, Environment, HeliParams
 from sim.config import ChannelMap, FaultSpec, FlightSettings, HomePosition, JoystickMap, PortSpec
 from sim.config_input import MAX_CONFIG_BYTES, MAX_KEY_CHARS, MAX_KEY_PARTS, MAX_NESTING, size_text
 from sim.dataclass_io import range_text
+from sim.fc.config import FcConfig, FcOutputs, FcSensors
 from sim.pilots import PilotScript, ScriptEntry
 
 __all__ = ["render"]
@@ -35,6 +36,9 @@ _FLIGHT_TABLES: list[tuple[str, type]] = [
     ("[home]", HomePosition),
     ("[[ports]]", PortSpec),
     ("[[faults]]", FaultSpec),
+    ("[fc]", FcConfig),
+    ("[fc.outputs]", FcOutputs),
+    ("[fc.sensors]", FcSensors),
 ]
 
 

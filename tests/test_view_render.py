@@ -524,3 +524,30 @@ def test_representative_frame_is_saved_and_draws_fast(screen):
     renderer.draw(screen, snap, ui, NOW)
     pygame.image.save(screen, SAMPLE_PNG)
     assert os.path.getsize(SAMPLE_PNG) > 10_000
+
+
+FC_FLYING = {"firmware": "ArduPilot SITL (JSON)", "address": "udp:127.0.0.1:9002", "state": "flying",
+             "frame_rate_hz": 1200.0, "behind_s": 0.02, "lost": 0, "repeated": 0, "malformed": 0, "restarts": 0,
+             "timeouts": 0, "frames": 48000, "peer": "127.0.0.1:5501", "fault": ""}  # fmt: skip
+
+
+@pytest.mark.parametrize(("state", "colour"), [("flying", (70, 200, 110)), ("waiting", (245, 170, 50)),
+                                               ("lost", (255, 64, 48))])  # fmt: skip
+def test_firmware_in_the_loop_has_a_panel_coloured_by_its_state_instead_of_the_stall_counter(screen, state, colour):
+    area = stall_area(SIZE)
+    area.height *= 2
+    draw(screen, snapshot(io_mode="threaded", stalled_s=0.5, fc={**FC_FLYING, "state": state}))
+    assert count_near(screen, colour, area, tolerance=10) > 100  # the panel's frame and heading
+    if state != "lost":  # the firmware sets the pace: a wait for its frame is no loop stall
+        assert count_near(screen, (255, 64, 48), area, tolerance=20) == 0
+
+
+def test_the_firmware_panel_shows_what_went_wrong_on_its_link(screen):
+    area = stall_area(SIZE)
+    area.height *= 2
+    clean = pixels(draw(screen, snapshot(fc=FC_FLYING)), area)
+    draw(screen, snapshot(fc={**FC_FLYING, "lost": 3, "fault": "5% datagrams lost"}))
+    assert np.any(pixels(screen, area) != clean)
+    assert count_near(screen, (245, 170, 50), area, tolerance=10) > count_near(
+        pygame.surfarray.make_surface(clean), (245, 170, 50), tolerance=10
+    )

@@ -75,7 +75,7 @@ class FcOutputs:
         doc="governor: the pulse asks an ESC governor for a headspeed; throttle: it is the throttle",
     )  # fmt: skip
     governor_setpoint: float = quantity(
-        "-", gt=0.05, le=1.0, default=0.7,
+        "-", gt=0.05, le=1.0, default=0.66,
         doc="motor output (0..1 of its range) that asks for the helicopter's governed headspeed "
         "(ArduPilot's H_RSC_SETPOINT / 100); the headspeed asked for is in proportion",
         why="a share of the output's range",

@@ -55,6 +55,12 @@ class OutputMapper:
         self._governor_target = np.zeros(count)
         self._last = None
 
+    def governor_state(self) -> np.ndarray:
+        """Per vehicle, as heli-sim's governor reports it: 0 off, 1 spooling up, 2 holding the headspeed."""
+        k = self.constants
+        running = self._governor_target > 0.0
+        return np.where(running, np.where(self._governor_target >= 0.99 * k.headspeed, 2, 1), 0)
+
     def motor_share(self, frames_us: np.ndarray) -> np.ndarray:
         """The motor output as a share of its range, 0..1 (reversal applied)."""
         off, full = self.outputs.motor_us

@@ -263,9 +263,12 @@ def _chips(surface, rect, min_left: int, v: VehicleView, snapshot: Snapshot, tex
         chips.append(("CRASHED", BAD))
     if v.throttle_hold:  # the arm switch on, the throttle hold switch too: the motor off, autorotating
         chips.append(("THROTTLE HOLD", WARN))
+    elif v.mode == "firmware":  # what it commands is all heli-sim knows of the firmware: the motor runs or not
+        chips.append(("MOTOR ON", GOOD) if v.armed else ("MOTOR OFF", DIM))
     else:
         chips.append(("ARMED", GOOD) if v.armed else ("DISARMED", DIM))
-    chips.append((v.mode.upper() or "-", (90, 150, 235)))
+    mode = snapshot.fc.get("firmware", "firmware").split(" ")[0] if v.mode == "firmware" else v.mode
+    chips.append((mode.upper() or "-", (90, 150, 235)))
     if v.failsafe:
         chips.append(("FAILSAFE", BAD))
     if snapshot.paused:

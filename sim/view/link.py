@@ -24,13 +24,16 @@ from typing import Any
 import numpy as np
 
 from heli.errors import ConfigError
+from heli.mixer import unmix
 from sim import stopping
+from sim.config import FC_PORT
 from sim.rc import ARM_THRESHOLD_US
 from sim.runtime import python_line
 from sim.view.app import SCRIPT_ENV, parse_script
 from sim.view.shared import (
     _MODE_STRIDE,
     CPU_HELPER,
+    FIRMWARE_MODE,
     LAYOUT,
     PORT_FIELDS,
     VEHICLE_FIELDS,
@@ -137,13 +140,22 @@ class Publisher:
         rows[:, 0:10] = packed[:, 0:10]
         rows[:, 10:12] = packed[:, 13:15]
         rows[:, 12] = packed[:, 15] * 30.0 / math.pi
-        rows[:, 13] = np.degrees(flight.controller.collective_rad[:count])
         rows[:, 14] = packed[:, 22]
         rows[:, 15] = v.crashed[:count]
-        rows[:, 16] = flight.controller.governor_state[:count] > 0
-        rows[:, 17] = flight.controller.failsafe_active[:count]
-        rows[:, 18] = flight.controller.flight_mode[:count]
-        rows[:, 19] = flight.controller.governor_state[:count]
+        if flight.fc_outputs is None:
+            rows[:, 13] = np.degrees(flight.controller.collective_rad[:count])
+            rows[:, 16] = flight.controller.governor_state[:count] > 0
+            rows[:, 17] = flight.controller.failsafe_active[:count]
+            rows[:, 18] = flight.controller.flight_mode[:count]
+            rows[:, 19] = flight.controller.governor_state[:count]
+        else:  # firmware flies: the collective its servos give, its motor output running, its link lost
+            servos = flight.command.packed[:count, :3].T
+            rows[:, 13] = np.degrees(unmix(flight.model.swash, *servos)[0])
+            governor = flight.fc_outputs.governor_state()[:count]
+            rows[:, 16] = flight.command.throttle[:count] > 0.0
+            rows[:, 17] = getattr(loop, "state", "") == "lost"
+            rows[:, 18] = FIRMWARE_MODE
+            rows[:, 19] = governor
         frames, fresh = loop.last_input
         rc = flight.config.rc
         if rc.hold_channel:  # the switches the pilot holds: arm on and throttle hold on
@@ -175,7 +187,8 @@ class Publisher:
         self.writer.set(ports=len(ports))
         self.writer.set_text(
             {"heli": loop.flight.heli.params.name, "rc_source": loop.rc_source, "ports": meta, "events": events,
-             "loop_fault": _faults_on(loop, "loop"), "python": python_line(), "caption": self.caption}
+             "loop_fault": _faults_on(loop, "loop"), "python": python_line(), "caption": self.caption,
+             **({"fc": {**loop.fc_status(), "fault": _faults_on(loop, FC_PORT)}} if hasattr(loop, "fc_status") else {})}
         )  # fmt: skip
 
 

@@ -127,7 +127,10 @@ def draw_timing(
     _banner(surface, banner, snapshot.io_mode, text, scale)
     x0, width = banner.left, banner.width
     y = banner.bottom + gap
-    y = _stall(surface, pygame.Rect(x0, y, width, 0), snapshot, now_monotonic, text, scale) + gap
+    if snapshot.fc:  # firmware in the loop sets the pace: its link, not the loop's own deadlines
+        y = _firmware(surface, pygame.Rect(x0, y, width, 0), snapshot.fc, text, scale) + gap
+    else:
+        y = _stall(surface, pygame.Rect(x0, y, width, 0), snapshot, now_monotonic, text, scale) + gap
     y = _status(surface, x0, y, width, snapshot, text) + gap
     chart_h = max(40, int(panel.height * 0.22))
     text.draw(surface, _chart_title(snapshot), (x0, y), "bold", TEXT, max_width=width)
@@ -181,6 +184,44 @@ def _stall(surface, area: pygame.Rect, snapshot: Snapshot, now: float, text: Tex
         if text.width(line, "body") > box.width:
             line = f"ticking at {snapshot.loop_hz:.0f} Hz"
         text.draw(surface, line, (box.left, box.centery), "body", GOOD, anchor="midleft", max_width=box.width)
+    return box.bottom
+
+
+def _firmware(surface, area: pygame.Rect, fc: dict, text: Text, scale: float) -> int:
+    """The firmware in the loop: who, its state, its frame rate, how far behind real time, what went
+    wrong on its link (lost, repeated, malformed frames, restarts); returns the y below it."""
+    line = text.height("body")
+    box = pygame.Rect(area.left, area.top, area.width, text.height("bold") + 3 * line + int(8 * scale))
+    state = fc.get("state", "?")
+    colour = {"flying": GOOD, "waiting": WARN}.get(state, STALL)
+    pygame.draw.rect(surface, PLOT_BG, box, border_radius=4)
+    pygame.draw.rect(surface, colour, box, 2, border_radius=4)
+    x, y = box.left + 8, box.top + 3
+    heading = {
+        "flying": f"FIRMWARE: {fc.get('firmware', '?')}",
+        "waiting": f"waiting for {fc.get('firmware', '?')} on {fc.get('address', '?')}",
+        "lost": f"FIRMWARE LOST: {fc.get('firmware', '?')} sends nothing",
+    }.get(state, state)
+    text.draw(surface, heading, (x, y), "bold", colour, max_width=box.width - 16)
+    y += text.height("bold")
+    behind = float(fc.get("behind_s", 0.0))
+    pace = f"{behind:.2f} s behind real time" if behind >= 0 else f"{-behind:.2f} s ahead of real time"
+    rate = f"{fc.get('frame_rate_hz', 0.0):,.0f} frames/s · {pace}"
+    text.draw(surface, rate, (x, y), "body", TEXT, max_width=box.width - 16)
+    y += line
+    counts = (
+        f"lost {fc.get('lost', 0):,} · repeated {fc.get('repeated', 0):,} · malformed {fc.get('malformed', 0):,}"
+        f" · restarts {fc.get('restarts', 0)}"
+    )
+    bad = any(fc.get(key, 0) for key in ("lost", "repeated", "malformed", "restarts", "timeouts"))
+    text.draw(surface, counts, (x, y), "body", WARN if bad else DIM, max_width=box.width - 16)
+    y += line
+    fault = fc.get("fault", "")
+    where = (
+        f"fault on the link: {fault}" if fault
+        else f"{fc.get('frames', 0):,} frames from {fc.get('peer') or '-'} · {fc.get('timeouts', 0)} timeouts"
+    )  # fmt: skip
+    text.draw(surface, where, (x, y), "body", WARN if fault else DIM, max_width=box.width - 16)
     return box.bottom
 
 

@@ -44,7 +44,11 @@ __all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter", "start_resource_tracker
 VEHICLE_FIELDS = 25
 PORT_FIELDS = 4  # frames/s, bytes/s, errors, io wait ms
 TEXT_BYTES = 16384
-VEHICLE_MODES = ("rate", "angle", "rescue", "failsafe: level", "failsafe: descend", "failsafe: landed")
+VEHICLE_MODES = (
+    "rate", "angle", "rescue", "failsafe: level", "failsafe: descend", "failsafe: landed",
+    "firmware",  # real firmware in the loop flies it (sim.fc): its own modes are its own
+)  # fmt: skip
+FIRMWARE_MODE = VEHICLE_MODES.index("firmware")
 GOVERNOR_STATES = ("off", "spool-up", "active")
 CPU_HELPER = ("off", "thread", "process")
 _SCALARS = (
@@ -247,5 +251,6 @@ def decode(raw: np.ndarray) -> Snapshot:
         loop_fault=text.get("loop_fault", ""),
         python=text.get("python", ""),
         caption=list(text.get("caption", [])),
+        fc=dict(text.get("fc", {})),
         finished=s["finished"] > 0.5,
     )

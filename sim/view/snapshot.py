@@ -103,6 +103,7 @@ class Snapshot:
     caption: list[str] = field(default_factory=list)  # the tour's title and paragraph, over the scene
     python: str = ""  # the simulator's interpreter: "Python 3.11.7 (GIL)" or "... (free-threaded: no GIL)"
     finished: bool = False  # the flight has ended: the view saves its screenshot (if asked) and closes
+    fc: dict = field(default_factory=dict)  # firmware in the loop: its link (sim.fc.loop.fc_status); {} without
 
     @property
     def deadline_ms(self) -> float:
