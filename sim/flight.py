@@ -213,6 +213,13 @@ class Flight:
             command = self._hold_diverged_commands(command)
         self.controller, self.command = state, command
 
+    def motor_on(self) -> np.ndarray:
+        """Per vehicle: its drive runs (what telemetry reports as armed): heli-sim's governor engaged, or,
+        with firmware in the loop, its motor output driving the ESC."""
+        if self.fc_outputs is not None:
+            return self.command.throttle > 0.0
+        return self.controller.governor_state > 0
+
     def wind_ned(self) -> np.ndarray:
         """(N, 3) NED wind each vehicle met in its last physics step (m/s): steady, shear, turbulence, gusts."""
         air = self.air

@@ -425,7 +425,7 @@ class PortIO:
             attitude_rad=tuple(euler.tolist()),
             altitude_m=float(v.altitude_m[0]),
             climb_m_s=float(-v.velocity_ned_m_s[0, 2]),
-            armed=bool(flight.controller.governor_state[0] > 0),
+            armed=bool(flight.motor_on()[0]),
             mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[0]), "?"),
             channels_us=tuple(float(c) for c in self._flown[0]),
             battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
@@ -444,7 +444,7 @@ class PortIO:
         v, flight = self.flight.vehicles, self.flight
         one = slice(0, 1)  # one MAVLink system, vehicle 0: the rest of the fleet is not converted
         rows, euler = v.packed[one].tolist(), np.radians(v.euler_deg()[one]).tolist()
-        throttle, armed = v.throttle[one].tolist(), (flight.controller.governor_state[one] > 0).tolist()
+        throttle, armed = v.throttle[one].tolist(), flight.motor_on()[one].tolist()
         home = (self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m)
         servos, throttles = flight.command.servo[one].tolist(), flight.command.throttle[one].tolist()
         return [

@@ -152,7 +152,7 @@ class Publisher:
             servos = flight.command.packed[:count, :3].T
             rows[:, 13] = np.degrees(unmix(flight.model.swash, *servos)[0])
             governor = flight.fc_outputs.governor_state()[:count]
-            rows[:, 16] = flight.command.throttle[:count] > 0.0
+            rows[:, 16] = flight.motor_on()[:count]
             rows[:, 17] = getattr(loop, "state", "") == "lost"
             rows[:, 18] = FIRMWARE_MODE
             rows[:, 19] = governor
