@@ -30,6 +30,7 @@ def test_fc_takes_the_helicopter_s_shipped_wiring_and_physics_step():
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert 'protocol = "ardupilot-json"' in text and 'host = "0.0.0.0"' in text and "port = 9012" in text
+    assert "rc_udp_port = 5511" in text  # ArduPilot's -I1 moves its RC input by the same 10
     assert "physics_dt_s = 0.0008333333333333334" in text  # one step per ArduPilot frame (1200 Hz)
     assert "governor_setpoint = 0.66" in text  # the preset, as its ArduPilot parameter file sets it
 

@@ -263,7 +263,7 @@ def _with_fc_options(config: FlightConfig, args: argparse.Namespace) -> FlightCo
     if args.fc is None:
         if not config.fc.enabled:
             raise ConfigError(f"--fc-port {args.fc_port}: no firmware flies this flight (add --fc ardupilot-json)")
-        return replace(config, fc=replace(config.fc, port=args.fc_port))
+        return replace(config, fc=_with_fc_port(config.fc, args.fc_port))
     firmware, host = args.fc
     table = to_table(config)
     if not config.fc.enabled:
@@ -277,9 +277,16 @@ def _with_fc_options(config: FlightConfig, args: argparse.Namespace) -> FlightCo
     fc["protocol"] = firmware
     if host:
         fc["host"] = host
-    if args.fc_port is not None:
-        fc["port"] = args.fc_port
-    return build(FlightConfig, table, source="command line")
+    config = build(FlightConfig, table, source="command line")
+    return config if args.fc_port is None else replace(config, fc=_with_fc_port(config.fc, args.fc_port))
+
+
+def _with_fc_port(fc: FcConfig, port: int) -> FcConfig:
+    """``--fc-port``: ArduPilot's instance N (``-I N``) moves its JSON port and its RC input alike, by 10 x N
+    (9002 and 5501 for the first): an RC port left at its default follows."""
+    offset = port - FcConfig.port
+    follows = fc.rc_udp_port == FcConfig.rc_udp_port and offset >= 0 and offset % 10 == 0
+    return replace(fc, port=port, rc_udp_port=FcConfig.rc_udp_port + offset if follows else fc.rc_udp_port)
 
 
 def _file_flight(path: str | None) -> dict:
