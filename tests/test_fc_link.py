@@ -106,6 +106,35 @@ def test_a_firmware_gone_quiet_is_lost_then_flies_on_when_it_comes_back():
     assert summary["duration_s"] >= 1200 * STEP + 0.3
 
 
+def test_a_second_sender_is_counted_and_ignored_while_the_firmware_flies():
+    frames = 4800  # a few seconds of them: the second sender starts while they come
+    config = fc_config(frames * STEP)
+    heli = load_heli(config.flight.heli)
+    second = None
+
+    def start_the_second(loop) -> None:  # the loop's progress report, once a second: once the first flies
+        nonlocal second
+        if second is None and loop.link.stats.frames > 0:
+            second = subprocess.Popen(
+                [sys.executable, "-P", "-m", "sim.fc.standin", "--port", port, "--frames", "5", "--resend-s", "0.05",
+                 "--give-up-s", "0.5"], stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+
+    with flight_session(config, heli, on_progress=start_the_second) as loop:
+        port = str(loop.link.port)
+        first = subprocess.Popen([sys.executable, "-P", "-m", "sim.fc.standin", "--port", port, "--frames",
+                                  str(frames), "--give-up-s", "3"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            loop.run()
+        finally:
+            first_report = json.loads(first.communicate(timeout=30)[0])
+            second_report = json.loads(second.communicate(timeout=30)[0]) if second is not None else None
+        summary = loop.summary()
+    fc = summary["fc"]
+    assert fc["frames"] == frames and fc["restarts"] == 0 and fc["lost"] == 0 and fc["foreign"] > 0
+    assert first_report["replies"] == frames and second_report is not None and second_report["replies"] == 0
+
+
 def test_packet_loss_on_the_link_is_recovered_by_the_firmware_resending():
     config = replace(
         fc_config(0.1), faults=(FaultSpec(kind="packet_loss", port="fc", rate=0.05, direction="both"),), flight=replace(

@@ -13,6 +13,9 @@ Bookkeeping, by the frame's own counter:
 - ``count > last + 1``: frames lost on the way: counted (``lost``), then flown as the next.
 - ``count < last``: the firmware restarted (``restarts``): the caller resets the flight.
 - A datagram that does not decode (wrong size, wrong magic) is counted (``malformed``) and skipped.
+- Frames from another sender while the firmware flies (a second SITL started by mistake, a stray
+  program) are counted (``foreign``) and skipped: the link answers one firmware, the first it
+  heard, until the loop lets it go (``forget_peer``: that firmware was lost).
 
 Faults (``sim.faults``, port ``fc``): ``packet_loss`` drops datagrams in either direction with the
 given probability (drawn from the flight's seed); ``latency`` holds each reply back (the loop
@@ -54,6 +57,7 @@ class LinkStats:
     repeated: int = 0
     lost: int = 0
     malformed: int = 0
+    foreign: int = 0  # frames from a sender other than the firmware being flown
     restarts: int = 0
     replies_lost: int = 0  # dropped by a packet_loss fault
     frames_dropped: int = 0  # dropped by a packet_loss fault (the firmware re-sends them)
@@ -67,6 +71,7 @@ class LinkStats:
             "repeated": self.repeated,
             "lost": self.lost,
             "malformed": self.malformed,
+            "foreign": self.foreign,
             "restarts": self.restarts,
             "frames_dropped_by_fault": self.frames_dropped,
             "replies_dropped_by_fault": self.replies_lost,
@@ -137,6 +142,10 @@ class LockstepLink:
             if self.faults.loss_in and self.faults.rng.random() < self.faults.loss_in:
                 self.stats.frames_dropped += 1
                 continue
+            if self.sender is not None and sender != self.sender:
+                self.stats.foreign += 1
+                self.stats.last_error = f"a datagram from {sender[0]}:{sender[1]}, not the firmware being flown"
+                continue
             try:
                 frame = self.decode(data)
             except ValueError as error:
@@ -163,8 +172,9 @@ class LockstepLink:
         return "frame"
 
     def forget_peer(self) -> None:
-        """The firmware went away: whatever comes next starts afresh (a restart or not)."""
-        self.last_count = None
+        """The firmware was lost: the next sender to send a frame is flown (its counter decides whether
+        it restarted)."""
+        self.sender = None
 
     def reply(self, data: bytes) -> None:
         """Answer the frame just flown (and keep the answer for a repeat)."""

@@ -165,6 +165,7 @@ class LockstepLoop(FlightLoop):
             self.state = "lost"
             self.timeouts += 1
             self._lost_origin = (self._last_frame_wall, self.flight.steps)
+            self.link.forget_peer()  # whoever sends next is the firmware (ArduPilot restarted: a new port)
             self.record(
                 "fc_lost",
                 f"no frame from {self.firmware.title} for {self.fc.timeout_s:g} s: its servos hold, the motor "
