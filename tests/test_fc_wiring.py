@@ -18,6 +18,7 @@ from heli.state import ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
 from sim.config import ChannelMap, load_heli
 from sim.fc.config import FcConfig, FcOutputs, FcSensors
+from sim.fc.link import FirmwareFrame, LockstepLink
 from sim.fc.outputs import OutputMapper
 from sim.fc.rc import FirmwareRadio
 from sim.fc.sensors import SensorModel
@@ -175,3 +176,10 @@ def test_the_interlock_comes_on_after_the_arm_switch_and_goes_off_in_throttle_ho
     stick = neutral_channels(1, cmap)
     stick[0, cmap.collective - 1] = 1730.0
     assert radio.channels(stick, 0.0)[0, 2] == 1730.0  # the collective on the firmware's channel 3
+
+
+def test_the_frame_counter_wrapping_round_is_the_next_frame_and_going_back_a_restart():
+    link = LockstepLink("127.0.0.1", 0, decode=lambda data: FirmwareFrame(0, 1.0 / 1200, ()))
+    kinds = [link._classify(FirmwareFrame(count, 1.0 / 1200, ())) for count in (2**32 - 2, 2**32 - 1, 0, 2, 2, 1)]
+    assert kinds == ["frame", "frame", "frame", "frame", "repeat", "restart"]
+    assert (link.stats.lost, link.stats.repeated, link.stats.restarts) == (1, 1, 1)

@@ -37,6 +37,7 @@ from sim.ports.faults import LineFaults
 
 __all__ = ["FirmwareFrame", "LinkStats", "LockstepLink"]
 
+_COUNTER_SPAN = 2**32  # frame counters are uint32 (at 1200 frames/s they wrap after 41 days)
 _MAX_DATAGRAM = 2048  # the largest frame of any firmware here is 72 bytes; more is malformed
 
 
@@ -159,16 +160,17 @@ class LockstepLink:
     def _classify(self, frame: FirmwareFrame) -> str:
         last, count = self.last_count, frame.count
         self.stats.frame_rate_hz = round(1.0 / frame.step_s, 3)
-        if last is not None and count == last:
+        ahead = None if last is None else (count - last) % _COUNTER_SPAN  # the counter wraps at 2^32
+        if ahead == 0:
             self.stats.repeated += 1
             self.send(self.last_reply)
             return "repeat"
         self.last_count = count
-        if last is not None and count < last:
+        if ahead is not None and ahead >= _COUNTER_SPAN // 2:  # it went back: a new firmware, counting afresh
             self.stats.restarts += 1
             return "restart"
-        if last is not None and count > last + 1:
-            self.stats.lost += count - last - 1
+        if ahead is not None and ahead > 1:
+            self.stats.lost += ahead - 1
         return "frame"
 
     def forget_peer(self) -> None:
