@@ -52,7 +52,8 @@ class SoakPlan:
 
 
 def soak_faults(plan: SoakPlan) -> tuple[FaultSpec, ...]:
-    """Every fault kind in turn, on the soak's ports, from 2 s in until the end."""
+    """Every fault kind in turn, on the soak's ports, from 2 s in until the end (but packet_loss, which acts
+    on a firmware's link only: the soak flies heli-sim's own controller)."""
     cycle = (
         dict(kind="byte_loss", port="rc-in", rate=0.02),
         dict(kind="unplug", port="link0"),
