@@ -94,9 +94,9 @@ def test_a_restarted_firmware_restarts_the_flight(tmp_path):
 
 
 def test_a_firmware_gone_quiet_is_lost_then_flies_on_when_it_comes_back():
-    config = fc_config(1.5, timeout_s=0.2)
+    config = fc_config(2.0, timeout_s=1.2)
     summary, standin = fly_against_standin(
-        config, "--frames", "1200", "--silent-after", "240", "--silence-s", "0.6", "--give-up-s", "0.3",
+        config, "--frames", "1200", "--silent-after", "240", "--silence-s", "1.6", "--give-up-s", "0.3",
         "--pulses", ",".join(["1500"] * 7 + ["1900"] + ["0"] * 8),
     )  # fmt: skip
     kinds = [e["kind"] for e in summary["events"]]
@@ -133,6 +133,26 @@ def test_a_second_sender_is_counted_and_ignored_while_the_firmware_flies():
     fc = summary["fc"]
     assert fc["frames"] == frames and fc["restarts"] == 0 and fc["lost"] == 0 and fc["foreign"] > 0
     assert first_report["replies"] == frames and second_report is not None and second_report["replies"] == 0
+
+
+def test_a_flight_whose_firmware_never_comes_back_ends_at_its_duration():
+    summary, _standin = fly_against_standin(fc_config(1.0, timeout_s=1.2), "--frames", "240")
+    assert summary["stop_reason"] == "duration reached" and summary["fc"]["state"] == "lost"
+    assert summary["duration_s"] == pytest.approx(1.0, abs=0.01)  # 0.2 s in lock-step, the rest by the clock
+
+
+def test_a_firmware_stepping_at_another_rate_gets_answers_a_frame_step_apart_and_the_log_replays(tmp_path):
+    summary, standin = fly_against_standin(
+        fc_config(0.5), "--frames", "500", "--rate", "1000", log_path=str(tmp_path / "log")
+    )  # physics at 1/1200 s, frames at 1/1000 s
+    assert standin["bad_replies"] == [] and standin["replies"] == 500
+    steps = (standin["step_min"], standin["step_max"])
+    assert steps == pytest.approx((0.001, 0.001), rel=1e-6)  # its clock moves by its own step, every frame
+    assert [e["kind"] for e in summary["events"]].count("fc_step") == 1
+    assert summary["duration_s"] == pytest.approx(0.5, abs=STEP)
+    replay = Replay(read_log(str(tmp_path / "log")))
+    replay.run()
+    assert replay.difference is None
 
 
 def test_packet_loss_on_the_link_is_recovered_by_the_firmware_resending():

@@ -5,6 +5,7 @@ channels (the derived motor interlock)."""
 from __future__ import annotations
 
 import math
+import socket
 from dataclasses import replace
 
 import numpy as np
@@ -12,16 +13,20 @@ import pytest
 
 from heli.control import ControllerConstants
 from heli.dynamics import FlightModel, rotation_matrix, step
+from heli.errors import ConfigError
 from heli.initial import ground_state, hover_state
 from heli.mixer import unmix
 from heli.state import ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
-from sim.config import ChannelMap, load_heli
+from sim.config import ChannelMap, FlightConfig, load_heli
+from sim.dataclass_io import build
+from sim.fc.ardupilot import decode
 from sim.fc.config import FcConfig, FcOutputs, FcSensors
 from sim.fc.link import FirmwareFrame, LockstepLink
 from sim.fc.outputs import OutputMapper
 from sim.fc.rc import FirmwareRadio
 from sim.fc.sensors import SensorModel
+from sim.protocols.ardupilot_json import Sensors, ServoFrame, encode_servo_frame, sensor_line
 from sim.rc import neutral_channels
 
 GRAVITY = 9.80665
@@ -115,7 +120,10 @@ def test_the_accelerometer_reads_specific_force_from_the_step_just_taken():
     expected = rotation.T @ (accel - np.array([0.0, 0.0, model.gravity]))
     assert np.asarray(reading.specific_force_body_m_s2) == pytest.approx(expected)
     assert np.asarray(reading.gyro_rad_s) == pytest.approx(after.packed[0, StateIndex.RATES])
-    at_rest = sensors.read(ground_state(model, 1), np.zeros(3), 0.0, 0.0, None, None)
+    again = sensors.read(after, before, 0.0, 0.002, np.zeros(3), None)  # no step since: the last step's again
+    assert np.asarray(again.specific_force_body_m_s2) == pytest.approx(expected)
+    fresh, _ = sensor_model()
+    at_rest = fresh.read(ground_state(model, 1), np.zeros(3), 0.0, 0.0, None, None)
     assert np.asarray(at_rest.specific_force_body_m_s2) == pytest.approx([0.0, 0.0, -model.gravity])
 
 
@@ -183,3 +191,35 @@ def test_the_frame_counter_wrapping_round_is_the_next_frame_and_going_back_a_res
     kinds = [link._classify(FirmwareFrame(count, 1.0 / 1200, ())) for count in (2**32 - 2, 2**32 - 1, 0, 2, 2, 1)]
     assert kinds == ["frame", "frame", "frame", "frame", "repeat", "restart"]
     assert (link.stats.lost, link.stats.repeated, link.stats.restarts) == (1, 1, 1)
+
+
+def test_a_frame_asking_for_an_impossible_step_is_malformed():
+    link = LockstepLink("127.0.0.1", 0, decode=decode)
+    link.open()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as firmware:
+            for rate in (10, 1200):
+                firmware.sendto(encode_servo_frame(ServoFrame(rate, 1, (1500,) * 16)), ("127.0.0.1", link.port))
+            kind, frame = link.receive(5.0)
+    finally:
+        link.close()
+    assert kind == "frame" and frame.step_s == pytest.approx(1 / 1200)
+    assert link.stats.malformed == 1 and "a frame of 10 Hz" in link.stats.last_error
+
+
+def test_a_non_finite_sensor_value_is_never_written():
+    good = Sensors(1.0, (0, 0, 0), (0, 0, -9.8), (0, 0, 0), (0, 0, 0), (1, 0, 0, 0))
+    assert sensor_line(good).startswith(b"\n")
+    with pytest.raises(ValueError, match="non-finite"):
+        sensor_line(replace(good, gyro_rad_s=(math.nan, 0.0, 0.0)))
+
+
+@pytest.mark.parametrize(
+    ("fc", "says"),
+    [({"rc_udp_port": 9002}, "is the port heli-sim listens on"),
+     ({"outputs": {"reversed": ["tail", "tail"]}}, "names an output twice"),
+     ({"timeout_s": 0.5}, "from 1.2 to 60 s: ArduPilot re-sends")],
+)  # fmt: skip
+def test_an_fc_table_that_cannot_work_is_refused_in_one_line(fc, says):
+    with pytest.raises(ConfigError, match=says):
+        build(FlightConfig, {"fc": {"protocol": "ardupilot-json", **fc}}, source="test")

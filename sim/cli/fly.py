@@ -37,7 +37,7 @@ from sim.config import (
     load_toml,
 )
 from sim.dataclass_io import build, to_table
-from sim.fc.config import FC_PROTOCOLS, FcConfig
+from sim.fc.config import DEFAULT_FRAME_STEP_S, FC_PROTOCOLS, FcConfig
 from sim.fc.presets import fc_preset
 from sim.loop import FlightLoop
 from sim.outcome import flight_failures
@@ -267,12 +267,10 @@ def _with_fc_options(config: FlightConfig, args: argparse.Namespace) -> FlightCo
     firmware, host = args.fc
     table = to_table(config)
     if not config.fc.enabled:
-        preset = fc_preset(config.flight.heli, firmware)
-        if preset is not None:
-            table["fc"] = preset.get("fc", {})
-            preset_dt = preset.get("flight", {}).get("physics_dt_s")
-            if preset_dt is not None and args.physics_dt is None and "physics_dt_s" not in _file_flight(args.config):
-                table["flight"]["physics_dt_s"] = preset_dt
+        preset = fc_preset(config.flight.heli, firmware) or {}
+        table["fc"] = preset.get("fc", {})
+        if args.physics_dt is None and "physics_dt_s" not in _file_flight(args.config):  # one step per frame
+            table["flight"]["physics_dt_s"] = preset.get("flight", {}).get("physics_dt_s", DEFAULT_FRAME_STEP_S)
     fc = table.setdefault("fc", {})
     fc["protocol"] = firmware
     if host:

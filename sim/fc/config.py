@@ -20,7 +20,9 @@ from heli.errors import ConfigError
 from heli.params import quantity
 
 __all__ = [
+    "DEFAULT_FRAME_STEP_S",
     "FC_PROTOCOLS",
+    "FRAME_STEP_RANGE_S",
     "RC_SOURCES",
     "SWASH_SERVOS",
     "FcConfig",
@@ -36,6 +38,10 @@ OUTPUT_NAMES = (*SWASH_SERVOS, "tail", "motor")
 RC_SOURCES = (
     "roll", "pitch", "collective", "yaw", "arm", "mode", "throttle_hold", "interlock", "low", "centre", "high",
 )  # fmt: skip
+# the physics steps a frame may ask for: 50 Hz to 20 kHz (ArduPilot SITL runs 1200, some 400-8000; slower
+# than 50 Hz nothing flies, faster than 20 kHz the physics cannot answer in time)
+FRAME_STEP_RANGE_S = (1.0 / 20_000.0, 1.0 / 50.0)
+DEFAULT_FRAME_STEP_S = 1.0 / 1200.0  # ArduPilot SITL's SIM_RATE_HZ: the physics step --fc sets without a preset
 FC_RC_CHANNELS = 12  # ArduPilot's JSON rc field carries rc_1 .. rc_12
 _OUTPUT_CHANNELS = 16  # the flight log keeps 16 output channels per frame: the replay's input
 _OUTPUT_WHY = "an output the flight log records (1-16)"
@@ -84,12 +90,14 @@ class FcOutputs:
     def __post_init__(self) -> None:
         for name, pulses in (("swash_us", self.swash_us), ("tail_us", self.tail_us)):
             if not pulses[0] < pulses[1] < pulses[2]:
-                raise ConfigError(f"fc.outputs.{name} = {list(pulses)}: expected min < centre < max")
+                raise ConfigError(f"{name} = {list(pulses)}: expected min < centre < max")
         if not self.motor_us[0] < self.motor_us[1]:
-            raise ConfigError(f"fc.outputs.motor_us = {list(self.motor_us)}: expected off < full")
+            raise ConfigError(f"motor_us = {list(self.motor_us)}: expected off < full")
         used = [*self.swash, self.tail, self.motor]
         if len(set(used)) != len(used):
-            raise ConfigError(f"fc.outputs: one output drives two things (swash, tail, motor = {used})")
+            raise ConfigError(f"one output drives two things (swash, tail, motor = {used}): expected each its own")
+        if len(set(self.reversed)) != len(self.reversed):
+            raise ConfigError(f"reversed = {list(self.reversed)} names an output twice: expected each once")
 
     def channel_of(self, name: str) -> int:
         """The firmware output (1-based) driving ``name`` (one of OUTPUT_NAMES)."""
@@ -140,9 +148,9 @@ class FcConfig:
         why="a UDP port",
     )  # fmt: skip
     timeout_s: float = quantity(
-        "s", gt=0.0, le=60.0, default=2.0,
+        "s", ge=1.2, le=60.0, default=2.0,
         doc="no frame for this long (wall clock): the firmware is gone, and no longer drives its servos",
-        why="the firmware re-sends an unanswered frame after about 1.1 s",
+        why="ArduPilot re-sends an unanswered frame after 1.1 s: shorter takes one lost datagram for a lost firmware",
     )  # fmt: skip
     rc: tuple[str, ...] = quantity(
         "-", choices=RC_SOURCES, max_items=FC_RC_CHANNELS,
@@ -167,6 +175,13 @@ class FcConfig:
     )  # fmt: skip
     outputs: FcOutputs = field(default_factory=FcOutputs)
     sensors: FcSensors = field(default_factory=FcSensors)
+
+    def __post_init__(self) -> None:
+        if self.rc_udp_port and self.rc_udp_port == self.port:
+            raise ConfigError(
+                f"rc_udp_port = {self.rc_udp_port} is the port heli-sim listens on: expected the firmware's RC "
+                "input (ArduPilot: 5501 + 10 x its instance) or 0"
+            )
 
     @property
     def enabled(self) -> bool:

@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.errors import PortError
+from sim.fc.config import FRAME_STEP_RANGE_S
 from sim.ports.faults import LineFaults
 
 __all__ = ["FirmwareFrame", "LinkStats", "LockstepLink"]
 
 _COUNTER_SPAN = 2**32  # frame counters are uint32 (at 1200 frames/s they wrap after 41 days)
-_MAX_DATAGRAM = 2048  # the largest frame of any firmware here is 72 bytes; more is malformed
+_MAX_DATAGRAM = 2048
+_MIN_STEP_S, _MAX_STEP_S = FRAME_STEP_RANGE_S  # the largest frame of any firmware here is 72 bytes; more is malformed
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,11 @@ class LockstepLink:
                 continue
             try:
                 frame = self.decode(data)
+                if not _MIN_STEP_S <= frame.step_s <= _MAX_STEP_S:
+                    raise ValueError(
+                        f"a frame of {1.0 / frame.step_s:g} Hz: expected {1.0 / _MAX_STEP_S:g}-{1.0 / _MIN_STEP_S:g} "
+                        "physics steps a second"
+                    )
             except ValueError as error:
                 self.stats.malformed += 1
                 self.stats.last_error = str(error)

@@ -91,12 +91,12 @@ class LockstepLoop(FlightLoop):
             kind, frame = self.link.receive(_POLL_S)
             now = clock.now()
             if kind == "none":
-                self._idle(now)
-                continue
-            self._last_frame_wall = now
-            if kind == "repeat":  # answered again by the link; not flown twice
-                continue
-            self._fly(frame, now, restart=kind == "restart")
+                self._idle(now)  # lost: the world runs on by the wall clock, and the duration counts it
+            elif kind == "repeat":  # answered again by the link; not flown twice
+                self._last_frame_wall = now
+            else:
+                self._last_frame_wall = now
+                self._fly(frame, now, restart=kind == "restart")
             if self.duration_s and self.flight.sim_time_s >= self.duration_s - 1e-9:
                 self._stop_requested = "duration reached"
         self.segments[-1].t_end_s = clock.now() - self.t0
@@ -135,18 +135,26 @@ class LockstepLoop(FlightLoop):
             self._step_mismatch_said = True
             self.record(
                 "fc_step",
-                f"the firmware steps {frame.step_s * 1e3:.4g} ms, the physics {dt * 1e3:.4g} ms: some frames step "
-                f"the physics {'twice or ' if frame.step_s > dt else ''}not at all (set physics_dt_s = 1 / its rate)",
+                f"the firmware steps {frame.step_s * 1e3:.4g} ms, the physics {dt * 1e3:.4g} ms: frames step the "
+                "physics a varying number of times, its answers are up to half a step off (set physics_dt_s = "
+                "1 / its rate)",
             )
         velocity_before = np.array(flight.vehicles.packed[0, StateIndex.VELOCITY])
         taken = self._advance(steps)
-        self.firmware_time_s += taken * dt
+        # the firmware's clock moves by its own step, whatever the physics took (with a step of its own
+        # that differs, the state answered is the physics' nearest, at most half a step off)
+        self.firmware_time_s += frame.step_s
         reading = self.sensors.read(
             flight.vehicles, velocity_before, taken * dt, self.firmware_time_s, flight.wind_ned()[0], rc
         )
         if self.link.faults.latency_s:
             self._wait_until(self.clock.now() + self.link.faults.latency_s)
-        self.link.reply(self.firmware.encode_reply(reading))
+        try:
+            reply = self.firmware.encode_reply(reading)
+        except ValueError as error:  # a non-finite reading: the firmware gets the last good answer again
+            self.record("fc_reply", f"not sent: {error}; the last answer went again")
+            reply = self.link.last_reply
+        self.link.reply(reply)
         self._finish_tick(now, pulses, True, frame.step_s, taken)
 
     def _send_rc(self, rc: np.ndarray | None) -> None:
@@ -184,6 +192,8 @@ class LockstepLoop(FlightLoop):
         wall, steps_then = self._lost_origin
         due = math.floor((now - wall) / flight.physics_dt_s + 1e-9) - (flight.steps - steps_then)
         due = min(max(due, 0), self.catchup_steps)
+        if self.duration_s:  # no further than the flight's duration
+            due = min(due, max(0, round((self.duration_s - flight.sim_time_s) / flight.physics_dt_s)))
         taken = self._advance(due)
         self._finish_tick(now, self._last_pulses, False, _POLL_S, taken)
 
@@ -275,6 +285,7 @@ class LockstepLoop(FlightLoop):
             "frame_rate_hz": round(self.frame_rate_hz, 1),
             "behind_s": round(self.behind_s, 3),
             "timeouts": self.timeouts,
+            "timeout_s": self.fc.timeout_s,
             "firmware_time_s": round(self.firmware_time_s, 6),
             **self.link.stats.to_dict(),
         }

@@ -43,6 +43,7 @@ class SensorModel:
         self.battery = BatteryMeter(model) if model.electric and settings.battery else None
         self._gyro_bias = np.asarray(settings.gyro_bias_rad_s, dtype=np.float64)
         self._accel_bias = np.asarray(settings.accel_bias_m_s2, dtype=np.float64)
+        self._accel = np.zeros(3)  # NED acceleration over the last physics step (at rest before the first)
 
     def read(
         self,
@@ -53,12 +54,14 @@ class SensorModel:
         wind_ned: np.ndarray | None,
         rc_us: np.ndarray | None,
     ) -> Sensors:
-        """The readings at ``time_s`` after a step of ``dt_s`` from ``velocity_before`` (NED m/s);
-        with ``dt_s`` 0 (nothing stepped yet) the accelerometer reads the state at rest."""
+        """The readings at ``time_s`` after ``dt_s`` of physics from ``velocity_before`` (NED m/s); with
+        ``dt_s`` 0 (no step this time) the accelerometer reads the last step's acceleration again."""
         row = vehicles.packed[0]
         velocity = row[StateIndex.VELOCITY]
         quaternion = row[StateIndex.ATTITUDE]
-        accel = (velocity - velocity_before) / dt_s if dt_s > 0.0 else np.zeros(3)
+        if dt_s > 0.0:
+            self._accel = (velocity - velocity_before) / dt_s
+        accel = self._accel  # no step since the last reading (the firmware steps faster): the last one's
         specific = specific_force_body(accel, quaternion, self.gravity) + self._accel_bias
         gyro = row[StateIndex.RATES] + self._gyro_bias
         s = self.settings

@@ -20,6 +20,7 @@ from heli.errors import ConfigError, HeliSimError
 from sim.config import FlightConfig, HeliConfig, heli_from_table
 from sim.dataclass_io import build
 from sim.errors import LogError
+from sim.fc.config import FRAME_STEP_RANGE_S
 from sim.log.format import FORMAT_NAME, FORMAT_VERSION, IO_MODE_CODES, STATUSES, TICK_FLAGS
 from sim.rc import CHANNEL_COUNT
 
@@ -236,9 +237,11 @@ def _check_control_dt(first: np.ndarray, ran: np.ndarray, config: FlightConfig, 
     settings = config.flight
     dt_control = first["dt_control_s"]
     bad(_first(~ran & (dt_control != 0.0)), "dt_control_s", "0 in a tick where the controller did not run")
-    # the loop's controller dt: the simulated time since its last run, at least one physics step
+    # the loop's controller dt: the simulated time since its last run, at least one physics step (with
+    # firmware in the loop: the frame's step, which may be shorter, at least that of its fastest rate)
     longest = first["sim_time_s"] + 1.0 / settings.loop_hz + settings.physics_dt_s + _TIME_SLACK
-    wrong = ran & ((dt_control < settings.physics_dt_s) | (dt_control > longest))
+    shortest = FRAME_STEP_RANGE_S[0] if config.fc.enabled else settings.physics_dt_s
+    wrong = ran & ((dt_control < shortest) | (dt_control > longest))
     bad(_first(wrong), "dt_control_s", "physics_dt_s up to the simulated time since the start plus one period")
 
 

@@ -23,6 +23,7 @@ exchange; the caller owns the socket.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,14 +120,18 @@ def specific_force_body(
     return rotation.T @ (np.asarray(accel_ned_m_s2, dtype=np.float64) - np.array([0.0, 0.0, gravity_m_s2]))
 
 
-def _vector(values: Sequence[float]) -> list[float]:
-    return [round(float(v), 6) for v in values]
+def _vector(values: Sequence[float], digits: int = 6) -> list[float]:
+    out = [round(float(v), digits) for v in values]
+    if not all(math.isfinite(v) for v in out):  # JSON has no NaN: ArduPilot would read garbage into its EKF
+        raise ValueError(f"a non-finite sensor value {out}")
+    return out
 
 
 def sensor_line(sensors: Sensors) -> bytes:
-    """The reply line: compact JSON, led by a newline (ArduPilot parses the newest whole line)."""
+    """The reply line: compact JSON, led by a newline (ArduPilot parses the newest whole line);
+    ``ValueError`` if a value is not finite."""
     reply: dict = {
-        "timestamp": round(float(sensors.time_s), 9),
+        "timestamp": _vector([sensors.time_s], digits=9)[0],
         "imu": {"gyro": _vector(sensors.gyro_rad_s), "accel_body": _vector(sensors.specific_force_body_m_s2)},
         "position": _vector(sensors.position_ned_m),
         "velocity": _vector(sensors.velocity_ned_m_s),

@@ -197,23 +197,23 @@ def _firmware(surface, area: pygame.Rect, fc: dict, text: Text, scale: float) ->
     pygame.draw.rect(surface, PLOT_BG, box, border_radius=4)
     pygame.draw.rect(surface, colour, box, 2, border_radius=4)
     x, y = box.left + 8, box.top + 3
-    heading = {
-        "flying": f"FIRMWARE: {fc.get('firmware', '?')}",
-        "waiting": f"waiting for {fc.get('firmware', '?')} on {fc.get('address', '?')}",
-        "lost": f"FIRMWARE LOST: {fc.get('firmware', '?')} sends nothing",
-    }.get(state, state)
+    heading = f"{'FIRMWARE LOST' if state == 'lost' else 'FIRMWARE'}: {fc.get('firmware', '?')}"
     text.draw(surface, heading, (x, y), "bold", colour, max_width=box.width - 16)
     y += text.height("bold")
     behind = float(fc.get("behind_s", 0.0))
     pace = f"{behind:.2f} s behind real time" if behind >= 0 else f"{-behind:.2f} s ahead of real time"
-    rate = f"{fc.get('frame_rate_hz', 0.0):,.0f} frames/s · {pace}"
-    text.draw(surface, rate, (x, y), "body", TEXT, max_width=box.width - 16)
+    status = {
+        "flying": f"{fc.get('frame_rate_hz', 0.0):,.0f} frames/s · {pace}",
+        "waiting": f"waiting on {fc.get('address', '?')}",
+        "lost": f"no frame for {fc.get('timeout_s', 0.0):g} s: motor off, servos held",
+    }.get(state, state)
+    text.draw(surface, status, (x, y), "body", TEXT if state == "flying" else colour, max_width=box.width - 16)
     y += line
     counts = (
         f"lost {fc.get('lost', 0):,} · repeated {fc.get('repeated', 0):,} · malformed {fc.get('malformed', 0):,}"
-        f" · restarts {fc.get('restarts', 0)}"
+        f" · restarts {fc.get('restarts', 0)}" + (f" · foreign {fc['foreign']:,}" if fc.get("foreign") else "")
     )
-    bad = any(fc.get(key, 0) for key in ("lost", "repeated", "malformed", "restarts", "timeouts"))
+    bad = any(fc.get(key, 0) for key in ("lost", "repeated", "malformed", "foreign", "restarts", "timeouts"))
     text.draw(surface, counts, (x, y), "body", WARN if bad else DIM, max_width=box.width - 16)
     y += line
     fault = fc.get("fault", "")
