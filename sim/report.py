@@ -26,9 +26,10 @@ def fc_line(fc: dict) -> str:
 
 def format_summary(summary: dict) -> str:
     """Segments, vehicles, ports, events and failures of a ``FlightLoop.summary()`` as aligned text."""
+    pace = f"lock-step with {summary['fc']['firmware']}" if summary.get("fc") else f"loop {summary['loop_hz']:g} Hz"
     lines = [
         f"heli-sim: {summary['duration_s']:.2f} s flown, {summary['heli']} x{summary['fleet']}, "
-        f"loop {summary['loop_hz']:g} Hz, physics {summary['physics_dt_s'] * 1e3:g} ms, "
+        f"{pace}, physics {summary['physics_dt_s'] * 1e3:g} ms, "
         f"ended: {summary['stop_reason']}",
         "",
         f"{'segment (s)':<16}{'io':<10}{'ticks':>8}{'missed':>8}   {'lateness us p50/p99/max':<28}"

@@ -96,3 +96,19 @@ def test_a_signal_stops_a_firmware_flight_as_promptly_as_a_flight_ends_on_its_ow
     assert summary["stop_reason"] == "SIGTERM"
     assert summary["fc"]["state"] == ("flying" if with_firmware else "waiting")
     assert (summary["fc"]["frames"] > 0) == with_firmware
+
+
+@pytest.mark.parametrize("firmware_on", ["command line", "flight file"])
+def test_a_partial_fc_table_goes_over_the_helicopter_s_preset(tmp_path, firmware_on):
+    flight = tmp_path / "second.toml"
+    protocol = 'protocol = "ardupilot-json"\n' if firmware_on == "flight file" else ""
+    flight.write_text(
+        f'[flight]\nheli = "xcell60"\n[fc]\n{protocol}rc_udp_port = 5591\n[fc.sensors]\nrangefinder = true\n'
+    )
+    extra = ("--fc", "ardupilot-json") if firmware_on == "command line" else ()
+    result = run("fly", "--config", str(flight), *extra, "--fc-port", "9092", "--print-config")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "port = 9092" in text and "rc_udp_port = 5591" in text and "rangefinder = true" in text  # the file's
+    assert "physics_dt_s = 0.0008333333333333334" in text and "governor_setpoint = 0.66" in text  # the preset's
+    assert "1100.0," in text[text.index("tail_us") :][:80]  # the preset's tail wiring (1100..1900 us)

@@ -176,6 +176,14 @@ def test_the_flight_log_replays_from_the_recorded_servo_frames(tmp_path):
     replay = Replay(log)
     replay.run()
     assert replay.difference is None
+    # exported as it was: the firmware's outputs in the channel columns, no columns of a controller that did not fly
+    csv_path = tmp_path / "flight.csv"
+    result = subprocess.run([sys.executable, "-m", "sim", "export", str(tmp_path / "log"), "--format", "csv",
+                             "--output", str(csv_path)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0 and "flown by firmware in the loop" in result.stderr
+    header, first = csv_path.read_text().splitlines()[:2]
+    columns = dict(zip(header.split(","), first.split(","), strict=True))
+    assert not any(name.startswith("ctl_") for name in columns) and float(columns["ch1_us"]) == 1600.0
 
 
 def test_fc_flies_one_helicopter():

@@ -256,27 +256,32 @@ def _fc_option(text: str) -> tuple[str, str]:
 
 
 def _with_fc_options(config: FlightConfig, args: argparse.Namespace) -> FlightConfig:
-    """``--fc`` and ``--fc-port`` applied: a flight without an ``[fc]`` table takes the helicopter's
-    shipped preset (its wiring, and its physics step unless one was given)."""
-    if args.fc is None and args.fc_port is None:
-        return config
-    if args.fc is None:
-        if not config.fc.enabled:
+    """Firmware in the loop (``--fc``, or ``[fc] protocol`` in the flight file) on the helicopter's
+    shipped preset: the preset's ``[fc]`` tables, then the flight file's ``[fc]`` keys over them, then
+    ``--fc`` and ``--fc-port``; the physics step is the preset's (one per frame) unless the file or the
+    command line sets one."""
+    file_table = {} if args.config is None else load_toml(args.config, what="flight file")
+    file_fc = file_table.get("fc", {}) if isinstance(file_table.get("fc"), dict) else {}
+    firmware, host = args.fc if args.fc is not None else (config.fc.protocol, "")
+    if not firmware:
+        if args.fc_port is not None:
             raise ConfigError(f"--fc-port {args.fc_port}: no firmware flies this flight (add --fc ardupilot-json)")
-        return replace(config, fc=_with_fc_port(config.fc, args.fc_port))
-    firmware, host = args.fc
+        return config
+    preset = fc_preset(config.flight.heli, firmware) or {}
     table = to_table(config)
-    if not config.fc.enabled:
-        preset = fc_preset(config.flight.heli, firmware) or {}
-        table["fc"] = preset.get("fc", {})
-        if args.physics_dt is None and "physics_dt_s" not in _file_flight(args.config):  # one step per frame
-            table["flight"]["physics_dt_s"] = preset.get("flight", {}).get("physics_dt_s", DEFAULT_FRAME_STEP_S)
-    fc = table.setdefault("fc", {})
-    fc["protocol"] = firmware
-    if host:
-        fc["host"] = host
-    config = build(FlightConfig, table, source="command line")
+    table["fc"] = {**_merged(preset.get("fc", {}), file_fc), "protocol": firmware, **({"host": host} if host else {})}
+    if args.physics_dt is None and "physics_dt_s" not in file_table.get("flight", {}):  # one step per frame
+        table["flight"]["physics_dt_s"] = preset.get("flight", {}).get("physics_dt_s", DEFAULT_FRAME_STEP_S)
+    config = build(FlightConfig, table, source=args.config or "command line")
     return config if args.fc_port is None else replace(config, fc=_with_fc_port(config.fc, args.fc_port))
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``base`` with ``over``'s keys on top, tables merged key by key (a preset, then a flight file)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _with_fc_port(fc: FcConfig, port: int) -> FcConfig:
@@ -285,11 +290,6 @@ def _with_fc_port(fc: FcConfig, port: int) -> FcConfig:
     offset = port - FcConfig.port
     follows = fc.rc_udp_port == FcConfig.rc_udp_port and offset >= 0 and offset % 10 == 0
     return replace(fc, port=port, rc_udp_port=FcConfig.rc_udp_port + offset if follows else fc.rc_udp_port)
-
-
-def _file_flight(path: str | None) -> dict:
-    """The ``[flight]`` table as the flight file wrote it (empty without one)."""
-    return {} if path is None else load_toml(path, what="flight file").get("flight", {})
 
 
 _RC_RATE_WINDOW_S = 1.0
@@ -400,9 +400,14 @@ def _fly(
         stopping.check()  # a signal came while the session was opening: the flight never started
         if not args.quiet:
             until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
+            address = getattr(loop, "address", None)  # firmware in the loop: its frames set the pace
+            pace = (
+                f"{config.flight.loop_hz:g} Hz" if address is None
+                else f"lock-step with {loop.firmware.title}, waiting for it on {address}"
+            )  # fmt: skip
             print(
                 f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {loop.rc_source}, "
-                f"{config.flight.loop_hz:g} Hz, I/O {config.flight.io}, {until} "
+                f"{pace}, I/O {config.flight.io}, {until} "
                 f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
                 file=sys.stderr,
                 flush=True,

@@ -59,6 +59,7 @@ _LINK_BITS = 0x3  # the timestamp's bits pymavlink reads as the link number
 _DUE_SLACK_S = 1e-9  # a tick whose time is a period's multiple, short by a rounding, is that multiple
 _PULSE_MIN_US, _PULSE_MAX_US = CENTRE_US - HALF_RANGE_US, CENTRE_US + HALF_RANGE_US
 _STALE_MODE = next(code for code, name in FLIGHT_MODES.items() if name == "failsafe: level")
+_FIRMWARE_MODE = next(code for code, name in FLIGHT_MODES.items() if name == "angle")  # the firmware's own: unknown
 
 
 def message_ticks(times_s: np.ndarray, rate_hz: float) -> np.ndarray:
@@ -93,6 +94,8 @@ def _finite(table: np.ndarray) -> np.ndarray:
 def _armed_and_mode(log: FlightLog, trace: ControllerTrace) -> tuple[np.ndarray, np.ndarray]:
     """Vehicle 0's armed flag and flight-mode code per tick."""
     rows = log.ticks[:: log.fleet]
+    if log.config is not None and log.config.fc.enabled:  # firmware flew: its motor output running, its own modes
+        return rows["cmd_throttle"] > 0.0, np.full(len(rows), _FIRMWARE_MODE, dtype=np.int64)
     fresh = rows["fresh"].astype(bool)
     pilot = to_pilot_input(np.stack([rows[c] for c in CHANNEL_COLUMNS], axis=1), fresh, log.config.rc).packed
     armed = fresh & (pilot[:, 4] > 0.5)
