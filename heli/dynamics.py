@@ -459,8 +459,9 @@ def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) 
     mx, my, mz = loads.moment_x, loads.moment_y, loads.moment_z - m.direction * q_drive
 
     # 4. ground contact, only when some vehicle is within reach of the ground
-    if xp.any(pd > -m.contact.reach_m):
-        gn, ge, gd, gx, gy, gz, new_crash = contact_loads(xp, m.contact, rot, pd, (vn, ve, vd), (p, q, r), omega)
+    near = pd > -m.contact.reach_m
+    if xp.any(near):
+        gn, ge, gd, gx, gy, gz, new_crash = _contact_near(xp, m, near, rot, pd, (vn, ve, vd), (p, q, r), omega)
         acc_n, acc_e, acc_d = acc_n + gn * inv_mass, acc_e + ge * inv_mass, acc_d + gd * inv_mass
         mx, my, mz = mx + gx, my + gy, mz + gz
         crash = xp.where(crash == 0.0, new_crash, crash)
@@ -496,6 +497,25 @@ def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) 
         omega_new, lam_new, lam_t_new, s0, s1, s2, s3, throttle,
         crash,
     ]  # fmt: skip
+
+
+def _contact_near(xp: Any, m: FlightModel, near: Any, rot: tuple, pd: Any, vel: tuple, rates: tuple, omega: Any):
+    """``contact_loads`` for the vehicles within reach of the ground only (a fleet with one on the
+    ground would otherwise take every vehicle through the contact model, doubling a step's cost);
+    the others' loads are zero, as the contact model gives them."""
+    if xp is not ARRAY or bool(near.all()):
+        return contact_loads(xp, m.contact, rot, pd, vel, rates, omega)
+    index = np.flatnonzero(near)
+    picked = contact_loads(
+        xp, m.contact, tuple(a[index] for a in rot), pd[index], tuple(a[index] for a in vel),
+        tuple(a[index] for a in rates), omega[index],
+    )  # fmt: skip
+    out = []
+    for values in picked:
+        full = np.zeros(pd.shape[0])
+        full[index] = values
+        out.append(full)
+    return tuple(out)
 
 
 def step(
