@@ -50,6 +50,8 @@ def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map:
     """Normalised controller input from (N, >= 6) channel frames in microseconds."""
     frames = np.asarray(frames_us, dtype=np.float64)
     count = frames.shape[0]
+    if count == 1:  # one vehicle: the same arithmetic on floats, ~8x faster than numpy on 1-element arrays
+        return PilotInput(np.array([_one_pilot_input(frames[0].tolist(), bool(np.all(fresh)), channel_map)]))
 
     def stick(name: str) -> np.ndarray:
         """-1..1 from the calibrated (min, centre, max) of the stick's channel, reversed if so marked."""
@@ -73,3 +75,22 @@ def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map:
     packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))
     packed[:, 6] = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))
     return PilotInput(packed)
+
+
+def _one_pilot_input(frame: list[float], fresh: bool, channel_map: ChannelMap) -> list[float]:
+    """``to_pilot_input``'s row for one vehicle, in Python floats (bit for bit the array path's)."""
+
+    def stick(name: str) -> float:
+        low, centre, high = channel_map.calibration(name)
+        us = frame[getattr(channel_map, name) - 1]
+        value = (us - centre) / (high - centre) if us >= centre else (us - centre) / (centre - low)
+        value = min(max(value, -1.0), 1.0)
+        return -value if name in channel_map.reversed else value
+
+    armed = frame[channel_map.arm - 1] > ARM_THRESHOLD_US
+    hold = channel_map.hold_channel
+    if 0 < hold <= len(frame):
+        armed = armed and frame[hold - 1] <= ARM_THRESHOLD_US
+    mode_us = frame[channel_map.mode - 1]
+    mode = 2.0 if mode_us > MODE_RESCUE_US else 1.0 if mode_us >= MODE_ANGLE_US else 0.0
+    return [stick("roll"), stick("pitch"), stick("yaw"), stick("collective"), float(armed), mode, float(fresh)]

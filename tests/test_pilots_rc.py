@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heli.errors import ConfigError
 from sim.config import ChannelMap, FlightConfig, apply_overrides, load_heli
@@ -380,3 +382,18 @@ def test_the_hover_pilot_with_a_hold_time_lands_softly_and_disarms():
     assert highest > 4.5  # it flew
     assert len(touchdowns) == 1 and float(touchdowns[0].split(": ")[1].split(" m/s")[0]) < 0.3
     assert flight.frames_us[0, config.rc.arm - 1] < 1700 and not flight.vehicles.crashed[0]  # disarmed, whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    frame=st.lists(st.floats(500.0, 2500.0) | st.sampled_from([1000.0, 1300.0, 1500.0, 1700.0, 2000.0]),
+                   min_size=16, max_size=16),
+    fresh=st.booleans(),
+    reversed_=st.sets(st.sampled_from(["roll", "pitch", "yaw", "collective"])),
+)  # fmt: skip
+def test_one_vehicle_decodes_bit_for_bit_as_in_a_batch(frame, fresh, reversed_):
+    """A single vehicle's frame is decoded on Python floats (fast); the batch on arrays: the same bits."""
+    cmap = ChannelMap(reversed=tuple(sorted(reversed_)))
+    one = to_pilot_input(np.array([frame]), fresh, cmap).packed
+    two = to_pilot_input(np.array([frame, frame]), fresh, cmap).packed
+    assert np.array_equal(one[0], two[0]) and np.array_equal(two[0], two[1])
