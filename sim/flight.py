@@ -40,6 +40,7 @@ from heli.control import (
     control_with_terms,
 )
 from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
+from heli.dynamics import steps as many_steps
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
@@ -373,6 +374,9 @@ class Flight:
     def _step(self, vehicles: VehicleState, command: ActuatorCommand, steps: int) -> VehicleState:
         """``steps`` physics steps of ``vehicles`` holding ``command`` (no checks)."""
         dt = self.physics_dt_s
+        if self.air is None:  # the steady wind: consecutive steps in one call (a small fleet stays in floats)
+            with np.errstate(all="ignore"):
+                return many_steps(self.model, vehicles, command, dt, steps)
         if vehicles.count <= SCALAR_BATCH_LIMIT:
             for _ in range(steps):
                 vehicles = step(self.model, vehicles, command, dt, self._air(vehicles))

@@ -18,6 +18,7 @@ from heli.dynamics import (
     rotate,
     rotation_matrix,
     step,
+    steps,
 )
 from heli.ground import CRASH_HARD_LANDING, CRASH_ROLL_OVER, CRASH_ROTOR_STRIKE, contact_loads
 from heli.initial import ground_state, hover_state
@@ -532,3 +533,16 @@ def test_fast_flight_induced_velocity_is_glauerts(each_heli):
     area = math.pi * m.radius**2
     glauert = m.kappa * trim.main_rotor_thrust_n / (2.0 * m.rho * area * speed)
     assert trim.induced_velocity_m_s == pytest.approx(glauert, rel=0.05)
+
+
+@pytest.mark.parametrize("count", [1, SCALAR_BATCH_LIMIT + 6])
+def test_consecutive_steps_in_one_call_are_bit_for_bit_single_steps(count):
+    h = heli("xcell60")
+    m = h.model
+    start = hover_state(m, h.trim, count, 10.0, spacing_m=2.0)
+    command = ActuatorCommand(np.concatenate([start.packed[:, StateIndex.SERVOS],
+                                              start.packed[:, [StateIndex.THROTTLE]]], axis=1))  # fmt: skip
+    one_by_one = start
+    for _ in range(50):
+        one_by_one = step(m, one_by_one, command, 0.001)
+    assert np.array_equal(steps(m, start, command, 0.001, 50).packed, one_by_one.packed)
