@@ -386,6 +386,16 @@ def bench_msp(quick: bool = False) -> list[Result]:
 BENCHMARKS["msp"] = bench_msp
 
 
+def bench_fleet(quick: bool = False) -> list[Result]:
+    """A fleet of 8,000 stepped by 1..cores worker processes, and by threads, against one process."""
+    from sim.bench_fleet import bench_fleet as run
+
+    return run(quick)
+
+
+BENCHMARKS["fleet"] = bench_fleet
+
+
 def bench_soak(quick: bool = False, duration_s: float | None = None, announce=None) -> list[Result]:
     """The seed demo for a long time (10 min; --quick 30 s) with faults and toggles: losses, memory."""
     from sim.bench_soak import bench_soak as run

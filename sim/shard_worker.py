@@ -1,0 +1,57 @@
+"""One worker of a sharded fleet (``sim.shards``): steps its vehicles in shared memory on request.
+
+    python -P -m sim.shard_worker HELI STATE_BLOCK COMMAND_BLOCK COUNT
+
+Each line on stdin, ``DT STEPS``, steps the shard's states ``STEPS`` times by ``DT`` seconds
+holding its commands, writes them back, and answers ``ok``.  End of input (the owner closed the
+pipe, or died) ends it.  An error is answered with one line saying what, and ends it.
+"""
+
+from __future__ import annotations
+
+import sys
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from heli.dynamics import FlightModel, steps
+from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, VehicleState
+from sim.config import load_heli
+from sim.view.shared import _stop_tracking
+
+__all__ = ["main"]
+
+
+def main(argv: list[str]) -> int:
+    heli, state_name, command_name, count = argv[0], argv[1], argv[2], int(argv[3])
+    model = FlightModel.build(load_heli(heli).params)
+    state_shm = shared_memory.SharedMemory(name=state_name)
+    command_shm = shared_memory.SharedMemory(name=command_name)
+    for shm in (state_shm, command_shm):
+        _stop_tracking(shm)  # the owner unlinks them
+    states = np.ndarray((STATE_SIZE, count), dtype=np.float64, buffer=state_shm.buf)
+    commands = np.ndarray((COMMAND_SIZE, count), dtype=np.float64, buffer=command_shm.buf)
+    out = sys.stdout.buffer
+    try:
+        for line in sys.stdin.buffer:
+            try:
+                dt_text, steps_text = line.split()
+                # views of the blocks, no copies: the kernel reads the column-major states as they lie
+                stepped = steps(model, VehicleState(states.T), ActuatorCommand(commands.T), float(dt_text),
+                                int(steps_text))  # fmt: skip
+                states[:] = stepped.packed.T
+            except Exception as error:  # said to the owner, which raises it as WorkerDied
+                out.write(f"error: {type(error).__name__}: {error}\n".encode()[:200])
+                out.flush()
+                return 1
+            out.write(b"ok\n")
+            out.flush()
+    finally:
+        del states, commands
+        state_shm.close()
+        command_shm.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
