@@ -34,6 +34,7 @@ COMPUTE_MODULES = (
     "test_control.py",
     "test_crsf.py",
     "test_export.py",
+    "test_shards.py",
     "test_fc_wiring.py",
     "test_hsf.py",
     "test_ibus.py",
