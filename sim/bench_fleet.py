@@ -39,7 +39,8 @@ def _rate(call, repeats: int) -> float:
 
 
 def bench_fleet(quick: bool = False) -> list[Result]:
-    model = FlightModel.build(load_heli(HELI).params)
+    heli = load_heli(HELI)
+    model = FlightModel.build(heli.params)
     state = hover_state(model, solve_hover_trim(model), FLEET, 20.0, spacing_m=10.0)
     packed = state.packed
     command = ActuatorCommand(np.concatenate([packed[:, StateIndex.SERVOS], packed[:, [StateIndex.THROTTLE]]], axis=1))
@@ -47,7 +48,7 @@ def bench_fleet(quick: bool = False) -> list[Result]:
     base = _rate(lambda: steps(model, state, command, 0.001, STEPS_PER_CALL), repeats)
     rows = [Result("fleet", "in_process_vehicle_steps_per_s", round(base), "1/s")]
     for workers in range(1, max(2, os.cpu_count() or 1) + 1):
-        with ShardedFleet(HELI, state, workers) as fleet:
+        with ShardedFleet(heli, state, workers) as fleet:
             rate = _rate(lambda fleet=fleet: fleet.step(command, 0.001, STEPS_PER_CALL), repeats)
         rows += [
             Result("fleet", f"processes_{workers}_vehicle_steps_per_s", round(rate), "1/s"),

@@ -1,30 +1,36 @@
 """One worker of a sharded fleet (``sim.shards``): steps its vehicles in shared memory on request.
 
-    python -P -m sim.shard_worker HELI STATE_BLOCK COMMAND_BLOCK COUNT
+    python -P -m sim.shard_worker STATE_BLOCK COMMAND_BLOCK COUNT
 
-Each line on stdin, ``DT STEPS``, steps the shard's states ``STEPS`` times by ``DT`` seconds
-holding its commands, writes them back, and answers ``ok``.  End of input (the owner closed the
-pipe, or died) ends it.  An error is answered with one line saying what, and ends it.
+The first line on stdin is the helicopter and environment as JSON tables (the owner's, so the
+model is the same to the bit); each line after it, ``DT STEPS``, steps the shard's states
+``STEPS`` times by ``DT`` seconds holding its commands, writes them back, and answers ``ok``.
+End of input (the owner closed the pipe, or died) ends it.  An error is answered with one line saying what, and ends it.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from multiprocessing import shared_memory
 
 import numpy as np
 
 from heli.dynamics import FlightModel, steps
+from heli.params import Environment
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, VehicleState
-from sim.config import load_heli
+from sim.config import heli_from_table
+from sim.dataclass_io import build
 from sim.view.shared import _stop_tracking
 
 __all__ = ["main"]
 
 
 def main(argv: list[str]) -> int:
-    heli, state_name, command_name, count = argv[0], argv[1], argv[2], int(argv[3])
-    model = FlightModel.build(load_heli(heli).params)
+    state_name, command_name, count = argv[0], argv[1], int(argv[2])
+    tables = json.loads(sys.stdin.buffer.readline())
+    heli = heli_from_table(tables["heli"], "the fleet's owner")
+    model = FlightModel.build(heli.params, build(Environment, tables["environment"], source="the fleet's owner"))
     state_shm = shared_memory.SharedMemory(name=state_name)
     command_shm = shared_memory.SharedMemory(name=command_name)
     for shm in (state_shm, command_shm):

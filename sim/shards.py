@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import select
 import subprocess
@@ -30,7 +31,10 @@ import numpy as np
 
 from heli.dynamics import FlightModel, steps
 from heli.errors import HeliSimError
+from heli.params import Environment
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, VehicleState
+from sim.config import HeliConfig, heli_table
+from sim.dataclass_io import to_table
 from sim.view.shared import start_resource_tracker
 
 __all__ = ["ShardedFleet", "ThreadedFleet", "WorkerDied", "shard_ranges"]
@@ -65,8 +69,17 @@ class _Block:
 class ShardedFleet:
     """N vehicles of one helicopter stepped by ``workers`` processes, each on its own shard."""
 
-    def __init__(self, heli: str, state: VehicleState, workers: int, timeout_s: float = _STEP_TIMEOUT_S):
+    def __init__(
+        self,
+        heli: HeliConfig,
+        state: VehicleState,
+        workers: int,
+        environment: Environment | None = None,
+        timeout_s: float = _STEP_TIMEOUT_S,
+    ):
         start_resource_tracker()  # in safe-path mode, before any block exists
+        # the worker builds the same FlightModel from the same tables (one JSON line on its stdin)
+        model_line = json.dumps({"heli": heli_table(heli), "environment": to_table(environment or Environment())})
         self.count = state.count
         self.timeout_s = timeout_s
         self.ranges = shard_ranges(self.count, workers)
@@ -79,18 +92,25 @@ class ShardedFleet:
                 self._states.append(states)
                 self._commands.append(commands)
                 states.array[:] = state.packed[start:end].T
-                command_line = [sys.executable, "-P", "-m", "sim.shard_worker", heli, states.shm.name,
-                                commands.shm.name, str(end - start)]  # fmt: skip
+                command_line = [sys.executable, "-P", "-m", "sim.shard_worker", states.shm.name, commands.shm.name,
+                                str(end - start)]  # fmt: skip
                 worker = subprocess.Popen(command_line, stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0)
                 self._workers.append(worker)
+                worker.stdin.write(model_line.encode() + b"\n")
+                worker.stdin.flush()
         except BaseException:
             self.close()
             raise
 
-    def step(self, command: ActuatorCommand, dt_s: float, count: int = 1) -> VehicleState:
-        """Every shard ``count`` steps on, in its own process, holding ``command``; the fleet after."""
-        for (start, end), block in zip(self.ranges, self._commands, strict=True):
-            block.array[:] = command.packed[start:end].T
+    def step(
+        self, command: ActuatorCommand, dt_s: float, count: int = 1, state: VehicleState | None = None
+    ) -> VehicleState:
+        """Every shard ``count`` steps on, in its own process, holding ``command``, from ``state`` (None:
+        where the last step left it); the fleet after."""
+        for index, (start, end) in enumerate(self.ranges):
+            self._commands[index].array[:] = command.packed[start:end].T
+            if state is not None:
+                self._states[index].array[:] = state.packed[start:end].T
         order = f"{dt_s!r} {count}\n".encode()
         for index, worker in enumerate(self._workers):
             try:

@@ -40,7 +40,7 @@ def test_shards_cover_the_fleet_in_near_equal_ranges():
 def test_a_sharded_fleet_steps_bit_for_bit_as_one_process(fleet_start, workers):
     model, state, command = fleet_start
     alone = steps(model, state, command, 0.001, 20)
-    with ShardedFleet(HELI, state, workers) as fleet:
+    with ShardedFleet(load_heli(HELI), state, workers) as fleet:
         first = fleet.step(command, 0.001, 10)
         sharded = fleet.step(command, 0.001, 10)
     assert np.array_equal(sharded.packed, alone.packed)
@@ -56,7 +56,7 @@ def test_threads_shard_the_same_way_and_give_the_same_bits(fleet_start):
 
 def test_a_worker_that_dies_is_named_at_the_next_step(fleet_start):
     _model, state, command = fleet_start
-    with ShardedFleet(HELI, state, 2) as fleet:
+    with ShardedFleet(load_heli(HELI), state, 2) as fleet:
         fleet.step(command, 0.001, 1)
         victim = fleet._workers[1]
         os.kill(victim.pid, signal.SIGKILL)
