@@ -299,6 +299,12 @@ class FlightSettings:
     rc_override: bool = quantity(
         "-", default=False, doc="a ground station's RC_CHANNELS_OVERRIDE flies vehicle 0 (MAVLink telemetry)",
     )  # fmt: skip
+    workers: int = quantity(
+        "processes", ge=0, le=256, default=0,
+        doc="step the fleet's physics in this many worker processes (0: in the loop's own); each needs a slice of "
+        "more than 24 vehicles",
+        why="one per core: more than the machine has only take turns",
+    )  # fmt: skip
     controller: str = quantity(
         "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one",
         pattern=f"|{_CONTROLLER_NAME}", shape="MODULE:FUNCTION (a dotted module name, a colon, a function name)",

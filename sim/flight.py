@@ -51,6 +51,7 @@ from sim.fc.outputs import OutputMapper
 from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
+from sim.shards import ShardedFleet, WorkerDied
 
 __all__ = ["STATE_MAGNITUDE_LIMIT", "Flight"]
 
@@ -84,6 +85,7 @@ class Flight:
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
         # real firmware in the loop ([fc]): its output pulses are the command, through the wiring
         self.fc_outputs = OutputMapper(config.fc.outputs, self.constants, self.count) if config.fc.enabled else None
+        self.shards: ShardedFleet | None = None  # when the physics runs in worker processes
         function = load_controller(settings.controller)
         self.user = None
         if function is not control:
@@ -220,6 +222,26 @@ class Flight:
         if self.fc_outputs is not None:
             return self.command.throttle > 0.0
         return self.controller.governor_state > 0
+
+    def start_workers(self, asked: int) -> str:
+        """Step the physics in ``asked`` worker processes from now on (``sim.shards``); what was done, in
+        words.  Fewer when the fleet is small: each worker needs a slice the numpy kernel steps (more than
+        ``SCALAR_BATCH_LIMIT`` vehicles), which is what keeps the states bit for bit the loop's own.
+        ``stop_workers`` ends them (the session does)."""
+        workers = min(asked, self.count // (SCALAR_BATCH_LIMIT + 1))
+        if workers < 1:
+            return (
+                f"{asked} worker processes asked for, but a fleet of {self.count} is stepped in this process "
+                f"(a worker needs more than {SCALAR_BATCH_LIMIT} vehicles)"
+            )
+        self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment)
+        extra = "" if self.air is None else "; in turbulence or gusts the air moves each step: stepped here"
+        return f"physics in {workers} worker processes, {self.count // workers} vehicles or so each{extra}"
+
+    def stop_workers(self) -> None:
+        if self.shards is not None:
+            self.shards.close()
+            self.shards = None
 
     def wind_ned(self) -> np.ndarray:
         """(N, 3) NED wind each vehicle met in its last physics step (m/s): steady, shear, turbulence, gusts."""
@@ -374,6 +396,13 @@ class Flight:
     def _step(self, vehicles: VehicleState, command: ActuatorCommand, steps: int) -> VehicleState:
         """``steps`` physics steps of ``vehicles`` holding ``command`` (no checks)."""
         dt = self.physics_dt_s
+        if self.shards is not None and self.air is None:  # worker processes step their slices
+            try:
+                return self.shards.step(command, dt, steps, state=vehicles)
+            except WorkerDied as error:  # found within this tick: the fleet flies on here, from where it was
+                self._events.append(("worker_died", f"{error}; the whole fleet is stepped in this process now"))
+                log.warning("%s", error)
+                self.stop_workers()
         if self.air is None:  # the steady wind: consecutive steps in one call (a small fleet stays in floats)
             with np.errstate(all="ignore"):
                 return many_steps(self.model, vehicles, command, dt, steps)

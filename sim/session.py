@@ -71,6 +71,7 @@ def flight_session(
     if settings.pilot_is_joystick:
         _check_joystick(config)
     flight = Flight(heli, config)
+    workers = settings.workers
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
     options = dict(
         loop_hz=settings.loop_hz,
@@ -108,6 +109,7 @@ def flight_session(
                 raise
             closing.callback(_close_log, loop)
         closing.callback(_reap_emulators, io)  # after the ports: those killed on a signal, together
+        closing.callback(flight.stop_workers)
         closing.callback(io.close)
         if link is not None:
             closing.callback(link.close)
@@ -115,6 +117,8 @@ def flight_session(
         closing.callback(loop.cpu_helper.close)
         closing.callback(_close_view, loop)
         try:
+            if workers:
+                loop.record("workers", flight.start_workers(workers), t_s=0.0)
             io.open()
             if link is not None:
                 link.open()

@@ -3,7 +3,7 @@
     python -P -m sim.shard_worker STATE_BLOCK COMMAND_BLOCK COUNT
 
 The first line on stdin is the helicopter and environment as JSON tables (the owner's, so the
-model is the same to the bit); each line after it, ``DT STEPS``, steps the shard's states
+model is the same to the bit), answered ``ready``; each line after it, ``DT STEPS``, steps the shard's states
 ``STEPS`` times by ``DT`` seconds holding its commands, writes them back, and answers ``ok``.
 End of input (the owner closed the pipe, or died) ends it.  An error is answered with one line saying what, and ends it.
 """
@@ -38,6 +38,8 @@ def main(argv: list[str]) -> int:
     states = np.ndarray((STATE_SIZE, count), dtype=np.float64, buffer=state_shm.buf)
     commands = np.ndarray((COMMAND_SIZE, count), dtype=np.float64, buffer=command_shm.buf)
     out = sys.stdout.buffer
+    out.write(b"ready\n")
+    out.flush()
     try:
         for line in sys.stdin.buffer:
             try:

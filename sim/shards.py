@@ -98,6 +98,8 @@ class ShardedFleet:
                 self._workers.append(worker)
                 worker.stdin.write(model_line.encode() + b"\n")
                 worker.stdin.flush()
+            for index, worker in enumerate(self._workers):  # ready: imports done, model built (off the clock)
+                self._await(index, worker, b"ready\n")
         except BaseException:
             self.close()
             raise
@@ -122,12 +124,12 @@ class ShardedFleet:
             self._await(index, worker)
         return VehicleState(np.concatenate([block.array.T for block in self._states]))
 
-    def _await(self, index: int, worker: subprocess.Popen) -> None:
+    def _await(self, index: int, worker: subprocess.Popen, expected: bytes = b"ok\n") -> None:
         readable, _, _ = select.select([worker.stdout], [], [], self.timeout_s)
         if not readable:
             raise WorkerDied(self._died(index, f"no answer in {self.timeout_s:g} s"))
         answer = os.read(worker.stdout.fileno(), 256)
-        if answer != b"ok\n":
+        if answer != expected:
             raise WorkerDied(self._died(index, f"it answered {answer[:80]!r}"))
 
     def _died(self, index: int, how: str) -> str:

@@ -16,7 +16,10 @@ from heli.dynamics import FlightModel, steps
 from heli.initial import hover_state
 from heli.state import ActuatorCommand, StateIndex
 from heli.trim import solve_hover_trim
-from sim.config import load_heli
+from sim.config import FlightConfig, FlightSettings, load_heli
+from sim.log.reader import read_log
+from sim.log.replay import Replay
+from sim.session import flight_session
 from sim.shards import ShardedFleet, ThreadedFleet, WorkerDied, shard_ranges
 
 HELI = "trex450"
@@ -75,3 +78,44 @@ def test_bench_fleet_reports_processes_and_threads_side_by_side(tmp_path):
     base = rows["in_process_vehicle_steps_per_s"]
     assert base > 0 and rows["processes_1_vehicle_steps_per_s"] > 0 and rows["threads_2_vehicle_steps_per_s"] > 0
     assert rows["processes_2_speedup"] == pytest.approx(rows["processes_2_vehicle_steps_per_s"] / base, abs=0.01)
+
+
+def workers_flight(fleet: int, workers: int, duration_s: float = 0.2) -> FlightConfig:
+    settings = FlightSettings(heli=HELI, fleet=fleet, start="hover", duration_s=duration_s, workers=workers)
+    return FlightConfig(flight=settings, ports=())
+
+
+def test_a_flight_with_workers_replays_bit_for_bit_in_one_process(tmp_path):
+    config = workers_flight(60, 2)
+    with flight_session(config, load_heli(HELI), log_path=str(tmp_path / "log")) as loop:
+        loop.run()
+    assert any(e.kind == "workers" and "2 worker processes" in e.detail for e in loop.events)
+    replay = Replay(read_log(str(tmp_path / "log")))  # no workers: the replay steps in its own process
+    replay.run()
+    assert replay.difference is None and replay.done
+
+
+def test_a_fleet_too_small_for_workers_is_stepped_in_the_loop_and_says_so():
+    with flight_session(workers_flight(10, 2, 0.05), load_heli(HELI)) as loop:
+        loop.run()
+    (event,) = [e for e in loop.events if e.kind == "workers"]
+    assert "stepped in this process" in event.detail and loop.flight.shards is None
+
+
+def test_a_worker_dying_in_flight_is_reported_within_the_tick_and_the_fleet_flies_on():
+    killed = []
+
+    def kill_one(loop) -> None:
+        shards = loop.flight.shards
+        if not killed and shards is not None and loop.ticks >= 5:
+            victim = shards._workers[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+            killed.append(loop.ticks)
+
+    with flight_session(workers_flight(60, 2, 0.3), load_heli(HELI), before_tick=kill_one) as loop:
+        loop.run()
+    died = [e for e in loop.events if e.kind == "worker_died"]
+    assert killed and len(died) == 1 and "fleet worker 0 (vehicles 0-29" in died[0].detail
+    assert loop.flight.shards is None and loop.stop_reason == "duration reached"
+    assert not loop.flight.diverged_in_flight.any()

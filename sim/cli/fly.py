@@ -106,6 +106,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="with --start hover: the height of the hover (default 5 m)",
     )
     parser.add_argument(
+        "--workers",
+        type=schema_type(FlightSettings, "workers"),
+        nargs="?",
+        const=os.cpu_count() or 1,
+        metavar="N",
+        help="step the fleet's physics in N worker processes (alone: one per core); a worker needs more than 24 "
+        "vehicles",
+    )
+    parser.add_argument(
         "--controller",
         type=schema_type(FlightSettings, "controller"),
         metavar="MODULE:FUNCTION",
@@ -233,6 +242,7 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
         start=args.start,
         start_altitude_m=args.start_altitude,
         controller=args.controller,
+        workers=args.workers,
     )
     if args.start_altitude is not None and config.flight.start != "hover":
         raise ConfigError(
