@@ -51,6 +51,7 @@ __all__ = [
     "PilotInput",
     "control",
     "control_with_terms",
+    "governor_pi",
 ]
 
 PILOT_INPUT_SIZE = 7
@@ -535,10 +536,7 @@ def _control_kernel(
     ramp = xp.minimum(ramp_from + k.spoolup_rate * dt, k.headspeed)
     gov_sp = xp.where(arming, xp.where(gov_state > 1.5, k.headspeed, ramp), omega)
     gov_state = xp.where(arming, xp.where(gov_sp >= k.headspeed, 2.0, 1.0), 0.0)
-    gov_error = (gov_sp - omega) * (1.0 / k.headspeed)
-    gov_i = xp.where(arming, xp.clip(gov_i + k.governor_i * gov_error * dt, 0.0, 1.0), 0.0)
-    feed_forward = k.governor_ff * gov_sp * (1.0 / k.headspeed)
-    throttle = xp.where(arming, xp.clip(feed_forward + k.governor_p * gov_error + gov_i, 0.0, 1.0), 0.0)
+    throttle, gov_i = governor_pi(xp, k, gov_sp, omega, gov_i, dt, arming)
 
     s0, s1, s2 = mix(xp, k.swash, collective, lateral, longitudinal)
     new_state = [
@@ -549,6 +547,17 @@ def _control_kernel(
     if terms is not None:
         terms.extend((sp_p, sp_q, sp_r, target_roll, target_pitch, *pid_terms, climb_sp))
     return new_state, [s0, s1, s2, xp.clip(tail_servo, -1.0, 1.0), throttle]
+
+
+def governor_pi(xp: Any, k: ControllerConstants, setpoint: Any, omega: Any, integrator: Any, dt: float, running: Any):
+    """The headspeed governor's law: PI on the relative speed error plus a back-EMF feed-forward in
+    proportion to the set point (rad/s); (throttle 0..1, new integrator), both 0 where not ``running``.
+    heli-sim's controller and, with firmware in the loop, the ESC's governor (``sim.fc.outputs``)."""
+    error = (setpoint - omega) * (1.0 / k.headspeed)
+    integrator = xp.where(running, xp.clip(integrator + k.governor_i * error * dt, 0.0, 1.0), 0.0)
+    feed_forward = k.governor_ff * setpoint * (1.0 / k.headspeed)
+    throttle = xp.where(running, xp.clip(feed_forward + k.governor_p * error + integrator, 0.0, 1.0), 0.0)
+    return throttle, integrator
 
 
 def control(

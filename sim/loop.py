@@ -323,9 +323,7 @@ class FlightLoop:
             steps = self._advance(max(behind, 0))
             if self.recorder is not None:
                 self._record_tick(woke, lateness, skipped, frames, fresh, dt_control, steps)
-            for event in self.io.drain_events():
-                self.record(event.kind, event.detail, event.t_monotonic - self.t0)
-            self.take_recorder_notices()
+            self._collect_events()
 
             self.ticks += 1
             index += 1 + skipped
@@ -336,6 +334,12 @@ class FlightLoop:
                 self.on_progress(self)
         segment.t_end_s = clock.now() - start
         self.stop_reason = self._stop_requested
+
+    def _collect_events(self) -> None:
+        """Record what the ports and the log writer reported since the last tick."""
+        for event in self.io.drain_events():
+            self.record(event.kind, event.detail, event.t_monotonic - self.t0)
+        self.take_recorder_notices()
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep until ``deadline`` on the loop's clock, in slices that notice a stop request."""

@@ -23,7 +23,6 @@ import os
 import select
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import shared_memory
 
@@ -170,7 +169,6 @@ class ThreadedFleet:
         self.ranges = shard_ranges(state.count, workers)
         self.shards = [VehicleState(np.asfortranarray(state.packed[a:b])) for a, b in self.ranges]
         self._pool = ThreadPoolExecutor(max_workers=len(self.ranges), thread_name_prefix="fleet")
-        self._lock = threading.Lock()
 
     def step(self, command: ActuatorCommand, dt_s: float, count: int = 1) -> VehicleState:
         def run(index: int) -> VehicleState:

@@ -32,7 +32,6 @@ from sim.config import (
     apply_overrides,
     check_physics_step,
     heli_table,
-    load_flight,
     load_heli,
     load_toml,
 )
@@ -229,7 +228,8 @@ def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> Flight
 def _effective_config(args: argparse.Namespace) -> FlightConfig:
     """Defaults < the flight file < the command line, every value checked by its schema, and the
     physics step checked against the helicopter's fastest motions (``check_physics_step``)."""
-    config = load_flight(args.config)
+    file_table = {} if args.config is None else load_toml(args.config, what="flight file")  # read once
+    config = FlightConfig() if args.config is None else build(FlightConfig, file_table, source=args.config)
     config = apply_overrides(
         config,
         heli=args.heli,
@@ -248,7 +248,7 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
         raise ConfigError(
             f"--start-altitude {args.start_altitude:g}: the flight starts on the ground; expected it with --start hover"
         )
-    config = _with_fc_options(config, args)
+    config = _with_fc_options(config, file_table, args)
     config = _with_port_options(config, args)
     check_physics_step(load_heli(config.flight.heli), config)
     return config
@@ -265,12 +265,11 @@ def _fc_option(text: str) -> tuple[str, str]:
     return firmware, host
 
 
-def _with_fc_options(config: FlightConfig, args: argparse.Namespace) -> FlightConfig:
+def _with_fc_options(config: FlightConfig, file_table: dict, args: argparse.Namespace) -> FlightConfig:
     """Firmware in the loop (``--fc``, or ``[fc] protocol`` in the flight file) on the helicopter's
     shipped preset: the preset's ``[fc]`` tables, then the flight file's ``[fc]`` keys over them, then
     ``--fc`` and ``--fc-port``; the physics step is the preset's (one per frame) unless the file or the
     command line sets one."""
-    file_table = {} if args.config is None else load_toml(args.config, what="flight file")
     file_fc = file_table.get("fc", {}) if isinstance(file_table.get("fc"), dict) else {}
     firmware, host = args.fc if args.fc is not None else (config.fc.protocol, "")
     if not firmware:

@@ -11,9 +11,9 @@ import struct
 from collections.abc import Sequence
 
 from sim.fc.link import FirmwareFrame
-from sim.protocols.ardupilot_json import Sensors, decode_servo_frame, sensor_line
+from sim.protocols.ardupilot_json import decode_servo_frame
 
-__all__ = ["decode", "encode_rc", "encode_reply"]
+__all__ = ["decode", "encode_rc"]
 
 _RC_INPUT_CHANNELS = 16
 _CENTRE_US = 1500
@@ -31,8 +31,3 @@ def encode_rc(channels_us: Sequence[float]) -> bytes:
     pulses = [round(float(us)) for us in channels_us[:_RC_INPUT_CHANNELS]]
     pulses += [_CENTRE_US] * (_RC_INPUT_CHANNELS - len(pulses))
     return struct.pack(f"<{_RC_INPUT_CHANNELS}H", *(min(max(p, 0), 65535) for p in pulses))
-
-
-def encode_reply(sensors: Sensors) -> bytes:
-    """The JSON sensor line ArduPilot waits for."""
-    return sensor_line(sensors)

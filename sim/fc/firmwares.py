@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sim.fc import ardupilot
 from sim.fc.link import FirmwareFrame
-from sim.protocols.ardupilot_json import Sensors
+from sim.protocols.ardupilot_json import Sensors, sensor_line
 
 __all__ = ["FIRMWARES", "Firmware"]
 
@@ -27,6 +27,7 @@ class Firmware:
     encode_reply: Callable[[Sensors], bytes]
     sends_rc: bool  # the reply carries the pilot's channels
     encode_rc: Callable[[Sequence[float]], bytes] | None = None  # the channels as a datagram of their own
+    preset_folder: str = ""  # configs/FOLDER/NAME.toml and NAME.parm: the shipped setup per helicopter
 
 
 FIRMWARES: dict[str, Firmware] = {
@@ -34,8 +35,9 @@ FIRMWARES: dict[str, Firmware] = {
         name="ardupilot-json",
         title="ArduPilot SITL (JSON)",
         decode=ardupilot.decode,
-        encode_reply=ardupilot.encode_reply,
+        encode_reply=sensor_line,
         sends_rc=True,
         encode_rc=ardupilot.encode_rc,
+        preset_folder="ardupilot",
     ),
 }

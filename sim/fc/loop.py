@@ -23,7 +23,6 @@ requests (a wait for a frame lasts at most ``_POLL_S``) and the summary (with an
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -41,11 +40,9 @@ from sim.stats import Segment
 
 __all__ = ["LockstepLoop"]
 
-log = logging.getLogger(__name__)
 _POLL_S = 0.02  # the longest wait for a frame: stop requests, the view and the timeout are looked at this often
 _RATE_WINDOW_S = 1.0  # the frame rate shown is counted over this much wall time
 _RC_RATE_HZ = 50.0  # the pilot's channels on the firmware's RC input, per simulated second
-STATES = ("waiting", "flying", "lost")
 
 
 class LockstepLoop(FlightLoop):
@@ -69,7 +66,7 @@ class LockstepLoop(FlightLoop):
         self._first_frame_wall: float | None = None
         self._rate_mark: tuple[float, int] = (0.0, 0)
         self._last_view_wall = -math.inf
-        self._last_pulses = frame_pulses(FirmwareFrame(0, 1.0, ()))
+        self._last_pulses = np.zeros((1, 16))  # no pulses yet: outputs silent
         self._lost_origin = (0.0, 0)  # wall time and physics steps when the firmware was lost
         self._step_mismatch_said = False
         self._next_rc_s = 0.0
@@ -202,16 +199,12 @@ class LockstepLoop(FlightLoop):
         frames, fresh, _stick_t = self.io.read_inputs(now)
         self.last_input = (frames, fresh)
         self.io.push_outputs(now)
-        for event in self.io.drain_events():
-            self.record(event.kind, event.detail, event.t_monotonic - self.t0)
-        self.take_recorder_notices()
+        self._collect_events()
 
     def _finish_tick(self, now: float, pulses: np.ndarray, fresh: bool, dt_control: float, steps: int) -> None:
         if self.recorder is not None:
             self._record_tick(now, 0.0, 0, pulses, fresh, dt_control, steps)
-        for event in self.io.drain_events():
-            self.record(event.kind, event.detail, event.t_monotonic - self.t0)
-        self.take_recorder_notices()
+        self._collect_events()
         self.ticks += 1
         if self._first_frame_wall is not None:
             self.behind_s = (now - self._first_frame_wall) - (self._steps_flown - self._flown_at_first_frame) * (

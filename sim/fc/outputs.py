@@ -9,8 +9,8 @@ firmware's mixer must match it, as on the bench).  A reversed output moves its s
 The motor output is either a throttle (``throttle``: off to full) or, as with most electric
 helicopters and nitro governors, a request to an ESC governor (``governor``): the governor holds
 ``pulse share / governor_setpoint`` times the helicopter's governed headspeed, ramping up at its
-spool-up rate, with the same PI law and back-EMF feed-forward as heli-sim's own controller
-(``heli.control``); a request under 5 % of the range stops the motor.
+spool-up rate, with heli-sim's own controller's PI law and back-EMF feed-forward
+(``heli.control.governor_pi``); a request under 5 % of the range stops the motor.
 
 A firmware that has stopped sending (``fresh`` false) no longer drives anything: its servos hold
 their last position and the ESC, without a signal, stops the motor.  An output that sends no pulse
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from heli.control import ControllerConstants
+from heli.control import ControllerConstants, governor_pi
+from heli.ops import ARRAY
 from heli.state import ActuatorCommand, VehicleState
 from sim.fc.config import SWASH_SERVOS, FcOutputs
 
@@ -102,8 +103,6 @@ class OutputMapper:
         # the soft start ramps the target from the present rotor speed; a lower request is taken at once
         start_from = np.where(self._governor_target > 0.0, self._governor_target, omega)
         target = np.where(running, np.minimum(wanted, start_from + k.spoolup_rate * dt_s), 0.0)
-        error = (target - omega) / k.headspeed
-        self._governor_i = np.where(running, np.clip(self._governor_i + k.governor_i * error * dt_s, 0.0, 1.0), 0.0)
+        throttle, self._governor_i = governor_pi(ARRAY, k, target, omega, self._governor_i, dt_s, running)
         self._governor_target = target
-        throttle = k.governor_ff * target / k.headspeed + k.governor_p * error + self._governor_i
-        return np.where(running, np.clip(throttle, 0.0, 1.0), 0.0)
+        return throttle

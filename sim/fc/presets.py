@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from sim.config import configs_dir, load_toml
+from sim.fc.firmwares import FIRMWARES
 
-__all__ = ["PRESET_FOLDERS", "fc_preset", "fc_preset_path"]
-
-PRESET_FOLDERS = {"ardupilot-json": "ardupilot"}
+__all__ = ["fc_preset", "fc_preset_path"]
 
 
 def fc_preset_path(heli: str, firmware: str) -> Path | None:
     """The preset flight file for a shipped helicopter's name (None for a path or an unknown name)."""
-    folder = PRESET_FOLDERS.get(firmware)
-    if folder is None or "/" in heli or heli.endswith(".toml"):
+    folder = FIRMWARES[firmware].preset_folder if firmware in FIRMWARES else ""
+    if not folder or "/" in heli or heli.endswith(".toml"):
         return None
     path = configs_dir() / folder / f"{heli}.toml"
     return path if path.is_file() else None

@@ -17,11 +17,10 @@ import numpy as np
 
 from sim.config import ChannelMap
 from sim.fc.config import FcConfig
-from sim.rc import CENTRE_US, HALF_RANGE_US
+from sim.rc import ARM_THRESHOLD_US, CENTRE_US, HALF_RANGE_US
 
 __all__ = ["FirmwareRadio"]
 
-_SWITCH_ON_US = 1700.0  # heli-sim's switches are on above this
 _FIXED = {"low": CENTRE_US - HALF_RANGE_US, "centre": CENTRE_US, "high": CENTRE_US + HALF_RANGE_US}
 
 
@@ -41,10 +40,10 @@ class FirmwareRadio:
     def channels(self, frames_us: np.ndarray, t_s: float) -> np.ndarray:
         """The firmware's channels at its time ``t_s`` (simulated, from its first frame), in microseconds."""
         cmap = self.channel_map
-        arm_on = (frames_us[:, cmap.arm - 1] > _SWITCH_ON_US) & (t_s >= self.arm_after_s)
+        arm_on = (frames_us[:, cmap.arm - 1] > ARM_THRESHOLD_US) & (t_s >= self.arm_after_s)
         self._armed_since = np.where(arm_on, np.where(np.isnan(self._armed_since), t_s, self._armed_since), np.nan)
         hold = cmap.hold_channel
-        held = frames_us[:, hold - 1] > _SWITCH_ON_US if hold else np.zeros(len(frames_us), dtype=bool)
+        held = frames_us[:, hold - 1] > ARM_THRESHOLD_US if hold else np.zeros(len(frames_us), dtype=bool)
         interlock = arm_on & ~held & (t_s - np.nan_to_num(self._armed_since, nan=np.inf) >= self.delay_s)
         out = np.empty((len(frames_us), len(self.sources)))
         for index, source in enumerate(self.sources):

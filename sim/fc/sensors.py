@@ -37,7 +37,6 @@ class SensorModel:
 
     def __init__(self, settings: FcSensors, model: FlightModel, seed: int):
         self.settings = settings
-        self.model = model
         self.gravity = model.gravity
         self._rng = np.random.default_rng([seed, 0x46C])  # its own stream: nothing else draws from it
         self.battery = BatteryMeter(model) if model.electric and settings.battery else None
