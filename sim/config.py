@@ -301,7 +301,7 @@ class FlightSettings:
     )  # fmt: skip
     workers: int = quantity(
         "processes", ge=0, le=256, default=0,
-        doc="step the fleet's physics in this many worker processes (0: in the loop's own); each needs a slice of "
+        doc="step and control the fleet in this many worker processes (0: in the loop's own); each needs a slice of "
         "more than 24 vehicles",
         why="one per core: more than the machine has only take turns",
     )  # fmt: skip

@@ -51,7 +51,7 @@ from sim.fc.outputs import OutputMapper
 from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
-from sim.shards import ShardedFleet, WorkerDied
+from sim.shards import FleetController, ShardedFleet, WorkerDied
 
 __all__ = ["STATE_MAGNITUDE_LIMIT", "Flight"]
 
@@ -85,7 +85,8 @@ class Flight:
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
         # real firmware in the loop ([fc]): its output pulses are the command, through the wiring
         self.fc_outputs = OutputMapper(config.fc.outputs, self.constants, self.count) if config.fc.enabled else None
-        self.shards: ShardedFleet | None = None  # when the physics runs in worker processes
+        self.shards: ShardedFleet | None = None  # when the physics (and control) runs in worker processes
+        self._control_pending = False  # a controller cycle sent to the workers, not yet collected
         function = load_controller(settings.controller)
         self.user = None
         if function is not control:
@@ -102,11 +103,42 @@ class Flight:
         station's parameter set, or a replay of one); ``ConfigError`` if they do not build."""
         self.constants = ControllerConstants.build(params, self.model, self._hover_collective_rad)
         self.controller_params = params
+        if self.shards is not None and self.shards.controls:
+            if self._control_pending:  # a cycle already sent flew with the gains it was sent with
+                self._finish_control()
+            try:
+                self.shards.set_params(params)
+            except WorkerDied as error:
+                self._worker_died(error)
         if self.fc_outputs is not None:  # its ESC governor's gains
             self.fc_outputs.constants = self.constants
 
+    @property
+    def command(self) -> ActuatorCommand:
+        """The actuator command held until the next controller cycle."""
+        if self._control_pending:
+            self._finish_control()
+        return self._command
+
+    @command.setter
+    def command(self, command: ActuatorCommand) -> None:
+        self._command = command
+
+    @property
+    def controller(self) -> ControllerState:
+        """The controllers' states after the last cycle."""
+        if self._control_pending:
+            self._finish_control()
+        return self._controller
+
+    @controller.setter
+    def controller(self, state: ControllerState) -> None:
+        self._controller = state
+
     def reset(self) -> None:
         """Everything back to the start: vehicles, controllers, pilot, simulated time."""
+        if self._control_pending:  # collected (and dropped): the workers answer every order in turn
+            self._finish_control()
         settings, heli, config = self.config.flight, self.heli, self.config
         spacing = settings.spacing_m or None
         if settings.start == "hover":
@@ -204,6 +236,14 @@ class Flight:
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
             self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
+        if self._workers_control():  # sent to the worker processes; collected when needed (_finish_control)
+            try:
+                self.shards.start_control(self._pilot_input, dt_s, self.vehicles, self._controller)
+                self._control_dt_s = dt_s
+                self._control_pending = True
+                return
+            except WorkerDied as error:
+                self._worker_died(error)
         if self.user is None and self.record_terms:
             state, command, self.terms = control_with_terms(
                 self.constants, self.controller, self._pilot_input, self.vehicles, dt_s
@@ -212,9 +252,39 @@ class Flight:
             state, command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
         else:
             state, command = self._user_cycle(dt_s, too_slow)
+        self._set_control(state, command)
+
+    def _set_control(self, state: ControllerState, command: ActuatorCommand) -> None:
         if not np.abs(command.packed).max() < math.inf:  # a non-finite command never leaves: that vehicle diverged
             command = self._hold_diverged_commands(command)
         self.controller, self.command = state, command
+
+    def _workers_control(self) -> bool:
+        """The built-in controller's cycle runs in the worker processes (each on its own vehicles)."""
+        return (
+            self.shards is not None
+            and self.shards.controls
+            and self.user is None
+            and self.fc_outputs is None
+            and not self.record_terms
+        )
+
+    def _finish_control(self) -> None:
+        """Collect the controller cycle the workers were sent (or, if one died, run it here)."""
+        self._control_pending = False
+        try:
+            state, command = self.shards.finish_control()
+        except WorkerDied as error:
+            self._worker_died(error)
+            state, command = control(self.constants, self._controller, self._pilot_input, self.vehicles,
+                                     self._control_dt_s)  # fmt: skip
+        self._set_control(state, command)
+
+    def _worker_died(self, error: WorkerDied) -> None:
+        """Found within this tick: the fleet flies on in this process, from where it was."""
+        self._events.append(("worker_died", f"{error}; the whole fleet is stepped in this process now"))
+        log.warning("%s", error)
+        self.stop_workers()
 
     def motor_on(self) -> np.ndarray:
         """Per vehicle: its drive runs (what telemetry reports as armed): heli-sim's governor engaged, or,
@@ -234,14 +304,31 @@ class Flight:
                 f"{asked} worker processes asked for, but a fleet of {self.count} is stepped in this process "
                 f"(a worker needs more than {SCALAR_BATCH_LIMIT} vehicles)"
             )
-        self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment)
-        extra = "" if self.air is None else "; in turbulence or gusts the air moves each step: stepped here"
-        return f"physics in {workers} worker processes, {self.count // workers} vehicles or so each{extra}"
+        controls = self.user is None and self.fc_outputs is None
+        controller = FleetController(self.controller_params, self._hover_collective_rad, self.controller)
+        self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment,
+                                   controller=controller if controls else None)  # fmt: skip
+        what = "physics and control" if controls else "physics"
+        if self.air is not None:
+            what = "control" if controls else "nothing"
+            extra = "; in turbulence or gusts the air moves each step: the physics is stepped here"
+        else:
+            extra = (
+                ""
+                if controls
+                else "; the controller runs here ("
+                + ("a controller of your own" if self.user is not None else "firmware in the loop")
+                + ")"
+            )
+        return f"{what} in {workers} worker processes, {self.count // workers} vehicles or so each{extra}"
 
     def stop_workers(self) -> None:
         if self.shards is not None:
-            self.shards.close()
-            self.shards = None
+            if self._control_pending:
+                self._finish_control()  # (a worker that died here hands the cycle to this process)
+            if self.shards is not None:
+                self.shards.close()
+                self.shards = None
 
     def wind_ned(self) -> np.ndarray:
         """(N, 3) NED wind each vehicle met in its last physics step (m/s): steady, shear, turbulence, gusts."""
@@ -342,6 +429,8 @@ class Flight:
     def advance(self, steps: int) -> list[tuple[str, str]]:
         """Step the physics ``steps`` times with the held command; returns new (kind, detail) events
         (with those of the last controller cycle).  Diverged vehicles keep their last sane state."""
+        if self._control_pending:  # the cycle the workers computed meanwhile (a non-finite command shows here)
+            self._finish_control()
         start, first_step = self.vehicles, self.steps
         air = None if self.air is None else self.air.snapshot()
         vehicles = None if self._any_diverged else self._step_all(start, steps)
@@ -399,10 +488,8 @@ class Flight:
         if self.shards is not None and self.air is None:  # worker processes step their slices
             try:
                 return self.shards.step(command, dt, steps, state=vehicles)
-            except WorkerDied as error:  # found within this tick: the fleet flies on here, from where it was
-                self._events.append(("worker_died", f"{error}; the whole fleet is stepped in this process now"))
-                log.warning("%s", error)
-                self.stop_workers()
+            except WorkerDied as error:
+                self._worker_died(error)
         if self.air is None:  # the steady wind: consecutive steps in one call (a small fleet stays in floats)
             with np.errstate(all="ignore"):
                 return many_steps(self.model, vehicles, command, dt, steps)

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from sim.bench import fly_with_ports
+from sim.bench_fleet import FLEET, compare_sharding
 from sim.bench_gil import NUMBERS, fly_with_helper, in_threads
 from sim.config import PortSpec
 from sim.cpu_helper import factorize
@@ -150,6 +151,43 @@ def _helper(quick: bool, show: Show = None) -> Outcome:
     return Outcome(figures, verdict, ok, lines)
 
 
+# the fleet step's rule (the test applies the same): threads no faster, processes clearly faster on 2+ cores
+FLEET_THREADS_AT_MOST = 1.15
+FLEET_PROCESSES_AT_LEAST = 1.25
+
+
+def _fleet(quick: bool, show: Show = None) -> Outcome:
+    workers = min(2, os.cpu_count() or 1)
+    figures = compare_sharding(max(2, workers), rounds=3 if quick else 7)
+    figures["cores"] = float(os.cpu_count() or 1)
+    figures["gil"] = float(gil_enabled())
+    threads, processes = figures["threads_speedup"], figures["processes_speedup"]
+    alone = figures["in_process_vehicle_steps_per_s"]
+    lines = [
+        f"{FLEET:,} helicopters, {alone / 1e6:.2f} M vehicle-steps/s in this process",
+        f"in 2 threads:   {figures['threads_vehicle_steps_per_s'] / 1e6:.2f} M/s ({threads:.2f}x, round by round)",
+        f"in 2 processes: {figures['processes_vehicle_steps_per_s'] / 1e6:.2f} M/s ({processes:.2f}x, round by round)",
+    ]
+    threads_ok = threads <= FLEET_THREADS_AT_MOST
+    processes_ok = workers < 2 or processes >= FLEET_PROCESSES_AT_LEAST
+    if not gil_enabled():
+        return Outcome(figures, f"{python_line()}: the threads ran {threads:.2f}x and the processes {processes:.2f}x "
+                       "the speed of one, without the GIL", True, lines)  # fmt: skip
+    if threads_ok:
+        threads_said = (f"the threads ran {threads:.2f}x the speed of one: numpy lets go of the GIL inside each "
+                        "operation, but the Python between operations needs it, so they mostly take turns")  # fmt: skip
+    else:
+        threads_said = f"the threads ran {threads:.2f}x the speed of one, more than the GIL usually leaves"
+    if workers < 2:
+        processes_said = "this machine has one core, so processes could not be faster either"
+    elif processes_ok:
+        processes_said = (f"the processes ran {processes:.2f}x: each steps its own share of the fleet, with its own "
+                          "interpreter, in shared memory (fly --workers)")  # fmt: skip
+    else:
+        processes_said = f"the processes ran only {processes:.2f}x: something else was using the cores"
+    return Outcome(figures, f"{threads_said}; {processes_said}", threads_ok and processes_ok, lines)
+
+
 STEPS: list[Step] = [
     Step("cpu", "CPU-bound work: one after another, in threads, in processes",
          "Factorising numbers is pure Python computation. Watch whether threads make it faster, and "
@@ -161,4 +199,7 @@ STEPS: list[Step] = [
     Step("helper", "A CPU-bound helper: in a thread, in a process",
          "The loop flies in threaded mode while a helper factorises numbers: first in a thread of the "
          "simulator (the view's G key), then in a process of its own (P). Watch the loop's lateness.", _helper),
+    Step("fleet", "The simulator's own work: a fleet in threads, in processes",
+         "Stepping thousands of helicopters is computation on numpy arrays. The fleet is split in two, "
+         "stepped by two threads, then by two worker processes on shared memory (fly --workers).", _fleet),
 ]  # fmt: skip

@@ -3,6 +3,7 @@ a worker that dies is named at the next step, nothing is left behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,15 +13,17 @@ import sys
 import numpy as np
 import pytest
 
+from heli.control import ControllerState, PilotInput, control
 from heli.dynamics import FlightModel, steps
 from heli.initial import hover_state
 from heli.state import ActuatorCommand, StateIndex
 from heli.trim import solve_hover_trim
 from sim.config import FlightConfig, FlightSettings, load_heli
+from sim.flight import Flight
 from sim.log.reader import read_log
 from sim.log.replay import Replay
 from sim.session import flight_session
-from sim.shards import ShardedFleet, ThreadedFleet, WorkerDied, shard_ranges
+from sim.shards import FleetController, ShardedFleet, ThreadedFleet, WorkerDied, shard_ranges
 
 HELI = "trex450"
 
@@ -48,6 +51,54 @@ def test_a_sharded_fleet_steps_bit_for_bit_as_one_process(fleet_start, workers):
         sharded = fleet.step(command, 0.001, 10)
     assert np.array_equal(sharded.packed, alone.packed)
     assert not np.array_equal(first.packed, sharded.packed)  # it did move on
+
+
+def test_workers_run_the_controller_bit_for_bit_as_one_process(fleet_start):
+    model, state, _command = fleet_start
+    heli = load_heli(HELI)
+    flight = Flight(heli, workers_flight(state.count, 2))  # its constants: the trim's hover collective
+    constants, controllers = flight.constants, ControllerState.initial(state.count)
+    pilot = PilotInput.centred(state.count, arm=1.0, collective=0.2)
+    pilot.packed[::7, 0] = 0.3  # a few vehicles roll: rows must stay with their vehicles
+    setup = FleetController(heli.controller, constants.hover_collective, controllers)
+    alone_state, alone_command = control(constants, controllers, pilot, state, 0.002)
+    alone = steps(model, state, alone_command, 0.001, 2)
+    with ShardedFleet(heli, state, 2, controller=setup) as fleet:
+        fleet.start_control(pilot, 0.002, state, controllers)
+        sharded_state, sharded_command = fleet.finish_control()
+        sharded = fleet.step(sharded_command, 0.001, 2)
+    assert np.array_equal(sharded_state.packed, alone_state.packed)
+    assert np.array_equal(sharded_command.packed, alone_command.packed)
+    assert np.array_equal(sharded.packed, alone.packed)
+
+
+def test_a_flight_with_workers_is_the_flight_in_one_process_tick_by_tick():
+    """Controller and physics in the workers, with what a live flight does between: a port reading the
+    command mid-tick, a ground station's new gains, a reset."""
+    config = workers_flight(60, 2)
+    heli = load_heli(HELI)
+    alone, sharded = Flight(heli, config), Flight(heli, config)
+    assert "physics and control in 2 worker processes" in sharded.start_workers(2)
+    try:
+        for tick in range(40):
+            if tick == 15:
+                faster = dataclasses.replace(heli.controller, roll_p_s=heli.controller.roll_p_s * 2.0)
+                for flight in (alone, sharded):
+                    flight.set_controller_params(faster)
+            if tick == 30:
+                alone.reset()
+                sharded.reset()
+            for flight in (alone, sharded):
+                flight.run_controller(flight.pilot_frames(), True, 0.002)
+            if tick % 3 == 0:  # a servo port reads the command before the physics steps
+                assert np.array_equal(sharded.command.packed, alone.command.packed)
+            alone.advance(2)
+            sharded.advance(2)
+            assert np.array_equal(sharded.vehicles.packed, alone.vehicles.packed), tick
+            assert np.array_equal(sharded.controller.packed, alone.controller.packed), tick
+        assert sharded.shards is not None and not sharded.take_events()
+    finally:
+        sharded.stop_workers()
 
 
 def test_threads_shard_the_same_way_and_give_the_same_bits(fleet_start):
@@ -78,6 +129,20 @@ def test_bench_fleet_reports_processes_and_threads_side_by_side(tmp_path):
     base = rows["in_process_vehicle_steps_per_s"]
     assert base > 0 and rows["processes_1_vehicle_steps_per_s"] > 0 and rows["threads_2_vehicle_steps_per_s"] > 0
     assert rows["processes_2_speedup"] == pytest.approx(rows["processes_2_vehicle_steps_per_s"] / base, abs=0.01)
+    # the largest real-time fleets: whole hundreds (0 when not even the smallest keeps 500 Hz)
+    realtime = [rows["realtime_500hz_fleet_in_process"], rows["realtime_500hz_fleet_processes_1"],
+                rows["realtime_500hz_fleet_processes_2"]]  # fmt: skip
+    assert all(n >= 0 and n % 100 == 0 for n in realtime)
+
+
+def test_the_realtime_fleet_search_lands_where_the_tick_crosses_the_period(monkeypatch):
+    """On a made-up machine whose tick costs 0.5 ms plus 1 us per vehicle, 500 Hz holds up to 1,500."""
+    from sim import bench_fleet
+
+    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks: 0.5e-3 + fleet * 1e-6)
+    assert bench_fleet.largest_realtime_fleet(0, 10, refinements=8) == 1500
+    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks: 3e-3)
+    assert bench_fleet.largest_realtime_fleet(2, 10, refinements=8) == 0
 
 
 def workers_flight(fleet: int, workers: int, duration_s: float = 0.2) -> FlightConfig:
@@ -100,6 +165,25 @@ def test_a_fleet_too_small_for_workers_is_stepped_in_the_loop_and_says_so():
         loop.run()
     (event,) = [e for e in loop.events if e.kind == "workers"]
     assert "stepped in this process" in event.detail and loop.flight.shards is None
+
+
+def test_a_worker_dying_while_it_controls_hands_the_cycle_to_the_loop():
+    config = workers_flight(60, 2)
+    heli = load_heli(HELI)
+    alone, sharded = Flight(heli, config), Flight(heli, config)
+    sharded.start_workers(2)
+    try:
+        for flight in (alone, sharded):
+            flight.run_controller(flight.pilot_frames(), True, 0.002)
+        victim = sharded.shards._workers[1]
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(10)
+        events = sharded.advance(2)
+        alone.advance(2)
+    finally:
+        sharded.stop_workers()
+    assert [kind for kind, _ in events] == ["worker_died"] and "fleet worker 1" in events[0][1]
+    assert sharded.shards is None and np.array_equal(sharded.vehicles.packed, alone.vehicles.packed)
 
 
 def test_a_worker_dying_in_flight_is_reported_within_the_tick_and_the_fleet_flies_on():

@@ -22,6 +22,7 @@ import numpy as np
 import pygame
 import pytest
 
+from sim.tour import FLEET_PROCESSES_AT_LEAST, FLEET_THREADS_AT_MOST
 from sim.view.card import CHOICES
 from sim.view.render import CAPTION_EDGE, CAPTION_TITLE, HELP_KEY
 
@@ -53,7 +54,7 @@ class TerminalTour:
 
 @pytest.fixture(scope="module")
 def quick_tour(tmp_path_factory) -> TerminalTour:
-    """One quick tour of every step in a terminal (a pty): Enter after the first two steps, then r
+    """One quick tour of every step in a terminal (a pty): Enter after the first three steps, then r
     and Enter (the last step measured again), then Enter; run once for the tests that read it."""
     report = tmp_path_factory.mktemp("tour") / "tour.json"
     controller, terminal = pty.openpty()
@@ -74,7 +75,7 @@ def quick_tour(tmp_path_factory) -> TerminalTour:
                 seen += os.read(controller, 4096)
 
     try:
-        for step in (1, 2):
+        for step in (1, 2, 3):
             wait_for(b"[Enter] next step", step)
             os.write(controller, b"\n")
         wait_for(b"[Enter] finish", 1)
@@ -102,6 +103,10 @@ def lesson_holds(step: str, figures: dict[str, float]) -> bool:
         return all(figures[f"blocking_period_ms_n{n}"] >= 0.9 * n * 100.0 for n in counts) and all(
             figures[f"{mode}_period_ms_n{n}"] < 5.0 for n in counts for mode in ("threaded", "asyncio")
         )
+    if step == "fleet":
+        return figures["threads_speedup"] <= FLEET_THREADS_AT_MOST and (
+            figures["cores"] < 2 or figures["processes_speedup"] >= FLEET_PROCESSES_AT_LEAST
+        )
     assert step == "helper"
     return (
         figures["thread_p99_us"] > 3 * figures["off_p99_us"]
@@ -112,7 +117,7 @@ def lesson_holds(step: str, figures: dict[str, float]) -> bool:
 @pytest.mark.timeout(TOUR_TIMEOUT_S)
 def test_the_tour_measures_every_step(quick_tour):
     steps = {s["step"]: s for s in quick_tour.report["steps"]}
-    assert list(steps) == ["cpu", "devices", "helper"]
+    assert list(steps) == ["cpu", "devices", "helper", "fleet"]
     cpu = steps["cpu"]["figures"]
     assert cpu["serial_s"] > 0 and cpu["threads_s"] > 0 and cpu["processes_s"] > 0 and cpu["cores"] == os.cpu_count()
     devices = steps["devices"]["figures"]
@@ -122,6 +127,10 @@ def test_the_tour_measures_every_step(quick_tour):
     helper = steps["helper"]["figures"]
     for mode in ("off", "thread", "process"):
         assert helper[f"{mode}_p50_us"] > 0 and helper[f"{mode}_missed_per_s"] >= 0
+    fleet = steps["fleet"]["figures"]
+    for kind in ("in_process", "threads", "processes"):
+        assert fleet[f"{kind}_vehicle_steps_per_s"] > 0
+    assert fleet["threads_speedup"] > 0 and fleet["processes_speedup"] > 0
 
 
 @pytest.mark.timeout(TOUR_TIMEOUT_S)
@@ -131,21 +140,22 @@ def test_each_verdict_follows_from_the_figures_the_tour_reports(quick_tour):
         # the text says what the report says: the verdict, marked as the lesson says or not
         mark = "as the lesson says" if step["as_the_lesson_says"] else "NOT as the lesson says, on this machine"
         assert f"-> {step['verdict']} ({mark})." in quick_tour.text, step["step"]
-    assert quick_tour.text.count("-> ") == 4  # three steps, the last measured twice
+    assert quick_tour.text.count("-> ") == 5  # four steps, the last measured twice
 
 
 @pytest.mark.timeout(TOUR_TIMEOUT_S)
 def test_in_the_terminal_enter_advances_and_r_measures_the_step_again(quick_tour):
     text = quick_tour.text
-    assert [text.count(f"== {n}. ") for n in (1, 2, 3)] == [1, 1, 2] and text.count("measuring...") == 4
-    assert text.count("[Enter] next step") == 2 and text.count("[Enter] finish") == 2
+    assert [text.count(f"== {n}. ") for n in (1, 2, 3, 4)] == [1, 1, 1, 2] and text.count("measuring...") == 5
+    assert text.count("[Enter] next step") == 3 and text.count("[Enter] finish") == 2
     assert text.index("== 1. CPU-bound") < text.index("== 2. Slow serial devices") < text.index("== 3. A CPU-bound")
+    assert text.index("== 3. A CPU-bound") < text.index("== 4. The simulator's own work")
 
 
 def test_a_bad_step_is_named():
     result = tour("--step", "7")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "--step '7': expected one of cpu, devices, helper or 1-3" in result.stderr
+    assert "--step '7': expected one of cpu, devices, helper, fleet or 1-4" in result.stderr
 
 
 @pytest.mark.timeout(TOUR_TIMEOUT_S)  # flights shown in the view, which a busy machine starves

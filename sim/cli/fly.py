@@ -110,7 +110,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         nargs="?",
         const=os.cpu_count() or 1,
         metavar="N",
-        help="step the fleet's physics in N worker processes (alone: one per core); a worker needs more than 24 "
+        help="step and control the fleet in N worker processes (alone: one per core); a worker needs more than 24 "
         "vehicles",
     )
     parser.add_argument(

@@ -33,9 +33,10 @@ _WIDTH = 96
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "tour",
-        description="A guided tour in three steps, each measured live on this machine: CPU-bound work in threads "
+        description="A guided tour in four steps, each measured live on this machine: CPU-bound work in threads "
         "and processes; slow serial devices served inline, by threads and by an asyncio event loop; a CPU-bound helper "
-        "thread vs process. With a display, each flight is shown in the view and a result card follows each step.",
+        "thread vs process; a fleet of helicopters stepped by threads vs processes. With a display, each flight is "
+        "shown in the view and a result card follows each step.",
     )
     keys = ", ".join(f"{i} or {s.key}" for i, s in enumerate(STEPS, 1))
     parser.add_argument("--step", action="append", metavar="STEP", help=f"run only this step again ({keys})")
