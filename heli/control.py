@@ -28,7 +28,7 @@ rest.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -207,6 +207,32 @@ class ControllerConstants:
     swash: SwashGeometry
     tail_pitch_offset: float
     tail_pitch_per_throw: float
+    # a batch whose vehicles fly different gains (``stacked``): each vehicle's own constants
+    vehicles: tuple[ControllerConstants, ...] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def stacked(cls, each: list[ControllerConstants]) -> ControllerConstants:
+        """Constants for a batch of vehicles of one helicopter type, each with its own gains (a
+        sweep's flights): a value every vehicle shares stays as it is, one that differs becomes an
+        ``(N,)`` array (a P/I/D/F tuple element by element), which the batch kernel broadcasts; the
+        per-vehicle kernel takes each vehicle's own (``vehicles``).  ``params`` is the first's."""
+        if not each:
+            raise ValueError("stacked constants need at least one vehicle")
+        first = each[0]
+        if len(each) == 1:
+            return first
+        values = {}
+        for item in fields(cls):
+            if item.name in ("params", "swash", "vehicles"):
+                continue
+            column = [getattr(c, item.name) for c in each]
+            if isinstance(column[0], tuple):
+                values[item.name] = tuple(_shared_or_array([c[i] for c in column]) for i in range(len(column[0])))
+            else:
+                values[item.name] = _shared_or_array(column)
+        if any(c.swash != first.swash for c in each):
+            raise ValueError("stacked constants must be of one helicopter type (one swashplate)")
+        return replace(first, **values, vehicles=tuple(each))
 
     @classmethod
     def build(cls, params: ControllerParams, model: FlightModel, hover_collective_rad: float) -> ControllerConstants:
@@ -330,7 +356,7 @@ class ControllerState:
         )
         packed[:, 2] = constants.direction * (tail_pitch_rad - constants.tail_pitch_offset - tail_from_precomp)
         packed[:, 6] = tail_from_precomp
-        packed[:, 7] = max(throttle - constants.governor_ff, 0.0)  # the feed-forward gives the rest
+        packed[:, 7] = np.maximum(throttle - constants.governor_ff, 0.0)  # the feed-forward gives the rest
         packed[:, 8] = constants.headspeed
         packed[:, 9] = 2.0
         packed[:, 10] = collective_rad - constants.hover_collective
@@ -371,6 +397,17 @@ class ControllerState:
     @property
     def collective_rad(self) -> np.ndarray:
         return self.packed[:, 16]
+
+
+def _shared_or_array(values: list[float]) -> Any:
+    """``values[0]`` if every vehicle has it, else the values as an array."""
+    first = values[0]
+    return first if all(v == first for v in values) else np.array(values, dtype=np.float64)
+
+
+def _exp(x: Any) -> Any:
+    """``math.exp`` of a float (as ever), ``np.exp`` of stacked constants' arrays."""
+    return np.exp(x) if isinstance(x, np.ndarray) else math.exp(x)
 
 
 def _stick_curve(x: Any, expo: float) -> Any:
@@ -464,7 +501,7 @@ def _control_kernel(
     sp_r = xp.where(lost | rescue, 0.0, _stick_curve(stick_yaw, k.expo) * k.yaw_rate_max)
 
     # --- rate PIDs: P and I on the error, D on the filtered gyro, F on the setpoint
-    d_alpha = 1.0 - math.exp(-2.0 * math.pi * k.d_cutoff_hz * dt)
+    d_alpha = 1.0 - _exp(-2.0 * math.pi * k.d_cutoff_hz * dt)
     inv_dt = 1.0 / dt
     flying = (omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed) & (on_ground < _GROUND_CONFIRM_S)
     i_bleed = math.exp(-dt / _I_DECAY_TIME_S)
@@ -518,12 +555,12 @@ def _control_kernel(
     # --- tail: precompensation of the main rotor's torque, plus the yaw PID
     deflection = (k.precomp_collective_weight * xp.maximum(collective, -collective)
                   + k.precomp_cyclic_weight * cyclic) * (1.0 / _REFERENCE_PITCH_RAD)  # fmt: skip
-    precomp_alpha = 1.0 - math.exp(-2.0 * math.pi * k.precomp_cutoff_hz * dt)
+    precomp_alpha = 1.0 - _exp(-2.0 * math.pi * k.precomp_cutoff_hz * dt)
     # with the motor off (throttle hold, disarmed) its torque no longer reacts on the fuselage: the tail
     # eases to zero pitch (no thrust) at the pace the drive's torque fades, as in an autorotation
     powered = armed > 0.5
     precomp_target = xp.where(powered, k.precomp_base + k.precomp_gain * deflection * deflection, -k.tail_pitch_offset)
-    precomp_alpha = xp.where(powered, precomp_alpha, 1.0 - math.exp(-dt / k.precomp_release_s))
+    precomp_alpha = xp.where(powered, precomp_alpha, 1.0 - _exp(-dt / k.precomp_release_s))
     precomp_f = precomp_f + precomp_alpha * (precomp_target - precomp_f)
     spool = xp.clip(omega * (1.0 / k.headspeed), 0.0, 1.0)
     # (powered, the precompensation grows with the headspeed as the torque does; unpowered it holds
@@ -589,9 +626,11 @@ def _cycle(
         raise ValueError(f"controller state, pilot input and vehicles disagree on N (vehicles: {count})")
     if count <= SCALAR_BATCH_LIMIT:
         states, commands, all_terms = [], [], []
-        for cs, ps, vs in zip(state.packed.tolist(), pilot.packed.tolist(), vehicles.packed.tolist(), strict=True):
+        each = constants.vehicles or (constants,) * count
+        rows = zip(each, state.packed.tolist(), pilot.packed.tolist(), vehicles.packed.tolist(), strict=True)
+        for k, cs, ps, vs in rows:
             terms: list | None = [] if with_terms else None
-            new_state, command = _control_kernel(SCALAR, constants, cs, ps, vs, dt_s, terms)
+            new_state, command = _control_kernel(SCALAR, k, cs, ps, vs, dt_s, terms)
             states.append(new_state)
             commands.append(command)
             all_terms.append(terms)

@@ -135,6 +135,15 @@ class Flight:
     def controller(self, state: ControllerState) -> None:
         self._controller = state
 
+    def fly_gains(self, each: list[ControllerParams]) -> None:
+        """Each vehicle flies its own controller gains from now on (a sweep's batch: one flight per
+        vehicle), from the start again.  The controller then runs in this process."""
+        if len(each) != self.count:
+            raise ValueError(f"{len(each)} sets of gains for a fleet of {self.count}")
+        built = [ControllerConstants.build(params, self.model, self._hover_collective_rad) for params in each]
+        self.constants = ControllerConstants.stacked(built)
+        self.reset()
+
     def reset(self) -> None:
         """Everything back to the start: vehicles, controllers, pilot, simulated time."""
         if self._control_pending:  # collected (and dropped): the workers answer every order in turn
@@ -189,7 +198,8 @@ class Flight:
         self.min_altitude_m = self.vehicles.altitude_m.copy()
         self._crash_reported = self.vehicles.crashed.copy()
         self._skid_height_m = self.model.params.contact.skid_depth_m  # the CG's height with the skids touching
-        self._airborne = self.vehicles.altitude_m > self._skid_height_m + _AIRBORNE_MARGIN_M
+        self.airborne = self.vehicles.altitude_m > self._skid_height_m + _AIRBORNE_MARGIN_M  # per vehicle, now
+        self.touchdown_sink_m_s = np.full(self.count, math.nan)  # per vehicle: the sink rate of its last touchdown
         self.diverged = np.zeros(self.count, dtype=bool)  # no longer integrated
         self.taken_over = np.zeros(self.count, dtype=bool)  # flown by the built-in controller in failsafe
         self.judged_too_slow = False  # the last controller cycle judged the user's controller too slow
@@ -304,7 +314,8 @@ class Flight:
                 f"{asked} worker processes asked for, but a fleet of {self.count} is stepped in this process "
                 f"(a worker needs more than {SCALAR_BATCH_LIMIT} vehicles)"
             )
-        controls = self.user is None and self.fc_outputs is None
+        # (a batch whose vehicles fly different gains keeps its controller here)
+        controls = self.user is None and self.fc_outputs is None and self.constants.vehicles is None
         controller = FleetController(self.controller_params, self._hover_collective_rad, self.controller)
         self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment,
                                    controller=controller if controls else None)  # fmt: skip
@@ -458,13 +469,14 @@ class Flight:
         """A ``touchdown`` event, with the sink rate, for each vehicle whose skids meet the ground after
         it was airborne (at the first tick on the skids: how hard the landing was; 2.5 m/s breaks RC gear)."""
         touching = altitude <= self._skid_height_m + _TOUCH_MARGIN_M
-        landed = self._airborne & touching
+        landed = self.airborne & touching
         if landed.any():
             sink = vehicles.velocity_ned_m_s[:, 2]
+            self.touchdown_sink_m_s[landed] = sink[landed]
             for index in np.flatnonzero(landed)[:_LISTED]:
                 events.append(("touchdown", f"vehicle {index}: {sink[index]:.2f} m/s at {self.sim_time_s:.3f} s"))
-        self._airborne = np.where(
-            altitude > self._skid_height_m + _AIRBORNE_MARGIN_M, True, np.where(touching, False, self._airborne)
+        self.airborne = np.where(
+            altitude > self._skid_height_m + _AIRBORNE_MARGIN_M, True, np.where(touching, False, self.airborne)
         )
 
     def _step_all(self, vehicles: VehicleState, steps: int) -> VehicleState | None:

@@ -11,7 +11,7 @@ are called once per loop tick with the simulated time and the vehicles' state.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -134,7 +134,9 @@ class HoverPilot:
         target_alt = self.ground_altitude + tune.target_altitude_m - remaining
         target_climb = remaining / approach_s
         if tune.hold_s is not None:  # then down at descent_rate_m_s, easing off over the last metre
-            descending = climb_time - (self._CLIMB_SPANS * approach_s + tune.hold_s)
+            # the hold starts once the climb is done, or at once for a flight that starts in the air
+            held = t_s if self.airborne_start else climb_time - self._CLIMB_SPANS * approach_s
+            descending = np.where(flying, held - tune.hold_s, -1.0)
             height, climb_to = self._descent(np.maximum(descending, 0.0))
             target_alt = np.where(descending > 0.0, self.ground_altitude + height, target_alt)
             target_climb = np.where(descending > 0.0, climb_to, target_climb)
@@ -318,6 +320,9 @@ def make_pilot(
             ),
             hold_s=float(spec.removeprefix("hover:")) if spec.startswith("hover:") else None,
         )  # fmt: skip
+        if airborne:  # already up: hold the height it starts at, over the real ground (the skids' height)
+            height = float(np.median(start.altitude_m)) - model.params.contact.skid_depth_m
+            tuning = replace(tuning, target_altitude_m=max(height, 0.1))
         return HoverPilot(tuning, channel_map, start, airborne=airborne)
     if spec.startswith("script:"):
         return ScriptPilot(spec.removeprefix("script:"), channel_map, start.count)

@@ -125,6 +125,55 @@ def plot_step(results: list[Result], figures: dict, path: str) -> None:
     plt.close(fig)
 
 
+_MAX_SERIES = 8
+
+
+def plot_sweep(name: str, parameters: tuple[str, ...], grid: tuple[str, ...], rows: list[dict], metric: str,
+               path: str) -> None:  # fmt: skip
+    """A sweep's ``metric`` against its first parameter: a point per flight (crashed flights as
+    crosses), a series per value of the second grid parameter (up to eight), and each series'
+    median at each value."""
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(8, 5))
+    x_key = parameters[0]
+    others = [key for key in grid if key != x_key]
+    series_key = others[0] if others and len({str(r[others[0]]) for r in rows}) <= _MAX_SERIES else None
+    groups: dict[object, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[series_key] if series_key else None, []).append(row)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (value, members) in enumerate(groups.items()):
+        colour = colours[index % len(colours)]
+        label = f"{series_key.split('.', 1)[1]} = {value}" if series_key else None
+        flying = [(r[x_key], r[metric]) for r in members if not r["crashed"] and _finite(r[metric])]
+        crashed = [(r[x_key], r[metric]) for r in members if r["crashed"] and _finite(r[metric])]
+        if flying:
+            axis.plot(*zip(*flying, strict=True), "o", color=colour, alpha=0.6, label=label)
+        if crashed:
+            axis.plot(*zip(*crashed, strict=True), "x", color=colour, markersize=9,
+                      label=f"{label}, crashed" if label else "crashed")  # fmt: skip
+        by_x: dict[float, list[float]] = {}
+        for x, y in flying:
+            by_x.setdefault(x, []).append(y)
+        if len(by_x) > 1:
+            xs = sorted(by_x)
+            axis.plot(xs, [sorted(by_x[x])[len(by_x[x]) // 2] for x in xs], "-", color=colour, alpha=0.8)
+    xs = [r[x_key] for r in rows if _finite(r[x_key])]
+    if xs and min(xs) > 0 and max(xs) >= 20 * min(xs):  # values over decades (gains): a log axis
+        axis.set_xscale("log")
+    axis.set(xlabel=x_key, ylabel=metric, title=f"sweep: {name}")
+    axis.grid(True, alpha=0.3)
+    if series_key or any(r["crashed"] for r in rows):
+        axis.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 PLOTTERS: dict[str, Callable[[list[Result], dict, str], None]] = {"io": plot_io, "step": plot_step}
 
 

@@ -50,6 +50,7 @@ COMPUTE_MODULES = (
     "test_reference.py",
     "test_sbus.py",
     "test_stats.py",
+    "test_sweep.py",
     "test_view_render.py",
     "test_wind.py",
 )

@@ -11,6 +11,7 @@ from sim.config import FlightConfig
 from sim.dataclass_io import build
 from sim.pilots import ScriptPilot
 from sim.rc import CHANNEL_COUNT
+from sim.sweep.plan import read_sweep
 from tests.conftest import heli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +32,18 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_readme_flight_file_example_is_valid():
-    (example,) = [block for block in code_blocks("toml") if "[flight]" in block and "[[faults]]" not in block]
+    (example,) = [block for block in code_blocks("toml") if "[flight]" in block and "[[faults]]" not in block
+                  and "[sweep]" not in block]  # fmt: skip
     config = build(FlightConfig, tomllib.loads(example), source="README")
     assert config.flight.heli == "trex450"
+
+
+def test_readme_sweep_example_is_a_sweep_of_the_flights_it_says(tmp_path):
+    (example,) = [block for block in code_blocks("toml") if "[sweep]" in block]
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "sweep.toml").write_text(example)
+    plan = read_sweep(tmp_path / "sweep.toml")
+    assert plan.flights == 90 and plan.parameters[-1] == "environment.wind_north_m_s"
 
 
 def test_readme_ports_example_is_valid():

@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "device": ("device", "run a far-end device emulator (transmitter, servo, gcs, link) on a port"),
     "ports": ("ports", "list serial ports and guess the device on each"),
     "vports": ("vports", "make virtual serial port pairs for testing"),
+    "sweep": ("sweep", "fly many headless flights faster than real time (grids, random draws) and tabulate them"),
     "bench": ("bench", "run benchmarks and print the figures"),
     "tour": ("tour", "the lesson step by step, measured here: threads for waiting, processes for computing"),
 }

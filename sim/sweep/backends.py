@@ -1,0 +1,127 @@
+"""Where a sweep's batches fly: local worker processes (the default) or a Ray cluster.
+
+Both hand each batch to ``run_batch`` as it is and give back (flight number, metrics) pairs as
+batches finish (``on_done`` is told after each); the rows do not depend on the backend, the
+number of workers or the order batches finish in.
+
+``local``: a pool of forked worker processes (one per core by default), so that nothing is
+imported again and nothing from the working directory; they ignore SIGINT (the terminal sends
+it to the whole group) and are ended by the sweep when it stops.  ``ray``: the batches are Ray
+tasks (``pip install 'heli-sim[cluster]'``), on a running cluster (``--ray-address``) or on a
+Ray instance started here for the sweep; every node needs heli-sim installed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from sim.errors import ConfigError, HeliSimError
+from sim.sweep.batch import run_batch
+from sim.sweep.plan import Batch
+
+__all__ = ["BACKENDS", "BatchFailed", "run_batches"]
+
+BACKENDS = ("local", "ray")
+Rows = list[tuple[int, dict[str, Any]]]
+_RAY_HINT = "the ray backend needs Ray: pip install 'heli-sim[cluster]'"
+_POLL_S = 0.1
+
+
+class BatchFailed(HeliSimError, RuntimeError):
+    """A batch could not be flown: its worker died, or the flight raised (which flights, and why)."""
+
+
+def run_batches(batches: tuple[Batch, ...], backend: str, workers: int, on_done: Callable[[Batch, Rows], None],
+                ray_address: str | None = None) -> None:  # fmt: skip
+    """Fly every batch on ``backend`` with ``workers`` processes (Ray: CPUs of a local instance)."""
+    if backend == "local":
+        _local(batches, workers, on_done)
+    elif backend == "ray":
+        _ray(batches, workers, on_done, ray_address)
+    else:
+        raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _flights(batch: Batch) -> str:
+    first, last = batch.flights[0], batch.flights[-1]
+    return f"flight {first}" if len(batch.flights) == 1 else f"flights {first}-{last}"
+
+
+def _local(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, Rows], None]) -> None:
+    if workers <= 1 or len(batches) == 1:  # no pool to start for one batch or one worker
+        for batch in batches:
+            on_done(batch, run_batch(batch))
+        return
+    context = multiprocessing.get_context("fork")
+    pool = context.Pool(processes=min(workers, len(batches)), initializer=_ignore_interrupts)
+    try:
+        numbered = dict(enumerate(batches))
+        for index, rows in pool.imap_unordered(_numbered_batch, numbered.items()):
+            on_done(numbered[index], rows)
+        pool.close()
+    finally:
+        pool.terminate()  # (a stop, or an error: the workers end now)
+        pool.join()
+
+
+def _numbered_batch(item: tuple[int, Batch]) -> tuple[int, Rows]:
+    index, batch = item
+    return index, run_batch(batch)
+
+
+def _ray(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, Rows], None],
+         address: str | None) -> None:  # fmt: skip
+    try:
+        import ray
+        from ray.exceptions import RayError, RayTaskError
+    except ImportError:
+        raise ConfigError(_RAY_HINT) from None
+    started_here = not ray.is_initialized()
+    with tempfile.TemporaryDirectory(prefix="heli-sim-sweep-") as empty:
+        if started_here:
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "WARNING"}
+            if address:
+                options["address"] = address
+            else:
+                options["num_cpus"] = workers or os.cpu_count() or 1
+            # Ray puts the driver's working directory on its workers' path unless the job has a working
+            # directory of its own: an empty one, so that nothing there (a json.py) is imported by them
+            options["runtime_env"] = {"working_dir": empty}
+            handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+            ray.init(**options)
+            for number, handler in handlers.items():  # Ray's own would end the process at once, without the rows
+                signal.signal(number, handler)
+        pending: dict[Any, Batch] = {}
+        try:
+            remote = ray.remote(max_retries=0)(run_batch)
+            pending = {remote.remote(batch): batch for batch in batches}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_S)  # a stop is seen between waits
+                for ref in done:
+                    batch = pending.pop(ref)
+                    try:
+                        rows = ray.get(ref)
+                    except RayTaskError as error:  # the flight raised: the error it raised
+                        cause = error.cause
+                        if isinstance(cause, HeliSimError):
+                            raise cause from None
+                        raise BatchFailed(f"{_flights(batch)} failed on Ray: {type(cause).__name__}: {cause}") from None
+                    except RayError as error:
+                        reason = str(error).splitlines()[0]
+                        raise BatchFailed(f"{_flights(batch)}: {type(error).__name__}: {reason}") from None
+                    on_done(batch, rows)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if started_here:
+                ray.shutdown()
