@@ -311,7 +311,7 @@ class Flight:
         workers = min(asked, self.count // (SCALAR_BATCH_LIMIT + 1))
         if workers < 1:
             return (
-                f"{asked} worker processes asked for, but a fleet of {self.count} is stepped in this process "
+                f"workers: {_processes(asked)} asked for, but a fleet of {self.count} is stepped in this process "
                 f"(a worker needs more than {SCALAR_BATCH_LIMIT} vehicles)"
             )
         # (a batch whose vehicles fly different gains keeps its controller here)
@@ -331,7 +331,9 @@ class Flight:
                 + ("a controller of your own" if self.user is not None else "firmware in the loop")
                 + ")"
             )
-        return f"{what} in {workers} worker processes, {self.count // workers} vehicles or so each{extra}"
+        fewer = f" (of {asked} asked for: each needs more than {SCALAR_BATCH_LIMIT} vehicles)" * (workers < asked)
+        share = f"{self.count // workers} vehicles or so each" if workers > 1 else f"all {self.count} vehicles"
+        return f"{what} in {_processes(workers)}{fewer}, {share}{extra}"
 
     def stop_workers(self) -> None:
         if self.shards is not None:
@@ -604,6 +606,10 @@ def _runaway(row: np.ndarray) -> str:
 def _listed(items: Iterable[str], most: int = 4) -> str:
     items = list(items)
     return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+def _processes(count: int) -> str:
+    return f"{count} worker process{'es' if count != 1 else ''}"
 
 
 def _vehicles(indices: np.ndarray) -> str:

@@ -24,6 +24,28 @@ def fc_line(fc: dict) -> str:
     )
 
 
+_VEHICLES_SHOWN = 20
+_HELD_AT_LEAST = 0.9  # of the ticks the flight's length should have had: below, a line says so
+
+
+def _held_line(summary: dict) -> list[str]:
+    """A warning when the loop ran far fewer ticks than its rate asks (each tick one controller cycle):
+    the flight was too heavy to fly in real time, and its controller flew nearly blind."""
+    if summary.get("fc"):
+        return []  # lock-step: the firmware's frames set the pace
+    ticks = sum(seg["ticks"] for seg in summary["segments"])
+    wall_s = max((seg["t_end_s"] for seg in summary["segments"]), default=0.0)
+    expected = wall_s * summary["loop_hz"]
+    if expected < 50 or ticks >= _HELD_AT_LEAST * expected:
+        return []
+    return [
+        "",
+        f"the loop ran {ticks:,} ticks of the {expected:,.0f} its {wall_s:.1f} s at {summary['loop_hz']:g} Hz "
+        f"asked for ({100 * ticks / expected:.0f} %): each controller cycle flew that much more blind; a tick "
+        "took longer than the period (a smaller fleet, --no-ports, or --loop-hz lower; heli-sim bench fleet)",
+    ]
+
+
 def format_summary(summary: dict) -> str:
     """Segments, vehicles, ports, events and failures of a ``FlightLoop.summary()`` as aligned text."""
     pace = f"lock-step with {summary['fc']['firmware']}" if summary.get("fc") else f"loop {summary['loop_hz']:g} Hz"
@@ -41,11 +63,19 @@ def format_summary(summary: dict) -> str:
             f"{span:<16}{seg['io_mode']:<10}{seg['ticks']:>8}{seg['missed_deadlines']:>8}   "
             f"{_triple(seg['lateness_us'], '.0f'):<28}{_triple(seg['period_ms'], '.2f')}"
         )
+    lines += _held_line(summary)
     lines += ["", f"{'vehicle':<9}{'state':<26}{'position n/e/d m':<26}{'alt min/max m':<17}{'rotor rpm':>9}"]
-    for v in summary["vehicles"]:
+    vehicles = summary["vehicles"]
+    for v in vehicles[:_VEHICLES_SHOWN]:
         position = " ".join(f"{x:7.2f}" for x in v["final_position_m"])
         altitudes = f"{v['min_altitude_m']:.2f} / {v['max_altitude_m']:.2f}"
         lines.append(f"{v['id']:<9}{_vehicle_state(v):<26}{position:<26}{altitudes:<17}{v['rotor_speed_rpm']:>9.0f}")
+    if len(vehicles) > _VEHICLES_SHOWN:  # a fleet of thousands: counts by state (--stats-json has every one)
+        states: dict[str, int] = {}
+        for v in vehicles[_VEHICLES_SHOWN:]:
+            states[_vehicle_state(v)] = states.get(_vehicle_state(v), 0) + 1
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items(), key=lambda item: -item[1]))
+        lines.append(f"... and {len(vehicles) - _VEHICLES_SHOWN} more: {counts}")
     if summary.get("ports"):
         lines += ["", f"{'port':<14}{'role':<11}{'protocol':<10}{'state':<15}{'frames in':>10}{'frames out':>11}"
                       f"{'decode err':>11}{'io err':>8}"]  # fmt: skip

@@ -194,6 +194,7 @@ class PortIO:
         check_port_count([spec.label for spec in specs], flight.count)
         self.specs = {spec.label: spec for spec in specs}
         self.ports = [self._make_port(spec) for spec in specs]
+        self._hsf_states = any(p.protocol == "hsf" and p.role in ("telemetry", "rc-in") for p in self.ports)
         self.portset = PortSet(self.ports, self.events, mode)
         self.rc_port = next((p for p in self.ports if isinstance(p, RcInPort)), None)
         self.ground = self._ground_control()
@@ -383,9 +384,11 @@ class PortIO:
             self.battery.update(flight.vehicles, flight.sim_time_s)
         values: dict[str, object] = {}
         slow_due = now >= self._next_slow_t
+        states: list[VehicleStateMsg] = []
         if slow_due:
             self._next_slow_t = next_on_cadence(self._next_slow_t, now, 1.0 / TELEMETRY_HZ)
-            states = self._vehicle_states()
+            if self._hsf_states:  # every vehicle's state as a message: only where an HSF port carries them
+                states = self._vehicle_states()
         command = flight.command.packed
         for port in self.ports:
             role = port.role

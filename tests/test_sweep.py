@@ -4,6 +4,7 @@ that keeps the rows already flown."""
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
@@ -94,7 +95,7 @@ def test_a_flight_in_a_batch_has_the_numbers_it_has_alone(tmp_path):
 def test_the_metrics_of_a_hover_and_landing_say_what_happened(tmp_path):
     """hover:1 from a hover at 2 m: a second's hold, then down at 0.5 m/s, easing off over the last metre."""
     ((_, metrics),) = run_batch(read_sweep(sweep_file(tmp_path, duration=12.0, batch_size=1)).batches[0])
-    assert not metrics["crashed"] and metrics["crash_reason"] == "" and metrics["failsafe_s"] == 0.0
+    assert not metrics["crashed"] and metrics["crash_reason"] == "none" and metrics["failsafe_s"] == 0.0
     assert metrics["flight_s"] == pytest.approx(12.0)
     assert 0.0 < metrics["landing_sink_m_s"] < 0.5  # down on its skids, softly
     assert 1.5 < metrics["max_altitude_m"] < 2.5 and metrics["max_drift_m"] < 1.0
@@ -114,6 +115,13 @@ def test_rows_go_to_csv_and_parquet_that_pandas_opens_with_a_table_on_the_termin
     assert result.returncode == 0 and result.stdout == "", result.stderr
     parquet = pd.read_parquet(tmp_path / "rows.parquet")
     pd.testing.assert_frame_equal(parquet.drop(columns="crash_reason"), rows.drop(columns="crash_reason"))
+    # polars too, in a process of its own (its thread pool lives as long as the process)
+    check = ("import json, sys, polars as pl; frames = [pl.read_csv(sys.argv[1]), pl.read_parquet(sys.argv[2])]; "
+             "print(json.dumps([[f.columns, f['max_tilt_deg'].to_list()] for f in frames]))")  # fmt: skip
+    read = subprocess.run([sys.executable, "-c", check, str(tmp_path / "rows.csv"), str(tmp_path / "rows.parquet")],
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    for columns, tilts in json.loads(read.stdout):
+        assert columns == list(rows.columns) and tilts == list(rows["max_tilt_deg"])
 
 
 def test_ray_gives_the_rows_of_local_processes_and_neither_imports_from_the_working_directory(tmp_path):

@@ -414,6 +414,9 @@ def _fly(
                 f"{config.flight.loop_hz:g} Hz" if address is None
                 else f"lock-step with {loop.firmware.title}, waiting for it on {address}"
             )  # fmt: skip
+            shards = loop.flight.shards
+            if shards is not None:  # where the fleet is stepped, when not here
+                pace += f", {len(shards.ranges)} worker process{'es' if len(shards.ranges) > 1 else ''}"
             print(
                 f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {loop.rc_source}, "
                 f"{pace}, I/O {config.flight.io}, {until} "

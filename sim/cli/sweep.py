@@ -76,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
     rows: dict[int, dict[str, Any]] = {}
     progress = None if args.quiet else Progress(plan.flights)
     if not args.quiet:
-        print(f"heli-sim sweep: {plan.flights} flights in {len(plan.batches)} batches, {args.backend} backend, "
-              f"{workers} workers", file=sys.stderr, flush=True)  # fmt: skip
+        batches = f"{len(plan.batches)} batch{'es' if len(plan.batches) != 1 else ''}"
+        where = f"{workers} worker process{'es' if workers != 1 else ''}"
+        if args.backend == "ray":
+            where = f"Ray at {args.ray_address}" if args.ray_address else f"a Ray instance started here, {workers} CPUs"
+        print(f"heli-sim sweep: {plan.flights} flights in {batches} (progress counts finished batches), on {where}",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     last_write = [time.monotonic()]
 

@@ -148,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
         if choice == "stop":
             print("\nheli-sim tour: ended from the view.")
             break
+    again = steps[-1].key if steps else STEPS[0].key
     print("\nThreads are for waiting (blocking I/O); processes are for computing. Run one step again: "
-          "heli-sim tour --step 2")  # fmt: skip
+          f"heli-sim tour --step {again}")  # fmt: skip
     if not write_json_output(args.json, {"python": python_line(), "steps": report}, "--json", "tour"):
         return EXIT_BAD_INPUT
     return 0

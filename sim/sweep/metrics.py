@@ -21,7 +21,7 @@ __all__ = ["METRICS", "FlightMeter"]
 # the rows' metric columns, in order, with what each is (units in the names)
 METRICS: dict[str, str] = {
     "crashed": "the helicopter crashed (or its numbers blew up)",
-    "crash_reason": "rotor strike, hard landing, roll-over or diverged; empty if none",
+    "crash_reason": "rotor strike, hard landing, roll-over, diverged, or none",
     "max_tilt_deg": "largest angle between the rotor shaft and the vertical",
     "rate_error_rms_deg_s": "RMS of the controller's rate setpoints less the body rates, while flying (3 axes)",
     "roll_rate_error_rms_deg_s": "... of the roll axis alone",
@@ -89,7 +89,7 @@ class FlightMeter:
         rows = []
         for i in range(vehicles.count):
             diverged = bool(flight.diverged_in_flight[i])
-            reason = "diverged" if diverged else CRASH_REASONS.get(int(codes[i]), "") if codes[i] else ""
+            reason = "diverged" if diverged else CRASH_REASONS.get(int(codes[i]), "crash") if codes[i] else "none"
             rows.append({
                 "crashed": bool(codes[i]) or diverged,
                 "crash_reason": reason,

@@ -71,7 +71,7 @@ def table_lines(name: str, parameters: tuple[str, ...], rows: list[dict[str, Any
     lines = [f"sweep {name!r}: {len(rows)} flights, {crashed} crashed"]
     shown = ["flight", *parameters, "crash_reason", "max_tilt_deg", "rate_error_rms_deg_s", "max_drift_m",
              "landing_sink_m_s", "rpm_droop_pct", "failsafe_s"]  # fmt: skip
-    headers = [h.removeprefix("controller.").removeprefix("environment.").removeprefix("flight.") for h in shown]
+    headers = shown  # the files' column names
     cells = [[_text(row[key]) for key in shown] for row in rows[:_SHOWN_ROWS]]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)]
     lines.append("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))

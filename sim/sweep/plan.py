@@ -203,8 +203,8 @@ def _flight(base: FlightConfig, base_tables: dict, values: dict[str, Any], where
     settings = build(FlightSettings, tables["flight"], source=where, path="flight")
     environment = build(Environment, tables["environment"], source=where, path="environment")
     if settings.duration_s <= 0:
-        raise ConfigError(f"{where}: flight.duration_s = {settings.duration_s:g}: a sweep's flights must end: "
-                          "expected more than 0 s")  # fmt: skip
+        raise ConfigError(f"{where}: flight.duration_s = {settings.duration_s:g} (0: not set): a sweep's flights must "
+                          "end: expected more than 0 s, in [flight] or [grid]")  # fmt: skip
     if settings.fleet != 1:
         raise ConfigError(f"{where}: flight.fleet = {settings.fleet}: {_FIXED['fleet']}; expected 1")
     if settings.pilot.split(":")[0] in _HUMAN_PILOTS:
