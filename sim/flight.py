@@ -238,6 +238,8 @@ class Flight:
 
         With firmware in the loop (``[fc]``) the frames are the firmware's output pulses, and the
         command is what they drive (``sim.fc.outputs``); no controller runs."""
+        if self._control_pending:  # the last cycle, not collected (a tick without physics steps)
+            self._finish_control()
         if self.fc_outputs is not None:
             self.command = self.fc_outputs.command(frames_us, fresh, self.vehicles, dt_s)
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -151,6 +152,9 @@ def test_ray_gives_the_rows_of_local_processes_and_neither_imports_from_the_work
         ('"controller.roll_p_s" = [5.0]', "controller.roll_p_s = 5"),
         ('[random]\n"controller.yaw_p_s" = { uniform = [0.1, 0.2] }', "but sweep.samples = 0"),
         ('[random]\n"controller.yaw_p_s" = { gauss = [0.1, 0.2] }', "expected one of { uniform"),
+        ('"heli" = ["xcell60"]\n"flight.heli" = ["trex450"]', "[grid] names 'flight.heli' twice"),
+        ('"flight.workers" = [2]', "cannot be swept: batches run in worker processes already"),
+        ('"flight.heli" = ["nosuchheli"]', "flight 0: "),
     ],
 )  # fmt: skip
 def test_a_bad_sweep_file_is_one_line_naming_what_and_where(tmp_path, extra, expected):
@@ -159,6 +163,23 @@ def test_a_bad_sweep_file_is_one_line_naming_what_and_where(tmp_path, extra, exp
         read_sweep(path)
     message = str(raised.value)
     assert expected in message and str(path) in message and "\n" not in message, message
+
+
+def test_draws_without_samples_samples_without_draws_and_huge_bounds_are_refused(tmp_path):
+    draws = '[random]\n"controller.yaw_p_s" = { integers = [1e300, 1e300] }'
+    cases = ((sweep_file(tmp_path, samples=3, name="a.toml"), "sweep.samples = 3 but [random] draws"),
+             (sweep_file(tmp_path, samples=3, extra=draws, name="b.toml"), "expected numbers within"))  # fmt: skip
+    for path, expected in cases:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            read_sweep(path)
+
+
+def test_a_base_flight_with_firmware_in_the_loop_is_refused(tmp_path):
+    (tmp_path / "base.toml").write_text('[fc]\nprotocol = "ardupilot-json"\n')
+    path = sweep_file(tmp_path)
+    path.write_text('[sweep]\nflight = "base.toml"\n' + path.read_text().replace("[sweep]\n", "", 1))
+    with pytest.raises(ConfigError, match="a sweep flies heli-sim's own controller"):
+        read_sweep(path)
 
 
 def test_bad_input_on_the_command_line_is_exit_2_and_one_line(tmp_path):
@@ -208,3 +229,26 @@ def test_sigterm_mid_sweep_writes_the_rows_flown_and_stops_within_a_second(tmp_p
     rows = pd.read_csv(tmp_path / "rows.csv")
     assert 1 <= len(rows) < 15 and "stopped;" in rest and f"{len(rows)} of 15 flights written" in rest
     assert rows["flight"].is_monotonic_increasing
+
+
+def test_a_worker_killed_mid_sweep_fails_it_with_the_rows_flown_and_a_failed_sweep_keeps_old_rows(tmp_path):
+    gains = '"controller.yaw_p_s" = [0.1, 0.12, 0.14, 0.16, 0.18]'
+    path = sweep_file(tmp_path, duration=1.0, batch_size=1, extra=gains)
+    process, _ = _sweep_until(path, tmp_path / "rows.csv", b"flights,")
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    assert children, "no worker processes"
+    os.kill(int(children[0]), signal.SIGKILL)
+    status = process.wait(60)
+    rest = process.stderr.read().decode()
+    for stream in (process.stdout, process.stderr):
+        stream.close()
+    assert status == 3 and "Traceback" not in rest, rest
+    assert "failed;" in rest and "a worker process ended before it was flown" in rest
+    assert 1 <= len(pd.read_csv(tmp_path / "rows.csv")) < 15
+    # a sweep that flies nothing leaves the rows of an earlier one as they were
+    (tmp_path / "bad.toml").write_text("[[steps]]\nnot = 'a script'\n")
+    old = (tmp_path / "rows.csv").read_text()
+    failing = sweep_file(tmp_path, name="failing.toml", extra=f'"flight.pilot" = ["script:{tmp_path / "bad.toml"}"]')
+    result = sweep(str(failing), "--out", str(tmp_path / "rows.csv"), "--workers", "1")
+    assert result.returncode == 2 and "none flown" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "rows.csv").read_text() == old

@@ -18,6 +18,8 @@ import os
 import signal
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sim.errors import ConfigError, HeliSimError
@@ -63,20 +65,21 @@ def _local(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, R
             on_done(batch, run_batch(batch))
         return
     context = multiprocessing.get_context("fork")
-    pool = context.Pool(processes=min(workers, len(batches)), initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(min(workers, len(batches)), mp_context=context, initializer=_ignore_interrupts)
     try:
-        numbered = dict(enumerate(batches))
-        for index, rows in pool.imap_unordered(_numbered_batch, numbered.items()):
-            on_done(numbered[index], rows)
-        pool.close()
-    finally:
-        pool.terminate()  # (a stop, or an error: the workers end now)
-        pool.join()
-
-
-def _numbered_batch(item: tuple[int, Batch]) -> tuple[int, Rows]:
-    index, batch = item
-    return index, run_batch(batch)
+        futures = {pool.submit(run_batch, batch): batch for batch in batches}
+        for future in as_completed(futures):
+            batch = futures[future]
+            try:
+                rows = future.result()
+            except BrokenProcessPool:  # a worker was killed, or died: the pool cannot go on
+                raise BatchFailed(f"{_flights(batch)}: a worker process ended before it was flown (killed, or "
+                                  "out of memory?)") from None  # fmt: skip
+            on_done(batch, rows)
+    finally:  # (done, stopped, or failed: the workers end now, whatever they are flying)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ray(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, Rows], None],

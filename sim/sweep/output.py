@@ -8,16 +8,18 @@ Parquet needs pyarrow (``pip install 'heli-sim[parquet]'``).  pandas and polars 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from sim.cli.output import write_output
 from sim.errors import ConfigError
 from sim.sweep.metrics import METRICS
 
-__all__ = ["FORMATS", "Progress", "columns", "table_lines", "write_rows"]
+__all__ = ["FORMATS", "Progress", "check_format", "columns", "encode_rows", "table_lines", "write_rows"]
 
 FORMATS = (".csv", ".parquet")
 _SHOWN_ROWS = 20
@@ -27,27 +29,45 @@ def columns(parameters: tuple[str, ...]) -> list[str]:
     return ["flight", *parameters, *METRICS]
 
 
-def write_rows(path: str | Path, parameters: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """``rows`` (dicts with every column) to ``path``, CSV or Parquet by its suffix; written whole
-    to a temporary file beside it, then renamed over it."""
-    path = Path(path)
+def check_format(path: str | Path) -> None:
+    """Refuse, before anything flies, an output this machine cannot write (``ConfigError``)."""
+    suffix = Path(path).suffix
+    if suffix not in FORMATS:
+        raise ConfigError(f"--out {str(path)!r}: expected a name ending in {' or '.join(FORMATS)}")
+    if suffix == ".parquet":
+        _pyarrow(path)
+
+
+def _pyarrow(path: str | Path):
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError(f"--out {path}: writing Parquet needs pyarrow: pip install 'heli-sim[parquet]' "
+                          "(or write .csv)") from None  # fmt: skip
+    return pa, pq
+
+
+def encode_rows(path: str | Path, parameters: tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
+    """``rows`` (dicts with every column) as the bytes of a CSV or Parquet file, by ``path``'s suffix."""
     names = columns(parameters)
-    partial = path.with_name(path.name + ".partial")
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError(f"{path}: writing Parquet needs pyarrow: pip install 'heli-sim[parquet]' "
-                              "(or write .csv)") from None  # fmt: skip
-        pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in names}), partial)
-    else:
-        with open(partial, "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(names)
-            for row in rows:
-                writer.writerow(_cell(row.get(name)) for name in names)
-    partial.replace(path)
+    if Path(path).suffix == ".parquet":
+        pa, pq = _pyarrow(path)
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.table({name: [row.get(name) for row in rows] for name in names}), sink)
+        return sink.getvalue().to_pybytes()
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(names)
+    for row in rows:
+        writer.writerow(_cell(row.get(name)) for name in names)
+    return text.getvalue().encode()
+
+
+def write_rows(path: str | Path, parameters: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """``rows`` to ``path`` whole (a regular file through a temporary one renamed over it; a device or a
+    FIFO directly); ``OutputError`` (one line) if it cannot be written."""
+    write_output(str(path), encode_rows(path, parameters, rows), "--out")
 
 
 def _cell(value: Any) -> Any:

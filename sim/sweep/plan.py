@@ -45,6 +45,7 @@ from sim.errors import ConfigError
 __all__ = ["Batch", "SweepPlan", "SweepSettings", "read_sweep"]
 
 MAX_FLIGHTS = 100_000
+_LARGEST_DRAW = 1e15  # a distribution's bounds: beyond, no configuration value means anything (and int64 ends)
 DISTRIBUTIONS = ("uniform", "normal", "integers", "choice")
 _SECTIONS = {"flight": FlightSettings, "environment": Environment, "controller": ControllerParams}
 # [flight] keys a sweep decides itself: one helicopter per flight, no ports, no real time
@@ -111,10 +112,11 @@ def read_sweep(path: str | Path) -> SweepPlan:
     base_tables = {"flight": to_table(base.flight), "environment": to_table(base.environment)}
     for section in ("flight", "environment"):
         base_tables[section].update(_table(table, section, where))
-    grid = {_parameter(key, where, "grid"): _grid_values(value, key, where) for key, value in
-            _table(table, "grid", where).items()}  # fmt: skip
-    random = {_parameter(key, where, "random"): _distribution(value, key, where) for key, value in
-              _table(table, "random", where).items()}  # fmt: skip
+    grid = _parameters(_table(table, "grid", where), where, "grid", _grid_values)
+    random = _parameters(_table(table, "random", where), where, "random", _distribution)
+    if settings.samples and not random:
+        raise ConfigError(f"{where}: sweep.samples = {settings.samples} but [random] draws nothing: expected 0, or "
+                          "parameters in [random]")  # fmt: skip
     if random and not settings.samples:
         raise ConfigError(f"{where}: [random] draws {len(random)} parameter(s) but sweep.samples = 0: expected the "
                           "number of draws per grid point")  # fmt: skip
@@ -130,7 +132,11 @@ def read_sweep(path: str | Path) -> SweepPlan:
         for _ in range(max(1, settings.samples)):
             drawn = {key: draw(rng) for key, draw in random.items()}
             values.append({**dict(zip(grid, point, strict=True)), **drawn})
-    flights = [_flight(base, base_tables, v, f"{where}: flight {i}") for i, v in enumerate(values)]
+    if base.fc.enabled:
+        raise ConfigError(f"{where}: the base flight has firmware in the loop ([fc] protocol = {base.fc.protocol!r}): "
+                          "a sweep flies heli-sim's own controller; expected no [fc]")  # fmt: skip
+    made: dict[str, tuple[str, bool, Any]] = {}  # the flights' configurations, by their values other than gains
+    flights = [_flight(base, base_tables, v, f"{where}: flight {i}", made) for i, v in enumerate(values)]
     return SweepPlan(settings.name or Path(path).stem, (*grid, *random), tuple(grid), tuple(values),
                      _batches(flights, settings.batch_size))  # fmt: skip
 
@@ -140,6 +146,17 @@ def _table(table: dict, name: str, where: str) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: {name} must be a table ([{name}]), not {type(section).__name__}")
     return section
+
+
+def _parameters(section: dict[str, Any], where: str, name: str, parse) -> dict[str, Any]:
+    """One section's parameters, by their full names (``heli`` and ``flight.heli`` are one)."""
+    parsed: dict[str, Any] = {}
+    for key, value in section.items():
+        full = _parameter(key, where, name)
+        if full in parsed:
+            raise ConfigError(f"{where}: [{name}] names {full!r} twice (heli is flight.heli): expected it once")
+        parsed[full] = parse(value, key, where)
+    return parsed
 
 
 def _parameter(key: str, where: str, section: str) -> str:
@@ -180,6 +197,8 @@ def _distribution(value: Any, key: str, where: str):
     if not numeric:
         raise ConfigError(f"{where}: [random] {key!r}: {kind} needs two finite numbers, got {args!r}")
     low, high = args
+    if not all(abs(a) <= _LARGEST_DRAW for a in args):
+        raise ConfigError(f"{where}: [random] {key!r}: {kind} = {args!r}: expected numbers within +-{_LARGEST_DRAW:g}")
     if kind == "uniform":
         if high < low:
             raise ConfigError(f"{where}: [random] {key!r}: uniform = [{low}, {high}]: expected LOW <= HIGH")
@@ -193,33 +212,61 @@ def _distribution(value: Any, key: str, where: str):
     return lambda rng: int(rng.integers(int(low), int(high) + 1))
 
 
-def _flight(base: FlightConfig, base_tables: dict, values: dict[str, Any], where: str) -> tuple[str, Any, dict]:
-    """One flight: (the batch key, its FlightConfig and helicopter, its controller table)."""
+def _flight(base: FlightConfig, base_tables: dict, values: dict[str, Any], where: str,
+            made: dict[str, tuple[str, bool, Any]]) -> tuple[str, Any, dict]:  # fmt: skip
+    """One flight: (the batch key, its FlightConfig and helicopter, its controller table).  Flights
+    with the same values other than gains share one configuration (``made``), built and checked once."""
+    controller = {k.partition(".")[2]: v for k, v in values.items() if k.startswith("controller.")}
+    others = json.dumps({k: v for k, v in values.items() if not k.startswith("controller.")}, sort_keys=True)
+    if others not in made:
+        try:
+            made[others] = _configuration(base, base_tables, values, where)
+        except ConfigError as error:
+            raise _placed(error, where) from None
+    key, alone, (config, heli) = made[others]
+    if alone:  # in moving air each flight flies alone, in its own air
+        key = f"{key}#{where}"
+    try:
+        gains = build(ControllerParams, {**to_table(heli.controller), **controller}, source=where, path="controller")
+    except ConfigError as error:
+        raise _placed(error, where) from None
+    return key, (config, heli), to_table(gains)
+
+
+def _placed(error: ConfigError, where: str) -> ConfigError:
+    """``error`` with the sweep file and flight in front, if it does not say where already."""
+    text = str(error)
+    return error if text.startswith(where.split(":")[0]) else ConfigError(f"{where}: {text}")
+
+
+def _configuration(base: FlightConfig, base_tables: dict, values: dict[str, Any], where: str) -> tuple[str, bool, Any]:
     tables = {name: dict(table) for name, table in base_tables.items()}
-    controller: dict[str, Any] = {}
     for key, value in values.items():
         prefix, _, name = key.partition(".")
-        (controller if prefix == "controller" else tables[prefix])[name] = value
+        if prefix != "controller":
+            tables[prefix][name] = value
     settings = build(FlightSettings, tables["flight"], source=where, path="flight")
     environment = build(Environment, tables["environment"], source=where, path="environment")
     if settings.duration_s <= 0:
         raise ConfigError(f"{where}: flight.duration_s = {settings.duration_s:g} (0: not set): a sweep's flights must "
                           "end: expected more than 0 s, in [flight] or [grid]")  # fmt: skip
-    if settings.fleet != 1:
-        raise ConfigError(f"{where}: flight.fleet = {settings.fleet}: {_FIXED['fleet']}; expected 1")
+    for name in ("fleet", "workers"):
+        if getattr(settings, name) != getattr(FlightSettings(), name):
+            raise ConfigError(f"{where}: flight.{name} = {getattr(settings, name)}: {_FIXED[name]}; expected it unset")
     if settings.pilot.split(":")[0] in _HUMAN_PILOTS:
         raise ConfigError(f"{where}: flight.pilot = {settings.pilot!r}: a sweep has no one at the sticks; "
                           "expected hover[:SECONDS] or script:FILE")  # fmt: skip
-    script = settings.pilot.removeprefix("script:") if settings.pilot.startswith("script:") else None
-    if script is not None and not Path(script).is_file():  # read by each batch where it flies
-        raise ConfigError(f"{where}: flight.pilot = {settings.pilot!r}: no such file (a path from the working "
-                          "directory, the same on every node of a cluster)")  # fmt: skip
+    if settings.pilot.startswith("script:"):  # read by each batch where it flies: by its whole path
+        script = Path(settings.pilot.removeprefix("script:"))
+        if not script.is_file():
+            raise ConfigError(f"{where}: flight.pilot = {settings.pilot!r}: no such file (a path from the working "
+                              "directory, the same on every node of a cluster)")  # fmt: skip
+        settings = replace(settings, pilot=f"script:{script.resolve()}")
     config = replace(base, flight=settings, environment=environment, ports=())  # (its faults checked again)
     heli = load_heli(settings.heli)
-    gains = build(ControllerParams, {**to_table(heli.controller), **controller}, source=where, path="controller")
     alone = environment.moves_the_air or any(fault.kind == "gust" for fault in base.faults)
     key = json.dumps([to_table(config), heli_table(heli)], sort_keys=True, default=str)
-    return (f"{key}#{where}" if alone else key), (config, heli), to_table(gains)
+    return key, alone, (config, heli)
 
 
 def _batches(flights: list[tuple[str, Any, dict]], size: int) -> tuple[Batch, ...]:
