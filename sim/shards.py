@@ -9,7 +9,7 @@ the kernels keep them: its states and commands and, when it runs the built-in co
 its side (only what it replaced since the last exchange: identity tells), tells every worker what
 to do with a line on its pipe, and waits for each to say it is done (lock-step).  A tick is two
 orders: ``start_control`` sends the controller cycle without waiting (the workers compute it while
-the loop serves its ports), and ``step`` collects it and steps the physics.  A shard of more
+the loop goes on, until something needs the command), and ``step`` collects it and steps the physics.  A shard of more
 than ``SCALAR_BATCH_LIMIT`` vehicles runs through the same numpy kernels as the whole fleet would,
 element by element, so the fleet's states are bit for bit the single process's.
 

@@ -9,6 +9,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -187,6 +188,11 @@ def test_bad_input_on_the_command_line_is_exit_2_and_one_line(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "missing.toml" in result.stderr
     result = sweep(str(sweep_file(tmp_path)), "--out", str(tmp_path / "rows.xlsx"))
     assert result.returncode == 2 and "expected a name ending in .csv or .parquet" in result.stderr
+    with socket.socket() as closed:  # a port nothing listens on: Ray would retry for ever
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    result = sweep(str(sweep_file(tmp_path)), "--backend", "ray", "--ray-address", address)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "nothing answers there" in result.stderr
 
 
 def _sweep_until(path: Path, out: Path, text: bytes) -> tuple[subprocess.Popen, float]:

@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.plot, "--plot")
     if args.backend == "local" and args.ray_address:
         raise ConfigError("--ray-address is for --backend ray")
+    if args.ray_address:
+        from sim.sweep.backends import check_ray_address
+
+        check_ray_address(args.ray_address)
     plan = read_sweep(args.sweep)
     if args.plot and not plan.parameters:
         raise ConfigError(f"--plot: {args.sweep} varies no parameter to plot against")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,7 +27,7 @@ from sim.errors import ConfigError, HeliSimError
 from sim.sweep.batch import run_batch
 from sim.sweep.plan import Batch
 
-__all__ = ["BACKENDS", "BatchFailed", "run_batches"]
+__all__ = ["BACKENDS", "BatchFailed", "check_ray_address", "run_batches"]
 
 BACKENDS = ("local", "ray")
 Rows = list[tuple[int, dict[str, Any]]]
@@ -80,6 +81,24 @@ def _local(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, R
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+_CONNECT_TIMEOUT_S = 5.0
+
+
+def check_ray_address(address: str) -> None:
+    """A cluster's address that nothing answers at is one line now, not Ray's endless retries."""
+    if address == "auto" or address.startswith(("ray://", "local")):
+        return  # Ray finds it, or speaks another protocol
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address!r}: expected HOST:PORT (a Ray cluster's head, usually port 6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(f"--ray-address {address}: nothing answers there ({reason}); expected a running Ray "
+                          "cluster's head (ray start --head)") from None  # fmt: skip
 
 
 def _ray(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, Rows], None],
