@@ -36,7 +36,7 @@ STEPS_PER_CALL = 10
 HELI = "trex450"
 LOOP_HZ = 500.0
 ON_TIME_SHARE = 0.9  # "keeps 500 Hz": this share of ticks fit in the period
-_ROUND_TO = 100  # the largest fleet, to this many vehicles
+_ROUND_TO = 25  # the largest fleet, to this many vehicles
 _MAX_FLEET = 200_000
 
 
@@ -50,17 +50,17 @@ def _rate(call, repeats: int) -> float:
     return FLEET * STEPS_PER_CALL / statistics.median(times)
 
 
-def tick_seconds(fleet: int, workers: int, ticks: int) -> float:
+def tick_seconds(fleet: int, workers: int, ticks: int, threads: bool = False) -> float:
     """The ``ON_TIME_SHARE`` quantile of one loop tick's cost (s) for ``fleet`` vehicles in hover:
     the pilot's frames, a controller cycle and the period's physics steps, as the loop runs them,
-    in this process (``workers`` 0) or with that many worker processes."""
+    in this process (``workers`` 0) or with that many worker processes (``threads``: threads)."""
     settings = FlightSettings(heli=HELI, fleet=fleet, start="hover", loop_hz=LOOP_HZ)
     flight = Flight(load_heli(HELI), FlightConfig(flight=settings, ports=()))
     steps_per_tick = round(1.0 / (LOOP_HZ * settings.physics_dt_s))
     fresh = np.ones(fleet, dtype=bool)
     try:
         if workers:
-            flight.start_workers(workers)
+            flight.start_workers(workers, threads=threads)
         times = []
         for tick in range(ticks + 5):  # the first ticks settle memory
             started = time.perf_counter()
@@ -73,19 +73,19 @@ def tick_seconds(fleet: int, workers: int, ticks: int) -> float:
     return float(np.quantile(times, ON_TIME_SHARE))
 
 
-def largest_realtime_fleet(workers: int, ticks: int, refinements: int) -> int:
+def largest_realtime_fleet(workers: int, ticks: int, refinements: int, threads: bool = False) -> int:
     """The largest fleet (to ``_ROUND_TO``) whose tick fits a 500 Hz period nine times in ten: the
     fleet doubles until a tick no longer fits, then the bracket is halved ``refinements`` times.
     0 if even the smallest does not fit."""
     period = 1.0 / LOOP_HZ
-    fits, fails = 0, max(_ROUND_TO, (workers or 1) * 100)  # each worker needs a slice of numpy size
-    while fails <= _MAX_FLEET and tick_seconds(fails, workers, ticks) <= period:
+    fits, fails = 0, (workers or 1) * _ROUND_TO  # from a slice of numpy size each (more than 24 vehicles)
+    while fails <= _MAX_FLEET and tick_seconds(fails, workers, ticks, threads) <= period:
         fits, fails = fails, fails * 2
     for _ in range(refinements):
         middle = (fits + fails) // 2 // _ROUND_TO * _ROUND_TO
         if middle <= fits or fails - fits <= _ROUND_TO:
             break
-        if tick_seconds(middle, workers, ticks) <= period:
+        if tick_seconds(middle, workers, ticks, threads) <= period:
             fits = middle
         else:
             fails = middle
@@ -168,4 +168,7 @@ def bench_fleet(quick: bool = False) -> list[Result]:
     for workers in range(1, max(2, os.cpu_count() or 1) + 1):
         largest = largest_realtime_fleet(workers, ticks, refinements)
         rows.append(Result("fleet", f"realtime_500hz_fleet_processes_{workers}", largest, "vehicles"))
+        if workers > 1:
+            largest = largest_realtime_fleet(workers, ticks, refinements, threads=True)
+            rows.append(Result("fleet", f"realtime_500hz_fleet_threads_{workers}", largest, "vehicles"))
     return rows

@@ -51,7 +51,7 @@ from sim.fc.outputs import OutputMapper
 from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
-from sim.shards import FleetController, ShardedFleet, WorkerDied
+from sim.shards import FleetController, ShardedFleet, ThreadedFleet, WorkerDied
 
 __all__ = ["STATE_MAGNITUDE_LIMIT", "Flight"]
 
@@ -85,7 +85,7 @@ class Flight:
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
         # real firmware in the loop ([fc]): its output pulses are the command, through the wiring
         self.fc_outputs = OutputMapper(config.fc.outputs, self.constants, self.count) if config.fc.enabled else None
-        self.shards: ShardedFleet | None = None  # when the physics (and control) runs in worker processes
+        self.shards: ShardedFleet | ThreadedFleet | None = None  # when the physics (and control) runs in workers
         self._control_pending = False  # a controller cycle sent to the workers, not yet collected
         function = load_controller(settings.controller)
         self.user = None
@@ -305,37 +305,38 @@ class Flight:
             return self.command.throttle > 0.0
         return self.controller.governor_state > 0
 
-    def start_workers(self, asked: int) -> str:
-        """Step the physics in ``asked`` worker processes from now on (``sim.shards``); what was done, in
+    def start_workers(self, asked: int, *, threads: bool = False) -> str:
+        """Step the physics (and run the built-in controller) in ``asked`` worker processes from now on
+        (``sim.shards``; ``threads``: in threads of this process, for the benchmark); what was done, in
         words.  Fewer when the fleet is small: each worker needs a slice the numpy kernel steps (more than
         ``SCALAR_BATCH_LIMIT`` vehicles), which is what keeps the states bit for bit the loop's own.
         ``stop_workers`` ends them (the session does)."""
         workers = min(asked, self.count // (SCALAR_BATCH_LIMIT + 1))
         if workers < 1:
             return (
-                f"workers: {_processes(asked)} asked for, but a fleet of {self.count} is stepped in this process "
-                f"(a worker needs more than {SCALAR_BATCH_LIMIT} vehicles)"
+                f"workers: {_processes(asked, threads)} asked for, but a fleet of {self.count} is stepped in this "
+                f"process (a worker needs more than {SCALAR_BATCH_LIMIT} vehicles)"
             )
         # (a batch whose vehicles fly different gains keeps its controller here)
         controls = self.user is None and self.fc_outputs is None and self.constants.vehicles is None
         controller = FleetController(self.controller_params, self._hover_collective_rad, self.controller)
-        self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment,
-                                   controller=controller if controls else None)  # fmt: skip
+        if threads:  # the same split in threads of this process: what the GIL leaves of it (bench fleet)
+            self.shards = ThreadedFleet(self.model, self.vehicles, workers, controller if controls else None)
+        else:
+            self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment,
+                                       controller=controller if controls else None)  # fmt: skip
         what = "physics and control" if controls else "physics"
+        extra = ""
         if self.air is not None:
             what = "control" if controls else "nothing"
             extra = "; in turbulence or gusts the air moves each step: the physics is stepped here"
-        else:
-            extra = (
-                ""
-                if controls
-                else "; the controller runs here ("
-                + ("a controller of your own" if self.user is not None else "firmware in the loop")
-                + ")"
-            )
+        elif not controls:
+            why = ("a controller of your own" if self.user is not None else "firmware in the loop"
+                   if self.fc_outputs is not None else "each vehicle flies its own gains")  # fmt: skip
+            extra = f"; the controller runs here ({why})"
         fewer = f" (of {asked} asked for: each needs more than {SCALAR_BATCH_LIMIT} vehicles)" * (workers < asked)
         share = f"{self.count // workers} vehicles or so each" if workers > 1 else f"all {self.count} vehicles"
-        return f"{what} in {_processes(workers)}{fewer}, {share}{extra}"
+        return f"{what} in {_processes(workers, threads)}{fewer}, {share}{extra}"
 
     def stop_workers(self) -> None:
         if self.shards is not None:
@@ -610,7 +611,9 @@ def _listed(items: Iterable[str], most: int = 4) -> str:
     return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
-def _processes(count: int) -> str:
+def _processes(count: int, threads: bool = False) -> str:
+    if threads:
+        return f"{count} worker thread{'s' if count != 1 else ''}"
     return f"{count} worker process{'es' if count != 1 else ''}"
 
 

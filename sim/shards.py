@@ -270,21 +270,64 @@ class ShardedFleet:
 
 
 class ThreadedFleet:
-    """The same sharding with threads in this process: what the GIL leaves of it (for the benchmark)."""
+    """The same sharding with threads in this process: what the GIL leaves of it (the benchmark's
+    and the tour's comparison).  The same interface as ``ShardedFleet``, so a ``Flight`` can fly on
+    it (``Flight.start_workers(..., threads=True)``): the same kernels on the same slices, so the
+    same bits."""
 
-    def __init__(self, model: FlightModel, state: VehicleState, workers: int):
+    def __init__(self, model: FlightModel, state: VehicleState, workers: int,
+                 controller: FleetController | None = None):  # fmt: skip
         self.model = model
+        self.count = state.count
         self.ranges = shard_ranges(state.count, workers)
         self.shards = [VehicleState(np.asfortranarray(state.packed[a:b])) for a, b in self.ranges]
+        self.controls = controller is not None
+        self._hover_collective_rad = 0.0 if controller is None else controller.hover_collective_rad
+        self._constants = None if controller is None else self._build(controller.params)
+        self._control: list | None = None  # the cycle's futures, sent and not collected
         self._pool = ThreadPoolExecutor(max_workers=len(self.ranges), thread_name_prefix="fleet")
 
-    def step(self, command: ActuatorCommand, dt_s: float, count: int = 1) -> VehicleState:
+    def _build(self, params: ControllerParams):
+        from heli.control import ControllerConstants
+
+        return ControllerConstants.build(params, self.model, self._hover_collective_rad)
+
+    def step(
+        self, command: ActuatorCommand, dt_s: float, count: int = 1, state: VehicleState | None = None
+    ) -> VehicleState:
+        if self._control is not None:
+            self.finish_control()
+        if state is not None:
+            self.shards = [VehicleState(np.asfortranarray(state.packed[a:b])) for a, b in self.ranges]
+
         def run(index: int) -> VehicleState:
             a, b = self.ranges[index]
             return steps(self.model, self.shards[index], ActuatorCommand(command.packed[a:b]), dt_s, count)
 
         self.shards = list(self._pool.map(run, range(len(self.ranges))))
         return VehicleState(np.concatenate([s.packed for s in self.shards]))
+
+    def start_control(self, pilot: PilotInput, dt_s: float, state: VehicleState, controller: ControllerState) -> None:
+        from heli.control import control
+
+        if self._control is not None:
+            self.finish_control()
+        self._control = [
+            self._pool.submit(control, self._constants, ControllerState(controller.packed[a:b]),
+                              PilotInput(pilot.packed[a:b]), VehicleState(state.packed[a:b]), dt_s)
+            for a, b in self.ranges
+        ]  # fmt: skip
+
+    def finish_control(self) -> tuple[ControllerState, ActuatorCommand]:
+        futures, self._control = self._control, None
+        results = [future.result() for future in futures]
+        return (ControllerState(np.concatenate([r[0].packed for r in results])),
+                ActuatorCommand(np.concatenate([r[1].packed for r in results])))  # fmt: skip
+
+    def set_params(self, params: ControllerParams) -> None:
+        if self._control is not None:
+            self.finish_control()
+        self._constants = self._build(params)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -72,13 +72,15 @@ def test_workers_run_the_controller_bit_for_bit_as_one_process(fleet_start):
     assert np.array_equal(sharded.packed, alone.packed)
 
 
-def test_a_flight_with_workers_is_the_flight_in_one_process_tick_by_tick():
-    """Controller and physics in the workers, with what a live flight does between: a port reading the
-    command mid-tick, a ground station's new gains, a reset."""
+@pytest.mark.parametrize("threads", [False, True], ids=["processes", "threads"])
+def test_a_flight_with_workers_is_the_flight_in_one_process_tick_by_tick(threads):
+    """Controller and physics in the workers (or threads), with what a live flight does between: a port
+    reading the command mid-tick, a tick without physics steps, a ground station's new gains, a reset."""
     config = workers_flight(60, 2)
     heli = load_heli(HELI)
     alone, sharded = Flight(heli, config), Flight(heli, config)
-    assert "physics and control in 2 worker processes" in sharded.start_workers(2)
+    kind = "threads" if threads else "processes"
+    assert f"physics and control in 2 worker {kind}" in sharded.start_workers(2, threads=threads)
     try:
         for tick in range(40):
             if tick == 15:
@@ -131,19 +133,19 @@ def test_bench_fleet_reports_processes_and_threads_side_by_side(tmp_path):
     base = rows["in_process_vehicle_steps_per_s"]
     assert base > 0 and rows["processes_1_vehicle_steps_per_s"] > 0 and rows["threads_2_vehicle_steps_per_s"] > 0
     assert rows["processes_2_speedup"] == pytest.approx(rows["processes_2_vehicle_steps_per_s"] / base, abs=0.01)
-    # the largest real-time fleets: whole hundreds (0 when not even the smallest keeps 500 Hz)
+    # the largest real-time fleets: in steps of 25 (0 when not even the smallest keeps 500 Hz)
     realtime = [rows["realtime_500hz_fleet_in_process"], rows["realtime_500hz_fleet_processes_1"],
-                rows["realtime_500hz_fleet_processes_2"]]  # fmt: skip
-    assert all(n >= 0 and n % 100 == 0 for n in realtime)
+                rows["realtime_500hz_fleet_processes_2"], rows["realtime_500hz_fleet_threads_2"]]  # fmt: skip
+    assert all(n >= 0 and n % 25 == 0 for n in realtime)
 
 
 def test_the_realtime_fleet_search_lands_where_the_tick_crosses_the_period(monkeypatch):
     """On a made-up machine whose tick costs 0.5 ms plus 1 us per vehicle, 500 Hz holds up to 1,500."""
     from sim import bench_fleet
 
-    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks: 0.5e-3 + fleet * 1e-6)
+    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks, threads: 0.5e-3 + fleet * 1e-6)
     assert bench_fleet.largest_realtime_fleet(0, 10, refinements=8) == 1500
-    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks: 3e-3)
+    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks, threads: 3e-3)
     assert bench_fleet.largest_realtime_fleet(2, 10, refinements=8) == 0
 
 
