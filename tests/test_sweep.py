@@ -258,3 +258,40 @@ def test_a_worker_killed_mid_sweep_fails_it_with_the_rows_flown_and_a_failed_swe
     result = sweep(str(failing), "--out", str(tmp_path / "rows.csv"), "--workers", "1")
     assert result.returncode == 2 and "none flown" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "rows.csv").read_text() == old
+
+
+def _ray_processes(prefix: bytes = b"") -> set[int]:
+    """Ray's processes now (with ``prefix``: only those whose command line starts with it)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            ray = command.startswith(b"ray::") or b"raylet" in command or b"gcs_server" in command
+            if ray and command.startswith(prefix):
+                found.add(int(entry))
+    return found
+
+
+def test_sigterm_while_ray_starts_stops_the_sweep_and_leaves_no_ray_process(tmp_path):
+    before = _ray_processes()
+    command = [sys.executable, "-P", "-m", "sim", "sweep", str(sweep_file(tmp_path)), "--backend", "ray", "--out",
+               str(tmp_path / "rows.csv")]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    deadline = time.monotonic() + 120  # Ray half-started: its raylet has started its agents (ray::...)
+    while not _ray_processes(b"ray::") - before:
+        assert time.monotonic() < deadline and process.poll() is None, "Ray never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    status = process.wait(60)
+    rest = process.stderr.read().decode()
+    process.stderr.close()
+    assert status == 143 and "stopped; 0 of 3 flights written" in rest and "Traceback" not in rest, rest
+    assert not (tmp_path / "rows.csv").exists()
+    deadline = time.monotonic() + 30  # what Ray started is gone (SIGKILLed: the kernel reaps it at once)
+    while _ray_processes() - before:
+        assert time.monotonic() < deadline, sorted(_ray_processes() - before)
+        time.sleep(0.1)

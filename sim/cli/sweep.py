@@ -84,13 +84,6 @@ def run(args: argparse.Namespace) -> int:
     workers = min(args.workers or os.cpu_count() or 1, len(plan.batches))
     rows: dict[int, dict[str, Any]] = {}
     progress = None if args.quiet else Progress(plan.flights)
-    if not args.quiet:
-        batches = f"{len(plan.batches)} batch{'es' if len(plan.batches) != 1 else ''}"
-        where = f"{workers} worker process{'es' if workers != 1 else ''}" if workers > 1 else "this process"
-        if args.backend == "ray":
-            where = f"Ray at {args.ray_address}" if args.ray_address else "a Ray instance started here (a few seconds)"
-        print(f"heli-sim sweep: {plan.flights} flights in {batches} (progress counts finished batches), on {where}",
-              file=sys.stderr, flush=True)  # fmt: skip
     saver = _Saver(out, plan.parameters)
 
     def done(batch: Batch, results: list[tuple[int, dict[str, Any]]]) -> None:
@@ -103,7 +96,14 @@ def run(args: argparse.Namespace) -> int:
 
     from sim.sweep.backends import BatchFailed, run_batches
 
-    try:
+    try:  # from the header on, a stop or a failure says how many flights were written
+        if not args.quiet:
+            batches = f"{len(plan.batches)} batch{'es' if len(plan.batches) != 1 else ''}"
+            where = f"{workers} worker process{'es' if workers != 1 else ''}" if workers > 1 else "this process"
+            if args.backend == "ray":
+                where = f"Ray at {args.ray_address}" if args.ray_address else "a Ray instance started here (a few s)"
+            print(f"heli-sim sweep: {plan.flights} flights in {batches} (progress counts finished batches), on {where}",
+                  file=sys.stderr, flush=True)  # fmt: skip
         run_batches(plan.batches, args.backend, args.workers or os.cpu_count() or 1, done, args.ray_address)
         ordered = [rows[i] for i in range(plan.flights)]
         saver.finally_(ordered)

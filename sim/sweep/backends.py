@@ -13,6 +13,7 @@ Ray instance started here for the sweep; every node needs heli-sim installed.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -23,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from sim import stopping
 from sim.errors import ConfigError, HeliSimError
 from sim.sweep.batch import run_batch
 from sim.sweep.plan import Batch
@@ -86,6 +88,40 @@ def _local(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, R
 _CONNECT_TIMEOUT_S = 5.0
 
 
+def _end_descendants() -> None:
+    """SIGKILL every process this one started, and theirs (Linux's /proc): what a Ray instance stopped
+    half-way through its start leaves, which would otherwise linger for a minute or more."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(entry))
+    pending, found = [os.getpid()], []
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _signal_behind(error: BaseException) -> int | None:
+    """The signal a stop during Ray's start-up came as: ours (``Stopped``), or Ray's handler's."""
+    if isinstance(error, stopping.Stopped):
+        return error.signum
+    if isinstance(error, KeyboardInterrupt):
+        return signal.SIGINT
+    if isinstance(error, SystemExit) and error.code in (signal.SIGINT, signal.SIGTERM):
+        return int(error.code)
+    return None
+
+
 def check_ray_address(address: str) -> None:
     """A cluster's address that nothing answers at is one line now, not Ray's endless retries."""
     if address == "auto" or address.startswith(("ray://", "local")):
@@ -120,9 +156,19 @@ def _ray(batches: tuple[Batch, ...], workers: int, on_done: Callable[[Batch, Row
             # directory of its own: an empty one, so that nothing there (a json.py) is imported by them
             options["runtime_env"] = {"working_dir": empty}
             handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-            ray.init(**options)
-            for number, handler in handlers.items():  # Ray's own would end the process at once, without the rows
-                signal.signal(number, handler)
+            try:
+                ray.init(**options)
+            except BaseException as error:  # a stop (or a failure) half-way through the start: what started ends
+                if ray.is_initialized():
+                    ray.shutdown()
+                _end_descendants()  # a half-started instance: its processes, and the agents they started
+                signum = _signal_behind(error)  # Ray's own handler turns a signal into SystemExit(signal)
+                if signum is not None:
+                    raise stopping.stopped(signum) from None
+                raise
+            finally:
+                for number, handler in handlers.items():  # Ray's own would end the process at once, rows unwritten
+                    signal.signal(number, handler)
         pending: dict[Any, Batch] = {}
         try:
             remote = ray.remote(max_retries=0)(run_batch)
