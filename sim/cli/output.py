@@ -113,8 +113,9 @@ def _write_replacing(path: str, payload: bytes) -> None:
     """A regular file: a temporary file in the same folder, renamed over ``path`` once whole."""
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
+    fd = -1
+    try:  # (the open inside: a stop just after it still removes the file, by its name)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         with contextlib.suppress(FileNotFoundError):
             os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))  # replacing a file keeps its mode
         view = memoryview(payload)
