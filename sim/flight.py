@@ -273,13 +273,8 @@ class Flight:
 
     def _workers_control(self) -> bool:
         """The built-in controller's cycle runs in the worker processes (each on its own vehicles)."""
-        return (
-            self.shards is not None
-            and self.shards.controls
-            and self.user is None
-            and self.fc_outputs is None
-            and not self.record_terms
-        )
+        # (the workers were started controlling only without a user's controller or firmware in the loop)
+        return self.shards is not None and self.shards.controls and not self.record_terms
 
     def _finish_control(self) -> None:
         """Collect the controller cycle the workers were sent (or, if one died, run it here)."""

@@ -33,7 +33,15 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from heli.control import CONTROL_STATE_SIZE, PILOT_INPUT_SIZE, ControllerParams, ControllerState, PilotInput
+from heli.control import (
+    CONTROL_STATE_SIZE,
+    PILOT_INPUT_SIZE,
+    ControllerConstants,
+    ControllerParams,
+    ControllerState,
+    PilotInput,
+    control,
+)
 from heli.dynamics import FlightModel, steps
 from heli.errors import HeliSimError
 from heli.params import Environment
@@ -287,9 +295,7 @@ class ThreadedFleet:
         self._control: list | None = None  # the cycle's futures, sent and not collected
         self._pool = ThreadPoolExecutor(max_workers=len(self.ranges), thread_name_prefix="fleet")
 
-    def _build(self, params: ControllerParams):
-        from heli.control import ControllerConstants
-
+    def _build(self, params: ControllerParams) -> ControllerConstants:
         return ControllerConstants.build(params, self.model, self._hover_collective_rad)
 
     def step(
@@ -308,8 +314,6 @@ class ThreadedFleet:
         return VehicleState(np.concatenate([s.packed for s in self.shards]))
 
     def start_control(self, pilot: PilotInput, dt_s: float, state: VehicleState, controller: ControllerState) -> None:
-        from heli.control import control
-
         if self._control is not None:
             self.finish_control()
         self._control = [

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                 where = f"Ray at {args.ray_address}" if args.ray_address else "a Ray instance started here (a few s)"
             print(f"heli-sim sweep: {plan.flights} flights in {batches} (progress counts finished batches), on {where}",
                   file=sys.stderr, flush=True)  # fmt: skip
-        run_batches(plan.batches, args.backend, args.workers or os.cpu_count() or 1, done, args.ray_address)
+        run_batches(plan.batches, args.backend, workers, done, args.ray_address)
         ordered = [rows[i] for i in range(plan.flights)]
         saver.finally_(ordered)
     except BaseException as error:  # a stop (Ray may wrap it), a failure: keep the rows flown
