@@ -34,7 +34,16 @@ from heli.params import Environment, HeliParams
 from heli.rotor import STALL_KNEE, blade_element_thrust, induced_inflow_target, profile_torque_coeff, stall_limited
 from heli.state import ActuatorCommand, VehicleState
 
-__all__ = ["SCALAR_BATCH_LIMIT", "AirLoads", "FlightModel", "air_loads", "rotation_matrix", "step", "steps"]
+__all__ = [
+    "SCALAR_BATCH_LIMIT",
+    "AirLoads",
+    "FlightModel",
+    "air_loads",
+    "rotation_matrix",
+    "step",
+    "step_columns",
+    "steps",
+]
 
 # Below this many vehicles a per-vehicle loop on floats beats numpy's per-call overhead.
 SCALAR_BATCH_LIMIT = 24
@@ -556,5 +565,12 @@ def step(
     # so ``packed.T`` is contiguous and each column a cache-friendly 1-D array.
     rows = np.asfortranarray(state.packed).T  # no copy once the state is in Fortran order
     wind = model.wind_ned if wind_ned is None else np.ascontiguousarray(np.asarray(wind_ned, dtype=np.float64).T)
-    columns = _step_kernel(ARRAY, model, rows, np.ascontiguousarray(command.packed.T), dt_s, wind)
+    columns = step_columns(model, rows, np.ascontiguousarray(command.packed.T), dt_s, wind)
     return VehicleState(np.array(columns).T)
+
+
+def step_columns(model: FlightModel, columns: Any, command_columns: Any, dt_s: float, wind: Any) -> list:
+    """The batch kernel itself: one step of the (STATE_SIZE, N) ``columns`` holding the
+    (COMMAND_SIZE, N) ``command_columns`` in ``wind`` (three floats, or a (3, N) array); returns
+    the new state's columns.  ``step`` calls it for more than ``SCALAR_BATCH_LIMIT`` vehicles."""
+    return _step_kernel(ARRAY, model, columns, command_columns, dt_s, wind)

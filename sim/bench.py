@@ -19,8 +19,9 @@ import numpy as np
 from heli.control import ControllerConstants, ControllerState, PilotInput, control
 from heli.dynamics import FlightModel, step
 from heli.initial import hover_state
-from heli.state import ActuatorCommand
+from heli.state import ActuatorCommand, VehicleState
 from heli.trim import solve_hover_trim
+from sim.bench_limits import count_kernel_calls, elementwise_ns_per_element, jsbsim_run_us
 from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_heli
 from sim.loop import FlightLoop, MonotonicClock
 from sim.runtime import gil_enabled
@@ -153,6 +154,8 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         fleet_rows.append(Result("step", f"fleet_step_us_per_vehicle_n{n}", round(per_vehicle_us, 3), "us"))
     # default rates: controller at 500 Hz, physics at 1 kHz: half a controller cycle per step
     share_us = step_us + 0.5 * control_us
+    both_rate = 1.0 / (1.0 / batch_rate + 0.5 / batch_control_rate)
+    limits = _step_limits(model, batch, batch_cmd, batch_rate, step_us, repeats, steps)
     return [
         Result("step", "single_step_us", round(step_us, 2), "us"),
         Result("step", "controller_cycle_us", round(control_us, 2), "us"),
@@ -162,8 +165,38 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         Result("step", "batch_vehicle_steps_per_s", round(batch_rate), "1/s"),
         Result("step", "batch_controller_cycles_per_s", round(batch_control_rate), "1/s"),
         Result("step", "batch_size", batch_n, "vehicles"),
+        Result("step", "batch_physics_and_controller_per_s", round(both_rate), "1/s"),
         *fleet_rows,
+        *limits,
     ]
+
+
+def _step_limits(
+    model: FlightModel,
+    batch: VehicleState,
+    batch_cmd: ActuatorCommand,
+    batch_rate: float,
+    step_us: float,
+    repeats: int,
+    steps: int,
+) -> list[Result]:
+    """The limits the step figures are measured against (``sim.bench_limits``), in this run."""
+    calls = count_kernel_calls(model, batch, batch_cmd, 0.001)
+    element_ns = elementwise_ns_per_element(batch.count, repeats)
+    floor_rate = 1e9 / (calls * element_ns)
+    rows = [
+        Result("step", "batch_numpy_calls_per_step", calls, "calls"),
+        Result("step", "numpy_elementwise_ns_per_element", round(element_ns, 3), "ns"),
+        Result("step", "batch_numpy_floor_vehicle_steps_per_s", round(floor_rate), "1/s"),
+        Result("step", "batch_share_of_numpy_floor", round(batch_rate / floor_rate, 3), "x"),
+    ]
+    jsbsim_us = jsbsim_run_us(steps, repeats)
+    if jsbsim_us is not None:
+        rows += [
+            Result("step", "jsbsim_ah1s_run_us", round(jsbsim_us, 2), "us"),
+            Result("step", "single_step_speed_vs_jsbsim", round(jsbsim_us / step_us, 3), "x"),
+        ]
+    return rows
 
 
 BENCHMARKS: dict[str, Callable[..., list[Result]]] = {"step": bench_step}

@@ -26,6 +26,7 @@ COMPUTE_NICENESS = 10
 # modules whose tests only compute: no real-time flight, nothing judged against the clock
 COMPUTE_MODULES = (
     "test_autorotation.py",
+    "test_bench_limits.py",
     "test_cli_input.py",
     "test_codec_payloads.py",
     "test_config.py",

@@ -152,6 +152,9 @@ def test_bench_step_json(tmp_path):
     assert {"cpu", "cores", "python"} <= set(report["machine"])
     metrics = {r["metric"]: r for r in report["results"]}
     assert {"single_step_us", "batch_vehicle_steps_per_s"} <= set(metrics)
+    # the limits the figures are measured against, in the same run
+    assert metrics["batch_numpy_floor_vehicle_steps_per_s"]["value"] > 0
+    assert metrics["batch_share_of_numpy_floor"]["unit"] == "x"
     assert all(set(r) == {"bench", "metric", "value", "unit"} for r in report["results"])
     assert metrics["single_step_us"]["value"] > 0 and metrics["batch_vehicle_steps_per_s"]["unit"] == "1/s"
 
