@@ -1,6 +1,7 @@
-"""CRSF codec: CRC, the tick/microsecond convention, the example frames of protocols.md 2.3 as
-hand-written hex, message round trips, and the stream decoder on split, corrupt, truncated and
-random input (protocols.md 11)."""
+"""CRSF codec: CRC, the tick/microsecond convention, example frames as hand-written hex
+(cross-checked against independent encoders: crsf-parser, ExpressLRS' map, Betaflight's
+rx_crsf_unittest.cc capture), message round trips, and the stream decoder on split, corrupt,
+truncated and random input."""
 
 from __future__ import annotations
 
@@ -58,13 +59,13 @@ def crc8_bitwise(data: bytes) -> int:
 
 
 def hand_frame(address: int, type_id: int, payload: bytes) -> bytes:
-    """A frame laid out from protocols.md 2.2, without the encoder."""
+    """A frame laid out from the TBS CRSF spec's frame format, without the encoder."""
     body = bytes([type_id]) + payload
     return bytes([address, len(body) + 1]) + body + bytes([crc8_bitwise(body)])
 
 
 def ref_pack(ticks: list[int]) -> bytes:
-    """protocols.md 1.1 bit by bit: channel n is bits 11n..11n+10 of the stream, LSB first."""
+    """The 16 x 11-bit packing bit by bit: channel n is bits 11n..11n+10 of the stream, LSB first."""
     bits = [(tick >> i) & 1 for tick in ticks for i in range(11)]
     return bytes(sum(bits[8 * k + i] << i for i in range(8)) for k in range(22))
 
@@ -104,7 +105,7 @@ def channels_of(message) -> tuple:
     return message.channels_us
 
 
-# ---------------------------------------------------------------- the example frames of protocols.md 2.3, by hand
+# ---------------------------------------------------------------- example frames, typed by hand
 
 CENTRED = "C8 18 16 E0 03 1F F8 C0 07 3E F0 81 0F 7C E0 03 1F F8 C0 07 3E F0 81 0F 7C AD"
 EXTREMES = "C8 18 16 AC 98 F8 2F 00 0E BE AF 80 F9 49 70 65 C5 C4 C1 F7 0B 80 83 0F 7C D0"
@@ -382,7 +383,7 @@ def test_encode_frame_limits():
         encode_frame(0x7F, bytes(61))
 
 
-# ---------------------------------------------------------------- stream decoder: protocols.md 11
+# ---------------------------------------------------------------- stream decoder: noise, split and corrupt frames
 
 SAMPLES = [
     bytes.fromhex(CENTRED),

@@ -17,7 +17,7 @@ from tests.codec_streams import feed_all, modules_imported_by, mutate, split
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
 ROUND_TRIP = settings(max_examples=200, deadline=None, derandomize=True)
 
-# ---------------------------------------------------------------- example frames, typed from protocols.md 4.3
+# ---------------------------------------------------------------- example frames, typed by hand
 
 CENTRED = bytes.fromhex(
     "20 40 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 DC 05 51 F3"

@@ -40,7 +40,7 @@ from tests.codec_streams import feed_all, modules_imported_by, mutate, split
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
 ROUND_TRIP = settings(max_examples=200, deadline=None, derandomize=True)
 
-# ---------------------------------------------------------------- example frames, typed from protocols.md 5.2 and 5.3
+# ---------------------------------------------------------------- example frames, typed by hand
 
 HELI8 = (1512, 1476, 1000, 1530, 1650, 2000, 1000, 1500)
 HELI16 = (1512, 1476, 1000, 1530, 1650, 2000, 1000, 1500, 1500, 1300, 1700, 1500, 1500, 1500, 1500, 1500)

@@ -1,6 +1,5 @@
-"""SBUS codec: the tick/microsecond convention, the example frames of protocols.md 3.4 as
-hand-written hex, round trips, flags, and the stream decoder on split, corrupt, truncated and
-random input (protocols.md 11)."""
+"""SBUS codec: the tick/microsecond convention, example frames as hand-written hex, round
+trips, flags, and the stream decoder on split, corrupt, truncated and random input."""
 
 from __future__ import annotations
 
@@ -36,18 +35,18 @@ ROUND_TRIP = settings(max_examples=150, deadline=None, derandomize=True)
 
 
 def ref_pack(ticks: list[int]) -> bytes:
-    """protocols.md 1.1 bit by bit: channel n is bits 11n..11n+10 of the stream, LSB first."""
+    """The 16 x 11-bit packing bit by bit: channel n is bits 11n..11n+10 of the stream, LSB first."""
     bits = [(tick >> i) & 1 for tick in ticks for i in range(11)]
     return bytes(sum(bits[8 * k + i] << i for i in range(8)) for k in range(22))
 
 
 def ref_us(tick: int) -> float:
-    """Betaflight's SBUS mapping, protocols.md 1.2: 5 * t / 8 + 880."""
+    """Betaflight's SBUS mapping (sbus_channels.c): 5 * t / 8 + 880."""
     return 5 * tick / 8 + 880
 
 
 def hand_frame(ticks: list[int], flags: int = 0x00, end: int = 0x00) -> bytes:
-    """A frame laid out from protocols.md 3.2, without the encoder."""
+    """A frame laid out from Futaba's 25-byte format, without the encoder."""
     return b"\x0f" + ref_pack(ticks) + bytes([flags, end])
 
 
@@ -66,7 +65,7 @@ def flags_of(frame: SbusFrame) -> tuple[bool, bool, bool, bool]:
     return frame.failsafe, frame.frame_lost, frame.ch17, frame.ch18
 
 
-# ---------------------------------------------------------------- the example frames of protocols.md 3.4, by hand
+# ---------------------------------------------------------------- example frames, typed by hand
 
 CENTRED_CHANNELS = "0F E0 03 1F F8 C0 07 3E F0 81 0F 7C E0 03 1F F8 C0 07 3E F0 81 0F 7C"
 CENTRED = CENTRED_CHANNELS + " 00 00"
@@ -182,7 +181,7 @@ def test_encode_rejects_what_sbus_cannot_carry():
         encode_channels(ChannelFrame((float("nan"),)))
 
 
-# ---------------------------------------------------------------- stream decoder: protocols.md 11
+# ---------------------------------------------------------------- stream decoder: noise, split and corrupt frames
 
 SAMPLES = [bytes.fromhex(text) for text in (CENTRED, LOST_FAILSAFE, CH17_CH18, EXTREMES, HELI)]
 IDS = ["centred", "lost+failsafe", "ch17+ch18", "extremes", "heli"]

@@ -5,7 +5,7 @@ round, like ``socat pty,raw,echo=0 pty,raw,echo=0``.  Every slave is put in raw 
 then closed, so the bridge sees who is attached: reading a master whose slave nobody has open
 gives EIO (and the master polls as hung up).
 
-Behaviour at the edges (measured on Linux 6.18, see protocols.md section 10):
+Behaviour at the edges (measured on Linux 6.18):
 
 * Bytes written while nobody has the far end open are dropped and counted
   (``dropped_unattached``), as on a cable whose other end is unplugged: a program that opens

@@ -1,8 +1,9 @@
 """List the real serial ports of this machine and guess what is plugged in (``heli-sim ports``).
 
-The guess comes from the USB VID:PID table of protocols.md section 8, with the known pitfall of
-each adapter as a hint.  ptys and socat pairs are never listed: the OS does not report them
-(``heli-sim vports`` makes and prints pairs).
+The guess comes from the adapters' USB VID:PID numbers (``_KNOWN``: each chip maker's own IDs,
+as the Linux usb-serial drivers list them), with the known pitfall of each adapter as a hint.
+ptys and socat pairs are never listed: the OS does not report them (``heli-sim vports`` makes and
+prints pairs).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 URL_SCHEMES = ("socket", "rfc2217", "loop", "spy")
-# What a transport raises when the device goes away mid-use (protocols.md section 9.5): pyserial's
+# What a transport raises when the device goes away mid-use (as pyserial 3.5 reports a hang-up): pyserial's
 # own exception, bare OSError from in_waiting, termios.error from flush and reconfiguration.
 TRANSPORT_ERRORS = (serial.SerialException, OSError, termios.error)
 # pyserial waits on its file descriptors with select(), which cannot watch one numbered 1024 or

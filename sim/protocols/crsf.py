@@ -14,7 +14,7 @@ and ExpressLRS ``src/include/crsf_protocol.h``.  Line: 420000 baud 8N1, not inve
 Messages (``feed`` returns them; ``encode`` is their exact inverse)::
 
     0x16 CrsfChannels    exactly 22 bytes: 16 x 11-bit channel ticks, one little-endian 176-bit integer,
-                         channel n in bits 11n..11n+10 (protocols.md 1.1).  A ``ChannelFrame`` that also
+                         channel n in bits 11n..11n+10 (TBS CRSF spec, frame 0x16).  A ``ChannelFrame`` that also
                          keeps the ``payload`` and so the raw ``ticks`` (for calibration; re-encoding is
                          bit-exact)
     0x14 LinkStatistics  10 x u8/i8: uplink RSSI ant. 1, 2 (dBm * -1), LQ %, SNR dB (i8), active antenna,
@@ -25,9 +25,9 @@ Messages (``feed`` returns them; ``encode`` is their exact inverse)::
     0x09 BaroAltitude    altitude u16: bit 15 clear -> dm + 10000 (-1000.0..2276.7 m), set -> whole metres;
                          then an optional vertical speed: a 3-byte payload has the TBS i8 log packing
                          (|v| = (e^(0.026 |p|) - 1) * 100 cm/s), a 4-byte one ExpressLRS' i16 cm/s.  ``encode``
-                         writes 2 bytes, or the linear 4-byte form.  Not in protocols.md: the layouts are
+                         writes 2 bytes, or the linear 4-byte form.  The layouts are
                          from tbs-fpv/tbs-crsf-spec crsf.md "0x09" and ExpressLRS ``crsf_sensor_baro_vario_s``
-    0x07 Vario           vertical speed i16 in cm/s (tbs-crsf-spec crsf.md "0x07"; not in protocols.md)
+    0x07 Vario           vertical speed i16 in cm/s (TBS CRSF spec, frame 0x07)
     other                UnknownFrame(type, payload), so other traffic is skipped without losing sync
 
 Conventions chosen here:
@@ -40,7 +40,7 @@ Conventions chosen here:
 * Channel ticks <-> microseconds: the ExpressLRS integer ``CRSF_to_US`` mapping,
   ``us = ((t - 172) * 2048 / 1639 + 1977) / 2`` in C integer arithmetic (division truncates
   toward zero), so ticks 172/191/992/1792/1811 are 988/1000/1500/2000/2012 us exactly
-  (protocols.md 1.2; it also gives Betaflight's expected values for its capture).  Decoded
+  (ExpressLRS' ``CRSF_to_US``; Betaflight's float map differs by under 1 us).  Decoded
   channels are whole microseconds (ints).  Encoding takes the nearest tick of the linear map
   (``US_to_CRSF``, halves round up) clamped to 0..2047: every whole microsecond 988..2012 comes
   back exactly, a fractional one within 0.72 us.  The mapping is many-to-one (1639 ticks onto
@@ -61,8 +61,8 @@ Conventions chosen here:
   reads as an empty type-0x00 frame; and in a clean stream of random RC frames a window
   straddling two frames passes by chance about once in 25000 frames (measured: 8 in 200000),
   costing that RC frame (an ``UnknownFrame`` comes instead; a fake ``CrsfChannels`` would need
-  type, length and CRC all to match).  Link loss is not a frame: CRSF goes silent (protocols.md
-  2.4), the caller times out.
+  type, length and CRC all to match).  Link loss is not a frame: CRSF goes silent (TBS CRSF spec;
+  ExpressLRS stops sending on failsafe), the caller times out.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ _TICKS = tuple(range(TICK_MAX + 1))  # the identity table for unpack_channels
 
 
 def pack_channels(ticks: Sequence[int]) -> bytes:
-    """22 bytes holding 16 ticks (0..2047) LSB first, 11 bits each (protocols.md 1.1; SBUS bytes 1..22 too)."""
+    """22 bytes holding 16 ticks (0..2047) LSB first, 11 bits each (CRSF 0x16; SBUS bytes 1..22 too)."""
     if len(ticks) != CHANNELS:
         raise ValueError(f"need {CHANNELS} channel ticks, got {len(ticks)}")
     packed = 0

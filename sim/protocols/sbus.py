@@ -6,14 +6,14 @@ USB-UART needs an inverter or an "uninverted"/ELRS "Inverted SBUS" output), a fr
 7-14 ms (ExpressLRS: 9 ms).  Frame layout::
 
     offset 0      0x0F  header
-    offset 1..22  16 x 11-bit channel ticks, packed exactly like the CRSF RC payload (protocols.md 1.1)
+    offset 1..22  16 x 11-bit channel ticks, packed exactly like the CRSF RC payload (Futaba's layout)
     offset 23     flags: bit 0 CH17, bit 1 CH18 (digital channels), bit 2 frame lost, bit 3 failsafe;
                   bits 4..7 are ignored
     offset 24     end byte: 0x00, or an SBUS2 telemetry slot 0x04, 0x14, 0x24, 0x34
 
 Conventions chosen here:
 
-* Ticks <-> microseconds: Betaflight's SBUS mapping ``us = 5 * t / 8 + 880`` (protocols.md 1.2;
+* Ticks <-> microseconds: Betaflight's SBUS mapping ``us = 5 * t / 8 + 880`` (its ``sbus_channels.c``;
   ticks 192/992/1792 are 1000/1500/2000 us, 172/1811 are 987.5/2011.875 us).  It is exact in
   floating point (a 0.625 us grid), so ``channels_us`` are floats and every tick survives the
   round trip; encoding takes the nearest tick (halves to even), clamped to 0..2047.  Futaba's
