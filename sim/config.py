@@ -27,6 +27,7 @@ from sim.config_input import MAX_CONFIG_BYTES, parse_toml, read_config_bytes
 from sim.dataclass_io import build, parse_text, short_source, show, to_table
 from sim.fc.config import FcConfig
 from sim.ports.codecs import ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
+from sim.shipped import configs_dir, shipped_path
 
 __all__ = [
     "CHANNEL_FUNCTIONS",
@@ -70,14 +71,6 @@ _DURATION_WHY = "up to 11.6 days (0 flies until stopped)"
 _SPAN_WHY = "up to 11.6 days"
 
 
-def configs_dir() -> Path:
-    """The shipped ``configs`` folder: the source tree's, or the copy inside the installed package."""
-    source_tree = Path(__file__).resolve().parent.parent / "configs"
-    if source_tree.is_dir():
-        return source_tree
-    return Path(__file__).resolve().parent / "_configs"
-
-
 def heli_names() -> list[str]:
     """Names of the helicopters shipped in ``configs`` (files with a ``[main_rotor]`` table)."""
     names = []
@@ -96,7 +89,14 @@ def load_toml(path: str | Path, *, what: str = "TOML file") -> dict[str, Any]:
     The file must be a regular file of at most ``MAX_CONFIG_BYTES``; it is read with a bounded read
     and parsed with limits on nesting and key length (``sim.config_input``).
     """
-    return parse_toml(read_config_bytes(path, what=what), str(path))
+    found = shipped_path(path)  # a shipped file by its short name, or as configs/NAME.toml from anywhere
+    try:
+        data = read_config_bytes(found, what=what)
+    except ConfigError as error:
+        if str(error).endswith("no such file"):
+            raise ConfigError(f"{error}, nor a shipped {what} of that name ('heli-sim configs' lists them)") from None
+        raise
+    return parse_toml(data, str(path))
 
 
 @dataclass(frozen=True)

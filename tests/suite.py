@@ -36,6 +36,7 @@ COMPUTE_MODULES = (
     "test_crsf.py",
     "test_export.py",
     "test_shards.py",
+    "test_shipped.py",
     "test_fc_wiring.py",
     "test_hsf.py",
     "test_ibus.py",

@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ports": ("ports", "list serial ports and guess the device on each"),
     "vports": ("vports", "make virtual serial port pairs for testing"),
     "sweep": ("sweep", "fly many headless flights faster than real time (grids, random draws) and tabulate them"),
+    "configs": ("configs", "list the shipped helicopters, flight files, pilot scripts and sweeps by name"),
     "bench": ("bench", "run benchmarks and print the figures"),
     "tour": ("tour", "the lesson step by step, measured here: threads for waiting, processes for computing"),
 }

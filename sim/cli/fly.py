@@ -53,7 +53,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "asyncio), SIGUSR2 toggles asyncio and threaded I/O; SIGINT and SIGTERM "
         "stop the flight cleanly (exit 130 and 143) with the summary written.",
     )
-    parser.add_argument("--config", metavar="FILE", help="a flight file (TOML): [flight], [rc], [environment]")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a flight file (TOML): [flight], [rc], [environment]; or a shipped one by name (heli-sim configs)",
+    )
     parser.add_argument(
         "--heli",
         type=schema_type(FlightSettings, "heli"),
