@@ -247,3 +247,14 @@ def test_version():
     result = heli_sim("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"heli-sim {sim.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [(["-v", "fly"], True), (["fly", "-v"], True), (["fly", "--verbose"], True), (["fly"], False),
+     (["bench", "step", "-v"], True)],
+)  # fmt: skip
+def test_verbose_before_or_after_the_command(argv, verbose):
+    from sim.cli import build_parser
+
+    assert build_parser(argv).parse_args(argv).verbose is verbose

@@ -31,6 +31,7 @@ EXIT_FLIGHT_FAILED = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 _MAX_MESSAGE_CHARS = 400
+VERBOSE_HELP = "log events to stderr as they happen"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -69,7 +70,10 @@ class _HelpFromTable:
         self._commands = commands
 
     def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
-        return self._commands.add_parser(name, help=COMMANDS[name][1], **kwargs)
+        parser = self._commands.add_parser(name, help=COMMANDS[name][1], **kwargs)
+        if kwargs.get("add_help", True):  # -v after the command too (heli-sim fly -v), as people type it
+            parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        return parser
 
 
 def _command_in(argv: list[str]) -> str | None:
@@ -87,7 +91,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="RC helicopter flight-controller simulator: fly, trim, benchmark.",
     )
     parser.add_argument("--version", action="version", version=f"heli-sim {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log events to stderr as they happen")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     commands.required = True
     wanted = None if argv is None else _command_in(argv)
