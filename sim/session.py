@@ -28,6 +28,7 @@ from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
 from sim.loop import Clock, FlightLoop, MonotonicClock
 from sim.ports.virtual import VirtualEndpoint
+from sim.rc import CENTRE_US, HALF_RANGE_US
 from sim.view.shared import start_resource_tracker
 from sim.wiring import FlightIO, InProcessIO, PortIO
 
@@ -203,6 +204,25 @@ def _rc_source(io: FlightIO, config: FlightConfig) -> str:
     return f"{pilot} (emulated transmitter on a virtual {rc_port.name}, {rc_port.protocol})"
 
 
+def _hover_takeover(loop: FlightLoop, config: FlightConfig) -> dict[str, object]:
+    """What the view's transmitter needs to take over a hovering helicopter without upsetting it: whether
+    the flight starts in hover, the keyboard's collective stick (-1..1 as it sends it, 1000-2000 us)
+    that gives the hover trim's collective through the flight's calibration, and that collective."""
+    flight = loop.flight
+    hover_deg = flight.trim.collective_deg
+    normalised = hover_deg / flight.heli.controller.collective_max_deg
+    cmap = config.rc
+    if "collective" in cmap.reversed:
+        normalised = -normalised
+    low, centre, high = cmap.calibration("collective")
+    pulse_us = centre + normalised * ((high - centre) if normalised >= 0.0 else (centre - low))
+    return {
+        "start_hover": config.flight.start == "hover",
+        "hover_collective": (pulse_us - CENTRE_US) / HALF_RANGE_US,
+        "hover_collective_deg": hover_deg,
+    }
+
+
 def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewOptions) -> None:
     from sim.view.link import ViewLink
 
@@ -221,6 +241,7 @@ def _open_view(loop: FlightLoop, io: FlightIO, config: FlightConfig, view: ViewO
         joystick={
             "channel_map": list(cmap.numbers()),
             "joystick": asdict(config.joystick),
+            **_hover_takeover(loop, config),
         },
     )
     loop.record("view_opened", f"pid {loop.view.process.pid}", t_s=0.0)

@@ -202,6 +202,9 @@ class PortIO:
         count = flight.count
         if self.rc_port is not None:
             self.rc_port.vehicles = count  # a stick frame for a vehicle not in the fleet is a decode error
+        # one radio (CRSF, SBUS, iBUS, MSP: no vehicle index in a frame) flies the whole fleet, in formation:
+        # every vehicle gets its sticks, as none could have a pilot of its own
+        self._one_radio_for_all = self.rc_port is not None and self.rc_port.protocol != "hsf"
         self._frames = neutral_channels(count, config.rc)
         self._stick_t = np.full(count, math.nan)
         self._stick_answered = np.full(count, math.nan)  # the stick frame a servo command last answered
@@ -326,10 +329,11 @@ class PortIO:
             for vehicle, rc in letter.value.items():
                 if 0 <= vehicle < self.flight.count:
                     values = rc.channels.channels_us[:CHANNEL_COUNT]
-                    frames[vehicle, : len(values)] = values
-                    self._stick_t[vehicle] = rc.t_received
-                    self._flagged[vehicle] = rc.channels.failsafe
-                    self._had_frame[vehicle] = True
+                    flown: int | slice = slice(None) if self._one_radio_for_all else vehicle
+                    frames[flown, : len(values)] = values
+                    self._stick_t[flown] = rc.t_received
+                    self._flagged[flown] = rc.channels.failsafe
+                    self._had_frame[flown] = True
             self._frames = frames
             # a first frame is no recovery, unless the failsafe was said to hold since the start
             self._was_fresh = self._was_fresh | (first_time & self._had_frame & ~self._silent_told)

@@ -37,6 +37,7 @@ COMPUTE_MODULES = (
     "test_export.py",
     "test_shards.py",
     "test_shipped.py",
+    "test_takeover.py",
     "test_fc_wiring.py",
     "test_hsf.py",
     "test_ibus.py",

@@ -225,3 +225,20 @@ def test_function_keys_inject_faults_and_clear_them(tmp_path):
     kinds = [e["kind"] for e in events]
     assert "failsafe_on" in kinds  # the keyboard's frames stopped reaching the receiver
     assert kinds.index("port_lost") < kinds.index("port_back")
+
+
+def test_the_keyboard_takes_over_a_hovering_fleet_hovering_with_the_hover_collective_marked(tmp_path):
+    """``--fleet 2 --start hover`` in a window: the keyboard transmitter starts armed, in angle mode,
+    with its collective at the hover trim's, and its one radio flies both (CRSF has no vehicle index),
+    so nothing falls or goes failsafe while no key is pressed; the HUD marks the hover collective."""
+    from sim.view.hud import HOVER_MARK
+
+    shot, stats = tmp_path / "view.png", tmp_path / "run.json"
+    result = fly("--pilot", "keyboard", "--start", "hover", "--fleet", "2", "--duration", "2",
+                 "--screenshot", str(shot), "--stats-json", str(stats))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(stats.read_text())
+    assert [e for e in summary["events"] if e["kind"] in ("failsafe_on", "crash")] == []
+    for vehicle in summary["vehicles"]:  # from 5 m: before the takeover, disarmed, they fell in a second
+        assert not vehicle["crashed"] and 4.5 < vehicle["min_altitude_m"] <= vehicle["max_altitude_m"] < 5.5
+    assert (pixels(shot).reshape(-1, 3) == HOVER_MARK).all(axis=1).sum() > 10

@@ -353,6 +353,13 @@ def _status_line(loop: FlightLoop) -> None:
     sys.stderr.flush()
 
 
+def _names_a_pilot(args: argparse.Namespace) -> bool:
+    """Whether ``--pilot`` or the flight file's ``[flight] pilot`` says who flies."""
+    if args.pilot is not None:
+        return True
+    return args.config is not None and "pilot" in load_toml(args.config, what="flight file").get("flight", {})
+
+
 def run(args: argparse.Namespace) -> int:
     config = _effective_config(args)
     heli = load_heli(config.flight.heli)
@@ -371,8 +378,9 @@ def run(args: argparse.Namespace) -> int:
     if args.headless and args.screenshot:
         raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
     view = ViewOptions(screenshot=args.screenshot) if show_view else None
-    if show_view and has_display() and args.pilot is None and args.config is None:
-        # a window on a desktop: the person at the keyboard flies (make fly)
+    if show_view and has_display() and not _names_a_pilot(args):
+        # one rule: in a window on a desktop the person at the keyboard flies (make fly), unless the
+        # command line or the flight file names a pilot
         config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
 
     flying: list[FlightLoop] = []

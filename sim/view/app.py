@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     mapping = JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in given.items()})
     script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
     sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6, 7))))
+    if options.get("start_hover") and "hover_collective" in options:  # take over a hovering helicopter hovering
+        sticks.take_over_hover(float(options["hover_collective"]))
     commands = os.fdopen(args.commands_fd, "wb", buffering=0)
 
     def send(command: str) -> None:
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     pygame.display.set_caption("heli-sim")
     reader = SnapshotReader(args.shm)
     renderer = Renderer((width, height))
-    ui = UiState()
+    ui = UiState(hover_collective_deg=options.get("hover_collective_deg"))
     sender = None
     if args.rc_fd is not None:
         sender = CrsfSender(args.rc_fd, sticks)

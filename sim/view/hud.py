@@ -40,6 +40,7 @@ AI_GROUND = (150, 100, 55)
 BAR_BG = (40, 44, 52)
 BAR_COLLECTIVE = (110, 180, 250)
 BAR_THROTTLE = (250, 170, 70)
+HOVER_MARK = (120, 230, 140)  # the hover collective on the collective bar
 GIMBAL_BG = (28, 31, 38)
 GIMBAL_LINE = (90, 98, 112)
 
@@ -67,13 +68,16 @@ def draw_hud(
     text: Text,
     scale: float,
     radio: str = "",  # what the view's transmitter reads back (its telemetry screen), if anything
+    hover_collective_deg: float | None = None,  # the hover trim's collective: a mark on the collective bar
 ) -> int:
     """Draw the HUD over the scene; returns the bottom of the instruments card (top left)."""
     vehicle = snapshot.vehicles[focus % len(snapshot.vehicles)] if snapshot.vehicles else None
     pad = max(4, int(10 * scale))
     bottom = rect.top + pad
     if vehicle is not None:
-        card = _instruments(surface, rect, vehicle, focus % len(snapshot.vehicles), snapshot, text, scale, pad)
+        card = _instruments(
+            surface, rect, vehicle, focus % len(snapshot.vehicles), snapshot, text, scale, pad, hover_collective_deg
+        )
         _chips(surface, rect, card.right + pad, vehicle, snapshot, text, scale, pad)
         bottom = card.bottom
     else:
@@ -87,7 +91,9 @@ def draw_hud(
 # --------------------------------------------------------------------------------------- instruments
 
 
-def _instruments(surface, rect, v: VehicleView, index: int, snapshot: Snapshot, text: Text, scale, pad) -> pygame.Rect:
+def _instruments(
+    surface, rect, v: VehicleView, index: int, snapshot: Snapshot, text: Text, scale, pad, hover_deg: float | None
+) -> pygame.Rect:
     """The instruments card, top left; returns where it is."""
     radius = int(52 * scale)
     line = text.height("mono")
@@ -139,8 +145,10 @@ def _instruments(surface, rect, v: VehicleView, index: int, snapshot: Snapshot, 
     y += small + int(4 * scale)
     bar_w = card.right - x - int(10 * scale)
     coll = float(v.collective_deg)
-    label = f"collective {coll:+.1f}°"
-    _bar(surface, text, (x, y), bar_w, label, coll / COLLECTIVE_RANGE_DEG, BAR_COLLECTIVE, centred=True, scale=scale)
+    label = f"collective {coll:+.1f}°" + (f" · hover {hover_deg:.1f}" if hover_deg is not None else "")
+    mark = None if hover_deg is None else hover_deg / COLLECTIVE_RANGE_DEG
+    _bar(surface, text, (x, y), bar_w, label, coll / COLLECTIVE_RANGE_DEG, BAR_COLLECTIVE, centred=True, scale=scale,
+         mark=mark)  # fmt: skip
     y += bar_h
     thr = float(v.throttle)
     _bar(surface, text, (x, y), bar_w, f"throttle {100 * thr:.0f} %", thr, BAR_THROTTLE, centred=False, scale=scale)
@@ -169,8 +177,11 @@ def _wind(surface, pos, v: VehicleView, text: Text, scale) -> None:
     pygame.draw.polygon(surface, TEXT, [tip, left, right])
 
 
-def _bar(surface, text: Text, pos, width: int, label: str, value: float, colour, centred: bool, scale) -> None:
-    """A labelled horizontal bar: 0..1 from the left, or -1..1 from the middle when ``centred``."""
+def _bar(
+    surface, text: Text, pos, width: int, label: str, value: float, colour, centred: bool, scale, mark=None
+) -> None:
+    """A labelled horizontal bar: 0..1 from the left, or -1..1 from the middle when ``centred``; ``mark``
+    (on the same scale) draws a tick above and below it, as the hover collective."""
     x, y = pos
     text.draw(surface, label, (x, y), "small", TEXT)
     h = max(4, int(6 * scale))
@@ -188,6 +199,10 @@ def _bar(surface, text: Text, pos, width: int, label: str, value: float, colour,
     if centred:
         pygame.draw.line(surface, TEXT, (frame.centerx, top - 1), (frame.centerx, top + h))
     pygame.draw.rect(surface, GIMBAL_LINE, frame, 1)
+    if mark is not None and math.isfinite(mark):
+        at = frame.centerx + int(max(-1.0, min(1.0, mark)) * width / 2) if centred else x + int(mark * width)
+        tick = max(2, int(3 * scale))
+        pygame.draw.line(surface, HOVER_MARK, (at, top - tick), (at, top + h + tick), max(2, int(2 * scale)))
 
 
 def attitude_indicator(surface: pygame.Surface, centre, radius: int, roll: float, pitch: float) -> None:

@@ -102,6 +102,7 @@ class UiState:
     help: bool = False  # F1: overlay listing every key
     message: str = ""  # a transient line to show (e.g. "CPU helper: thread")
     radio: str = ""  # the view's transmitter's telemetry screen, in one line
+    hover_collective_deg: float | None = None  # the hover trim's collective, marked on the collective bar
     rotor_radius_m: float = DEFAULT_ROTOR_RADIUS_M  # drawn size of the helicopters (not in the snapshot)
 
 
@@ -262,7 +263,9 @@ class Renderer:
             try:
                 zoom = CHASE_FOV_DEG / cam.fov_deg if ui.camera == "chase" else PILOT_FOV_DEG / cam.fov_deg
                 label = f"{ui.camera} view" + (f" (zoom {zoom:.1f}x)" if zoom > 1.05 else "")
-                card_bottom = draw_hud(surface, scene, snapshot, focus, label, text, scale, ui.radio)
+                card_bottom = draw_hud(
+                    surface, scene, snapshot, focus, label, text, scale, ui.radio, ui.hover_collective_deg
+                )
                 self._scene_overlays(surface, scene, snapshot, ui, now_monotonic, card_bottom)
             finally:
                 surface.set_clip(previous_clip)

@@ -1,8 +1,9 @@
 """The view's transmitter: keyboard and joystick become stick positions, then CRSF frames.
 
 Keyboard: arrows roll and pitch, A/D yaw (all spring back to centre when released), W/S move the
-collective (it stays where it is left), E arms or disarms, H switches throttle hold on and off,
-M cycles the flight mode (rate, angle, rescue).  A joystick, when present, holds the sticks
+collective (it stays where it is left, as a real collective stick does, at ``_COLLECTIVE_PER_S``:
+from centre to the hover collective of an X-Cell in about 1.5 s), E arms or disarms, H switches
+throttle hold on and off, M cycles the flight mode (rate, angle, rescue).  A joystick, when present, holds the sticks
 and switches instead, read through ``sim.joystick`` (the same layouts and calibration as the headless joystick pilot).
 ``CrsfSender`` is an owned thread that writes a CRSF RC frame every 1/150 s into the simulator's
 RC port (the far end of its pty), so the keyboard takes the same serial path as a real radio, and,
@@ -30,7 +31,7 @@ __all__ = ["MODE_NAMES", "CrsfSender", "StickState"]
 
 _SPRING_PER_S = 4.0  # full deflection back to centre in a quarter second
 _KEY_RATE_PER_S = 3.0  # how fast a held key deflects a stick
-_COLLECTIVE_PER_S = 0.6  # W/S: full range in a little over three seconds
+_COLLECTIVE_PER_S = 0.3  # W/S: the full range in under seven seconds, fine enough to hold a hover
 
 
 @dataclass
@@ -46,6 +47,14 @@ class StickState:
     hold: bool = False  # throttle hold
     channel_map: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)  # roll, pitch, collective, yaw, arm, mode, throttle hold
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take_over_hover(self, hover_collective: float) -> None:
+        """Armed, angle mode, sticks centred and the collective at ``hover_collective`` (-1..1): how a
+        pilot takes over a helicopter already hovering, so that it hovers on until a stick moves."""
+        with self._lock:
+            self.roll = self.pitch = self.yaw = 0.0
+            self.collective = max(-1.0, min(1.0, hover_collective))
+            self.armed, self.mode, self.hold = True, 1, False
 
     def from_keys(self, held: set[str], dt: float) -> None:
         """Update from the held keys ("left", "right", "up", "down", "a", "d", "w", "s") over ``dt`` s."""
