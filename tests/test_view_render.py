@@ -551,3 +551,24 @@ def test_the_firmware_panel_shows_what_went_wrong_on_its_link(screen):
     assert count_near(screen, (245, 170, 50), area, tolerance=10) > count_near(
         pygame.surfarray.make_surface(clean), (245, 170, 50), tolerance=10
     )
+
+
+def test_the_io_key_says_which_mode_the_loop_switched_to_or_why_it_stayed():
+    from types import SimpleNamespace
+
+    from sim.view.app import IoSwitchWatch
+
+    def snap(mode, *events):
+        return SimpleNamespace(io_mode=mode, events=list(events))
+
+    watch = IoSwitchWatch()
+    assert watch.outcome(snap("threaded")) is None  # nothing asked
+    watch.asked(snap("threaded"))
+    assert watch.outcome(snap("threaded")) is None  # not yet: the switch waits for a tick boundary
+    assert watch.outcome(snap("blocking")) == "I/O: blocking"
+    assert watch.outcome(snap("threaded")) is None  # said once
+    old = "   1.00 s  mode_refused: asyncio: no"
+    watch.asked(snap("threaded", old))
+    assert watch.outcome(snap("threaded", old)) is None  # an earlier refusal is not this one's
+    new = "   2.00 s  mode_refused: asyncio: the firmware link is a UDP socket"
+    assert watch.outcome(snap("threaded", old, new)) == "I/O stays threaded: asyncio: the firmware link is a UDP socket"

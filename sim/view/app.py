@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from typing import Any
 
 __all__ = ["SCRIPT_ENV", "KeyScript", "main", "parse_script", "press_key"]
 
@@ -32,7 +33,7 @@ _KEY_COMMANDS = {
     "r": "reset",
     "space": "pause",
 }
-_KEY_MESSAGES = {"t": "I/O mode toggled", "i": "asyncio I/O toggled", "g": "CPU helper thread",
+_KEY_MESSAGES = {"t": "I/O: switching ...", "i": "I/O: switching ...", "g": "CPU helper thread",
                  "p": "CPU helper process", "r": "reset", "space": "pause"}  # fmt: skip
 # function keys inject faults (sim.faults.KEY_PRESETS); a second press clears the fault
 _FAULT_KEYS = {"f2": "rc_silence", "f3": "byte_loss", "f4": "corrupt", "f5": "unplug", "f6": "backpressure",
@@ -188,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     if joystick is not None and joystick.connected:
         send(f"joystick {joystick.opened}")
     switches = (sticks.armed, sticks.mode, False, sticks.hold)  # a joystick's switch changes are said as the keys' are
+    snapshot = reader.read()
+    io_switch = IoSwitchWatch()
     clock = pygame.time.Clock()
     simulator = os.getppid()
     frames, first_frame_at = 0, None
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                     if name in _KEY_COMMANDS:
                         send(_KEY_COMMANDS[name])
                         ui.message = _KEY_MESSAGES[name]
+                        if name in ("t", "i"):
+                            io_switch.asked(snapshot)
                     elif name in _FAULT_KEYS:
                         send(f"fault {_FAULT_KEYS[name]}")
                         ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"
@@ -257,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = reader.read()
             if snapshot.vehicles:
                 ui.focus %= len(snapshot.vehicles)
+            ui.message = io_switch.outcome(snapshot) or ui.message
             key = script.update(snapshot.tick, snapshot.sim_time_s, snapshot.paused, time.monotonic())
             if key is not None:
                 press_key(pygame, key)  # handled with the next frame's events, as a key from the keyboard
@@ -287,6 +293,35 @@ def main(argv: list[str] | None = None) -> int:
         reader.close()
         commands.close()
         pygame.quit()
+
+
+class IoSwitchWatch:
+    """After ``T`` or ``I``: what came of it, as the view says it: the mode the loop switched to
+    ("I/O: blocking"), or why it stayed ("I/O stays threaded: ..."), from the snapshots that follow."""
+
+    def __init__(self) -> None:
+        self._from: str | None = None
+        self._refusal_seen = ""
+
+    def asked(self, snapshot: Any) -> None:
+        self._from, self._refusal_seen = snapshot.io_mode, _last_refusal(snapshot)
+
+    def outcome(self, snapshot: Any) -> str | None:
+        """The message once the switch happened or was refused (once), else None."""
+        if self._from is None:
+            return None
+        if snapshot.io_mode != self._from:
+            self._from = None
+            return f"I/O: {snapshot.io_mode}"
+        refusal = _last_refusal(snapshot)
+        if refusal and refusal != self._refusal_seen:
+            stayed, self._from = self._from, None
+            return f"I/O stays {stayed}: {refusal.split('mode_refused: ', 1)[-1]}"
+        return None
+
+
+def _last_refusal(snapshot: Any) -> str:
+    return next((event for event in reversed(snapshot.events) if "mode_refused" in event), "")
 
 
 def _start_up_priority() -> None:
