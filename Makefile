@@ -10,10 +10,12 @@ ARGS ?=
 .PHONY: fly test lint bench docs clean
 
 $(STAMP): pyproject.toml
+	@echo "heli-sim: setting up: a virtual environment in $(VENV), then heli-sim and its packages (a minute or two, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
+	@echo "heli-sim: installed; '. $(VENV)/bin/activate' puts heli-sim on your PATH for the README's commands"
 
 # Ctrl-C (130) and SIGTERM (143) are how a flight without --duration ends: not a failure.
 fly: $(STAMP)
