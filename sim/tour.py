@@ -86,12 +86,20 @@ def _cpu(quick: bool, show: Show = None) -> Outcome:
     if gil_enabled():
         threads_ok = threads_ratio > 0.85  # no real speed-up: one thread computes at a time
         processes_ok = workers < 2 or processes_ratio < 0.8
-        processes_said = (
-            "processes were faster: each has its own interpreter and GIL"
-            if workers >= 2
-            else "this machine has one core, so processes could not be faster either"
-        )
-        threads_said = "threads were no faster than one after another: the GIL lets one thread run Python at a time"
+        if threads_ok:
+            threads_said = (f"threads took {threads_ratio:.2f}x the time of one after another, no faster: the GIL "
+                            "lets one thread run Python at a time")  # fmt: skip
+        else:
+            threads_said = (f"threads took only {threads_ratio:.2f}x the time of one after another, faster than "
+                            "the GIL lets Python threads compute (the machine's speed moved: retry)")  # fmt: skip
+        if workers < 2:
+            processes_said = "this machine has one core, so processes could not be faster either"
+        elif processes_ok:
+            processes_said = (f"processes took {processes_ratio:.2f}x the time, {1 / processes_ratio:.1f}x faster: "
+                              "each has its own interpreter and GIL")  # fmt: skip
+        else:
+            processes_said = (f"processes took {processes_ratio:.2f}x the time, no real gain here: something else "
+                              "was using the other core (run it again on a quieter machine)")  # fmt: skip
         verdict = f"{threads_said}; {processes_said}"
         ok = threads_ok and processes_ok
     else:
@@ -121,12 +129,20 @@ def _devices(quick: bool, show: Show = None) -> Outcome:
         lines.append(f"{n:>6} {cells}   {n * latency_ms:g} ms")
     blocking_grows = all(figures[f"blocking_period_ms_n{n}"] >= 0.9 * n * latency_ms for n in counts)
     concurrent_flat = all(figures[f"{mode}_period_ms_n{n}"] < 5.0 for n in counts for mode in modes[1:])
-    verdict = (
-        "served inline, every slow device adds its whole round trip to every tick; served by threads (one per "
-        "device) or by one asyncio event loop (one thread for all), the waits overlap and the loop keeps its 2 ms "
-        "period, however many devices there are"
-    )
-    return Outcome(figures, verdict, blocking_grows and concurrent_flat, lines)
+    most = counts[-1]
+    if blocking_grows:
+        blocking_said = (f"served inline, every slow device adds its whole round trip to every tick ({most} links: "
+                         f"{figures[f'blocking_period_ms_n{most}']:.0f} ms a tick)")  # fmt: skip
+    else:
+        blocking_said = "served inline, the ticks grew less than the devices' round trips add up to (unexpected)"
+    slowest = max(figures[f"{mode}_period_ms_n{n}"] for n in counts for mode in modes[1:])
+    if concurrent_flat:
+        concurrent_said = (f"served by threads (one per device) or by one asyncio event loop, the waits overlap "
+                           f"and the loop keeps its 2 ms period (median at most {slowest:.2f} ms)")  # fmt: skip
+    else:
+        concurrent_said = (f"served by threads or asyncio, a median tick still took {slowest:.1f} ms: the machine "
+                           "was too busy to keep the 2 ms period (run it again)")  # fmt: skip
+    return Outcome(figures, f"{blocking_said}; {concurrent_said}", blocking_grows and concurrent_flat, lines)
 
 
 def _helper(quick: bool, show: Show = None) -> Outcome:
@@ -142,8 +158,17 @@ def _helper(quick: bool, show: Show = None) -> Outcome:
     thread_hurts = figures["thread_p99_us"] > 3 * figures["off_p99_us"]
     process_spares = figures["process_p99_us"] < 0.5 * figures["thread_p99_us"]
     if gil_enabled():
-        verdict = ("a computing thread holds the GIL for a switch interval at a time, so the loop waits for it even "
-                   "in threaded mode; the same work in a process leaves the loop alone")  # fmt: skip
+        thread_p99, process_p99 = figures["thread_p99_us"] / 1e3, figures["process_p99_us"] / 1e3
+        thread_said = (
+            f"a computing thread holds the GIL for a switch interval at a time, so the loop waits for it even in "
+            f"threaded mode (p99 lateness {thread_p99:.1f} ms)" if thread_hurts
+            else f"the computing thread hardly delayed the loop this time (p99 {thread_p99:.1f} ms; unexpected)"
+        )  # fmt: skip
+        process_said = (
+            f"the same work in a process leaves the loop alone (p99 {process_p99:.2f} ms)" if process_spares
+            else f"the process delayed the loop too (p99 {process_p99:.2f} ms): the machine was busy"
+        )  # fmt: skip
+        verdict = f"{thread_said}; {process_said}"
         ok = thread_hurts and process_spares
     else:
         verdict = f"{python_line()}: the helper thread computes beside the loop instead of taking turns with it"
