@@ -572,3 +572,11 @@ def test_the_io_key_says_which_mode_the_loop_switched_to_or_why_it_stayed():
     assert watch.outcome(snap("threaded", old)) is None  # an earlier refusal is not this one's
     new = "   2.00 s  mode_refused: asyncio: the firmware link is a UDP socket"
     assert watch.outcome(snap("threaded", old, new)) == "I/O stays threaded: asyncio: the firmware link is a UDP socket"
+
+
+def test_a_share_of_missed_deadlines_reads_as_a_person_writes_it():
+    from sim.view.panels import _percent
+
+    assert [_percent(v) for v in (0.04, 0.4, 9.96, 12.3, 99.6, 99.99, 100.0)] == [
+        "<0.1 %", "0.4 %", "10.0 %", "12 %", "99.6 %", "99.9 %", "100 %",
+    ]  # fmt: skip

@@ -399,7 +399,7 @@ def _counts(surface, x: int, y: int, width: int, shown: list[str], snapshot: Sna
         text.draw(surface, mode, (x, y), "mono", colour)
         text.draw(surface, f"{ticks:,}", (x + int(width * 0.52), y), "mono", TEXT, anchor="topright")
         # of the deadlines that passed in this mode (each tick kept one, each missed one was skipped)
-        share = f" ({100.0 * missed / (ticks + missed):.2g} %)" if missed else ""
+        share = f" ({_percent(100.0 * missed / (ticks + missed))})" if missed else ""
         text.draw(surface, f"{missed:,}{share}", (x + width, y), "mono", STALL if missed else TEXT, anchor="topright")
         y += line
     return y
@@ -499,3 +499,14 @@ def draw_ports(surface: pygame.Surface, rect: pygame.Rect, ports: list[PortView]
         y += row_h
     if hidden:
         text.draw(surface, f"+ {hidden} more ports", (inner.left, y), "small", DIM)
+
+
+def _percent(value: float) -> str:
+    """A share as a person writes it: "0.4 %", "12 %", "99 %", never "1e+02 %"."""
+    if value < 0.1:
+        return "<0.1 %"
+    if value < 10.0:
+        return f"{value:.1f} %"
+    if value < 99.5:
+        return f"{value:.0f} %"
+    return f"{min(value, 99.9):.1f} %" if value < 100.0 else "100 %"
