@@ -580,3 +580,21 @@ def test_a_share_of_missed_deadlines_reads_as_a_person_writes_it():
     assert [_percent(v) for v in (0.04, 0.4, 9.96, 12.3, 99.6, 99.99, 100.0)] == [
         "<0.1 %", "0.4 %", "10.0 %", "12 %", "99.6 %", "99.9 %", "100 %",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("camera", ["pilot", "chase"])
+def test_labels_of_a_crashed_fleet_overlap_neither_each_other_nor_a_panel_nor_a_helicopter(screen, camera):
+    """Six helicopters crashed side by side, the loop stalled: every one is labelled, and no label covers
+    another, the HUD, the stall counter or a helicopter (before, they were drawn on top of each other)."""
+    renderer = Renderer(SIZE)
+    fleet = [vehicle((0.0, east, 0.0), roll=1.5, rpm=0.0, crashed=True) for east in (-1.5, -0.9, -0.3, 0.3, 0.9, 1.5)]
+    draw(screen, snapshot(fleet, io_mode="blocking", stalled_s=0.5), UiState(focus=1, camera=camera), renderer=renderer)
+    placed = renderer.placed_labels
+    names = sorted(request.lines[-1][0] for request, _ in placed if request.lines[-1][0].startswith("#"))
+    assert names == [f"#{i}" for i in range(6)]
+    assert all(request.lines[0][0] == "CRASHED" for request, _ in placed if request.lines[-1][0].startswith("#"))
+    rects = [rect for _, rect in placed]
+    assert all(not a.colliderect(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
+    assert len(renderer.label_obstacles) > 6  # the HUD's card, chips and gimbals, the stall counter, the helicopters
+    assert all(rect.collidelist(renderer.label_obstacles) < 0 for rect in rects)
+    assert count_near(screen, CRASH_TEXT, renderer.layout(SIZE, 0).scene, tolerance=6) > 6 * 40

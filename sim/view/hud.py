@@ -69,8 +69,10 @@ def draw_hud(
     scale: float,
     radio: str = "",  # what the view's transmitter reads back (its telemetry screen), if anything
     hover_collective_deg: float | None = None,  # the hover trim's collective: a mark on the collective bar
+    occupied: list[pygame.Rect] | None = None,  # gets the rectangles the HUD holds (no label goes there)
 ) -> int:
     """Draw the HUD over the scene; returns the bottom of the instruments card (top left)."""
+    held = occupied if occupied is not None else []
     vehicle = snapshot.vehicles[focus % len(snapshot.vehicles)] if snapshot.vehicles else None
     pad = max(4, int(10 * scale))
     bottom = rect.top + pad
@@ -78,13 +80,18 @@ def draw_hud(
         card = _instruments(
             surface, rect, vehicle, focus % len(snapshot.vehicles), snapshot, text, scale, pad, hover_collective_deg
         )
-        _chips(surface, rect, card.right + pad, vehicle, snapshot, text, scale, pad)
+        held.append(card)
+        held.extend(_chips(surface, rect, card.right + pad, vehicle, snapshot, text, scale, pad))
         bottom = card.bottom
     else:
         text.draw(surface, "no vehicles in this snapshot", rect.center, "title", TEXT, anchor="center", shadow=True)
-    _gimbals(surface, rect, snapshot, text, scale, pad, radio)
+    held.extend(_gimbals(surface, rect, snapshot, text, scale, pad, radio))
     hint = f"{camera} · Tab next heli · 1/2 camera · F1 help"
-    text.draw(surface, hint, (rect.right - pad, rect.bottom - pad), "small", TEXT, anchor="bottomright", shadow=True)
+    held.append(
+        text.draw(
+            surface, hint, (rect.right - pad, rect.bottom - pad), "small", TEXT, anchor="bottomright", shadow=True
+        )
+    )
     return bottom
 
 
@@ -271,8 +278,10 @@ def _clip_half_plane(points, centre, normal, offset) -> list[tuple[float, float]
 # ------------------------------------------------------------------------------------------ status
 
 
-def _chips(surface, rect, min_left: int, v: VehicleView, snapshot: Snapshot, text: Text, scale, pad) -> None:
-    """Status chips along the top of the scene, centred, right of the instruments card."""
+def _chips(
+    surface, rect, min_left: int, v: VehicleView, snapshot: Snapshot, text: Text, scale, pad
+) -> list[pygame.Rect]:
+    """Status chips along the top of the scene, centred, right of the instruments card; returns their boxes."""
     chips = []
     if v.crashed:
         chips.append(("CRASHED", BAD))
@@ -294,26 +303,32 @@ def _chips(surface, rect, min_left: int, v: VehicleView, snapshot: Snapshot, tex
     total = sum(s.get_width() + 2 * hpad for s in surfaces) + gap * (len(surfaces) - 1)
     x = max(rect.centerx - total // 2, min_left)
     y = rect.top + pad
+    boxes = []
     for (_, colour), s in zip(chips, surfaces, strict=True):
         box = pygame.Rect(x, y, s.get_width() + 2 * hpad, s.get_height() + int(6 * scale))
         pygame.draw.rect(surface, colour, box, border_radius=max(2, int(5 * scale)))
         surface.blit(s, s.get_rect(center=box.center))
+        boxes.append(box)
         x = box.right + gap
+    return boxes
 
 
 # ------------------------------------------------------------------------------------------ sticks
 
 
-def _gimbals(surface, rect, snapshot: Snapshot, text: Text, scale, pad, radio: str = "") -> None:
+def _gimbals(surface, rect, snapshot: Snapshot, text: Text, scale, pad, radio: str = "") -> list[pygame.Rect]:
+    """The transmitter's two gimbals in a card at the bottom left, the radio's telemetry line above it;
+    returns what they cover."""
     size = int(78 * scale)
     gap = int(14 * scale)
     label_h = text.height("small")
     card = pygame.Rect(0, 0, 2 * size + gap + 2 * pad, size + 2 * label_h + int(16 * scale))
     card.bottomleft = (rect.left + pad, rect.bottom - pad)
     darken(surface, card)
+    covered = [card]
     if radio:
-        text.draw(surface, radio, (card.left, card.top - int(3 * scale)), "small", TEXT, anchor="bottomleft",
-                  shadow=True, max_width=rect.width - 2 * pad)  # fmt: skip
+        covered.append(text.draw(surface, radio, (card.left, card.top - int(3 * scale)), "small", TEXT,
+                                 anchor="bottomleft", shadow=True, max_width=rect.width - 2 * pad))  # fmt: skip
     sticks = list(snapshot.sticks_us) + [STICK_CENTRE_US] * 4
     fresh = bool(snapshot.sticks_fresh)
     left = (stick_position(sticks[CHANNEL_YAW]), stick_position(sticks[CHANNEL_COLLECTIVE]))
@@ -345,6 +360,7 @@ def _gimbals(surface, rect, snapshot: Snapshot, text: Text, scale, pad, radio: s
         anchor="bottomleft",
         max_width=card.width - 2 * pad,
     )
+    return covered
 
 
 def _gimbal(surface: pygame.Surface, box: pygame.Rect, sx: float, sy: float, fresh: bool) -> None:

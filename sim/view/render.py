@@ -22,6 +22,7 @@ import pygame
 
 from sim.view.camera import CHASE_FOV_DEG, PILOT_FOV_DEG
 from sim.view.hud import darken, draw_hud
+from sim.view.labels import LabelRequest, draw_labels, lay_out
 from sim.view.model import DEFAULT_ROTOR_RADIUS_M
 from sim.view.panels import BANNER_COLORS, draw_ports, draw_timing
 from sim.view.scene import Scene
@@ -230,6 +231,8 @@ class Renderer:
         self._scale = ui_scale(size)
         self._text = Text(self._scale)
         self._help = None
+        self.placed_labels: list[tuple[LabelRequest, pygame.Rect]] = []  # where the last frame's labels went
+        self.label_obstacles: list[pygame.Rect] = []  # what they kept clear of: panels, overlays, helicopters
 
     def layout(self, size: tuple[int, int], port_count: int) -> Layout:
         """The rectangles of a frame on a surface of ``size`` showing ``port_count`` ports."""
@@ -263,10 +266,15 @@ class Renderer:
             try:
                 zoom = CHASE_FOV_DEG / cam.fov_deg if ui.camera == "chase" else PILOT_FOV_DEG / cam.fov_deg
                 label = f"{ui.camera} view" + (f" (zoom {zoom:.1f}x)" if zoom > 1.05 else "")
+                occupied: list[pygame.Rect] = []
                 card_bottom = draw_hud(
-                    surface, scene, snapshot, focus, label, text, scale, ui.radio, ui.hover_collective_deg
+                    surface, scene, snapshot, focus, label, text, scale, ui.radio, ui.hover_collective_deg, occupied
                 )
-                self._scene_overlays(surface, scene, snapshot, ui, now_monotonic, card_bottom)
+                occupied += self._scene_overlays(surface, scene, snapshot, ui, now_monotonic, card_bottom)
+                # the labels last, where no panel, overlay, helicopter or other label is (sim.view.labels)
+                self.label_obstacles = occupied + self._scene.heli_rects
+                self.placed_labels = lay_out(self._scene.labels, self.label_obstacles, scene, text)
+                draw_labels(surface, self.placed_labels, text)
             finally:
                 surface.set_clip(previous_clip)
         draw_timing(surface, layout.panel, layout.banner, snapshot, now_monotonic, text, scale)
@@ -275,14 +283,18 @@ class Renderer:
         if ui.help:
             self._draw_help(surface)
 
-    def _scene_overlays(self, surface, scene: pygame.Rect, snapshot: Snapshot, ui: UiState, now: float, top: int):
+    def _scene_overlays(
+        self, surface, scene: pygame.Rect, snapshot: Snapshot, ui: UiState, now: float, top: int
+    ) -> list[pygame.Rect]:
+        """The stall frame and counter, PAUSED, the tour's caption and the message line; returns what they cover."""
         text = self._text
         scale = self._scale
+        covered = []
         stalled_ms = snapshot.stalled_ms(now) if snapshot.last_tick_monotonic > 0 and not snapshot.finished else 0.0
         if stalled_ms >= SCENE_STALL_MS:
             # a stall long enough to see: a red frame round the scene, which froze with the loop
             pygame.draw.rect(surface, STALL_FRAME, scene, max(2, int(4 * scale)))
-            text.draw(
+            stall = text.draw(
                 surface,
                 f"no tick for {stalled_ms:,.0f} ms",
                 (scene.centerx, top + int(12 * scale)),
@@ -291,18 +303,23 @@ class Renderer:
                 anchor="midtop",
                 shadow=True,
             )
+            covered.append(stall)
         if snapshot.paused:
-            text.draw(surface, "PAUSED", scene.center, "big", (255, 255, 255), anchor="center", shadow=True)
+            covered.append(
+                text.draw(surface, "PAUSED", scene.center, "big", (255, 255, 255), anchor="center", shadow=True)
+            )
         if snapshot.caption:
-            self._caption(surface, scene, snapshot.caption)
+            covered.append(self._caption(surface, scene, snapshot.caption))
         if ui.message:
             s = text.render(ui.message, "title", (255, 255, 255))
             box = s.get_rect().inflate(int(24 * scale), int(10 * scale))
             box.midbottom = (scene.centerx, scene.bottom - int(12 * scale))
             darken(surface, box, edge=(200, 206, 220))
             surface.blit(s, s.get_rect(center=box.center))
+            covered.append(box)
+        return covered
 
-    def _caption(self, surface: pygame.Surface, scene: pygame.Rect, caption: list[str]) -> None:
+    def _caption(self, surface: pygame.Surface, scene: pygame.Rect, caption: list[str]) -> pygame.Rect:
         """The tour's title, paragraphs and "now: ..." line, in a box at the top right of the scene."""
         text, scale = self._text, self._scale
         pad = int(12 * scale)
@@ -319,6 +336,7 @@ class Renderer:
         for line, style, colour in lines:
             text.draw(surface, line, (box.left + pad, y), style, colour, max_width=inner)
             y += text.height(style) + int(3 * scale)
+        return box
 
     def _draw_help(self, surface: pygame.Surface) -> None:
         if self._help is None:

@@ -28,6 +28,7 @@ from sim.view.camera import (
     pilot_camera,
     quat_to_matrix,
 )
+from sim.view.labels import LabelRequest
 from sim.view.model import DISC_UNIT, HeliModel, heli_model
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ PAD_COLOUR = (150, 150, 140)
 PAD_MARK = (235, 235, 225)
 HELI_COLOURS = ((236, 184, 42), (220, 86, 64), (72, 140, 232), (126, 200, 90), (196, 112, 222), (60, 196, 196))
 CRASHED_COLOUR = (92, 40, 36)
+# the order labels are laid out in (sim.view.labels): the focused helicopter (0), the crashed ones, the
+# others, then the compass letters on the ground, which give way to everything
+_CRASHED_RANK = 1_000_000
+_FLYING_RANK = 2_000_000
+_COMPASS_RANK = 3_000_000
 METAL = (70, 72, 78)
 CANOPY = (40, 58, 82)
 BLADE = (30, 30, 34)
@@ -141,6 +147,8 @@ class Scene:
 
     def __init__(self) -> None:
         self._gradients: dict[tuple[int, int], tuple[pygame.Surface, pygame.Surface]] = {}
+        self.labels: list[LabelRequest] = []  # laid out by the renderer once the panels are drawn (sim.view.labels)
+        self.heli_rects: list[pygame.Rect] = []  # where the helicopters are on the screen: no label covers one
         gs = np.arange(-GRID_HALF_M, GRID_HALF_M + 0.5 * GRID_STEP_M, GRID_STEP_M)
         pieces = np.arange(-GRID_HALF_M, GRID_HALF_M + 0.5 * GRID_PIECE_M, GRID_PIECE_M)
         # grid lines cut in pieces, line by line (runs of pieces in one fade band are drawn as one line)
@@ -189,6 +197,7 @@ class Scene:
     ) -> None:
         previous_clip = surface.get_clip()
         surface.set_clip(rect)
+        self.labels, self.heli_rects = [], []
         try:
             self._draw_backdrop(surface, rect, cam)
             self._draw_pad_and_grid(surface, rect, cam, text)
@@ -274,8 +283,8 @@ class Scene:
         for label, p in (("N", (edge, 0.0, 0.0)), ("E", (0.0, edge, 0.0)), ("W", (0.0, -edge, 0.0))):
             c = cam.to_camera(np.array([p], dtype=float))[0]
             if c[2] > 1.0 and abs(c[0]) < c[2] * 2 and abs(c[1]) < c[2] * 2:
-                x, y = cam.project(c)
-                text.draw(surface, label, (x, y), "bold", GRID_LINE, anchor="midbottom")
+                x, y = cam.project(c)  # on the ground at the grid's edge, or not at all where a helicopter is
+                self.labels.append(LabelRequest(((label, "bold", GRID_LINE),), x, y + 2, y, _COMPASS_RANK, fixed=True))
 
     def _draw_pilot_post(self, surface: pygame.Surface, cam: Camera) -> None:
         foot = np.array(PILOT_EYE_NED_M) * (1.0, 1.0, 0.0)
@@ -459,6 +468,8 @@ class Scene:
         cx = 0.5 * (left + right)
         if not surface.get_clip().collidepoint(cx, top):
             return  # the heli is at the edge of the view: no label hanging at the border
+        self.heli_rects.append(pygame.Rect(int(left), int(top), int(right - left) + 1, int(bottom - top) + 1))
+        crashed = (("CRASHED", "bold", CRASH_TEXT),) if v.crashed else ()
         if focused:
             pad = 6
             left, right, top, bottom = left - pad, right + pad, top - pad, bottom + pad
@@ -469,13 +480,12 @@ class Scene:
                 pygame.draw.line(surface, FOCUS_COLOUR, (x0, y0), (x0, y0 + dy * arm), 2)
             tip = (cx, top - 4)
             pygame.draw.polygon(surface, FOCUS_COLOUR, [tip, (cx - 6, tip[1] - 9), (cx + 6, tip[1] - 9)])
-            text.draw(surface, f"#{index}", (cx, tip[1] - 10), "bold", FOCUS_COLOUR, anchor="midbottom", shadow=True)
-            label_y = tip[1] - 10 - text.height("bold")
+            lines = (*crashed, (f"#{index}", "bold", FOCUS_COLOUR))
+            self.labels.append(LabelRequest(lines, cx, tip[1] - 8, bottom, 0, must_show=True))
         else:
-            text.draw(surface, f"#{index}", (cx, top - 3), "small", LABEL_COLOUR, anchor="midbottom", shadow=True)
-            label_y = top - 3 - text.height("small")
-        if v.crashed:
-            text.draw(surface, "CRASHED", (cx, label_y), "bold", CRASH_TEXT, anchor="midbottom", shadow=True)
+            lines = (*crashed, (f"#{index}", "small", LABEL_COLOUR))
+            rank = (_CRASHED_RANK if v.crashed else _FLYING_RANK) + index
+            self.labels.append(LabelRequest(lines, cx, top - 1, bottom, rank))
 
 
 class _Posed:
