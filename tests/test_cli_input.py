@@ -258,3 +258,27 @@ def test_verbose_before_or_after_the_command(argv, verbose):
     from sim.cli import build_parser
 
     assert build_parser(argv).parse_args(argv).verbose is verbose
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [(10_000.0, "vehicles", "10,000 vehicles"), (3_075_714.0, "1/s", "3.08 M/s"), (362_900.0, "1/s", "362.9 k/s"),
+     (9.5, "1/s", "9.5 /s"), (17.73, "us", "17.7 us"), (0.306, "us", "0.306 us"), (0.508, "x", "0.51x"),
+     (1234.5, "ms", "1,234 ms"), (576, "calls", "576 calls"), (1.0, "ratio", "1 ratio")],
+)  # fmt: skip
+def test_bench_figures_read_as_a_person_writes_them(value, unit, text):
+    from sim.cli.bench import format_value
+
+    assert format_value(value, unit) == text
+
+
+def test_bench_prints_a_table_whose_numbers_line_up(capsys):
+    from sim.bench import Result
+    from sim.cli.bench import print_table
+
+    print_table([Result("step", "single_step_us", 17.73, "us"), Result("step", "batch_size", 10_000, "vehicles"),
+                 Result("step", "single_step_speed_vs_jsbsim", 0.508, "x")])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["single_step_us", "batch_size", "single_step_speed_vs_jsbsim"]
+    ends = {line.index(number) + len(number) for line, number in zip(lines, ("17.7", "10,000", "0.51"), strict=True)}
+    assert len(ends) == 1  # right-aligned

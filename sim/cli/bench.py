@@ -62,15 +62,14 @@ def run(args: argparse.Namespace) -> int:
         if name in plots:
             options["figures"] = figures
         rows = BENCHMARKS[name](quick=args.quick, **options)
-        for result in rows:
-            results.append(result)
-            metric = f"{result.metric} [{result.protocol}]" if result.protocol else result.metric
-            print(f"  {result.bench:<9} {metric:<44} {result.value:>14,.2f} {result.unit}")
+        results.extend(rows)
+        print(f"\n{name}:")
+        print_table(rows)
         if name in plots:
             from sim.plots import plot
 
             try:
-                print(f"  {name:<9} figure: {plot(name, rows, figures, plots[name])}")
+                print(f"  figure: {plot(name, rows, figures, plots[name])}")
             except OSError as error:  # the figures are printed above: only the picture is lost
                 reason = error.strerror or error
                 print(f"heli-sim bench: error: --plot {plots[name]}: cannot write it: {reason}", file=sys.stderr)
@@ -81,6 +80,44 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         return 128 + interrupted[0]  # 130 Ctrl-C, 143 SIGTERM, as for fly
     return EXIT_OK if written else EXIT_BAD_INPUT
+
+
+def print_table(rows: list) -> None:
+    """One benchmark's figures as a table a person reads: the metric (the ``--json`` key), then the value
+    in its unit, rounded as a person writes it ("2.74 M/s", "17.7 us", "10,000 vehicles", "0.51x")."""
+    labels = [f"{r.metric} [{r.protocol}]" if r.protocol else r.metric for r in rows]
+    cells = [_cell(format_value(r.value, r.unit)) for r in rows]
+    width = max((len(label) for label in labels), default=0)
+    number_width = max((len(number) for number, _ in cells), default=0)
+    for label, (number, unit) in zip(labels, cells, strict=True):
+        print(f"  {label:<{width}}  {number:>{number_width}} {unit}".rstrip())
+
+
+def _cell(text: str) -> tuple[str, str]:
+    """(number, unit) of a formatted value, so that the numbers line up: "2.74 M/s", "0.51x"."""
+    if " " not in text and text.endswith("x"):
+        return text[:-1], "x"
+    number, _, unit = text.partition(" ")
+    return number, unit
+
+
+def format_value(value: float, unit: str) -> str:
+    """``value`` in ``unit`` as a person writes it: whole numbers with separators, rates in k or M a second,
+    times and other measures to three significant figures, ratios as 1.23x."""
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "1/s":
+        magnitude = abs(value)
+        if magnitude >= 1e6:
+            return f"{value / 1e6:.2f} M/s"
+        if magnitude >= 1e4:
+            return f"{value / 1e3:.1f} k/s"
+        return f"{value:,.1f} /s"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,} {unit}".rstrip()
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}".rstrip()
+    return f"{value:.3g} {unit}".rstrip()
 
 
 def _to_stderr(line: str) -> None:
