@@ -25,6 +25,7 @@ __all__ = [
     "MODE_ANGLE_US",
     "MODE_RESCUE_US",
     "neutral_channels",
+    "takeover_collective_stick",
     "to_pilot_input",
 ]
 
@@ -44,6 +45,18 @@ def neutral_channels(count: int, channel_map: ChannelMap) -> np.ndarray:
     if channel_map.hold_channel:
         frames[:, channel_map.hold_channel - 1] = CENTRE_US - HALF_RANGE_US
     return frames
+
+
+def takeover_collective_stick(hover_collective_deg: float, collective_max_deg: float, channel_map: ChannelMap) -> float:
+    """The collective stick (-1..1 as a transmitter sends it: 1500 + 500 x stick microseconds) that the
+    flight's calibration and reversal turn into ``hover_collective_deg``: where a transmitter taking
+    over a hovering helicopter puts its collective."""
+    normalised = hover_collective_deg / collective_max_deg
+    if "collective" in channel_map.reversed:
+        normalised = -normalised
+    low, centre, high = channel_map.calibration("collective")
+    pulse_us = centre + normalised * ((high - centre) if normalised >= 0.0 else (centre - low))
+    return (pulse_us - CENTRE_US) / HALF_RANGE_US
 
 
 def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map: ChannelMap) -> PilotInput:

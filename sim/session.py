@@ -28,7 +28,7 @@ from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
 from sim.loop import Clock, FlightLoop, MonotonicClock
 from sim.ports.virtual import VirtualEndpoint
-from sim.rc import CENTRE_US, HALF_RANGE_US
+from sim.rc import takeover_collective_stick
 from sim.view.shared import start_resource_tracker
 from sim.wiring import FlightIO, InProcessIO, PortIO
 
@@ -210,15 +210,9 @@ def _hover_takeover(loop: FlightLoop, config: FlightConfig) -> dict[str, object]
     that gives the hover trim's collective through the flight's calibration, and that collective."""
     flight = loop.flight
     hover_deg = flight.trim.collective_deg
-    normalised = hover_deg / flight.heli.controller.collective_max_deg
-    cmap = config.rc
-    if "collective" in cmap.reversed:
-        normalised = -normalised
-    low, centre, high = cmap.calibration("collective")
-    pulse_us = centre + normalised * ((high - centre) if normalised >= 0.0 else (centre - low))
     return {
         "start_hover": config.flight.start == "hover",
-        "hover_collective": (pulse_us - CENTRE_US) / HALF_RANGE_US,
+        "hover_collective": takeover_collective_stick(hover_deg, flight.heli.controller.collective_max_deg, config.rc),
         "hover_collective_deg": hover_deg,
     }
 

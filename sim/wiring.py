@@ -42,7 +42,7 @@ from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.protocols.hsf import ServoCommand, VehicleStateMsg
 from sim.protocols.mavlink import TelemetrySample
 from sim.protocols.mavlink_fc import GroundStationLink
-from sim.rc import CHANNEL_COUNT, neutral_channels
+from sim.rc import CHANNEL_COUNT, neutral_channels, takeover_collective_stick
 from sim.stats import LogHistogram
 
 __all__ = ["FlightIO", "InProcessIO", "PortIO", "build_port"]
@@ -259,6 +259,12 @@ class PortIO:
         ]  # fmt: skip
         if settings.pilot_is_joystick:
             args += ["--joystick-map", json.dumps(to_table(self.config.joystick))]
+            if settings.start == "hover":  # the joystick takes over a hovering helicopter hovering
+                flight = self.flight
+                stick = takeover_collective_stick(
+                    flight.trim.collective_deg, flight.heli.controller.collective_max_deg, cmap
+                )
+                args += ["--hover-collective", repr(stick)]
         return [*args, "--airborne"] if settings.start == "hover" else args
 
     # --- life cycle

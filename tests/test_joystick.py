@@ -344,6 +344,46 @@ def test_the_views_transmitter_flies_by_a_joystick_and_goes_failsafe_while_it_is
     assert summary["vehicles"][0]["rotor_speed_rpm"] > 0  # from rest: armed by the radio's switch, it spun up
 
 
+def test_a_joystick_takes_over_a_hovering_start_hovering_until_the_pilot_moves(tmp_path, monkeypatch):
+    """``--pilot joystick --start hover`` with the radio's switches off and its collective low: the
+    transmitter holds the hover (armed, angle, the hover collective) instead of dropping the helicopter,
+    until the pilot moves; then the joystick's own sticks fly (here: the arm switch off)."""
+    joystick = VirtualJoystick(tmp_path / "joystick.json")
+    joystick.set(axes={2: -1.0, 4: -1.0})  # collective low, disarmed: as a radio lies on the desk
+    monkeypatch.setenv(VIRTUAL_ENV, str(joystick.path))
+    config = apply_overrides(FlightConfig(), heli="trex450", pilot="joystick", start="hover", duration_s=30.0)
+    config = replace(config, ports=(PortSpec(role="rc-in", protocol="crsf"), PortSpec(role="servo")))
+    cmap = config.rc
+    seen: dict[str, tuple[float, float, float]] = {}  # what was flown: (arm us, collective us, altitude m)
+
+    def watch(loop) -> None:
+        frame = loop.io._flown[0]
+        flown = (
+            float(frame[cmap.arm - 1]),
+            float(frame[cmap.collective - 1]),
+            float(loop.flight.vehicles.altitude_m[0]),
+        )
+        heard = loop.io.rc_port._last_t is not None
+        if "held" not in seen and heard and loop.flight_time_s > 1.5:  # held 1.5 s of flight by the takeover
+            seen["held"] = flown
+            joystick.set(axes={2: -0.9})  # the pilot moves the collective: the joystick flies from now
+        elif "held" in seen and "moved" not in seen and flown[1] < 1100.0:
+            seen["moved"] = flown
+            loop.request_stop("the pilot moved")
+
+    with flight_session(config, heli("trex450").config, before_tick=watch) as loop:
+        loop.run()
+    summary = loop.summary()
+    assert summary["stop_reason"] == "the pilot moved", summary["events"]
+    arm, collective, altitude = seen["held"]
+    hover_us = 1500.0 + 500.0 * loop.flight.trim.collective_deg / heli("trex450").config.controller.collective_max_deg
+    assert arm == 2000.0 and collective == pytest.approx(hover_us, abs=1.0)  # armed, at the hover collective
+    assert altitude == pytest.approx(5.0, abs=0.5) and not summary["vehicles"][0]["crashed"]  # still hovering
+    assert seen["moved"][0] == 1000.0  # then the radio's own switch: disarmed
+    details = " ".join(e["detail"] for e in summary["events"] if e["kind"] == "transmitter")
+    assert "the pilot moved: the joystick flies" in details
+
+
 def test_calibrate_joystick_keeps_the_layouts_inversions_names_axes_from_0_and_spares_a_flight_file(tmp_path):
     """A gamepad (generic: pitch and collective inverted) left alone for half a second, --reverse yaw:
     the table inverts pitch, collective and yaw (the flip is on top of the layout's), the sticks that

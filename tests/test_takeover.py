@@ -43,3 +43,16 @@ def test_a_ground_start_is_not_taken_over():
     takeover = _hover_takeover(SimpleNamespace(flight=Flight(load_heli("xcell60"), config)), config)
     assert takeover["start_hover"] is False
     assert not StickState().armed and math.isclose(StickState().collective, 0.0)
+
+
+def test_a_joystick_is_held_at_the_hover_until_a_stick_or_a_switch_moves():
+    from sim.joystick.sticks import ANGLE, RATE, HoverTakeover, JoystickReading
+
+    resting = JoystickReading(0.02, -0.03, -1.0, 0.0, armed=False, mode=RATE)
+    takeover = HoverTakeover(0.46)
+    held = takeover.apply(resting)
+    assert (held.armed, held.mode, held.collective, held.roll) == (True, ANGLE, 0.46, 0.0)
+    assert takeover.apply(replace(resting, roll=0.02 + 0.05)).collective == 0.46  # within the threshold: held
+    assert takeover.apply(replace(resting, mode=ANGLE)) == replace(resting, mode=ANGLE)  # a switch: handed over
+    assert not takeover.holding
+    assert takeover.apply(resting) == resting  # and it stays handed over

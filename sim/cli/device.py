@@ -106,6 +106,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--joystick-map", default="{}", help=argparse.SUPPRESS)  # the flight's [joystick], as JSON
     parser.add_argument("--airborne", action="store_true", help="transmitter: the flight starts in the air")
     parser.add_argument(
+        "--hover-collective",
+        type=float,
+        metavar="STICK",
+        help="transmitter with a joystick: the collective stick (-1..1) that hovers; with --airborne the joystick "
+        "takes over sending a hover (armed, angle, this collective) until the pilot moves a stick or a switch",
+    )
+    parser.add_argument(
         "--channel-map",
         type=channel_map_type,
         default=ChannelMap(),
@@ -136,7 +143,12 @@ def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], N
             mapping = build(JoystickMap, json.loads(args.joystick_map), source="--joystick-map", path="joystick")
         if args.joystick_preset:
             mapping = replace(mapping, preset=args.joystick_preset)
-        pilot = JoystickPilot(joystick_index(args.pilot), mapping, cmap, args.fleet, report)
+        takeover = None
+        if args.airborne and args.hover_collective is not None:
+            from sim.joystick.sticks import HoverTakeover
+
+            takeover = HoverTakeover(max(-1.0, min(1.0, args.hover_collective)))
+        pilot = JoystickPilot(joystick_index(args.pilot), mapping, cmap, args.fleet, report, takeover=takeover)
         return Transmitter(args.rate_hz, args.fleet, None, pilot, codec=codec)
     if args.pilot == "neutral":
         return Transmitter(

@@ -17,7 +17,7 @@ import numpy as np
 from heli.state import VehicleState
 from sim.config import ChannelMap, JoystickMap
 from sim.joystick.device import JoystickDevice, start_pygame
-from sim.joystick.sticks import MODE_NAMES, channels_us
+from sim.joystick.sticks import MODE_NAMES, HoverTakeover, channels_us
 
 __all__ = ["JoystickPilot", "joystick_index"]
 
@@ -38,6 +38,7 @@ class JoystickPilot:
         channel_map: ChannelMap,
         count: int,
         report: Callable[[str, str], None],
+        takeover: HoverTakeover | None = None,
     ):
         # the simulator checked it is there; unplugged since (or never there, run by hand), the
         # transmitter starts anyway and waits for one, as a radio without its gimbals would
@@ -46,6 +47,7 @@ class JoystickPilot:
         self.count = count
         self.report = report
         self._switches: tuple | None = None  # armed, mode, arm refused, hold: said when they change
+        self.takeover = takeover  # a hovering start: held until the pilot moves (sim.joystick.sticks)
         if self.device.connected:
             report("joystick", self.device.opened)
         else:
@@ -58,6 +60,10 @@ class JoystickPilot:
         if reading is None:
             self._switches = None  # read anew when it is back
             return None
+        if self.takeover is not None and self.takeover.holding:
+            reading = self.takeover.apply(reading)
+            if not self.takeover.holding:
+                self.report("transmitter", "joystick: the pilot moved: the joystick flies (it held the hover till now)")
         switches = (reading.armed, reading.mode, reading.arm_refused, reading.hold)
         if switches != self._switches:
             self._switches = switches

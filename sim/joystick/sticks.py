@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sim.config import STICKS, JoystickLayout, JoystickMap
 from sim.rc import ARM_THRESHOLD_US, CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, MODE_ANGLE_US, MODE_RESCUE_US
 
-__all__ = ["MODES_US", "MODE_NAMES", "JoystickReading", "JoystickSticks", "channels_us"]
+__all__ = ["MODES_US", "MODE_NAMES", "HoverTakeover", "JoystickReading", "JoystickSticks", "channels_us"]
 
 MODES_US = (1000.0, 1500.0, 2000.0)  # rate, angle, rescue
 MODE_NAMES = ("rate", "angle", "rescue")
@@ -38,6 +38,36 @@ class JoystickReading:
     mode: int  # index into MODE_NAMES
     arm_refused: bool = False  # the arm switch is on, the collective up: not armed until it is lowered
     hold: bool = False  # throttle hold: the motor stops, the controller flies on
+
+
+class HoverTakeover:
+    """A joystick taking over a helicopter that starts in a hover: until the pilot moves a stick (by more
+    than ``threshold`` of its throw from where it was first read) or a switch, the transmitter sends
+    what keeps it hovering (armed, angle mode, sticks centred, the collective at ``hover_collective``);
+    from then on, the joystick, as a trainer switch hands over.  Bring the collective to the hover
+    first: the handover takes every stick where it is."""
+
+    THRESHOLD = 0.1
+
+    def __init__(self, hover_collective: float, threshold: float = THRESHOLD):
+        self.hover_collective = hover_collective
+        self.threshold = threshold
+        self.holding = True
+        self._first: JoystickReading | None = None
+
+    def apply(self, reading: JoystickReading) -> JoystickReading:
+        if not self.holding:
+            return reading
+        first = self._first = self._first or reading
+        sticks_moved = any(
+            abs(getattr(reading, stick) - getattr(first, stick)) > self.threshold
+            for stick in ("roll", "pitch", "collective", "yaw")
+        )
+        switches_moved = (reading.armed, reading.mode, reading.hold) != (first.armed, first.mode, first.hold)
+        if sticks_moved or switches_moved:
+            self.holding = False
+            return reading
+        return JoystickReading(0.0, 0.0, self.hover_collective, 0.0, armed=True, mode=ANGLE)
 
 
 def channels_us(

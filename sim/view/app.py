@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sim.config import JoystickMap
     from sim.joystick.device import JoystickDevice
+    from sim.joystick.sticks import HoverTakeover
     from sim.view.render import Renderer, UiState
     from sim.view.shared import SnapshotReader
     from sim.view.sticks import CrsfSender, StickState
@@ -133,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     mapping = JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in given.items()})
     script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
     sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6, 7))))
+    takeover = None
     if options.get("start_hover") and "hover_collective" in options:  # take over a hovering helicopter hovering
         sticks.take_over_hover(float(options["hover_collective"]))
+        takeover = HoverTakeover(float(options["hover_collective"]))  # a joystick too, until the pilot moves
     commands = os.fdopen(args.commands_fd, "wb", buffering=0)
 
     def send(command: str) -> None:
@@ -246,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             pressed = pygame.key.get_pressed()
             held = {name for name, code in flying_keys.items() if pressed[code]}
             reading = joystick.read() if joystick is not None else None
+            if reading is not None and takeover is not None and takeover.holding:
+                reading = takeover.apply(reading)
             if reading is not None:
                 sticks.from_joystick(reading)
                 if (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold) != switches:
