@@ -369,7 +369,8 @@ def test_a_joystick_takes_over_a_hovering_start_hovering_until_the_pilot_moves(t
             joystick.set(axes={2: -0.9})  # the pilot moves the collective: the joystick flies from now
         elif "held" in seen and "moved" not in seen and flown[1] < 1100.0:
             seen["moved"] = flown
-            loop.request_stop("the pilot moved")
+        elif "moved" in seen and any("the pilot moved" in e.detail for e in loop.events if e.kind == "transmitter"):
+            loop.request_stop("the pilot moved")  # the transmitter's report comes a little after its frames
 
     with flight_session(config, heli("trex450").config, before_tick=watch) as loop:
         loop.run()

@@ -75,8 +75,11 @@ def test_bench_step_draws_the_cost_per_vehicle_against_fleet_size(tmp_path):
     assert f"figure: {figure}" in result.stdout
     image = drawn(figure)
     assert image.shape == (800, 500, 3) and colours_of(image) > 30
-    per_vehicle = [float(line.split()[2].replace(",", "")) for line in result.stdout.splitlines()
-                   if "fleet_step_us_per_vehicle_n" in line]  # fmt: skip
+    per_vehicle = [
+        float(line.split()[1].replace(",", ""))
+        for line in result.stdout.splitlines()
+        if "fleet_step_us_per_vehicle_n" in line
+    ]  # fmt: skip  (the table: metric, value, unit)
     assert len(per_vehicle) == 5 and per_vehicle[-1] < per_vehicle[0]  # a batch amortises the overhead
 
 
