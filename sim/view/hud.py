@@ -152,7 +152,7 @@ def _instruments(
     y += small + int(4 * scale)
     bar_w = card.right - x - int(10 * scale)
     coll = float(v.collective_deg)
-    label = f"collective {coll:+.1f}°" + (f" · hover {hover_deg:.1f}" if hover_deg is not None else "")
+    label = f"collective {coll:+.1f}°" + (f" · hover {hover_deg:.1f}°" if hover_deg is not None else "")
     mark = None if hover_deg is None else hover_deg / COLLECTIVE_RANGE_DEG
     _bar(surface, text, (x, y), bar_w, label, coll / COLLECTIVE_RANGE_DEG, BAR_COLLECTIVE, centred=True, scale=scale,
          mark=mark)  # fmt: skip

@@ -478,10 +478,8 @@ class Scene:
             for x0, y0, dx, dy in corners:
                 pygame.draw.line(surface, FOCUS_COLOUR, (x0, y0), (x0 + dx * arm, y0), 2)
                 pygame.draw.line(surface, FOCUS_COLOUR, (x0, y0), (x0, y0 + dy * arm), 2)
-            tip = (cx, top - 4)
-            pygame.draw.polygon(surface, FOCUS_COLOUR, [tip, (cx - 6, tip[1] - 9), (cx + 6, tip[1] - 9)])
             lines = (*crashed, (f"#{index}", "bold", FOCUS_COLOUR))
-            self.labels.append(LabelRequest(lines, cx, tip[1] - 8, bottom, 0, must_show=True))
+            self.labels.append(LabelRequest(lines, cx, top - 2, bottom + 2, 0, must_show=True, pointer=True))
         else:
             lines = (*crashed, (f"#{index}", "small", LABEL_COLOUR))
             rank = (_CRASHED_RANK if v.crashed else _FLYING_RANK) + index
