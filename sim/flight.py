@@ -474,7 +474,9 @@ class Flight:
             sink = vehicles.velocity_ned_m_s[:, 2]
             self.touchdown_sink_m_s[landed] = sink[landed]
             for index in np.flatnonzero(landed)[:_LISTED]:
-                events.append(("touchdown", f"vehicle {index}: {sink[index]:.2f} m/s at {self.sim_time_s:.3f} s"))
+                speed = sink[index]  # down positive: a skid that meets the ground while rising says so
+                how = f"sinking {speed:.2f} m/s" if speed >= 0.0 else f"rising {-speed:.2f} m/s"
+                events.append(("touchdown", f"vehicle {index}: {how} at {self.sim_time_s:.3f} s"))
         self.airborne = np.where(
             altitude > self._skid_height_m + _AIRBORNE_MARGIN_M, True, np.where(touching, False, self.airborne)
         )

@@ -80,8 +80,10 @@ def _cpu(quick: bool, show: Show = None) -> Outcome:
                "cores": float(os.cpu_count() or 1), "gil": float(gil_enabled())}  # fmt: skip
     lines = [
         f"{len(numbers)} numbers factorised one after another: {serial:.2f} s",
-        f"in {len(numbers)} threads:   {threads:.2f} s ({threads_ratio:.2f}x serial, round by round)",
-        f"in {workers} processes: {processes:.2f} s ({processes_ratio:.2f}x serial, round by round)",
+        f"in {len(numbers)} threads:   {threads:.2f} s ({threads_ratio:.2f}x the time of the same round's serial run)",
+        f"in {workers} processes: {processes:.2f} s ({processes_ratio:.2f}x the time of the same round's serial run)",
+        f"(times: medians of {rounds} rounds; ratios: the median of each round's own ratio, steadier, as this "
+        "machine's speed moves between rounds)",
     ]
     if gil_enabled():
         threads_ok = threads_ratio > 0.85  # no real speed-up: one thread computes at a time
@@ -190,8 +192,8 @@ def _fleet(quick: bool, show: Show = None) -> Outcome:
     alone = figures["in_process_vehicle_steps_per_s"]
     lines = [
         f"{FLEET:,} helicopters, {alone / 1e6:.2f} M vehicle-steps/s in this process",
-        f"in 2 threads:   {figures['threads_vehicle_steps_per_s'] / 1e6:.2f} M/s ({threads:.2f}x, round by round)",
-        f"in 2 processes: {figures['processes_vehicle_steps_per_s'] / 1e6:.2f} M/s ({processes:.2f}x, round by round)",
+        f"in 2 threads:   {figures['threads_vehicle_steps_per_s'] / 1e6:.2f} M/s ({threads:.2f}x the same round's)",
+        f"in 2 processes: {figures['processes_vehicle_steps_per_s'] / 1e6:.2f} M/s ({processes:.2f}x the same round's)",
     ]
     threads_ok = threads <= FLEET_THREADS_AT_MOST
     processes_ok = workers < 2 or processes >= FLEET_PROCESSES_AT_LEAST

@@ -182,5 +182,5 @@ def test_a_touchdown_is_an_event_with_its_sink_rate():
         events += flight.advance(2)
     touchdowns = [detail for kind, detail in events if kind == "touchdown"]
     assert touchdowns and touchdowns[0].startswith("vehicle 0: ")
-    sink = float(touchdowns[0].split(": ")[1].split(" m/s")[0])
+    sink = float(touchdowns[0].split("sinking ")[1].split(" m/s")[0])
     assert sink == pytest.approx(scripted_landing("trex700")["touchdown_sink"], abs=0.3)

@@ -282,3 +282,11 @@ def test_bench_prints_a_table_whose_numbers_line_up(capsys):
     assert [line.split()[0] for line in lines] == ["single_step_us", "batch_size", "single_step_speed_vs_jsbsim"]
     ends = {line.index(number) + len(number) for line, number in zip(lines, ("17.7", "10,000", "0.51"), strict=True)}
     assert len(ends) == 1  # right-aligned
+
+
+def test_output_cut_short_by_its_reader_is_141_as_the_shell_says_it():
+    """``heli-sim configs | head -1``: the reader goes away; no traceback, and not "an internal error" (1)."""
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "configs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141 and err == b""

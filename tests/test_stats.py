@@ -237,3 +237,14 @@ def test_a_fleet_too_heavy_for_its_loop_rate_is_said_in_the_summary_and_its_vehi
     assert "the loop ran " in text and "asked for" in text and "a tick took longer than the period" in text
     assert "... and 19980 more: 19980 ok" in text
     assert len(text.splitlines()) < 60
+
+
+def test_a_loop_held_up_by_blocking_io_is_told_to_use_threads_not_a_smaller_fleet():
+    """The seed demo in blocking mode: the summary says the loop waited on its ports, and how to
+    overlap the waits, rather than advising a smaller fleet (the fleet was never the cost)."""
+    from sim.report import _held_line
+
+    segment = {"io_mode": "blocking", "t_start_s": 0.0, "t_end_s": 3.0, "ticks": 6}
+    (_, line) = _held_line({"segments": [segment], "loop_hz": 500.0, "fc": None})
+    assert "waited on its ports in blocking I/O" in line and "--io threaded or asyncio" in line
+    assert "smaller fleet" not in line

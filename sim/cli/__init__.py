@@ -5,8 +5,8 @@ one line on stderr naming the problem and what was expected, and exit status 2, 
 Exit statuses: 0 done, 1 an unexpected internal error, 2 bad input, 3 a flight that ran but
 failed (a port failed, a vehicle diverged, a user controller failed, the log stopped early:
 ``sim.outcome``), 130 stopped by SIGINT, 143 stopped by SIGTERM (``sim.stopping``: at any
-moment, no traceback).  Running out of memory, file descriptors or processes is one line and 2
-(``sim.entry.out_of_resources``).
+moment, no traceback), 141 the reader of its output went away (a pipe into ``head``).  Running
+out of memory, file descriptors or processes is one line and 2 (``sim.entry.out_of_resources``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ EXIT_BAD_INPUT = 2
 EXIT_FLIGHT_FAILED = 3
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+EXIT_SIGPIPE = 141  # the reader of stdout went away (`heli-sim configs | head -2`), as the shell says it
 _MAX_MESSAGE_CHARS = 400
 VERBOSE_HELP = "log events to stderr as they happen"
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `heli-sim trim --heli xcell60 | head -3`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_INTERNAL
+        return EXIT_SIGPIPE
     except (MemoryError, OSError, RuntimeError, ImportError) as error:  # out of memory, descriptors, processes
         line = out_of_resources(error)
         if line is None:
