@@ -27,7 +27,7 @@ from sim.faults import FaultInjector
 from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
 from sim.loop import Clock, FlightLoop, MonotonicClock
-from sim.ports.virtual import VirtualEndpoint
+from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.rc import takeover_collective_stick
 from sim.view.shared import start_resource_tracker
 from sim.wiring import FlightIO, InProcessIO, PortIO
@@ -116,7 +116,7 @@ def flight_session(
             closing.callback(link.close)
         closing.callback(loop.faults.close)  # a stopped far end is let go, so it can be shut down in order
         closing.callback(loop.cpu_helper.close)
-        closing.callback(_close_view, loop)
+        closing.callback(_close_view, loop, io)
         try:
             if workers:
                 loop.record("workers", flight.start_workers(workers), t_s=0.0)
@@ -143,8 +143,11 @@ def _reap_emulators(io: FlightIO) -> None:
             endpoint.reap(deadline)
 
 
-def _close_view(loop: FlightLoop) -> None:
+def _close_view(loop: FlightLoop, io: FlightIO) -> None:
     if loop.view is not None:
+        for port in getattr(io, "ports", []):  # the view is the far end of the keyboard's rc-in: it leaves now
+            if isinstance(getattr(io, "endpoints", {}).get(port.name), HandoffEndpoint):
+                port.far_end_leaving = True
         loop.view.close(finished=True)
 
 

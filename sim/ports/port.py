@@ -186,6 +186,9 @@ class Port:
         self.stats = PortStats()
         self.state = "closed"
         self.last_state = "closed"  # the state before the last close (what the summary reports)
+        # the session is closing the far end itself (the view, the keyboard's transmitter, at the end of
+        # the flight): its hang-up is the end, not a lost device
+        self.far_end_leaving = False
         self._tx_seq = 0
         self._tx = FrameWriter()  # bytes written that the far end has not taken yet
         self._tx_fd: tuple[Any, int | None] = (None, None)  # (transport, the fd its frames go to): found once
@@ -544,6 +547,9 @@ class Port:
         # an event loop must not wait for an emulator to end: the next open (in the background) or
         # the final close ends it, and it sees the hang-up and exits meanwhile
         if self.state == "failed":  # given up already: its state says so to the end
+            return
+        if self.far_end_leaving:
+            self.close(end_far_end=False)
             return
         self.close(end_far_end=self.backend is None)
         self.state = "disconnected"
