@@ -69,3 +69,44 @@ def test_configs_command_lists_them_as_json(elsewhere):
     assert result.returncode == 0, result.stderr
     listed = {row["name"]: row["kind"] for row in json.loads(result.stdout)}
     assert listed == {f.name: f.kind for f in shipped_files()}
+
+
+def test_a_link_you_name_is_yours_even_broken(elsewhere):
+    (elsewhere / "configs").mkdir()
+    (elsewhere / "configs" / "seed-demo.toml").symlink_to(elsewhere / "nowhere.toml")
+    with pytest.raises(ConfigError, match="no such file"):
+        load_flight("configs/seed-demo.toml")  # not the shipped seed-demo in its place
+
+
+def test_your_own_copy_comes_before_the_shipped_file_of_that_name(elsewhere):
+    (elsewhere / "seed-demo.toml").write_text("[flight]\nfleet = 3\n")
+    assert load_flight("seed-demo").flight.fleet == 3
+    (elsewhere / "my-flight.toml").write_text("[flight]\nfleet = 2\n")
+    assert load_flight("my-flight").flight.fleet == 2  # .toml added for your own files too
+
+
+@pytest.mark.parametrize("name", ["a" * 252, "configs/" + "b" * 300, "ardupilot/" + "c" * 252])
+def test_names_too_long_for_the_file_system_are_one_line_errors(elsewhere, name):
+    with pytest.raises(ConfigError, match=r"name too long|no such file|not a valid"):
+        load_flight(name)
+
+
+def test_only_this_projects_own_tree_is_taken_for_the_source_checkout(tmp_path):
+    from sim.shipped import _is_this_project
+
+    assert _is_this_project(configs_dir().parent) or configs_dir().name == "_configs"
+    assert not _is_this_project(tmp_path)  # e.g. site-packages, where another package left a configs/
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "someone-else"\n')
+    assert not _is_this_project(tmp_path)
+
+
+def test_a_stray_unreadable_file_is_listed_as_such_not_a_crash(tmp_path, monkeypatch):
+    import sim.shipped
+
+    (tmp_path / "good.toml").write_text("# a flight\n[flight]\nfleet = 2\n")
+    (tmp_path / "latin1.toml").write_bytes(b"# caf\xe9\n[flight]\n")
+    (tmp_path / "dangling.toml").symlink_to(tmp_path / "nowhere")
+    monkeypatch.setattr(sim.shipped, "configs_dir", lambda: tmp_path)
+    listed = {f.name: f.summary for f in shipped_files()}
+    assert listed["good"] == "a flight"
+    assert listed["latin1"].startswith("(unreadable") and listed["dangling"].startswith("(unreadable")
