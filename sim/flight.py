@@ -41,6 +41,7 @@ from heli.control import (
 )
 from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel, step
 from heli.dynamics import steps as many_steps
+from heli.errors import ConfigError
 from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
@@ -79,6 +80,12 @@ class Flight:
         self.air: WindField | None = None  # built in reset(): turbulence, shear (None: the steady wind)
         self.flown_steps = 0  # physics steps since the flight began, resets included: the clock of gusts
         self.trim = solve_hover_trim(self.model)
+        if not config.fc.enabled and self.trim.collective_deg >= heli.controller.collective_max_deg:
+            raise ConfigError(
+                f"{heli.source}: controller.collective_max_deg = {heli.controller.collective_max_deg:g}: full "
+                f"collective stick would not hold a hover (the trim needs {self.trim.collective_deg:.1f} deg); "
+                f"expected more than {self.trim.collective_deg:.1f}"
+            )
         collective = math.radians(self.trim.collective_deg)
         self._hover_collective_rad = collective
         self.controller_params = heli.controller  # a ground station may change them (set_controller_params)

@@ -48,7 +48,7 @@ from sim.stats import LogHistogram
 __all__ = ["FlightIO", "InProcessIO", "PortIO", "build_port"]
 
 _DEVICE_POLL_S = 0.1  # how often the emulators' reports are read
-_SILENT_VEHICLES_NAMED = 8  # more silent vehicles than this share one failsafe_on event
+_SILENT_VEHICLES_NAMED = 8  # more vehicles than this going failsafe (or back) together share one event
 TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
 EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
 _DEVICE_FOR_ROLE = {"rc-in": "transmitter", "servo": "servo", "telemetry": "gcs", "link": "link", "rc-out": "gcs"}
@@ -348,10 +348,15 @@ class PortIO:
         frames = self._frames
         if self.ground is not None:  # a ground station's sticks count as pilot input (rc_override)
             frames, fresh = self.ground.apply(frames, fresh, self.flight, self._tick)
-        for vehicle in np.flatnonzero(fresh != self._was_fresh):
-            if self._had_frame[vehicle] or self._silent_told[vehicle]:
-                kind = "failsafe_off" if fresh[vehicle] else "failsafe_on"
-                self.events.push(kind, f"vehicle {vehicle}: pilot input {'back' if fresh[vehicle] else 'stale'}", now)
+        changed = np.flatnonzero((fresh != self._was_fresh) & (self._had_frame | self._silent_told))
+        for kind, back in (("failsafe_on", False), ("failsafe_off", True)):
+            group = changed[fresh[changed] == back]
+            what = "back" if back else "stale"
+            if len(group) > _SILENT_VEHICLES_NAMED:  # one radio for a fleet: one event, not one per vehicle
+                self.events.push(kind, f"vehicles {group[0]}..{group[-1]} ({len(group)}): pilot input {what}", now)
+            else:
+                for vehicle in group:
+                    self.events.push(kind, f"vehicle {vehicle}: pilot input {what}", now)
         self._was_fresh = fresh
         self._tell_silent_from_the_start(now, fresh)
         self._flown = frames

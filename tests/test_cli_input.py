@@ -264,7 +264,9 @@ def test_verbose_before_or_after_the_command(argv, verbose):
     ("value", "unit", "text"),
     [(10_000.0, "vehicles", "10,000 vehicles"), (3_075_714.0, "1/s", "3.08 M/s"), (362_900.0, "1/s", "362.9 k/s"),
      (9.5, "1/s", "9.5 /s"), (17.73, "us", "17.7 us"), (0.306, "us", "0.306 us"), (0.508, "x", "0.51x"),
-     (1234.5, "ms", "1,234 ms"), (576, "calls", "576 calls"), (1.0, "ratio", "1 ratio")],
+     (1234.5, "ms", "1,234 ms"), (576, "calls", "576 calls"), (1.0, "ratio", "1 ratio"), (999.7, "us", "1,000 us"),
+     (999_999.0, "1/s", "1.00 M/s"), (math.nan, "us", "n/a us"), (math.inf, "1/s", "n/a 1/s"),
+     (1e300, "us", "1e+300 us"), (1.2e-7, "s", "1.20e-07 s")],
 )  # fmt: skip
 def test_bench_figures_read_as_a_person_writes_them(value, unit, text):
     from sim.cli.bench import format_value

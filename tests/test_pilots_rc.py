@@ -397,3 +397,28 @@ def test_one_vehicle_decodes_bit_for_bit_as_in_a_batch(frame, fresh, reversed_):
     one = to_pilot_input(np.array([frame]), fresh, cmap).packed
     two = to_pilot_input(np.array([frame, frame]), fresh, cmap).packed
     assert np.array_equal(one[0], two[0]) and np.array_equal(two[0], two[1])
+
+
+def test_one_radio_flies_a_whole_fleet_and_its_dropout_is_one_event_not_one_per_vehicle(tmp_path):
+    """A CRSF rc-in has no vehicle index: its sticks fly all twelve helicopters, and when it goes
+    silent (an rc_silence fault) the failsafe of the twelve is one event each way."""
+    from sim.config import FaultSpec, PortSpec
+    from sim.session import flight_session
+
+    script = tmp_path / "sticks.toml"
+    script.write_text("[[at]]\nt = 0.0\narm = 2000\ncollective = 1730\n")
+    config = apply_overrides(FlightConfig(), fleet=12, start="hover", pilot=f"script:{script}", duration_s=20.0)
+    config = replace(config, ports=(PortSpec(role="rc-in", protocol="crsf"),),
+                     faults=(FaultSpec(kind="rc_silence", start_s=0.5, duration_s=0.6),))  # fmt: skip
+
+    def until_back(loop) -> None:
+        if any(e.kind == "failsafe_off" for e in loop.events):
+            loop.request_stop("the radio is back")
+
+    with flight_session(config, load_heli("xcell60")) as loop:
+        loop.before_tick = until_back
+        loop.run()
+    failsafe = [(e.kind, e.detail) for e in loop.events if e.kind.startswith("failsafe")]
+    assert ("failsafe_on", "vehicles 0..11 (12): pilot input stale") in failsafe, failsafe
+    assert ("failsafe_off", "vehicles 0..11 (12): pilot input back") in failsafe, failsafe
+    assert not any(detail.startswith("vehicle ") for _, detail in failsafe), failsafe

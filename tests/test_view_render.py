@@ -562,23 +562,28 @@ def test_the_io_key_says_which_mode_the_loop_switched_to_or_why_it_stayed():
         return SimpleNamespace(io_mode=mode, events=list(events))
 
     watch = IoSwitchWatch()
-    assert watch.outcome(snap("threaded")) is None  # nothing asked
-    watch.asked(snap("threaded"))
-    assert watch.outcome(snap("threaded")) is None  # not yet: the switch waits for a tick boundary
-    assert watch.outcome(snap("blocking")) == "I/O: blocking"
-    assert watch.outcome(snap("threaded")) is None  # said once
+    assert watch.outcome(snap("threaded"), 0.0) is None  # nothing asked
+    watch.asked(snap("threaded"), 0.0)
+    assert watch.outcome(snap("threaded"), 0.1) is None  # not yet: the switch waits for a tick boundary
+    assert watch.outcome(snap("blocking"), 0.2) == "I/O: blocking"
+    assert watch.outcome(snap("threaded"), 0.3) is None  # said once
     old = "   1.00 s  mode_refused: asyncio: no"
-    watch.asked(snap("threaded", old))
-    assert watch.outcome(snap("threaded", old)) is None  # an earlier refusal is not this one's
+    watch.asked(snap("threaded", old), 1.0)
+    assert watch.outcome(snap("threaded", old), 1.1) is None  # an earlier refusal is not this one's
     new = "   2.00 s  mode_refused: asyncio: the firmware link is a UDP socket"
-    assert watch.outcome(snap("threaded", old, new)) == "I/O stays threaded: asyncio: the firmware link is a UDP socket"
+    said = watch.outcome(snap("threaded", old, new), 1.2)
+    assert said == "I/O stays threaded: asyncio: the firmware link is a UDP socket"
+    watch.asked(snap("threaded"), 5.0)
+    watch.asked(snap("threaded"), 5.1)  # T twice before a snapshot shows either: there and back
+    assert watch.outcome(snap("threaded"), 5.2) is None
+    assert watch.outcome(snap("blocking"), 9.0) is None  # seconds later: a signal's switch, not the key's
 
 
 def test_a_share_of_missed_deadlines_reads_as_a_person_writes_it():
     from sim.view.panels import _percent
 
-    assert [_percent(v) for v in (0.04, 0.4, 9.96, 12.3, 99.6, 99.99, 100.0)] == [
-        "<0.1 %", "0.4 %", "10.0 %", "12 %", "99.6 %", "99.9 %", "100 %",
+    assert [_percent(v) for v in (0.04, 0.4, 9.94, 9.96, 12.3, 99.6, 99.99, 100.0, math.nan)] == [
+        "<0.1 %", "0.4 %", "9.9 %", "10 %", "12 %", "99.6 %", "99.9 %", "100 %", "n/a",
     ]  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -104,19 +105,25 @@ def _cell(text: str) -> tuple[str, str]:
 def format_value(value: float, unit: str) -> str:
     """``value`` in ``unit`` as a person writes it: whole numbers with separators, rates in k or M a second,
     times and other measures to three significant figures, ratios as 1.23x."""
+    if not math.isfinite(value):
+        return f"n/a {unit}".rstrip()  # not measured (a NaN), or beyond measure
     if unit == "x":
         return f"{value:.2f}x"
+    magnitude = abs(value)
     if unit == "1/s":
-        magnitude = abs(value)
-        if magnitude >= 1e6:
+        if round(magnitude / 1e3, 1) >= 1000.0:  # what k/s would round to 1000.0 reads as M/s
             return f"{value / 1e6:.2f} M/s"
         if magnitude >= 1e4:
             return f"{value / 1e3:.1f} k/s"
         return f"{value:,.1f} /s"
-    if float(value).is_integer() and abs(value) < 1e15:
+    if magnitude >= 1e15:
+        return f"{value:.3g} {unit}".rstrip()
+    if float(value).is_integer():
         return f"{int(value):,} {unit}".rstrip()
-    if abs(value) >= 1000:
+    if magnitude >= 999.5:  # three significant figures would round to 1000: whole numbers from here
         return f"{value:,.0f} {unit}".rstrip()
+    if magnitude < 0.001:
+        return f"{value:.2e} {unit}".rstrip()
     return f"{value:.3g} {unit}".rstrip()
 
 

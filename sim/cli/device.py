@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -107,7 +108,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--airborne", action="store_true", help="transmitter: the flight starts in the air")
     parser.add_argument(
         "--hover-collective",
-        type=float,
+        type=_stick_value,
         metavar="STICK",
         help="transmitter with a joystick: the collective stick (-1..1) that hovers; with --airborne the joystick "
         "takes over sending a hover (armed, angle, this collective) until the pilot moves a stick or a switch",
@@ -132,6 +133,17 @@ def _descriptor(text: str) -> int:
     return fd
 
 
+def _stick_value(text: str) -> float:
+    """A stick position: a finite number from -1 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -1.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{show(text)}: expected a stick position from -1 to 1")
+    return value
+
+
 def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], None]) -> Transmitter:
     cmap = args.channel_map
     if is_joystick_pilot(args.pilot):  # open loop, ready now; imports pygame
@@ -147,7 +159,7 @@ def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], N
         if args.airborne and args.hover_collective is not None:
             from sim.joystick.sticks import HoverTakeover
 
-            takeover = HoverTakeover(max(-1.0, min(1.0, args.hover_collective)))
+            takeover = HoverTakeover(args.hover_collective)
         pilot = JoystickPilot(joystick_index(args.pilot), mapping, cmap, args.fleet, report, takeover=takeover)
         return Transmitter(args.rate_hz, args.fleet, None, pilot, codec=codec)
     if args.pilot == "neutral":

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                         send(_KEY_COMMANDS[name])
                         ui.message = _KEY_MESSAGES[name]
                         if name in ("t", "i"):
-                            io_switch.asked(snapshot)
+                            io_switch.asked(snapshot, time.monotonic())
                     elif name in _FAULT_KEYS:
                         send(f"fault {_FAULT_KEYS[name]}")
                         ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = reader.read()
             if snapshot.vehicles:
                 ui.focus %= len(snapshot.vehicles)
-            ui.message = io_switch.outcome(snapshot) or ui.message
+            ui.message = io_switch.outcome(snapshot, time.monotonic()) or ui.message
             key = script.update(snapshot.tick, snapshot.sim_time_s, snapshot.paused, time.monotonic())
             if key is not None:
                 press_key(pygame, key)  # handled with the next frame's events, as a key from the keyboard
@@ -304,16 +304,25 @@ class IoSwitchWatch:
     """After ``T`` or ``I``: what came of it, as the view says it: the mode the loop switched to
     ("I/O: blocking"), or why it stayed ("I/O stays threaded: ..."), from the snapshots that follow."""
 
+    WATCH_S = 3.0  # a switch happens at the next tick: later, a change is not this key's (a signal's, say)
+
     def __init__(self) -> None:
         self._from: str | None = None
         self._refusal_seen = ""
+        self._until = 0.0
 
-    def asked(self, snapshot: Any) -> None:
-        self._from, self._refusal_seen = snapshot.io_mode, _last_refusal(snapshot)
+    def asked(self, snapshot: Any, now: float) -> None:
+        """``T`` or ``I`` pressed (again: the loop may switch there and back before a snapshot shows it)."""
+        if self._from is None or now > self._until:
+            self._from, self._refusal_seen = snapshot.io_mode, _last_refusal(snapshot)
+        self._until = now + self.WATCH_S
 
-    def outcome(self, snapshot: Any) -> str | None:
+    def outcome(self, snapshot: Any, now: float) -> str | None:
         """The message once the switch happened or was refused (once), else None."""
         if self._from is None:
+            return None
+        if now > self._until:
+            self._from = None
             return None
         if snapshot.io_mode != self._from:
             self._from = None

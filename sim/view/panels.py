@@ -503,9 +503,11 @@ def draw_ports(surface: pygame.Surface, rect: pygame.Rect, ports: list[PortView]
 
 def _percent(value: float) -> str:
     """A share as a person writes it: "0.4 %", "12 %", "99 %", never "1e+02 %"."""
+    if not math.isfinite(value):
+        return "n/a"
     if value < 0.1:
         return "<0.1 %"
-    if value < 10.0:
+    if round(value, 1) < 10.0:
         return f"{value:.1f} %"
     if value < 99.5:
         return f"{value:.0f} %"

@@ -64,6 +64,7 @@ CRASHED_COLOUR = (92, 40, 36)
 _CRASHED_RANK = 1_000_000
 _FLYING_RANK = 2_000_000
 _COMPASS_RANK = 3_000_000
+_SCREEN_LIMIT_PX = 1e6  # a projected point farther out than this (or not finite) is no screen rectangle
 METAL = (70, 72, 78)
 CANOPY = (40, 58, 82)
 BLADE = (30, 30, 34)
@@ -466,9 +467,11 @@ class Scene:
         ys = [p[1] for p in bounds]
         left, right, top, bottom = min(xs), max(xs), min(ys), max(ys)
         cx = 0.5 * (left + right)
+        # where it is on the screen, even partly off it: no label goes over it
+        if all(abs(edge) < _SCREEN_LIMIT_PX for edge in (left, right, top, bottom)):
+            self.heli_rects.append(pygame.Rect(int(left), int(top), int(right - left) + 1, int(bottom - top) + 1))
         if not surface.get_clip().collidepoint(cx, top):
             return  # the heli is at the edge of the view: no label hanging at the border
-        self.heli_rects.append(pygame.Rect(int(left), int(top), int(right - left) + 1, int(bottom - top) + 1))
         crashed = (("CRASHED", "bold", CRASH_TEXT),) if v.crashed else ()
         if focused:
             pad = 6
