@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 	@echo "heli-sim: installed; '. $(VENV)/bin/activate' puts heli-sim on your PATH for the README's commands"
 
-# Ctrl-C (130) and SIGTERM (143) are how a flight without --duration ends: not a failure.
+# Ctrl-C (130) and SIGTERM (143) are how a flight without --duration ends: not a failure.  The flight
+# takes the terminal's foreground (sim/entry.py), so a Ctrl-C reaches it and not make.
 fly: $(STAMP)
-	@$(BIN)/heli-sim fly $(ARGS); status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
+	@HELI_SIM_FOREGROUND=1 $(BIN)/heli-sim fly $(ARGS); status=$$?; [ $$status -eq 0 ] || [ $$status -eq 130 ] || [ $$status -eq 143 ] || exit $$status
 
 # the compute-only tests run beside the real-time ones, at nice 10 (tests/suite.py)
 test: $(STAMP) lint

@@ -11,6 +11,7 @@ and closed by then), without the interpreter's shutdown.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import os
 import sys
@@ -100,9 +101,61 @@ def _exit_status(exiting: SystemExit) -> int:
     return 1
 
 
+FOREGROUND_ENV = "HELI_SIM_FOREGROUND"  # set by ``make fly``: take the terminal's Ctrl-C for ourselves
+
+
+class _Foreground:
+    """With ``HELI_SIM_FOREGROUND=1`` and a terminal, heli-sim runs as its own process group in the
+    terminal's foreground for its whole run, and gives the terminal back at the end.  Under ``make
+    fly`` the terminal's Ctrl-C then reaches heli-sim (and what it started in its group) only: the
+    flight ends in order, and make, which never saw the signal, ends quietly with its status
+    instead of adding its own "Interrupt" line.  Without the variable, or without a terminal,
+    nothing changes."""
+
+    def __init__(self) -> None:
+        self.terminal: int | None = None
+        self.previous_group = 0
+
+    def take(self) -> None:
+        if os.environ.get(FOREGROUND_ENV) != "1":
+            return
+        try:
+            if not os.isatty(0) or os.tcgetpgrp(0) != os.getpgrp():
+                return  # no terminal, or not in its foreground (a background job): leave it alone
+            self.previous_group = os.getpgrp()
+            os.setpgid(0, 0)
+            self.terminal = 0
+            self._hand_to(os.getpgrp())
+            import signal
+
+            # Ctrl-Z would stop this group while make, which the shell sees, still runs: nothing could
+            # bring it back to the foreground.  So Ctrl-Z does nothing here (Ctrl-C ends the flight).
+            signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+        except OSError:
+            self.terminal = None
+
+    def give_back(self) -> None:
+        if self.terminal is not None:
+            # the group gone (make ended): the shell takes its terminal back itself
+            with contextlib.suppress(OSError):
+                self._hand_to(self.previous_group)
+            self.terminal = None
+
+    def _hand_to(self, group: int) -> None:
+        import signal
+
+        ignored = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not set it otherwise
+        try:
+            os.tcsetpgrp(self.terminal, group)
+        finally:
+            signal.signal(signal.SIGTTOU, ignored)
+
+
 def main() -> NoReturn:
     """Run ``heli-sim`` with ``sys.argv`` and exit with its status (``os._exit``: see the end)."""
     stopping.install_startup_handlers()
+    foreground = _Foreground()
+    foreground.take()
     try:
         _fit_memory_limit()
         from sim.cli import main as cli_main
@@ -133,4 +186,5 @@ def main() -> NoReturn:
     # output flushed, and out, with the handlers above in place to the end.
     atexit._run_exitfuncs()
     stopping.install_exit_handlers()
+    foreground.give_back()
     os._exit(status)

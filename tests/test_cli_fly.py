@@ -197,3 +197,42 @@ def test_console_script_is_installed():
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60,
                             env={**os.environ})  # fmt: skip
     assert result.returncode == 0 and "fly" in result.stdout
+
+
+def test_ctrl_c_in_make_fly_ends_the_flight_in_order_and_make_quietly(tmp_path):
+    """``make fly`` on a terminal: the flight takes the terminal's foreground, so Ctrl-C reaches it and
+    not make; the flight ends with its summary, and make with status 0 and no "Interrupt" line."""
+    import pty
+    import select
+    import time
+
+    stamp = ROOT / ".venv" / ".installed-stamp"
+    if not stamp.exists() or stamp.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
+        pytest.skip("make fly would install .venv first (run through make test)")
+    stats = tmp_path / "run.json"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: make on the terminal, as a person types it
+        os.execvp("make", ["make", "-s", "-C", str(ROOT), "fly", f"ARGS=--headless --no-ports --stats-json {stats}"])
+    out, sent, deadline = b"", False, time.monotonic() + 60.0
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the terminal's far end closed: everything on it has ended
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not sent and b" ticks " in out:  # the live status line: the loop is ticking
+                os.write(fd, b"\x03")  # Ctrl-C, typed
+                sent = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert sent, text
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "ended: SIGINT" in text and "Interrupt" not in text, text
+    assert json.loads(stats.read_text())["stop_reason"] == "SIGINT"
