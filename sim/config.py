@@ -45,6 +45,7 @@ __all__ = [
     "PortSpec",
     "check_physics_step",
     "configs_dir",
+    "flight_table",
     "heli_from_table",
     "heli_names",
     "heli_table",
@@ -837,7 +838,19 @@ def load_flight(path: str | Path | None) -> FlightConfig:
     """A flight file, or the defaults when ``path`` is None."""
     if path is None:
         return FlightConfig()
-    return build(FlightConfig, load_toml(path, what="flight file"), source=path)
+    return build(FlightConfig, flight_table(path), source=path)
+
+
+def flight_table(path: str | Path) -> dict[str, Any]:
+    """The tables of a flight file; ``ConfigError`` naming the right option when it is another kind of file."""
+    table = load_toml(path, what="flight file")
+    if "main_rotor" in table:
+        raise ConfigError(f"{path}: a helicopter file ([main_rotor] table), not a flight file: give it to --heli")
+    if "sweep" in table:
+        raise ConfigError(f"{path}: a sweep file ([sweep] table), not a flight file: run it with heli-sim sweep")
+    if "at" in table:
+        raise ConfigError(f"{path}: a pilot script ([[at]] tables), not a flight file: give it to --pilot script:FILE")
+    return table
 
 
 def apply_overrides(config: FlightConfig, **settings: Any) -> FlightConfig:

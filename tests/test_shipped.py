@@ -110,3 +110,23 @@ def test_a_stray_unreadable_file_is_listed_as_such_not_a_crash(tmp_path, monkeyp
     listed = {f.name: f.summary for f in shipped_files()}
     assert listed["good"] == "a flight"
     assert listed["latin1"].startswith("(unreadable") and listed["dangling"].startswith("(unreadable")
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("xcell60", "a helicopter file ([main_rotor] table), not a flight file: give it to --heli"),
+     ("sweeps/roll-gain", "a sweep file ([sweep] table), not a flight file: run it with heli-sim sweep"),
+     ("autorotation/xcell60", "a pilot script ([[at]] tables), not a flight file")],
+)  # fmt: skip
+def test_another_kind_of_file_given_as_a_flight_file_names_the_right_option(elsewhere, name, says):
+    with pytest.raises(ConfigError) as refused:
+        load_flight(name)
+    assert says in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["seed-demo", "xcell60", "autorotation/xcell60"])
+def test_another_kind_of_file_given_as_a_sweep_says_so(elsewhere, name):
+    from sim.sweep.plan import read_sweep
+
+    with pytest.raises(ConfigError, match="not a sweep file"):
+        read_sweep(name)

@@ -31,9 +31,9 @@ from sim.config import (
     PortSpec,
     apply_overrides,
     check_physics_step,
+    flight_table,
     heli_table,
     load_heli,
-    load_toml,
 )
 from sim.dataclass_io import build, to_table
 from sim.fc.config import DEFAULT_FRAME_STEP_S, FC_PROTOCOLS, FcConfig
@@ -232,7 +232,7 @@ def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> Flight
 def _effective_config(args: argparse.Namespace) -> FlightConfig:
     """Defaults < the flight file < the command line, every value checked by its schema, and the
     physics step checked against the helicopter's fastest motions (``check_physics_step``)."""
-    file_table = {} if args.config is None else load_toml(args.config, what="flight file")  # read once
+    file_table = {} if args.config is None else flight_table(args.config)  # read once
     config = FlightConfig() if args.config is None else build(FlightConfig, file_table, source=args.config)
     config = apply_overrides(
         config,
@@ -357,7 +357,7 @@ def _names_a_pilot(args: argparse.Namespace) -> bool:
     """Whether ``--pilot`` or the flight file's ``[flight] pilot`` says who flies."""
     if args.pilot is not None:
         return True
-    return args.config is not None and "pilot" in load_toml(args.config, what="flight file").get("flight", {})
+    return args.config is not None and "pilot" in flight_table(args.config).get("flight", {})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -103,6 +103,9 @@ def read_sweep(path: str | Path) -> SweepPlan:
     """The sweep file at ``path``; ``ConfigError`` (one line: where, what was expected) if it is wrong."""
     where = str(path)
     table = load_toml(path, what="sweep file")
+    if "sweep" not in table and ("main_rotor" in table or "ports" in table or "at" in table):
+        kind = "a helicopter file" if "main_rotor" in table else "a pilot script" if "at" in table else "a flight file"
+        raise ConfigError(f"{where}: {kind}, not a sweep file (no [sweep] table): heli-sim configs lists the sweeps")
     unknown = set(table) - {"sweep", "flight", "environment", "grid", "random"}
     if unknown:
         raise ConfigError(f"{where}: unknown table [{sorted(unknown)[0]}] (expected sweep, flight, environment, "
