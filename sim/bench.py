@@ -429,6 +429,16 @@ def bench_fleet(quick: bool = False) -> list[Result]:
 BENCHMARKS["fleet"] = bench_fleet
 
 
+def bench_startup(quick: bool = False) -> list[Result]:
+    """From the command to the first tick of the default headless flight, against importing numpy and pyserial."""
+    from sim.bench_startup import bench_startup as run
+
+    return run(quick)
+
+
+BENCHMARKS["startup"] = bench_startup
+
+
 def bench_soak(quick: bool = False, duration_s: float | None = None, announce=None) -> list[Result]:
     """The seed demo for a long time (10 min; --quick 30 s) with faults and toggles: losses, memory."""
     from sim.bench_soak import bench_soak as run

@@ -35,6 +35,7 @@ from sim.config import IO_MODES
 from sim.cpu_helper import CpuHelper
 from sim.flight import Flight
 from sim.log.format import TICK_FLAGS
+from sim.runtime import process_age_s
 from sim.stats import Event, Segment
 from sim.wiring import FlightIO, InProcessIO
 
@@ -121,6 +122,7 @@ class FlightLoop:
         self.before_tick = before_tick
         self.segments: list[Segment] = []
         self.events: list[Event] = []
+        self.startup_s: float | None = None  # seconds from the process start to the first tick
         self.ticks = 0
         self.stop_reason: str | None = None
         self._requested_mode = io_mode
@@ -257,6 +259,7 @@ class FlightLoop:
         clock, flight, period = self.clock, self.flight, self.period_s
         dt = flight.physics_dt_s
         self.t0 = start = clock.now()
+        self.startup_s = process_age_s()  # from the process's start to its first tick (bench startup)
         if self.recorder is not None:
             self.recorder.t0 = start  # the log's time zero
         self._origin = start  # wall-clock time of simulated time zero (moves on `behind`, pause, reset)
@@ -428,6 +431,7 @@ class FlightLoop:
             "events": [e.to_dict() for e in self.events],
             "vehicles": flight.vehicle_summary(),
             "stick_to_servo_ms": self.io.stick_to_servo_ms(),
+            "startup_s": None if self.startup_s is None else round(self.startup_s, 3),
             **({"log": self.recorder.summary()} if self.recorder is not None else {}),
             **({"faults": self.faults.summary()} if self.faults is not None and self.faults.history else {}),
         }

@@ -27,6 +27,7 @@ COMPUTE_NICENESS = 10
 COMPUTE_MODULES = (
     "test_autorotation.py",
     "test_bench_limits.py",
+    "test_bench_startup.py",
     "test_cli_input.py",
     "test_codec_payloads.py",
     "test_config.py",

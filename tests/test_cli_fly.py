@@ -70,6 +70,7 @@ def test_headless_flight_writes_the_stats_contract(tmp_path):
     assert 0.9 * 2.0 <= segment["period_ms"]["p50"] <= 1.1 * mean_period_ms
     assert segment["lateness_us"]["p50"] is not None and segment["lateness_us"]["p50"] >= 0
     assert summary["vehicles"][0]["crashed"] is False
+    assert 0.0 < summary["startup_s"] < 60.0  # from the process's start to its first tick
     assert "segment (s)" in result.stdout and "lateness us" in result.stdout  # the readable table
 
 
