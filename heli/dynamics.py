@@ -117,7 +117,6 @@ class FlightModel:
     # drive
     electric: bool
     max_power: float
-    engine_torque_max: float
     battery_voltage: float
     motor_kv_rad: float  # rad/s per volt
     motor_resistance: float
@@ -209,7 +208,6 @@ class FlightModel:
             fus_z=0.5 * rho * fus.drag_area_z_m2,
             electric=drive.kind == "electric",
             max_power=drive.max_power_w,
-            engine_torque_max=drive.max_power_w / (_ENGINE_TORQUE_SPEED_FRACTION * omega),
             battery_voltage=drive.battery_voltage_v,
             motor_kv_rad=drive.motor_kv_rpm_per_v * 2.0 * math.pi / 60.0,
             motor_resistance=drive.motor_resistance_ohm,

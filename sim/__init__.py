@@ -1,6 +1,7 @@
-"""heli-sim runtime: the real-time loop, pilots, configuration, statistics and the CLI.
+"""heli-sim runtime: the real-time loop, ports and protocols, pilots, the view, configuration,
+statistics and the CLI.
 
-Everything with time, threads, files and (later) ports and pixels lives here; the vehicle
+Everything with time, threads, processes, files, ports and pixels lives here; the vehicle
 itself is the pure ``heli`` package, which never imports from ``sim``.
 """
 

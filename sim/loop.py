@@ -71,25 +71,19 @@ class MonotonicClock:
 
 
 class ManualClock:
-    """A clock tests move by hand: sleeping jumps to the deadline; ``stall`` adds a delay."""
+    """A clock moved by hand (tests, sweeps): sleeping jumps to the deadline; ``advance`` moves it on."""
 
     def __init__(self, start: float = 1000.0):
         self.t = start
-        self.pending_stall_s = 0.0
 
     def now(self) -> float:
         return self.t
 
     def sleep_until(self, deadline: float) -> None:
-        self.t = max(self.t, deadline) + self.pending_stall_s
-        self.pending_stall_s = 0.0
+        self.t = max(self.t, deadline)
 
     def advance(self, seconds: float) -> None:
         self.t += seconds
-
-    def stall_next_wait(self, seconds: float) -> None:
-        """Make the next wait overshoot its deadline by ``seconds`` (a stalled loop)."""
-        self.pending_stall_s = seconds
 
 
 class FlightLoop:

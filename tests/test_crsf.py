@@ -669,8 +669,9 @@ def test_crsf_imports_only_the_standard_library_and_rc():
         else:
             continue
         for module in modules:
-            assert module.split(".")[0] not in ("sim", "heli", "serial", "numpy") or module == "sim.protocols.rc", (
-                module
-            )
-    expected = "['sim', 'sim.protocols', 'sim.protocols.crsf', 'sim.protocols.rc']"
+            assert module.split(".")[0] not in ("sim", "heli", "serial", "numpy") or module in (
+                "sim.protocols.rc",
+                "sim.protocols.crc",
+            ), module
+    expected = "['sim', 'sim.protocols', 'sim.protocols.crc', 'sim.protocols.crsf', 'sim.protocols.rc']"
     assert modules_imported_by("sim.protocols.crsf") == expected

@@ -536,5 +536,5 @@ def test_a_clean_stream_of_messages_decodes_completely(sent, cuts):
 
 
 def test_importing_the_codec_pulls_in_nothing_else_from_sim():
-    expected = "['sim', 'sim.protocols', 'sim.protocols.msp', 'sim.protocols.rc']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.crc', 'sim.protocols.msp', 'sim.protocols.rc']"
     assert modules_imported_by("sim.protocols.msp") == expected

@@ -375,6 +375,12 @@ def test_sbus_imports_only_the_standard_library_rc_and_the_crsf_packing():
             continue
         for module in modules:
             top = module.split(".")[0]
-            assert top not in ("sim", "heli", "serial", "numpy") or module in ("sim.protocols.rc", "sim.protocols.crsf")
-    modules = "['sim', 'sim.protocols', 'sim.protocols.crsf', 'sim.protocols.rc', 'sim.protocols.sbus']"
+            assert top not in ("sim", "heli", "serial", "numpy") or module in (
+                "sim.protocols.rc",
+                "sim.protocols.crsf",
+                "sim.protocols.crc",
+            )
+    modules = (
+        "['sim', 'sim.protocols', 'sim.protocols.crc', 'sim.protocols.crsf', 'sim.protocols.rc', 'sim.protocols.sbus']"
+    )
     assert modules_imported_by("sim.protocols.sbus") == modules

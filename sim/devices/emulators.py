@@ -102,12 +102,10 @@ class ServoBoard(Device):
         super().__init__()
         self.latency_s = latency_s
         self.codec = codec
-        self.last_command: Any = None
 
     def on_message(self, seq: int | None, message: Any, now: float) -> None:
         if isinstance(message, ServoCommand):  # HSF: ack each command with its sequence number
             self.see(seq)
-            self.last_command = message
             self.schedule(now + self.latency_s, ServoAck(message.vehicle, seq))
             return
         for reply in self.codec.respond(message, None):  # Maestro: answer queries (Get Errors)

@@ -74,6 +74,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from sim.protocols.crc import CRC8_DVB_S2_TABLE, crc8_dvb_s2
 from sim.protocols.rc import ChannelFrame, LineSettings
 
 __all__ = [
@@ -133,28 +134,7 @@ CENTER_US = 1500  # padding for channels not given
 _TICK_LOW, _TICK_SPAN = 172, 1639
 _US_LOW, _US_SPAN = 988, 1024
 
-_CRC_POLY = 0xD5
-
-
-def _crc8_table() -> bytes:
-    table = bytearray(256)
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ _CRC_POLY) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-        table[byte] = crc
-    return bytes(table)
-
-
-_CRC_TABLE = _crc8_table()
-
-
-def crc8_dvb_s2(data: bytes) -> int:
-    """CRC-8/DVB-S2 of ``data`` (poly 0xD5, init 0, MSB first, no final xor); ``b"123456789"`` -> 0xBC."""
-    crc = 0
-    for byte in data:
-        crc = _CRC_TABLE[crc ^ byte]
-    return crc
+_CRC_TABLE = CRC8_DVB_S2_TABLE
 
 
 def _parity_masks() -> tuple[int, ...]:

@@ -1,6 +1,7 @@
 """HSF ("heli-sim frame"): the simulator's own serial framing, its messages and an incremental decoder.
 
-Used on virtual serial ports until the real RC protocols arrive.  Pure: no ports, threads,
+The default on virtual serial ports (it carries a vehicle index and the vehicle states the hover
+pilot flies by, which the RC protocols cannot); real devices speak their own.  Pure: no ports, threads,
 clocks, logging or printing.  Frame layout (all multi-byte fields little-endian)::
 
     offset 0-1  sync     0xA5 0x5A

@@ -95,6 +95,7 @@ from functools import reduce
 from operator import xor
 from typing import Any
 
+from sim.protocols.crc import crc8_dvb_s2
 from sim.protocols.rc import ChannelFrame, LineSettings
 from sim.protocols.rc import PayloadError as _RcPayloadError
 
@@ -248,27 +249,6 @@ _NOT_A_FRAME, _NEEDS_BYTES, _BAD_LENGTH, _FRAME = range(4)
 
 class PayloadError(_RcPayloadError):
     """A checked message whose payload does not fit its command (wrong length, too many channels)."""
-
-
-def _crc8_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0xD5) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC8_TABLE = _crc8_table()
-
-
-def crc8_dvb_s2(data: bytes, crc: int = 0) -> int:
-    """CRC-8/DVB-S2 (poly 0xD5, init 0, MSB first, no final xor) of ``data``, continuing from ``crc``."""
-    table = _CRC8_TABLE
-    for byte in data:
-        crc = table[crc ^ byte]
-    return crc
 
 
 def _xor(data: bytes) -> int:

@@ -12,7 +12,6 @@ Nothing here imports pygame.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -34,7 +33,6 @@ HISTORY = 2048  # ticks of period and lateness kept for the strip chart (4 s at 
 # lateness histogram bin edges, ms: 0.01 ms .. 10 s, 4 bins per decade, plus under/overflow
 LATENESS_BINS_MS = tuple(10.0 ** (k / 4.0) for k in range(-8, 17))
 MODES = ("threaded", "blocking", "asyncio")
-CAMERAS = ("pilot", "chase")
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,3 @@ def lateness_bin(lateness_ms: float) -> int:
         return 0
     index = math.floor(4.0 * math.log10(lateness_ms)) + 9
     return max(0, min(len(LATENESS_BINS_MS), index))
-
-
-def encode_text(items: dict) -> bytes:
-    return json.dumps(items, separators=(",", ":")).encode()
