@@ -326,5 +326,5 @@ def test_a_clean_stream_of_commands_decodes_completely(sent, cuts):
 
 
 def test_importing_the_codec_pulls_in_nothing_else_from_sim():
-    expected = "['sim', 'sim.protocols', 'sim.protocols.maestro']"
+    expected = "['sim', 'sim.protocols', 'sim.protocols.maestro', 'sim.protocols.rc']"  # rc: the shared field check
     assert modules_imported_by("sim.protocols.maestro") == expected

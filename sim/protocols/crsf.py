@@ -75,7 +75,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from sim.protocols.crc import CRC8_DVB_S2_TABLE, crc8_dvb_s2
-from sim.protocols.rc import ChannelFrame, LineSettings
+from sim.protocols.rc import CENTRE_US, ChannelFrame, LineSettings, check_range
 
 __all__ = [
     "ADDRESSES",
@@ -83,7 +83,6 @@ __all__ = [
     "ADDRESS_FLIGHT_CONTROLLER",
     "ADDRESS_RADIO",
     "ADDRESS_TX_MODULE",
-    "CENTER_US",
     "CHANNELS",
     "LINE",
     "MAX_FRAME_LEN",
@@ -128,7 +127,6 @@ TYPE_RC_CHANNELS = 0x16
 CHANNELS = 16
 RC_PAYLOAD_LEN = 22  # 16 x 11 bits
 TICK_MAX = 0x7FF  # 11 bits
-CENTER_US = 1500  # padding for channels not given
 
 # ExpressLRS CRSF_to_US: ticks 172..1811 <-> 988..2012 us
 _TICK_LOW, _TICK_SPAN = 172, 1639
@@ -359,11 +357,6 @@ _FLIGHT_MODE_MAX = MAX_PAYLOAD - 1  # bytes of text, before the NUL
 # ---------------------------------------------------------------- encoding: message -> frame bytes
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name} = {value!r} is outside {low}..{high}")
-
-
 def _units(name: str, value: float, scale: int, low: int, high: int) -> int:
     """``value * scale`` rounded half to even; ValueError if NaN or outside low..high."""
     if math.isnan(value) or math.isinf(value):
@@ -378,8 +371,8 @@ def encode_frame(type: int, payload: bytes, address: int = ADDRESS_FLIGHT_CONTRO
     """Bytes of one frame; ValueError for an address outside ``ADDRESSES``, a type not a u8 or > 60 payload bytes."""
     if address not in ADDRESSES:
         raise ValueError(f"address 0x{address:02X} is not one of {', '.join(f'0x{a:02X}' for a in sorted(ADDRESSES))}")
-    _check_range("type", type, 0, 0xFF)
-    _check_range("payload length", len(payload), 0, MAX_PAYLOAD)
+    check_range("type", type, 0, 0xFF)
+    check_range("payload length", len(payload), 0, MAX_PAYLOAD)
     body = bytes([type]) + bytes(payload)
     return bytes([address, len(body) + 1]) + body + bytes([crc8_dvb_s2(body)])
 
@@ -392,7 +385,7 @@ def _ticks_of(frame: ChannelFrame) -> list[int]:
     raw = frame.ticks if isinstance(frame, CrsfChannels) else ()
     ticks = []
     for index in range(CHANNELS):
-        us = channels[index] if index < len(channels) else CENTER_US
+        us = channels[index] if index < len(channels) else CENTRE_US
         tick = raw[index] if index < len(raw) else None
         ticks.append(tick if tick is not None and _US_OF_TICK[tick] == us else us_to_ticks(us))
     return ticks
@@ -423,7 +416,7 @@ _LINK_STATISTICS_RANGES = {  # field -> (low, high), in the message's units
 
 def _pack_link_statistics(m: LinkStatistics) -> bytes:
     for name, (low, high) in _LINK_STATISTICS_RANGES.items():
-        _check_range(f"LinkStatistics {name}", getattr(m, name), low, high)
+        check_range(f"LinkStatistics {name}", getattr(m, name), low, high)
     return _LINK_STATISTICS.pack(
         -m.uplink_rssi_ant1_dbm,
         -m.uplink_rssi_ant2_dbm,
@@ -446,8 +439,8 @@ def _pack_attitude(m: Attitude) -> bytes:
 def _pack_battery(m: Battery) -> bytes:
     voltage = _units("Battery voltage_v", m.voltage_v, _DECI, 0, 0xFFFF)
     current = _units("Battery current_a", m.current_a, _DECI, 0, 0xFFFF)
-    _check_range("Battery capacity_mah", m.capacity_mah, 0, 0xFFFFFF)
-    _check_range("Battery remaining_pct", m.remaining_pct, 0, 0xFF)
+    check_range("Battery capacity_mah", m.capacity_mah, 0, 0xFFFFFF)
+    check_range("Battery remaining_pct", m.remaining_pct, 0, 0xFF)
     return _BATTERY.pack(voltage, current, m.capacity_mah << 8 | m.remaining_pct)
 
 
@@ -455,7 +448,7 @@ def _pack_flight_mode(m: FlightMode) -> bytes:
     text = m.mode.encode("utf-8")
     if b"\x00" in text:
         raise ValueError("FlightMode text contains a NUL")
-    _check_range("FlightMode text length (UTF-8 bytes)", len(text), 0, _FLIGHT_MODE_MAX)
+    check_range("FlightMode text length (UTF-8 bytes)", len(text), 0, _FLIGHT_MODE_MAX)
     return text + b"\x00"
 
 
@@ -491,7 +484,7 @@ def _pack_gps(m: Gps) -> bytes:
 
 
 def _check_byte(name: str, value: int) -> int:
-    _check_range(name, value, 0, 0xFF)
+    check_range(name, value, 0, 0xFF)
     return value
 
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from sim.protocols.rc import PayloadError as _RcPayloadError
+from sim.protocols.rc import check_range
 
 __all__ = [
     "CRC_INIT",
@@ -177,16 +178,11 @@ class LinkReply:
 Message = RcChannels | ServoCommand | ServoAck | VehicleStateMsg | LinkRequest | LinkReply
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name} = {value!r} is outside {low}..{high}")
-
-
 def encode_frame(type: int, seq: int, payload: bytes) -> bytes:
     """Bytes of one frame; ValueError if ``type`` is not a u8, ``seq`` not a u16 or payload > 240 bytes."""
-    _check_range("type", type, 0, 0xFF)
-    _check_range("seq", seq, 0, 0xFFFF)
-    _check_range("payload length", len(payload), 0, MAX_PAYLOAD)
+    check_range("type", type, 0, 0xFF)
+    check_range("seq", seq, 0, 0xFFFF)
+    check_range("payload length", len(payload), 0, MAX_PAYLOAD)
     body = _HEAD.pack(type, seq, len(payload)) + bytes(payload)
     return SYNC + body + _CRC.pack(binascii.crc_hqx(body, CRC_INIT))
 
@@ -203,9 +199,9 @@ def _servo_units(name: str, value: float, low: int, high: int) -> int:
 
 def _pack_rc_channels(message: RcChannels) -> bytes:
     count = len(message.channels_us)
-    _check_range("RcChannels channel count", count, 1, MAX_CHANNELS)
+    check_range("RcChannels channel count", count, 1, MAX_CHANNELS)
     for value in message.channels_us:
-        _check_range("RcChannels channel (us)", value, 0, 0xFFFF)
+        check_range("RcChannels channel (us)", value, 0, 0xFFFF)
     return _RC_HEAD.pack(message.vehicle, count) + struct.pack(f"<{count}H", *message.channels_us)
 
 
@@ -218,7 +214,7 @@ def _pack_servo_command(message: ServoCommand) -> bytes:
 
 
 def _pack_servo_ack(message: ServoAck) -> bytes:
-    _check_range("ServoAck acked_seq", message.acked_seq, 0, 0xFFFF)
+    check_range("ServoAck acked_seq", message.acked_seq, 0, 0xFFFF)
     return _SERVO_ACK.pack(message.vehicle, message.acked_seq)
 
 
@@ -237,12 +233,12 @@ def _pack_vehicle_state(message: VehicleStateMsg) -> bytes:
 
 
 def _pack_link_request(message: LinkRequest) -> bytes:
-    _check_range("LinkRequest data length", len(message.data), 0, MAX_LINK_DATA)
+    check_range("LinkRequest data length", len(message.data), 0, MAX_LINK_DATA)
     return _LINK_REQUEST_HEAD.pack(message.vehicle, message.t_sent_s) + bytes(message.data)
 
 
 def _pack_link_reply(message: LinkReply) -> bytes:
-    _check_range("LinkReply request_seq", message.request_seq, 0, 0xFFFF)
+    check_range("LinkReply request_seq", message.request_seq, 0, 0xFFFF)
     return _LINK_REPLY.pack(message.vehicle, message.request_seq, message.t_sent_s)
 
 
@@ -261,7 +257,7 @@ def pack(message: Message) -> tuple[int, bytes]:
     packer = _PACKERS.get(type(message))
     if packer is None:
         raise TypeError(f"not an HSF message: {type(message).__name__}")
-    _check_range(f"{type(message).__name__} vehicle", message.vehicle, 0, MAX_VEHICLE)
+    check_range(f"{type(message).__name__} vehicle", message.vehicle, 0, MAX_VEHICLE)
     try:
         payload = packer(message)
     except (struct.error, OverflowError) as exc:  # e.g. a float beyond the f32 range, a wrong tuple size

@@ -37,10 +37,9 @@ from __future__ import annotations
 import math
 import struct
 
-from sim.protocols.rc import ChannelFrame, LineSettings
+from sim.protocols.rc import CENTRE_US, ChannelFrame, LineSettings
 
 __all__ = [
-    "CENTER_US",
     "FRAME_LEN",
     "HEADER",
     "LINE",
@@ -59,7 +58,6 @@ FRAME_LEN = 32  # bytes
 CHECKSUM_OFFSET = 30  # checksum covers bytes 0..29
 SLOTS = 14  # channel words in a frame
 MAX_CHANNELS = 18  # 14 words + 4 channels in the words' high nibbles
-CENTER_US = 1500  # what receivers send on unused channels, and our padding
 MAX_VALUE_US = 0x0FFF  # 12 bits per channel (the high nibble of each word is taken)
 
 _NIBBLE_CHANNELS = MAX_CHANNELS - SLOTS  # 4
@@ -109,9 +107,9 @@ def encode_channels(frame: ChannelFrame) -> bytes:
     values = [_whole_us(value) for value in frame.channels_us]
     if len(values) > MAX_CHANNELS:
         raise ValueError(f"iBUS carries at most {MAX_CHANNELS} channels, got {len(values)}")
-    words = values[:SLOTS] + [CENTER_US] * (SLOTS - min(len(values), SLOTS))
+    words = values[:SLOTS] + [CENTRE_US] * (SLOTS - min(len(values), SLOTS))
     if len(values) > SLOTS:
-        extra = values[SLOTS:] + [CENTER_US] * (MAX_CHANNELS - len(values))
+        extra = values[SLOTS:] + [CENTRE_US] * (MAX_CHANNELS - len(values))
         if not any(extra):
             raise ValueError("channels 15..18 all 0 us cannot be sent: the frame would decode as 14 channels")
         for k, value in enumerate(extra):

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from heli.errors import HeliSimError
+from sim.protocols.rc import check_range
 
 __all__ = [
     "ERROR_SCRIPT_CALL_STACK",
@@ -186,18 +187,13 @@ Command = (
 REPLY_LENGTHS = {GetPosition: 2, GetMovingState: 1, GetErrors: 2}  # bytes the board answers; others: none
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name} = {value!r} is outside {low}..{high}")
-
-
 def _seven_bit_pair(name: str, value: int) -> bytes:
-    _check_range(name, value, 0, MAX_VALUE)
+    check_range(name, value, 0, MAX_VALUE)
     return bytes((value & MAX_DATA, value >> 7))
 
 
 def _channel_and_value(command: SetTarget | SetSpeed | SetAcceleration, value: int) -> bytes:
-    _check_range("Maestro channel", command.channel, 0, MAX_CHANNEL)
+    check_range("Maestro channel", command.channel, 0, MAX_CHANNEL)
     return bytes((command.COMMAND, command.channel)) + _seven_bit_pair(f"{type(command).__name__} value", value)
 
 
@@ -212,12 +208,12 @@ def encode(command: Command) -> bytes:
         return _channel_and_value(command, command.acceleration)
     if isinstance(command, SetMultipleTargets):
         count = len(command.quarter_us)
-        _check_range("Set Multiple Targets count", count, 1, MAX_TARGETS)
-        _check_range("Set Multiple Targets first channel", command.first_channel, 0, MAX_CHANNEL)
+        check_range("Set Multiple Targets count", count, 1, MAX_TARGETS)
+        check_range("Set Multiple Targets first channel", command.first_channel, 0, MAX_CHANNEL)
         targets = b"".join(_seven_bit_pair("Set Multiple Targets target", target) for target in command.quarter_us)
         return bytes((command.COMMAND, count, command.first_channel)) + targets
     if isinstance(command, GetPosition):
-        _check_range("Maestro channel", command.channel, 0, MAX_CHANNEL)
+        check_range("Maestro channel", command.channel, 0, MAX_CHANNEL)
         return bytes((command.COMMAND, command.channel))
     if isinstance(command, GetMovingState | GetErrors | GoHome):
         return bytes((command.COMMAND,))
@@ -229,7 +225,7 @@ def _quarter_us(microseconds: float) -> int:
     if not math.isfinite(microseconds):
         raise ValueError(f"Maestro target {microseconds!r} us is not finite")
     target = round(microseconds * QUARTER_US_PER_US)
-    _check_range("Maestro target (quarter-us)", target, 0, MAX_TARGET_QUARTER_US)
+    check_range("Maestro target (quarter-us)", target, 0, MAX_TARGET_QUARTER_US)
     return target
 
 
@@ -279,13 +275,13 @@ def encode_go_home() -> bytes:
 
 def encode_position_reply(quarter_us: int) -> bytes:
     """The board's answer to Get Position: u16 little-endian (0..65535), full 8-bit bytes."""
-    _check_range("Maestro position", quarter_us, 0, 0xFFFF)
+    check_range("Maestro position", quarter_us, 0, 0xFFFF)
     return quarter_us.to_bytes(2, "little")
 
 
 def encode_errors_reply(bits: int) -> bytes:
     """The board's answer to Get Errors: the 16-bit error register, little-endian."""
-    _check_range("Maestro error bits", bits, 0, 0xFFFF)
+    check_range("Maestro error bits", bits, 0, 0xFFFF)
     return bits.to_bytes(2, "little")
 
 

@@ -96,7 +96,7 @@ from operator import xor
 from typing import Any
 
 from sim.protocols.crc import crc8_dvb_s2
-from sim.protocols.rc import ChannelFrame, LineSettings
+from sim.protocols.rc import ChannelFrame, LineSettings, check_range
 from sim.protocols.rc import PayloadError as _RcPayloadError
 
 __all__ = [
@@ -272,11 +272,6 @@ class MspMessage:
     over_v1: bool = False
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{name} = {value!r} is outside {low}..{high}")
-
-
 def _v2_body(message: MspMessage) -> bytes:
     """flag, cmd, size, payload, CRC: the part of a v2 frame after ``$X<``."""
     body = _V2_HEAD.pack(message.flag, message.command, len(message.payload)) + message.payload
@@ -295,21 +290,21 @@ def encode(message: MspMessage) -> bytes:
     payload = bytes(message.payload)
     head = bytes((_SYNC, _V1 if message.version == 1 or message.over_v1 else _V2, ord(message.direction)))
     if message.version == 1:
-        _check_range("MSP v1 command", message.command, 0, MSP_V2_FRAME_ID - 1)
-        _check_range("MSP v1 flag", message.flag, 0, 0)
+        check_range("MSP v1 command", message.command, 0, MSP_V2_FRAME_ID - 1)
+        check_range("MSP v1 flag", message.flag, 0, 0)
         if message.over_v1:
             raise ValueError("over_v1 is for version 2 messages")
-        _check_range("MSP v1 payload length", len(payload), 0, MAX_PAYLOAD)
+        check_range("MSP v1 payload length", len(payload), 0, MAX_PAYLOAD)
         if len(payload) < JUMBO:
             body = _V1_HEAD.pack(len(payload), message.command) + payload
         else:
             body = _V1_HEAD.pack(JUMBO, message.command) + _U16.pack(len(payload)) + payload
         return head + body + bytes((_xor(body),))
     if message.version == 2:
-        _check_range("MSP v2 command", message.command, 0, 0xFFFF)
-        _check_range("MSP v2 flag", message.flag, 0, 0xFF)
+        check_range("MSP v2 command", message.command, 0, 0xFFFF)
+        check_range("MSP v2 flag", message.flag, 0, 0xFF)
         limit = MAX_V2_OVER_V1_PAYLOAD if message.over_v1 else MAX_PAYLOAD
-        _check_range("MSP v2 payload length", len(payload), 0, limit)
+        check_range("MSP v2 payload length", len(payload), 0, limit)
         inner = _v2_body(MspMessage(2, message.direction, message.command, payload, message.flag))
         if not message.over_v1:
             return head + inner
@@ -404,7 +399,7 @@ class MspDecoder:
     """
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
-        _check_range("max_payload", max_payload, 0, MAX_PAYLOAD)
+        check_range("max_payload", max_payload, 0, MAX_PAYLOAD)
         self.max_payload = max_payload
         self._buffer = bytearray()
         self.frames = 0
@@ -487,13 +482,13 @@ class MspDecoder:
 
 def raw_rc_payload(channels_us: Sequence[float]) -> bytes:
     """MSP_SET_RAW_RC / MSP_RC payload: 1..18 channels, rounded to whole us (half to even), each 0..65535."""
-    _check_range("MSP RC channel count", len(channels_us), 1, MAX_RC_CHANNELS)
+    check_range("MSP RC channel count", len(channels_us), 1, MAX_RC_CHANNELS)
     values = []
     for value in channels_us:
         if not math.isfinite(value):
             raise ValueError(f"MSP RC channel value {value!r} is not a finite number of microseconds")
         values.append(round(value))
-        _check_range("MSP RC channel (us)", values[-1], 0, 0xFFFF)
+        check_range("MSP RC channel (us)", values[-1], 0, 0xFFFF)
     return struct.pack(f"<{len(values)}H", *values)
 
 
@@ -532,8 +527,8 @@ def attitude_payload(roll_deg: float, pitch_deg: float, yaw_deg: float) -> bytes
         if not math.isfinite(value):
             raise ValueError(f"MSP attitude {name} = {value!r} is not finite")
     roll, pitch = round(roll_deg * 10), round(pitch_deg * 10)
-    _check_range("MSP attitude roll (0.1 deg)", roll, -0x8000, 0x7FFF)
-    _check_range("MSP attitude pitch (0.1 deg)", pitch, -0x8000, 0x7FFF)
+    check_range("MSP attitude roll (0.1 deg)", roll, -0x8000, 0x7FFF)
+    check_range("MSP attitude pitch (0.1 deg)", pitch, -0x8000, 0x7FFF)
     return _ATTITUDE.pack(roll, pitch, round(yaw_deg) % 360)
 
 

@@ -21,11 +21,19 @@ from dataclasses import dataclass
 
 from heli.errors import HeliSimError
 
-__all__ = ["ChannelFrame", "LineSettings", "PayloadError"]
+__all__ = ["CENTRE_US", "ChannelFrame", "LineSettings", "PayloadError", "check_range"]
+
+CENTRE_US = 1500  # a stick's centre, microseconds: what a codec pads the channels a frame does not give with
 
 
 class PayloadError(HeliSimError, ValueError):
     """A frame whose framing and checksum are good but whose payload does not fit its type."""
+
+
+def check_range(name: str, value: int, low: int, high: int) -> None:
+    """``ValueError`` naming ``name`` unless ``low <= value <= high`` (an encoder's field check)."""
+    if not low <= value <= high:
+        raise ValueError(f"{name} = {value!r} is outside {low}..{high}")
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,9 @@ import math
 from dataclasses import dataclass
 
 from sim.protocols.crsf import pack_channels, unpack_channels
-from sim.protocols.rc import ChannelFrame, LineSettings
+from sim.protocols.rc import CENTRE_US, ChannelFrame, LineSettings
 
 __all__ = [
-    "CENTER_US",
     "CHANNELS",
     "END_BYTES",
     "FRAME_LEN",
@@ -62,7 +61,6 @@ END_BYTES = frozenset({0x00, 0x04, 0x14, 0x24, 0x34})  # SBUS, and SBUS2 telemet
 FRAME_LEN = 25  # bytes
 CHANNELS = 16  # proportional channels; CH17/CH18 are flag bits
 TICK_MAX = 0x7FF  # 11 bits
-CENTER_US = 1500  # padding for channels not given
 
 _CHANNELS_AT = 1  # offset of the packed channels
 _FLAGS_AT = 23
@@ -117,7 +115,7 @@ def encode_channels(frame: ChannelFrame, *, ch17: bool | None = None, ch18: bool
     channels = frame.channels_us
     if len(channels) > CHANNELS:
         raise ValueError(f"SBUS carries {CHANNELS} proportional channels, got {len(channels)}")
-    padded = (*channels, *([CENTER_US] * (CHANNELS - len(channels))))
+    padded = (*channels, *([CENTRE_US] * (CHANNELS - len(channels))))
     flags = (
         (_FLAG_CH17 if _flag(ch17, frame, "ch17") else 0)
         | (_FLAG_CH18 if _flag(ch18, frame, "ch18") else 0)
