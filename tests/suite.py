@@ -49,6 +49,7 @@ COMPUTE_MODULES = (
     "test_msp.py",
     "test_physics.py",
     "test_pilots_rc.py",
+    "test_port_lock.py",
     "test_purity.py",
     "test_readme.py",
     "test_reference.py",

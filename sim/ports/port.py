@@ -71,6 +71,7 @@ _READ_CHUNK = 4096
 _DRAIN_CHUNKS = 16  # at most 64 KiB read per drain
 _ERROR_TEXT_MAX = 300  # characters of an error's repr in an event
 _LOCK_TIMEOUT_S = 1.0  # longer than any exchange's deadlines: a stuck one is reported, not waited for
+_LOCK_POLL_S = 0.001  # on an event loop, how often a held lock is tried again (the loop serves others between)
 T = TypeVar("T")
 
 
@@ -271,7 +272,7 @@ class Port:
             self.letter_seen = max(self.letter_seen, letter.seq)
         if self.state == "failed":
             return None
-        if not self._lock.acquire(timeout=_LOCK_TIMEOUT_S):  # an I/O thread that would not stop still has it
+        if not await self._take_lock():  # an I/O thread that would not stop still has it
             if not self._lock_stuck:
                 self._lock_stuck = True
                 self._events.push("port_stuck", f"{self.name}: an earlier exchange has not ended")
@@ -295,6 +296,19 @@ class Port:
                 self.stats.io_wait.add(self._clock() - start)
         finally:
             self._lock.release()
+
+    async def _take_lock(self) -> bool:
+        """The port's exchange lock within ``_LOCK_TIMEOUT_S``.  On an event loop (asyncio mode) it is
+        tried without blocking and waited for in the loop's own sleeps, so the other ports it serves go
+        on meanwhile; an I/O thread (or the loop's own, inline) may block on it."""
+        if self.backend is None:
+            return self._lock.acquire(timeout=_LOCK_TIMEOUT_S)
+        give_up = time.monotonic() + _LOCK_TIMEOUT_S
+        while not self._lock.acquire(blocking=False):
+            if time.monotonic() >= give_up:
+                return False
+            await asyncio.sleep(_LOCK_POLL_S)
+        return True
 
     def read_what_is_left(self) -> None:
         """After the I/O has stopped (``abort`` set): one last exchange of an input port, if bytes
