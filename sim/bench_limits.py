@@ -15,10 +15,13 @@ Two reference points tell what a faster kernel would have to change:
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import statistics
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -110,18 +113,16 @@ def _time_jsbsim(steps: int, repeats: int) -> float | None:
     return statistics.median(times) / steps * 1e6
 
 
-class _quiet_stdout:
-    """Send file descriptor 1 to /dev/null for a block (a C++ library prints past ``sys.stdout``)."""
-
-    def __enter__(self) -> None:
-        import sys
-
-        sys.stdout.flush()
-        self._saved = os.dup(1)
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
-
-    def __exit__(self, *exc: object) -> None:
-        os.dup2(self._saved, 1)
-        os.close(self._saved)
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """File descriptor 1 to /dev/null for a block (a C++ library prints past ``sys.stdout``)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -9,6 +9,7 @@ so does one of the user's own with ``.toml`` added (``--config my-flight``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tomllib
@@ -28,6 +29,7 @@ KINDS = {
 }
 
 
+@functools.cache
 def configs_dir() -> Path:
     """The shipped ``configs`` folder: the copy inside the installed package, or, in a checkout (an
     editable install), the source tree's.  Only a folder next to this project's own ``pyproject.toml``

@@ -348,19 +348,25 @@ class PortIO:
         frames = self._frames
         if self.ground is not None:  # a ground station's sticks count as pilot input (rc_override)
             frames, fresh = self.ground.apply(frames, fresh, self.flight, self._tick)
-        changed = np.flatnonzero((fresh != self._was_fresh) & (self._had_frame | self._silent_told))
-        for kind, back in (("failsafe_on", False), ("failsafe_off", True)):
-            group = changed[fresh[changed] == back]
-            what = "back" if back else "stale"
-            if len(group) > _SILENT_VEHICLES_NAMED:  # one radio for a fleet: one event, not one per vehicle
-                self.events.push(kind, f"vehicles {group[0]}..{group[-1]} ({len(group)}): pilot input {what}", now)
-            else:
-                for vehicle in group:
-                    self.events.push(kind, f"vehicle {vehicle}: pilot input {what}", now)
+        flipped = fresh != self._was_fresh
+        if flipped.any():  # rare: most ticks change nothing
+            self._tell_failsafe_changes(np.flatnonzero(flipped & (self._had_frame | self._silent_told)), fresh, now)
         self._was_fresh = fresh
         self._tell_silent_from_the_start(now, fresh)
         self._flown = frames
         return frames, fresh, self._stick_t
+
+    def _tell_failsafe_changes(self, changed: np.ndarray, fresh: np.ndarray, now: float) -> None:
+        """``failsafe_on`` / ``failsafe_off`` for the vehicles in ``changed``; more than
+        ``_SILENT_VEHICLES_NAMED`` together (one radio for a fleet) are one event, not one per vehicle."""
+        for kind, back in (("failsafe_on", False), ("failsafe_off", True)):
+            group = changed[fresh[changed] == back]
+            what = "back" if back else "stale"
+            if len(group) > _SILENT_VEHICLES_NAMED:
+                self.events.push(kind, f"vehicles {group[0]}..{group[-1]} ({len(group)}): pilot input {what}", now)
+            else:
+                for vehicle in group:
+                    self.events.push(kind, f"vehicle {vehicle}: pilot input {what}", now)
 
     def _tell_silent_from_the_start(self, now: float, fresh: np.ndarray) -> None:
         """A vehicle whose pilot input has not come at all, a failsafe timeout after the first read,

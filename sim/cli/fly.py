@@ -229,9 +229,10 @@ def _with_port_options(config: FlightConfig, args: argparse.Namespace) -> Flight
     return build(FlightConfig, {**to_table(config), "ports": specs}, source="command line")
 
 
-def _effective_config(args: argparse.Namespace) -> FlightConfig:
+def _effective_config(args: argparse.Namespace) -> tuple[FlightConfig, bool]:
     """Defaults < the flight file < the command line, every value checked by its schema, and the
-    physics step checked against the helicopter's fastest motions (``check_physics_step``)."""
+    physics step checked against the helicopter's fastest motions (``check_physics_step``); and
+    whether ``--pilot`` or the file's ``[flight] pilot`` says who flies."""
     file_table = {} if args.config is None else flight_table(args.config)  # read once
     config = FlightConfig() if args.config is None else build(FlightConfig, file_table, source=args.config)
     config = apply_overrides(
@@ -255,7 +256,7 @@ def _effective_config(args: argparse.Namespace) -> FlightConfig:
     config = _with_fc_options(config, file_table, args)
     config = _with_port_options(config, args)
     check_physics_step(load_heli(config.flight.heli), config)
-    return config
+    return config, args.pilot is not None or "pilot" in file_table.get("flight", {})
 
 
 def _fc_option(text: str) -> tuple[str, str]:
@@ -353,15 +354,8 @@ def _status_line(loop: FlightLoop) -> None:
     sys.stderr.flush()
 
 
-def _names_a_pilot(args: argparse.Namespace) -> bool:
-    """Whether ``--pilot`` or the flight file's ``[flight] pilot`` says who flies."""
-    if args.pilot is not None:
-        return True
-    return args.config is not None and "pilot" in flight_table(args.config).get("flight", {})
-
-
 def run(args: argparse.Namespace) -> int:
-    config = _effective_config(args)
+    config, pilot_named = _effective_config(args)
     heli = load_heli(config.flight.heli)
     if args.print_config:
         # the flight part loads back with --config; the helicopter's values follow as comments
@@ -378,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     if args.headless and args.screenshot:
         raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
     view = ViewOptions(screenshot=args.screenshot) if show_view else None
-    if show_view and has_display() and not _names_a_pilot(args):
+    if show_view and has_display() and not pilot_named:
         # one rule: in a window on a desktop the person at the keyboard flies (make fly), unless the
         # command line or the flight file names a pilot
         config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
