@@ -416,7 +416,7 @@ def _stick_curve(x: Any, expo: float) -> Any:
 
 def _control_kernel(
     xp: Any, k: ControllerConstants, cs: Any, pilot: Any, vs: Any, dt: float, terms: list | None = None
-) -> tuple[list, list]:
+) -> tuple[tuple, tuple]:
     """One controller cycle over columns; returns (new controller state, command columns).  Given a
     list, ``terms`` gets the cycle's ``CONTROL_TERMS`` appended (the same arithmetic either way)."""
     (i_roll, i_pitch, i_yaw, gf_p, gf_q, gf_r, precomp_f, gov_i, gov_sp, gov_state, climb_i,
@@ -505,25 +505,14 @@ def _control_kernel(
     inv_dt = 1.0 / dt
     flying = (omega > _I_ACTIVE_SPEED_FRACTION * k.headspeed) & (on_ground < _GROUND_CONFIRM_S)
     i_bleed = math.exp(-dt / _I_DECAY_TIME_S)
-    outputs = []
-    integrators = []
-    filtered = []
-    pid_terms: list = []
-    for sp, rate, integ, gf, gains, limit in (
-        (sp_p, p, i_roll, gf_p, k.roll, k.cyclic_i_limit),
-        (sp_q, q, i_pitch, gf_q, k.pitch, k.cyclic_i_limit),
-        (sp_r, r, i_yaw, gf_r, k.yaw, k.yaw_i_limit),
-    ):
-        kp, ki, kd, kf = gains
-        error = sp - rate
-        integ = xp.where(flying, xp.clip(integ + ki * error * dt, -limit, limit), integ * i_bleed)
-        gf_new = gf + d_alpha * (rate - gf)
-        p_term, d_term, f_term = kp * error, -(kd * (gf_new - gf) * inv_dt), kf * sp
-        outputs.append(p_term + integ + d_term + f_term)  # a + (-b) is a - b exactly: replays stay bit-equal
-        integrators.append(integ)
-        filtered.append(gf_new)
-        pid_terms.extend((p_term, d_term, f_term))
-    lateral, longitudinal, yaw_out = outputs
+    pid_step = (flying, d_alpha, inv_dt, i_bleed, dt)
+    lateral, i_roll, gf_p, p_roll, d_roll, f_roll = _rate_pid(
+        xp, sp_p, p, i_roll, gf_p, k.roll, k.cyclic_i_limit, pid_step
+    )
+    longitudinal, i_pitch, gf_q, p_pitch, d_pitch, f_pitch = _rate_pid(
+        xp, sp_q, q, i_pitch, gf_q, k.pitch, k.cyclic_i_limit, pid_step
+    )
+    yaw_out, i_yaw, gf_r, p_yaw, d_yaw, f_yaw = _rate_pid(xp, sp_r, r, i_yaw, gf_r, k.yaw, k.yaw_i_limit, pid_step)
 
     # cyclic ring
     cyclic = xp.sqrt(lateral * lateral + longitudinal * longitudinal)
@@ -576,14 +565,30 @@ def _control_kernel(
     throttle, gov_i = governor_pi(xp, k, gov_sp, omega, gov_i, dt, arming)
 
     s0, s1, s2 = mix(xp, k.swash, collective, lateral, longitudinal)
-    new_state = [
-        integrators[0], integrators[1], integrators[2], filtered[0], filtered[1], filtered[2], precomp_f,
+    new_state = (
+        i_roll, i_pitch, i_yaw, gf_p, gf_q, gf_r, precomp_f,
         gov_i, gov_sp, gov_state, climb_i, fs_time, xp.where(lost, 1.0, 0.0), landed_time, fs_armed,
         rescue_time, collective, mode, on_ground,
-    ]  # fmt: skip
+    )  # fmt: skip
     if terms is not None:
-        terms.extend((sp_p, sp_q, sp_r, target_roll, target_pitch, *pid_terms, climb_sp))
-    return new_state, [s0, s1, s2, xp.clip(tail_servo, -1.0, 1.0), throttle]
+        terms.extend((sp_p, sp_q, sp_r, target_roll, target_pitch, p_roll, d_roll, f_roll,
+                      p_pitch, d_pitch, f_pitch, p_yaw, d_yaw, f_yaw, climb_sp))  # fmt: skip
+    return new_state, (s0, s1, s2, xp.clip(tail_servo, -1.0, 1.0), throttle)
+
+
+def _rate_pid(xp: Any, setpoint: Any, rate: Any, integrator: Any, filtered: Any, gains: tuple, i_limit: Any,
+              cycle: tuple) -> tuple:  # fmt: skip
+    """One axis's rate PID: P and I on the error, D on the filtered gyro, F on the setpoint.  ``cycle``
+    is (flying, D filter alpha, 1 / dt, integrator bleed per cycle, dt); returns (output, new
+    integrator, new filtered rate, P term, D term, F term)."""
+    flying, d_alpha, inv_dt, i_bleed, dt = cycle
+    kp, ki, kd, kf = gains
+    error = setpoint - rate
+    integrator = xp.where(flying, xp.clip(integrator + ki * error * dt, -i_limit, i_limit), integrator * i_bleed)
+    filtered_new = filtered + d_alpha * (rate - filtered)
+    p_term, d_term, f_term = kp * error, -(kd * (filtered_new - filtered) * inv_dt), kf * setpoint
+    output = p_term + integrator + d_term + f_term  # a + (-b) is a - b exactly: replays stay bit-equal
+    return output, integrator, filtered_new, p_term, d_term, f_term
 
 
 def governor_pi(xp: Any, k: ControllerConstants, setpoint: Any, omega: Any, integrator: Any, dt: float, running: Any):

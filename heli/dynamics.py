@@ -418,7 +418,14 @@ def quaternion_step(xp: Any, quat: tuple, rates: tuple, new_rates: tuple, dt: fl
     return nw * inv_norm, nx * inv_norm, ny * inv_norm, nz * inv_norm
 
 
-def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) -> list:
+def _servo_follow(xp: Any, position: Any, command: Any, decay: float, max_move: float) -> Any:
+    """A servo's next position: a first-order lag towards its (clipped) command, then a slew limit."""
+    target = xp.clip(command, -1.0, 1.0)
+    lagged = target + (position - target) * decay
+    return position + xp.clip(lagged - position, -max_move, max_move)
+
+
+def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) -> tuple:
     """One integration step over state columns ``x`` and command columns ``c`` in the NED ``wind``
     (three floats or columns; module doc)."""
     (pn, pe, pd, vn, ve, vd, qw, qx, qy, qz, p, q, r, a1, b1, omega, lam, lam_t,
@@ -429,12 +436,10 @@ def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) 
     # 1. actuators: first-order lag, then slew limit
     servo_decay = math.exp(-dt / m.servo_time)
     max_move = m.servo_rate * dt
-    servos = []
-    for pos, cmd in ((s0, c0), (s1, c1), (s2, c2), (s3, c3)):
-        target = xp.clip(cmd, -1.0, 1.0)
-        lagged = target + (pos - target) * servo_decay
-        servos.append(pos + xp.clip(lagged - pos, -max_move, max_move))
-    s0, s1, s2, s3 = servos
+    s0 = _servo_follow(xp, s0, c0, servo_decay, max_move)
+    s1 = _servo_follow(xp, s1, c1, servo_decay, max_move)
+    s2 = _servo_follow(xp, s2, c2, servo_decay, max_move)
+    s3 = _servo_follow(xp, s3, c3, servo_decay, max_move)
     collective, lateral, longitudinal = unmix(m.swash, s0, s1, s2)
     tail_pitch = m.tail_pitch_offset + s3 * m.tail_pitch_per_throw
     drive_decay = math.exp(-dt / m.drive_time)
@@ -497,13 +502,13 @@ def _step_kernel(xp: Any, m: FlightModel, x: Any, c: Any, dt: float, wind: Any) 
     lam_new = loads.inflow_target + (lam - loads.inflow_target) * lam_decay
     lam_t_new = loads.tail_inflow_target + (lam_t - loads.tail_inflow_target) * lam_t_decay
 
-    return [
+    return (
         pn + dt * vn_new, pe + dt * ve_new, pd + dt * vd_new, vn_new, ve_new, vd_new,
         nw, nx, ny, nz, p_new, q_new, r_new,
         a1_t + (a1 - a1_t) * flap_decay, b1_t + (b1 - b1_t) * flap_decay,
         omega_new, lam_new, lam_t_new, s0, s1, s2, s3, throttle,
         crash,
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def steps(model: FlightModel, state: VehicleState, command: ActuatorCommand, dt_s: float, count: int) -> VehicleState:
@@ -567,7 +572,7 @@ def step(
     return VehicleState(np.array(columns).T)
 
 
-def step_columns(model: FlightModel, columns: Any, command_columns: Any, dt_s: float, wind: Any) -> list:
+def step_columns(model: FlightModel, columns: Any, command_columns: Any, dt_s: float, wind: Any) -> tuple:
     """The batch kernel itself: one step of the (STATE_SIZE, N) ``columns`` holding the
     (COMMAND_SIZE, N) ``command_columns`` in ``wind`` (three floats, or a (3, N) array); returns
     the new state's columns.  ``step`` calls it for more than ``SCALAR_BATCH_LIMIT`` vehicles."""

@@ -56,10 +56,12 @@ class SwashGeometry:
 
 def mix(xp: Any, geometry: SwashGeometry, collective: Any, lateral: Any, longitudinal: Any) -> tuple[Any, Any, Any]:
     """Servo positions (full-throw units, clipped to +-1) for blade-pitch commands in radians."""
-    out = []
-    for row in geometry.forward:
-        out.append(xp.clip(row[0] * collective + row[1] * lateral + row[2] * longitudinal, -SERVO_LIMIT, SERVO_LIMIT))
-    return out[0], out[1], out[2]
+    (a, b, c), (d, e, f), (g, h, i) = geometry.forward
+    return (
+        xp.clip(a * collective + b * lateral + c * longitudinal, -SERVO_LIMIT, SERVO_LIMIT),
+        xp.clip(d * collective + e * lateral + f * longitudinal, -SERVO_LIMIT, SERVO_LIMIT),
+        xp.clip(g * collective + h * lateral + i * longitudinal, -SERVO_LIMIT, SERVO_LIMIT),
+    )
 
 
 def unmix(geometry: SwashGeometry, s0: Any, s1: Any, s2: Any) -> tuple[Any, Any, Any]:

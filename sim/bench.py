@@ -6,6 +6,7 @@ figures are measured, never asserted: the README keeps a table of them.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import platform
@@ -22,6 +23,8 @@ from heli.initial import hover_state
 from heli.state import ActuatorCommand, VehicleState
 from heli.trim import solve_hover_trim
 from sim.bench_limits import count_kernel_calls, elementwise_ns_per_element, jsbsim_run_us
+from sim.compiled import available as compiled_available
+from sim.compiled import compiled_kernels
 from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_heli
 from sim.loop import FlightLoop, MonotonicClock
 from sim.runtime import gil_enabled
@@ -29,6 +32,8 @@ from sim.session import flight_session
 from sim.stats import LogHistogram
 
 __all__ = ["BENCHMARKS", "IO_FULL", "IO_QUICK", "ON_REQUEST", "IoSizes", "Result", "machine_info"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,11 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
     # default rates: controller at 500 Hz, physics at 1 kHz: half a controller cycle per step
     share_us = step_us + 0.5 * control_us
     both_rate = 1.0 / (1.0 / batch_rate + 0.5 / batch_control_rate)
-    limits = _step_limits(model, batch, batch_cmd, batch_rate, step_us, repeats, steps)
+    limits, jsbsim_us = _step_limits(model, batch, batch_cmd, batch_rate, step_us, repeats, steps)
+    compiled = _compiled_step(
+        model, constants, (single, single_cmd, cstate1, pilot1), (batch, batch_cmd, cstate_n, pilot_n),
+        (steps, batch_steps, repeats), (step_us, batch_rate, both_rate, jsbsim_us),
+    )  # fmt: skip
     return [
         Result("step", "single_step_us", round(step_us, 2), "us"),
         Result("step", "controller_cycle_us", round(control_us, 2), "us"),
@@ -168,6 +177,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         Result("step", "batch_physics_and_controller_per_s", round(both_rate), "1/s"),
         *fleet_rows,
         *limits,
+        *compiled,
     ]
 
 
@@ -179,8 +189,9 @@ def _step_limits(
     step_us: float,
     repeats: int,
     steps: int,
-) -> list[Result]:
-    """The limits the step figures are measured against (``sim.bench_limits``), in this run."""
+) -> tuple[list[Result], float | None]:
+    """The limits the step figures are measured against (``sim.bench_limits``), in this run; and
+    JSBSim's step (us), None where JSBSim is not installed."""
     calls = count_kernel_calls(model, batch, batch_cmd, 0.001)
     element_ns = elementwise_ns_per_element(batch.count, repeats)
     floor_rate = 1e9 / (calls * element_ns)
@@ -196,6 +207,67 @@ def _step_limits(
             Result("step", "jsbsim_ah1s_run_us", round(jsbsim_us, 2), "us"),
             Result("step", "single_step_speed_vs_jsbsim", round(jsbsim_us / step_us, 3), "x"),
         ]
+    return rows, jsbsim_us
+
+
+def _compiled_step(
+    model: FlightModel, constants: ControllerConstants, single: tuple, batch: tuple, counts: tuple, numpy: tuple
+) -> list[Result]:
+    """The same figures with the compiled kernels (``sim.compiled``), and their ratios to the numpy
+    ones of this run: ``single`` and ``batch`` are (state, command, controller state, pilot);
+    ``counts`` (single steps, batch steps, repeats); ``numpy`` (single step us, batch rate, physics
+    and controller rate, JSBSim us or None).  None of them without numba (said in the log)."""
+    if not compiled_available():
+        log.info("bench step: numba is not installed: no compiled-kernel figures (pip install 'heli-sim[fast]')")
+        return []
+    kernels = compiled_kernels()
+    steps, batch_steps, repeats = counts
+    step_us, batch_rate, both_rate, jsbsim_us = numpy
+    vehicle, command, controller, pilot = single
+    fleet, fleet_command, fleet_controller, fleet_pilot = batch
+    started = time.perf_counter()
+    kernels.steps(model, vehicle, command, 0.001, 0)
+    kernels.control(constants, controller, pilot, vehicle, 0.002)
+    build_s = time.perf_counter() - started  # compiling, or loading the machine code cached on disk
+
+    def run_single() -> None:
+        s = vehicle
+        for _ in range(steps):
+            s = kernels.steps(model, s, command, 0.001)
+
+    def run_controller() -> None:
+        cs = controller
+        for _ in range(steps):
+            cs, _cmd = kernels.control(constants, cs, pilot, vehicle, 0.002)
+
+    def run_batch() -> None:
+        s = fleet
+        for _ in range(batch_steps):
+            s = kernels.steps(model, s, fleet_command, 0.001)
+
+    def run_batch_controller() -> None:
+        cs = fleet_controller
+        for _ in range(batch_steps):
+            cs, _cmd = kernels.control(constants, cs, fleet_pilot, fleet, 0.002)
+
+    single_us = _median_time(run_single, repeats) / steps * 1e6
+    control_us = _median_time(run_controller, repeats) / steps * 1e6
+    rate = fleet.count * batch_steps / _median_time(run_batch, repeats)
+    control_rate = fleet.count * batch_steps / _median_time(run_batch_controller, repeats)
+    both = 1.0 / (1.0 / rate + 0.5 / control_rate)
+    rows = [
+        Result("step", "compiled_build_s", round(build_s, 2), "s"),
+        Result("step", "compiled_single_step_us", round(single_us, 2), "us"),
+        Result("step", "compiled_controller_cycle_us", round(control_us, 2), "us"),
+        Result("step", "compiled_batch_vehicle_steps_per_s", round(rate), "1/s"),
+        Result("step", "compiled_batch_controller_cycles_per_s", round(control_rate), "1/s"),
+        Result("step", "compiled_batch_physics_and_controller_per_s", round(both), "1/s"),
+        Result("step", "compiled_single_step_speedup", round(step_us / single_us, 2), "x"),
+        Result("step", "compiled_batch_speedup", round(rate / batch_rate, 2), "x"),
+        Result("step", "compiled_physics_and_controller_speedup", round(both / both_rate, 2), "x"),
+    ]
+    if jsbsim_us is not None:
+        rows.append(Result("step", "compiled_single_step_speed_vs_jsbsim", round(jsbsim_us / single_us, 3), "x"))
     return rows
 
 

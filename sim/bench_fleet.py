@@ -9,7 +9,8 @@ Two kinds of figure:
   physics steps of one 500 Hz period, as ``fly`` runs them: ``Flight``) fits the period nine
   ticks in ten, in this process and with 1..cores workers running controller and physics.
   Each worker pays the numpy kernels' fixed cost per call whatever its share, so at these
-  fleet sizes the gain is smaller than the throughput figure's.
+  fleet sizes the gain is smaller than the throughput figure's.  Where numba is installed, the
+  real-time figures again on the compiled kernels (``sim.compiled``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from heli.initial import hover_state
 from heli.state import ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
 from sim.bench import Result
+from sim.compiled import available as compiled_available
 from sim.config import FlightConfig, FlightSettings, load_heli
 from sim.flight import Flight
 from sim.shards import ShardedFleet, ThreadedFleet
@@ -50,11 +52,12 @@ def _rate(call, repeats: int) -> float:
     return FLEET * STEPS_PER_CALL / statistics.median(times)
 
 
-def tick_seconds(fleet: int, workers: int, ticks: int, threads: bool = False) -> float:
+def tick_seconds(fleet: int, workers: int, ticks: int, threads: bool = False, kernel: str = "numpy") -> float:
     """The ``ON_TIME_SHARE`` quantile of one loop tick's cost (s) for ``fleet`` vehicles in hover:
     the pilot's frames, a controller cycle and the period's physics steps, as the loop runs them,
-    in this process (``workers`` 0) or with that many worker processes (``threads``: threads)."""
-    settings = FlightSettings(heli=HELI, fleet=fleet, start="hover", loop_hz=LOOP_HZ)
+    in this process (``workers`` 0) or with that many worker processes (``threads``: threads), on
+    the flight's ``kernel`` (numpy or compiled)."""
+    settings = FlightSettings(heli=HELI, fleet=fleet, start="hover", loop_hz=LOOP_HZ, kernel=kernel)
     flight = Flight(load_heli(HELI), FlightConfig(flight=settings, ports=()))
     steps_per_tick = round(1.0 / (LOOP_HZ * settings.physics_dt_s))
     fresh = np.ones(fleet, dtype=bool)
@@ -73,19 +76,21 @@ def tick_seconds(fleet: int, workers: int, ticks: int, threads: bool = False) ->
     return float(np.quantile(times, ON_TIME_SHARE))
 
 
-def largest_realtime_fleet(workers: int, ticks: int, refinements: int, threads: bool = False) -> int:
+def largest_realtime_fleet(
+    workers: int, ticks: int, refinements: int, threads: bool = False, kernel: str = "numpy"
+) -> int:
     """The largest fleet (to ``_ROUND_TO``) whose tick fits a 500 Hz period nine times in ten: the
     fleet doubles until a tick no longer fits, then the bracket is halved ``refinements`` times.
     0 if even the smallest does not fit."""
     period = 1.0 / LOOP_HZ
     fits, fails = 0, (workers or 1) * _ROUND_TO  # from a slice of numpy size each (more than 24 vehicles)
-    while fails <= _MAX_FLEET and tick_seconds(fails, workers, ticks, threads) <= period:
+    while fails <= _MAX_FLEET and tick_seconds(fails, workers, ticks, threads, kernel) <= period:
         fits, fails = fails, fails * 2
     for _ in range(refinements):
         middle = (fits + fails) // 2 // _ROUND_TO * _ROUND_TO
         if middle <= fits or fails - fits <= _ROUND_TO:
             break
-        if tick_seconds(middle, workers, ticks, threads) <= period:
+        if tick_seconds(middle, workers, ticks, threads, kernel) <= period:
             fits = middle
         else:
             fails = middle
@@ -171,4 +176,10 @@ def bench_fleet(quick: bool = False) -> list[Result]:
         if workers > 1:
             largest = largest_realtime_fleet(workers, ticks, refinements, threads=True)
             rows.append(Result("fleet", f"realtime_500hz_fleet_threads_{workers}", largest, "vehicles"))
+    if compiled_available():  # the same, on the compiled kernels (sim.compiled)
+        largest = largest_realtime_fleet(0, ticks, refinements, kernel="compiled")
+        rows.append(Result("fleet", "realtime_500hz_fleet_in_process_compiled", largest, "vehicles"))
+        for workers in range(1, max(2, os.cpu_count() or 1) + 1):
+            largest = largest_realtime_fleet(workers, ticks, refinements, kernel="compiled")
+            rows.append(Result("fleet", f"realtime_500hz_fleet_processes_{workers}_compiled", largest, "vehicles"))
     return rows

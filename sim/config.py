@@ -23,6 +23,7 @@ import tomli_w
 from heli.control import ControllerParams
 from heli.errors import ConfigError
 from heli.params import MAX_RATE_STEP_PRODUCT, Environment, HeliParams, quantity, step_rates_per_s
+from sim.compiled import KERNELS
 from sim.config_input import MAX_CONFIG_BYTES, parse_toml, read_config_bytes
 from sim.dataclass_io import build, parse_text, short_source, show, to_table
 from sim.fc.config import FcConfig
@@ -305,6 +306,11 @@ class FlightSettings:
         doc="step and control the fleet in this many worker processes (0: in the loop's own); each needs a slice of "
         "more than 24 vehicles",
         why="one per core: more than the machine has only take turns",
+    )  # fmt: skip
+    kernel: str = quantity(
+        "-", choices=KERNELS, default="numpy",
+        doc="the physics and controller kernels: numpy (Python floats or numpy columns), or compiled (numba, "
+        "pip install 'heli-sim[fast]': compiled once, about a minute, then cached; the same results)",
     )  # fmt: skip
     controller: str = quantity(
         "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one",

@@ -46,6 +46,7 @@ from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
 from heli.wind import WindField, turbulence_w20_m_s
+from sim.compiled import compiled_kernels, is_cached
 from sim.config import FlightConfig, HeliConfig
 from sim.controllers import UserController, describe_error, dry_run, load_controller
 from sim.fc.outputs import OutputMapper
@@ -90,6 +91,8 @@ class Flight:
         self._hover_collective_rad = collective
         self.controller_params = heli.controller  # a ground station may change them (set_controller_params)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
+        # the compiled kernels (sim.compiled), or None: heli.dynamics and heli.control as written
+        self.kernels = compiled_kernels() if settings.kernel == "compiled" else None
         # real firmware in the loop ([fc]): its output pulses are the command, through the wiring
         self.fc_outputs = OutputMapper(config.fc.outputs, self.constants, self.count) if config.fc.enabled else None
         self.shards: ShardedFleet | ThreadedFleet | None = None  # when the physics (and control) runs in workers
@@ -102,8 +105,19 @@ class Flight:
         self.diverged_in_flight = np.zeros(self.count, dtype=bool)
         self.taken_over_in_flight = np.zeros(self.count, dtype=bool)
         self.reset()
+        if self.kernels is not None:
+            self._load_kernels()
         if self.user is not None:  # a dry run on the starting state: a controller that cannot fly fails here
             dry_run(function, settings.controller, self.constants, self.controller, self.vehicles, 0.002)
+
+    def _load_kernels(self) -> None:
+        """Compile the kernels (or load them from the disk cache) now, not in the first tick."""
+        if not is_cached():
+            log.warning(
+                "compiling the physics and controller kernels for this machine (once per heli-sim and numba "
+                "version: about a minute; cached after)"
+            )
+        log.info("compiled kernels ready in %.1f s", self.kernels.warm_up(self.model, self.constants))
 
     def set_controller_params(self, params: ControllerParams) -> None:
         """Fly with these gains, rates and limits from the next controller cycle on (a ground
@@ -268,10 +282,23 @@ class Flight:
                 self.constants, self.controller, self._pilot_input, self.vehicles, dt_s
             )
         elif self.user is None:
-            state, command = control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
+            state, command = self._control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
         else:
             state, command = self._user_cycle(dt_s, too_slow)
         self._set_control(state, command)
+
+    def _control(
+        self,
+        constants: ControllerConstants,
+        state: ControllerState,
+        pilot: PilotInput,
+        vehicles: VehicleState,
+        dt_s: float,
+    ) -> tuple[ControllerState, ActuatorCommand]:
+        """The built-in controller's cycle, on the flight's kernels."""
+        if self.kernels is not None:
+            return self.kernels.control(constants, state, pilot, vehicles, dt_s)
+        return control(constants, state, pilot, vehicles, dt_s)
 
     def _set_control(self, state: ControllerState, command: ActuatorCommand) -> None:
         if not np.abs(command.packed).max() < math.inf:  # a non-finite command never leaves: that vehicle diverged
@@ -290,8 +317,8 @@ class Flight:
             state, command = self.shards.finish_control()
         except WorkerDied as error:
             self._worker_died(error)
-            state, command = control(self.constants, self._controller, self._pilot_input, self.vehicles,
-                                     self._control_dt_s)  # fmt: skip
+            state, command = self._control(self.constants, self._controller, self._pilot_input, self.vehicles,
+                                           self._control_dt_s)  # fmt: skip
         self._set_control(state, command)
 
     def _worker_died(self, error: WorkerDied) -> None:
@@ -326,7 +353,8 @@ class Flight:
             self.shards = ThreadedFleet(self.model, self.vehicles, workers, controller if controls else None)
         else:
             self.shards = ShardedFleet(self.heli, self.vehicles, workers, self.config.environment,
-                                       controller=controller if controls else None)  # fmt: skip
+                                       controller=controller if controls else None,
+                                       kernel=self.config.flight.kernel)  # fmt: skip
         what = "physics and control" if controls else "physics"
         extra = ""
         if self.air is not None:
@@ -397,7 +425,7 @@ class Flight:
             vehicles, state = VehicleState(vehicles.packed[rows]), ControllerState(state.packed[rows])
         stale = PilotInput.centred(vehicles.count)
         stale.packed[:, 6] = 0.0  # valid = 0
-        return control(self.constants, state, stale, vehicles, dt_s)
+        return self._control(self.constants, state, stale, vehicles, dt_s)
 
     def _take_over(self, state: ControllerState, failed: np.ndarray, what: str) -> ControllerState:
         """Hand ``failed`` vehicles to the built-in controller: ``state`` with their rows ready to fly
@@ -511,6 +539,12 @@ class Flight:
                 return self.shards.step(command, dt, steps, state=vehicles)
             except WorkerDied as error:
                 self._worker_died(error)
+        if self.kernels is not None:
+            if self.air is None:
+                return self.kernels.steps(self.model, vehicles, command, dt, steps)
+            for _ in range(steps):
+                vehicles = self.kernels.steps(self.model, vehicles, command, dt, 1, self._air(vehicles))
+            return vehicles
         if self.air is None:  # the steady wind: consecutive steps in one call (a small fleet stays in floats)
             with np.errstate(all="ignore"):
                 return many_steps(self.model, vehicles, command, dt, steps)

@@ -36,6 +36,7 @@ from heli.control import (
 from heli.dynamics import FlightModel, steps
 from heli.params import Environment
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, VehicleState
+from sim.compiled import compiled_kernels
 from sim.config import heli_from_table
 from sim.dataclass_io import build
 from sim.view.shared import _stop_tracking
@@ -43,6 +44,19 @@ from sim.view.shared import _stop_tracking
 __all__ = ["main"]
 
 _OWNER = "the fleet's owner"
+
+
+def _kernels(kernel: str, model: FlightModel, blocks: list[np.ndarray], constants: ControllerConstants | None):
+    """(steps, control) of the flight's kernels; compiled ones loaded before the worker says it is ready
+    (a call that steps nothing and a cycle whose result is dropped)."""
+    if kernel != "compiled":
+        return steps, control
+    kernels = compiled_kernels()
+    kernels.steps(model, VehicleState(blocks[0].T), ActuatorCommand(blocks[1].T), 0.001, 0)
+    if constants is not None:
+        kernels.control(constants, ControllerState(blocks[2].T), PilotInput(blocks[3].T), VehicleState(blocks[0].T),
+                        0.002)  # fmt: skip
+    return kernels.steps, kernels.control
 
 
 def main(argv: list[str]) -> int:
@@ -64,6 +78,7 @@ def main(argv: list[str]) -> int:
         np.ndarray((size, count), dtype=np.float64, buffer=shm.buf) for size, shm in zip(sizes, segments, strict=False)
     ]
     states, commands = blocks[0], blocks[1]
+    step_kernel, control_kernel = _kernels(tables.get("kernel", "numpy"), model, blocks, constants)
     out = sys.stdout.buffer
     out.write(b"ready\n")
     out.flush()
@@ -74,13 +89,13 @@ def main(argv: list[str]) -> int:
                 # views of the blocks, no copies: the kernels read the column-major arrays as they lie
                 if kind == b"s":
                     dt_text, steps_text = rest.split()
-                    stepped = steps(model, VehicleState(states.T), ActuatorCommand(commands.T), float(dt_text),
+                    stepped = step_kernel(model, VehicleState(states.T), ActuatorCommand(commands.T), float(dt_text),
                                     int(steps_text))  # fmt: skip
                     states[:] = stepped.packed.T
                     answer = b"ok\n"
                 elif kind == b"c" and constants is not None:
                     controllers, pilots = blocks[2], blocks[3]
-                    new_state, command = control(constants, ControllerState(controllers.T), PilotInput(pilots.T),
+                    new_state, command = control_kernel(constants, ControllerState(controllers.T), PilotInput(pilots.T),
                                                  VehicleState(states.T), float(rest))  # fmt: skip
                     controllers[:] = new_state.packed.T
                     commands[:] = command.packed.T

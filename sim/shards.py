@@ -101,10 +101,13 @@ class ShardedFleet:
         environment: Environment | None = None,
         timeout_s: float = _STEP_TIMEOUT_S,
         controller: FleetController | None = None,
+        kernel: str = "numpy",
     ):
         start_resource_tracker()  # in safe-path mode, before any block exists
         # the worker builds the same FlightModel (and controller) from the same tables: one JSON line on its stdin
-        tables: dict = {"heli": heli_table(heli), "environment": to_table(environment or Environment())}
+        tables: dict = {
+            "heli": heli_table(heli), "environment": to_table(environment or Environment()), "kernel": kernel,
+        }  # fmt: skip
         if controller is not None:
             tables["controller"] = {"params": to_table(controller.params),
                                     "hover_collective_rad": controller.hover_collective_rad}  # fmt: skip

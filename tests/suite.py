@@ -30,6 +30,7 @@ COMPUTE_MODULES = (
     "test_bench_startup.py",
     "test_cli_input.py",
     "test_codec_payloads.py",
+    "test_compiled.py",
     "test_config.py",
     "test_config_limits.py",
     "test_config_schema.py",
@@ -62,6 +63,8 @@ COMPUTE_MODULES = (
 
 
 def main(extra: list[str]) -> int:
+    # the compiled kernels built first, once (cached on disk after), so no test waits for the compiler
+    subprocess.run([sys.executable, "-P", "-m", "sim.compiled"], cwd=ROOT, check=True)
     pytest = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra]
     compute = [f"tests/{name}" for name in COMPUTE_MODULES]
     with tempfile.TemporaryFile() as background_output:
