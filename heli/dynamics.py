@@ -2,7 +2,8 @@
 
 ``step(model, state, command, dt_s)`` is the only entry point the simulator needs.  It runs one
 kernel written over ``xp`` (``heli.ops``): Python floats per vehicle for small batches, one
-numpy array per state column for large ones.  What one step does, in order:
+numpy array per state column for large ones (and ``sim.compiled`` compiles it with numba).  What
+one step does, in order:
 
 1. actuators: servos follow their commands (first-order lag, then a slew limit), the swash
    geometry turns servo positions into blade pitch, the drive follows the throttle;

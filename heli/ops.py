@@ -11,6 +11,13 @@ and to an ulp for the transcendental ones.
 Rules for kernel code, so that both namespaces work: no ``if`` on a value (use
 ``xp.where``), no ``~`` or ``not`` on a condition (compare the other way round), guard every
 ``sqrt``/division so it never sees a negative or zero argument.
+
+A third backend, ``sim.compiled``, compiles the same functions with numba (``ScalarMath`` becomes
+a numba type whose methods are the same float operations), so kernel code also keeps to what
+numba compiles: tuples, not lists (build them whole; return tuples); no loop over a tuple whose
+elements differ in type (write a helper and call it once per element); kernel functions call each
+other by their bare names (the compiled copies are swapped in by name), never as
+``module.function``.
 """
 
 from __future__ import annotations
