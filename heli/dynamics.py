@@ -36,6 +36,7 @@ from heli.rotor import STALL_KNEE, blade_element_thrust, induced_inflow_target, 
 from heli.state import ActuatorCommand, VehicleState
 
 __all__ = [
+    "ENGINE_TORQUE_SPEED_FRACTION",
     "SCALAR_BATCH_LIMIT",
     "AirLoads",
     "FlightModel",
@@ -50,7 +51,7 @@ __all__ = [
 SCALAR_BATCH_LIMIT = 24
 _MIN_TIP_SPEED_FRACTION = 0.05  # non-dimensionalise with at least 5 % of nominal tip speed
 _MIN_FLAP_SPEED_FRACTION = 0.1  # flap time constant as if the rotor turned at >= 10 % speed
-_ENGINE_TORQUE_SPEED_FRACTION = 0.3  # engine torque stops rising below 30 % headspeed
+ENGINE_TORQUE_SPEED_FRACTION = 0.3  # engine torque stops rising below 30 % headspeed
 _WRECKED_ROTOR_SPIN_DOWN_S = 0.3  # a rotor that has struck the ground stops this fast
 _PITT_PETERS_INFLOW_LAG = 0.849  # tau = 0.849 / (4 lambda Omega), uniform dynamic inflow
 
@@ -377,7 +378,7 @@ def drive_torque(xp: Any, m: FlightModel, throttle: Any, rotor_speed: Any) -> An
     """Torque the drive puts on the main shaft (N m), never negative (one-way clutch)."""
     if m.electric:
         return m.motor_gear * motor_current(xp, m, throttle, rotor_speed) / m.motor_kv_rad
-    speed = xp.maximum(rotor_speed, _ENGINE_TORQUE_SPEED_FRACTION * m.nominal_speed)
+    speed = xp.maximum(rotor_speed, ENGINE_TORQUE_SPEED_FRACTION * m.nominal_speed)
     return xp.clip(throttle, 0.0, 1.0) * m.max_power / speed
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heli.dynamics import FlightModel, air_loads, rotation_matrix
+from heli.dynamics import ENGINE_TORQUE_SPEED_FRACTION, FlightModel, air_loads, rotation_matrix
 from heli.errors import TrimError
 from heli.ops import SCALAR
 from heli.rotor import profile_torque_coeff
@@ -91,7 +91,7 @@ def throttle_for_torque(model: FlightModel, torque_nm: float, rotor_speed_rad_s:
         current = torque_nm * model.motor_kv_rad / model.motor_gear
         volts = current * model.motor_resistance + model.motor_gear * rotor_speed_rad_s / model.motor_kv_rad
         return volts / model.battery_voltage
-    return torque_nm * max(rotor_speed_rad_s, 0.3 * model.nominal_speed) / model.max_power
+    return torque_nm * max(rotor_speed_rad_s, ENGINE_TORQUE_SPEED_FRACTION * model.nominal_speed) / model.max_power
 
 
 def _residuals(model: FlightModel, z: np.ndarray, height_m: float, speed_m_s: float = 0.0) -> np.ndarray:

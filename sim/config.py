@@ -29,6 +29,7 @@ from sim.dataclass_io import build, parse_text, short_source, show, to_table
 from sim.fc.config import FcConfig
 from sim.ports.codecs import ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
 from sim.shipped import configs_dir, shipped_path
+from sim.view.snapshot import IO_MODES
 
 __all__ = [
     "CHANNEL_FUNCTIONS",
@@ -55,7 +56,6 @@ __all__ = [
     "load_toml",
 ]
 
-IO_MODES = ("threaded", "blocking", "asyncio")
 MIN_PHYSICS_DT_S = 0.0001  # one vehicle-step costs ~0.1 ms of CPU: shorter steps cannot keep real time
 MAX_PHYSICS_DT_S = 0.005  # RC landing gear and tail rotors move at ~100-200/s: longer steps blow up
 MAX_CATCHUP_STEPS = 100_000  # physics steps in one catch-up after a stall (~10 s of CPU for one vehicle)

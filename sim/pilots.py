@@ -288,7 +288,7 @@ class ScriptPilot:
         return out
 
     def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
-        frames = np.full((self.count, CHANNEL_COUNT), CENTRE_US)
+        frames = np.full((self.count, CHANNEL_COUNT), CENTRE_US, dtype=np.float64)
         for key, value in self.values_at(t_s).items():
             if channel := self.channel_map.channel_of(key):  # throttle_hold may be 0: no such switch
                 frames[:, channel - 1] = value

@@ -16,6 +16,7 @@ import numpy as np
 
 from heli.control import PilotInput
 from sim.config import FRAME_CHANNELS, ChannelMap
+from sim.protocols.rc import CENTRE_US, HALF_RANGE_US
 
 __all__ = [
     "ARM_THRESHOLD_US",
@@ -30,8 +31,6 @@ __all__ = [
 ]
 
 CHANNEL_COUNT = FRAME_CHANNELS
-CENTRE_US = 1500.0
-HALF_RANGE_US = 500.0
 ARM_THRESHOLD_US = 1700.0
 MODE_ANGLE_US = 1300.0  # from here up to MODE_RESCUE_US: angle mode
 MODE_RESCUE_US = 1700.0
@@ -39,7 +38,7 @@ MODE_RESCUE_US = 1700.0
 
 def neutral_channels(count: int, channel_map: ChannelMap) -> np.ndarray:
     """(count, 16) frames: sticks centred, collective low, disarmed, angle mode, no throttle hold."""
-    frames = np.full((count, CHANNEL_COUNT), CENTRE_US)
+    frames = np.full((count, CHANNEL_COUNT), CENTRE_US, dtype=np.float64)
     frames[:, channel_map.collective - 1] = CENTRE_US - HALF_RANGE_US
     frames[:, channel_map.arm - 1] = CENTRE_US - HALF_RANGE_US
     if channel_map.hold_channel:

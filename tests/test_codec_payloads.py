@@ -25,7 +25,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pymavlink.dialects.v20 import common as mavlink2
 
-from sim.devices.emulators import GroundStation, Link, NeutralPilot, ServoBoard, Transmitter, run_device
+from sim.devices.emulators import GroundStation, Link, ServoBoard, SteadySticks, Transmitter, run_device
 from sim.devices.far_end import FdFarEnd
 from sim.log.writer import frame_values
 from sim.ports.codecs import FlightSnapshot, make_codec
@@ -298,7 +298,7 @@ def serve_once(device, codec, data: bytes) -> str:
 def devices():
     """Every device kind an emulator plays, with the codecs it can speak."""
     hsf, maestro = make_codec("hsf", "device"), make_codec("maestro", "device")
-    neutral = NeutralPilot(np.full((2, 16), 1500.0))
+    neutral = SteadySticks(np.full((2, 16), 1500.0))
     return [
         (ServoBoard(0.0, hsf), hsf, hsf_frames),
         (ServoBoard(0.0, maestro), maestro, maestro_frames),
@@ -306,7 +306,7 @@ def devices():
         (GroundStation(), hsf, hsf_frames),
         (GroundStation(), make_codec("mavlink", "device"), mavlink_frames),
         (Transmitter(100.0, 2, None, neutral, codec=hsf), hsf, hsf_frames),
-        (Transmitter(100.0, 1, None, NeutralPilot(neutral.frames[:1]), codec=make_codec("msp", "device")),
+        (Transmitter(100.0, 1, None, SteadySticks(neutral.frames[:1]), codec=make_codec("msp", "device")),
          make_codec("msp", "device"), msp_frames),
     ]  # fmt: skip
 
@@ -338,7 +338,7 @@ def test_a_transmitter_skips_states_it_cannot_fly_by():
 
     built: list = []
     codec = make_codec("hsf", "device")
-    transmitter = Transmitter(100.0, 2, lambda states: built.append(states) or NeutralPilot(states), codec=codec)
+    transmitter = Transmitter(100.0, 2, lambda states: built.append(states) or SteadySticks(states), codec=codec)
     frames = [state(0, float("nan")), state(7, 0.0), state(300, 0.0), state(0, 1.0), state(1, float("inf"))]
     serve_once(transmitter, codec, b"".join(encode(m, i) for i, m in enumerate(frames)))
     assert transmitter.summary()["decode_errors"] == 4 and sorted(transmitter.states) == [0]

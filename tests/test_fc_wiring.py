@@ -24,7 +24,7 @@ from sim.fc.ardupilot import decode
 from sim.fc.config import FcConfig, FcOutputs, FcSensors
 from sim.fc.link import FirmwareFrame, LockstepLink
 from sim.fc.outputs import OutputMapper
-from sim.fc.rc import FirmwareRadio
+from sim.fc.radio import FirmwareRadio
 from sim.fc.sensors import SensorModel
 from sim.protocols.ardupilot_json import Sensors, ServoFrame, encode_servo_frame, sensor_line
 from sim.rc import neutral_channels

@@ -38,10 +38,10 @@ from sim.ports.transport import MAX_PORTS, SELECT_FD_LIMIT, open_transport
 from sim.protocols import msp
 from sim.protocols.hsf import VehicleStateMsg
 from sim.session import flight_session
+from sim.view.snapshot import IO_MODES as MODES  # every I/O mode the loop has
 from tests.conftest import heli
 from tests.test_ports import ROOT, virtual
 
-MODES = ("threaded", "blocking", "asyncio")
 WAIT_S = 10.0
 
 

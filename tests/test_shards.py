@@ -143,7 +143,9 @@ def test_the_realtime_fleet_search_lands_where_the_tick_crosses_the_period(monke
     """On a made-up machine whose tick costs 0.5 ms plus 1 us per vehicle, 500 Hz holds up to 1,500."""
     from sim import bench_fleet
 
-    monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks, threads, kernel: 0.5e-3 + fleet * 1e-6)
+    monkeypatch.setattr(
+        bench_fleet, "tick_seconds", lambda fleet, workers, ticks, threads, kernel: 0.5e-3 + fleet * 1e-6
+    )
     assert bench_fleet.largest_realtime_fleet(0, 10, refinements=8) == 1500
     monkeypatch.setattr(bench_fleet, "tick_seconds", lambda fleet, workers, ticks, threads, kernel: 3e-3)
     assert bench_fleet.largest_realtime_fleet(2, 10, refinements=8) == 0

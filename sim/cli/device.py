@@ -28,7 +28,7 @@ from sim.config import (
     load_heli,
 )
 from sim.dataclass_io import build, field_meta, show
-from sim.devices.emulators import GroundStation, Link, NeutralPilot, ServoBoard, Transmitter, run_device
+from sim.devices.emulators import GroundStation, Link, ServoBoard, SteadySticks, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
 from sim.pilots import make_pilot
 from sim.ports.codecs import make_codec
@@ -164,7 +164,7 @@ def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], N
         return Transmitter(args.rate_hz, args.fleet, None, pilot, codec=codec)
     if args.pilot == "neutral":
         return Transmitter(
-            args.rate_hz, args.fleet, None, NeutralPilot(neutral_channels(args.fleet, cmap)), codec=codec
+            args.rate_hz, args.fleet, None, SteadySticks(neutral_channels(args.fleet, cmap)), codec=codec
         )
     heli = load_heli(args.heli)
     model = FlightModel.build(heli.params)

@@ -31,7 +31,7 @@ from sim.ports.codecs import Codec, HsfCodec
 from sim.ports.port import SequenceCheck
 from sim.protocols.hsf import LinkReply, LinkRequest, ServoAck, ServoCommand, VehicleStateMsg
 
-__all__ = ["Device", "GroundStation", "Link", "NeutralPilot", "ServoBoard", "Transmitter", "run_device"]
+__all__ = ["Device", "GroundStation", "Link", "ServoBoard", "SteadySticks", "Transmitter", "run_device"]
 
 _IDLE_WAIT_S = 0.05
 
@@ -162,8 +162,9 @@ def vehicles_from_states(states: dict[int, VehicleStateMsg], count: int) -> Vehi
     return VehicleState(packed)
 
 
-class NeutralPilot:
-    """Sticks centred, collective low, disarmed: a transmitter nobody holds."""
+class SteadySticks:
+    """The same frames every time: a transmitter nobody holds (sticks centred, collective low,
+    disarmed), or any frames held."""
 
     def __init__(self, frames: np.ndarray):
         self.frames = frames

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from sim.fc.link import FirmwareFrame
 from sim.protocols.ardupilot_json import decode_servo_frame
+from sim.protocols.rc import CENTRE_US
 
 __all__ = ["decode", "encode_rc"]
 
 _RC_INPUT_CHANNELS = 16
-_CENTRE_US = 1500
 
 
 def decode(data: bytes) -> FirmwareFrame:
@@ -29,5 +29,5 @@ def encode_rc(channels_us: Sequence[float]) -> bytes:
     """SITL's UDP RC input (port 5501 + 10 x instance): 16 little-endian uint16 pulses in us
     (channels past the given ones centred)."""
     pulses = [round(float(us)) for us in channels_us[:_RC_INPUT_CHANNELS]]
-    pulses += [_CENTRE_US] * (_RC_INPUT_CHANNELS - len(pulses))
+    pulses += [CENTRE_US] * (_RC_INPUT_CHANNELS - len(pulses))
     return struct.pack(f"<{_RC_INPUT_CHANNELS}H", *(min(max(p, 0), 65535) for p in pulses))

@@ -32,7 +32,7 @@ from heli.state import StateIndex
 from sim.fc.config import FcConfig
 from sim.fc.firmwares import FIRMWARES
 from sim.fc.link import FirmwareFrame, LockstepLink, frame_pulses
-from sim.fc.rc import FirmwareRadio
+from sim.fc.radio import FirmwareRadio
 from sim.fc.sensors import SensorModel
 from sim.flight import Flight
 from sim.loop import Clock, FlightLoop

@@ -39,7 +39,6 @@ __all__ = ["THREAD_STOP_TIMEOUT_S", "PortSet"]
 
 THREAD_STOP_TIMEOUT_S = 1.0
 IDLE_READ_INTERVAL_S = 0.05  # blocking mode: an output port with no new letter reads its far end this often
-MODES = IO_MODES
 NO_FILE_DESCRIPTOR = ("loop://", "rfc2217://")  # pyserial URL transports an event loop cannot watch
 
 
@@ -47,8 +46,8 @@ class PortSet:
     """Owns ports, their mailboxes and (in threaded mode) their threads."""
 
     def __init__(self, ports: Iterable[Port], events: EventLog, mode: str = "threaded"):
-        if mode not in MODES:
-            raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
+        if mode not in IO_MODES:
+            raise ValueError(f"I/O mode must be one of {IO_MODES}, got {mode!r}")
         self.ports = list(ports)
         refusal = self.refuses(mode)
         if refusal is not None:
@@ -126,8 +125,8 @@ class PortSet:
 
     def switch(self, mode: str) -> None:
         """Change I/O mode now (call it at a tick boundary)."""
-        if mode not in MODES:
-            raise ValueError(f"I/O mode must be one of {MODES}, got {mode!r}")
+        if mode not in IO_MODES:
+            raise ValueError(f"I/O mode must be one of {IO_MODES}, got {mode!r}")
         if mode == self.mode:
             return
         refusal = self.refuses(mode)

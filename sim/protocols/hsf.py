@@ -44,8 +44,10 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
-from sim.protocols.rc import PayloadError as _RcPayloadError
-from sim.protocols.rc import check_range
+from sim.protocols.rc import (
+    PayloadError,  # (one for every codec: a checked frame whose payload does not fit)
+    check_range,
+)
 
 __all__ = [
     "CRC_INIT",
@@ -96,10 +98,6 @@ _LINK_REPLY = struct.Struct("<HHd")
 
 _FLAG_CRASHED = 0x01
 _FLAG_ARMED = 0x02
-
-
-class PayloadError(_RcPayloadError):
-    """A frame with a good CRC whose payload does not fit its type (unknown type, wrong length)."""
 
 
 @dataclass(frozen=True)

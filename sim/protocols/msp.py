@@ -96,8 +96,12 @@ from operator import xor
 from typing import Any
 
 from sim.protocols.crc import crc8_dvb_s2
-from sim.protocols.rc import ChannelFrame, LineSettings, check_range
-from sim.protocols.rc import PayloadError as _RcPayloadError
+from sim.protocols.rc import (
+    ChannelFrame,
+    LineSettings,
+    PayloadError,  # (one for every codec: a checked frame whose payload does not fit)
+    check_range,
+)
 
 __all__ = [
     "ACC_LSB_PER_G",
@@ -245,10 +249,6 @@ _I32_RANGE = (-0x80000000, 0x7FFFFFFF)
 _PLAIN, _JUMBO, _TUNNEL, _NATIVE = range(4)
 # what a candidate's header says
 _NOT_A_FRAME, _NEEDS_BYTES, _BAD_LENGTH, _FRAME = range(4)
-
-
-class PayloadError(_RcPayloadError):
-    """A checked message whose payload does not fit its command (wrong length, too many channels)."""
 
 
 def _xor(data: bytes) -> int:

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from heli.errors import HeliSimError
 
-__all__ = ["CENTRE_US", "ChannelFrame", "LineSettings", "PayloadError", "check_range"]
+__all__ = ["CENTRE_US", "HALF_RANGE_US", "ChannelFrame", "LineSettings", "PayloadError", "check_range"]
 
 CENTRE_US = 1500  # a stick's centre, microseconds: what a codec pads the channels a frame does not give with
+HALF_RANGE_US = 500  # from the centre to either end of a stick's travel: 1000..2000 us
 
 
 class PayloadError(HeliSimError, ValueError):

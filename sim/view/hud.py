@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pygame
 
+from sim.protocols.rc import CENTRE_US, HALF_RANGE_US
 from sim.view.camera import euler_from_matrix, quat_to_matrix
 
 if TYPE_CHECKING:
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["darken", "draw_hud", "stick_position"]
 
-STICK_CENTRE_US = 1500.0
-STICK_HALF_RANGE_US = 500.0  # 1000..2000 us is full travel
 COLLECTIVE_RANGE_DEG = 12.0  # the collective bar spans +- this
 ATTITUDE_RANGE_DEG = 30.0  # the artificial horizon shows +- this much pitch from centre to rim
 CHANNEL_ROLL, CHANNEL_PITCH, CHANNEL_COLLECTIVE, CHANNEL_YAW = 0, 1, 2, 3
@@ -56,7 +55,7 @@ def stick_position(us: float) -> float:
     """A stick in microseconds as -1..+1 (a little beyond when over-driven), 0 when unknown."""
     if not math.isfinite(us):
         return 0.0
-    return max(-1.1, min(1.1, (us - STICK_CENTRE_US) / STICK_HALF_RANGE_US))
+    return max(-1.1, min(1.1, (us - CENTRE_US) / HALF_RANGE_US))
 
 
 def draw_hud(
@@ -329,7 +328,7 @@ def _gimbals(surface, rect, snapshot: Snapshot, text: Text, scale, pad, radio: s
     if radio:
         covered.append(text.draw(surface, radio, (card.left, card.top - int(3 * scale)), "small", TEXT,
                                  anchor="bottomleft", shadow=True, max_width=rect.width - 2 * pad))  # fmt: skip
-    sticks = list(snapshot.sticks_us) + [STICK_CENTRE_US] * 4
+    sticks = list(snapshot.sticks_us) + [float(CENTRE_US)] * 4
     fresh = bool(snapshot.sticks_fresh)
     left = (stick_position(sticks[CHANNEL_YAW]), stick_position(sticks[CHANNEL_COLLECTIVE]))
     right = (stick_position(sticks[CHANNEL_ROLL]), stick_position(sticks[CHANNEL_PITCH]))

@@ -39,7 +39,7 @@ from sim.view.shared import (
     VEHICLE_FIELDS,
     SnapshotWriter,
 )
-from sim.view.snapshot import HISTORY, MAX_PORTS, MAX_VEHICLES, MODES, lateness_bin
+from sim.view.snapshot import HISTORY, IO_MODES, MAX_PORTS, MAX_VEHICLES, lateness_bin
 
 __all__ = ["COMMANDS", "ViewLink", "has_display", "view_environment"]
 
@@ -97,7 +97,7 @@ class Publisher:
         now = time.monotonic()
         self.writer.begin()
         self.writer.set(last_tick_monotonic=now, sim_time_s=loop.flight.sim_time_s, loop_hz=loop.loop_hz,
-                        io_mode=MODES.index(loop.io_mode))  # fmt: skip
+                        io_mode=IO_MODES.index(loop.io_mode))  # fmt: skip
         self._publish_vehicles(loop)
         self._publish_ports_and_text(loop, now)
         self.writer.end()
@@ -106,7 +106,7 @@ class Publisher:
     def on_tick(self, loop: Any, lateness_s: float, period_s: float | None, skipped: int) -> None:
         """Record the tick; publish what is due."""
         w, floats, now = self.writer, self.writer.floats, time.monotonic()
-        mode_index = MODES.index(loop.io_mode)
+        mode_index = IO_MODES.index(loop.io_mode)
         w.begin()
         ring = LAYOUT.history
         floats[ring + self._head] = (period_s or 0.0) * 1e3

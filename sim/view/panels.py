@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pygame
 
-from sim.view.snapshot import LATENESS_BINS_MS, MODES
+from sim.view.snapshot import IO_MODES, LATENESS_BINS_MS
 
 if TYPE_CHECKING:
     from sim.view.render import Text
@@ -70,7 +70,7 @@ GOOD = (70, 200, 110)
 
 def _mode_name(index: float) -> str:
     i = int(index) if math.isfinite(index) else -1
-    return MODES[i] if 0 <= i < len(MODES) else "?"
+    return IO_MODES[i] if 0 <= i < len(IO_MODES) else "?"
 
 
 def _mix(a, b, t: float) -> tuple[int, int, int]:
@@ -321,7 +321,7 @@ def _strip_chart(surface: pygame.Surface, rect: pygame.Rect, snapshot: Snapshot,
 
 def _modes_shown(snapshot: Snapshot) -> list[str]:
     shown = []
-    for mode in MODES:
+    for mode in IO_MODES:
         has_data = snapshot.ticks_by_mode.get(mode, 0) > 0 or (
             mode in snapshot.lateness_hist and float(np.sum(snapshot.lateness_hist[mode])) > 0
         )

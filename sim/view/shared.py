@@ -6,7 +6,7 @@ the copy only if the counter was even and unchanged across the copy; otherwise i
 (and, after a few tries, keeps its previous snapshot: the view never blocks the simulator and
 the simulator never waits for the view).
 
-Layout (float64 slots, ``Layout`` names the offsets): scalars, vehicle 0's 16 channels, up to
+Layout (float64 slots, ``BlockLayout`` names the offsets): scalars, vehicle 0's 16 channels, up to
 ``MAX_VEHICLES`` vehicles x ``VEHICLE_FIELDS``, up to ``MAX_PORTS`` ports x ``PORT_FIELDS``, the
 period/lateness/mode history ring, per-mode tick, missed and histogram counts; then a UTF-8
 JSON text area (names, events) with its length.
@@ -26,12 +26,13 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
+from heli.control import FLIGHT_MODES
 from sim.view.snapshot import (
     HISTORY,
+    IO_MODES,
     LATENESS_BINS_MS,
     MAX_PORTS,
     MAX_VEHICLES,
-    MODES,
     PortView,
     Snapshot,
     VehicleView,
@@ -44,10 +45,9 @@ __all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter", "start_resource_tracker
 VEHICLE_FIELDS = 25
 PORT_FIELDS = 4  # frames/s, bytes/s, errors, io wait ms
 TEXT_BYTES = 16384
-VEHICLE_MODES = (
-    "rate", "angle", "rescue", "failsafe: level", "failsafe: descend", "failsafe: landed",
-    "firmware",  # real firmware in the loop flies it (sim.fc): its own modes are its own
-)  # fmt: skip
+# the controller's flight modes by their codes, then one more: real firmware in the loop flies it
+# (sim.fc), whose modes are its own
+VEHICLE_MODES = (*(FLIGHT_MODES[code] for code in range(len(FLIGHT_MODES))), "firmware")
 FIRMWARE_MODE = VEHICLE_MODES.index("firmware")
 GOVERNOR_STATES = ("off", "spool-up", "active")
 CPU_HELPER = ("off", "thread", "process")
@@ -58,7 +58,7 @@ _SCALARS = (
 
 
 @dataclass(frozen=True)
-class Layout:
+class BlockLayout:
     """Offsets (in float64 slots) of each area."""
 
     scalars: int = 1  # slot 0: the sequence counter
@@ -70,14 +70,14 @@ class Layout:
 
     @property
     def floats(self) -> int:
-        return self.by_mode + len(MODES) * (2 + len(LATENESS_BINS_MS) + 1)
+        return self.by_mode + len(IO_MODES) * (2 + len(LATENESS_BINS_MS) + 1)
 
     @property
     def nbytes(self) -> int:
         return self.floats * 8 + TEXT_BYTES
 
 
-LAYOUT = Layout()
+LAYOUT = BlockLayout()
 _CREATED_HERE: set[str] = set()  # segments this process's writers made (and own)
 _TRACKER_LOCK = threading.Lock()
 _S = {name: LAYOUT.scalars + i for i, name in enumerate(_SCALARS)}
@@ -226,13 +226,13 @@ def decode(raw: np.ndarray) -> Snapshot:
     count, head = int(s["history_count"]), int(s["history_head"])
     ring = floats[LAYOUT.history : LAYOUT.history + 3 * HISTORY].reshape(3, HISTORY)
     order = np.roll(np.arange(HISTORY), -head)[-count:] if count else np.zeros(0, dtype=int)
-    by_mode = floats[LAYOUT.by_mode :].reshape(len(MODES), _MODE_STRIDE)
+    by_mode = floats[LAYOUT.by_mode :].reshape(len(IO_MODES), _MODE_STRIDE)
     return Snapshot(
         sim_time_s=s["sim_time_s"],
         last_tick_monotonic=s["last_tick_monotonic"],
         tick=int(s["tick"]),
         loop_hz=s["loop_hz"] or 500.0,
-        io_mode=MODES[int(s["io_mode"]) % len(MODES)],
+        io_mode=IO_MODES[int(s["io_mode"]) % len(IO_MODES)],
         paused=s["paused"] > 0.5,
         cpu_helper=CPU_HELPER[int(s["cpu_helper"]) % 3],
         heli_name=text.get("heli", ""),
@@ -243,9 +243,9 @@ def decode(raw: np.ndarray) -> Snapshot:
         period_ms=ring[0, order],
         lateness_ms=ring[1, order],
         history_mode=ring[2, order],
-        ticks_by_mode={m: int(by_mode[i, 0]) for i, m in enumerate(MODES)},
-        missed_by_mode={m: int(by_mode[i, 1]) for i, m in enumerate(MODES)},
-        lateness_hist={m: by_mode[i, 2:].copy() for i, m in enumerate(MODES)},
+        ticks_by_mode={m: int(by_mode[i, 0]) for i, m in enumerate(IO_MODES)},
+        missed_by_mode={m: int(by_mode[i, 1]) for i, m in enumerate(IO_MODES)},
+        lateness_hist={m: by_mode[i, 2:].copy() for i, m in enumerate(IO_MODES)},
         ports=ports,
         events=text.get("events", []),
         loop_fault=text.get("loop_fault", ""),

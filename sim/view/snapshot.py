@@ -3,7 +3,7 @@
 The simulator writes one snapshot per tick into a ``SnapshotBuffer`` (shared memory guarded by
 a sequence lock: the writer makes the counter odd, writes, makes it even; a reader copies and
 retries if the counter was odd or moved), and the view process reads the newest one whenever it
-draws a frame.  The layout is a flat float64 array of fixed size (``Layout``), so publishing is
+draws a frame.  The layout is a flat float64 array of fixed size (``sim.view.shared.BlockLayout``), so publishing is
 a handful of numpy slice assignments and reading a single copy; text (port names, events) goes
 in a fixed-size UTF-8 area.
 
@@ -32,7 +32,7 @@ MAX_PORTS = 16
 HISTORY = 2048  # ticks of period and lateness kept for the strip chart (4 s at 500 Hz)
 # lateness histogram bin edges, ms: 0.01 ms .. 10 s, 4 bins per decade, plus under/overflow
 LATENESS_BINS_MS = tuple(10.0 ** (k / 4.0) for k in range(-8, 17))
-MODES = ("threaded", "blocking", "asyncio")
+IO_MODES = ("threaded", "blocking", "asyncio")  # the loop's I/O modes, by their index on the wire
 
 
 @dataclass(frozen=True)
