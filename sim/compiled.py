@@ -54,9 +54,7 @@ from heli.mixer import SwashGeometry
 from heli.ops import SCALAR, ScalarMath
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 
-__all__ = ["KERNELS", "CompiledKernels", "KernelUnavailableError", "available", "compiled_kernels", "is_cached"]
-
-KERNELS = ("numpy", "compiled")  # a flight's choice: heli.dynamics / heli.control as written, or this module
+__all__ = ["CompiledKernels", "KernelUnavailableError", "available", "compiled_kernels", "is_cached"]
 
 # the kernel functions, by the global name the others call them by
 _PHYSICS = (

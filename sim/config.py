@@ -23,7 +23,6 @@ import tomli_w
 from heli.control import ControllerParams
 from heli.errors import ConfigError
 from heli.params import MAX_RATE_STEP_PRODUCT, Environment, HeliParams, quantity, step_rates_per_s
-from sim.compiled import KERNELS
 from sim.config_input import MAX_CONFIG_BYTES, parse_toml, read_config_bytes
 from sim.dataclass_io import build, parse_text, short_source, show, to_table
 from sim.fc.config import FcConfig
@@ -55,6 +54,8 @@ __all__ = [
     "load_heli",
     "load_toml",
 ]
+
+KERNELS = ("numpy", "compiled")  # a flight's kernels: heli.dynamics / heli.control as written, or sim.compiled
 
 MIN_PHYSICS_DT_S = 0.0001  # one vehicle-step costs ~0.1 ms of CPU: shorter steps cannot keep real time
 MAX_PHYSICS_DT_S = 0.005  # RC landing gear and tail rotors move at ~100-200/s: longer steps blow up

@@ -46,7 +46,6 @@ from heli.initial import ground_state, hover_state
 from heli.state import CRASH_REASONS, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
 from heli.wind import WindField, turbulence_w20_m_s
-from sim.compiled import compiled_kernels, is_cached
 from sim.config import FlightConfig, HeliConfig
 from sim.controllers import UserController, describe_error, dry_run, load_controller
 from sim.fc.outputs import OutputMapper
@@ -92,7 +91,11 @@ class Flight:
         self.controller_params = heli.controller  # a ground station may change them (set_controller_params)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
         # the compiled kernels (sim.compiled), or None: heli.dynamics and heli.control as written
-        self.kernels = compiled_kernels() if settings.kernel == "compiled" else None
+        self.kernels = None
+        if settings.kernel == "compiled":
+            from sim.compiled import compiled_kernels  # (numba: imported only for a flight that asks for it)
+
+            self.kernels = compiled_kernels()
         # real firmware in the loop ([fc]): its output pulses are the command, through the wiring
         self.fc_outputs = OutputMapper(config.fc.outputs, self.constants, self.count) if config.fc.enabled else None
         self.shards: ShardedFleet | ThreadedFleet | None = None  # when the physics (and control) runs in workers
@@ -112,6 +115,8 @@ class Flight:
 
     def _load_kernels(self) -> None:
         """Compile the kernels (or load them from the disk cache) now, not in the first tick."""
+        from sim.compiled import is_cached
+
         if not is_cached():
             log.warning(
                 "compiling the physics and controller kernels for this machine (once per heli-sim and numba "

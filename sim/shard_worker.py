@@ -36,7 +36,6 @@ from heli.control import (
 from heli.dynamics import FlightModel, steps
 from heli.params import Environment
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, VehicleState
-from sim.compiled import compiled_kernels
 from sim.config import heli_from_table
 from sim.dataclass_io import build
 from sim.view.shared import _stop_tracking
@@ -51,6 +50,8 @@ def _kernels(kernel: str, model: FlightModel, blocks: list[np.ndarray], constant
     (a call that steps nothing and a cycle whose result is dropped)."""
     if kernel != "compiled":
         return steps, control
+    from sim.compiled import compiled_kernels  # (numba: only for a flight that asks for it)
+
     kernels = compiled_kernels()
     kernels.steps(model, VehicleState(blocks[0].T), ActuatorCommand(blocks[1].T), 0.001, 0)
     if constants is not None:

@@ -42,7 +42,7 @@ PROTOCOLS = Path(__file__).resolve().parent.parent / "sim" / "protocols"
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
 ROUND_TRIP = settings(max_examples=150, deadline=None, derandomize=True)
 
-KNOWN_TYPES = {0x07, 0x08, 0x09, 0x14, 0x16, 0x1E, 0x21}
+KNOWN_TYPES = {0x02, 0x07, 0x08, 0x09, 0x14, 0x16, 0x1E, 0x21}  # GPS, vario, battery, baro, link, RC, attitude, mode
 
 
 # ---------------------------------------------------------------- references independent of sim.protocols

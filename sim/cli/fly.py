@@ -22,9 +22,9 @@ from sim import stopping
 from sim.cli import EXIT_BAD_INPUT, EXIT_FLIGHT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, check_output_path
 from sim.cli.options import schema_type
 from sim.cli.output import write_json_output
-from sim.compiled import KERNELS
 from sim.config import (
     IO_MODES,
+    KERNELS,
     MIN_PHYSICS_DT_S,
     FlightConfig,
     FlightSettings,
