@@ -27,6 +27,7 @@ from sim.compiled import available as compiled_available
 from sim.compiled import compiled_kernels
 from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_heli
 from sim.loop import FlightLoop, MonotonicClock
+from sim.ports.codecs import protocols_for
 from sim.runtime import gil_enabled
 from sim.session import flight_session
 from sim.stats import LogHistogram
@@ -419,7 +420,7 @@ def bench_protocols(quick: bool = False) -> list[Result]:
     rng = np.random.default_rng(2026)
     count = 2_000 if quick else 20_000
     repeats = 3 if quick else 5
-    for protocol in ("crsf", "sbus", "ibus", "msp", "hsf"):
+    for protocol in protocols_for("rc-in"):
         frames, new_decoder = _protocol_stream(protocol, count, rng)
         clean = b"".join(frames)
         garbage_bytes = int(len(clean) * 0.3 / 0.7)

@@ -26,7 +26,7 @@ from heli.params import MAX_RATE_STEP_PRODUCT, Environment, HeliParams, quantity
 from sim.config_input import MAX_CONFIG_BYTES, parse_toml, read_config_bytes
 from sim.dataclass_io import build, parse_text, short_source, show, to_table
 from sim.fc.config import FcConfig
-from sim.ports.codecs import ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
+from sim.ports.codecs import PROTOCOLS, ROLE_PROTOCOLS, check_vehicle_ids, default_protocol
 from sim.shipped import configs_dir, shipped_path
 from sim.view.snapshot import IO_MODES
 
@@ -589,7 +589,7 @@ class PortSpec:
     protocol: str = quantity(
         "-",
         default="",
-        choices=("", "hsf", "crsf", "sbus", "ibus", "msp", "maestro", "mavlink"),
+        choices=("", *PROTOCOLS),
         doc="empty: the role's default (hsf on virtual ports; crsf, maestro or mavlink on devices)",
     )
     vehicle: int = quantity(

@@ -459,3 +459,21 @@ def test_the_config_round_trip_keeps_the_heli_table():
 
     again = heli_from_table(tomllib.loads(tomli_w.dumps(table)), "again")
     assert again.params == heli.params and again.controller == heli.controller
+
+
+def test_one_protocol_table_feeds_the_config_and_the_command_line():
+    """The codecs' table (``sim.ports.codecs``) is the one list of protocols: the flight file's
+    choices, each role's defaults and the --*-protocol options all come from it."""
+    from sim.cli import build_parser
+    from sim.dataclass_io import field_meta
+    from sim.ports.codecs import PROTOCOLS, ROLE_PROTOCOLS, make_codec, protocols_for
+
+    assert field_meta(PortSpec, "protocol")["choices"] == ("", *PROTOCOLS)
+    for role, (spoken, real, virtual) in ROLE_PROTOCOLS.items():
+        assert spoken == protocols_for(role) and {real, virtual} <= set(spoken)
+        assert all(role in make_codec(name).roles for name in spoken)
+    fly = build_parser(["fly"])._subparsers._group_actions[0].choices["fly"]
+    options = {action.dest: action.choices for action in fly._actions}
+    for option, role in (("rc_protocol", "rc-in"), ("rc_out_protocol", "rc-out"), ("servo_protocol", "servo"),
+                         ("telemetry_protocol", "telemetry")):  # fmt: skip
+        assert tuple(options[option]) == protocols_for(role)

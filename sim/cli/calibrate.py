@@ -22,6 +22,7 @@ from sim.cli.output import write_output
 from sim.config import JOYSTICK_PRESETS, STICKS, ChannelMap, JoystickLayout, JoystickMap, PortSpec, load_flight
 from sim.dataclass_io import build, show, to_table
 from sim.pilots import ScriptPilot
+from sim.ports.codecs import protocols_for
 from sim.ports.events import EventLog
 from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US
 from sim.wiring import build_port
@@ -60,7 +61,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help="with --joystick: a flight file whose [joystick] layout to use"
     )
-    parser.add_argument("--rc-protocol", choices=("crsf", "sbus", "ibus", "msp", "hsf"), help="default by port")
+    parser.add_argument("--rc-protocol", choices=protocols_for("rc-in"), help="default by port")
     parser.add_argument(
         "--seconds", type=schema_type(Watch, "seconds"), default=20.0, help="how long to watch (default 20)"
     )

@@ -41,6 +41,7 @@ from sim.fc.config import DEFAULT_FRAME_STEP_S, FC_PROTOCOLS, FcConfig
 from sim.fc.presets import fc_preset
 from sim.loop import FlightLoop
 from sim.outcome import flight_failures
+from sim.ports.codecs import protocols_for
 from sim.report import format_summary
 from sim.session import ViewOptions, flight_session
 from sim.view.link import has_display
@@ -165,10 +166,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="MS",
         help="reply latency of virtual link devices",
     )
-    ports.add_argument("--rc-protocol", choices=("crsf", "sbus", "ibus", "msp", "hsf"), help="of the rc-in port")
-    ports.add_argument("--rc-out-protocol", choices=("crsf", "sbus", "hsf"), help="of the rc-out port")
-    ports.add_argument("--servo-protocol", choices=("maestro", "hsf"), help="of the servo ports")
-    ports.add_argument("--telemetry-protocol", choices=("mavlink", "hsf"), help="of the telemetry port")
+    ports.add_argument("--rc-protocol", choices=protocols_for("rc-in"), help="of the rc-in port")
+    ports.add_argument("--rc-out-protocol", choices=protocols_for("rc-out"), help="of the rc-out port")
+    ports.add_argument("--servo-protocol", choices=protocols_for("servo"), help="of the servo ports")
+    ports.add_argument("--telemetry-protocol", choices=protocols_for("telemetry"), help="of the telemetry port")
     ports.add_argument(
         "--no-ports", action="store_true", help="start from no ports (the pilot in-process); other port options add"
     )

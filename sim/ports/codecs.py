@@ -34,6 +34,7 @@ from sim.protocols.rc import ChannelFrame, LineSettings, PayloadError
 
 __all__ = [
     "FLIGHT_WIDE_ROLES",
+    "PROTOCOLS",
     "ROLE_PROTOCOLS",
     "Codec",
     "FlightSnapshot",
@@ -43,21 +44,23 @@ __all__ = [
     "crsf_telemetry",
     "default_protocol",
     "make_codec",
+    "protocols_for",
     "vehicle_ids",
 ]
 
-# role -> (protocols it can speak, default on a real device, default on a virtual port)
-ROLE_PROTOCOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "rc-in": (("hsf", "crsf", "sbus", "ibus", "msp"), "crsf", "hsf"),
-    "rc-out": (("hsf", "crsf", "sbus"), "crsf", "hsf"),
-    "servo": (("hsf", "maestro"), "maestro", "hsf"),
-    "telemetry": (("hsf", "mavlink"), "mavlink", "hsf"),
-    "link": (("hsf",), "hsf", "hsf"),
+# role -> (its protocol on a real device, on a virtual port); which protocols a role can speak, each
+# codec says (``Codec.roles``)
+_ROLE_DEFAULTS: dict[str, tuple[str, str]] = {
+    "rc-in": ("crsf", "hsf"),
+    "rc-out": ("crsf", "hsf"),
+    "servo": ("maestro", "hsf"),
+    "telemetry": ("mavlink", "hsf"),
+    "link": ("hsf", "hsf"),
 }
 
 
 def default_protocol(role: str, url: str) -> str:
-    _protocols, real, virtual = ROLE_PROTOCOLS[role]
+    real, virtual = _ROLE_DEFAULTS[role]
     return virtual if url == "virtual" else real
 
 
@@ -139,6 +142,7 @@ class Codec:
     """Base adapter; subclasses fill in what their protocol has."""
 
     name: ClassVar[str] = ""
+    roles: ClassVar[tuple[str, ...]] = ()  # the port roles this protocol can serve
     line: LineSettings = LineSettings(baudrate=115200)
     # how many vehicles one stream tells apart by an index on the wire (HSF: 65536); None: the
     # protocol has no vehicle index, so its rc-in, rc-out and telemetry frames are vehicle 0's
@@ -173,6 +177,7 @@ class HsfCodec(Codec):
     """heli-sim's own framing: sequence numbers, vehicle indices, acks with the acked sequence."""
 
     name = "hsf"
+    roles = ("rc-in", "rc-out", "servo", "telemetry", "link")
     vehicle_ids = hsf.VEHICLE_IDS
 
     def new_decoder(self) -> StreamDecoder:
@@ -202,6 +207,7 @@ class MavlinkCodec(Codec):
     """MAVLink v2 telemetry (pymavlink); encoding a ``TelemetrySample`` sends what is due."""
 
     name = "mavlink"
+    roles = ("telemetry",)
     line = LineSettings(baudrate=57600)
 
     def __init__(self) -> None:
@@ -250,6 +256,7 @@ class _OneWayRcCodec(Codec):
 
 class SbusCodec(_OneWayRcCodec):
     name = "sbus"
+    roles = ("rc-in", "rc-out")
 
     def __init__(self) -> None:
         from sim.protocols import sbus
@@ -259,6 +266,7 @@ class SbusCodec(_OneWayRcCodec):
 
 class IbusCodec(_OneWayRcCodec):
     name = "ibus"
+    roles = ("rc-in",)
 
     def __init__(self) -> None:
         from sim.protocols import ibus
@@ -270,6 +278,7 @@ class CrsfCodec(Codec):
     """CRSF / ExpressLRS: sticks in, telemetry (attitude, altitude, vario, mode, battery) out."""
 
     name = "crsf"
+    roles = ("rc-in", "rc-out")
 
     def __init__(self) -> None:
         from sim.protocols import crsf
@@ -304,6 +313,7 @@ class MspCodec(Codec):
     """
 
     name = "msp"
+    roles = ("rc-in",)
 
     def __init__(self, side: str) -> None:
         from sim.protocols import msp
@@ -393,6 +403,7 @@ class MaestroCodec(Codec):
     """
 
     name = "maestro"
+    roles = ("servo",)
     line = LineSettings(baudrate=115200, frame_rate_hz=50.0)
 
     def __init__(self, side: str) -> None:
@@ -582,14 +593,25 @@ def _msp_state_replies(msp: Any) -> dict[int, Callable[[Any, FlightSnapshot], by
     }
 
 
+# every protocol heli-sim speaks: the one table the configuration, the command line's choices and the
+# benchmarks read (adding a protocol: its codec here, with its roles)
 _CODECS: dict[str, type[Codec]] = {
-    "hsf": HsfCodec,
-    "mavlink": MavlinkCodec,
-    "crsf": CrsfCodec,
-    "sbus": SbusCodec,
-    "ibus": IbusCodec,
-    "msp": MspCodec,
-    "maestro": MaestroCodec,
+    codec.name: codec for codec in (CrsfCodec, SbusCodec, IbusCodec, MspCodec, MaestroCodec, MavlinkCodec, HsfCodec)
+}
+PROTOCOLS = tuple(_CODECS)
+
+
+def protocols_for(role: str) -> tuple[str, ...]:
+    """The protocols a port of ``role`` can speak: its default on a real device first, heli-sim's own
+    (hsf) last."""
+    real, _virtual = _ROLE_DEFAULTS[role]
+    spoken = [name for name, codec in _CODECS.items() if role in codec.roles]
+    return tuple(sorted(spoken, key=lambda name: (name != real, name == "hsf")))
+
+
+# role -> (protocols it can speak, default on a real device, default on a virtual port)
+ROLE_PROTOCOLS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    role: (protocols_for(role), real, virtual) for role, (real, virtual) in _ROLE_DEFAULTS.items()
 }
 _SIDED = (MspCodec, MaestroCodec)  # codecs that differ between the simulator's side and the device's
 
