@@ -349,7 +349,7 @@ class FlightSettings:
             )
 
 
-PORT_ROLES = ("rc-in", "rc-out", "servo", "telemetry", "link")
+PORT_ROLES = tuple(ROLE_PROTOCOLS)  # rc-in, rc-out, servo, telemetry, link (the codecs' table of roles)
 _AXIS_WHY = "pygame reads axes from -1 to 1"
 _JOYSTICK_WHY = "SDL numbers axes and buttons from 0"
 _PRESET_WHY = "not set: the preset's"

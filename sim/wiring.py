@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from sim.ports.events import EventLog, PortEvent
 from sim.ports.faults import FaultyOpener, LineFaults
 from sim.ports.port import Port
 from sim.ports.portset import PortSet
-from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder, TelemetryPort
+from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder, ServoPort, TelemetryPort
 from sim.ports.transport import SerialSettings, check_port_count, open_transport
 from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.protocols.hsf import ServoCommand, VehicleStateMsg
@@ -51,7 +51,6 @@ _DEVICE_POLL_S = 0.1  # how often the emulators' reports are read
 _SILENT_VEHICLES_NAMED = 8  # more vehicles than this going failsafe (or back) together share one event
 TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
 EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
-_DEVICE_FOR_ROLE = {"rc-in": "transmitter", "servo": "servo", "telemetry": "gcs", "link": "link", "rc-out": "gcs"}
 
 
 def build_port(
@@ -69,6 +68,7 @@ def build_port(
     handed to the view (its keyboard pilot) instead of an emulator.  ``faults``: the line's
     injected faults (``sim.ports.faults``), applied to every transport the port opens.
     """
+    role = ROLES[spec.role]
     codec = make_codec(spec.wire_protocol)
     line = codec.line
     baud = spec.baud or line.baudrate
@@ -81,11 +81,11 @@ def build_port(
         opener, closer = endpoint.open, endpoint.close
     elif spec.url == "virtual":
         args = ["--protocol", spec.wire_protocol, "--baud", str(baud)] + (["--pace"] if spec.pace else [])
-        if spec.role in ("servo", "link"):
+        if role.device_answers:
             args += ["--latency-ms", repr(spec.device_latency_ms)]
-        if spec.role == "rc-in":
+        if role is RcInPort:
             args += transmitter_args or []
-        endpoint = VirtualEndpoint(_DEVICE_FOR_ROLE[spec.role], args, settings)
+        endpoint = VirtualEndpoint(role.device, args, settings)
         opener, closer = endpoint.open, endpoint.close
         reply_timeout_s = max(reply_timeout_s, (2.0 * spec.device_latency_ms + 100.0) / 1e3)
     else:
@@ -96,9 +96,19 @@ def build_port(
     if faults is not None:
         opener = FaultyOpener(opener, faults, spec.label)
     kwargs = dict(url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer, codec=codec)
-    if spec.role == "servo":
+    if role is ServoPort:
         kwargs["stick_to_servo"] = stick_to_servo
-    return ROLES[spec.role](spec.label, opener, events, **kwargs), endpoint
+    return role(spec.label, opener, events, **kwargs), endpoint
+
+
+class _OutgoingTick(NamedTuple):
+    """What ``PortIO.push_outputs`` hands each role's method: the time, whether the slow outputs
+    (telemetry, the RC link's downlink) are due, and the vehicles' states as HSF messages (where an
+    HSF port carries them)."""
+
+    now: float
+    slow_due: bool
+    states: list
 
 
 class FlightIO(Protocol):
@@ -410,28 +420,46 @@ class PortIO:
             self._next_slow_t = next_on_cadence(self._next_slow_t, now, 1.0 / TELEMETRY_HZ)
             if self._hsf_states:  # every vehicle's state as a message: only where an HSF port carries them
                 states = self._vehicle_states()
-        command = flight.command.packed
+        tick = _OutgoingTick(now, slow_due, states)
         for port in self.ports:
-            role = port.role
-            if role == "servo":
-                row = command[port.vehicle]
-                # stick-to-servo latency: only the first command after a new stick frame answers it
-                stick_t = float(self._stick_t[port.vehicle])
-                new_stick = not math.isnan(stick_t) and stick_t != self._stick_answered[port.vehicle]
-                self._stick_answered[port.vehicle] = stick_t
-                order = ServoCommand(port.vehicle, tuple(row[:4].tolist()), float(row[4]))
-                values[port.name] = ServoOrder(order, stick_t if new_stick else None)
-            elif role == "telemetry" and slow_due:
-                values[port.name] = states if port.protocol == "hsf" else self._telemetry_samples()
-            elif role == "rc-in" and slow_due:
-                values[port.name] = self._downlink(port.protocol, states)
-            elif role == "rc-out" and now >= self._next_rc_out_t:  # at the protocol's frame rate
-                self._next_rc_out_t = next_on_cadence(self._next_rc_out_t, now, 1.0 / port.codec.line.frame_rate_hz)
-                rows = self._flown[: port.codec.vehicle_ids or 1]  # a protocol without vehicle ids: vehicle 0's
-                values[port.name] = [
-                    port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(rows)
-                ]
+            value = self._OUTGOING[port.role](self, port, tick)
+            if value is not None:
+                values[port.name] = value
         self.portset.push_outputs(values, now)
+
+    # --- what each role is sent this tick (None: nothing new): one method per role, in _OUTGOING
+
+    def _servo_out(self, port: Port, tick: _OutgoingTick) -> ServoOrder:
+        row = self.flight.command.packed[port.vehicle]
+        # stick-to-servo latency: only the first command after a new stick frame answers it
+        stick_t = float(self._stick_t[port.vehicle])
+        new_stick = not math.isnan(stick_t) and stick_t != self._stick_answered[port.vehicle]
+        self._stick_answered[port.vehicle] = stick_t
+        order = ServoCommand(port.vehicle, tuple(row[:4].tolist()), float(row[4]))
+        return ServoOrder(order, stick_t if new_stick else None)
+
+    def _telemetry_out(self, port: Port, tick: _OutgoingTick) -> list | None:
+        if not tick.slow_due:
+            return None
+        return tick.states if port.protocol == "hsf" else self._telemetry_samples()
+
+    def _rc_in_out(self, port: Port, tick: _OutgoingTick) -> Downlink | None:
+        return self._downlink(port.protocol, tick.states) if tick.slow_due else None
+
+    def _rc_out_out(self, port: Port, tick: _OutgoingTick) -> list | None:
+        if tick.now < self._next_rc_out_t:  # at the protocol's frame rate
+            return None
+        self._next_rc_out_t = next_on_cadence(self._next_rc_out_t, tick.now, 1.0 / port.codec.line.frame_rate_hz)
+        rows = self._flown[: port.codec.vehicle_ids or 1]  # a protocol without vehicle ids: vehicle 0's
+        return [port.codec.stick_message(i, tuple(float(v) for v in row)) for i, row in enumerate(rows)]
+
+    def _link_out(self, port: Port, tick: _OutgoingTick) -> None:
+        return None  # a link asks on its own (request and reply, back to back)
+
+    _OUTGOING: ClassVar[dict[str, Callable[[Any, Port, _OutgoingTick], object]]] = {
+        "servo": _servo_out, "telemetry": _telemetry_out, "rc-in": _rc_in_out, "rc-out": _rc_out_out,
+        "link": _link_out,
+    }  # fmt: skip
 
     def _downlink(self, protocol: str, states: list[VehicleStateMsg]) -> Downlink:
         """What goes back to the pilot's side of the RC link, in that link's protocol."""

@@ -477,3 +477,13 @@ def test_one_protocol_table_feeds_the_config_and_the_command_line():
     for option, role in (("rc_protocol", "rc-in"), ("rc_out_protocol", "rc-out"), ("servo_protocol", "servo"),
                          ("telemetry_protocol", "telemetry")):  # fmt: skip
         assert tuple(options[option]) == protocols_for(role)
+
+
+def test_every_port_role_is_one_class_one_protocol_row_and_one_outgoing_rule():
+    from sim.config import PORT_ROLES
+    from sim.ports.codecs import ROLE_PROTOCOLS
+    from sim.ports.roles import ROLES
+    from sim.wiring import PortIO
+
+    assert set(ROLES) == set(ROLE_PROTOCOLS) == set(PORT_ROLES) == set(PortIO._OUTGOING)
+    assert all(cls.role == role and cls.device for role, cls in ROLES.items())

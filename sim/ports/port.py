@@ -151,6 +151,8 @@ class Port:
     """Base of the roles in ``sim.ports.roles``; subclasses implement ``_exchange``."""
 
     role: ClassVar[str] = ""
+    device: ClassVar[str] = ""  # the emulator (heli-sim device KIND) on the far end of a virtual port
+    device_answers: ClassVar[bool] = False  # the device answers each message (its latency is simulated)
     # True: an I/O thread only calls exchange() when a newer letter is posted (outputs);
     # False: it calls exchange() back to back (readers, request/response links).
     waits_for_new_letter: ClassVar[bool] = True

@@ -62,6 +62,7 @@ class Downlink(NamedTuple):
 
 class RcInPort(Port):
     role: ClassVar[str] = "rc-in"
+    device: ClassVar[str] = "transmitter"
     waits_for_new_letter: ClassVar[bool] = False
     is_input: ClassVar[bool] = True
 
@@ -155,6 +156,8 @@ class RcInPort(Port):
 
 class ServoPort(Port):
     role: ClassVar[str] = "servo"
+    device: ClassVar[str] = "servo"
+    device_answers: ClassVar[bool] = True
 
     def __init__(self, *args: Any, stick_to_servo: LogHistogram | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -175,6 +178,7 @@ class ServoPort(Port):
 
 class TelemetryPort(Port):
     role: ClassVar[str] = "telemetry"
+    device: ClassVar[str] = "gcs"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -195,6 +199,8 @@ class TelemetryPort(Port):
 
 class LinkPort(Port):
     role: ClassVar[str] = "link"
+    device: ClassVar[str] = "link"
+    device_answers: ClassVar[bool] = True
     waits_for_new_letter: ClassVar[bool] = False
 
     async def _exchange(self, letter: Letter | None) -> LinkReply | None:
@@ -204,6 +210,7 @@ class LinkPort(Port):
 
 class RcOutPort(Port):
     role: ClassVar[str] = "rc-out"
+    device: ClassVar[str] = "gcs"  # a transmitter module's side: it reads and counts
 
     async def _exchange(self, letter: Letter | None) -> None:
         await self.discard_waiting()  # what a transmitter module sends back (its telemetry)
@@ -211,4 +218,6 @@ class RcOutPort(Port):
             await self.send_all(letter.value)
 
 
+# every port role: the one table the wiring builds ports from (adding a role: its class here, its
+# protocols in sim.ports.codecs, what the flight sends it in sim.wiring's table)
 ROLES: dict[str, type[Port]] = {cls.role: cls for cls in (RcInPort, ServoPort, TelemetryPort, LinkPort, RcOutPort)}
