@@ -487,3 +487,6 @@ def test_every_port_role_is_one_class_one_protocol_row_and_one_outgoing_rule():
 
     assert set(ROLES) == set(ROLE_PROTOCOLS) == set(PORT_ROLES) == set(PortIO._OUTGOING)
     assert all(cls.role == role and cls.device for role, cls in ROLES.items())
+    from sim.cli.device import _BUILDERS  # heli-sim device KIND: every role's far end is one of them
+
+    assert {cls.device for cls in ROLES.values()} <= set(_BUILDERS)

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
@@ -28,7 +29,7 @@ from sim.config import (
     load_heli,
 )
 from sim.dataclass_io import build, field_meta, show
-from sim.devices.emulators import GroundStation, Link, ServoBoard, SteadySticks, Transmitter, run_device
+from sim.devices.emulators import Device, GroundStation, Link, ServoBoard, SteadySticks, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
 from sim.pilots import make_pilot
 from sim.ports.codecs import make_codec
@@ -36,7 +37,6 @@ from sim.ports.transport import SerialSettings, describe_names
 from sim.rc import neutral_channels
 from sim.stopping import status_for
 
-KINDS = ("transmitter", "servo", "gcs", "link")
 DEVICE_PROTOCOLS = tuple(p for p in field_meta(PortSpec, "protocol")["choices"] if p)
 _MAX_FD = 1 << 20  # the kernel's largest file descriptor limit (fs.nr_open)
 _EMULATOR_NICENESS = 10
@@ -48,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Run one device emulator on the far end of a port until Ctrl-C, SIGTERM or hang-up; "
         "it prints its counters as one JSON line when it ends.",
     )
-    parser.add_argument("kind", choices=KINDS, help="which device")
+    parser.add_argument("kind", choices=tuple(_BUILDERS), help="which device")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument(
         "--port", type=schema_type(PortSpec, "url"), metavar="PORT", help=describe_names().replace("virtual, ", "")
@@ -182,6 +182,20 @@ def _transmitter(args: argparse.Namespace, codec, report: Callable[[str, str], N
     return Transmitter(args.rate_hz, args.fleet, pilot_for, codec=codec)
 
 
+def _latency_s(args: argparse.Namespace, default_ms: float) -> float:
+    return (default_ms if args.latency_ms is None or args.latency_ms < 0 else args.latency_ms) / 1e3
+
+
+# every emulator, by its kind: the one table of ``heli-sim device KIND`` (a port role names the kind
+# on its far end: ``sim.ports.roles``)
+_BUILDERS: dict[str, Callable[[argparse.Namespace, Any, Callable[[str, str], None]], Device]] = {
+    Transmitter.kind: _transmitter,
+    ServoBoard.kind: lambda args, codec, report: ServoBoard(_latency_s(args, 1.0), codec),
+    GroundStation.kind: lambda args, codec, report: GroundStation(),
+    Link.kind: lambda args, codec, report: Link(_latency_s(args, 100.0)),
+}
+
+
 def run(args: argparse.Namespace) -> int:
     codec = make_codec(args.protocol, side="device")
 
@@ -193,14 +207,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"heli-sim device {args.kind}: {kind}: {detail}", file=sys.stderr, flush=True)
 
-    if args.kind == "transmitter":
-        device = _transmitter(args, codec, report)
-    elif args.kind == "servo":
-        device = ServoBoard((1.0 if args.latency_ms is None or args.latency_ms < 0 else args.latency_ms) / 1e3, codec)
-    elif args.kind == "link":
-        device = Link((100.0 if args.latency_ms is None or args.latency_ms < 0 else args.latency_ms) / 1e3)
-    else:
-        device = GroundStation()
+    device = _BUILDERS[args.kind](args, codec, report)
     if args.fd is not None:
         # started by a simulator for a virtual port: a real device would have its own CPU, so yield
         # this machine's cores to the loop it serves
