@@ -247,6 +247,56 @@ class ChannelMap:
         return self.hold_channel if function == "throttle_hold" else getattr(self, function)
 
 
+@dataclass(frozen=True)
+class PilotKind:
+    """One kind of pilot, as ``[flight] pilot`` and ``--pilot`` name it: ``NAME`` or ``NAME:ARGUMENT``."""
+
+    name: str
+    argument: str  # what may follow the colon (a regular expression); empty: nothing may
+    argument_shape: str  # how the help and errors write it
+    argument_optional: bool
+    transmitter: bool  # reaches the flight as a radio does, down the rc-in port (someone at the sticks)
+    doc: str
+
+    @property
+    def pattern(self) -> str:
+        if not self.argument:
+            return self.name
+        return f"{self.name}(:{self.argument}){'?' if self.argument_optional else ''}"
+
+    @property
+    def shape(self) -> str:
+        if not self.argument:
+            return self.name
+        return (
+            f"{self.name}[:{self.argument_shape}]" if self.argument_optional else f"{self.name}:{self.argument_shape}"
+        )
+
+
+# every pilot: the one table the flight file's schema, the command line's help and the pilots' rules read
+# (the pilots themselves: sim.pilots.make_pilot; a transmitter's, the emulated transmitter or the view)
+PILOT_KINDS: dict[str, PilotKind] = {
+    kind.name: kind
+    for kind in (
+        PilotKind("hover", r"[0-9]{1,7}(\.[0-9]{1,3})?", "SECONDS", True, False,
+                  "lifts off, holds a hover over its start point (and lands after SECONDS)"),
+        PilotKind("keyboard", "", "", False, True, "the view's keys as a transmitter (needs the view)"),
+        PilotKind("joystick", "[0-9]{1,2}", "N", True, True, "a USB joystick, or a radio in joystick mode"),
+        PilotKind("script", ".+", "FILE", False, False, "timed stick positions from a TOML file"),
+    )
+}  # fmt: skip
+
+
+_PILOT_SHAPES = (
+    ", ".join(kind.shape for kind in list(PILOT_KINDS.values())[:-1]) + f" or {list(PILOT_KINDS.values())[-1].shape}"
+)
+
+
+def pilot_kind(spec: str) -> PilotKind:
+    """The kind of the (valid) pilot ``spec``."""
+    return PILOT_KINDS[spec.partition(":")[0]]
+
+
 def is_joystick_pilot(spec: str) -> bool:
     """``joystick`` or ``joystick:N``."""
     return spec.partition(":")[0] == "joystick"
@@ -272,9 +322,9 @@ class FlightSettings:
         "resolve the landing gear, rotor and tail (~100-200/s on RC helicopters)",
     )  # fmt: skip
     pilot: str = quantity(
-        "-", default="hover", doc="hover[:SECONDS], keyboard, joystick[:N] or script:FILE",
-        pattern=r"hover(:[0-9]{1,7}(\.[0-9]{1,3})?)?|keyboard|joystick(:[0-9]{1,2})?|script:.+",
-        shape="hover[:SECONDS], keyboard, joystick[:N] or script:FILE",
+        "-", default="hover", doc=_PILOT_SHAPES,
+        pattern="|".join(kind.pattern for kind in PILOT_KINDS.values()),
+        shape=_PILOT_SHAPES,
     )  # fmt: skip
     pilot_hz: float = quantity(
         "Hz", ge=1.0, le=1000.0, default=100.0, doc="the pilot's transmitter frame rate",
@@ -326,7 +376,7 @@ class FlightSettings:
     def pilot_is_transmitter(self) -> bool:
         """The keyboard (the view's transmitter) or a joystick (an emulated transmitter reads it): a
         pilot that reaches the flight as a radio does, down the rc-in port, in CRSF by default."""
-        return self.pilot == "keyboard" or self.pilot_is_joystick
+        return pilot_kind(self.pilot).transmitter
 
     def __post_init__(self) -> None:
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)

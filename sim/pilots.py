@@ -22,7 +22,7 @@ from heli.errors import ConfigError
 from heli.params import quantity
 from heli.state import VehicleState
 from heli.trim import TrimResult, collective_sensitivity
-from sim.config import MAX_DURATION_S, ChannelMap, HeliConfig, load_toml
+from sim.config import MAX_DURATION_S, PILOT_KINDS, ChannelMap, HeliConfig, load_toml
 from sim.dataclass_io import build
 from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
 
@@ -328,7 +328,8 @@ def make_pilot(
         return ScriptPilot(spec.removeprefix("script:"), channel_map, start.count)
     if spec == "neutral":
         return NeutralPilot(channel_map, start.count)
+    in_process = " and ".join(kind.shape for kind in PILOT_KINDS.values() if not kind.transmitter)
     raise ConfigError(
         f"pilot {spec!r} is a transmitter (the view's keyboard, or an emulated one reading a joystick) and needs "
-        "an rc-in port; in-process pilots are hover and script:FILE"
+        f"an rc-in port; in-process pilots are {in_process}"
     )

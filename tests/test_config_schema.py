@@ -490,3 +490,17 @@ def test_every_port_role_is_one_class_one_protocol_row_and_one_outgoing_rule():
     from sim.cli.device import _BUILDERS  # heli-sim device KIND: every role's far end is one of them
 
     assert {cls.device for cls in ROLES.values()} <= set(_BUILDERS)
+
+
+def test_one_table_of_pilots_gives_the_schema_and_who_sits_at_the_sticks():
+    from sim.config import PILOT_KINDS, pilot_kind
+
+    for spec, transmitter in (("hover", False), ("hover:12.5", False), ("keyboard", True), ("joystick", True),
+                              ("joystick:3", True), ("script:up.toml", False)):  # fmt: skip
+        assert parse_text(FlightSettings, "pilot", spec) == spec
+        assert pilot_kind(spec).transmitter is transmitter
+        assert FlightSettings(pilot=spec).pilot_is_transmitter is transmitter
+    for bad in ("hover:", "keyboard:1", "script", "joystick:x", "autopilot"):
+        with pytest.raises(ConfigError, match="hover\\[:SECONDS\\], keyboard, joystick\\[:N\\] or script:FILE"):
+            parse_text(FlightSettings, "pilot", bad)
+    assert list(PILOT_KINDS) == ["hover", "keyboard", "joystick", "script"]

@@ -26,6 +26,7 @@ from sim.config import (
     IO_MODES,
     KERNELS,
     MIN_PHYSICS_DT_S,
+    PILOT_KINDS,
     FlightConfig,
     FlightSettings,
     HeliConfig,
@@ -82,7 +83,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--pilot",
         type=schema_type(FlightSettings, "pilot"),
         metavar="PILOT",
-        help="hover (default), keyboard, joystick[:N] (a USB joystick or a radio in joystick mode), or script:FILE",
+        help="; ".join(f"{kind.shape}: {kind.doc}" for kind in PILOT_KINDS.values()) + " (default: hover, or keyboard "
+        "in a window)",
     )
     parser.add_argument("--headless", action="store_true", help="no view, even where there is a display")
     parser.add_argument(

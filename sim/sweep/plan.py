@@ -38,7 +38,7 @@ import numpy as np
 
 from heli.control import ControllerParams
 from heli.params import Environment, quantity
-from sim.config import FlightConfig, FlightSettings, heli_table, load_flight, load_heli, load_toml
+from sim.config import FlightConfig, FlightSettings, heli_table, load_flight, load_heli, load_toml, pilot_kind
 from sim.dataclass_io import build, to_table
 from sim.errors import ConfigError
 
@@ -52,7 +52,6 @@ _SECTIONS = {"flight": FlightSettings, "environment": Environment, "controller":
 _FIXED = {"fleet": "each flight is one helicopter (flights fly together in batches on their own)",
           "workers": "batches run in worker processes already (heli-sim sweep --workers)",
           "io": "a sweep's flights have no ports"}  # fmt: skip
-_HUMAN_PILOTS = ("keyboard", "joystick")
 
 
 @dataclass(frozen=True)
@@ -256,7 +255,7 @@ def _configuration(base: FlightConfig, base_tables: dict, values: dict[str, Any]
     for name in ("fleet", "workers"):
         if getattr(settings, name) != getattr(FlightSettings(), name):
             raise ConfigError(f"{where}: flight.{name} = {getattr(settings, name)}: {_FIXED[name]}; expected it unset")
-    if settings.pilot.split(":")[0] in _HUMAN_PILOTS:
+    if pilot_kind(settings.pilot).transmitter:  # someone at the sticks
         raise ConfigError(f"{where}: flight.pilot = {settings.pilot!r}: a sweep has no one at the sticks; "
                           "expected hover[:SECONDS] or script:FILE")  # fmt: skip
     if settings.pilot.startswith("script:"):  # read by each batch where it flies: by its whole path
