@@ -219,7 +219,7 @@ def _compiled_step(
     ``counts`` (single steps, batch steps, repeats); ``numpy`` (single step us, batch rate, physics
     and controller rate, JSBSim us or None).  None of them without numba (said in the log)."""
     if not compiled_available():
-        log.info("bench step: numba is not installed: no compiled-kernel figures (pip install 'heli-sim[fast]')")
+        log.warning("bench step: no compiled-kernel figures: numba is not installed (pip install 'heli-sim[fast]')")
         return []
     kernels = compiled_kernels()
     steps, batch_steps, repeats = counts

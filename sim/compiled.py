@@ -582,8 +582,8 @@ def compiled_kernels() -> CompiledKernels:
     ``KernelUnavailableError`` without numba."""
     if not available():
         raise KernelUnavailableError(
-            "flight.kernel = compiled: the compiled kernels need numba, which is not installed; expected it "
-            "installed (pip install 'heli-sim[fast]') or kernel = numpy"
+            "the compiled kernels need numba, which is not installed here; expected it installed: "
+            "pip install 'heli-sim[fast]'"
         )
     return CompiledKernels()
 

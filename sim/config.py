@@ -361,7 +361,7 @@ class FlightSettings:
     kernel: str = quantity(
         "-", choices=KERNELS, default="numpy",
         doc="the physics and controller kernels: numpy (Python floats or numpy columns), or compiled (numba, "
-        "pip install 'heli-sim[fast]': compiled once, about a minute, then cached; the same results)",
+        "pip install 'heli-sim[fast]': compiled once, about half a minute, then cached; the same results)",
     )  # fmt: skip
     controller: str = quantity(
         "-", default="", doc="MODULE:FUNCTION with heli.control.control's signature; empty: the built-in one",
@@ -379,6 +379,14 @@ class FlightSettings:
         return pilot_kind(self.pilot).transmitter
 
     def __post_init__(self) -> None:
+        if self.kernel == "compiled":
+            from sim.compiled import available  # (imports numba: only for a flight that asks for it)
+
+            if not available():
+                raise ConfigError(
+                    "kernel = compiled: the compiled kernels need numba, which is not installed here; expected it "
+                    "installed: pip install 'heli-sim[fast]'"
+                )
         ratio = 1.0 / (self.loop_hz * self.physics_dt_s)
         if ratio < 0.999:
             raise ConfigError(

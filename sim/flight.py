@@ -120,7 +120,7 @@ class Flight:
         if not is_cached():
             log.warning(
                 "compiling the physics and controller kernels for this machine (once per heli-sim and numba "
-                "version: about a minute; cached after)"
+                "version: about half a minute; cached after)"
             )
         log.info("compiled kernels ready in %.1f s", self.kernels.warm_up(self.model, self.constants))
 

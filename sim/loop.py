@@ -415,6 +415,7 @@ class FlightLoop:
             "duration_s": round(flight.sim_time_s, 6),
             "loop_hz": self.loop_hz,
             "physics_dt_s": flight.physics_dt_s,
+            "kernel": flight.config.flight.kernel,
             "io_mode_final": self.io_mode,
             "heli": flight.heli.params.name,
             "fleet": flight.count,

@@ -44,7 +44,8 @@ def _held_line(summary: dict) -> list[str]:
                "asyncio the waits overlap and the loop keeps its rate")  # fmt: skip
     else:
         why = (
-            "a tick took longer than the period (a smaller fleet, --no-ports, or --loop-hz lower; heli-sim bench fleet)"
+            "a tick took longer than the period (a smaller fleet, --no-ports, --loop-hz lower"
+            f"{'' if summary.get('kernel') == 'compiled' else ', or --kernel compiled'}; heli-sim bench fleet)"
         )
     return [
         "",
@@ -53,12 +54,16 @@ def _held_line(summary: dict) -> list[str]:
     ]
 
 
+def _kernel_words(summary: dict) -> str:
+    return " on the compiled kernels" if summary.get("kernel") == "compiled" else ""
+
+
 def format_summary(summary: dict) -> str:
     """Segments, vehicles, ports, events and failures of a ``FlightLoop.summary()`` as aligned text."""
     pace = f"lock-step with {summary['fc']['firmware']}" if summary.get("fc") else f"loop {summary['loop_hz']:g} Hz"
     lines = [
         f"heli-sim: {summary['duration_s']:.2f} s flown, {summary['heli']} x{summary['fleet']}, "
-        f"{pace}, physics {summary['physics_dt_s'] * 1e3:g} ms, "
+        f"{pace}, physics {summary['physics_dt_s'] * 1e3:g} ms{_kernel_words(summary)}, "
         f"ended: {summary['stop_reason']}",
         "",
         f"{'segment (s)':<16}{'io':<10}{'ticks':>8}{'missed':>8}   {'lateness us p50/p99/max':<28}"
