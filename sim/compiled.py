@@ -24,15 +24,19 @@ Entry points: ``available()``, ``compiled_kernels()`` -> ``CompiledKernels`` wit
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import functools
 import hashlib
 import importlib.util
 import inspect
+import logging
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import types
 import warnings
@@ -44,8 +48,7 @@ from typing import Any
 import numpy as np
 
 from heli import control as control_module
-from heli import dynamics, ground, mixer, ops, rotor
-from heli import state as state_module
+from heli import dynamics, ground, mixer, rotor
 from heli.control import CONTROL_STATE_SIZE, PILOT_INPUT_SIZE, ControllerConstants, ControllerState, PilotInput
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
@@ -55,6 +58,8 @@ from heli.ops import SCALAR, ScalarMath
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
 
 __all__ = ["CompiledKernels", "KernelUnavailableError", "available", "compiled_kernels", "is_cached"]
+
+log = logging.getLogger(__name__)
 
 # the kernel functions, by the global name the others call them by
 _PHYSICS = (
@@ -68,7 +73,6 @@ _CONTROL = (control_module._control_kernel, control_module._rate_pid, control_mo
 # inlined into the loops, so that what depends on the constants alone is worked out once per call;
 # not the ground contact (a large body, run for vehicles near the ground only)
 _NOT_INLINED = ("contact_loads", "_contact_near")
-_ALSO_HASHED = (ops, state_module)  # what the kernels' meaning depends on besides their own modules
 _NOT_KERNEL_FIELDS = ("params", "env", "vehicles")  # descriptive fields the kernels never read
 
 
@@ -184,12 +188,50 @@ def _sized(flat: np.ndarray, size: int, value: Any) -> np.ndarray:
 # --- compiling
 
 
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _code_objects(constant)
+
+
+def _constant_text(value: Any) -> str:
+    """A constant of compiled code as text that is the same in every process (sets sorted: their
+    order follows the string hashes, which differ from process to process)."""
+    if isinstance(value, types.CodeType):
+        return f"<code {value.co_name}>"  # (its own fingerprint is taken too)
+    if isinstance(value, (frozenset, set)):
+        return "{" + ",".join(sorted(_constant_text(v) for v in value)) + "}"
+    if isinstance(value, tuple):
+        return "(" + ",".join(_constant_text(v) for v in value) + ")"
+    return repr(value)
+
+
+def _code_fingerprint(code: types.CodeType) -> bytes:
+    """What a code object does, as bytes that are the same in every process (``marshal`` is not: it
+    flags objects by their reference counts)."""
+    parts = [code.co_code.hex(), _constant_text(code.co_consts), " ".join(code.co_names), " ".join(code.co_varnames)]
+    return "|".join(parts).encode()
+
+
+@functools.cache
 def _kernel_source_hash(numba_version: str) -> str:
-    digest = hashlib.sha256(numba_version.encode())
-    functions = (*_PHYSICS, *_CONTROL)
-    files = sorted({inspect.getfile(f) for f in functions} | {inspect.getfile(m) for m in _ALSO_HASHED} | {__file__})
-    for path in files:
-        digest.update(Path(path).read_bytes())
+    """A hash of what numba compiles, as this process has it: the code of every kernel function and
+    of this module's own parts that shape the compiled code, the plain values (numbers, tuples,
+    strings) they read from their modules, and the kernel constants' fields.  Taken from the
+    functions in memory, not their files: a file saved after the import is not what this process
+    compiles (its machine code would be cached under the new file's hash)."""
+    digest = hashlib.sha256(f"{numba_version} {sys.version}".encode())
+    own = (_register_math_type, _loops_source, _layout_of, _flatten, _jit_family, _kernel_tuple)
+    for function in (*_PHYSICS, *_CONTROL, _contact_near, _no_contact, _exp, *own):
+        for code in _code_objects(function.__code__):
+            digest.update(_code_fingerprint(code))
+            for name in code.co_names:
+                value = function.__globals__.get(name)
+                if isinstance(value, (bool, int, float, str, tuple)):
+                    digest.update(f"{name}={value!r};".encode())
+    for cls in _KERNEL_TUPLES:
+        digest.update(" ".join(f.name for f in dataclasses.fields(cls)).encode())
     return digest.hexdigest()[:16]
 
 
@@ -198,11 +240,33 @@ def _cache_dir(numba_version: str) -> Path:
     return Path(base) / "heli-sim" / "numba" / _kernel_source_hash(numba_version)
 
 
+def _writable_cache_dir(numba_version: str) -> Path:
+    """``_cache_dir``, made if need be; where it cannot be written (no home folder, a read-only one: numba
+    writes its index even to load), a temporary folder of this process's, said once: the kernels are
+    compiled each run then."""
+    folder = _cache_dir(numba_version)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return folder
+    except OSError as error:
+        temporary = Path(tempfile.mkdtemp(prefix="heli-sim-numba-"))
+        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+        log.warning(
+            "the compiled kernels' cache folder %s cannot be written (%s): compiling into %s for this run only "
+            "(set XDG_CACHE_HOME to a folder you can write, to keep them)",
+            folder, error.strerror or error, temporary,
+        )  # fmt: skip
+        return temporary
+
+
 @contextlib.contextmanager
-def _kernel_cache_dir(numba: Any) -> Iterator[None]:
-    """numba's cache folder, while functions are jitted, is ours (``_cache_dir``); the user's after."""
+def _kernel_cache_dir(numba: Any, folder: Path) -> Iterator[None]:
+    """numba's cache folder, while functions are jitted, is ``folder``; the user's after."""
     users = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = str(_cache_dir(numba.__version__))  # read as each function is jitted
+    numba.config.CACHE_DIR = str(folder)  # read as each function is jitted
     try:
         yield
     finally:
@@ -283,6 +347,7 @@ def _jit_family(numba: Any, variant: str, functions: tuple, replacements: dict) 
 # LLVM turns into vector instructions, several vehicles at once (many vehicles).
 
 _HOVERING_ROW = np.eye(1, STATE_SIZE, StateIndex.ATTITUDE.start)[0] - 10.0 * np.eye(1, STATE_SIZE, 2)[0]  # 10 m up
+_FLAT_KEPT = 8  # flat constants kept for this many models and controllers (the latest ones)
 COLUMNS_FROM = 48  # vehicles: from here on, the vectorised loops (bench step: the crossover is ~20-40)
 
 
@@ -433,9 +498,9 @@ class CompiledKernels:
 
         started = time.perf_counter()
         self._numba = numba
-        self._folder = _cache_dir(numba.__version__)
+        self._folder = _writable_cache_dir(numba.__version__)
         _register_math_type(numba)
-        with _kernel_cache_dir(numba):
+        with _kernel_cache_dir(numba, self._folder):
             physics = _jit_family(numba, "physics", _PHYSICS, {"_contact_near": _contact_near})
             airborne = _jit_family(numba, "airborne", _PHYSICS, {"_contact_near": _no_contact})
             control = _jit_family(numba, "control", _CONTROL, {"_exp": _exp})
@@ -459,7 +524,7 @@ class CompiledKernels:
                 setattr(module, name, kernel)
             module.xp = SCALAR
             jit = self._numba.njit
-            with _kernel_cache_dir(self._numba):
+            with _kernel_cache_dir(self._numba, self._folder):
                 rows = jit(module.rows, cache=True, error_model="numpy", boundscheck=False)
                 columns = jit(module.columns, cache=True, error_model="numpy", boundscheck=False,
                               pipeline_class=_no_alias_pipeline(self._numba))  # fmt: skip
@@ -467,16 +532,18 @@ class CompiledKernels:
             self.build_s += time.perf_counter() - started
         return self._loops[kind]
 
-    def warm_up(self, model: FlightModel, constants: ControllerConstants) -> float:
+    def warm_up(self, model: FlightModel, constants: ControllerConstants | None) -> float:
         """Compile every loop (or load it from the disk cache) now, not in a flight's first tick: each
-        called once on a few hovering vehicles, results dropped.  Returns the seconds it took."""
+        called once on a few hovering vehicles, results dropped (the controller's, given its constants).
+        Returns the seconds it took."""
         started = time.perf_counter()
         for count in (1, COLUMNS_FROM):
             vehicles = VehicleState(np.tile(_HOVERING_ROW, (count, 1)))
             command = ActuatorCommand(np.zeros((count, COMMAND_SIZE)))
             self.steps(model, vehicles, command, 0.001)
-            pilot = PilotInput.centred(count)
-            self.control(constants, ControllerState.initial(count), pilot, vehicles, 0.002)
+            if constants is not None:
+                pilot = PilotInput.centred(count)
+                self.control(constants, ControllerState.initial(count), pilot, vehicles, 0.002)
         return time.perf_counter() - started
 
     def _flat_array(self, value: Any, size: int) -> np.ndarray:
@@ -485,6 +552,8 @@ class CompiledKernels:
         if known is None or known[0] is not value:  # (an id is reused only once its object is gone)
             each = getattr(value, "vehicles", None) or (value,)
             known = (value, np.array([_sized(flat_constants(v), size, v) for v in each]))
+            if len(self._flat) >= _FLAT_KEPT:  # (a ground station's new gains each time: not kept forever)
+                del self._flat[next(iter(self._flat))]
             self._flat[id(value)] = known
         return known[1]
 
@@ -552,6 +621,8 @@ class CompiledKernels:
             raise ValueError(f"controller state, pilot input and vehicles disagree on N (vehicles: {count})")
         size, rows, columns = self._loop("control", constants.vehicles[0] if constants.vehicles else constants)
         flat = self._flat_array(constants, size)
+        if flat.shape[0] not in (1, count):
+            raise ValueError(f"constants for {flat.shape[0]} vehicles (stacked), {count} vehicles to control")
         new_state = np.empty((CONTROL_STATE_SIZE, count))
         command = np.empty((COMMAND_SIZE, count))
         inputs = (_columns(state.packed), _columns(pilot.packed), _columns(vehicles.packed))
@@ -571,9 +642,8 @@ def is_cached() -> bool:
     from importlib.metadata import version
 
     folder = _cache_dir(version("numba"))
-    return all((folder / f"{kind}_loops.py").exists() for kind in ("physics", "control")) and any(
-        folder.glob("**/*loops*.nbi")
-    )
+    indexes = {path.name.split("-")[0] for path in folder.glob("*/*_loops.*.nbi")}
+    return {f"{kind}_loops.{loop}" for kind in ("physics", "control") for loop in ("rows", "columns")} <= indexes
 
 
 @functools.cache

@@ -45,18 +45,14 @@ __all__ = ["main"]
 _OWNER = "the fleet's owner"
 
 
-def _kernels(kernel: str, model: FlightModel, blocks: list[np.ndarray], constants: ControllerConstants | None):
-    """(steps, control) of the flight's kernels; compiled ones loaded before the worker says it is ready
-    (a call that steps nothing and a cycle whose result is dropped)."""
+def _kernels(kernel: str, model: FlightModel, constants: ControllerConstants | None):
+    """(steps, control) of the flight's kernels; compiled ones loaded before the worker says it is ready."""
     if kernel != "compiled":
         return steps, control
     from sim.compiled import compiled_kernels  # (numba: only for a flight that asks for it)
 
     kernels = compiled_kernels()
-    kernels.steps(model, VehicleState(blocks[0].T), ActuatorCommand(blocks[1].T), 0.001, 0)
-    if constants is not None:
-        kernels.control(constants, ControllerState(blocks[2].T), PilotInput(blocks[3].T), VehicleState(blocks[0].T),
-                        0.002)  # fmt: skip
+    kernels.warm_up(model, constants)  # every loop: one vehicle after the other, and the vectorised one
     return kernels.steps, kernels.control
 
 
@@ -79,7 +75,7 @@ def main(argv: list[str]) -> int:
         np.ndarray((size, count), dtype=np.float64, buffer=shm.buf) for size, shm in zip(sizes, segments, strict=False)
     ]
     states, commands = blocks[0], blocks[1]
-    step_kernel, control_kernel = _kernels(tables.get("kernel", "numpy"), model, blocks, constants)
+    step_kernel, control_kernel = _kernels(tables.get("kernel", "numpy"), model, constants)
     out = sys.stdout.buffer
     out.write(b"ready\n")
     out.flush()

@@ -167,9 +167,14 @@ def _quiet_about_stops(unraisable: object) -> None:
     """A ``Stopped`` raised where Python cannot pass an exception on (the signal came during a
     weakref callback, such as the import system's module-lock cleanup, or a ``__del__``) is
     printed by Python as "Exception ignored" with a traceback.  The stop itself is not lost: it
-    was recorded, and the next check honours it; so that one is not printed."""
+    was recorded, and the next check honours it (at the latest, entering ``handling_stops``); so
+    that one is not printed, nor anything else that breaks while a stop is under way."""
     exc_type = getattr(unraisable, "exc_type", None)
     if isinstance(exc_type, type) and issubclass(exc_type, Stopped):
+        return
+    if _raised_at_startup is not None or _requested is not None:
+        # what a stop leaves half-built breaks in its __del__ as it is dropped (llvmlite's objects, when
+        # Stopped came inside their constructor during a compile): a consequence of the stop, not news
         return
     sys.__unraisablehook__(unraisable)
 
@@ -210,6 +215,12 @@ def _handling_stops(on_stop: Callable[[int], None] | None) -> Iterator[None]:
     outer = (_requested, _owning)
     _requested, _owning = None, False
     previous = {sig: _signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    if _raised_at_startup is not None:  # a start-up signal whose Stopped something swallowed (an
+        # "Exception ignored" place: a weakref callback, a __del__): honoured here, before anything opens
+        for sig, handler in previous.items():
+            _signal.signal(sig, handler)
+        _requested, _owning = outer
+        raise stopped(_raised_at_startup)
     try:
         yield
     finally:

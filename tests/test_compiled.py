@@ -242,3 +242,37 @@ def test_a_flight_log_of_the_compiled_kernels_replays_bit_for_bit(tmp_path):
     assert replay.flight.kernels is not None
     replay.run()
     assert replay.difference is None and replay.done
+
+
+def test_the_cache_folder_is_named_after_the_kernels_this_process_compiles():
+    """Taken from the functions in memory (the same in every process), not from their files: a kernel
+    changed after the import would otherwise be cached under a hash that does not describe it."""
+    import heli.rotor
+    import sim.compiled
+
+    script = "from sim.compiled import _kernel_source_hash as h; print(h('x'))"
+    hashes = {subprocess.run([sys.executable, "-P", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60, check=True).stdout for _ in range(2)}  # fmt: skip
+    assert len(hashes) == 1  # (string hashing differs from process to process: sets are sorted)
+    sim.compiled._kernel_source_hash.cache_clear()
+    before = sim.compiled._kernel_source_hash("x")
+    original = heli.rotor.stall_limited.__code__
+    try:
+        heli.rotor.stall_limited.__code__ = heli.rotor.blade_element_thrust.__code__.replace(
+            co_name="stall_limited", co_qualname="stall_limited"
+        )
+        sim.compiled._kernel_source_hash.cache_clear()
+        assert sim.compiled._kernel_source_hash("x") != before
+    finally:
+        heli.rotor.stall_limited.__code__ = original
+        sim.compiled._kernel_source_hash.cache_clear()
+    assert sim.compiled._kernel_source_hash("x") == before
+
+
+def test_stacked_constants_for_another_fleet_size_are_refused(airframe):
+    heli, model, trim, _constants = airframe
+    stacked = ControllerConstants.stacked([ControllerConstants.build(heli.controller, model, 0.05)] * 2)
+    stacked = dataclasses.replace(stacked, vehicles=stacked.vehicles * 5)  # 10 vehicles' constants
+    vehicles, _command = _mixed_fleet(model, trim, 60, 1)
+    with pytest.raises(ValueError, match="10 vehicles"):
+        compiled_kernels().control(stacked, _controller_state(stacked, trim, 60, 1), _pilot(60, 1), vehicles, 0.002)
