@@ -42,6 +42,7 @@ import serial
 from sim.errors import PortError
 from sim.ports.codecs import Codec, HsfCodec
 from sim.ports.events import EventLog
+from sim.ports.faults import Transport
 from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
 from sim.ports.tx import FrameWriter, nonblocking_fd
@@ -161,7 +162,7 @@ class Port:
     def __init__(
         self,
         name: str,
-        opener: Callable[[], serial.SerialBase],
+        opener: Callable[[], Transport],
         events: EventLog,
         *,
         url: str,
@@ -181,7 +182,7 @@ class Port:
         self._closer = closer  # ends what the opener started besides the transport (an emulator)
         self._events = events
         self._clock = clock
-        self.transport: serial.SerialBase | None = None
+        self.transport: Transport | None = None
         self.decoder = self.codec.new_decoder()
         self._earlier_decode_errors = 0  # counted by the decoders of streams before a reconnect
         self.stats = PortStats()
@@ -371,7 +372,7 @@ class Port:
         fd = self._fd_for_writes()
         if fd is None:
             if line is None:
-                transport.write(data)
+                self._open_transport().write(data)
             else:
                 await line.write(data)
             return True
@@ -406,12 +407,19 @@ class Port:
         """Up to ``size`` bytes; b"" after one read quantum (or at ``deadline``) if none came."""
         line = self.line
         if line is None:
-            return self.transport.read(size)
+            return self._open_transport().read(size)
         return await line.read(size, deadline)
 
     def _in_waiting(self) -> int:
         line = self.line
-        return self.transport.in_waiting if line is None else line.in_waiting
+        return self._open_transport().in_waiting if line is None else line.in_waiting
+
+    def _open_transport(self) -> Transport:
+        """The transport of an exchange under way; ``RuntimeError`` if the port was closed meanwhile."""
+        transport = self.transport
+        if transport is None:
+            raise RuntimeError(f"{self.name}: the port was closed during an exchange")
+        return transport
 
     # --- helpers for the roles
     async def send(self, message: Any) -> bool:
