@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
+from typing import TypedDict
 
 from heli.errors import ConfigError
 from sim import stopping
@@ -44,6 +45,18 @@ class ViewOptions:
     size: tuple[int, int] = (1280, 720)
     screenshot: str | None = None
     caption: tuple[str, ...] = ()  # a title and a paragraph drawn over the scene (the tour)
+
+
+class _LoopOptions(TypedDict):
+    """The keyword arguments of a ``FlightLoop`` (and of a ``LockstepLoop``) that a session sets."""
+
+    loop_hz: float
+    io_mode: str
+    duration_s: float
+    catchup_limit_s: float
+    on_progress: Callable[[FlightLoop], None] | None
+    before_tick: Callable[[FlightLoop], None] | None
+    io: FlightIO
 
 
 @contextmanager
@@ -74,7 +87,7 @@ def flight_session(
     flight = Flight(heli, config)
     workers = settings.workers
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
-    options = dict(
+    options = _LoopOptions(
         loop_hz=settings.loop_hz,
         io_mode=settings.io,
         duration_s=settings.duration_s,

@@ -91,7 +91,7 @@ class LockstepLoop(FlightLoop):
                 self._idle(now)  # lost: the world runs on by the wall clock, and the duration counts it
             elif kind == "repeat":  # answered again by the link; not flown twice
                 self._last_frame_wall = now
-            else:
+            elif frame is not None:  # "frame" or "restart", each with its frame
                 self._last_frame_wall = now
                 self._fly(frame, now, restart=kind == "restart")
             if self.duration_s and self.flight.sim_time_s >= self.duration_s - 1e-9:
@@ -166,10 +166,11 @@ class LockstepLoop(FlightLoop):
         """No frame came: the view and the ports stay live; past the timeout the firmware is lost and
         the world runs on by the wall clock without it."""
         self._view_tick(now, force=True)
-        if self.state == "flying" and now - self._last_frame_wall > self.fc.timeout_s:
+        last_frame_wall = self._last_frame_wall  # (set once flying)
+        if self.state == "flying" and last_frame_wall is not None and now - last_frame_wall > self.fc.timeout_s:
             self.state = "lost"
             self.timeouts += 1
-            self._lost_origin = (self._last_frame_wall, self.flight.steps)
+            self._lost_origin = (last_frame_wall, self.flight.steps)
             self.link.forget_peer()  # whoever sends next is the firmware (ArduPilot restarted: a new port)
             self.record(
                 "fc_lost",
