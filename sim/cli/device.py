@@ -28,7 +28,7 @@ from sim.config import (
     load_heli,
 )
 from sim.dataclass_io import build, field_meta, show
-from sim.devices.emulators import GroundStation, Link, ServoBoard, SteadySticks, Transmitter, run_device
+from sim.devices.emulators import Device, GroundStation, Link, ServoBoard, SteadySticks, Transmitter, run_device
 from sim.devices.far_end import FarEnd, FdFarEnd, SerialFarEnd
 from sim.pilots import make_pilot
 from sim.ports.codecs import make_codec
@@ -193,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"heli-sim device {args.kind}: {kind}: {detail}", file=sys.stderr, flush=True)
 
+    device: Device
     if args.kind == "transmitter":
         device = _transmitter(args, codec, report)
     elif args.kind == "servo":
