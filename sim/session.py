@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
-from typing import TypedDict
 
 from heli.errors import ConfigError
 from sim import stopping
@@ -27,7 +26,7 @@ from sim.dataclass_io import to_table
 from sim.faults import FaultInjector
 from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
-from sim.loop import Clock, FlightLoop, MonotonicClock
+from sim.loop import Clock, FlightLoop, LoopOptions, MonotonicClock
 from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.rc import takeover_collective_stick
 from sim.view.shared import start_resource_tracker
@@ -45,18 +44,6 @@ class ViewOptions:
     size: tuple[int, int] = (1280, 720)
     screenshot: str | None = None
     caption: tuple[str, ...] = ()  # a title and a paragraph drawn over the scene (the tour)
-
-
-class _LoopOptions(TypedDict):
-    """The keyword arguments of a ``FlightLoop`` (and of a ``LockstepLoop``) that a session sets."""
-
-    loop_hz: float
-    io_mode: str
-    duration_s: float
-    catchup_limit_s: float
-    on_progress: Callable[[FlightLoop], None] | None
-    before_tick: Callable[[FlightLoop], None] | None
-    io: FlightIO
 
 
 @contextmanager
@@ -87,7 +74,7 @@ def flight_session(
     flight = Flight(heli, config)
     workers = settings.workers
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
-    options = _LoopOptions(
+    options = LoopOptions(
         loop_hz=settings.loop_hz,
         io_mode=settings.io,
         duration_s=settings.duration_s,

@@ -24,7 +24,7 @@ requests (a wait for a frame lasts at most ``_POLL_S``) and the summary (with an
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Unpack
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from sim.fc.link import FirmwareFrame, LockstepLink, frame_pulses
 from sim.fc.radio import FirmwareRadio
 from sim.fc.sensors import SensorModel
 from sim.flight import Flight
-from sim.loop import Clock, FlightLoop
+from sim.loop import Clock, FlightLoop, LoopOptions
 from sim.stats import Segment
 
 __all__ = ["LockstepLoop"]
@@ -48,7 +48,7 @@ _RC_RATE_HZ = 50.0  # the pilot's channels on the firmware's RC input, per simul
 class LockstepLoop(FlightLoop):
     """Flies a ``Flight`` on a firmware's frames (``[fc]``); otherwise a ``FlightLoop``."""
 
-    def __init__(self, flight: Flight, clock: Clock, *, fc: FcConfig, **options: Any):
+    def __init__(self, flight: Flight, clock: Clock, *, fc: FcConfig, **options: Unpack[LoopOptions]):
         super().__init__(flight, clock, **options)
         self.fc = fc
         self.firmware = FIRMWARES[fc.protocol]
@@ -204,7 +204,7 @@ class LockstepLoop(FlightLoop):
 
     def _finish_tick(self, now: float, pulses: np.ndarray, fresh: bool, dt_control: float, steps: int) -> None:
         if self.recorder is not None:
-            self._record_tick(now, 0.0, 0, pulses, fresh, dt_control, steps)
+            self._record_tick(self.recorder, now, 0.0, 0, pulses, fresh, dt_control, steps)
         self._collect_events()
         self.ticks += 1
         if self._first_frame_wall is not None:

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import serial
 
@@ -47,6 +47,10 @@ from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
 from sim.ports.tx import FrameWriter, nonblocking_fd
 from sim.stats import LogHistogram
+
+if TYPE_CHECKING:
+    from sim.log.writer import FlightLogWriter
+    from sim.ports.aio import AsyncLine
 
 __all__ = [
     "FAILED_AFTER_ERRORS",
@@ -193,15 +197,16 @@ class Port:
         self.far_end_leaving = False
         self._tx_seq = 0
         self._tx = FrameWriter()  # bytes written that the far end has not taken yet
-        self._tx_fd: tuple[Any, int | None] = (None, None)  # (transport, the fd its frames go to): found once
+        # (transport, the fd its frames go to): found once per transport
+        self._tx_fd: tuple[Transport | None, int | None] = (None, None)
         self._next_reconnect_t = 0.0
         self._lock = threading.Lock()  # one exchange at a time, whoever calls it
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
         self.backend: AsyncBackend | None = None  # the event loop serving this port (asyncio mode)
-        self.line: Any = None  # a sim.ports.aio.AsyncLine: how reads and writes reach the transport then
+        self.line: AsyncLine | None = None  # how reads and writes reach the transport then
         self.letter_seen = 0  # the newest outbox letter an exchange took: no mode sends a letter twice
         self._lock_stuck = False
-        self.recorder: Any = None  # a sim.log.writer.FlightLogWriter: every frame in and out is logged
+        self.recorder: FlightLogWriter | None = None  # every frame in and out is logged
         self.failure: str | None = None  # why the port failed (state "failed"), for the rest of the flight
         self._errors_in_a_row = 0  # exchanges that raised since the last one that did not
         self._first_error_t = 0.0  # when the first of them began
