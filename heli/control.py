@@ -615,7 +615,7 @@ def control_with_terms(
 ) -> tuple[ControllerState, ActuatorCommand, np.ndarray]:
     """``control``, and the cycle's ``CONTROL_TERMS``, ``(N, len(CONTROL_TERMS))``: for logs and exports."""
     state, command, terms = _cycle(constants, state, pilot, vehicles, dt_s, with_terms=True)
-    assert terms is not None  # with_terms=True
+    assert terms is not None  # with_terms=True: the cycle returns them
     return state, command, terms
 
 

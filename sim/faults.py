@@ -158,7 +158,8 @@ class FaultInjector:
 
     def _apply(self) -> None:
         """Every line's faults from the active set (faults on one port add up; rates take the highest)."""
-        fresh: dict[str, dict[str, float]] = {name: {} for name in self.line_faults}  # (True for a flag)
+        # per line, LineFaults' values by name: rates, seconds, a baud rate, and True for a flag set
+        fresh: dict[str, dict[str, float]] = {name: {} for name in self.line_faults}
         delay = 0.0
         for entry in self.active:
             spec = entry.spec

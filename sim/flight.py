@@ -494,12 +494,12 @@ class Flight:
         if self._control_pending:  # the cycle the workers computed meanwhile (a non-finite command shows here)
             self._finish_control()
         start, first_step = self.vehicles, self.steps
-        wind = self.air
-        air = None if wind is None else wind.snapshot()
+        wind_field = self.air
+        air = None if wind_field is None else wind_field.snapshot()
         vehicles = None if self._any_diverged else self._step_all(start, steps)
         if vehicles is None:  # a vehicle broke in these steps, or one had before
-            if wind is not None and air is not None:
-                wind.restore(air)  # the same air again, step by step
+            if wind_field is not None and air is not None:
+                wind_field.restore(air)  # the same air again, step by step
             vehicles = self._step_guarded(start, steps, first_step)
         self.steps += steps
         self.flown_steps += steps

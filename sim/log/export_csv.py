@@ -53,7 +53,7 @@ _RENAMED = {
     "servo_state_tail": "servo_state_tail_throw",
     "throttle_state": "throttle_state_frac",
 }
-# vehicle is the second column; (a structured dtype's names are never None)
+# every tick column but vehicle, the second (a structured dtype's names are never None)
 _LOG_COLUMNS = tuple(name for name in TICK_DTYPE.names or () if name != "vehicle")
 
 

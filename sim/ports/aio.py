@@ -115,8 +115,8 @@ class AsyncLine(asyncio.Protocol):
         self._drained: asyncio.Future | None = None  # a write waiting for the far end to take its bytes
         try:
             os.set_blocking(fd, False)
-            # (sets both timeouts to 0) SerialTransport is typed for a pyserial Serial; _Borrowed stands in for
-            # one with what it uses: fileno, read, write, the two timeouts, flush and close
+            # SerialTransport (which sets both timeouts to 0) is typed for a pyserial Serial; _Borrowed stands
+            # in for one with what it uses: fileno, read, write, the two timeouts, flush and close
             self._transport = SerialTransport(loop, self, _Borrowed(self._real, fd))  # type: ignore[arg-type]
         except BaseException:
             self._give_back()
