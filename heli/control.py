@@ -221,7 +221,7 @@ class ControllerConstants:
         first = each[0]
         if len(each) == 1:
             return first
-        values = {}
+        values: dict[str, Any] = {}
         for item in fields(cls):
             if item.name in ("params", "swash", "vehicles"):
                 continue
@@ -614,7 +614,9 @@ def control_with_terms(
     constants: ControllerConstants, state: ControllerState, pilot: PilotInput, vehicles: VehicleState, dt_s: float
 ) -> tuple[ControllerState, ActuatorCommand, np.ndarray]:
     """``control``, and the cycle's ``CONTROL_TERMS``, ``(N, len(CONTROL_TERMS))``: for logs and exports."""
-    return _cycle(constants, state, pilot, vehicles, dt_s, with_terms=True)
+    state, command, terms = _cycle(constants, state, pilot, vehicles, dt_s, with_terms=True)
+    assert terms is not None  # with_terms=True: the cycle returns them
+    return state, command, terms
 
 
 def _cycle(
@@ -651,5 +653,5 @@ def _cycle(
         dt_s,
         terms,
     )
-    packed_terms = np.array([np.broadcast_to(t, (count,)) for t in terms]).T if with_terms else None
+    packed_terms = None if terms is None else np.array([np.broadcast_to(t, (count,)) for t in terms]).T
     return ControllerState(np.array(new_state).T), ActuatorCommand(np.array(command).T), packed_terms

@@ -568,9 +568,9 @@ def step(
         return VehicleState(np.array(rows, dtype=np.float64))
     # Columns as contiguous rows of a (STATE_SIZE, N) array: the state is kept in Fortran order,
     # so ``packed.T`` is contiguous and each column a cache-friendly 1-D array.
-    rows = np.asfortranarray(state.packed).T  # no copy once the state is in Fortran order
+    column_rows = np.asfortranarray(state.packed).T  # no copy once the state is in Fortran order
     wind = model.wind_ned if wind_ned is None else np.ascontiguousarray(np.asarray(wind_ned, dtype=np.float64).T)
-    columns = step_columns(model, rows, np.ascontiguousarray(command.packed.T), dt_s, wind)
+    columns = step_columns(model, column_rows, np.ascontiguousarray(command.packed.T), dt_s, wind)
     return VehicleState(np.array(columns).T)
 
 

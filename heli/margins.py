@@ -172,13 +172,13 @@ def _margins(axis: str, loop: str, frequencies: np.ndarray, response: np.ndarray
     gain_margin, phase_crossover = math.inf, math.nan
     # phase crossovers: -180 deg (mod 360) crossed; the lowest margin over them counts
     wrapped = (phase + math.pi) / (2.0 * math.pi)
-    for i in np.nonzero(np.floor(wrapped[:-1]) != np.floor(wrapped[1:]))[0]:
+    for i in np.nonzero(np.floor(wrapped[:-1]) != np.floor(wrapped[1:]))[0].tolist():
         margin = -20.0 * math.log10(max(_interpolate_log(magnitude, phase, i, wrapped), 1e-300))
         if margin < gain_margin:
             gain_margin, phase_crossover = margin, float(frequencies[i])
     phase_margin, crossover = math.inf, math.nan
     above = magnitude >= 1.0
-    for i in np.nonzero(above[:-1] != above[1:])[0]:
+    for i in np.nonzero(above[:-1] != above[1:])[0].tolist():
         margin = (math.degrees(phase[i]) + 360.0) % 360.0 - 180.0  # 180 deg + arg L, in [-180, 180)
         if abs(margin) < abs(phase_margin):
             phase_margin, crossover = margin, float(frequencies[i])

@@ -30,6 +30,7 @@ __all__ = [
     "Servos",
     "TailRotor",
     "quantity",
+    "quantity_metadata",
     "step_rates_per_s",
 ]
 
@@ -77,6 +78,15 @@ def quantity(
         "shape": shape,
     }
     return field(default=default, metadata=metadata)
+
+
+def quantity_metadata(unit: str, **options: Any) -> dict[str, Any]:
+    """The metadata of ``quantity(unit, **options)``, for a field written ``field(metadata=...)``.
+
+    A type checker takes every ``quantity(...)`` for a field with a default, so a field without
+    one that follows fields with defaults is declared with ``dataclasses.field`` and this.
+    """
+    return dict(quantity(unit, **options).metadata)
 
 
 # Where the ranges come from (the loader quotes these in its errors and the reference lists them)
@@ -423,8 +433,10 @@ class Contact:
 class HeliParams:
     """One helicopter type: everything the flight model needs, units in the names."""
 
-    name: str = quantity("-", max_chars=64, doc="shown in the view, the summary and logs")
-    description: str = quantity("-", max_chars=500, doc="one line about the helicopter and its sources")
+    name: str = field(metadata=quantity_metadata("-", max_chars=64, doc="shown in the view, the summary and logs"))
+    description: str = field(
+        metadata=quantity_metadata("-", max_chars=500, doc="one line about the helicopter and its sources")
+    )
     mass: MassProperties
     main_rotor: MainRotor
     tail_rotor: TailRotor

@@ -29,7 +29,7 @@ from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_h
 from sim.loop import FlightLoop, MonotonicClock
 from sim.ports.codecs import protocols_for
 from sim.runtime import gil_enabled
-from sim.session import flight_session
+from sim.session import ViewOptions, flight_session
 from sim.stats import LogHistogram
 
 __all__ = ["BENCHMARKS", "IO_FULL", "IO_QUICK", "ON_REQUEST", "IoSizes", "Result", "machine_info"]
@@ -72,7 +72,7 @@ def machine_info() -> dict:
     }
 
 
-def _median_time(run: Callable[[], None], repeats: int) -> float:
+def _median_time(run: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -284,7 +284,9 @@ def _bare_loop_lateness(duration_s: float, loop_hz: float = 500.0) -> LogHistogr
     return lateness
 
 
-def fly_with_ports(ports: tuple, io_mode: str, duration_s: float, fleet: int, view: object = None) -> FlightLoop:
+def fly_with_ports(
+    ports: tuple[PortSpec, ...], io_mode: str, duration_s: float, fleet: int, view: ViewOptions | None = None
+) -> FlightLoop:
     """A hovering T-Rex 450 flight with ``ports`` (``view``: a ``sim.session.ViewOptions`` to watch it)."""
     config = apply_overrides(
         FlightConfig(), heli="trex450", fleet=fleet, start="hover", io=io_mode, duration_s=duration_s
@@ -361,14 +363,14 @@ def bench_io(
             bare = _bare_loop_lateness(seconds)
             if prefix == "loop":
                 histograms["bare sleep-to-deadline loop"] = bare
-            rounds.setdefault("bare50", []).append(bare.quantile(0.5))
-            rounds.setdefault("bare99", []).append(bare.quantile(0.99))
+            rounds.setdefault("bare50", []).append(bare.sampled_quantile(0.5))
+            rounds.setdefault("bare99", []).append(bare.sampled_quantile(0.99))
             for mode in ("threaded", "asyncio"):
                 (segment,) = fly_with_ports(ports, mode, seconds, fleet=1).segments
                 what = "default ports" if prefix == "loop" else "default + 5 links"
                 histograms[f"{mode}, {what}"] = segment.lateness
-                rounds.setdefault(f"{mode}50", []).append(segment.lateness.quantile(0.5))
-                rounds.setdefault(f"{mode}99", []).append(segment.lateness.quantile(0.99))
+                rounds.setdefault(f"{mode}50", []).append(segment.lateness.sampled_quantile(0.5))
+                rounds.setdefault(f"{mode}99", []).append(segment.lateness.sampled_quantile(0.99))
         med = {key: statistics.median(values) for key, values in rounds.items()}
         bare_prefix = "bare_loop" if prefix == "loop" else "busy_bare_loop"
         for mode, metric_prefix in (("threaded", prefix), ("asyncio", f"asyncio_{prefix}")):

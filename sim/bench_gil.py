@@ -21,7 +21,7 @@ from sim.bench import Result, _median_time
 from sim.config import FlightConfig, apply_overrides, load_heli
 from sim.cpu_helper import factorize
 from sim.runtime import gil_enabled
-from sim.session import flight_session
+from sim.session import ViewOptions, flight_session
 
 __all__ = ["NUMBERS", "bench_gil", "fly_with_helper", "in_threads"]
 
@@ -41,14 +41,20 @@ def _wait(_: object) -> None:
     select.select([], [], [], 0.1)
 
 
-def fly_with_helper(mode: str, seconds: float, view: object = None) -> tuple[float, float, int]:
+def _wait_in_series() -> None:
+    for _ in range(5):
+        _wait(None)
+
+
+def fly_with_helper(mode: str, seconds: float, view: ViewOptions | None = None) -> tuple[float, float, int]:
     """Loop lateness p50, p99 (s) and missed deadlines of the default flight with the CPU helper in ``mode``."""
     config = apply_overrides(FlightConfig(), heli="xcell60", start="hover", pilot="hover", duration_s=seconds)
     with flight_session(config, load_heli("xcell60"), view=view) as loop:
         loop.cpu_helper.set_mode(mode)
         loop.run()
     (segment,) = loop.segments
-    return segment.lateness.quantile(0.5), segment.lateness.quantile(0.99), segment.missed_deadlines
+    lateness = segment.lateness
+    return lateness.sampled_quantile(0.5), lateness.sampled_quantile(0.99), segment.missed_deadlines
 
 
 def bench_gil(quick: bool = False, flight_s: float | None = None) -> list[Result]:
@@ -75,7 +81,7 @@ def bench_gil(quick: bool = False, flight_s: float | None = None) -> list[Result
     results.append(Result("gil", "factorize_processes_vs_serial", round(in_processes / serial, 2), "ratio"))
     results.append(Result("gil", "processes_used", workers, "-"))
     results.append(Result("gil", "gil_enabled", int(gil_enabled()), "bool"))  # 0 on free-threaded Python
-    serial = _median_time(lambda: [_wait(None) for _ in range(5)], repeats)
+    serial = _median_time(_wait_in_series, repeats)
     threaded = _median_time(lambda: in_threads(_wait, list(range(5))), repeats)
     results.append(Result("gil", "wait_5x100ms_serial_s", round(serial, 3), "s"))
     results.append(Result("gil", "wait_5x100ms_threads_s", round(threaded, 3), "s"))

@@ -67,7 +67,7 @@ def soak_faults(plan: SoakPlan) -> tuple[FaultSpec, ...]:
         dict(kind="unplug", port="rc-in"),
         dict(kind="gust", gust_east_m_s=4.0, gust_length_m=10.0),
     )
-    faults = []
+    faults: list[FaultSpec] = []
     start = 2.0
     while start + plan.fault_s <= plan.duration_s:
         settings = cycle[len(faults) % len(cycle)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import tomli_w
 
@@ -91,7 +92,7 @@ class Calibrator:
     def result(self, reversed_sticks: tuple[str, ...] = ()) -> tuple[ChannelMap, list[str]]:
         """The calibrated channel map, and a note for each stick that could not be calibrated."""
         notes = []
-        values = {}
+        values: dict[str, Any] = {}  # the ChannelMap fields calibrated: {stick}_us -> (low, centre, high)
         for name, stick in self.sticks.items():
             if stick.travel < MIN_TRAVEL_US:
                 notes.append(f"{name} (channel {stick.channel}) moved only {stick.travel:.0f} us: kept the default")

@@ -123,7 +123,8 @@ def _kernel_tuple(cls: type) -> type:
     """The namedtuple the compiled code sees for a dataclass of constants: its kernel fields, in
     order.  Defined here, by name, so that the disk cache can find the type again."""
     names = [f.name for f in dataclasses.fields(cls) if f.name not in _NOT_KERNEL_FIELDS]
-    tuple_cls = namedtuple(f"Kernel{cls.__name__}", names)
+    # (a checker knows a namedtuple's fields only from literals; these are the dataclass's)
+    tuple_cls = namedtuple(f"Kernel{cls.__name__}", names)  # type: ignore[misc]
     tuple_cls.__module__ = __name__
     return tuple_cls
 
@@ -132,7 +133,7 @@ KernelFlightModel = _kernel_tuple(FlightModel)
 KernelSwashGeometry = _kernel_tuple(SwashGeometry)
 KernelContactConstants = _kernel_tuple(ContactConstants)
 KernelControllerConstants = _kernel_tuple(ControllerConstants)
-_KERNEL_TUPLES = {
+_KERNEL_TUPLES: dict[type, str] = {
     cls: tuple_cls.__name__
     for cls, tuple_cls in (
         (FlightModel, KernelFlightModel),
@@ -228,7 +229,8 @@ def _kernel_source_hash(numba_version: str) -> str:
             digest.update(_code_fingerprint(code))
             for name in code.co_names:
                 value = function.__globals__.get(name)
-                if isinstance(value, (bool, int, float, str, tuple)):
+                # a module's constants (named in capitals), not its state (this module's _registered)
+                if name.lstrip("_").isupper() and isinstance(value, (bool, int, float, str, tuple)):
                     digest.update(f"{name}={value!r};".encode())
     for cls in _KERNEL_TUPLES:
         digest.update(" ".join(f.name for f in dataclasses.fields(cls)).encode())
@@ -454,6 +456,8 @@ def _import_loops(folder: Path, kind: str, source: str) -> types.ModuleType:
         temporary.replace(path)  # atomic: a process compiling beside this one reads one whole text
     name = f"heli_sim_{kind}_loops_{folder.name}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the generated module {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -522,7 +526,7 @@ class CompiledKernels:
             module = _import_loops(self._folder, kind, _loops_source(kind, layout))
             for name, kernel in self._kernels[kind].items():
                 setattr(module, name, kernel)
-            module.xp = SCALAR
+            vars(module)["xp"] = SCALAR  # the math namespace of the kernels the loops call
             jit = self._numba.njit
             with _kernel_cache_dir(self._numba, self._folder):
                 rows = jit(module.rows, cache=True, error_model="numpy", boundscheck=False)

@@ -568,9 +568,10 @@ class JoystickMap:
     yaw_range: tuple[float, ...] = quantity("-", ge=-1.0, le=1.0, items=3, default=(-1.0, 0.0, 1.0), why=_AXIS_WHY)
 
     def __post_init__(self) -> None:
-        for stick in self.inverted or ():
+        inverted = self.inverted or ()
+        for stick in inverted:
             if stick not in STICKS:
-                raise ConfigError(f"inverted = {list(self.inverted)}: expected names from {', '.join(STICKS)}")
+                raise ConfigError(f"inverted = {list(inverted)}: expected names from {', '.join(STICKS)}")
         for stick in STICKS:
             values = getattr(self, f"{stick}_range")
             if len(values) != 3 or not values[0] < values[1] < values[2]:

@@ -200,6 +200,7 @@ class UserController:
             return ControllerAnswer(None, f"raised {describe_error(error)}")
         elapsed_s = time.perf_counter() - started
         if too_slow is None and self._judge(elapsed_s, constants, pilot, vehicles, dt_s):
+            assert self.reference_s is not None  # _judge timed the built-in before judging too slow
             return ControllerAnswer(
                 None,
                 f"was slower than its tick: {SLOW_CALLS_IN_A_ROW} calls in a row longer than the "
@@ -211,12 +212,12 @@ class UserController:
         if problem is not None:
             expected = f"expected (ControllerState, ActuatorCommand) with one row per vehicle ({vehicles.count})"
             return ControllerAnswer(None, f"returned {problem}, {expected}")
-        state, command = result[0].packed, result[1].packed
-        if np.abs(command).max() < math.inf and np.abs(state).max() < math.inf:  # no warning for a NaN
+        state_rows, command_rows = result[0].packed, result[1].packed
+        if np.abs(command_rows).max() < math.inf and np.abs(state_rows).max() < math.inf:  # no warning for a NaN
             return ControllerAnswer(result)
-        bad_command, bad_state = ~np.isfinite(command).all(axis=1), ~np.isfinite(state).all(axis=1)
+        bad_command, bad_state = ~np.isfinite(command_rows).all(axis=1), ~np.isfinite(state_rows).all(axis=1)
         what = [f"a non-finite {name} ({_non_finite(rows)})" for name, rows in
-                (("command", command[bad_command]), ("state", state[bad_state])) if rows.size]  # fmt: skip
+                (("command", command_rows[bad_command]), ("state", state_rows[bad_state])) if rows.size]  # fmt: skip
         return ControllerAnswer(
             result, f"returned {' and '.join(what)}", bad_vehicles=np.flatnonzero(bad_command | bad_state)
         )
@@ -302,7 +303,8 @@ def _answer_problem(result: Any, count: int) -> str | None:
     state, command = result
     if not (type(state) is ControllerState and type(command) is ActuatorCommand):
         return f"tuple ({type(state).__name__}, {type(command).__name__})"
-    arrays = {"state": state.__dict__.get("packed"), "command": command.__dict__.get("packed")}
+    # whatever the user's controller put there, checked below
+    arrays: dict[str, Any] = {"state": state.__dict__.get("packed"), "command": command.__dict__.get("packed")}
     for what, rows in arrays.items():
         if type(rows) is not np.ndarray or rows.dtype != np.float64:
             kind = f"an array of {rows.dtype}" if type(rows) is np.ndarray else type(rows).__name__

@@ -19,14 +19,17 @@ import reprlib
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from heli.errors import ConfigError
 from heli.params import MAX_TEXT_CHARS
 
 __all__ = ["build", "describe", "field_meta", "parse_text", "range_text", "short_source", "show", "to_table"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 _MAX_SHOWN_SOURCE_CHARS = 160  # a path in a message is cut in the middle beyond this
 _MAX_SUGGESTED_KEY_CHARS = 64  # longer unknown keys get no "did you mean"
@@ -213,7 +216,7 @@ def _check_list(value: Any, item: Any, meta: typing.Mapping[str, Any], where: st
 
 def _convert(hint: Any, value: Any, meta: typing.Mapping[str, Any], where: str, source: Any, key_path: str) -> Any:
     """One value of type ``hint``: a nested table, a list, an optional, or a scalar."""
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build(hint, value, source=source, path=key_path)
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         options = [h for h in typing.get_args(hint) if h is not type(None)]

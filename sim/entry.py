@@ -125,7 +125,7 @@ class _Foreground:
             self.previous_group = os.getpgrp()
             os.setpgid(0, 0)
             self.terminal = 0
-            self._hand_to(os.getpgrp())
+            self._hand_to(self.terminal, os.getpgrp())
             import signal
 
             # Ctrl-Z would stop this group while make, which the shell sees, still runs: nothing could
@@ -138,15 +138,15 @@ class _Foreground:
         if self.terminal is not None:
             # the group gone (make ended): the shell takes its terminal back itself
             with contextlib.suppress(OSError):
-                self._hand_to(self.previous_group)
+                self._hand_to(self.terminal, self.previous_group)
             self.terminal = None
 
-    def _hand_to(self, group: int) -> None:
+    def _hand_to(self, terminal: int, group: int) -> None:
         import signal
 
         ignored = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not set it otherwise
         try:
-            os.tcsetpgrp(self.terminal, group)
+            os.tcsetpgrp(terminal, group)
         finally:
             signal.signal(signal.SIGTTOU, ignored)
 
@@ -161,8 +161,8 @@ def main() -> NoReturn:
         from sim.cli import main as cli_main
 
         status = cli_main()
-    except stopping.Stopped as stop:
-        status = stop.status
+    except stopping.Stopped as stopped:
+        status = stopped.status
     except SystemExit as exiting:  # argparse's usage errors, --help, --version: its status, the same way out
         status = _exit_status(exiting)
     except (MemoryError, OSError, RuntimeError, ImportError) as error:  # importing; sim.cli's main: the rest

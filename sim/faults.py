@@ -158,7 +158,8 @@ class FaultInjector:
 
     def _apply(self) -> None:
         """Every line's faults from the active set (faults on one port add up; rates take the highest)."""
-        fresh = {name: {} for name in self.line_faults}
+        # per line, LineFaults' values by name: rates, seconds, a baud rate, and True for a flag set
+        fresh: dict[str, dict[str, float]] = {name: {} for name in self.line_faults}
         delay = 0.0
         for entry in self.active:
             spec = entry.spec
@@ -185,8 +186,9 @@ class FaultInjector:
             settings = fresh[name]
             faults.loss_in, faults.loss_out = settings.get("loss_in", 0.0), settings.get("loss_out", 0.0)
             faults.corrupt_in, faults.corrupt_out = settings.get("corrupt_in", 0.0), settings.get("corrupt_out", 0.0)
-            faults.silent_in, faults.latency_s = settings.get("silent_in", False), settings.get("latency_s", 0.0)
-            faults.pace_baud, faults.unplugged = settings.get("pace_baud", 0), settings.get("unplugged", False)
+            faults.silent_in, faults.latency_s = bool(settings.get("silent_in", False)), settings.get("latency_s", 0.0)
+            faults.pace_baud = int(settings.get("pace_baud", 0))
+            faults.unplugged = bool(settings.get("unplugged", False))
         if delay and not self.loop_delay_s:
             self._next_delay_t = 0.0  # the first stall comes at once
         self.loop_delay_s = delay

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,6 +54,9 @@ from sim.log.format import COMMAND_COLUMNS, STATE_COLUMNS
 from sim.pilots import make_pilot
 from sim.rc import to_pilot_input
 from sim.shards import FleetController, ShardedFleet, ThreadedFleet, WorkerDied
+
+if TYPE_CHECKING:
+    from sim.compiled import CompiledKernels
 
 __all__ = ["STATE_MAGNITUDE_LIMIT", "Flight"]
 
@@ -91,7 +95,7 @@ class Flight:
         self.controller_params = heli.controller  # a ground station may change them (set_controller_params)
         self.constants = ControllerConstants.build(heli.controller, self.model, collective)
         # the compiled kernels (sim.compiled), or None: heli.dynamics and heli.control as written
-        self.kernels = None
+        self.kernels: CompiledKernels | None = None
         if settings.kernel == "compiled":
             from sim.compiled import compiled_kernels  # (numba: imported only for a flight that asks for it)
 
@@ -109,11 +113,11 @@ class Flight:
         self.taken_over_in_flight = np.zeros(self.count, dtype=bool)
         self.reset()
         if self.kernels is not None:
-            self._load_kernels()
+            self._load_kernels(self.kernels)
         if self.user is not None:  # a dry run on the starting state: a controller that cannot fly fails here
             dry_run(function, settings.controller, self.constants, self.controller, self.vehicles, 0.002)
 
-    def _load_kernels(self) -> None:
+    def _load_kernels(self, kernels: CompiledKernels) -> None:
         """Compile the kernels (or load them from the disk cache) now, not in the first tick."""
         from sim.compiled import is_cached
 
@@ -122,7 +126,7 @@ class Flight:
                 "compiling the physics and controller kernels for this machine (once per heli-sim and numba "
                 "version: about half a minute; cached after)"
             )
-        log.info("compiled kernels ready in %.1f s", self.kernels.warm_up(self.model, self.constants))
+        log.info("compiled kernels ready in %.1f s", kernels.warm_up(self.model, self.constants))
 
     def set_controller_params(self, params: ControllerParams) -> None:
         """Fly with these gains, rates and limits from the next controller cycle on (a ground
@@ -274,9 +278,9 @@ class Flight:
             self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
             self._pilot_input_key = key
             self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
-        if self._workers_control():  # sent to the worker processes; collected when needed (_finish_control)
+        if (workers := self._control_workers()) is not None:  # sent to them; collected when needed (_finish_control)
             try:
-                self.shards.start_control(self._pilot_input, dt_s, self.vehicles, self._controller)
+                workers.start_control(self._pilot_input, dt_s, self.vehicles, self._controller)
                 self._control_dt_s = dt_s
                 self._control_pending = True
                 return
@@ -289,7 +293,7 @@ class Flight:
         elif self.user is None:
             state, command = self._control(self.constants, self.controller, self._pilot_input, self.vehicles, dt_s)
         else:
-            state, command = self._user_cycle(dt_s, too_slow)
+            state, command = self._user_cycle(self.user, dt_s, too_slow)
         self._set_control(state, command)
 
     def _control(
@@ -310,14 +314,19 @@ class Flight:
             command = self._hold_diverged_commands(command)
         self.controller, self.command = state, command
 
-    def _workers_control(self) -> bool:
-        """The built-in controller's cycle runs in the worker processes (each on its own vehicles)."""
+    def _control_workers(self) -> ShardedFleet | ThreadedFleet | None:
+        """The worker processes when the built-in controller's cycle runs in them (each on its own
+        vehicles), else None."""
         # (the workers were started controlling only without a user's controller or firmware in the loop)
-        return self.shards is not None and self.shards.controls and not self.record_terms
+        if self.shards is not None and self.shards.controls and not self.record_terms:
+            return self.shards
+        return None
 
     def _finish_control(self) -> None:
         """Collect the controller cycle the workers were sent (or, if one died, run it here)."""
         self._control_pending = False
+        if self.shards is None:
+            raise RuntimeError("a controller cycle pending without worker processes")
         try:
             state, command = self.shards.finish_control()
         except WorkerDied as error:
@@ -393,13 +402,15 @@ class Flight:
         events, self._events = self._events, []
         return events
 
-    def _user_cycle(self, dt_s: float, too_slow: bool | None) -> tuple[ControllerState, ActuatorCommand]:
+    def _user_cycle(
+        self, user: UserController, dt_s: float, too_slow: bool | None
+    ) -> tuple[ControllerState, ActuatorCommand]:
         """The user's controller, with the vehicles it failed flown by the built-in one in failsafe."""
         self.judged_too_slow = False
         state = self.controller
         if self.taken_over.all():  # it failed every vehicle: it is not called any more
             return self._failsafe(state, dt_s)
-        answer = self.user.call(self.constants, state, self._pilot_input, self.vehicles, dt_s, too_slow)
+        answer = user.call(self.constants, state, self._pilot_input, self.vehicles, dt_s, too_slow)
         self.judged_too_slow = answer.too_slow
         if answer.result is None:  # the whole call: every vehicle it still flies
             failed = np.flatnonzero(~self.taken_over)
@@ -408,7 +419,7 @@ class Flight:
         else:
             failed = None
         if failed is not None and failed.size:
-            state = self._take_over(state, failed, answer.failure or "failed")
+            state = self._take_over(state, failed, f"{user.name} {answer.failure or 'failed'}")
         if answer.result is None or self.taken_over.all():
             return self._failsafe(state, dt_s)
         if not self.taken_over.any():
@@ -444,7 +455,7 @@ class Flight:
         ).packed
         which = f"every vehicle ({self.count})" if failed.size == self.count > 1 else _vehicles(failed)
         detail = (
-            f"controller {self.user.name} {what} at {self.sim_time_s:.3f} s; the built-in controller took over "
+            f"controller {what} at {self.sim_time_s:.3f} s; the built-in controller took over "
             f"{which} in failsafe (level, descend, land)"
         )
         self._events.append(("controller_failed", detail))
@@ -466,7 +477,7 @@ class Flight:
         rows[bad] = self.command.packed[bad]
         return ActuatorCommand(rows)
 
-    def _diverged_event(self, index: int, what: str, t_s: float) -> None:
+    def _diverged_event(self, index: int | np.integer, what: str, t_s: float) -> None:
         self._events.append((
             "diverged",
             f"vehicle {index}: {what} at {t_s:.3f} s; no longer integrated, it keeps its last sane state",
@@ -483,11 +494,12 @@ class Flight:
         if self._control_pending:  # the cycle the workers computed meanwhile (a non-finite command shows here)
             self._finish_control()
         start, first_step = self.vehicles, self.steps
-        air = None if self.air is None else self.air.snapshot()
+        wind_field = self.air
+        air = None if wind_field is None else wind_field.snapshot()
         vehicles = None if self._any_diverged else self._step_all(start, steps)
         if vehicles is None:  # a vehicle broke in these steps, or one had before
-            if air is not None:
-                self.air.restore(air)  # the same air again, step by step
+            if wind_field is not None and air is not None:
+                wind_field.restore(air)  # the same air again, step by step
             vehicles = self._step_guarded(start, steps, first_step)
         self.steps += steps
         self.flown_steps += steps
@@ -595,12 +607,12 @@ class Flight:
             else:
                 with np.errstate(all="ignore"):
                     stepped = step(self.model, VehicleState(packed.copy()), self.command, self.physics_dt_s, wind)
-                stepped = stepped.packed
-                sane = _sane(stepped)
+                stepped_rows = stepped.packed
+                sane = _sane(stepped_rows)
                 for index in np.flatnonzero(~sane & ~frozen):
-                    self._diverged_event(index, _runaway(stepped[index]), t_s)
+                    self._diverged_event(index, _runaway(stepped_rows[index]), t_s)
                 frozen |= ~sane
-                packed[~frozen] = stepped[~frozen]
+                packed[~frozen] = stepped_rows[~frozen]
         new = frozen & ~self.diverged
         if new.any():
             self._mark_diverged(new)

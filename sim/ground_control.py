@@ -27,6 +27,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pymavlink.dialects.v20 import common as mavlink2
@@ -34,8 +35,11 @@ from pymavlink.dialects.v20 import common as mavlink2
 from heli.control import ControllerParams
 from heli.errors import HeliSimError
 from sim.config import ChannelMap
-from sim.protocols.mavlink_fc import GroundStationLink, Request
+from sim.protocols.mavlink_fc import GroundStationLink, ParamInfo, Request
 from sim.rc import ARM_THRESHOLD_US, MODE_ANGLE_US, MODE_RESCUE_US
+
+if TYPE_CHECKING:
+    from sim.flight import Flight
 
 __all__ = ["GroundControl", "parse_param_set"]
 
@@ -93,7 +97,7 @@ class GroundControl:
         self._latches: dict[int, _Latch] = {}  # channel index -> what the station set
 
     def apply(
-        self, frames: np.ndarray, fresh: np.ndarray, flight: object, tick: int = 0
+        self, frames: np.ndarray, fresh: np.ndarray, flight: Flight, tick: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """The frames the controller flies by this tick (the loop's ``tick``), and which are fresh:
         a copy where a station's switch holds, or its RC_CHANNELS_OVERRIDE flies vehicle 0."""
@@ -107,12 +111,15 @@ class GroundControl:
         pilot's for vehicle 0 while its overrides keep coming (0: the channel is released to the
         pilot, 65535: left as it is, as MAVLink says); the input is then fresh."""
         latest = self.link.override
-        sets_any = latest is not None and any(0 < value < 0xFFFF for value in latest[1])  # else: no pilot input
-        active = sets_any and self._clock() - latest[0] <= self._timeout_s
+        active = (
+            latest is not None
+            and any(0 < value < 0xFFFF for value in latest[1])  # else: no pilot input
+            and self._clock() - latest[0] <= self._timeout_s
+        )
         if active != self._overriding:
             self._overriding = active
             self._record("gcs_command", f"RC_CHANNELS_OVERRIDE {'flies' if active else 'released'} vehicle 0")
-        if not active:
+        if latest is None or not active:
             return frames, fresh
         frames, fresh = frames.copy(), fresh.copy()
         for index, value in enumerate(latest[1][: frames.shape[1]]):
@@ -121,9 +128,9 @@ class GroundControl:
         fresh[0] = True
         return frames, fresh
 
-    def _decide(self, request: Request, frames: np.ndarray, fresh: np.ndarray, flight: object, tick: int) -> None:
-        if request.kind == "param":
-            self._set_param(request, flight, tick)
+    def _decide(self, request: Request, frames: np.ndarray, fresh: np.ndarray, flight: Flight, tick: int) -> None:
+        if request.param is not None:  # a parameter set (kind "param")
+            self._set_param(request, request.param, flight, tick)
             return
         what = f"{'arm' if request.value else 'disarm'}" if request.kind == "arm" else f"mode {request.value}"
         if not bool(fresh[0]):
@@ -142,8 +149,7 @@ class GroundControl:
         self.link.answer(request, result, f"{what}: {why}")
         self._record("gcs_command", f"{what}: refused ({why})")
 
-    def _set_param(self, request: Request, flight: object, tick: int) -> None:
-        info = request.param
+    def _set_param(self, request: Request, info: ParamInfo, flight: Flight, tick: int) -> None:
         params: ControllerParams = flight.controller_params
         old = getattr(params, info.field)
         try:

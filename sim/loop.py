@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, Required, TypedDict
 
 import numpy as np
 
@@ -39,7 +39,12 @@ from sim.runtime import process_age_s
 from sim.stats import Event, Segment
 from sim.wiring import FlightIO, InProcessIO
 
-__all__ = ["Clock", "FlightLoop", "ManualClock", "MonotonicClock"]
+if TYPE_CHECKING:
+    from sim.faults import FaultInjector
+    from sim.log.writer import FlightLogWriter
+    from sim.view.link import ViewLink
+
+__all__ = ["Clock", "FlightLoop", "LoopOptions", "ManualClock", "MonotonicClock"]
 
 log = logging.getLogger(__name__)
 _PROGRESS_INTERVAL_S = 1.0
@@ -86,6 +91,18 @@ class ManualClock:
         self.t += seconds
 
 
+class LoopOptions(TypedDict, total=False):
+    """The keyword arguments of a ``FlightLoop`` (a ``LockstepLoop`` passes them on)."""
+
+    loop_hz: Required[float]
+    io_mode: str
+    duration_s: float
+    catchup_limit_s: float
+    on_progress: Callable[[FlightLoop], None] | None
+    before_tick: Callable[[FlightLoop], None] | None
+    io: FlightIO | None
+
+
 class FlightLoop:
     """Runs a ``Flight`` against a clock at ``loop_hz``; owns the timing statistics."""
 
@@ -129,13 +146,14 @@ class FlightLoop:
         self._origin = 0.0
         self._last_control_t = 0.0
         self.paused = False
-        self.view: Any = None  # a sim.view.link.ViewLink when the view is open
-        self.recorder: Any = None  # a sim.log.writer.FlightLogWriter when the flight is logged
-        self.faults: Any = None  # a sim.faults.FaultInjector (flight_session makes one)
+        # attached by whoever runs the loop (flight_session)
+        self.view: ViewLink | None = None  # when the view is open
+        self.recorder: FlightLogWriter | None = None  # when the flight is logged
+        self.faults: FaultInjector | None = None  # flight_session makes one
         self._reset_this_tick = False
         self.cpu_helper = CpuHelper()  # owned by whoever owns the loop (flight_session closes it)
         self.rc_source = "in-process pilot"
-        self.last_input: tuple = (flight.frames_us, True)
+        self.last_input: tuple[np.ndarray, np.ndarray | bool] = (flight.frames_us, True)  # frames, fresh
 
     # --- requests (safe from signal handlers: they only set attributes)
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -213,7 +231,8 @@ class FlightLoop:
         elif name == "view_lost":
             self.record("view_lost", "the view process ended; flying on without it")
             view, self.view = self.view, None
-            view.close(finished=False)
+            if view is not None:  # (the view said so: it was open)
+                view.close(finished=False)
 
     def record(self, kind: str, detail: str, t_s: float | None = None) -> None:
         """An event of the flight at ``t_s`` s of flight (now, if None)."""
@@ -319,7 +338,7 @@ class FlightLoop:
                 behind = self.catchup_steps
             steps = self._advance(max(behind, 0))
             if self.recorder is not None:
-                self._record_tick(woke, lateness, skipped, frames, fresh, dt_control, steps)
+                self._record_tick(self.recorder, woke, lateness, skipped, frames, fresh, dt_control, steps)
             self._collect_events()
 
             self.ticks += 1
@@ -374,6 +393,7 @@ class FlightLoop:
 
     def _record_tick(
         self,
+        recorder: FlightLogWriter,
         woke: float,
         lateness: float,
         missed: int,
@@ -392,7 +412,7 @@ class FlightLoop:
             flags |= TICK_FLAGS["controller_too_slow"]
         self._reset_this_tick = False
         fresh_row = np.broadcast_to(np.asarray(fresh, dtype=bool), (flight.count,)).copy()
-        self.recorder.record_tick(
+        recorder.record_tick(
             (self.ticks, woke, flight.sim_time_s, max(lateness, 0.0), missed, self.io_mode, flags, steps, dt_control,
              fresh_row, np.array(frames[:, :16], dtype=np.float64), flight.command.packed, flight.vehicles.packed)
         )  # fmt: skip

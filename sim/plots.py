@@ -88,6 +88,7 @@ def plot_io(results: list[Result], figures: dict, path: str) -> None:
             remaining -= n
             xs.append(upper * 1e6)
             later.append(remaining / histogram.count if remaining > 0 else later[-1])  # the last step, drawn
+        colour: str | None
         if name.startswith("bare"):
             style, colour = ":", "#777777"
         else:

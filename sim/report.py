@@ -115,7 +115,9 @@ _EVENTS_SHOWN_PER_KIND = 20  # a ground station setting a gain a thousand times 
 
 def _event_lines(events: list[dict]) -> list[str]:
     """One line per event, but at most ``_EVENTS_SHOWN_PER_KIND`` of a kind, then how many more."""
-    lines, shown, hidden = [], {}, {}
+    lines: list[str] = []
+    shown: dict[str, int] = {}
+    hidden: dict[str, int] = {}
     for e in events:
         kind = e["kind"]
         shown[kind] = shown.get(kind, 0) + 1

@@ -26,7 +26,7 @@ from sim.dataclass_io import to_table
 from sim.faults import FaultInjector
 from sim.flight import Flight
 from sim.log.writer import FlightLogWriter
-from sim.loop import Clock, FlightLoop, MonotonicClock
+from sim.loop import Clock, FlightLoop, LoopOptions, MonotonicClock
 from sim.ports.virtual import HandoffEndpoint, VirtualEndpoint
 from sim.rc import takeover_collective_stick
 from sim.view.shared import start_resource_tracker
@@ -74,7 +74,7 @@ def flight_session(
     flight = Flight(heli, config)
     workers = settings.workers
     io: FlightIO = PortIO(flight, config, settings.io) if config.port_specs() else InProcessIO(flight)
-    options = dict(
+    options = LoopOptions(
         loop_hz=settings.loop_hz,
         io_mode=settings.io,
         duration_s=settings.duration_s,

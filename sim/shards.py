@@ -27,9 +27,10 @@ import os
 import select
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import shared_memory
+from typing import IO
 
 import numpy as np
 
@@ -117,7 +118,8 @@ class ShardedFleet:
         self.controls = controller is not None
         self.ranges = shard_ranges(self.count, workers)
         self._blocks: dict[str, list[_Block]] = {"states": [], "commands": [], "controllers": [], "pilots": []}
-        self._workers: list[subprocess.Popen] = []
+        self._workers: list[subprocess.Popen[bytes]] = []
+        self._pipes: list[tuple[IO[bytes], IO[bytes]]] = []  # per worker: its stdin and stdout
         self._answers: list[bytes] = []  # per worker: what it said that is not read yet (a partial line)
         # the last arrays exchanged, by identity: what the workers' blocks hold (the owner writes only others)
         self._last_state: VehicleState | None = state
@@ -139,7 +141,9 @@ class ShardedFleet:
                     self._blocks["controllers"][-1].array[:] = controller.state.packed[start:end].T
                 command_line = [sys.executable, "-P", "-m", "sim.shard_worker", str(end - start), *names]
                 worker = subprocess.Popen(command_line, stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0)
+                assert worker.stdin is not None and worker.stdout is not None  # both piped
                 self._workers.append(worker)
+                self._pipes.append((worker.stdin, worker.stdout))
                 self._answers.append(b"")
                 worker.stdin.write(model_line.encode() + b"\n")
                 worker.stdin.flush()
@@ -224,17 +228,17 @@ class ShardedFleet:
 
     def _order(self, line: str) -> None:
         order = line.encode() + b"\n"
-        for index, worker in enumerate(self._workers):
+        for index, (stdin, _) in enumerate(self._pipes):
             try:
-                worker.stdin.write(order)
-                worker.stdin.flush()
+                stdin.write(order)
+                stdin.flush()
             except (BrokenPipeError, OSError):
                 raise WorkerDied(self._died(index, "its pipe closed")) from None
 
     def _await(self, index: int, expected: bytes) -> None:
         """Read worker ``index``'s next answer line; ``WorkerDied`` unless it is ``expected`` in time."""
         pending = self._answers[index]
-        stdout = self._workers[index].stdout
+        _, stdout = self._pipes[index]
         while b"\n" not in pending:
             readable, _, _ = select.select([stdout], [], [], self.timeout_s)
             if not readable:
@@ -257,17 +261,18 @@ class ShardedFleet:
 
     def close(self) -> None:
         """End every worker (stdin closed, then SIGTERM and SIGKILL) and free the blocks."""
-        for worker in self._workers:
+        for stdin, _ in self._pipes:
             with contextlib.suppress(OSError):  # a worker already gone
-                worker.stdin.close()
-        for worker in self._workers:
+                stdin.close()
+        for worker, (_, stdout) in zip(self._workers, self._pipes, strict=True):
             try:
                 worker.wait(_STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait(_STOP_WAIT_S)
-            worker.stdout.close()
+            stdout.close()
         self._workers = []
+        self._pipes = []
         for blocks in self._blocks.values():
             for block in blocks:
                 block.close()
@@ -295,7 +300,8 @@ class ThreadedFleet:
         self.controls = controller is not None
         self._hover_collective_rad = 0.0 if controller is None else controller.hover_collective_rad
         self._constants = None if controller is None else self._build(controller.params)
-        self._control: list | None = None  # the cycle's futures, sent and not collected
+        # the cycle's futures, sent and not collected
+        self._control: list[Future[tuple[ControllerState, ActuatorCommand]]] | None = None
         self._pool = ThreadPoolExecutor(max_workers=len(self.ranges), thread_name_prefix="fleet")
 
     def _build(self, params: ControllerParams) -> ControllerConstants:
@@ -317,6 +323,8 @@ class ThreadedFleet:
         return VehicleState(np.concatenate([s.packed for s in self.shards]))
 
     def start_control(self, pilot: PilotInput, dt_s: float, state: VehicleState, controller: ControllerState) -> None:
+        if self._constants is None:
+            raise RuntimeError("this fleet was made without a controller")
         if self._control is not None:
             self.finish_control()
         self._control = [
@@ -327,6 +335,8 @@ class ThreadedFleet:
 
     def finish_control(self) -> tuple[ControllerState, ActuatorCommand]:
         futures, self._control = self._control, None
+        if futures is None:
+            raise RuntimeError("finish_control without start_control")
         results = [future.result() for future in futures]
         return (ControllerState(np.concatenate([r[0].packed for r in results])),
                 ActuatorCommand(np.concatenate([r[1].packed for r in results])))  # fmt: skip

@@ -65,6 +65,13 @@ class LogHistogram:
                 return min(middle, self.max)
         return self.max
 
+    def sampled_quantile(self, q: float) -> float:
+        """``quantile`` of a histogram that holds samples (a benchmark's measured run); ValueError when empty."""
+        value = self.quantile(q)
+        if value is None:
+            raise ValueError("no samples: a quantile of an empty histogram")
+        return value
+
     def bins(self) -> list[tuple[float, float, int]]:
         """The bins that were hit, in order: (lower edge s, upper edge s, samples)."""
         out = []

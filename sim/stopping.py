@@ -29,15 +29,17 @@ At import this module loads nothing the interpreter has not loaded already (``_s
 
 from __future__ import annotations
 
-import _signal
 import os
 import sys
 import time
 
 TYPE_CHECKING = False  # typing itself would load a dozen modules before the handlers are in place
 if TYPE_CHECKING:
+    import signal as _signal  # the same names, typed (typeshed has no stubs for _signal)
     from collections.abc import Callable, Iterator
     from contextlib import AbstractContextManager
+else:
+    import _signal
 
 __all__ = [
     "ESCALATE_AFTER_S",
@@ -59,7 +61,7 @@ __all__ = [
 
 SIGINT, SIGTERM = _signal.SIGINT, _signal.SIGTERM
 STOP_SIGNALS = (SIGINT, SIGTERM)
-_NAMES = {SIGINT: "SIGINT", SIGTERM: "SIGTERM"}
+_NAMES: dict[int, str] = {SIGINT: "SIGINT", SIGTERM: "SIGTERM"}
 
 
 class Stopped(BaseException):
@@ -126,11 +128,12 @@ def stop_in(error: BaseException) -> Stopped | None:
     if _raised_at_startup is not None:
         return stopped(_raised_at_startup)
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, Stopped):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        if isinstance(link, Stopped):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 
@@ -163,7 +166,7 @@ def install_startup_handlers() -> None:
     sys.unraisablehook = _quiet_about_stops
 
 
-def _quiet_about_stops(unraisable: object) -> None:
+def _quiet_about_stops(unraisable: sys.UnraisableHookArgs) -> None:
     """A ``Stopped`` raised where Python cannot pass an exception on (the signal came during a
     weakref callback, such as the import system's module-lock cleanup, or a ``__del__``) is
     printed by Python as "Exception ignored" with a traceback.  The stop itself is not lost: it
@@ -255,7 +258,9 @@ def _escalating_scope() -> Iterator[None]:
                 _escalating = True
                 # a real signal to the main thread: it also ends a blocking call there (a sleep), and
                 # the handler, run in the main thread, raises the request
-                _signal.pthread_kill(threading.main_thread().ident, SIGINT)
+                main = threading.main_thread().ident  # (None only for a thread not started)
+                if main is not None:
+                    _signal.pthread_kill(main, SIGINT)
                 return
 
     watchdog = threading.Thread(target=watch, name="stop-watchdog", daemon=True)

@@ -24,6 +24,7 @@ from sim.bench_gil import NUMBERS, fly_with_helper, in_threads
 from sim.config import PortSpec
 from sim.cpu_helper import factorize
 from sim.runtime import gil_enabled, python_line
+from sim.session import ViewOptions
 
 __all__ = ["STEPS", "Outcome", "Step"]
 
@@ -38,9 +39,9 @@ class Outcome:
     lines: list[str] = field(default_factory=list)  # the measurement, for people
 
 
-# what a step's flight is shown in: None (text only), or a ``sim.session.ViewOptions`` for a label
-# such as "blocking, 3 links"
-Show = Callable[[str], object] | None
+# what a step's flight is shown in: None (text only), or the ``ViewOptions`` for a label such as
+# "blocking, 3 links"
+Show = Callable[[str], ViewOptions] | None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol, TypedDict
 
 import numpy as np
+import serial
 
 from heli.control import FLIGHT_MODES
 from sim.battery import BatteryMeter
@@ -31,9 +32,9 @@ from sim.dataclass_io import to_table
 from sim.errors import PortError
 from sim.flight import Flight
 from sim.ground_control import GroundControl
-from sim.ports.codecs import FlightSnapshot, check_vehicle_ids, crsf_telemetry, make_codec
+from sim.ports.codecs import Codec, FlightSnapshot, MavlinkCodec, check_vehicle_ids, crsf_telemetry, make_codec
 from sim.ports.events import EventLog, PortEvent
-from sim.ports.faults import FaultyOpener, LineFaults
+from sim.ports.faults import FaultyOpener, LineFaults, Transport
 from sim.ports.port import Port
 from sim.ports.portset import PortSet
 from sim.ports.roles import ROLES, Downlink, RcInPort, ServoOrder, ServoPort, TelemetryPort
@@ -51,6 +52,16 @@ _DEVICE_POLL_S = 0.1  # how often the emulators' reports are read
 _SILENT_VEHICLES_NAMED = 8  # more vehicles than this going failsafe (or back) together share one event
 TELEMETRY_HZ = 50.0  # vehicle states to the ground station and down the RC link
 EMULATOR_START_TIMEOUT_S = 30.0  # a cold start on a loaded 2-core machine takes about a second
+
+
+class _PortOptions(TypedDict):
+    """The keyword arguments of a ``Port`` that ``build_port`` gives every role."""
+
+    url: str
+    vehicle: int
+    reply_timeout_s: float
+    closer: Callable[[], None] | None
+    codec: Codec
 
 
 def build_port(
@@ -74,11 +85,12 @@ def build_port(
     baud = spec.baud or line.baudrate
     settings = SerialSettings(baudrate=baud, parity=line.parity, stopbits=line.stopbits)
     reply_timeout_s = spec.reply_timeout_ms / 1e3
-    endpoint = None
-    closer = None
+    endpoint: VirtualEndpoint | HandoffEndpoint | None = None
+    closer: Callable[[], None] | None = None
+    open_real: Callable[[], serial.Serial]
     if spec.url == "virtual" and far_end == "view":
         endpoint = HandoffEndpoint(settings)
-        opener, closer = endpoint.open, endpoint.close
+        open_real, closer = endpoint.open, endpoint.close
     elif spec.url == "virtual":
         args = ["--protocol", spec.wire_protocol, "--baud", str(baud)] + (["--pace"] if spec.pace else [])
         if role.device_answers:
@@ -86,19 +98,20 @@ def build_port(
         if role is RcInPort:
             args += transmitter_args or []
         endpoint = VirtualEndpoint(role.device, args, settings)
-        opener, closer = endpoint.open, endpoint.close
+        open_real, closer = endpoint.open, endpoint.close
         reply_timeout_s = max(reply_timeout_s, (2.0 * spec.device_latency_ms + 100.0) / 1e3)
     else:
 
-        def opener(url: str = spec.url) -> object:
+        def open_real(url: str = spec.url) -> serial.Serial:
             return open_transport(url, settings)
 
-    if faults is not None:
-        opener = FaultyOpener(opener, faults, spec.label)
-    kwargs = dict(url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer, codec=codec)
+    opener: Callable[[], Transport] = open_real if faults is None else FaultyOpener(open_real, faults, spec.label)
+    options = _PortOptions(
+        url=spec.url, vehicle=spec.vehicle, reply_timeout_s=reply_timeout_s, closer=closer, codec=codec
+    )
     if role is ServoPort:
-        kwargs["stick_to_servo"] = stick_to_servo
-    return role(spec.label, opener, events, **kwargs), endpoint
+        return ServoPort(spec.label, opener, events, stick_to_servo=stick_to_servo, **options), endpoint
+    return role(spec.label, opener, events, **options), endpoint
 
 
 class _OutgoingTick(NamedTuple):
@@ -196,7 +209,7 @@ class PortIO:
         self.config = config
         self.events = EventLog()
         self.stick_to_servo = LogHistogram()
-        self.endpoints: dict[str, VirtualEndpoint] = {}
+        self.endpoints: dict[str, VirtualEndpoint | HandoffEndpoint] = {}
         self.line_faults: dict[str, LineFaults] = {}  # port name -> the faults injected on its line
         self._clock = clock
         specs = config.port_specs()
@@ -236,7 +249,7 @@ class PortIO:
     def _ground_control(self) -> GroundControl | None:
         """A MAVLink telemetry port answers its ground station; the loop applies what it asks."""
         port = next((p for p in self.ports if isinstance(p, TelemetryPort) and p.protocol == "mavlink"), None)
-        if port is None:
+        if port is None or not isinstance(port.codec, MavlinkCodec):  # (a port speaking MAVLink has its codec)
             return None
         settings = self.config.flight
         link = GroundStationLink(self.flight.controller_params, port.codec.encoder, settings.rc_override,
@@ -362,7 +375,7 @@ class PortIO:
         if flipped.any():  # rare: most ticks change nothing
             self._tell_failsafe_changes(np.flatnonzero(flipped & (self._had_frame | self._silent_told)), fresh, now)
         self._was_fresh = fresh
-        self._tell_silent_from_the_start(now, fresh)
+        self._tell_silent_from_the_start(now, fresh, self.rc_port)
         self._flown = frames
         return frames, fresh, self._stick_t
 
@@ -378,7 +391,7 @@ class PortIO:
                 for vehicle in group:
                     self.events.push(kind, f"vehicle {vehicle}: pilot input {what}", now)
 
-    def _tell_silent_from_the_start(self, now: float, fresh: np.ndarray) -> None:
+    def _tell_silent_from_the_start(self, now: float, fresh: np.ndarray, rc_port: RcInPort) -> None:
         """A vehicle whose pilot input has not come at all, a failsafe timeout after the first read,
         has been in failsafe since the start (the controller holds it): an event says so, once,
         and its first frame, if one comes, is a ``failsafe_off``.  A radio that is off, unbound or
@@ -395,7 +408,7 @@ class PortIO:
             return
         self._silent_told[silent] = True
         self._silent_settled = bool((self._had_frame | self._silent_told).all())
-        why = f"no pilot input since the start (no frames from {self.rc_port.name})"
+        why = f"no pilot input since the start (no frames from {rc_port.name})"
         if len(silent) <= _SILENT_VEHICLES_NAMED:
             for vehicle in silent:
                 self.events.push("failsafe_on", f"vehicle {vehicle}: {why}", now)

@@ -70,9 +70,11 @@ class _HelpFromTable:
     def __init__(self, commands: argparse._SubParsersAction):
         self._commands = commands
 
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
-        parser = self._commands.add_parser(name, help=COMMANDS[name][1], **kwargs)
-        if kwargs.get("add_help", True):  # -v after the command too (heli-sim fly -v), as people type it
+    def add_parser(
+        self, name: str, *, description: str | None = None, add_help: bool = True
+    ) -> argparse.ArgumentParser:
+        parser = self._commands.add_parser(name, help=COMMANDS[name][1], description=description, add_help=add_help)
+        if add_help:  # -v after the command too (heli-sim fly -v), as people type it
             parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
         return parser
 

@@ -196,6 +196,7 @@ def _run_joystick(args: argparse.Namespace) -> int:
     pygame = start_pygame(events=True)
     try:
         device = JoystickDevice(pygame, mapping, args.joystick)
+        assert device.sticks is not None  # required: opened (or NoJoystick was raised)
         layout = device.sticks.layout
         if not device.raw()[0]:
             raise ConfigError(f"joystick {args.joystick} {device.name!r} has no axes: nothing to calibrate")
@@ -276,4 +277,11 @@ def _axes_as_channels(layout: JoystickLayout) -> ChannelMap:
     switches = [axis + 1 for axis in (layout.arm_axis, layout.mode_axis) if axis is not None and axis + 1 not in used]
     spare = [channel for channel in range(1, CHANNEL_COUNT + 1) if channel not in used and channel not in switches]
     arm, mode = (switches + spare)[:2]
-    return ChannelMap(**{stick: axis + 1 for stick, axis in sticks.items()}, arm=arm, mode=mode)
+    return ChannelMap(
+        roll=sticks["roll"] + 1,
+        pitch=sticks["pitch"] + 1,
+        collective=sticks["collective"] + 1,
+        yaw=sticks["yaw"] + 1,
+        arm=arm,
+        mode=mode,
+    )

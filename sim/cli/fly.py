@@ -427,11 +427,12 @@ def _fly(
         stopping.check()  # a signal came while the session was opening: the flight never started
         if not args.quiet:
             until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
-            address = getattr(loop, "address", None)  # firmware in the loop: its frames set the pace
-            pace = (
-                f"{config.flight.loop_hz:g} Hz" if address is None
-                else f"lock-step with {loop.firmware.title}, waiting for it on {address}"
-            )  # fmt: skip
+            pace = f"{config.flight.loop_hz:g} Hz"
+            if config.fc.enabled:  # firmware in the loop: its frames set the pace
+                from sim.fc.loop import LockstepLoop  # (imported already by the session that made it)
+
+                if isinstance(loop, LockstepLoop):
+                    pace = f"lock-step with {loop.firmware.title}, waiting for it on {loop.address}"
             shards = loop.flight.shards
             if shards is not None:  # where the fleet is stepped, when not here
                 pace += f", {len(shards.ranges)} worker process{'es' if len(shards.ranges) > 1 else ''}"

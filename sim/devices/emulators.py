@@ -104,7 +104,7 @@ class ServoBoard(Device):
         self.codec = codec
 
     def on_message(self, seq: int | None, message: Any, now: float) -> None:
-        if isinstance(message, ServoCommand):  # HSF: ack each command with its sequence number
+        if isinstance(message, ServoCommand) and seq is not None:  # HSF: ack each command with its sequence number
             self.see(seq)
             self.schedule(now + self.latency_s, ServoAck(message.vehicle, seq))
             return
@@ -122,7 +122,7 @@ class Link(Device):
         self.latency_s = latency_s
 
     def on_message(self, seq: int | None, message: Any, now: float) -> None:
-        if isinstance(message, LinkRequest):
+        if isinstance(message, LinkRequest) and seq is not None:  # (HSF: a frame has its sequence number)
             self.see(seq)
             self.schedule(now + self.latency_s, LinkReply(message.vehicle, seq, message.t_sent_s))
 

@@ -96,7 +96,7 @@ class SerialFarEnd(FarEnd):
     """A device path or URL opened with pyserial (for ``heli-sim device --port`` by hand)."""
 
     def __init__(self, name: str, settings: SerialSettings):
-        self.port: serial.SerialBase = open_transport(name, settings)
+        self.port: serial.Serial = open_transport(name, settings)
         self._quantum_s = settings.read_quantum_s
 
     def read(self, timeout_s: float) -> bytes:

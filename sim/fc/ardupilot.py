@@ -8,10 +8,9 @@ that do not read the JSON ``rc`` field (those before late 2025) take the pilot's
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 
 from sim.fc.link import FirmwareFrame
-from sim.protocols.ardupilot_json import decode_servo_frame
+from sim.protocols.ardupilot_json import Floats, decode_servo_frame
 from sim.protocols.rc import CENTRE_US
 
 __all__ = ["decode", "encode_rc"]
@@ -25,7 +24,7 @@ def decode(data: bytes) -> FirmwareFrame:
     return FirmwareFrame(frame.frame_count, frame.step_s, frame.pwm_us)
 
 
-def encode_rc(channels_us: Sequence[float]) -> bytes:
+def encode_rc(channels_us: Floats) -> bytes:
     """SITL's UDP RC input (port 5501 + 10 x instance): 16 little-endian uint16 pulses in us
     (channels past the given ones centred)."""
     pulses = [round(float(us)) for us in channels_us[:_RC_INPUT_CHANNELS]]

@@ -7,12 +7,12 @@ and the replay are shared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.fc import ardupilot
 from sim.fc.link import FirmwareFrame
-from sim.protocols.ardupilot_json import Sensors, sensor_line
+from sim.protocols.ardupilot_json import Floats, Sensors, sensor_line
 
 __all__ = ["FIRMWARES", "Firmware"]
 
@@ -26,7 +26,7 @@ class Firmware:
     decode: Callable[[bytes], FirmwareFrame]
     encode_reply: Callable[[Sensors], bytes]
     sends_rc: bool  # the reply carries the pilot's channels
-    encode_rc: Callable[[Sequence[float]], bytes] | None = None  # the channels as a datagram of their own
+    encode_rc: Callable[[Floats], bytes] | None = None  # the channels as a datagram of their own
     preset_folder: str = ""  # configs/FOLDER/NAME.toml and NAME.parm: the shipped setup per helicopter
 
 

@@ -129,14 +129,17 @@ class LockstepLink:
         """Wait up to ``timeout_s`` for a datagram: ("none", None) on timeout, ("frame", f) for the
         next frame to fly, ("repeat", f) for one already flown (re-answered here), ("restart", f)
         for the first frame of a restarted firmware; a malformed datagram is counted and skipped."""
+        sock = self.sock
+        if sock is None:
+            raise RuntimeError("the firmware link is not open")
         deadline = time.monotonic() + timeout_s
         while True:
             remaining = deadline - time.monotonic()
-            readable, _, _ = select.select([self.sock], [], [], max(remaining, 0.0))
+            readable, _, _ = select.select([sock], [], [], max(remaining, 0.0))
             if not readable:
                 return "none", None
             try:
-                data, sender = self.sock.recvfrom(_MAX_DATAGRAM)
+                data, sender = sock.recvfrom(_MAX_DATAGRAM)
             except BlockingIOError:
                 continue
             except OSError as error:  # an ICMP port-unreachable from a reply to a firmware now gone

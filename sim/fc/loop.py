@@ -24,7 +24,7 @@ requests (a wait for a frame lasts at most ``_POLL_S``) and the summary (with an
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Unpack
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from sim.fc.link import FirmwareFrame, LockstepLink, frame_pulses
 from sim.fc.radio import FirmwareRadio
 from sim.fc.sensors import SensorModel
 from sim.flight import Flight
-from sim.loop import Clock, FlightLoop
+from sim.loop import Clock, FlightLoop, LoopOptions
 from sim.stats import Segment
 
 __all__ = ["LockstepLoop"]
@@ -48,7 +48,7 @@ _RC_RATE_HZ = 50.0  # the pilot's channels on the firmware's RC input, per simul
 class LockstepLoop(FlightLoop):
     """Flies a ``Flight`` on a firmware's frames (``[fc]``); otherwise a ``FlightLoop``."""
 
-    def __init__(self, flight: Flight, clock: Clock, *, fc: FcConfig, **options: Any):
+    def __init__(self, flight: Flight, clock: Clock, *, fc: FcConfig, **options: Unpack[LoopOptions]):
         super().__init__(flight, clock, **options)
         self.fc = fc
         self.firmware = FIRMWARES[fc.protocol]
@@ -91,7 +91,7 @@ class LockstepLoop(FlightLoop):
                 self._idle(now)  # lost: the world runs on by the wall clock, and the duration counts it
             elif kind == "repeat":  # answered again by the link; not flown twice
                 self._last_frame_wall = now
-            else:
+            elif frame is not None:  # "frame" or "restart", each with its frame
                 self._last_frame_wall = now
                 self._fly(frame, now, restart=kind == "restart")
             if self.duration_s and self.flight.sim_time_s >= self.duration_s - 1e-9:
@@ -166,10 +166,11 @@ class LockstepLoop(FlightLoop):
         """No frame came: the view and the ports stay live; past the timeout the firmware is lost and
         the world runs on by the wall clock without it."""
         self._view_tick(now, force=True)
-        if self.state == "flying" and now - self._last_frame_wall > self.fc.timeout_s:
+        last_frame_wall = self._last_frame_wall  # (set once flying)
+        if self.state == "flying" and last_frame_wall is not None and now - last_frame_wall > self.fc.timeout_s:
             self.state = "lost"
             self.timeouts += 1
-            self._lost_origin = (self._last_frame_wall, self.flight.steps)
+            self._lost_origin = (last_frame_wall, self.flight.steps)
             self.link.forget_peer()  # whoever sends next is the firmware (ArduPilot restarted: a new port)
             self.record(
                 "fc_lost",
@@ -203,7 +204,7 @@ class LockstepLoop(FlightLoop):
 
     def _finish_tick(self, now: float, pulses: np.ndarray, fresh: bool, dt_control: float, steps: int) -> None:
         if self.recorder is not None:
-            self._record_tick(now, 0.0, 0, pulses, fresh, dt_control, steps)
+            self._record_tick(self.recorder, now, 0.0, 0, pulses, fresh, dt_control, steps)
         self._collect_events()
         self.ticks += 1
         if self._first_frame_wall is not None:

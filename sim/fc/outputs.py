@@ -54,7 +54,7 @@ class OutputMapper:
         """The ESC governor off, nothing commanded yet (the flight's reset)."""
         self._governor_i = np.zeros(count)
         self._governor_target = np.zeros(count)
-        self._last = None
+        self._last: np.ndarray | None = None
 
     def governor_state(self) -> np.ndarray:
         """Per vehicle, as heli-sim's governor reports it: 0 off, 1 spooling up, 2 holding the headspeed."""

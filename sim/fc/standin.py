@@ -22,6 +22,7 @@ import socket
 import struct
 import sys
 import time
+from typing import Any
 
 __all__ = ["main"]
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     target = (args.host, args.port)
-    result = {
+    result: dict[str, Any] = {  # the JSON line it prints at the end
         "sent": 0, "replies": 0, "duplicates": 0, "bad_replies": [], "step_min": 1e9, "step_max": 0.0,
         "last": None, "gave_up": False,
     }  # fmt: skip

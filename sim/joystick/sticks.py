@@ -92,7 +92,7 @@ def channels_us(
         MODES_US[mode],
         2000.0 if hold else 1000.0,
     )
-    channels = [CENTRE_US] * CHANNEL_COUNT
+    channels: list[float] = [CENTRE_US] * CHANNEL_COUNT
     for value, channel in zip(values, channel_map, strict=False):
         if channel:
             channels[channel - 1] = value

@@ -68,7 +68,8 @@ def replay_controller(log: FlightLog) -> ControllerTrace:
     except HeliSimError as error:
         return ControllerTrace(None, f"the log does not replay ({error}): no controller columns")
     fleet = log.fleet
-    firmware = log.config is not None and log.config.fc.enabled  # heli-sim's controller did not fly
+    fc = None if log.config is None else log.config.fc
+    firmware = fc is not None and fc.enabled  # heli-sim's controller did not fly
     states = np.full((replay.count * fleet, CONTROL_STATE_SIZE), np.nan)
     terms = np.full((replay.count * fleet, len(CONTROL_TERMS)), np.nan)
     wind = np.full((replay.count * fleet, 3), np.nan)
@@ -92,7 +93,7 @@ def replay_controller(log: FlightLog) -> ControllerTrace:
             terms[k * fleet : (k + 1) * fleet] = replay.flight.terms
         air = replay.flight.air
         wind[k * fleet : (k + 1) * fleet] = steady if air is None or air.current is None else air.current
-    if firmware:
-        note = f"flown by firmware in the loop ({log.config.fc.protocol}): no controller columns"
+    if fc is not None and firmware:
+        note = f"flown by firmware in the loop ({fc.protocol}): no controller columns"
         return ControllerTrace(None, note, None, wind)
     return ControllerTrace(states, None, terms, wind)

@@ -53,7 +53,8 @@ _RENAMED = {
     "servo_state_tail": "servo_state_tail_throw",
     "throttle_state": "throttle_state_frac",
 }
-_LOG_COLUMNS = tuple(name for name in TICK_DTYPE.names if name != "vehicle")  # vehicle is the second column
+# every tick column but vehicle, the second (a structured dtype's names are never None)
+_LOG_COLUMNS = tuple(name for name in TICK_DTYPE.names or () if name != "vehicle")
 
 
 def log_column_names() -> dict[str, str]:

@@ -35,6 +35,7 @@ from pymavlink import mavutil
 
 from heli.control import FLIGHT_MODES
 from heli.state import StateIndex, VehicleState
+from sim.errors import LogError
 from sim.log.export_controller import GOVERNOR_COLUMN, MODE_COLUMN, ControllerTrace
 from sim.log.export_timeline import simulated_time_s
 from sim.log.format import CHANNEL_COLUMNS, COMMAND_COLUMNS, STATE_COLUMNS
@@ -94,10 +95,13 @@ def _finite(table: np.ndarray) -> np.ndarray:
 def _armed_and_mode(log: FlightLog, trace: ControllerTrace) -> tuple[np.ndarray, np.ndarray]:
     """Vehicle 0's armed flag and flight-mode code per tick."""
     rows = log.ticks[:: log.fleet]
-    if log.config is not None and log.config.fc.enabled:  # firmware flew: its motor output running, its own modes
+    config = log.config
+    if config is None:  # a FlightLog made by hand (read_log gives every log its configuration)
+        raise LogError(f"{log.path}: no flight configuration: the pilot's channels cannot be read")
+    if config.fc.enabled:  # firmware flew: its motor output running, its own modes
         return rows["cmd_throttle"] > 0.0, np.full(len(rows), _FIRMWARE_MODE, dtype=np.int64)
     fresh = rows["fresh"].astype(bool)
-    pilot = to_pilot_input(np.stack([rows[c] for c in CHANNEL_COLUMNS], axis=1), fresh, log.config.rc).packed
+    pilot = to_pilot_input(np.stack([rows[c] for c in CHANNEL_COLUMNS], axis=1), fresh, config.rc).packed
     armed = fresh & (pilot[:, 4] > 0.5)
     mode = np.where(fresh, pilot[:, 5], _STALE_MODE)
     if trace.states is not None:
@@ -111,10 +115,10 @@ def _armed_and_mode(log: FlightLog, trace: ControllerTrace) -> tuple[np.ndarray,
 def _schedule(times_s: np.ndarray) -> Iterator[tuple[int, str]]:
     """(tick, message name) in the order they go out: by tick, then in ``RATES_HZ`` order."""
     ticks, order = [], []
-    for position, rate in enumerate(RATES_HZ.values()):
+    for rank, rate in enumerate(RATES_HZ.values()):
         sent = message_ticks(times_s, rate)
         ticks.append(sent)
-        order.append(np.full(len(sent), position))
+        order.append(np.full(len(sent), rank))
     tick, position = np.concatenate(ticks), np.concatenate(order)
     names = list(RATES_HZ)
     for index in np.lexsort((position, tick)):
@@ -143,10 +147,11 @@ def write_tlog(log: FlightLog, trace: ControllerTrace, path: str, start_unix_s: 
     counts: Counter = Counter()
     log_file = mavutil.mavlogfile(path, write=True)
     try:
-        sample, sample_tick = None, -1
+        sample: TelemetrySample | None = None
+        sample_tick = -1
         for k, name in _schedule(times_s):
             t = float(times_s[k])
-            if sample_tick != k:
+            if sample is None or sample_tick != k:
                 sample = _sample(k, t, states, euler_rad, servos_us, channels, armed, mode, home)
                 sample_tick = k
             stamp = struct.pack(">Q", round((start_unix_s + t) * 1e6) & ~_LINK_BITS)

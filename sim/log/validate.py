@@ -142,7 +142,7 @@ def _recorded_configuration(header: dict, where: str) -> tuple[HeliConfig, Fligh
 # --- ticks.npy
 
 
-def _first(mask: np.ndarray) -> int | None:
+def _first(mask: np.ndarray | np.bool_) -> int | None:
     hits = np.flatnonzero(mask)
     return int(hits[0]) if len(hits) else None
 

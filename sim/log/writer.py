@@ -30,7 +30,7 @@ import shutil
 import threading
 import time
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class FlightLogWriter:
         self._status_fd = -1
         self._ticks: NpyAppender | None = None
         self._frames: NpyAppender | None = None
-        self._events: Any = None
+        self._events: TextIO | None = None
         try:
             self._create(full_header)
         except OSError as error:  # a full or read-only disk at the start: nothing to keep
@@ -302,7 +302,10 @@ class FlightLogWriter:
         return self.stopped_reason is None
 
     def _drain(self) -> None:
-        ticks, frames, events = [], [], []
+        ticks_file, frames_file, events_file = self._files()
+        ticks: list[tuple] = []
+        frames: list[tuple] = []
+        events: list[tuple[float, str, str]] = []
         while True:
             try:
                 kind, item = self._queue.get_nowait()
@@ -311,33 +314,40 @@ class FlightLogWriter:
             (ticks if kind == _TICK else frames if kind == _FRAME else events).append(item)
         if ticks:
             self._writing = TICKS_FILE
-            self._ticks.append(self._tick_rows(ticks))
+            ticks_file.append(self._tick_rows(ticks))
         if frames:
             self._writing = FRAMES_FILE
-            self._frames.append(self._frame_rows(frames))
+            frames_file.append(self._frame_rows(frames))
         if events:
             self._writing = EVENTS_FILE
             for t_s, kind, detail in events:
-                self._events.write(json.dumps({"t_s": round(t_s, 6), "kind": kind, "detail": detail}) + "\n")
+                events_file.write(json.dumps({"t_s": round(t_s, 6), "kind": kind, "detail": detail}) + "\n")
         ticks_appended, t_s, events_appended = self._appended
         if ticks:
             ticks_appended, t_s = ticks_appended + len(ticks), float(ticks[-1][1]) - self.t0
         self._appended = (ticks_appended, t_s, events_appended + len(events))
 
     def _flush(self) -> None:
+        ticks_file, frames_file, events_file = self._files()
         ticks, t_s, events = self._appended
         self._writing = TICKS_FILE
-        self._ticks.commit()
+        ticks_file.commit()
         self.ticks_written, self._durable_t_s = ticks, t_s
         self._writing = FRAMES_FILE
-        self._frames.commit()
-        self.frames_written = self._frames.rows
+        frames_file.commit()
+        self.frames_written = frames_file.rows
         self._writing = EVENTS_FILE
-        self._events.flush()
-        os.fsync(self._events.fileno())
+        events_file.flush()
+        os.fsync(events_file.fileno())
         self.events_written = events
         self._writing = STATUS_FILE
         self._write_status()  # the counts made durable, for a reader after SIGKILL or a power cut
+
+    def _files(self) -> tuple[NpyAppender, NpyAppender, TextIO]:
+        """ticks.npy, frames.npy and events.jsonl: ``__init__`` opened them (or raised)."""
+        if self._ticks is None or self._frames is None or self._events is None:
+            raise RuntimeError(f"{self.path}: the log's files were not opened")
+        return self._ticks, self._frames, self._events
 
     def _tick_rows(self, ticks: list[tuple]) -> np.ndarray:
         """Rows for a batch of ticks, a column at a time (the writer holds the GIL briefly)."""

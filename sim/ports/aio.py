@@ -56,7 +56,7 @@ class _Borrowed:
     full buffer, pyserial issue 280, which would freeze the event loop under back-pressure);
     it may not flush or close it (the port owns it and keeps it across mode switches)."""
 
-    def __init__(self, real: serial.SerialBase, fd: int):
+    def __init__(self, real: serial.Serial, fd: int):
         self._real = real
         self._fd = fd
 
@@ -115,7 +115,9 @@ class AsyncLine(asyncio.Protocol):
         self._drained: asyncio.Future | None = None  # a write waiting for the far end to take its bytes
         try:
             os.set_blocking(fd, False)
-            self._transport = SerialTransport(loop, self, _Borrowed(self._real, fd))  # sets both timeouts to 0
+            # SerialTransport (which sets both timeouts to 0) is typed for a pyserial Serial; _Borrowed stands
+            # in for one with what it uses: fileno, read, write, the two timeouts, flush and close
+            self._transport = SerialTransport(loop, self, _Borrowed(self._real, fd))  # type: ignore[arg-type]
         except BaseException:
             self._give_back()
             raise
@@ -319,16 +321,16 @@ class EventLoopWorker:
                     self.stuck.append(opener.name)
 
     async def _serve_all(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._stopping = asyncio.Event()
+        self._stopping = stopping = asyncio.Event()
         self._letters = {port.name: asyncio.Event() for port in self.ports}
         self._loop = loop
         tasks: dict[asyncio.Task, Port] = {}
         try:
             for port in self.ports:
                 port.serve_from(self)  # a device found gone here is counted lost, and reopened later
-            tasks = {loop.create_task(self._serve(port), name=f"io:{port.name}"): port for port in self.ports}
+            tasks = {loop.create_task(self._serve(port, stopping), name=f"io:{port.name}"): port for port in self.ports}
             self._started.set()
-            await self._stopping.wait()
+            await stopping.wait()
             leeway = max(0.0, self._stop_deadline - time.monotonic() - 0.05)  # keep time to detach and join
             _, late = await asyncio.wait(tasks, timeout=leeway)
             self.stuck = [tasks[task].name for task in late]
@@ -348,15 +350,15 @@ class EventLoopWorker:
         for event in self._letters.values():
             event.set()
 
-    async def _serve(self, port: Port) -> None:
+    async def _serve(self, port: Port, stopping: asyncio.Event) -> None:
         try:
-            await self._serve_port(port)
+            await self._serve_port(port, stopping)
         except Exception as error:  # a bug outside the port's exchange (which catches its own): the port fails
             log.error("io:%s (asyncio) ended by %r", port.name, error)
             log.info("io:%s (asyncio): where %r was raised", port.name, error, exc_info=error)
             port.fail(f"its task io:{port.name} (asyncio) ended by {error!r}")
 
-    async def _serve_port(self, port: Port) -> None:
+    async def _serve_port(self, port: Port, stopping: asyncio.Event) -> None:
         outbox, inbox, letters = self.outboxes[port.name], self.inboxes[port.name], self._letters[port.name]
         while not self._stop_requested and port.state != "failed":
             letter = outbox.latest()
@@ -377,38 +379,44 @@ class EventLoopWorker:
                 # a lost reader, or one whose exchange raised: wait a little before the next
                 # reconnect attempt or retry, stoppably
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), _WAIT_QUANTUM_S)
+                    await asyncio.wait_for(stopping.wait(), _WAIT_QUANTUM_S)
 
     # --- AsyncBackend, for the ports
     def attach(self, port: Port) -> None:
         """Serve ``port``'s transport from this loop (its bytes then pass through an ``AsyncLine``)."""
-        if not isinstance(port.transport, FaultyTransport):
-            port.transport = FaultyTransport(port.transport, LineFaults())  # no faults: a read buffer
-        port.line = AsyncLine(asyncio.get_running_loop(), port.transport)
+        transport = port.transport
+        if transport is None:
+            raise RuntimeError(f"{port.name}: only an open port is served from the event loop")
+        if not isinstance(transport, FaultyTransport):
+            port.transport = transport = FaultyTransport(transport, LineFaults())  # no faults: a read buffer
+        port.line = AsyncLine(asyncio.get_running_loop(), transport)
 
     async def in_background(self, call: Callable[[], T]) -> T:
         """``call()`` in an ``io:asyncio-open`` thread; what it opens after the loop has gone is closed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
+        future: asyncio.Future[T] = loop.create_future()
 
-        def deliver(outcome: object, failed: bool) -> None:  # in the loop's thread
+        def deliver(outcome: T) -> None:  # in the loop's thread
             if future.cancelled():
                 _close_quietly(outcome)
-            elif failed:
-                future.set_exception(outcome)  # type: ignore[arg-type]
             else:
                 future.set_result(outcome)
 
+        def fail(error: BaseException) -> None:  # in the loop's thread
+            if not future.cancelled():
+                future.set_exception(error)
+
         def run() -> None:
             try:
-                outcome, failed = call(), False
+                outcome = call()
             except BaseException as error:
-                outcome, failed = error, True
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits for the outcome
+                    loop.call_soon_threadsafe(fail, error)
+                return
             try:
-                loop.call_soon_threadsafe(deliver, outcome, failed)
+                loop.call_soon_threadsafe(deliver, outcome)
             except RuntimeError:  # the loop has closed: nobody will use what was opened
-                if not failed:
-                    _close_quietly(outcome)
+                _close_quietly(outcome)
 
         self._openers = [t for t in self._openers if t.is_alive()]
         opener = threading.Thread(target=run, name="io:asyncio-open", daemon=True)

@@ -420,7 +420,7 @@ class MaestroCodec(Codec):
 
         def feed(data: bytes) -> list[tuple[int | None, Any]]:
             pending.extend(data)
-            replies = []
+            replies: list[tuple[int | None, Any]] = []
             while len(pending) >= 2:  # the simulator only asks Get Errors: two bytes each
                 replies.append((None, MaestroAck(self._maestro.parse_errors_reply(bytes(pending[:2])))))
                 del pending[:2]
@@ -462,18 +462,6 @@ _MSP_API = (0, 1, 46)
 # replies with Betaflight's layouts, which are the ones sent here.  (Betaflight Configurator expects
 # "BTFL" and does not offer its full interface to another identifier.)
 _MSP_FC_VARIANT = "HELI"
-_MSP_BOARD = dict(
-    board_id="HSIM",  # 4 upper-case characters, as Betaflight's board ids
-    hardware_revision=0,
-    board_type=0,  # a flight controller, no OSD chip
-    capabilities=0,  # no USB VCP, soft serial, flash boot loader or receiver bind
-    target_name="HELI-SIM",
-    board_name="HELI-SIM",
-    manufacturer_id="",  # none
-    mcu_type=0,  # Betaflight's MCU type id for its own simulator build (SITL)
-    configuration_state=1,  # configured
-    gyro_sample_rate_hz=0,  # the gyro is the flight model, not a sampled sensor
-)
 _MSP_GIT_REVISION = "0000000"  # heli-sim does not build its revision in: seven zeros say "unknown"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -490,11 +478,23 @@ def _msp_identification() -> dict[int, bytes]:
 
     stamp = time.gmtime()
     build_date = f"{_MONTHS[stamp.tm_mon - 1]} {stamp.tm_mday:2d} {stamp.tm_year:4d}"
+    board = msp.MspBoardInfo(
+        board_id="HSIM",  # 4 upper-case characters, as Betaflight's board ids
+        hardware_revision=0,
+        board_type=0,  # a flight controller, no OSD chip
+        capabilities=0,  # no USB VCP, soft serial, flash boot loader or receiver bind
+        target_name="HELI-SIM",
+        board_name="HELI-SIM",
+        manufacturer_id="",  # none
+        mcu_type=0,  # Betaflight's MCU type id for its own simulator build (SITL)
+        configuration_state=1,  # configured
+        gyro_sample_rate_hz=0,  # the gyro is the flight model, not a sampled sensor
+    )
     return {
         msp.MSP_API_VERSION: msp.api_version_payload(*_MSP_API),
         msp.MSP_FC_VARIANT: msp.fc_variant_payload(_MSP_FC_VARIANT),
         msp.MSP_FC_VERSION: msp.fc_version_payload(*_version_numbers(__version__)),
-        msp.MSP_BOARD_INFO: msp.board_info_payload(msp.MspBoardInfo(**_MSP_BOARD)),
+        msp.MSP_BOARD_INFO: msp.board_info_payload(board),
         msp.MSP_BUILD_INFO: msp.build_info_payload(build_date, time.strftime("%H:%M:%S", stamp), _MSP_GIT_REVISION),
     }
 
@@ -682,15 +682,15 @@ def crsf_telemetry(snapshot: FlightSnapshot) -> list[Any]:
             crsf.Battery(snapshot.battery_voltage_v, current, min(round(snapshot.battery_consumed_mah), 0xFFFFFF), 100)
         )
     if snapshot.home is not None:
-        frames.append(_crsf_gps(crsf, snapshot))
+        frames.append(_crsf_gps(crsf, snapshot, snapshot.home))
     return frames
 
 
-def _crsf_gps(crsf: Any, snapshot: FlightSnapshot) -> Any:
-    """The GPS frame: the position from home, speed and course over the ground, a good fix."""
+def _crsf_gps(crsf: Any, snapshot: FlightSnapshot, home: tuple[float, float, float]) -> Any:
+    """The GPS frame: the position from ``home``, speed and course over the ground, a good fix."""
     from sim.protocols.geo import ned_to_geodetic
 
-    latitude, longitude, altitude = ned_to_geodetic(*snapshot.position_ned_m, *snapshot.home)
+    latitude, longitude, altitude = ned_to_geodetic(*snapshot.position_ned_m, *home)
     vn, ve, _ = snapshot.velocity_ned_m_s
     speed = math.hypot(vn, ve)
     course = math.degrees(math.atan2(ve, vn)) % 360.0 if speed > 0 else 0.0

@@ -30,7 +30,7 @@ import serial
 
 from sim.errors import PortError
 
-__all__ = ["FaultyOpener", "FaultyTransport", "LineFaults"]
+__all__ = ["FaultyOpener", "FaultyTransport", "LineFaults", "Transport"]
 
 
 @dataclass
@@ -76,7 +76,7 @@ _UNPLUGGED = "device unplugged (fault injection)"
 class FaultyTransport:
     """A serial transport with ``LineFaults`` applied; everything else is the real transport's."""
 
-    def __init__(self, real: serial.SerialBase, faults: LineFaults):
+    def __init__(self, real: serial.Serial, faults: LineFaults):
         self._real = real
         self._faults = faults
         self._held: deque[tuple[float, bytes]] = deque()  # (release time, bytes) under latency
@@ -86,7 +86,7 @@ class FaultyTransport:
         return getattr(self._real, name)
 
     @property
-    def real(self) -> serial.SerialBase:
+    def real(self) -> serial.Serial:
         """The transport under the faults (what an event loop watches in asyncio mode)."""
         return self._real
 
@@ -189,7 +189,7 @@ class FaultyTransport:
 class FaultyOpener:
     """Opens the real transport wrapped in the port's faults; refuses while the device is unplugged."""
 
-    def __init__(self, opener: Callable[[], serial.SerialBase], faults: LineFaults, name: str):
+    def __init__(self, opener: Callable[[], serial.Serial], faults: LineFaults, name: str):
         self._opener = opener
         self.faults = faults
         self._name = name
@@ -198,3 +198,7 @@ class FaultyOpener:
         if self.faults.unplugged:
             raise PortError(f"{self._name}: {_UNPLUGGED}")
         return FaultyTransport(self._opener(), self.faults)
+
+
+# What a port reads and writes: a pyserial transport (a device or a URL), or the faults around one
+Transport = serial.Serial | FaultyTransport

@@ -35,17 +35,22 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import serial
 
 from sim.errors import PortError
 from sim.ports.codecs import Codec, HsfCodec
 from sim.ports.events import EventLog
+from sim.ports.faults import Transport
 from sim.ports.mailbox import Letter
 from sim.ports.transport import TRANSPORT_ERRORS
 from sim.ports.tx import FrameWriter, nonblocking_fd
 from sim.stats import LogHistogram
+
+if TYPE_CHECKING:
+    from sim.log.writer import FlightLogWriter
+    from sim.ports.aio import AsyncLine
 
 __all__ = [
     "FAILED_AFTER_ERRORS",
@@ -163,7 +168,7 @@ class Port:
     def __init__(
         self,
         name: str,
-        opener: Callable[[], serial.SerialBase],
+        opener: Callable[[], Transport],
         events: EventLog,
         *,
         url: str,
@@ -183,7 +188,7 @@ class Port:
         self._closer = closer  # ends what the opener started besides the transport (an emulator)
         self._events = events
         self._clock = clock
-        self.transport: serial.SerialBase | None = None
+        self.transport: Transport | None = None
         self.decoder = self.codec.new_decoder()
         self._earlier_decode_errors = 0  # counted by the decoders of streams before a reconnect
         self.stats = PortStats()
@@ -194,15 +199,16 @@ class Port:
         self.far_end_leaving = False
         self._tx_seq = 0
         self._tx = FrameWriter()  # bytes written that the far end has not taken yet
-        self._tx_fd: tuple[Any, int | None] = (None, None)  # (transport, the fd its frames go to): found once
+        # (transport, the fd its frames go to): found once per transport
+        self._tx_fd: tuple[Transport | None, int | None] = (None, None)
         self._next_reconnect_t = 0.0
         self._lock = threading.Lock()  # one exchange at a time, whoever calls it
         self.abort = threading.Event()  # set when the flight stops: blocking waits give up at once
         self.backend: AsyncBackend | None = None  # the event loop serving this port (asyncio mode)
-        self.line: Any = None  # a sim.ports.aio.AsyncLine: how reads and writes reach the transport then
+        self.line: AsyncLine | None = None  # how reads and writes reach the transport then
         self.letter_seen = 0  # the newest outbox letter an exchange took: no mode sends a letter twice
         self._lock_stuck = False
-        self.recorder: Any = None  # a sim.log.writer.FlightLogWriter: every frame in and out is logged
+        self.recorder: FlightLogWriter | None = None  # every frame in and out is logged
         self.failure: str | None = None  # why the port failed (state "failed"), for the rest of the flight
         self._errors_in_a_row = 0  # exchanges that raised since the last one that did not
         self._first_error_t = 0.0  # when the first of them began
@@ -373,7 +379,7 @@ class Port:
         fd = self._fd_for_writes()
         if fd is None:
             if line is None:
-                transport.write(data)
+                self._open_transport().write(data)
             else:
                 await line.write(data)
             return True
@@ -408,12 +414,19 @@ class Port:
         """Up to ``size`` bytes; b"" after one read quantum (or at ``deadline``) if none came."""
         line = self.line
         if line is None:
-            return self.transport.read(size)
+            return self._open_transport().read(size)
         return await line.read(size, deadline)
 
     def _in_waiting(self) -> int:
         line = self.line
-        return self.transport.in_waiting if line is None else line.in_waiting
+        return self._open_transport().in_waiting if line is None else line.in_waiting
+
+    def _open_transport(self) -> Transport:
+        """The transport of an exchange under way; ``RuntimeError`` if the port was closed meanwhile."""
+        transport = self.transport
+        if transport is None:
+            raise RuntimeError(f"{self.name}: the port was closed during an exchange")
+        return transport
 
     # --- helpers for the roles
     async def send(self, message: Any) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from sim.config import IO_MODES
 from sim.errors import PortError
@@ -54,8 +55,9 @@ class PortSet:
             raise PortError(refusal)
         self.events = events
         self.mode = mode
-        self.outboxes = {port.name: Mailbox() for port in self.ports}
-        self.inboxes = {port.name: Mailbox() for port in self.ports}
+        # what the ports send and what they received: the messages of their protocols (sim.ports.codecs)
+        self.outboxes: dict[str, Mailbox[Any]] = {port.name: Mailbox() for port in self.ports}
+        self.inboxes: dict[str, Mailbox[Any]] = {port.name: Mailbox() for port in self.ports}
         self._workers: dict[str, PortWorker] = {}
         self._event_loop: EventLoopWorker | None = None
         self.stuck_threads: list[str] = []

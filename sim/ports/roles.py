@@ -17,13 +17,16 @@ counted in ``frames_discarded``, so a far end that talks back is never left bloc
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from sim.ports.codecs import StickChannels
+from sim.ports.codecs import FlightSnapshot, StickChannels
 from sim.ports.mailbox import Letter
 from sim.ports.port import Port
 from sim.protocols.hsf import LinkReply, LinkRequest, ServoCommand
 from sim.stats import LogHistogram
+
+if TYPE_CHECKING:
+    from sim.protocols.mavlink_fc import GroundStationLink
 
 __all__ = [
     "ROLES",
@@ -57,7 +60,7 @@ class Downlink(NamedTuple):
     """What goes back to the pilot's side: messages to send now, and the state to answer requests with."""
 
     messages: list
-    snapshot: Any = None
+    snapshot: FlightSnapshot | None = None
 
 
 class RcInPort(Port):
@@ -77,7 +80,7 @@ class RcInPort(Port):
         # in time to engage the failsafe (the loop sets it in blocking mode)
         self.give_up_at: float | None = None
         self._downlink_seq = 0
-        self._snapshot: Any = None
+        self._snapshot: FlightSnapshot | None = None
         self.newest: dict[int, RcFrame] = {}  # per vehicle; belongs to the port, survives mode switches
         self.failsafe_flags = 0  # frames that arrived with the receiver's failsafe flag set
         self.stick_frames = 0
@@ -182,9 +185,8 @@ class TelemetryPort(Port):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        # a sim.protocols.mavlink_fc.GroundStationLink (MAVLink): what a ground station asks is
-        # answered; None: what it sends is read and counted only
-        self.ground: Any = None
+        # MAVLink: what a ground station asks is answered; None: what it sends is read and counted only
+        self.ground: GroundStationLink | None = None
 
     async def _exchange(self, letter: Letter | None) -> None:
         ground = self.ground

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import termios
 from dataclasses import dataclass
+from typing import TypedDict
 
 import serial
 
@@ -55,6 +56,17 @@ class SerialSettings:
     write_timeout_s: float = 0.25
 
 
+class _LineOptions(TypedDict):
+    """The keyword arguments every pyserial transport is opened with."""
+
+    baudrate: int
+    bytesize: int
+    parity: str
+    stopbits: float
+    timeout: float
+    write_timeout: float
+
+
 def check_port_count(labels: list[str], fleet: int) -> None:
     """``ConfigError`` when a flight would open more ports than one process can watch."""
     if len(labels) > MAX_PORTS:
@@ -69,10 +81,10 @@ def describe_names() -> str:
     return "a device path (/dev/ttyUSB0, /dev/pts/N), virtual, or a URL: " + ", ".join(f"{s}://" for s in URL_SCHEMES)
 
 
-def open_transport(name: str, settings: SerialSettings | None = None) -> serial.SerialBase:
+def open_transport(name: str, settings: SerialSettings | None = None) -> serial.Serial:
     """Open ``name`` (not ``virtual``); raises ``PortError`` with one line saying what is wrong."""
     settings = settings or SerialSettings()
-    common = dict(
+    common = _LineOptions(
         baudrate=settings.baudrate,
         bytesize=settings.bytesize,
         parity=settings.parity,

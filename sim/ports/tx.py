@@ -26,14 +26,13 @@ import serial
 __all__ = ["TX_BUFFER_BYTES", "FrameWriter", "nonblocking_fd"]
 
 TX_BUFFER_BYTES = 64 * 1024  # per port: a burst of telemetry for a large fleet, several times over
-_PosixSerial = getattr(serial, "Serial", None)
 
 
 def nonblocking_fd(transport: object) -> int | None:
     """The file descriptor to write ``transport``'s frames to without blocking; None where its own
     ``write`` must be used (a URL transport, or one whose ``write`` does more than write)."""
     real = getattr(transport, "real", transport)  # under a sim.ports.faults.FaultyTransport
-    if _PosixSerial is None or type(real) is not _PosixSerial or not hasattr(os, "set_blocking"):
+    if type(real) is not serial.Serial or not hasattr(os, "set_blocking"):  # (serial.Serial: the POSIX one here)
         return None
     fd = real.fd if real.is_open else None
     if fd is None or os.get_blocking(fd):
@@ -75,7 +74,7 @@ class FrameWriter:
         self._pending.clear()
 
 
-def _write_some(fd: int, data: bytes) -> int:
+def _write_some(fd: int, data: bytes | bytearray) -> int:
     """Bytes of ``data`` written now (0 if the far end's buffer is full); ``SerialException`` if the
     device has gone (EIO on a pty whose far end closed, ENODEV on an unplugged USB adapter)."""
     try:

@@ -52,6 +52,8 @@ class EmulatorProcess:
             # its lower niceness counts against the loop (in a session of its own it would not)
             process_group=0,
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
+        self._output = self.proc.stdout
         self.summary: dict | None = None
         self._received = b""  # its output read before it is stopped: "ready", events, at the end its summary
         self._events_at = 0  # how much of it poll_events has looked through
@@ -80,7 +82,7 @@ class EmulatorProcess:
 
     def _read_output(self, timeout_s: float) -> bool:
         """Keep what it wrote, waiting up to ``timeout_s`` for something; False once its output has ended."""
-        fd = self.proc.stdout.fileno()
+        fd = self._output.fileno()
         with selectors.PollSelector() as selector:  # poll needs no file descriptor of its own (EMFILE)
             selector.register(fd, selectors.EVENT_READ)
             if not selector.select(timeout_s):
@@ -157,7 +159,7 @@ class EmulatorProcess:
             if not urgent:
                 self.proc.wait(timeout_s)
         finally:
-            self.proc.stdout.close()
+            self._output.close()
         return self.summary
 
     @property
@@ -207,7 +209,7 @@ class VirtualEndpoint:
         self.far_end_summaries: list[dict] = []
         self._dying: list[EmulatorProcess] = []  # killed, not reaped yet
 
-    def open(self) -> serial.SerialBase:
+    def open(self) -> serial.Serial:
         self.close()
         master, slave = os.openpty()
         try:
@@ -272,7 +274,7 @@ class HandoffEndpoint:
         self.path: str | None = None
         self.far_end_summaries: list[dict] = []
 
-    def open(self) -> serial.SerialBase:
+    def open(self) -> serial.Serial:
         self.close()
         master, slave = os.openpty()
         try:

@@ -37,6 +37,7 @@ __all__ = [
     "JSON_PORT",
     "MAGIC_16",
     "MAGIC_32",
+    "Floats",
     "FrameError",
     "Sensors",
     "ServoFrame",
@@ -45,6 +46,9 @@ __all__ = [
     "sensor_line",
     "specific_force_body",
 ]
+
+# values as the simulator hands them over: a numpy array (a slice of a state row) or a sequence of floats
+Floats = Sequence[float] | np.ndarray
 
 JSON_PORT = 9002
 MAGIC_16 = 18458
@@ -101,26 +105,24 @@ class Sensors:
     """What one reply tells ArduPilot about one vehicle at ``time_s`` (SI units, NED, body FRD)."""
 
     time_s: float
-    gyro_rad_s: Sequence[float]
-    specific_force_body_m_s2: Sequence[float]
-    position_ned_m: Sequence[float]
-    velocity_ned_m_s: Sequence[float]
-    quaternion: Sequence[float]  # w, x, y, z: body to NED
-    wind_ned_m_s: Sequence[float] | None = None
+    gyro_rad_s: Floats
+    specific_force_body_m_s2: Floats
+    position_ned_m: Floats
+    velocity_ned_m_s: Floats
+    quaternion: Floats  # w, x, y, z: body to NED
+    wind_ned_m_s: Floats | None = None
     rangefinder_m: float | None = None
     battery_v_a: tuple[float, float] | None = None
-    rc_us: Sequence[float] | None = None  # channels 1..12
+    rc_us: Floats | None = None  # channels 1..12
 
 
-def specific_force_body(
-    accel_ned_m_s2: Sequence[float], quaternion: Sequence[float], gravity_m_s2: float
-) -> np.ndarray:
+def specific_force_body(accel_ned_m_s2: Floats, quaternion: Floats, gravity_m_s2: float) -> np.ndarray:
     """What a body-fixed accelerometer reads: ``R^T (a - g)``, ``g`` pointing down (so at rest, -g on z)."""
     rotation = np.array(rotation_matrix(*(float(q) for q in quaternion))).reshape(3, 3)
     return rotation.T @ (np.asarray(accel_ned_m_s2, dtype=np.float64) - np.array([0.0, 0.0, gravity_m_s2]))
 
 
-def _vector(values: Sequence[float], digits: int = 6) -> list[float]:
+def _vector(values: Floats, digits: int = 6) -> list[float]:
     out = [round(float(v), digits) for v in values]
     if not all(math.isfinite(v) for v in out):  # JSON has no NaN: ArduPilot would read garbage into its EKF
         raise ValueError(f"a non-finite sensor value {out}")

@@ -21,7 +21,7 @@ def _table() -> bytes:
 CRC8_DVB_S2_TABLE = _table()
 
 
-def crc8_dvb_s2(data: bytes, crc: int = 0) -> int:
+def crc8_dvb_s2(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     """CRC-8/DVB-S2 of ``data``, continuing from ``crc`` (0 for a fresh one)."""
     table = CRC8_DVB_S2_TABLE
     for byte in data:

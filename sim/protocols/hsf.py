@@ -41,6 +41,7 @@ from __future__ import annotations
 import binascii
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -240,7 +241,8 @@ def _pack_link_reply(message: LinkReply) -> bytes:
     return _LINK_REPLY.pack(message.vehicle, message.request_seq, message.t_sent_s)
 
 
-_PACKERS = {
+# each packer takes the messages of its own type
+_PACKERS: dict[type, Callable[..., bytes]] = {
     RcChannels: _pack_rc_channels,
     ServoCommand: _pack_servo_command,
     ServoAck: _pack_servo_ack,
@@ -329,7 +331,7 @@ def _unpack_link_reply(payload: bytes) -> LinkReply:
     return LinkReply(*_LINK_REPLY.unpack(payload))
 
 
-_UNPACKERS = {
+_UNPACKERS: dict[int, Callable[[bytes], Message]] = {
     RcChannels.TYPE: _unpack_rc_channels,
     ServoCommand.TYPE: _unpack_servo_command,
     ServoAck.TYPE: _unpack_servo_ack,

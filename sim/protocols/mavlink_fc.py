@@ -146,7 +146,7 @@ class GroundStationLink:
 
     def answer(self, request: Request, result: int, text: str = "") -> None:
         """The loop's verdict on ``request`` (a ``MAV_RESULT``), and why in a STATUSTEXT if refused."""
-        if request.kind == "param":
+        if request.param is not None:  # a parameter set (kind "param")
             index = self.table.infos.index(request.param)
             self._reply(self._param_value(index, request.param))
         else:

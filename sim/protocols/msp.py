@@ -251,7 +251,7 @@ _PLAIN, _JUMBO, _TUNNEL, _NATIVE = range(4)
 _NOT_A_FRAME, _NEEDS_BYTES, _BAD_LENGTH, _FRAME = range(4)
 
 
-def _xor(data: bytes) -> int:
+def _xor(data: bytes | bytearray | memoryview) -> int:
     return reduce(xor, data, 0)
 
 
@@ -569,7 +569,10 @@ def parse_status(payload: bytes) -> MspStatus:
     """Status of an MSP_STATUS reply; PayloadError if shorter than 11 bytes."""
     if len(payload) < _STATUS.size:
         raise PayloadError(f"MSP_STATUS payload is {len(payload)} bytes, expected at least {_STATUS.size}")
-    return MspStatus(*_STATUS.unpack_from(payload), extension=bytes(payload[_STATUS.size :]))
+    cycle_time_us, i2c_errors, sensors, flight_mode_flags, profile = _STATUS.unpack_from(payload)
+    return MspStatus(
+        cycle_time_us, i2c_errors, sensors, flight_mode_flags, profile, extension=bytes(payload[_STATUS.size :])
+    )
 
 
 # ---------------------------------------------------------------- identification and state replies
@@ -839,13 +842,14 @@ def status_ex_payload(status: MspStatusEx) -> bytes:
 def parse_status_ex(payload: bytes) -> MspStatusEx:
     """Status of an MSP_STATUS_EX reply; PayloadError if it ends before the CPU temperature."""
     reader = _Reader(payload, "MSP_STATUS_EX")
-    head = reader.unpack(_STATUS)
+    cycle_time_us, i2c_errors, sensors, flight_mode_flags, profile = reader.unpack(_STATUS)
     load, profiles, rate_profile = reader.unpack(_STATUS_EX_MID)
     extra = reader.take(reader.take(1)[0] & 0x0F)  # Betaflight: the count is in the low 4 bits
     arming_count, arming_flags, config_state, cpu_temp = reader.unpack(_STATUS_EX_TAIL)
     return MspStatusEx(
-        *head, load, profiles, rate_profile, extra, arming_count, arming_flags, config_state, cpu_temp, reader.rest()
-    )
+        cycle_time_us, i2c_errors, sensors, flight_mode_flags, profile, load, profiles, rate_profile, extra,
+        arming_count, arming_flags, config_state, cpu_temp, reader.rest(),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -885,7 +889,7 @@ def raw_imu_payload(
     (g, sent as ``ACC_LSB_PER_G`` counts per g), rates (deg/s), magnetometer (raw); each saturated to an
     i16.  ValueError unless each sequence has three finite values."""
     groups = (("accelerometer", acc_g, ACC_LSB_PER_G), ("gyro", gyro_deg_s, 1.0), ("magnetometer", mag, 1.0))
-    values = []
+    values: list[int] = []
     for name, group, scale in groups:
         if len(group) != 3:
             raise ValueError(f"MSP_RAW_IMU {name}: expected 3 values, got {len(group)}")

@@ -14,7 +14,7 @@ from typing import Any
 from heli.control import ControllerParams
 from sim.config import FlightConfig, heli_from_table
 from sim.dataclass_io import build
-from sim.loop import ManualClock
+from sim.loop import FlightLoop, ManualClock
 from sim.session import flight_session
 from sim.sweep.metrics import FlightMeter
 from sim.sweep.plan import Batch
@@ -31,8 +31,9 @@ def run_batch(batch: Batch) -> list[tuple[int, dict[str, Any]]]:
     gains = [build(ControllerParams, table, source=_SOURCE, path="controller") for table in batch.controllers]
     meter: FlightMeter | None = None
 
-    def sample(loop: Any) -> None:
-        meter.sample(loop.flight)
+    def sample(loop: FlightLoop) -> None:
+        if meter is not None:  # (made before the loop runs)
+            meter.sample(loop.flight)
 
     with flight_session(config, heli, clock=ManualClock(), before_tick=sample) as loop:
         flight = loop.flight

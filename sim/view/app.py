@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     options = json.loads(args.joystick)
     given = options.get("joystick", {})
-    mapping = JoystickMap(**{key: tuple(v) if isinstance(v, list) else v for key, v in given.items()})
+    fields: dict[str, Any] = {key: tuple(v) if isinstance(v, list) else v for key, v in given.items()}  # JSON values
+    mapping = JoystickMap(**fields)
     script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
     sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6, 7))))
     takeover = None
@@ -204,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             if joystick is not None:
                 joystick.sync()
             for event in pygame.event.get():
-                change = joystick.handle(event) if joystick is not None else None
-                if change is not None:
+                # (a joystick is opened only beside the keyboard's transmitter, the sender)
+                if joystick is not None and sender is not None and (change := joystick.handle(event)) is not None:
                     kind, detail = change
                     send(f"{kind} {detail}")
                     sender.paused = kind == "joystick_lost"  # unplugged: nothing sent, the failsafe takes over

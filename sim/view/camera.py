@@ -184,9 +184,10 @@ class Camera:
     def polygon(self, cam: np.ndarray) -> list[tuple[float, float]] | None:
         """Screen polygon of a camera-frame polygon, clipped to the near plane; None when nothing is left."""
         if cam[:, 2].min() < NEAR_M:
-            cam = _clip_near(cam)
-            if cam is None:
+            clipped = _clip_near(cam)
+            if clipped is None:
                 return None
+            cam = clipped
         return self.project(cam).tolist()
 
     def line(self, a: np.ndarray, b: np.ndarray) -> tuple[list[float], list[float], float] | None:

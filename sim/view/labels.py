@@ -27,7 +27,17 @@ _POINTER_PX = 10  # the focused helicopter's triangle, part of its label
 class _Text(Protocol):
     def height(self, style: str) -> int: ...
     def width(self, s: str, style: str) -> int: ...
-    def draw(self, surface: pygame.Surface, s: str, pos: tuple, style: str, colour: tuple, **kw: object) -> object: ...
+    def draw(
+        self,
+        target: pygame.Surface,
+        s: str,
+        pos: tuple[float, float],
+        style: str,
+        colour: tuple[int, ...],
+        *,
+        anchor: str,
+        shadow: bool,
+    ) -> object: ...
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import selectors
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -40,6 +40,10 @@ from sim.view.shared import (
     SnapshotWriter,
 )
 from sim.view.snapshot import HISTORY, IO_MODES, MAX_PORTS, MAX_VEHICLES, lateness_bin
+
+if TYPE_CHECKING:
+    from sim.flight import Flight
+    from sim.stats import Event
 
 __all__ = ["COMMANDS", "ViewLink", "has_display", "view_environment"]
 
@@ -75,6 +79,38 @@ _REAP_WAIT_STOPPING_S = 0.8  # then killed, its end is waited for until this lon
 _STOP_CHECK_S = 0.05  # how often the wait for the first frame looks for a stop request
 
 
+class _HasMode(Protocol):
+    @property
+    def mode(self) -> str: ...
+
+
+class PublishedLoop(Protocol):
+    """What the publisher reads of a loop: a ``sim.loop.FlightLoop``, or a replay dressed as one
+    (``sim.log.replay_view``).  Looked up where a loop has them: ``state`` and ``fc_status()``
+    (firmware in the loop), ``faults``."""
+
+    @property
+    def flight(self) -> Flight: ...
+    @property
+    def loop_hz(self) -> float: ...
+    @property
+    def io_mode(self) -> str: ...
+    @property
+    def ticks(self) -> int: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def cpu_helper(self) -> _HasMode: ...
+    @property
+    def io(self) -> object: ...  # its ``ports``, where it has them
+    @property
+    def rc_source(self) -> str: ...
+    @property
+    def events(self) -> list[Event]: ...
+    @property
+    def last_input(self) -> tuple[np.ndarray, np.ndarray | bool]: ...  # the pilot's frames, and which are fresh
+
+
 class Publisher:
     """Writes the loop's ticks and state into a ``SnapshotWriter`` (no process, no pygame)."""
 
@@ -92,7 +128,7 @@ class Publisher:
         self.writer.set(finished=1)
         self.writer.end()
 
-    def publish_state(self, loop: Any) -> None:
+    def publish_state(self, loop: PublishedLoop) -> None:
         """The vehicles, ports and names as they are, before the first tick (no timing recorded)."""
         now = time.monotonic()
         self.writer.begin()
@@ -103,7 +139,7 @@ class Publisher:
         self.writer.end()
 
     # --- each tick
-    def on_tick(self, loop: Any, lateness_s: float, period_s: float | None, skipped: int) -> None:
+    def on_tick(self, loop: PublishedLoop, lateness_s: float, period_s: float | None, skipped: int) -> None:
         """Record the tick; publish what is due."""
         w, floats, now = self.writer, self.writer.floats, time.monotonic()
         mode_index = IO_MODES.index(loop.io_mode)
@@ -131,7 +167,7 @@ class Publisher:
             self._publish_ports_and_text(loop, now)
         w.end()
 
-    def _publish_vehicles(self, loop: Any) -> None:
+    def _publish_vehicles(self, loop: PublishedLoop) -> None:
         flight, floats = loop.flight, self.writer.floats
         v = flight.vehicles
         count = min(v.count, MAX_VEHICLES)
@@ -166,7 +202,7 @@ class Publisher:
         floats[LAYOUT.sticks : LAYOUT.sticks + 16] = frames[0, :16]
         self.writer.set(vehicles=count, sticks_fresh=bool(np.asarray(fresh).reshape(-1)[0]))
 
-    def _publish_ports_and_text(self, loop: Any, now: float) -> None:
+    def _publish_ports_and_text(self, loop: PublishedLoop, now: float) -> None:
         floats, meta = self.writer.floats, []
         ports = getattr(loop.io, "ports", [])[:MAX_PORTS]
         for i, port in enumerate(ports):
@@ -192,7 +228,7 @@ class Publisher:
         )  # fmt: skip
 
 
-def _faults_on(loop: Any, target: str) -> str:
+def _faults_on(loop: PublishedLoop, target: str) -> str:
     """The injected faults active on ``target`` (a port's name or "loop"), for the view to show."""
     faults = getattr(loop, "faults", None)
     return "; ".join(faults.active_on(target)) if faults is not None else ""
@@ -276,7 +312,7 @@ class ViewLink:
         except subprocess.TimeoutExpired:
             log.warning("the view (pid %d) was killed but is still dying", self.process.pid)
 
-    def on_tick(self, loop: Any, lateness_s: float, period_s: float | None, skipped: int) -> list[str]:
+    def on_tick(self, loop: PublishedLoop, lateness_s: float, period_s: float | None, skipped: int) -> list[str]:
         """Publish the tick; return the commands the view sent since the last one."""
         self.publisher.on_tick(loop, lateness_s, period_s, skipped)
         self._read_pipe()
@@ -289,7 +325,7 @@ class ViewLink:
         commands, self._queue = self._queue, []
         return commands
 
-    def wait_shown(self, loop: Any, timeout_s: float = FIRST_FRAME_WAIT_S) -> bool:
+    def wait_shown(self, loop: PublishedLoop, timeout_s: float = FIRST_FRAME_WAIT_S) -> bool:
         """Publish the flight as it stands and wait until the view shows its first frame.
 
         The flight starts after that: the view's start-up (an interpreter, pygame, fonts: half a

@@ -307,11 +307,11 @@ def _strip_chart(surface: pygame.Surface, rect: pygame.Rect, snapshot: Snapshot,
     # legend and scale under the plot
     ly = plot.bottom + 1
     x = rect.left
-    for label, shade in (("period", 0.0), ("lateness", 0.45)):
+    for legend, shade in (("period", 0.0), ("lateness", 0.45)):
         for mode in ("threaded", "blocking"):
             pygame.draw.line(surface, _mix(MODE_LINE_COLOURS[mode], PLOT_BG, shade), (x, ly + 7), (x + 8, ly + 7), 2)
             x += 10
-        r = text.draw(surface, label, (x + 2, ly), "small", DIM)
+        r = text.draw(surface, legend, (x + 2, ly), "small", DIM)
         x = r.right + 10
     for note in ("ms, log scale, worst per pixel", "ms, log scale"):
         if text.width(note, "small") < plot.right - x:
@@ -459,7 +459,7 @@ def draw_ports(surface: pygame.Surface, rect: pygame.Rect, ports: list[PortView]
     inner = rect.inflate(-2 * pad, -pad)
     row_h = text.height("mono") + 1
     lefts = []
-    x = inner.left
+    x: float = inner.left
     for _, share, _ in PORT_COLUMNS:
         lefts.append(x)
         x += share * inner.width

@@ -222,9 +222,10 @@ class Renderer:
         self._scene = Scene()
         self._size: tuple[int, int] = (0, 0)
         self._scale = 1.0
-        self._text: Text | None = None
+        self._text: Text  # set by _resize, with the fonts for the window's size
         self._help: pygame.Surface | None = None
-        self._resize(tuple(size))
+        width, height = size
+        self._resize((width, height))
 
     def _resize(self, size: tuple[int, int]) -> None:
         self._size = size

@@ -11,6 +11,7 @@ to draw, on the view process's main thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,6 +102,10 @@ _PAD_H = np.array(  # (segment, end, NED) m
 # ------------------------------------------------------------------------------------- draw lists
 
 
+_Points = Sequence[Sequence[float]]  # screen points, (x, y) each
+_Shape = tuple[str, _Points, tuple[int, ...], int]  # a translucent shape: (kind, screen points, rgba, width)
+
+
 @dataclass
 class _Item:
     """One thing to paint: drawn back to front by depth (distance along the line of sight)."""
@@ -108,12 +113,12 @@ class _Item:
     depth: float
     kind: str  # "poly", "line", "alpha" (translucent shapes on one temporary surface)
     colour: tuple[int, ...]
-    points: list = None  # screen polygon, or a line's two end points
+    points: _Points = ()  # screen polygon, or a line's two end points
     width: int = 1
-    extra: list = None  # for "alpha": a list of (kind, points, rgba, width)
+    extra: Sequence[_Shape] = ()  # for "alpha": the shapes
 
 
-def _blit_translucent(surface: pygame.Surface, clip: pygame.Rect, shapes: list) -> None:
+def _blit_translucent(surface: pygame.Surface, clip: pygame.Rect, shapes: Sequence[_Shape]) -> None:
     """Draw translucent shapes, (kind, screen points, rgba, width) with kind "poly" (filled), "rim" (outline)
     or "line": drawn on a small temporary surface, blended in one blit."""
     if not shapes:
@@ -408,11 +413,11 @@ class Scene:
                 items.append(_Item(depth, "line", line_colour, [pa, pb], width))
         tail = view.polygon(m.tail_disc)
         if tail is not None:
-            shapes = [("poly", tail, TAIL_DISC_RGBA if heli.spinning else (0, 0, 0, 0), 1)]
+            tail_shapes = [("poly", tail, TAIL_DISC_RGBA if heli.spinning else (0, 0, 0, 0), 1)]
             pa, pb, depth = view.segments([m.tail_disc[0]], [m.tail_disc[len(m.tail_disc) // 2]])[0]
             if depth > 0:
-                shapes.append(("line", [pa, pb], (*BLADE, 255), 1))
-            items.append(_Item(depth_of(m.tail_disc), "alpha", (0, 0, 0), extra=shapes))
+                tail_shapes.append(("line", [pa, pb], (*BLADE, 255), 1))
+            items.append(_Item(depth_of(m.tail_disc), "alpha", (0, 0, 0), extra=tail_shapes))
         items.sort(key=lambda item: -item.depth)
         # the main rotor: painted after the body when the camera sees the disc from above, before it otherwise
         shapes: list = []

@@ -185,7 +185,8 @@ def _stop_tracking(shm: shared_memory.SharedMemory) -> None:
     if shm.name in _CREATED_HERE:
         return
 
-    resource_tracker.unregister(shm._name, "shared_memory")
+    # the tracker knows the segment by its private name (with the leading slash), which typeshed does not declare
+    resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
 
 
 def decode(raw: np.ndarray) -> Snapshot:

@@ -136,13 +136,13 @@ class CrsfSender:
         if not latest:
             return ""
         parts = []
-        if (mode := latest.get(crsf.FlightMode)) is not None:
+        if isinstance(mode := latest.get(crsf.FlightMode), crsf.FlightMode):
             parts.append(mode.mode)
-        if (altitude := latest.get(crsf.BaroAltitude)) is not None:
+        if isinstance(altitude := latest.get(crsf.BaroAltitude), crsf.BaroAltitude):
             parts.append(f"alt {altitude.altitude_m:.1f} m")
-        if (vario := latest.get(crsf.Vario)) is not None:
+        if isinstance(vario := latest.get(crsf.Vario), crsf.Vario):
             parts.append(f"vario {vario.vertical_speed_m_s:+.1f} m/s")
-        if (battery := latest.get(crsf.Battery)) is not None:
+        if isinstance(battery := latest.get(crsf.Battery), crsf.Battery):
             parts.append(f"{battery.voltage_v:.1f} V")
         return f"radio telemetry: {' · '.join(parts)} ({self.telemetry_frames} frames)"
 
