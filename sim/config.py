@@ -883,6 +883,11 @@ class FlightConfig:
                         f"faults[{index}]: backpressure stops a virtual port's emulated device; "
                         f"{fault.target} is {spec.url} (use a virtual port, or unplug)"
                     )
+                if fault.kind == "backpressure" and spec.role == "rc-in" and self.flight.pilot == "keyboard":
+                    raise ConfigError(
+                        f"faults[{index}]: backpressure stops a virtual port's emulated device; {fault.target}'s far "
+                        "end is the view's keyboard (no device to stop): expected it on a port with an emulator"
+                    )
         if self.ports is None:
             return
         labels = [p.label for p in self.ports]

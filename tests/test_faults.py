@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import serial
 
+from heli.errors import ConfigError
 from sim.config import FaultSpec, FlightConfig, PortSpec, apply_overrides, load_flight
 from sim.errors import PortError
 from sim.faults import FaultInjector
@@ -411,3 +412,13 @@ def test_a_late_tick_closes_one_window_before_it_opens_the_next():
         injector.on_tick(t_s, record)
     assert recorded == [("fault_on", "10% of bytes lost (in)"), ("fault_off", "10% of bytes lost (in)"),
                         ("fault_on", "no RC frames arrive"), ("fault_off", "no RC frames arrive")]  # fmt: skip
+
+
+def test_backpressure_needs_a_device_to_stop(tmp_path):
+    """The keyboard's rc-in port ends in the view, not in an emulator: nothing to stop, said at once."""
+    flight = tmp_path / "flight.toml"
+    flight.write_text(
+        '[flight]\npilot = "keyboard"\n[[faults]]\nkind = "backpressure"\nport = "rc-in"\nstart_s = 1.0\n'
+    )
+    with pytest.raises(ConfigError, match="far end is the view's keyboard"):
+        load_flight(str(flight))
