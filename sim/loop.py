@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, Required, TypedDict
+from typing import TYPE_CHECKING, ClassVar, Protocol, Required, TypedDict
 
 import numpy as np
 
@@ -190,49 +190,81 @@ class FlightLoop:
         self._requested_mode = "threaded" if self._requested_mode == "asyncio" else "asyncio"
 
     def command(self, name: str) -> None:
-        """A user command (a key in the view): every one is recorded as an event."""
-        if name == "toggle_io":
-            self.toggle_io_mode()
-        elif name == "toggle_asyncio":
-            self.toggle_asyncio_mode()
-        elif name in ("cpu_thread", "cpu_process"):
-            # G: a helper thread on/off; P: move the work into a process (or stop the process)
-            want = "thread" if name == "cpu_thread" else "process"
-            try:
-                self.cpu_helper.set_mode("off" if self.cpu_helper.mode == want else want)
-            except (OSError, RuntimeError) as error:  # no process or thread to be had (EAGAIN, EMFILE)
-                self.record("cpu_helper", f"cannot start the CPU helper {want}: {error}")
-                return
-            self.record("cpu_helper", self.cpu_helper.mode)
-        elif name == "reset":
-            self.flight.reset()
-            self._reset_this_tick = True
-            self._origin = self.clock.now()
-            self._last_control_t = -self.period_s
-            self.record("reset", "vehicles back to their start")
-        elif name == "pause":
-            self.paused = not self.paused
-            if not self.paused:  # the world resumes from where it stopped, without catching up
-                self._origin = self.clock.now() - self.flight.sim_time_s
-            self.record("pause", "paused" if self.paused else "resumed")
-        elif name == "quit":
-            self.record("view_closed", "the view was closed")
-            self.request_stop("view closed")
-        elif name.startswith("fault "):  # a fault key in the view
-            if self.faults is not None:
-                outcome = self.faults.toggle(name.removeprefix("fault "), self.flight_time_s, self.record)
-                if outcome.startswith("no ") or "cannot" in outcome:
-                    self.record("view", outcome)
-        elif name.startswith("note "):  # the view changed only its picture (camera, focus, help)
-            self.record("view", name.removeprefix("note "))
-        elif name.startswith("joystick"):  # the view's joystick came or went: "joystick_lost DETAIL"
-            kind, _, detail = name.partition(" ")
-            self.record(kind, detail)
-        elif name == "view_lost":
-            self.record("view_lost", "the view process ended; flying on without it")
-            view, self.view = self.view, None
-            if view is not None:  # (the view said so: it was open)
-                view.close(finished=False)
+        """A user command (a key in the view, a line it passes on: ``WORD`` or ``WORD DETAIL``): each
+        is recorded as an event; one not in ``_COMMANDS`` is ignored (a newer view's)."""
+        word, _, detail = name.partition(" ")
+        handler = self._COMMANDS.get(word)
+        if handler is not None:
+            handler(self, word, detail)
+
+    # --- the commands, one method each (the table, _COMMANDS, below them)
+
+    def _toggle_io_command(self, word: str, detail: str) -> None:
+        self.toggle_io_mode()
+
+    def _toggle_asyncio_command(self, word: str, detail: str) -> None:
+        self.toggle_asyncio_mode()
+
+    def _cpu_helper_command(self, word: str, detail: str) -> None:
+        # G: a helper thread on/off; P: move the work into a process (or stop the process)
+        want = "thread" if word == "cpu_thread" else "process"
+        try:
+            self.cpu_helper.set_mode("off" if self.cpu_helper.mode == want else want)
+        except (OSError, RuntimeError) as error:  # no process or thread to be had (EAGAIN, EMFILE)
+            self.record("cpu_helper", f"cannot start the CPU helper {want}: {error}")
+            return
+        self.record("cpu_helper", self.cpu_helper.mode)
+
+    def _reset_command(self, word: str, detail: str) -> None:
+        self.flight.reset()
+        self._reset_this_tick = True
+        self._origin = self.clock.now()
+        self._last_control_t = -self.period_s
+        self.record("reset", "vehicles back to their start")
+
+    def _pause_command(self, word: str, detail: str) -> None:
+        self.paused = not self.paused
+        if not self.paused:  # the world resumes from where it stopped, without catching up
+            self._origin = self.clock.now() - self.flight.sim_time_s
+        self.record("pause", "paused" if self.paused else "resumed")
+
+    def _quit_command(self, word: str, detail: str) -> None:
+        self.record("view_closed", "the view was closed")
+        self.request_stop("view closed")
+
+    def _fault_command(self, word: str, detail: str) -> None:  # a fault key in the view: "fault KIND"
+        if self.faults is not None:
+            outcome = self.faults.toggle(detail, self.flight_time_s, self.record)
+            if outcome.startswith("no ") or "cannot" in outcome:
+                self.record("view", outcome)
+
+    def _note_command(self, word: str, detail: str) -> None:  # the view changed only its picture
+        self.record("view", detail)
+
+    def _joystick_command(self, word: str, detail: str) -> None:  # the view's joystick came or went
+        self.record(word, detail)
+
+    def _view_lost_command(self, word: str, detail: str) -> None:
+        self.record("view_lost", "the view process ended; flying on without it")
+        view, self.view = self.view, None
+        if view is not None:  # (the view said so: it was open)
+            view.close(finished=False)
+
+    _COMMANDS: ClassVar[dict[str, Callable[[FlightLoop, str, str], None]]] = {
+        "toggle_io": _toggle_io_command,
+        "toggle_asyncio": _toggle_asyncio_command,
+        "cpu_thread": _cpu_helper_command,
+        "cpu_process": _cpu_helper_command,
+        "reset": _reset_command,
+        "pause": _pause_command,
+        "quit": _quit_command,
+        "fault": _fault_command,
+        "note": _note_command,
+        "joystick": _joystick_command,
+        "joystick_lost": _joystick_command,
+        "joystick_back": _joystick_command,
+        "view_lost": _view_lost_command,
+    }
 
     def record(self, kind: str, detail: str, t_s: float | None = None) -> None:
         """An event of the flight at ``t_s`` s of flight (now, if None)."""

@@ -114,3 +114,12 @@ def test_bad_io_mode_is_refused():
     loop, _clock = make_loop(0.01)
     with pytest.raises(ValueError, match="io_mode"):
         loop.request_io_mode("carrier pigeon")
+
+
+def test_every_line_the_view_passes_on_is_a_command_of_the_loop():
+    """The view's keys and the lines it passes on (sim.view.link) each have their method in the table."""
+    from sim.loop import FlightLoop
+    from sim.view.link import _PASSED_ON, COMMANDS
+
+    words = {prefix.strip() for prefix in _PASSED_ON} | set(COMMANDS) | {"view_lost"}
+    assert words <= set(FlightLoop._COMMANDS)
