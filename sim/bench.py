@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import platform
 import statistics
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,63 +19,18 @@ from heli.dynamics import FlightModel, step
 from heli.initial import hover_state
 from heli.state import ActuatorCommand, VehicleState
 from heli.trim import solve_hover_trim
+from sim.bench_common import Result, bare_loop_lateness, machine_info, median_time
 from sim.bench_limits import count_kernel_calls, elementwise_ns_per_element, jsbsim_run_us
 from sim.compiled import available as compiled_available
 from sim.compiled import compiled_kernels
 from sim.config import IO_MODES, FlightConfig, PortSpec, apply_overrides, load_heli
-from sim.loop import FlightLoop, MonotonicClock
+from sim.loop import FlightLoop
 from sim.ports.codecs import protocols_for
-from sim.runtime import gil_enabled
 from sim.session import ViewOptions, flight_session
-from sim.stats import LogHistogram
 
 __all__ = ["BENCHMARKS", "IO_FULL", "IO_QUICK", "ON_REQUEST", "IoSizes", "Result", "machine_info"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Result:
-    """One measured figure (a row of ``bench --json``)."""
-
-    bench: str
-    metric: str
-    value: float
-    unit: str
-    protocol: str | None = None  # for the per-protocol figures of ``bench protocols``
-
-    def to_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value is not None}
-
-
-def machine_info() -> dict:
-    """CPU, core count, Python and numpy versions of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "gil": gil_enabled(),
-        "platform": platform.platform(),
-    }
-
-
-def _median_time(run: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None = None) -> list[Result]:
@@ -103,7 +55,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         for _ in range(steps):
             s = step(model, s, single_cmd, 0.001)
 
-    step_us = _median_time(run_single, repeats) / steps * 1e6
+    step_us = median_time(run_single, repeats) / steps * 1e6
 
     def controller_state(count: int) -> ControllerState:
         return ControllerState.in_hover(
@@ -119,7 +71,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         for _ in range(steps):
             cs, _cmd = control(constants, cs, pilot1, single, 0.002)
 
-    control_us = _median_time(run_controller, repeats) / steps * 1e6
+    control_us = median_time(run_controller, repeats) / steps * 1e6
 
     batch_n = 10_000
     batch_steps = 5 if quick else 20
@@ -132,7 +84,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         for _ in range(batch_steps):
             s = step(model, s, batch_cmd, 0.001)
 
-    batch_rate = batch_n * batch_steps / _median_time(run_batch, repeats)
+    batch_rate = batch_n * batch_steps / median_time(run_batch, repeats)
     pilot_n = PilotInput.centred(
         batch_n, arm=1.0, collective=trim.collective_deg / config.controller.collective_max_deg
     )
@@ -143,7 +95,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         for _ in range(batch_steps):
             cs, _cmd = control(constants, cs, pilot_n, batch, 0.002)
 
-    batch_control_rate = batch_n * batch_steps / _median_time(run_batch_controller, repeats)
+    batch_control_rate = batch_n * batch_steps / median_time(run_batch_controller, repeats)
     fleet_rows = []
     for n in (1, 10, 100, 1000, 10_000):
         fleet = hover_state(model, trim, n, 50.0, spacing_m=10.0)
@@ -156,7 +108,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
             for _ in range(fleet_steps):
                 s = step(model, s, fleet_cmd, 0.001)
 
-        per_vehicle_us = _median_time(run_fleet, repeats) / (fleet_steps * n) * 1e6
+        per_vehicle_us = median_time(run_fleet, repeats) / (fleet_steps * n) * 1e6
         fleet_rows.append(Result("step", f"fleet_step_us_per_vehicle_n{n}", round(per_vehicle_us, 3), "us"))
     # default rates: controller at 500 Hz, physics at 1 kHz: half a controller cycle per step
     share_us = step_us + 0.5 * control_us
@@ -248,10 +200,10 @@ def _compiled_step(
         for _ in range(batch_steps):
             cs, _cmd = kernels.control(constants, cs, fleet_pilot, fleet, 0.002)
 
-    single_us = _median_time(run_single, repeats) / steps * 1e6
-    control_us = _median_time(run_controller, repeats) / steps * 1e6
-    rate = fleet.count * batch_steps / _median_time(run_batch, repeats)
-    control_rate = fleet.count * batch_steps / _median_time(run_batch_controller, repeats)
+    single_us = median_time(run_single, repeats) / steps * 1e6
+    control_us = median_time(run_controller, repeats) / steps * 1e6
+    rate = fleet.count * batch_steps / median_time(run_batch, repeats)
+    control_rate = fleet.count * batch_steps / median_time(run_batch_controller, repeats)
     both = 1.0 / (1.0 / rate + 0.5 / control_rate)
     rows = [
         Result("step", "compiled_build_s", round(build_s, 2), "s"),
@@ -270,18 +222,6 @@ def _compiled_step(
 
 
 BENCHMARKS: dict[str, Callable[..., list[Result]]] = {"step": bench_step}
-
-
-def _bare_loop_lateness(duration_s: float, loop_hz: float = 500.0) -> LogHistogram:
-    """Lateness of a loop that does nothing but sleep to absolute deadlines (the baseline)."""
-    clock = MonotonicClock()
-    lateness = LogHistogram()
-    start = clock.now()
-    for k in range(round(duration_s * loop_hz)):
-        deadline = start + k / loop_hz
-        clock.sleep_until(deadline)
-        lateness.add(max(0.0, clock.now() - deadline))
-    return lateness
 
 
 def fly_with_ports(
@@ -360,7 +300,7 @@ def bench_io(
     for ports, prefix in ((default, "loop"), (busy, "busy_loop")):
         rounds: dict[str, list[float]] = {}
         for _ in range(sizes.rounds):
-            bare = _bare_loop_lateness(seconds)
+            bare = bare_loop_lateness(seconds)
             if prefix == "loop":
                 histograms["bare sleep-to-deadline loop"] = bare
             rounds.setdefault("bare50", []).append(bare.sampled_quantile(0.5))
@@ -449,7 +389,7 @@ def bench_protocols(quick: bool = False) -> list[Result]:
                 decoder = new_decoder()
                 decoded[0] = sum(len(decoder.feed(chunk)) for chunk in chunks)
 
-            seconds = _median_time(decode, repeats)
+            seconds = median_time(decode, repeats)
             metric = f"decode_frames_per_s{label}"
             results.append(Result("protocols", metric, round(decoded[0] / seconds), "1/s", protocol))
             if label == "_with_garbage":

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
-from sim.bench import Result, _median_time
+from sim.bench_common import Result, median_time
 from sim.config import FlightConfig, apply_overrides, load_heli
 from sim.cpu_helper import factorize
 from sim.runtime import gil_enabled
@@ -69,9 +69,9 @@ def bench_gil(quick: bool = False, flight_s: float | None = None) -> list[Result
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(factorize, [15, 21] * workers))  # the workers are started before the clock runs
         for _ in range(1 if quick else 5):  # alternating: a noisy machine's slow spell hits all alike
-            times["serial"].append(_median_time(lambda: [factorize(n) for n in numbers], 1))
-            times["threads"].append(_median_time(lambda: in_threads(factorize, numbers), 1))
-            times["processes"].append(_median_time(lambda: list(pool.map(factorize, numbers)), 1))
+            times["serial"].append(median_time(lambda: [factorize(n) for n in numbers], 1))
+            times["threads"].append(median_time(lambda: in_threads(factorize, numbers), 1))
+            times["processes"].append(median_time(lambda: list(pool.map(factorize, numbers)), 1))
     serial, threaded = statistics.median(times["serial"]), statistics.median(times["threads"])
     in_processes = statistics.median(times["processes"])
     results.append(Result("gil", f"factorize_{len(numbers)}_serial_s", round(serial, 3), "s"))
@@ -81,8 +81,8 @@ def bench_gil(quick: bool = False, flight_s: float | None = None) -> list[Result
     results.append(Result("gil", "factorize_processes_vs_serial", round(in_processes / serial, 2), "ratio"))
     results.append(Result("gil", "processes_used", workers, "-"))
     results.append(Result("gil", "gil_enabled", int(gil_enabled()), "bool"))  # 0 on free-threaded Python
-    serial = _median_time(_wait_in_series, repeats)
-    threaded = _median_time(lambda: in_threads(_wait, list(range(5))), repeats)
+    serial = median_time(_wait_in_series, repeats)
+    threaded = median_time(lambda: in_threads(_wait, list(range(5))), repeats)
     results.append(Result("gil", "wait_5x100ms_serial_s", round(serial, 3), "s"))
     results.append(Result("gil", "wait_5x100ms_threads_s", round(threaded, 3), "s"))
 

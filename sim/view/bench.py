@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from sim.bench import Result, _bare_loop_lateness
+from sim.bench_common import Result, bare_loop_lateness
 from sim.config import FlightConfig, apply_overrides, load_heli
 from sim.loop import FlightLoop, ManualClock
 from sim.session import ViewOptions, flight_session
@@ -104,7 +104,7 @@ def bench_view(quick: bool = False, flight_s: float | None = None, frames: int |
     for _ in range(1 if quick else 3):
         for name in ("bare", "view_off", "view_on"):
             if name == "bare":
-                lateness = _bare_loop_lateness(seconds)
+                lateness = bare_loop_lateness(seconds)
             else:
                 loop = _fly(seconds, view=name == "view_on")
                 (segment,) = loop.segments

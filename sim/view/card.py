@@ -38,7 +38,8 @@ def draw(surface, card: dict) -> None:
     """The card on ``surface``: step and title, caption, the table of figures, verdict, keys."""
     import pygame
 
-    from sim.view.render import CAPTION_EDGE, CAPTION_TITLE, HELP_KEY, HELP_TEXT, Text, ui_scale
+    from sim.view.render import CAPTION_EDGE, CAPTION_TITLE, HELP_KEY, HELP_TEXT, ui_scale
+    from sim.view.text import Text
 
     width, height = surface.get_size()
     scale = ui_scale((width, height)) * 1.4  # a card is read from a distance: larger than the panels

@@ -17,8 +17,8 @@ from sim.protocols.rc import CENTRE_US, HALF_RANGE_US
 from sim.view.camera import euler_from_matrix, quat_to_matrix
 
 if TYPE_CHECKING:
-    from sim.view.render import Text
     from sim.view.snapshot import Snapshot, VehicleView
+    from sim.view.text import Text
 
 __all__ = ["darken", "draw_hud", "stick_position"]
 

@@ -18,8 +18,8 @@ import pygame
 from sim.view.snapshot import IO_MODES, LATENESS_BINS_MS
 
 if TYPE_CHECKING:
-    from sim.view.render import Text
     from sim.view.snapshot import PortView, Snapshot
+    from sim.view.text import Text
 
 __all__ = [
     "BANNER_COLORS",

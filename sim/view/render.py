@@ -12,10 +12,7 @@ The caller initialises ``pygame.font`` (``pygame.font.init()``) before building 
 
 from __future__ import annotations
 
-import functools
-import io
 import math
-import os
 from dataclasses import dataclass
 
 import pygame
@@ -27,6 +24,7 @@ from sim.view.model import DEFAULT_ROTOR_RADIUS_M
 from sim.view.panels import BANNER_COLORS, draw_ports, draw_timing
 from sim.view.scene import Scene
 from sim.view.snapshot import Snapshot
+from sim.view.text import Text
 
 __all__ = [
     "BANNER_COLORS",
@@ -72,19 +70,6 @@ MIN_SCALE, MAX_SCALE = 0.7, 2.0  # below 0.7 text would be unreadable: small win
 PANEL_SHARE = 0.28  # of the window's width, for the timing panel on the right
 PORTS_MAX_SHARE = 0.32  # of the window's height, at most, for the ports panel at the bottom
 BANNER_HEIGHT_PX = 58  # at the reference size
-TEXT_CACHE_MAX = 2048  # rendered strings kept; the cache is emptied when it grows past this
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF")
-FONT_FILES = {"regular": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf", "mono": "DejaVuSansMono.ttf"}
-# style -> (face, size in px at the reference size)
-FONT_STYLES = {
-    "small": ("regular", 11),
-    "body": ("regular", 13),
-    "mono": ("mono", 12),
-    "bold": ("bold", 13),
-    "title": ("bold", 14),
-    "big": ("bold", 30),
-    "huge": ("bold", 30),
-}
 STALL_FRAME = (255, 64, 48)
 SCENE_STALL_MS = 50.0  # the scene is framed in red for stalls this long (the timing panel shows every stall)
 HELP_BG = (16, 18, 24, 228)
@@ -134,85 +119,6 @@ class Layout:
     panel: pygame.Rect
     banner: pygame.Rect
     scale: float
-
-
-class Text:
-    """Fonts at one scale, and a cache of rendered strings: rendering text is the costly part of a frame."""
-
-    def __init__(self, scale: float) -> None:
-        self._fonts: dict[str, pygame.font.Font] = {}
-        for style, (face, px) in FONT_STYLES.items():
-            data = _font_bytes(FONT_FILES[face])
-            size = max(8, round(px * scale))
-            if data is None:  # pygame's built-in font (freesansbold) draws smaller than DejaVu at the same size
-                self._fonts[style] = pygame.font.Font(None, round(size * 1.25))
-            else:  # from memory: no font file stays open
-                self._fonts[style] = pygame.font.Font(io.BytesIO(data), size)
-        self._heights = {style: font.get_linesize() for style, font in self._fonts.items()}
-        self._cache: dict[tuple[str, str, tuple[int, ...]], pygame.Surface] = {}
-
-    def height(self, style: str) -> int:
-        return self._heights[style]
-
-    def width(self, s: str, style: str) -> int:
-        return self._fonts[style].size(s)[0]
-
-    def render(self, s: str, style: str, colour: tuple[int, ...]) -> pygame.Surface:
-        key = (s, style, tuple(colour))
-        surf = self._cache.get(key)
-        if surf is None:
-            if len(self._cache) >= TEXT_CACHE_MAX:
-                self._cache.clear()
-            surf = self._fonts[style].render(s, True, colour)
-            self._cache[key] = surf
-        return surf
-
-    def wrap(self, paragraph: str, style: str, max_width: float) -> list[str]:
-        """``paragraph`` cut into lines no wider than ``max_width`` px (at word boundaries)."""
-        lines, line = [], ""
-        for word in paragraph.split():
-            trial = f"{line} {word}".strip()
-            if line and self.width(trial, style) > max_width:
-                lines.append(line)
-                line = word
-            else:
-                line = trial
-        return [*lines, line] if line else lines
-
-    def draw(
-        self,
-        target: pygame.Surface,
-        s: str,
-        pos: tuple[float, float],
-        style: str = "body",
-        colour: tuple[int, ...] = (232, 236, 242),
-        anchor: str = "topleft",
-        shadow: bool = False,
-        max_width: float | None = None,
-    ) -> pygame.Rect:
-        """Blit ``s`` with its ``anchor`` point (a pygame.Rect attribute) at ``pos``; cut at ``max_width`` px."""
-        surf = self.render(s, style, colour)
-        width = surf.get_width()
-        if max_width is not None and width > max_width:
-            width = max(0, int(max_width))
-        rect = pygame.Rect(0, 0, width, surf.get_height())
-        setattr(rect, anchor, (int(pos[0]), int(pos[1])))
-        area = pygame.Rect(0, 0, width, surf.get_height())
-        if shadow:
-            target.blit(self.render(s, style, (0, 0, 0)), (rect.x + 1, rect.y + 1), area)
-        target.blit(surf, rect.topleft, area)
-        return rect
-
-
-@functools.cache
-def _font_bytes(name: str) -> bytes | None:
-    """A DejaVu font file's contents when the system has one, else None: pygame's built-in font."""
-    for folder in FONT_DIRS:
-        path = os.path.join(folder, name)
-        if os.path.isfile(path):
-            with open(path, "rb") as handle:
-                return handle.read()
-    return None
 
 
 class Renderer:

@@ -33,8 +33,8 @@ from sim.view.labels import LabelRequest
 from sim.view.model import DISC_UNIT, HeliModel, heli_model
 
 if TYPE_CHECKING:
-    from sim.view.render import Text
     from sim.view.snapshot import Snapshot, VehicleView
+    from sim.view.text import Text
 
 __all__ = ["Scene"]
 
