@@ -464,3 +464,20 @@ def test_the_status_lines_rc_rate_is_the_last_seconds_not_the_flights():
         rc_port.stick_frames += 10 if tenth < 30 else 0
         rates.append(fly_cli._recent_rc_rate_hz(loop, rc_port, now=1000.0 + 0.1 * (tenth + 1)))
     assert rates[25] == pytest.approx(100.0) and rates[-1] == 0.0
+
+
+def test_a_ports_state_changes_in_one_place_that_also_tells_the_flight():
+    """Every assignment of a port's state is ``Port._enter``'s (which pushes the event that says so)."""
+    import ast
+    import inspect
+
+    from sim.ports import port as port_module
+
+    assignments = [
+        node
+        for node in ast.walk(ast.parse(inspect.getsource(port_module)))
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Attribute) and t.attr == "state" for t in node.targets)
+    ]
+    where = {ast.unparse(node) for node in assignments}
+    assert where == {"self.state = PortState.CLOSED", "self.state = state"}  # __init__'s, and _enter's

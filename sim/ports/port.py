@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import serial
@@ -59,6 +60,7 @@ __all__ = [
     "RECONNECT_INTERVAL_S",
     "AsyncBackend",
     "Port",
+    "PortState",
     "PortStats",
     "SequenceCheck",
     "run_to_end",
@@ -152,6 +154,17 @@ class PortStats:
     rx_sequence: SequenceCheck = field(default_factory=SequenceCheck)
 
 
+class PortState(StrEnum):
+    """Where a port is (the summary's ``state``); ``Port._enter`` changes it and says so in an event."""
+
+    CLOSED = "closed"
+    OK = "ok"
+    BACKPRESSURED = "backpressured"  # the far end does not take what is written
+    TIMED_OUT = "timed out"  # a request went unanswered
+    DISCONNECTED = "disconnected"  # the device went away: reopened every RECONNECT_INTERVAL_S
+    FAILED = "failed"  # given up for the rest of the flight (``failure`` says why)
+
+
 class Port:
     """Base of the roles in ``sim.ports.roles``; subclasses implement ``_exchange``."""
 
@@ -192,8 +205,8 @@ class Port:
         self.decoder = self.codec.new_decoder()
         self._earlier_decode_errors = 0  # counted by the decoders of streams before a reconnect
         self.stats = PortStats()
-        self.state = "closed"
-        self.last_state = "closed"  # the state before the last close (what the summary reports)
+        self.state = PortState.CLOSED
+        self.last_state = PortState.CLOSED  # the state before the last close (what the summary reports)
         # the session is closing the far end itself (the view, the keyboard's transmitter, at the end of
         # the flight): its hang-up is the end, not a lost device
         self.far_end_leaving = False
@@ -219,11 +232,11 @@ class Port:
     def open(self) -> None:
         """Open the transport now; ``PortError`` if it cannot be (missing, busy, forbidden)."""
         self.transport = self._opener()
-        self.state = "ok"
+        self._enter(PortState.OK)
 
     def close(self, end_far_end: bool = True) -> None:
         """Close the transport and, with ``end_far_end``, what the opener started with it (an emulator)."""
-        if self.state != "closed":
+        if self.state != PortState.CLOSED:
             self.last_state = self.state
         self.detach_line()
         transport, self.transport = self.transport, None
@@ -233,7 +246,7 @@ class Port:
                 transport.close()
         if self._closer is not None and end_far_end:
             self._closer()
-        self.state = "closed"
+        self._enter(PortState.CLOSED)
 
     def cancel(self) -> None:
         """Make a blocking read in another thread return now (used to stop I/O threads).
@@ -252,7 +265,7 @@ class Port:
         """Lend the port to an event loop (asyncio mode; in the loop's thread).  A device found
         gone here is counted lost, and reopened by a later exchange."""
         self.backend = backend
-        if self.transport is not None and self.state != "failed":
+        if self.transport is not None and self.state != PortState.FAILED:
             try:
                 backend.attach(self)
             except TRANSPORT_ERRORS as error:
@@ -278,7 +291,7 @@ class Port:
         """``exchange`` as a coroutine: it suspends only where an event loop serves the port."""
         if letter is not None:
             self.letter_seen = max(self.letter_seen, letter.seq)
-        if self.state == "failed":
+        if self.state == PortState.FAILED:
             return None
         if not await self._take_lock():  # an I/O thread that would not stop still has it
             if not self._lock_stuck:
@@ -322,7 +335,7 @@ class Port:
         """After the I/O has stopped (``abort`` set): one last exchange of an input port, if bytes
         wait, so what its far end sent before the flight ended is counted, not left unread in
         the kernel's buffer as the port closes.  It reads what waits and returns (never waits)."""
-        if not self.is_input or self.transport is None or self.state == "failed":
+        if not self.is_input or self.transport is None or self.state == PortState.FAILED:
             return
         try:
             waiting = self._in_waiting()
@@ -360,12 +373,11 @@ class Port:
     def fail(self, reason: str) -> None:
         """Give the port up for the rest of the flight: state ``failed``, an ``io_error`` event with
         ``reason``; its exchanges return None at once from now on.  Any thread may call it."""
-        if self.state == "failed":
+        if self.state == PortState.FAILED:
             return
-        self.state = "failed"
         self.failure = reason
         log.error("port %s failed: %s", self.name, reason)
-        self._events.push("io_error", f"{self.name} failed: {reason}")
+        self._enter(PortState.FAILED, "io_error", f"{self.name} failed: {reason}")
 
     async def _exchange(self, letter: Letter | None) -> Any:
         raise NotImplementedError
@@ -407,7 +419,7 @@ class Port:
     async def flush_tail(self) -> None:
         """Send on what waits for the far end to take it (nothing if nothing waits)."""
         fd = self._fd_for_writes() if self._tx.waiting else None
-        if fd is not None and self._tx.flush(fd) and self.state == "backpressured":
+        if fd is not None and self._tx.flush(fd) and self.state == PortState.BACKPRESSURED:
             self._back_from_backpressure()
 
     async def _read(self, size: int, deadline: float) -> bytes:
@@ -444,9 +456,8 @@ class Port:
         else:
             self.stats.frames_dropped += not sent
         if not sent:
-            if self.state != "backpressured":
-                self.state = "backpressured"
-                self._events.push("port_backpressure", f"{self.name}: far end is not reading")
+            if self.state != PortState.BACKPRESSURED:
+                self._enter(PortState.BACKPRESSURED, "port_backpressure", f"{self.name}: far end is not reading")
             return False
         self.stats.frames_out += 1
         self.stats.bytes_out += len(data)
@@ -454,13 +465,18 @@ class Port:
             self.recorder.record_frame(
                 self.name, 1, message, (self._tx_seq - 1) % _SEQ_MODULO, len(data), self._clock()
             )
-        if self.state == "backpressured":
+        if self.state == PortState.BACKPRESSURED:
             self._back_from_backpressure()
         return True
 
     def _back_from_backpressure(self) -> None:
-        self.state = "ok"
-        self._events.push("port_ok", f"{self.name}: the far end reads again")
+        self._enter(PortState.OK, "port_ok", f"{self.name}: the far end reads again")
+
+    def _enter(self, state: PortState, event: str | None = None, detail: str = "") -> None:
+        """The one place a port's state changes; ``event`` (with ``detail``), the event that says so."""
+        self.state = state
+        if event is not None:
+            self._events.push(event, detail)
 
     async def send_all(self, messages: Iterable[Any]) -> bool:
         """``send`` each message in turn; stop at the first the far end does not take (False), and
@@ -555,15 +571,14 @@ class Port:
         for _seq, reply, t in await self.receive(sent_at + self.reply_timeout_s, lambda _s, m: is_reply(m, seq)):
             if is_reply(reply, seq):
                 self.stats.round_trip.add(t - sent_at)
-                if self.state == "timed out":
-                    self.state = "ok"
-                    self._events.push("port_ok", f"{self.name}: answering again")
+                if self.state == PortState.TIMED_OUT:
+                    self._enter(PortState.OK, "port_ok", f"{self.name}: answering again")
                 return reply
         if not self.abort.is_set():  # a wait cut short by a stopping flight is no device timeout
             self.stats.timeouts += 1
-            if self.state != "timed out":
-                self.state = "timed out"
-                self._events.push("port_timeout", f"{self.name}: no reply in {self.reply_timeout_s * 1e3:g} ms")
+            if self.state != PortState.TIMED_OUT:
+                timeout_ms = self.reply_timeout_s * 1e3
+                self._enter(PortState.TIMED_OUT, "port_timeout", f"{self.name}: no reply in {timeout_ms:g} ms")
         return None
 
     @property
@@ -575,16 +590,15 @@ class Port:
     def _lost(self, error: BaseException) -> None:
         # an event loop must not wait for an emulator to end: the next open (in the background) or
         # the final close ends it, and it sees the hang-up and exits meanwhile
-        if self.state == "failed":  # given up already: its state says so to the end
+        if self.state == PortState.FAILED:  # given up already: its state says so to the end
             return
         if self.far_end_leaving:
             self.close(end_far_end=False)
             return
         self.close(end_far_end=self.backend is None)
-        self.state = "disconnected"
         self.stats.disconnects += 1
         self._next_reconnect_t = self._clock() + RECONNECT_INTERVAL_S
-        self._events.push("port_lost", f"{self.name} ({self.url}): {error}")
+        self._enter(PortState.DISCONNECTED, "port_lost", f"{self.name} ({self.url}): {error}")
 
     async def _reconnect(self, now: float) -> bool:
         if now < self._next_reconnect_t:
@@ -606,8 +620,7 @@ class Port:
         self._tx.forget()  # nor half of one to it
         self.stats.rx_sequence.restart()
         self.stats.reconnects += 1
-        self.state = "ok"
-        self._events.push("port_back", f"{self.name} ({self.url})")
+        self._enter(PortState.OK, "port_back", f"{self.name} ({self.url})")
         return True
 
     def summary(self) -> dict:
@@ -634,5 +647,5 @@ class Port:
             "round_trip_ms": s.round_trip.summary(1e3, 3),
             "rx_sequence_gaps": s.rx_sequence.gaps,
             "rx_sequence_repeats": s.rx_sequence.repeats,
-            "state": self.state if self.state != "closed" else self.last_state,
+            "state": str(self.state if self.state != PortState.CLOSED else self.last_state),
         }
