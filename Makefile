@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: fly test lint bench docs clean
+.PHONY: fly test lint coverage bench docs clean
 
 $(STAMP): pyproject.toml
 	@echo "heli-sim: setting up: a virtual environment in $(VENV), then heli-sim and its packages (a minute or two, once)"
@@ -26,6 +26,13 @@ fly: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m tests.suite
 
+# the suite under coverage, every process it starts measured (tests/suite.py, [tool.coverage] in pyproject.toml)
+coverage: $(STAMP)
+	$(BIN)/coverage erase
+	-$(BIN)/coverage run -m tests.suite $(ARGS)
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report --sort=cover | tail -n 40
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,4 +46,4 @@ docs: $(STAMP)
 	$(BIN)/python -m sim.reference docs/config.md
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
