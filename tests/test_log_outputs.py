@@ -176,3 +176,13 @@ def test_write_output_leaves_no_half_file(tmp_path):
     with pytest.raises(OutputError, match=f"--json {fifo}: cannot write it: "):  # nobody reads it: no wait
         write_output(str(fifo), "{}", "--json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+def test_a_flight_that_cannot_open_its_ports_leaves_no_log_behind(tmp_path):
+    """The log is opened before the ports; a port that cannot be opened ends the start, and the log of
+    a flight that never flew is discarded (no empty log folder to trip over)."""
+    log = tmp_path / "flight-log"
+    result = run("fly", "--headless", "--duration", "1", "--rc", str(tmp_path / "no-such-radio"), "--log", str(log))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "no such port" in result.stderr
+    assert not log.exists()
