@@ -370,25 +370,12 @@ def run(args: argparse.Namespace) -> int:
     config, pilot_named = _effective_config(args)
     heli = load_heli(config.flight.heli)
     if args.print_config:
-        # the flight part loads back with --config; the helicopter's values follow as comments
-        helicopter = tomli_w.dumps(heli_table(heli))
-        print(config.to_toml())
-        print(f"# helicopter {heli.params.name!r} as loaded from {heli.source}:")
-        print("\n".join(f"# {line}".rstrip() for line in helicopter.splitlines()))
+        _print_config(config, heli)
         return EXIT_OK
     check_output_path(args.stats_json, "--stats-json")
     check_output_path(args.screenshot, "--screenshot")
     check_output_path(args.log, "--log", new_directory=True)
-
-    show_view = not args.headless and (has_display() or args.screenshot is not None)
-    if args.headless and args.screenshot:
-        raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
-    view = ViewOptions(screenshot=args.screenshot) if show_view else None
-    if show_view and has_display() and not pilot_named:
-        # one rule: in a window on a desktop the person at the keyboard flies (make fly), unless the
-        # command line or the flight file names a pilot
-        config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
-
+    config, view = _with_view(args, config, pilot_named)
     flying: list[FlightLoop] = []
 
     def on_stop(signum: int) -> None:  # from the signal handler (sim.stopping): sets values only
@@ -414,6 +401,50 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
+def _print_config(config: FlightConfig, heli: HeliConfig) -> None:
+    """The flight part (it loads back with --config), then the helicopter's values as comments."""
+    helicopter = tomli_w.dumps(heli_table(heli))
+    print(config.to_toml())
+    print(f"# helicopter {heli.params.name!r} as loaded from {heli.source}:")
+    print("\n".join(f"# {line}".rstrip() for line in helicopter.splitlines()))
+
+
+def _with_view(
+    args: argparse.Namespace, config: FlightConfig, pilot_named: bool
+) -> tuple[FlightConfig, ViewOptions | None]:
+    """Whether the view opens (a display, or --screenshot), and the default pilot's one rule: in a window
+    on a desktop the person at the keyboard flies (make fly), unless the command line or the flight file
+    names a pilot."""
+    show_view = not args.headless and (has_display() or args.screenshot is not None)
+    if args.headless and args.screenshot:
+        raise ConfigError("--screenshot needs the view: drop --headless (without a display it renders off screen)")
+    if show_view and has_display() and not pilot_named:
+        config = _with_port_options(apply_overrides(config, pilot="keyboard"), args)
+    return config, ViewOptions(screenshot=args.screenshot) if show_view else None
+
+
+def _announce(loop: FlightLoop, config: FlightConfig, heli: HeliConfig) -> None:
+    """The line that says what flies, how, and how to toggle its I/O (stderr)."""
+    until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
+    pace = f"{config.flight.loop_hz:g} Hz"
+    if config.fc.enabled:  # firmware in the loop: its frames set the pace
+        from sim.fc.loop import LockstepLoop  # (imported already by the session that made it)
+
+        if isinstance(loop, LockstepLoop):
+            pace = f"lock-step with {loop.firmware.title}, waiting for it on {loop.address}"
+    shards = loop.flight.shards
+    if shards is not None:  # where the fleet is stepped, when not here
+        pace += f", {len(shards.ranges)} worker process{'es' if len(shards.ranges) > 1 else ''}"
+    kernels = ", compiled kernels" if config.flight.kernel == "compiled" else ""
+    print(
+        f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {loop.rc_source}, "
+        f"{pace}{kernels}, I/O {config.flight.io}, {until} "
+        f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _fly(
     args: argparse.Namespace, config: FlightConfig, heli: HeliConfig, view: ViewOptions | None, flying: list[FlightLoop]
 ) -> int:
@@ -426,24 +457,7 @@ def _fly(
         flying.append(loop)  # first: a signal from now on stops the loop itself
         stopping.check()  # a signal came while the session was opening: the flight never started
         if not args.quiet:
-            until = f"for {config.flight.duration_s:g} s" if config.flight.duration_s else "until Ctrl-C"
-            pace = f"{config.flight.loop_hz:g} Hz"
-            if config.fc.enabled:  # firmware in the loop: its frames set the pace
-                from sim.fc.loop import LockstepLoop  # (imported already by the session that made it)
-
-                if isinstance(loop, LockstepLoop):
-                    pace = f"lock-step with {loop.firmware.title}, waiting for it on {loop.address}"
-            shards = loop.flight.shards
-            if shards is not None:  # where the fleet is stepped, when not here
-                pace += f", {len(shards.ranges)} worker process{'es' if len(shards.ranges) > 1 else ''}"
-            kernels = ", compiled kernels" if config.flight.kernel == "compiled" else ""
-            print(
-                f"heli-sim: flying {heli.params.name} x{config.flight.fleet}, pilot {loop.rc_source}, "
-                f"{pace}{kernels}, I/O {config.flight.io}, {until} "
-                f"(pid {os.getpid()}, SIGUSR1 toggles blocking I/O, SIGUSR2 asyncio)",
-                file=sys.stderr,
-                flush=True,
-            )
+            _announce(loop, config, heli)
         loop.run()
     if show_status:
         sys.stderr.write("\n")
