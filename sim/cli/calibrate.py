@@ -113,8 +113,15 @@ def run(args: argparse.Namespace) -> int:
     _only_table(args.output, "joystick" if args.joystick is not None else "rc")
     if args.joystick is not None:
         return _run_joystick(args)
+    calibrator = _watch_radio(args)
+    _write_rc_table(args, calibrator)
+    return 0
+
+
+def _watch_radio(args: argparse.Namespace) -> Calibrator:
+    """Read the radio on ``--rc`` (its emulator started on a virtual port) for ``--seconds``; what it saw.
+    ``ConfigError`` if no stick frame came."""
     channel_map = args.channel_map
-    reversed_sticks = args.reverse
     spec = PortSpec(role="rc-in", url=args.rc, protocol=args.rc_protocol or "")
     numbers = ",".join(str(number) for number in channel_map.numbers())
     if args.pilot.startswith("script:"):  # checked here, in one line, before its emulator starts
@@ -135,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
         port.close()
     if calibrator.frames == 0:
         raise ConfigError(f"{args.rc}: no stick frames arrived in {args.seconds:g} s (protocol {port.protocol})")
-    calibrated, notes = calibrator.result(reversed_sticks)
+    return calibrator
+
+
+def _write_rc_table(args: argparse.Namespace, calibrator: Calibrator) -> None:
+    """The measured ``[rc]`` table, checked to load back as a flight file's, to ``--output`` or stdout."""
+    calibrated, notes = calibrator.result(args.reverse)
     for note in notes:
         print(f"heli-sim calibrate: {note}", file=sys.stderr)
     # what is written must load back as a flight file's [rc] table: a radio sending pulses beyond the
@@ -147,7 +159,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"heli-sim calibrate: {calibrator.frames} frames; [rc] written to {args.output}", file=sys.stderr)
     else:
         print(text)
-    return 0
 
 
 def _watch(
