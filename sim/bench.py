@@ -271,6 +271,15 @@ def bench_io(
     """
     sizes = sizes or (IO_QUICK if quick else IO_FULL)
     histograms = {} if figures is None else figures.setdefault("lateness", {})
+    return [
+        *_io_slow_links(sizes, latency_ms, histograms),
+        *_io_lateness(sizes, latency_ms, histograms),
+        *_io_round_trips(sizes),
+    ]
+
+
+def _io_slow_links(sizes: IoSizes, latency_ms: float, histograms: dict) -> list[Result]:
+    """The seed: the loop's period with N slow links served inline, by threads, by one event loop."""
     results: list[Result] = []
     latency_s = latency_ms / 1e3
     counts = sizes.counts
@@ -293,7 +302,13 @@ def bench_io(
         theory_ms = n * latency_ms
         results.append(Result("io", f"theory_blocking_period_ms_n{n}", theory_ms, "ms"))
         results.append(Result("io", f"blocking_vs_theory_n{n}", round(periods["blocking"] / theory_ms, 3), "ratio"))
+    return results
 
+
+def _io_lateness(sizes: IoSizes, latency_ms: float, histograms: dict) -> list[Result]:
+    """The loop's lateness with the default ports, and with five slow links busy beside them, each
+    against a bare sleep-to-deadline loop: alternating rounds, medians."""
+    results: list[Result] = []
     seconds = sizes.lateness_s
     default = (PortSpec(role="rc-in"), PortSpec(role="servo"), PortSpec(role="telemetry"))
     busy = (*default, *(PortSpec(role="link", name=f"link{i}", latency_ms=latency_ms) for i in range(sizes.busy_links)))
@@ -323,7 +338,12 @@ def bench_io(
             for q in ("50", "99"):
                 ratio = med[f"{mode}{q}"] / max(med[f"bare{q}"], 1e-9)
                 results.append(Result("io", f"{metric_prefix}_lateness_p{q}_vs_bare", round(ratio, 2), "ratio"))
+    return results
 
+
+def _io_round_trips(sizes: IoSizes) -> list[Result]:
+    """Three links at several round-trip times, in each I/O mode, against the blocking theory."""
+    results: list[Result] = []
     links_n = 3
     for rtt_ms in sizes.round_trips_ms:
         links = tuple(PortSpec(role="link", name=f"link{i}", latency_ms=rtt_ms) for i in range(links_n))
