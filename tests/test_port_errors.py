@@ -481,3 +481,23 @@ def test_a_ports_state_changes_in_one_place_that_also_tells_the_flight():
     ]
     where = {ast.unparse(node) for node in assignments}
     assert where == {"self.state = PortState.CLOSED", "self.state = state"}  # __init__'s, and _enter's
+
+
+def test_a_port_that_cannot_open_closes_the_ones_opened_before_it(tmp_path):
+    """The port set opens its ports in turn; the first that fails is named, and the ones already open
+    are closed again (their transports and their emulators: the leak guard checks no fd or process is
+    left)."""
+    from sim.config import PortSpec
+    from sim.errors import PortError
+    from sim.ports.events import EventLog
+    from sim.ports.portset import PortSet
+    from sim.wiring import build_port
+
+    events = EventLog()
+    first, endpoint = build_port(PortSpec(role="servo", name="servo0"), events)  # virtual: an emulator behind it
+    second, _ = build_port(PortSpec(role="telemetry", url=str(tmp_path / "no-such-radio")), events)
+    portset = PortSet([first, second], events)
+    with pytest.raises(PortError, match="no-such-radio"):
+        portset.open()
+    assert first.transport is None and first.state == "closed"
+    assert endpoint is not None and endpoint.emulator is None  # stopped (and reaped: the leak guard)
