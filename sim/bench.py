@@ -11,6 +11,7 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -50,12 +51,7 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
     single = hover_state(model, trim, 1, 50.0)
     single_cmd = hold(single)
 
-    def run_single() -> None:
-        s = single
-        for _ in range(steps):
-            s = step(model, s, single_cmd, 0.001)
-
-    step_us = median_time(run_single, repeats) / steps * 1e6
+    step_us = _seconds_per_call(lambda s: step(model, s, single_cmd, 0.001), single, steps, repeats) * 1e6
 
     def controller_state(count: int) -> ControllerState:
         return ControllerState.in_hover(
@@ -66,12 +62,9 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
     pilot1 = PilotInput.centred(1, arm=1.0, collective=trim.collective_deg / config.controller.collective_max_deg)
     cstate1 = controller_state(1)
 
-    def run_controller() -> None:
-        cs = cstate1
-        for _ in range(steps):
-            cs, _cmd = control(constants, cs, pilot1, single, 0.002)
-
-    control_us = median_time(run_controller, repeats) / steps * 1e6
+    control_us = (
+        _seconds_per_call(lambda cs: control(constants, cs, pilot1, single, 0.002)[0], cstate1, steps, repeats) * 1e6
+    )
 
     batch_n = 10_000
     batch_steps = 5 if quick else 20
@@ -79,23 +72,15 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
     batch_cmd = hold(batch)
     batch = step(model, batch, batch_cmd, 0.001)  # steady state: stepped once, so kept column-major (no first copy)
 
-    def run_batch() -> None:
-        s = batch
-        for _ in range(batch_steps):
-            s = step(model, s, batch_cmd, 0.001)
-
-    batch_rate = batch_n * batch_steps / median_time(run_batch, repeats)
+    batch_rate = batch_n / _seconds_per_call(lambda s: step(model, s, batch_cmd, 0.001), batch, batch_steps, repeats)
     pilot_n = PilotInput.centred(
         batch_n, arm=1.0, collective=trim.collective_deg / config.controller.collective_max_deg
     )
     cstate_n = controller_state(batch_n)
 
-    def run_batch_controller() -> None:
-        cs = cstate_n
-        for _ in range(batch_steps):
-            cs, _cmd = control(constants, cs, pilot_n, batch, 0.002)
-
-    batch_control_rate = batch_n * batch_steps / median_time(run_batch_controller, repeats)
+    batch_control_rate = batch_n / _seconds_per_call(
+        lambda cs: control(constants, cs, pilot_n, batch, 0.002)[0], cstate_n, batch_steps, repeats
+    )
     fleet_rows = []
     for n in (1, 10, 100, 1000, 10_000):
         fleet = hover_state(model, trim, n, 50.0, spacing_m=10.0)
@@ -103,12 +88,10 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         fleet = step(model, fleet, fleet_cmd, 0.001)  # steady state, as above
         fleet_steps = max(5 if quick else 10, (300 if quick else 2000) // n)
 
-        def run_fleet(fleet=fleet, fleet_cmd=fleet_cmd, fleet_steps=fleet_steps) -> None:
-            s = fleet
-            for _ in range(fleet_steps):
-                s = step(model, s, fleet_cmd, 0.001)
+        def advance(s: VehicleState, fleet_cmd: ActuatorCommand = fleet_cmd) -> VehicleState:
+            return step(model, s, fleet_cmd, 0.001)
 
-        per_vehicle_us = median_time(run_fleet, repeats) / (fleet_steps * n) * 1e6
+        per_vehicle_us = _seconds_per_call(advance, fleet, fleet_steps, repeats) / n * 1e6
         fleet_rows.append(Result("step", f"fleet_step_us_per_vehicle_n{n}", round(per_vehicle_us, 3), "us"))
     # default rates: controller at 500 Hz, physics at 1 kHz: half a controller cycle per step
     share_us = step_us + 0.5 * control_us
@@ -132,6 +115,18 @@ def bench_step(quick: bool = False, heli: str = "xcell60", figures: dict | None 
         *limits,
         *compiled,
     ]
+
+
+def _seconds_per_call(advance: Callable[[Any], Any], start: Any, calls: int, repeats: int) -> float:
+    """Seconds per call of ``advance`` chained ``calls`` times from ``start`` (each call takes the last
+    one's result: a state stepped on), the median of ``repeats`` runs."""
+
+    def run() -> None:
+        value = start
+        for _ in range(calls):
+            value = advance(value)
+
+    return median_time(run, repeats) / calls
 
 
 def _step_limits(
@@ -180,30 +175,19 @@ def _compiled_step(
     fleet, fleet_command, fleet_controller, fleet_pilot = batch
     build_s = kernels.warm_up(model, constants)  # compiling, or loading the machine code cached on disk
 
-    def run_single() -> None:
-        s = vehicle
-        for _ in range(steps):
-            s = kernels.steps(model, s, command, 0.001)
-
-    def run_controller() -> None:
-        cs = controller
-        for _ in range(steps):
-            cs, _cmd = kernels.control(constants, cs, pilot, vehicle, 0.002)
-
-    def run_batch() -> None:
-        s = fleet
-        for _ in range(batch_steps):
-            s = kernels.steps(model, s, fleet_command, 0.001)
-
-    def run_batch_controller() -> None:
-        cs = fleet_controller
-        for _ in range(batch_steps):
-            cs, _cmd = kernels.control(constants, cs, fleet_pilot, fleet, 0.002)
-
-    single_us = median_time(run_single, repeats) / steps * 1e6
-    control_us = median_time(run_controller, repeats) / steps * 1e6
-    rate = fleet.count * batch_steps / median_time(run_batch, repeats)
-    control_rate = fleet.count * batch_steps / median_time(run_batch_controller, repeats)
+    single_us = _seconds_per_call(lambda s: kernels.steps(model, s, command, 0.001), vehicle, steps, repeats) * 1e6
+    control_us = (
+        _seconds_per_call(
+            lambda cs: kernels.control(constants, cs, pilot, vehicle, 0.002)[0], controller, steps, repeats
+        )
+        * 1e6
+    )
+    rate = fleet.count / _seconds_per_call(
+        lambda s: kernels.steps(model, s, fleet_command, 0.001), fleet, batch_steps, repeats
+    )
+    control_rate = fleet.count / _seconds_per_call(
+        lambda cs: kernels.control(constants, cs, fleet_pilot, fleet, 0.002)[0], fleet_controller, batch_steps, repeats
+    )
     both = 1.0 / (1.0 / rate + 0.5 / control_rate)
     rows = [
         Result("step", "compiled_build_s", round(build_s, 2), "s"),

@@ -287,9 +287,8 @@ PILOT_KINDS: dict[str, PilotKind] = {
 }  # fmt: skip
 
 
-_PILOT_SHAPES = (
-    ", ".join(kind.shape for kind in list(PILOT_KINDS.values())[:-1]) + f" or {list(PILOT_KINDS.values())[-1].shape}"
-)
+_shapes = [kind.shape for kind in PILOT_KINDS.values()]
+_PILOT_SHAPES = f"{', '.join(_shapes[:-1])} or {_shapes[-1]}"  # hover[:SECONDS], keyboard, ... or script:FILE
 
 
 def pilot_kind(spec: str) -> PilotKind:

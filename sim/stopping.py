@@ -218,13 +218,10 @@ def _handling_stops(on_stop: Callable[[int], None] | None) -> Iterator[None]:
     outer = (_requested, _owning)
     _requested, _owning = None, False
     previous = {sig: _signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
-    if _raised_at_startup is not None:  # a start-up signal whose Stopped something swallowed (an
-        # "Exception ignored" place: a weakref callback, a __del__): honoured here, before anything opens
-        for sig, handler in previous.items():
-            _signal.signal(sig, handler)
-        _requested, _owning = outer
-        raise stopped(_raised_at_startup)
     try:
+        if _raised_at_startup is not None:  # a start-up signal whose Stopped something swallowed (an
+            # "Exception ignored" place: a weakref callback, a __del__): honoured here, before anything opens
+            raise stopped(_raised_at_startup)
         yield
     finally:
         for sig, handler in previous.items():
