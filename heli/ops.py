@@ -38,6 +38,7 @@ class ScalarMath:
     sin = staticmethod(math.sin)
     cos = staticmethod(math.cos)
     exp = staticmethod(math.exp)
+    atan = staticmethod(math.atan)
     atan2 = staticmethod(math.atan2)
     asin = staticmethod(math.asin)
 
@@ -70,6 +71,7 @@ class ArrayMath:
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)
     exp = staticmethod(np.exp)
+    atan = staticmethod(np.arctan)
     atan2 = staticmethod(np.arctan2)
     asin = staticmethod(np.arcsin)
     minimum = staticmethod(np.minimum)

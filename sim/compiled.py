@@ -56,6 +56,10 @@ from heli.ground import ContactConstants, contact_loads
 from heli.mixer import SwashGeometry
 from heli.ops import SCALAR, ScalarMath
 from heli.state import COMMAND_SIZE, STATE_SIZE, ActuatorCommand, StateIndex, VehicleState
+from sim import hover_kernel as hover_module
+from sim import rc as rc_module
+from sim.hover_kernel import HOVER_STATE_SIZE, VEHICLE_COLUMNS, HoverConstants
+from sim.rc import StickDecoding
 
 __all__ = ["CompiledKernels", "KernelUnavailableError", "available", "compiled_kernels", "is_cached"]
 
@@ -70,6 +74,9 @@ _PHYSICS = (
 )  # fmt: skip
 _CONTROL = (control_module._control_kernel, control_module._rate_pid, control_module.governor_pi,
             control_module._stick_curve, mixer.mix)  # fmt: skip
+_PILOT = (hover_module.hover_kernel,)
+_DECODE = (rc_module.decode_kernel, rc_module._stick)
+_COLUMNS_ONLY = ("pilot", "decode")  # kinds with a columns loop alone: the frames come 100 times a second
 # inlined into the loops, so that what depends on the constants alone is worked out once per call;
 # not the ground contact (a large body, run for vehicles near the ground only)
 _NOT_INLINED = ("contact_loads", "_contact_near")
@@ -133,6 +140,8 @@ KernelFlightModel = _kernel_tuple(FlightModel)
 KernelSwashGeometry = _kernel_tuple(SwashGeometry)
 KernelContactConstants = _kernel_tuple(ContactConstants)
 KernelControllerConstants = _kernel_tuple(ControllerConstants)
+KernelHoverConstants = _kernel_tuple(HoverConstants)
+KernelStickDecoding = _kernel_tuple(StickDecoding)
 _KERNEL_TUPLES: dict[type, str] = {
     cls: tuple_cls.__name__
     for cls, tuple_cls in (
@@ -140,6 +149,8 @@ _KERNEL_TUPLES: dict[type, str] = {
         (SwashGeometry, KernelSwashGeometry),
         (ContactConstants, KernelContactConstants),
         (ControllerConstants, KernelControllerConstants),
+        (HoverConstants, KernelHoverConstants),
+        (StickDecoding, KernelStickDecoding),
     )
 }
 
@@ -224,7 +235,7 @@ def _kernel_source_hash(numba_version: str) -> str:
     compiles (its machine code would be cached under the new file's hash)."""
     digest = hashlib.sha256(f"{numba_version} {sys.version}".encode())
     own = (_register_math_type, _loops_source, _layout_of, _flatten, _jit_family, _kernel_tuple)
-    for function in (*_PHYSICS, *_CONTROL, _contact_near, _no_contact, _exp, *own):
+    for function in (*_PHYSICS, *_CONTROL, *_PILOT, *_DECODE, _contact_near, _no_contact, _exp, *own):
         for code in _code_objects(function.__code__):
             digest.update(_code_fingerprint(code))
             for name in code.co_names:
@@ -314,6 +325,7 @@ def _register_math_type(numba: Any) -> None:
     method("sin", lambda self, x: math.sin(x))
     method("cos", lambda self, x: math.cos(x))
     method("exp", lambda self, x: math.exp(x))
+    method("atan", lambda self, x: math.atan(x))
     method("atan2", lambda self, y, x: math.atan2(y, x))
     method("asin", lambda self, x: math.asin(x))
     method("minimum", lambda self, a, b: a if a < b else b)
@@ -349,12 +361,16 @@ def _jit_family(numba: Any, variant: str, functions: tuple, replacements: dict) 
 # LLVM turns into vector instructions, several vehicles at once (many vehicles).
 
 _HOVERING_ROW = np.eye(1, STATE_SIZE, StateIndex.ATTITUDE.start)[0] - 10.0 * np.eye(1, STATE_SIZE, 2)[0]  # 10 m up
+_WARM_UP_PILOT = HoverConstants(5.0, 1.0, 12.0, 1000.0, 1.0, 100.0, 5.0, 3.0, math.inf, 0.5, 8.0, False)
 _FLAT_KEPT = 8  # flat constants kept for this many models and controllers (the latest ones)
+_PILOT_CHANNELS = 5  # the hover pilot's channels: collective, pitch, roll, yaw, arm (sim.hover_kernel)
+_DECODED_CHANNELS = ("roll", "pitch", "yaw", "collective", "arm", "hold", "mode")  # sim.rc.decode_kernel's
 COLUMNS_FROM = 48  # vehicles: from here on, the vectorised loops (bench step: the crossover is ~20-40)
 
 
 def _loops_source(kind: str, layout: _Layout) -> str:
-    """The text of the module holding the loops over the vehicles for ``kind`` (physics or control)."""
+    """The text of the module holding the loops over the vehicles for ``kind`` (physics, control, the
+    hover pilot or the decoding of its frames)."""
     lines = [
         f'"""Written by sim.compiled: the {kind} loops over the vehicles (rewritten as the kernels change)."""',
         "",
@@ -408,6 +424,27 @@ def _loops_source(kind: str, layout: _Layout) -> str:
             "    for i in range(s0.shape[0]):  # those near the ground again, with the contact model",
             f"        if s{StateIndex.POSITION.start + 2}[i] > -m.contact.reach_m:  # as the kernel decides it",
             *["    " + line.format(kernel="kernel") for line in step_columns],
+        ]
+    elif kind == "decode":
+        channels = ", ".join(_DECODED_CHANNELS)
+        lines += [
+            f"def columns(p, {channels}, fresh, {names('o', PILOT_INPUT_SIZE)}):",
+            f"    d = {layout.builder_source}",
+            "    for i in range(fresh.shape[0]):",
+            "        out = kernel(xp, d, (" + "".join(f"{name}[i], " for name in _DECODED_CHANNELS) + "), fresh[i])",
+            *write_columns("o", "out", PILOT_INPUT_SIZE, "        "),
+        ]
+    elif kind == "pilot":
+        vehicle = "(" + "".join(f"v{c}[i], " for c in VEHICLE_COLUMNS) + ")"
+        lines += [
+            f"def columns(p, t, dt, {names('s', HOVER_STATE_SIZE)}, {names('v', STATE_SIZE)}, "
+            f"{names('n', HOVER_STATE_SIZE)}, {names('o', _PILOT_CHANNELS)}):",
+            f"    c = {layout.builder_source}",
+            "    for i in range(s0.shape[0]):",
+            f"        s = {read_columns('s', HOVER_STATE_SIZE)}",
+            f"        new, out = kernel(xp, c, s, {vehicle}, t, dt)",
+            *write_columns("n", "new", HOVER_STATE_SIZE, "        "),
+            *write_columns("o", "out", _PILOT_CHANNELS, "        "),
         ]
     else:
         cycle = [
@@ -508,9 +545,13 @@ class CompiledKernels:
             physics = _jit_family(numba, "physics", _PHYSICS, {"_contact_near": _contact_near})
             airborne = _jit_family(numba, "airborne", _PHYSICS, {"_contact_near": _no_contact})
             control = _jit_family(numba, "control", _CONTROL, {"_exp": _exp})
+            pilot = _jit_family(numba, "pilot", _PILOT, {})
+            decode = _jit_family(numba, "decode", _DECODE, {})
         self._kernels = {
             "physics": {"kernel": physics["_step_kernel"], "airborne": airborne["_step_kernel"]},
             "control": {"kernel": control["_control_kernel"]},
+            "pilot": {"kernel": pilot["hover_kernel"]},
+            "decode": {"kernel": decode["decode_kernel"]},
         }
         self._loops: dict[str, tuple[int, Any, Any]] = {}
         self._flat: dict[int, tuple[Any, np.ndarray]] = {}
@@ -519,7 +560,7 @@ class CompiledKernels:
 
     def _loop(self, kind: str, template: Any) -> tuple[int, Any, Any]:
         """(constants' size, rows loop, columns loop) for ``kind``; made on first use (numba compiles
-        each, or loads it from the disk cache, on its first call)."""
+        each, or loads it from the disk cache, on its first call); ``_COLUMNS_ONLY`` kinds have no rows loop."""
         if kind not in self._loops:
             started = time.perf_counter()
             layout = _layout_of(template)
@@ -529,7 +570,11 @@ class CompiledKernels:
             vars(module)["xp"] = SCALAR  # the math namespace of the kernels the loops call
             jit = self._numba.njit
             with _kernel_cache_dir(self._numba, self._folder):
-                rows = jit(module.rows, cache=True, error_model="numpy", boundscheck=False)
+                rows = (
+                    jit(module.rows, cache=True, error_model="numpy", boundscheck=False)
+                    if kind not in _COLUMNS_ONLY
+                    else None
+                )
                 columns = jit(module.columns, cache=True, error_model="numpy", boundscheck=False,
                               pipeline_class=_no_alias_pipeline(self._numba))  # fmt: skip
             self._loops[kind] = (layout.size, rows, columns)
@@ -548,6 +593,9 @@ class CompiledKernels:
             if constants is not None:
                 pilot = PilotInput.centred(count)
                 self.control(constants, ControllerState.initial(count), pilot, vehicles, 0.002)
+        self.hover(_WARM_UP_PILOT, np.zeros((HOVER_STATE_SIZE, 1)), VehicleState(_HOVERING_ROW[None, :]), 1.0, 0.01)
+        stick = (1000.0, 1500.0, 2000.0, 1.0)
+        self.decode(StickDecoding(stick, stick, stick, stick), [np.full(1, 1500.0)] * 7, np.ones(1))
         return time.perf_counter() - started
 
     def _flat_array(self, value: Any, size: int) -> np.ndarray:
@@ -637,6 +685,32 @@ class CompiledKernels:
                        *command)  # fmt: skip
         return ControllerState(new_state.T), ActuatorCommand(command.T)
 
+    def hover(
+        self, constants: HoverConstants, state: np.ndarray, vehicles: VehicleState, t_s: float, dt_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One frame of the hover pilot (``sim.hover_kernel``) for every vehicle: ``state`` its
+        (``HOVER_STATE_SIZE``, N) columns; returns the new columns and the (5, N) channels."""
+        count = vehicles.count
+        if state.shape != (HOVER_STATE_SIZE, count):
+            raise ValueError(f"hover pilot state of shape {state.shape} for {count} vehicles")
+        size, _rows, columns = self._loop("pilot", constants)
+        flat = self._flat_array(constants, size)[0]
+        new_state = np.empty((HOVER_STATE_SIZE, count))
+        channels = np.empty((_PILOT_CHANNELS, count))
+        self._call("pilot", "columns", columns, flat, float(t_s), float(dt_s), *_columns(state.T),
+                   *_columns(vehicles.packed), *new_state, *channels)  # fmt: skip
+        return new_state, channels
+
+    def decode(self, decoding: StickDecoding, channels: list[np.ndarray], fresh: np.ndarray) -> np.ndarray:
+        """``sim.rc.decode_kernel`` for every vehicle: ``channels`` the (N,) columns of
+        ``_DECODED_CHANNELS``, ``fresh`` 1.0 or 0.0 per vehicle; returns the (7, N) ``PilotInput`` columns."""
+        size, _rows, columns = self._loop("decode", decoding)
+        flat = self._flat_array(decoding, size)[0]
+        out = np.empty((PILOT_INPUT_SIZE, fresh.shape[0]))
+        inputs = [_read_only(np.ascontiguousarray(column, dtype=np.float64)) for column in (*channels, fresh)]
+        self._call("decode", "columns", columns, flat, *inputs, *out)
+        return out
+
 
 def is_cached() -> bool:
     """Whether the compiled kernels of this source and numba are on disk (so ``compiled_kernels()``
@@ -647,7 +721,8 @@ def is_cached() -> bool:
 
     folder = _cache_dir(version("numba"))
     indexes = {path.name.split("-")[0] for path in folder.glob("*/*_loops.*.nbi")}
-    return {f"{kind}_loops.{loop}" for kind in ("physics", "control") for loop in ("rows", "columns")} <= indexes
+    loops = {f"{kind}_loops.{loop}" for kind in ("physics", "control") for loop in ("rows", "columns")}
+    return loops | {"pilot_loops.columns", "decode_loops.columns"} <= indexes
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 STATE_MAGNITUDE_LIMIT = 1e4
 _CHECKED = slice(StateIndex.VELOCITY.start, STATE_SIZE)  # the columns held to STATE_MAGNITUDE_LIMIT
 _LISTED = 8  # vehicles named in one message; more are counted
+_LARGEST_FLOAT = sys.float_info.max  # within it: finite
 _AIRBORNE_MARGIN_M = 0.05  # the skids this far above the ground: airborne
 _TOUCH_MARGIN_M = 0.005  # ... within this: on the ground
 
@@ -209,8 +211,9 @@ class Flight:
         # their sticks down the RC port; here the pilot is neutral
         pilot_spec = "neutral" if settings.pilot_is_transmitter else settings.pilot
         self.pilot = make_pilot(
-            pilot_spec, heli, self.model, self.trim, config.rc, self.vehicles, airborne=settings.start == "hover"
-        )
+            pilot_spec, heli, self.model, self.trim, config.rc, self.vehicles, airborne=settings.start == "hover",
+            kernels=self.kernels,
+        )  # fmt: skip
         self.pilot_period_s = 1.0 / settings.pilot_hz
         self._next_pilot_t = 0.0
         self.steps = 0
@@ -275,7 +278,7 @@ class Flight:
             return
         key = (id(frames_us), np.asarray(fresh, dtype=bool).tobytes())
         if key != self._pilot_input_key:  # decode a frame once, however many cycles hold it
-            self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc)
+            self._pilot_input = to_pilot_input(frames_us, fresh, self.config.rc, self.kernels)
             self._pilot_input_key = key
             self._pilot_input_frames = frames_us  # held: while it is the key, no other array has its id
         if (workers := self._control_workers()) is not None:  # sent to them; collected when needed (_finish_control)
@@ -310,7 +313,7 @@ class Flight:
         return control(constants, state, pilot, vehicles, dt_s)
 
     def _set_control(self, state: ControllerState, command: ActuatorCommand) -> None:
-        if not np.abs(command.packed).max() < math.inf:  # a non-finite command never leaves: that vehicle diverged
+        if not _all_within(command.packed, _LARGEST_FLOAT):  # a non-finite command never leaves: that vehicle diverged
             command = self._hold_diverged_commands(command)
         self.controller, self.command = state, command
 
@@ -542,7 +545,7 @@ class Flight:
             return None
         # One check at the end is enough: a runaway value spreads through the state and stays (a NaN fails it
         # too).  It includes the position, so a vehicle 10 km out takes the slow path (same result, no event).
-        return vehicles if np.abs(vehicles.packed).max() <= STATE_MAGNITUDE_LIMIT else None
+        return vehicles if _all_within(vehicles.packed, STATE_MAGNITUDE_LIMIT) else None
 
     def _air(self, vehicles: VehicleState) -> np.ndarray | None:
         """The (N, 3) wind of the next physics step (the air moves on one step), or None: the steady wind."""
@@ -645,6 +648,11 @@ class Flight:
             }
             for i in range(self.count)
         ]
+
+
+def _all_within(values: np.ndarray, limit: float) -> bool:
+    """Whether every value lies in -limit..limit (a NaN does not): two reductions, no temporary array."""
+    return bool(values.max() <= limit and values.min() >= -limit)
 
 
 def _sane(packed: np.ndarray, by_column: bool = False) -> np.ndarray:

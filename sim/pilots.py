@@ -11,27 +11,42 @@ are called once per loop tick with the simulated time and the vehicles' state.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from heli.dynamics import FlightModel
 from heli.errors import ConfigError
+from heli.ops import ARRAY, SCALAR
 from heli.params import quantity
 from heli.state import VehicleState
 from heli.trim import TrimResult, collective_sensitivity
 from sim.config import MAX_DURATION_S, PILOT_KINDS, ChannelMap, HeliConfig, load_toml
 from sim.dataclass_io import build
+from sim.hover_kernel import (
+    FLARE_HEIGHT_M,
+    HOVER_STATE_SIZE,
+    NOT_YET,
+    VEHICLE_COLUMNS,
+    HoverConstants,
+    HoverState,
+    hover_kernel,
+)
 from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
+
+if TYPE_CHECKING:
+    from sim.compiled import CompiledKernels
 
 __all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "PilotScript", "ScriptEntry", "ScriptPilot"]
 
 SCRIPT_CHANNELS = ("roll", "pitch", "collective", "yaw", "arm", "mode", "throttle_hold")
 _STICKS = ("roll", "pitch", "collective", "yaw")
-_ARMED_US = 2000.0
 _ANGLE_MODE_US = 1500.0
+HEADING_P = 2.0  # hover pilot: (rad/s of yaw rate asked) per rad of heading error
+SPOOLED_FRACTION = 0.95  # hover pilot: it lifts off at this share of the head speed
 _SCRIPT_MIN_US, _SCRIPT_MAX_US = 800.0, 2200.0
 _SCRIPT_US_WHY = "RC pulses: 1000-2000 us, some radios reach 800-2200"
 _SCRIPT_TIME_WHY = "a flight of up to 11.6 days"
@@ -64,129 +79,93 @@ class HoverTuning:
 
 
 class HoverPilot:
-    """Spool up, take off to ``target_altitude_m`` and hold position and heading (angle mode)."""
+    """Spool up, take off to ``target_altitude_m`` and hold position and heading (angle mode).
 
-    _POSITION_P = 1.0  # (m/s^2) per m
-    _POSITION_D = 1.8  # (m/s^2) per m/s
-    _POSITION_I = 0.25  # (m/s^2) per m s
-    _ALTITUDE_P = 1.5
-    _ALTITUDE_D = 2.0
-    _ALTITUDE_I = 0.4
-    _HEADING_P = 2.0  # (rad/s) per rad
-    _MAX_TILT_RAD = math.radians(20.0)
-    _LIFTOFF_TILT_RAD = math.radians(2.0)  # the most it leans into a drift just off the ground ...
-    _LIFTOFF_HEIGHTS_M = (1.5, 4.0)  # ... growing to _MAX_TILT_RAD between these heights
-    _INTEGRAL_LIMIT = 2.0 / _POSITION_I  # m s: the integral alone asks at most 2 m/s^2
-    _SPOOLED_FRACTION = 0.95
-    _CLIMB_SPANS = 3.0  # the climb counts as done after this many of its time constants (95 %)
-    _FLARE_HEIGHT_M = 1.0  # hover:SECONDS, landing: below this the descent eases off ...
-    _FLARE_AIM_BELOW_M = 1.0  # ... towards a point this far under the ground (ground effect holds it up)
+    The arithmetic per vehicle is ``sim.hover_kernel``; ``kernels`` (a flight's compiled kernels)
+    runs it compiled, else it runs on numpy columns (on floats for one vehicle)."""
 
-    def __init__(self, tuning: HoverTuning, channel_map: ChannelMap, start: VehicleState, *, airborne: bool = False):
+    def __init__(
+        self,
+        tuning: HoverTuning,
+        channel_map: ChannelMap,
+        start: VehicleState,
+        *,
+        airborne: bool = False,
+        kernels: CompiledKernels | None = None,
+    ):
         self.tuning = tuning
         self.channel_map = channel_map
-        count = start.count
-        self.target_ne = start.position_ned_m[:, 0:2].copy()
-        self.heading = np.radians(start.euler_deg()[:, 2])
-        self.ground_altitude = start.altitude_m.copy()
         self.airborne_start = airborne
-        self.takeoff_time = np.full(count, -1e9 if airborne else np.nan)
-        if airborne:
-            self.ground_altitude[:] = start.altitude_m - tuning.target_altitude_m
-        self.position_integral = np.zeros((count, 2))
-        self.altitude_integral = np.zeros(count)
-        self.landed = np.zeros(count, dtype=bool)  # hover:SECONDS: down again, disarmed
+        self.kernels = kernels
+        approach_s = tuning.target_altitude_m / tuning.climb_rate_m_s
+        self.constants = HoverConstants(
+            hover_collective_deg=tuning.hover_collective_deg,
+            accel_per_collective_deg=tuning.accel_per_collective_deg,
+            collective_max_deg=tuning.collective_max_deg,
+            stick_us_per_tilt_rad=HALF_RANGE_US / math.radians(tuning.max_angle_deg),
+            yaw_stick_per_heading_rad=HEADING_P / math.radians(tuning.yaw_rate_max_deg_s),
+            spooled_rad_s=SPOOLED_FRACTION * tuning.headspeed_rad_s,
+            target_altitude_m=tuning.target_altitude_m,
+            approach_s=approach_s,
+            hold_s=math.inf if tuning.hold_s is None else tuning.hold_s,
+            descent_rate_m_s=tuning.descent_rate_m_s,
+            straight_descent_s=max(tuning.target_altitude_m - FLARE_HEIGHT_M, 0.0) / tuning.descent_rate_m_s,
+            airborne_start=airborne,
+        )
+        columns = np.zeros((HOVER_STATE_SIZE, start.count))  # (the kernels read and write columns)
+        columns[HoverState.TARGET_NORTH] = start.position_ned_m[:, 0]
+        columns[HoverState.TARGET_EAST] = start.position_ned_m[:, 1]
+        ground = start.altitude_m - tuning.target_altitude_m if airborne else start.altitude_m
+        columns[HoverState.GROUND_ALTITUDE] = ground
+        columns[HoverState.TAKEOFF_TIME] = -1e9 if airborne else NOT_YET
+        yaw = np.radians(start.euler_deg()[:, 2])
+        columns[HoverState.HEADING_COS], columns[HoverState.HEADING_SIN] = np.cos(yaw), np.sin(yaw)
+        self.state = columns
+        # what each frame starts from; by column, as each channel is written and read whole
+        self._idle = np.asfortranarray(neutral_channels(start.count, channel_map))
+        self._idle[:, channel_map.mode - 1] = _ANGLE_MODE_US
+        self._idle[:, channel_map.collective - 1] = CENTRE_US  # zero pitch while spooling up
+        cmap = channel_map
+        self._written = [cmap.collective - 1, cmap.pitch - 1, cmap.roll - 1, cmap.yaw - 1, cmap.arm - 1]
         self.last_t: float | None = None
 
-    def _descent(self, elapsed_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Height above the ground and climb rate ``elapsed_s`` into the descent: straight down at
-        the descent rate to the flare height, then an exponential towards a point below the ground
-        (so it touches at about half the descent rate, and keeps pressing down)."""
-        tune, flare, below = self.tuning, self._FLARE_HEIGHT_M, self._FLARE_AIM_BELOW_M
-        rate = tune.descent_rate_m_s
-        straight_s = max(tune.target_altitude_m - flare, 0.0) / rate
-        span = flare + below
-        after = np.maximum(elapsed_s - straight_s, 0.0)
-        decay = np.exp(-after * rate / span)
-        height = np.where(elapsed_s < straight_s, tune.target_altitude_m - rate * elapsed_s, -below + span * decay)
-        climb = np.where(elapsed_s < straight_s, -rate, -rate * decay)
-        return height, climb
+    @property
+    def landed(self) -> np.ndarray:
+        """Per vehicle: down again and disarmed (``hover:SECONDS``)."""
+        return self.state[HoverState.LANDED] > 0.5
 
     def channels(self, t_s: float, vehicles: VehicleState) -> np.ndarray:
-        tune, cmap = self.tuning, self.channel_map
         dt = 0.0 if self.last_t is None else max(0.0, t_s - self.last_t)
         self.last_t = t_s
-        frames = neutral_channels(vehicles.count, cmap)
-        frames[:, cmap.mode - 1] = _ANGLE_MODE_US
-        frames[:, cmap.collective - 1] = CENTRE_US  # zero pitch while spooling up
-        if t_s < tune.arm_at_s and not self.airborne_start:
+        frames = self._idle.copy(order="F")
+        if t_s < self.tuning.arm_at_s and not self.airborne_start:
             return frames
-        frames[:, cmap.arm - 1] = _ARMED_US
-        spooled = vehicles.rotor_speed_rad_s >= self._SPOOLED_FRACTION * tune.headspeed_rad_s
-        self.takeoff_time = np.where(np.isnan(self.takeoff_time) & spooled, t_s, self.takeoff_time)
-        flying = ~np.isnan(self.takeoff_time)
-
-        # height: a first-order approach to the target (climbing at climb_rate_m_s at first, easing
-        # off near the top), PID on height and climb rate, feed-forward from trim
-        climb_time = np.where(flying, t_s - np.nan_to_num(self.takeoff_time), 0.0)
-        approach_s = tune.target_altitude_m / tune.climb_rate_m_s
-        remaining = tune.target_altitude_m * np.exp(-climb_time / approach_s)
-        target_alt = self.ground_altitude + tune.target_altitude_m - remaining
-        target_climb = remaining / approach_s
-        if tune.hold_s is not None:  # then down at descent_rate_m_s, easing off over the last metre
-            # the hold starts once the climb is done, or at once for a flight that starts in the air
-            held = t_s if self.airborne_start else climb_time - self._CLIMB_SPANS * approach_s
-            descending = np.where(flying, held - tune.hold_s, -1.0)
-            height, climb_to = self._descent(np.maximum(descending, 0.0))
-            target_alt = np.where(descending > 0.0, self.ground_altitude + height, target_alt)
-            target_climb = np.where(descending > 0.0, climb_to, target_climb)
-            landed = (descending > 0.0) & (vehicles.altitude_m < self.ground_altitude + 0.01)  # on the skids
-            landed &= np.abs(vehicles.velocity_ned_m_s[:, 2]) < 0.2
-            self.landed |= landed
-        alt_error = target_alt - vehicles.altitude_m
-        climb = -vehicles.velocity_ned_m_s[:, 2]
-        self.altitude_integral = np.where(
-            flying, np.clip(self.altitude_integral + alt_error * dt, -5.0, 5.0), self.altitude_integral
-        )
-        accel = self._ALTITUDE_P * alt_error + self._ALTITUDE_D * (target_climb - climb)
-        accel += self._ALTITUDE_I * self.altitude_integral
-        collective_deg = tune.hover_collective_deg + accel / tune.accel_per_collective_deg
-        collective_stick = np.where(flying, collective_deg / tune.collective_max_deg, 0.0)
-        frames[:, cmap.collective - 1] = CENTRE_US + HALF_RANGE_US * np.clip(collective_stick, -1.0, 1.0)
-
-        # position: accelerations towards the take-off point, as tilt in the heading frame
-        error_ne = self.target_ne - vehicles.position_ned_m[:, 0:2]
-        airborne = flying & (vehicles.altitude_m > self.ground_altitude + 0.3)
-        self.position_integral = np.where(
-            airborne[:, None],
-            np.clip(self.position_integral + error_ne * dt, -self._INTEGRAL_LIMIT, self._INTEGRAL_LIMIT),
-            self.position_integral,
-        )
-        accel_ne = self._POSITION_P * error_ne - self._POSITION_D * vehicles.velocity_ned_m_s[:, 0:2]
-        accel_ne += self._POSITION_I * self.position_integral
-        yaw = np.radians(vehicles.euler_deg()[:, 2])
-        forward = accel_ne[:, 0] * np.cos(yaw) + accel_ne[:, 1] * np.sin(yaw)
-        right = -accel_ne[:, 0] * np.sin(yaw) + accel_ne[:, 1] * np.cos(yaw)
-        gravity = 9.81
-        # near the ground a careful pilot climbs out first and leans only a little into a drift (a
-        # sharp bank there puts a skid into the grass); the full correction from a couple of metres up
-        height = vehicles.altitude_m - self.ground_altitude
-        max_tilt = np.interp(height, self._LIFTOFF_HEIGHTS_M, (self._LIFTOFF_TILT_RAD, self._MAX_TILT_RAD))
-        nose_down = np.clip(np.arctan(forward / gravity), -max_tilt, max_tilt)
-        bank = np.clip(np.arctan(right / gravity), -max_tilt, max_tilt)
-        max_angle = math.radians(tune.max_angle_deg)
-        frames[:, cmap.pitch - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * nose_down / max_angle, CENTRE_US)
-        frames[:, cmap.roll - 1] = np.where(airborne, CENTRE_US + HALF_RANGE_US * bank / max_angle, CENTRE_US)
-
-        # heading hold
-        heading_error = (self.heading - yaw + math.pi) % (2.0 * math.pi) - math.pi
-        yaw_stick = np.clip(self._HEADING_P * heading_error / math.radians(tune.yaw_rate_max_deg_s), -0.5, 0.5)
-        frames[:, cmap.yaw - 1] = np.where(flying, CENTRE_US + HALF_RANGE_US * yaw_stick, CENTRE_US)
-        if self.landed.any():  # down: sticks centred, zero pitch (no thrust either way), disarmed
-            frames[self.landed] = neutral_channels(int(self.landed.sum()), cmap)
-            frames[self.landed, cmap.mode - 1] = _ANGLE_MODE_US
-            frames[self.landed, cmap.collective - 1] = CENTRE_US
+        sticks: np.ndarray | Sequence
+        if self.kernels is not None:
+            self.state, sticks = self.kernels.hover(self.constants, self.state, vehicles, t_s, dt)
+        else:
+            self.state, sticks = self._numpy_frame(vehicles, t_s, dt)
+        for column, values in zip(self._written, sticks, strict=True):
+            frames[:, column] = values
         return frames
+
+    def _numpy_frame(self, vehicles: VehicleState, t_s: float, dt_s: float) -> tuple[np.ndarray, Sequence]:
+        """``hover_kernel`` on numpy columns (one vehicle: on floats, ~20x faster than 1-element arrays)."""
+        if vehicles.count == 1:
+            row = vehicles.packed[0]
+            state, sticks = hover_kernel(
+                SCALAR, self.constants, tuple(self.state[:, 0].tolist()),
+                tuple(row[list(VEHICLE_COLUMNS)].tolist()), t_s, dt_s,
+            )  # fmt: skip
+            return np.array(state, dtype=np.float64).reshape(HOVER_STATE_SIZE, 1), sticks
+        columns = vehicles.packed.T
+        state, sticks = hover_kernel(
+            ARRAY, self.constants, tuple(self.state), tuple(columns[c] for c in VEHICLE_COLUMNS), t_s, dt_s
+        )
+        new = np.empty_like(self.state)
+        for index, value in enumerate(state):
+            new[index] = value
+        return new, sticks
 
 
 class NeutralPilot:
@@ -304,8 +283,10 @@ def make_pilot(
     start: VehicleState,
     *,
     airborne: bool = False,
+    kernels: CompiledKernels | None = None,
 ) -> Pilot:
-    """The pilot named by ``spec`` (hover[:SECONDS] or script:FILE) for the vehicles of ``start``."""
+    """The pilot named by ``spec`` (hover[:SECONDS] or script:FILE) for the vehicles of ``start``
+    (the hover pilot on ``kernels``, a flight's compiled kernels, if given)."""
     if spec == "hover" or spec.startswith("hover:"):
         params = heli.controller
         tuning = HoverTuning(
@@ -323,7 +304,7 @@ def make_pilot(
         if airborne:  # already up: hold the height it starts at, over the real ground (the skids' height)
             height = float(np.median(start.altitude_m)) - model.params.contact.skid_depth_m
             tuning = replace(tuning, target_altitude_m=max(height, 0.1))
-        return HoverPilot(tuning, channel_map, start, airborne=airborne)
+        return HoverPilot(tuning, channel_map, start, airborne=airborne, kernels=kernels)
     if spec.startswith("script:"):
         return ScriptPilot(spec.removeprefix("script:"), channel_map, start.count)
     if spec == "neutral":

@@ -12,11 +12,19 @@ them) and reversed where the channel map says so.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from heli.control import PilotInput
+from heli.control import PILOT_INPUT_SIZE, PilotInput
+from heli.ops import ARRAY, SCALAR
 from sim.config import FRAME_CHANNELS, ChannelMap
 from sim.protocols.rc import CENTRE_US, HALF_RANGE_US
+
+if TYPE_CHECKING:
+    from sim.compiled import CompiledKernels
 
 __all__ = [
     "ARM_THRESHOLD_US",
@@ -58,51 +66,71 @@ def takeover_collective_stick(hover_collective_deg: float, collective_max_deg: f
     return (pulse_us - CENTRE_US) / HALF_RANGE_US
 
 
-def to_pilot_input(frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map: ChannelMap) -> PilotInput:
-    """Normalised controller input from (N, >= 6) channel frames in microseconds."""
+@dataclass(frozen=True)
+class StickDecoding:
+    """What the decode kernel reads of a channel map: per stick (low, centre, high) microseconds and
+    a sign (-1.0 where the channel map reverses it)."""
+
+    roll: tuple[float, float, float, float]
+    pitch: tuple[float, float, float, float]
+    yaw: tuple[float, float, float, float]
+    collective: tuple[float, float, float, float]
+
+
+@functools.lru_cache(maxsize=16)
+def stick_decoding(channel_map: ChannelMap) -> StickDecoding:
+    """``channel_map``'s calibrations and reversals as the decode kernel reads them (kept per map)."""
+
+    def stick(name: str) -> tuple[float, float, float, float]:
+        return (*channel_map.calibration(name), -1.0 if name in channel_map.reversed else 1.0)
+
+    return StickDecoding(stick("roll"), stick("pitch"), stick("yaw"), stick("collective"))
+
+
+def _stick(xp: Any, us: Any, calibration: tuple) -> Any:
+    """-1..1 from a stick's calibrated (min, centre, max), reversed by its sign."""
+    low, centre, high, sign = calibration
+    value = xp.where(us >= centre, (us - centre) / (high - centre), (us - centre) / (centre - low))
+    return xp.clip(value, -1.0, 1.0) * sign
+
+
+def decode_kernel(xp: Any, d: StickDecoding, channels: tuple, fresh: Any) -> tuple:
+    """One vehicle's ``PilotInput`` row (or numpy columns of many) from its (roll, pitch, yaw,
+    collective, arm, hold, mode) channels in microseconds (hold 0.0 without a throttle-hold channel)
+    and its freshness (1.0 or 0.0); written over a math namespace, ``heli.ops``'s rules, so that
+    ``sim.compiled`` compiles it too."""
+    roll, pitch, yaw, collective, arm, hold, mode = channels
+    armed = xp.where((arm > ARM_THRESHOLD_US) & (hold <= ARM_THRESHOLD_US), 1.0, 0.0)
+    flight_mode = xp.where(mode > MODE_RESCUE_US, 2.0, xp.where(mode >= MODE_ANGLE_US, 1.0, 0.0))
+    return (
+        _stick(xp, roll, d.roll), _stick(xp, pitch, d.pitch), _stick(xp, yaw, d.yaw),
+        _stick(xp, collective, d.collective), armed, flight_mode, fresh,
+    )  # fmt: skip
+
+
+def to_pilot_input(
+    frames_us: np.ndarray, fresh: np.ndarray | bool, channel_map: ChannelMap, kernels: CompiledKernels | None = None
+) -> PilotInput:
+    """Normalised controller input from (N, >= 6) channel frames in microseconds (``decode_kernel``:
+    on ``kernels``, a flight's compiled kernels, if given; else on numpy columns, or on floats for
+    one vehicle, ~8x faster than numpy on 1-element arrays)."""
     frames = np.asarray(frames_us, dtype=np.float64)
     count = frames.shape[0]
-    if count == 1:  # one vehicle: the same arithmetic on floats, ~8x faster than numpy on 1-element arrays
-        return PilotInput(np.array([_one_pilot_input(frames[0].tolist(), bool(np.all(fresh)), channel_map)]))
-
-    def stick(name: str) -> np.ndarray:
-        """-1..1 from the calibrated (min, centre, max) of the stick's channel, reversed if so marked."""
-        low, centre, high = channel_map.calibration(name)
-        us = frames[:, getattr(channel_map, name) - 1]
-        value = np.where(us >= centre, (us - centre) / (high - centre), (us - centre) / (centre - low))
-        value = np.clip(value, -1.0, 1.0)
-        return -value if name in channel_map.reversed else value
-
-    mode_us = frames[:, channel_map.mode - 1]
-    packed = np.empty((count, 7))
-    packed[:, 0] = stick("roll")
-    packed[:, 1] = stick("pitch")
-    packed[:, 2] = stick("yaw")
-    packed[:, 3] = stick("collective")
-    armed = frames[:, channel_map.arm - 1] > ARM_THRESHOLD_US
-    hold = channel_map.hold_channel
-    if 0 < hold <= frames.shape[1]:  # a frame without that channel: no hold switch
-        armed &= frames[:, hold - 1] <= ARM_THRESHOLD_US
-    packed[:, 4] = armed
-    packed[:, 5] = np.where(mode_us > MODE_RESCUE_US, 2.0, np.where(mode_us >= MODE_ANGLE_US, 1.0, 0.0))
-    packed[:, 6] = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))
+    decoding = stick_decoding(channel_map)
+    cmap, hold = channel_map, channel_map.hold_channel
+    indices = [cmap.roll - 1, cmap.pitch - 1, cmap.yaw - 1, cmap.collective - 1, cmap.arm - 1]
+    has_hold = 0 < hold <= frames.shape[1]  # a frame without that channel: no hold switch
+    if count == 1:
+        row = frames[0].tolist()
+        channels = [row[i] for i in indices] + [row[hold - 1] if has_hold else 0.0, row[cmap.mode - 1]]
+        values = decode_kernel(SCALAR, decoding, tuple(channels), 1.0 if np.all(fresh) else 0.0)
+        return PilotInput(np.array([values], dtype=np.float64))
+    columns = [frames[:, i] for i in indices]
+    columns += [frames[:, hold - 1] if has_hold else np.zeros(count), frames[:, cmap.mode - 1]]
+    fresh_column = np.broadcast_to(np.asarray(fresh, dtype=np.float64), (count,))
+    if kernels is not None:
+        return PilotInput(kernels.decode(decoding, columns, fresh_column).T)
+    packed = np.empty((count, PILOT_INPUT_SIZE), order="F")  # by column: as the kernels read it
+    for index, values in enumerate(decode_kernel(ARRAY, decoding, tuple(columns), fresh_column)):
+        packed[:, index] = values
     return PilotInput(packed)
-
-
-def _one_pilot_input(frame: list[float], fresh: bool, channel_map: ChannelMap) -> list[float]:
-    """``to_pilot_input``'s row for one vehicle, in Python floats (bit for bit the array path's)."""
-
-    def stick(name: str) -> float:
-        low, centre, high = channel_map.calibration(name)
-        us = frame[getattr(channel_map, name) - 1]
-        value = (us - centre) / (high - centre) if us >= centre else (us - centre) / (centre - low)
-        value = min(max(value, -1.0), 1.0)
-        return -value if name in channel_map.reversed else value
-
-    armed = frame[channel_map.arm - 1] > ARM_THRESHOLD_US
-    hold = channel_map.hold_channel
-    if 0 < hold <= len(frame):
-        armed = armed and frame[hold - 1] <= ARM_THRESHOLD_US
-    mode_us = frame[channel_map.mode - 1]
-    mode = 2.0 if mode_us > MODE_RESCUE_US else 1.0 if mode_us >= MODE_ANGLE_US else 0.0
-    return [stick("roll"), stick("pitch"), stick("yaw"), stick("collective"), float(armed), mode, float(fresh)]

@@ -22,10 +22,13 @@ from heli.initial import ground_state, hover_state
 from heli.state import COMMAND_SIZE, ActuatorCommand, StateIndex, VehicleState
 from heli.trim import quaternion_from_euler, solve_hover_trim
 from sim.compiled import COLUMNS_FROM, available, compiled_kernels
-from sim.config import FlightConfig, FlightSettings, load_heli
+from sim.config import ChannelMap, FlightConfig, FlightSettings, load_heli
 from sim.flight import Flight
+from sim.hover_kernel import NOT_YET, HoverState
 from sim.log.reader import read_log
 from sim.log.replay import Replay
+from sim.pilots import make_pilot
+from sim.rc import to_pilot_input
 from sim.session import flight_session
 from sim.shards import ShardedFleet
 
@@ -172,6 +175,51 @@ def _fly(kernel: str, fleet: int, ticks: int) -> Flight:
         flight.run_controller(flight.pilot_frames(), fresh, 0.002)
         flight.advance(2)
     return flight
+
+
+@pytest.mark.parametrize("count", SIZES)
+@pytest.mark.parametrize("airborne", [False, True])
+def test_the_hover_pilot_compiled_is_the_numpy_pilot(airframe, count, airborne):
+    """The hover pilot's frames and its own state, compiled and on numpy (floats for one vehicle), for
+    vehicles in every branch it takes: spooling up, just spooled, climbing, holding, descending
+    (hover:SECONDS), touching down, landed; over a second of frames."""
+    heli, model, trim, _constants = airframe
+    vehicles, _command = _mixed_fleet(model, trim, count, seed=count + 7)
+    rng = np.random.default_rng(count)
+    pilots = [
+        make_pilot("hover:3", heli, model, trim, ChannelMap(), vehicles, airborne=airborne, kernels=kernels)
+        for kernels in (None, compiled_kernels())
+    ]
+    state = pilots[0].state.copy()
+    kind = np.arange(count) % 4
+    state[HoverState.TAKEOFF_TIME] = np.where(kind == 0, NOT_YET, rng.uniform(-20.0, 1.0, count))
+    state[HoverState.GROUND_ALTITUDE] += np.where(kind == 1, -rng.uniform(0.0, 6.0, count), 0.0)
+    state[HoverState.LANDED] = kind == 3
+    state[HoverState.NORTH_INTEGRAL] = rng.normal(0.0, 3.0, count)
+    for pilot in pilots:
+        pilot.state = state.copy()
+    for frame in range(100):
+        t_s = 0.6 + 0.01 * frame
+        numpy_frames, compiled_frames = (pilot.channels(t_s, vehicles) for pilot in pilots)
+        np.testing.assert_allclose(compiled_frames, numpy_frames, **TOLERANCE)
+        np.testing.assert_allclose(pilots[1].state, pilots[0].state, **TOLERANCE)
+    assert len({tuple(row) for row in numpy_frames[:, :5].round(3)}) >= min(count, 3)  # not one frame for all
+
+
+@pytest.mark.parametrize("count", SIZES)
+@pytest.mark.parametrize("hold", [0, 7])
+def test_decoding_frames_compiled_is_the_numpy_decoding(count, hold):
+    """Every stick on either side of its centre, beyond its ends, reversed or not; arm, hold and mode on
+    and around their thresholds; fresh or stale: the same bits, compiled and on numpy."""
+    rng = np.random.default_rng(count + hold)
+    cmap = ChannelMap(throttle_hold=hold, reversed=("pitch", "collective"), roll_us=(990.0, 1510.0, 2012.0))
+    frames = rng.choice([800.0, 1000.0, 1300.0, 1500.0, 1510.0, 1700.0, 1701.0, 2000.0, 2200.0], (count, 16))
+    frames[::2] += rng.uniform(-300.0, 300.0, (len(frames[::2]), 16))
+    fresh = rng.random(count) < 0.7
+    compiled = to_pilot_input(frames, fresh, cmap, compiled_kernels()).packed
+    np.testing.assert_array_equal(compiled, to_pilot_input(frames, fresh, cmap).packed)
+    if count > 1:  # (one vehicle: decoded on floats, in this process, whatever the kernels)
+        assert len(np.unique(compiled[:, 0])) > 2 and set(np.unique(compiled[:, 4])) == {0.0, 1.0}
 
 
 def test_a_flight_on_the_compiled_kernels_is_the_numpy_flight():
