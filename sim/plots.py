@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from heli.errors import ConfigError
-from sim.bench_common import Result
+from sim.bench.common import Result
 
 __all__ = ["PLOTTERS", "check_available", "plot"]
 

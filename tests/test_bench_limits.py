@@ -10,7 +10,7 @@ from heli.dynamics import FlightModel, step
 from heli.initial import hover_state
 from heli.state import ActuatorCommand, VehicleState
 from heli.trim import solve_hover_trim
-from sim.bench_limits import count_kernel_calls, elementwise_ns_per_element, jsbsim_run_us
+from sim.bench.limits import count_kernel_calls, elementwise_ns_per_element, jsbsim_run_us
 from sim.config import load_heli
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.bench_startup import bench_startup
+from sim.bench.startup import bench_startup
 from sim.runtime import process_age_s
 
 

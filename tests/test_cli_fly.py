@@ -164,7 +164,7 @@ def test_bench_step_json(tmp_path):
 # command line's --json is the same for every bench: test_bench_step_json)
 _BENCH_GIL = """
 import json, sys
-from sim.bench_gil import bench_gil
+from sim.bench.gil import bench_gil
 for row in bench_gil(quick=True, flight_s=float(sys.argv[1])):
     print(json.dumps(row.to_dict()))
 """

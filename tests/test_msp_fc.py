@@ -547,7 +547,7 @@ def test_yamspy_flies_at_100_hz_and_polls_at_50_hz_without_a_failsafe():
 
 
 def test_the_msp_benchmark_identifies_and_times_every_reply():
-    from sim.bench_msp import _one_flight
+    from sim.bench.msp import _one_flight
 
     figures, _failsafes = _one_flight("threaded", 1.0)
     # six identification requests answered, then a reply for every poll (not how fast: a benchmark)

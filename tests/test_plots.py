@@ -37,7 +37,7 @@ SMALLEST_IO = dict(counts=[1], round_trips_ms=[100.0], flight_s=0.3, blocking_mi
                    busy_links=1)  # fmt: skip
 _BENCH_IO = """
 import json, sys
-from sim.bench import IoSizes, bench_io
+from sim.bench.io import IoSizes, bench_io
 from sim.plots import plot
 sizes = IoSizes(**{key: tuple(v) if isinstance(v, list) else v for key, v in json.loads(sys.argv[1]).items()})
 figures = {}

@@ -141,7 +141,7 @@ def test_bench_fleet_reports_processes_and_threads_side_by_side(tmp_path):
 
 def test_the_realtime_fleet_search_lands_where_the_tick_crosses_the_period(monkeypatch):
     """On a made-up machine whose tick costs 0.5 ms plus 1 us per vehicle, 500 Hz holds up to 1,500."""
-    from sim import bench_fleet
+    from sim.bench import fleet as bench_fleet
 
     monkeypatch.setattr(
         bench_fleet, "tick_seconds", lambda fleet, workers, ticks, threads, kernel: 0.5e-3 + fleet * 1e-6

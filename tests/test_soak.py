@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.bench_soak import SoakPlan, soak_faults
+from sim.bench.soak import SoakPlan, soak_faults
 from sim.config import FAULT_KINDS
 from tests.helpers import SIGNAL_ALLOWANCE_S, StderrLines, exit_seconds
 

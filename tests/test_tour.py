@@ -22,7 +22,7 @@ import numpy as np
 import pygame
 import pytest
 
-from sim.tour import (
+from sim.bench.tour import (
     CPU_PROCESSES_AT_MOST,
     CPU_THREADS_AT_LEAST,
     DEVICES_BLOCKING_SHARE,
@@ -234,16 +234,18 @@ def test_screenshots_need_the_view_and_a_folder(tmp_path):
 )
 def test_the_helper_steps_sentences_follow_its_figures(monkeypatch, figures, holds, says):
     """Stubbed measurements: each sentence states what its own figures say, and the mark agrees."""
-    import sim.tour
+    import sim.bench.tour
 
-    monkeypatch.setattr(sim.tour, "fly_with_helper", lambda mode, seconds, view=None: (0.0, figures[mode] / 1e6, 0))
-    outcome = sim.tour._helper(True)
+    monkeypatch.setattr(
+        sim.bench.tour, "fly_with_helper", lambda mode, seconds, view=None: (0.0, figures[mode] / 1e6, 0)
+    )
+    outcome = sim.bench.tour._helper(True)
     assert outcome.as_the_lesson_says is holds is lesson_holds("helper", outcome.figures)
     assert says in outcome.verdict
 
 
 def test_the_devices_step_with_no_period_measured_is_not_as_the_lesson_says(monkeypatch):
-    import sim.tour
+    import sim.bench.tour
 
     class NoPeriod:
         def quantile(self, q):
@@ -253,6 +255,6 @@ def test_the_devices_step_with_no_period_measured_is_not_as_the_lesson_says(monk
         segment = type("Segment", (), {"period": NoPeriod()})()
         return type("Loop", (), {"segments": [segment]})()
 
-    monkeypatch.setattr(sim.tour, "fly_with_ports", fly)
-    outcome = sim.tour._devices(True)
+    monkeypatch.setattr(sim.bench.tour, "fly_with_ports", fly)
+    outcome = sim.bench.tour._devices(True)
     assert not outcome.as_the_lesson_says and "no tick period was measured" in outcome.verdict

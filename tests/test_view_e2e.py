@@ -1,5 +1,6 @@
 """The view as a user meets it: ``heli-sim fly`` with the view process under SDL's dummy video
-driver, keys pressed by the view's script (real pygame key events), screenshots checked.
+driver, keys pressed by the view's script (real pygame key events), screenshots checked; a view
+that dies before its first frame, or whose process cannot be started, as the flight meets it.
 
 The script's times are simulated flight time (``sim.view.app.KeyScript``): on a busy machine the
 view (at the lowest CPU priority) may press a key late, but never out of order, never two in one
@@ -13,17 +14,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pygame
 import pytest
 
-from sim.config import FlightConfig, apply_overrides
+from sim.config import FlightConfig, PortSpec, apply_overrides
 from sim.loop import ManualClock
-from sim.session import flight_session
+from sim.session import ViewOptions, flight_session
 from sim.view.render import BANNER_COLORS, banner_rect
-from tests.conftest import heli
+from tests.conftest import _open_fds, heli
 from tests.helpers import StderrLines, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +159,68 @@ def test_killing_the_view_leaves_the_flight_flying_with_an_event(tmp_path):
     assert [s["io_mode"] for s in summary["segments"]] == ["threaded", "blocking"]
 
 
+def seen_or_wait(lines: StderrLines, text: str) -> None:
+    """A line with ``text`` among those read already, or the next one that comes."""
+    if not any(text in line for line in lines.seen):
+        lines.wait_for(text)
+
+
+def test_a_view_that_dies_before_its_first_frame_leaves_the_flight_flying_headless(tmp_path):
+    """The view's process ends before it shows a frame (SDL has no such video driver: a display it
+    cannot use): the flight flies on without it and says so (``view_lost``, once); the view's own
+    error is on stderr.  The keyboard was the transmitter, so the failsafe holds the helicopter.
+    (On a machine so busy that the view has not even failed 10 s on, the flight starts without
+    waiting for it, and the view is lost during the flight: the same events.)"""
+    stats = tmp_path / "run.json"
+    env = {**os.environ, "DISPLAY": ":heli-sim-test", "SDL_VIDEODRIVER": "no-such-driver", "HELI_SIM_VIEW_SCRIPT": ""}
+    env.pop("WAYLAND_DISPLAY", None)  # the display is "set" (so the view uses SDL's driver as given), and unusable
+    command = [sys.executable, "-m", "sim", "-v", "fly", "--pilot", "keyboard", "--stats-json", str(stats)]
+    with running(command, cwd=ROOT, env=env) as proc:
+        lines = StderrLines(proc)
+        seen_or_wait(lines, "view_lost: the view process ended; flying on without it")
+        seen_or_wait(lines, "failsafe_on")  # no transmitter: no pilot input
+        proc.send_signal(signal.SIGUSR1)  # the loop still ticks: the switch lands at the next tick
+        seen_or_wait(lines, "mode_switch: threaded -> blocking")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    assert proc.returncode == 130
+    assert any("no-such-driver not available" in line for line in lines.seen)  # why the view went, in its words
+    summary = json.loads(stats.read_text())
+    assert summary["stop_reason"] == "SIGINT"
+    kinds = [e["kind"] for e in summary["events"]]
+    assert kinds.count("view_lost") == 1 and kinds.index("view_opened") < kinds.index("view_lost")
+    assert "failsafe_on" in kinds
+    assert not [e for e in summary["events"] if "first frame" in e["detail"]]
+
+
+def test_a_view_process_that_cannot_start_ends_the_session_before_it_flies_and_leaves_nothing_open(
+    tmp_path, monkeypatch
+):
+    """Starting the view's process fails: the session raises the ``OSError`` with the note "starting
+    the view" (the CLI's one line for a machine out of processes or files names it) before anything
+    flies, and closes what it had opened: the view's shared memory and command pipe, the keyboard
+    transmitter's end of the rc-in pty, the ports, the log (not left behind, empty)."""
+    # the only process this flight would start is the view's (its rc-in port's far end is the view,
+    # no emulator): its interpreter is made missing, as root cannot be refused a process (ulimit -u)
+    # and an open-file limit would stop the ports first
+    config = FlightConfig(ports=(PortSpec(role="rc-in", url="virtual"),))
+    config = apply_overrides(config, heli="xcell60", pilot="keyboard", duration_s=0.2)
+    log_path = tmp_path / "flight.hslog"
+    fds_before = _open_fds()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    with (
+        pytest.raises(FileNotFoundError) as raised,
+        flight_session(config, heli("xcell60").config, view=ViewOptions(), log_path=str(log_path)) as loop,
+    ):
+        loop.run()
+        pytest.fail("the flight flew without its view")
+    monkeypatch.undo()
+    assert "starting the view" in getattr(raised.value, "__notes__", [])
+    assert not log_path.exists()
+    assert _open_fds() == fds_before
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("io:")]  # ports closed
+
+
 def test_a_bad_view_script_is_a_one_line_error(tmp_path):
     result = fly("--duration", "1", "--screenshot", str(tmp_path / "v.png"), script="soon:t")
     assert result.returncode == 2
@@ -167,7 +231,7 @@ def test_a_bad_view_script_is_a_one_line_error(tmp_path):
 
 _BENCH_VIEW = """
 import json
-from sim.view.bench import bench_view
+from sim.bench.view import bench_view
 for row in bench_view(quick=True, flight_s=0.5, frames=20):  # --quick, shorter
     print(json.dumps(row.to_dict()))
 """

@@ -18,13 +18,13 @@ import textwrap
 from pathlib import Path
 
 from heli.errors import ConfigError
+from sim.bench.tour import STEPS
 from sim.cli import EXIT_BAD_INPUT, check_output_path
 from sim.cli.options import folder_type
 from sim.cli.output import write_json_output
 from sim.dataclass_io import show
 from sim.runtime import python_line
 from sim.session import ViewOptions
-from sim.tour import STEPS
 from sim.view.link import has_display, view_environment
 
 _WIDTH = 96

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["SCRIPT_ENV", "KeyScript", "main", "parse_script", "press_key"]
+__all__ = ["SCRIPT_ENV", "KeyScript", "ViewApp", "main", "parse_script", "press_key"]
 
 _FPS = 60
 _KEY_COMMANDS = {
@@ -121,45 +121,163 @@ def main(argv: list[str] | None = None) -> int:
     _start_up_priority()  # the flight waits for the first frame: nothing to protect yet
     import pygame  # the only process that draws (others read joysticks with it)
 
-    from sim.config import JoystickMap
-    from sim.joystick.device import JoystickDevice
-    from sim.joystick.sticks import HoverTakeover
-    from sim.view.render import Renderer, UiState
-    from sim.view.shared import SnapshotReader
-    from sim.view.sticks import CrsfSender, StickState
+    app = ViewApp(pygame, args)
+    try:
+        return app.run()
+    finally:
+        app.close()
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    options = json.loads(args.joystick)
-    given = options.get("joystick", {})
-    fields: dict[str, Any] = {key: tuple(v) if isinstance(v, list) else v for key, v in given.items()}  # JSON values
-    mapping = JoystickMap(**fields)
-    script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
-    sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6, 7))))
-    takeover = None
-    if options.get("start_hover") and "hover_collective" in options:  # take over a hovering helicopter hovering
-        sticks.take_over_hover(float(options["hover_collective"]))
-        takeover = HoverTakeover(float(options["hover_collective"]))  # a joystick too, until the pilot moves
-    commands = os.fdopen(args.commands_fd, "wb", buffering=0)
 
-    def send(command: str) -> None:
+class ViewApp:
+    """The view process's state: the window, the snapshot it reads, the keyboard's (or a joystick's)
+    transmitter and the command pipe; ``run`` draws until the flight ends, ``close`` lets all go."""
+
+    def __init__(self, pygame: Any, args: argparse.Namespace):
+        from sim.config import JoystickMap
+        from sim.joystick.device import JoystickDevice
+        from sim.joystick.sticks import HoverTakeover
+        from sim.view.render import Renderer, UiState
+        from sim.view.shared import SnapshotReader
+        from sim.view.sticks import CrsfSender, StickState
+
+        self.pygame, self.args = pygame, args
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        options = json.loads(args.joystick)
+        given = options.get("joystick", {})
+        fields: dict[str, Any] = {key: tuple(v) if isinstance(v, list) else v for key, v in given.items()}  # JSON
+        self.script = KeyScript(parse_script(os.environ.get(SCRIPT_ENV, "")))
+        self.sticks = StickState(channel_map=tuple(options.get("channel_map", (1, 2, 3, 4, 5, 6, 7))))
+        self.takeover = None
+        if options.get("start_hover") and "hover_collective" in options:  # take over a hovering helicopter
+            self.sticks.take_over_hover(float(options["hover_collective"]))
+            self.takeover = HoverTakeover(float(options["hover_collective"]))  # a joystick too, until it moves
+        self.commands = os.fdopen(args.commands_fd, "wb", buffering=0)
+        pygame.display.init()
+        pygame.font.init()
+        pygame.joystick.init()
+        self.screen = pygame.display.set_mode((width, height), pygame.RESIZABLE)
+        self.flying_keys = {name: pygame.key.key_code(name) for name in _FLYING_KEYS}
+        pygame.display.set_caption("heli-sim")
+        self.reader = SnapshotReader(args.shm)
+        self.renderer = Renderer((width, height))
+        self.ui = UiState(hover_collective_deg=options.get("hover_collective_deg"))
+        self.sender = None
+        if args.rc_fd is not None:
+            self.sender = CrsfSender(args.rc_fd, self.sticks)
+            self.sender.start()
+        # the keyboard's transmitter takes a joystick's sticks and switches while one is plugged in
+        mapping = JoystickMap(**fields)
+        self.joystick = JoystickDevice(pygame, mapping, require=False) if self.sender is not None else None
+        if self.joystick is not None and self.joystick.connected:
+            self.send(f"joystick {self.joystick.opened}")
+        sticks = self.sticks
+        self.switches = (sticks.armed, sticks.mode, False, sticks.hold)  # a joystick's changes are said as keys'
+        self.snapshot = self.reader.read()
+        self.io_switch = IoSwitchWatch()
+        self.frames = 0
+        self.first_frame_at: float | None = None
+        self.quit_asked: float | None = None
+
+    def send(self, command: str) -> None:
         with contextlib.suppress(BrokenPipeError):  # the simulator has gone: closing follows
-            commands.write(command.encode() + b"\n")
+            self.commands.write(command.encode() + b"\n")
 
-    def ask_to_quit() -> None:
+    def run(self) -> int:
+        """Frames until the flight ends (0), the user's quit goes unanswered (0) or the simulator dies (1)."""
+        pygame = self.pygame
+        clock = pygame.time.Clock()
+        simulator = os.getppid()
+        while True:
+            dt = clock.tick(_FPS) / 1000.0
+            if self.joystick is not None:
+                self.joystick.sync()
+            for event in pygame.event.get():
+                self._handle(event)
+            self._move_sticks(dt)
+            self._draw()
+            if os.getppid() != simulator:  # the simulator died without closing us: nothing left to show
+                return 1
+            if self.snapshot.finished:
+                if self.args.screenshot:
+                    save_atomically(pygame, self.screen, self.args.screenshot)
+                return 0
+            if self.quit_asked is not None and time.monotonic() - self.quit_asked > _FINISH_WAIT_S:
+                return 0  # the simulator did not answer: close anyway
+
+    def close(self) -> None:
+        if self.first_frame_at is not None:
+            self.send(f"frames {self.frames} {time.monotonic() - self.first_frame_at:.3f}")
+        if self.sender is not None:
+            self.sender.stop()
+            os.close(self.args.rc_fd)
+        self.reader.close()
+        self.commands.close()
+        self.pygame.quit()
+
+    def _handle(self, event: Any) -> None:
+        pygame, joystick, sender, ui = self.pygame, self.joystick, self.sender, self.ui
+        # (a joystick is opened only beside the keyboard's transmitter, the sender)
+        if joystick is not None and sender is not None and (change := joystick.handle(event)) is not None:
+            kind, detail = change
+            self.send(f"{kind} {detail}")
+            sender.paused = kind == "joystick_lost"  # unplugged: nothing sent, the failsafe takes over
+            ui.message = (
+                "joystick unplugged: failsafe until it is back (or fly on with the keys)"
+                if sender.paused else f"joystick: {joystick.name}"
+            )  # fmt: skip
+        elif event.type == pygame.QUIT:
+            self._ask_to_quit()
+        elif event.type == pygame.VIDEORESIZE:
+            self.screen = pygame.display.set_mode(event.size, pygame.RESIZABLE)
+        elif event.type == pygame.KEYDOWN:
+            self._key(pygame.key.name(event.key))
+
+    def _key(self, name: str) -> None:
+        ui, sender = self.ui, self.sender
+        if name in _KEY_COMMANDS:
+            self.send(_KEY_COMMANDS[name])
+            ui.message = _KEY_MESSAGES[name]
+            if name in ("t", "i"):
+                self.io_switch.asked(self.snapshot, time.monotonic())
+        elif name in _FAULT_KEYS:
+            self.send(f"fault {_FAULT_KEYS[name]}")
+            ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"
+        elif name == "escape":
+            self._ask_to_quit()
+        elif name in ("1", "2"):
+            ui.camera = "pilot" if name == "1" else "chase"
+            self.send(f"note camera {ui.camera}")
+        elif name == "tab":
+            ui.focus += 1
+            self.send(f"note focus vehicle {ui.focus}")
+        elif name == "f1":
+            ui.help = not ui.help
+            self.send(f"note help {'shown' if ui.help else 'hidden'}")
+        elif name in ("e", "h", "m"):
+            self._switch(name)
+        if sender is not None and sender.paused and name in (*_FLYING_KEYS, "e", "h", "m"):
+            sender.paused = False  # the joystick is gone: the keyboard flies on
+            ui.message = "the keyboard flies (the joystick is unplugged)"
+            self.send("note transmitter: the keyboard took over from the unplugged joystick")
+
+    def _ask_to_quit(self) -> None:
         """Esc or closing the window: say what the keyboard transmitter sent (an event of the flight), then quit."""
-        if sender is not None:
-            send(
+        self.quit_asked = self.quit_asked or time.monotonic()
+        if self.sender is not None:
+            sender = self.sender
+            self.send(
                 f"note transmitter sent {sender.frames} CRSF frames ({sender.dropped} dropped, the port full), "
                 f"read {sender.telemetry_frames} telemetry frames"
             )
-        send("quit")
+        self.send("quit")
 
-    def switch(key: str) -> None:
+    def _switch(self, key: str) -> None:
         """The transmitter's arm switch (E), throttle hold (H) or mode switch (M); recorded as an event."""
-        if sender is None:  # a real radio (or an in-process pilot) holds the sticks
-            ui.message = f"the sticks come from {reader.last.rc_source or 'the pilot'}, not this keyboard"
+        ui, sticks = self.ui, self.sticks
+        if self.sender is None:  # a real radio (or an in-process pilot) holds the sticks
+            ui.message = f"the sticks come from {self.reader.last.rc_source or 'the pilot'}, not this keyboard"
             return
-        if joystick is not None and joystick.connected:
+        if self.joystick is not None and self.joystick.connected:
             ui.message = "the joystick's switches hold arm and mode"
             return
         if key == "e":
@@ -173,132 +291,49 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sticks.next_mode()
             ui.message = f"flight mode: {sticks.mode_name}"
-        send(f"note transmitter {ui.message}")
+        self.send(f"note transmitter {ui.message}")
 
-    pygame.display.init()
-    pygame.font.init()
-    pygame.joystick.init()
-    screen = pygame.display.set_mode((width, height), pygame.RESIZABLE)
-    flying_keys = {name: pygame.key.key_code(name) for name in _FLYING_KEYS}
-    pygame.display.set_caption("heli-sim")
-    reader = SnapshotReader(args.shm)
-    renderer = Renderer((width, height))
-    ui = UiState(hover_collective_deg=options.get("hover_collective_deg"))
-    sender = None
-    if args.rc_fd is not None:
-        sender = CrsfSender(args.rc_fd, sticks)
-        sender.start()
-    # the keyboard's transmitter takes a joystick's sticks and switches while one is plugged in
-    joystick = JoystickDevice(pygame, mapping, require=False) if sender is not None else None
-    if joystick is not None and joystick.connected:
-        send(f"joystick {joystick.opened}")
-    switches = (sticks.armed, sticks.mode, False, sticks.hold)  # a joystick's switch changes are said as the keys' are
-    snapshot = reader.read()
-    io_switch = IoSwitchWatch()
-    clock = pygame.time.Clock()
-    simulator = os.getppid()
-    frames, first_frame_at = 0, None
-    quit_asked: float | None = None
-    try:
-        while True:
-            dt = clock.tick(_FPS) / 1000.0
-            if joystick is not None:
-                joystick.sync()
-            for event in pygame.event.get():
-                # (a joystick is opened only beside the keyboard's transmitter, the sender)
-                if joystick is not None and sender is not None and (change := joystick.handle(event)) is not None:
-                    kind, detail = change
-                    send(f"{kind} {detail}")
-                    sender.paused = kind == "joystick_lost"  # unplugged: nothing sent, the failsafe takes over
-                    ui.message = (
-                        "joystick unplugged: failsafe until it is back (or fly on with the keys)"
-                        if sender.paused else f"joystick: {joystick.name}"
-                    )  # fmt: skip
-                elif event.type == pygame.QUIT:
-                    quit_asked = quit_asked or time.monotonic()
-                    ask_to_quit()
-                elif event.type == pygame.VIDEORESIZE:
-                    screen = pygame.display.set_mode(event.size, pygame.RESIZABLE)
-                elif event.type == pygame.KEYDOWN:
-                    name = pygame.key.name(event.key)
-                    if name in _KEY_COMMANDS:
-                        send(_KEY_COMMANDS[name])
-                        ui.message = _KEY_MESSAGES[name]
-                        if name in ("t", "i"):
-                            io_switch.asked(snapshot, time.monotonic())
-                    elif name in _FAULT_KEYS:
-                        send(f"fault {_FAULT_KEYS[name]}")
-                        ui.message = f"fault: {_FAULT_KEYS[name].replace('_', ' ')} (again to clear)"
-                    elif name == "escape":
-                        quit_asked = quit_asked or time.monotonic()
-                        ask_to_quit()
-                    elif name in ("1", "2"):
-                        ui.camera = "pilot" if name == "1" else "chase"
-                        send(f"note camera {ui.camera}")
-                    elif name == "tab":
-                        ui.focus += 1
-                        send(f"note focus vehicle {ui.focus}")
-                    elif name == "f1":
-                        ui.help = not ui.help
-                        send(f"note help {'shown' if ui.help else 'hidden'}")
-                    elif name in ("e", "h", "m"):
-                        switch(name)
-                    if sender is not None and sender.paused and name in (*_FLYING_KEYS, "e", "h", "m"):
-                        sender.paused = False  # the joystick is gone: the keyboard flies on
-                        ui.message = "the keyboard flies (the joystick is unplugged)"
-                        send("note transmitter: the keyboard took over from the unplugged joystick")
-            pressed = pygame.key.get_pressed()
-            held = {name for name, code in flying_keys.items() if pressed[code]}
-            reading = joystick.read() if joystick is not None else None
-            if reading is not None and takeover is not None and takeover.holding:
-                reading = takeover.apply(reading)
-            if reading is not None:
-                sticks.from_joystick(reading)
-                if (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold) != switches:
-                    hold = ", throttle hold" if sticks.hold else ""
-                    ui.message = (
-                        "arm refused: collective up (lower it to zero pitch or below)" if reading.arm_refused
-                        else f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}{hold}"
-                    )  # fmt: skip
-                    send(f"note transmitter (joystick) {ui.message}")
-                switches = (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold)
-            else:
-                sticks.from_keys(held, dt)
-                switches = (sticks.armed, sticks.mode, False, sticks.hold)
-            snapshot = reader.read()
-            if snapshot.vehicles:
-                ui.focus %= len(snapshot.vehicles)
-            ui.message = io_switch.outcome(snapshot, time.monotonic()) or ui.message
-            key = script.update(snapshot.tick, snapshot.sim_time_s, snapshot.paused, time.monotonic())
-            if key is not None:
-                press_key(pygame, key)  # handled with the next frame's events, as a key from the keyboard
-            if sender is not None:
-                ui.radio = sender.telemetry_line()
-            renderer.draw(screen, snapshot, ui, time.monotonic())
-            pygame.display.flip()
-            frames += 1
-            if first_frame_at is None:
-                first_frame_at = time.monotonic()
-                # drawing is for people, the loop has deadlines: when both want a core, the loop goes first
-                _flying_priority()
-                send("shown")  # the flight starts
-            if os.getppid() != simulator:  # the simulator died without closing us: nothing left to show
-                return 1
-            if snapshot.finished:
-                if args.screenshot:
-                    save_atomically(pygame, screen, args.screenshot)
-                return 0
-            if quit_asked is not None and time.monotonic() - quit_asked > _FINISH_WAIT_S:
-                return 0  # the simulator did not answer: close anyway
-    finally:
-        if first_frame_at is not None:
-            send(f"frames {frames} {time.monotonic() - first_frame_at:.3f}")
-        if sender is not None:
-            sender.stop()
-            os.close(args.rc_fd)
-        reader.close()
-        commands.close()
-        pygame.quit()
+    def _move_sticks(self, dt: float) -> None:
+        """The sticks from the joystick (saying its switches' changes) or from the keys held."""
+        sticks, ui = self.sticks, self.ui
+        reading = self.joystick.read() if self.joystick is not None else None
+        if reading is not None and self.takeover is not None and self.takeover.holding:
+            reading = self.takeover.apply(reading)
+        if reading is None:
+            pressed = self.pygame.key.get_pressed()
+            sticks.from_keys({name for name, code in self.flying_keys.items() if pressed[code]}, dt)
+            self.switches = (sticks.armed, sticks.mode, False, sticks.hold)
+            return
+        sticks.from_joystick(reading)
+        if (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold) != self.switches:
+            hold = ", throttle hold" if sticks.hold else ""
+            ui.message = (
+                "arm refused: collective up (lower it to zero pitch or below)" if reading.arm_refused
+                else f"{'armed' if sticks.armed else 'disarmed (throttle hold)'}, {sticks.mode_name}{hold}"
+            )  # fmt: skip
+            self.send(f"note transmitter (joystick) {ui.message}")
+        self.switches = (sticks.armed, sticks.mode, reading.arm_refused, sticks.hold)
+
+    def _draw(self) -> None:
+        """The newest snapshot drawn; a scripted key pressed; the first frame starts the flight."""
+        ui = self.ui
+        self.snapshot = snapshot = self.reader.read()
+        if snapshot.vehicles:
+            ui.focus %= len(snapshot.vehicles)
+        ui.message = self.io_switch.outcome(snapshot, time.monotonic()) or ui.message
+        key = self.script.update(snapshot.tick, snapshot.sim_time_s, snapshot.paused, time.monotonic())
+        if key is not None:
+            press_key(self.pygame, key)  # handled with the next frame's events, as a key from the keyboard
+        if self.sender is not None:
+            ui.radio = self.sender.telemetry_line()
+        self.renderer.draw(self.screen, snapshot, ui, time.monotonic())
+        self.pygame.display.flip()
+        self.frames += 1
+        if self.first_frame_at is None:
+            self.first_frame_at = time.monotonic()
+            # drawing is for people, the loop has deadlines: when both want a core, the loop goes first
+            _flying_priority()
+            self.send("shown")  # the flight starts
 
 
 class IoSwitchWatch:

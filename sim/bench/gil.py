@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
-from sim.bench_common import Result, median_time
+from sim.bench.common import Result, median_time
 from sim.config import FlightConfig, apply_overrides, load_heli
 from sim.cpu_helper import factorize
 from sim.runtime import gil_enabled

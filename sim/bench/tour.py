@@ -18,9 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from sim.bench import fly_with_ports
-from sim.bench_fleet import FLEET, compare_sharding
-from sim.bench_gil import NUMBERS, fly_with_helper, in_threads
+from sim.bench.fleet import FLEET, compare_sharding
+from sim.bench.gil import NUMBERS, fly_with_helper, in_threads
+from sim.bench.io import fly_with_ports
 from sim.config import PortSpec
 from sim.cpu_helper import factorize
 from sim.runtime import gil_enabled, python_line

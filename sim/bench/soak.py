@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sim import stopping
-from sim.bench_common import Result
+from sim.bench.common import Result
 from sim.config import FaultSpec, PortSpec, apply_overrides, configs_dir, load_flight, load_heli
 from sim.loop import FlightLoop
 from sim.session import flight_session

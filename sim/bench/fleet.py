@@ -25,7 +25,7 @@ from heli.dynamics import FlightModel, steps
 from heli.initial import hover_state
 from heli.state import ActuatorCommand, StateIndex, VehicleState
 from heli.trim import solve_hover_trim
-from sim.bench_common import Result
+from sim.bench.common import Result
 from sim.compiled import available as compiled_available
 from sim.config import FlightConfig, FlightSettings, load_heli
 from sim.flight import Flight

@@ -21,7 +21,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from sim.bench_common import Result
+from sim.bench.common import Result
 
 __all__ = ["bench_msp"]
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.bench_common import Result
+from sim.bench.common import Result
 
 __all__ = ["bench_startup"]
 

@@ -3,8 +3,9 @@
 Two measurements in the same run:
 
 - frames per second: the ``Renderer`` drawing real snapshots (a flown helicopter, and a fleet
-  of eight) at 1280x720 as fast as it can, in this process, on SDL's dummy video driver when
-  there is no display (so the figure is the drawing, not a compositor);
+  of eight) at 1280x720 as fast as it can, in a view process of its own (``sim.view.frame_rate``),
+  on SDL's dummy video driver when there is no display (so the figure is the drawing, not a
+  compositor);
 - loop lateness with the view on and off: the default flight (virtual transmitter, servo
   board, ground station, threaded I/O) alternately with and without the view process, against
   a bare sleep-to-deadline loop, medians of the rounds.  The view process's own frame rate
@@ -13,27 +14,31 @@ Two measurements in the same run:
 
 from __future__ import annotations
 
-import os
+import contextlib
+import json
 import statistics
-import time
+import subprocess
+import sys
 
 import numpy as np
 
-from sim.bench_common import Result, bare_loop_lateness
+from sim.bench.common import Result, bare_loop_lateness
 from sim.config import FlightConfig, apply_overrides, load_heli
 from sim.loop import FlightLoop, ManualClock
 from sim.session import ViewOptions, flight_session
+from sim.view.frame_rate import SIZE
+from sim.view.shared import SnapshotWriter
 
 __all__ = ["bench_view"]
 
-SIZE = (1280, 720)
+_FRAMES_TIMEOUT_S = 60.0  # the drawing process's start and its snapshots' reading; plus a second per frame
 
 
-def _snapshot(fleet: int):
-    """A snapshot of a real flight after a second in the air, as the view would read it."""
+def _flown_snapshot(fleet: int) -> SnapshotWriter:
+    """A real flight's snapshot after a second in the air, in shared memory as the view reads it
+    (the caller closes the writer)."""
     from sim.flight import Flight
     from sim.view.link import Publisher
-    from sim.view.shared import SnapshotReader, SnapshotWriter
 
     config = apply_overrides(FlightConfig(), start="hover", fleet=fleet, heli="xcell60")
     loop = FlightLoop(Flight(load_heli("xcell60"), config), ManualClock(), loop_hz=500, duration_s=1.0)
@@ -42,40 +47,31 @@ def _snapshot(fleet: int):
         publisher = Publisher(writer)
         loop.before_tick = lambda lp: publisher.on_tick(lp, 0.0001 * (lp.ticks % 7), 0.002, 0)
         loop.run()
-        reader = SnapshotReader(writer.name)
-        try:
-            return reader.read()
-        finally:
-            reader.close()
-    finally:
+    except BaseException:
         writer.close()
+        raise
+    return writer
 
 
 def _frame_times(frames: int) -> dict[str, list[float]]:
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    import pygame
-
-    from sim.view.render import Renderer, UiState
-
-    pygame.display.init()
-    pygame.font.init()
-    try:
-        screen = pygame.display.set_mode(SIZE)
-        renderer = Renderer(SIZE)
-        times: dict[str, list[float]] = {}
-        for label, fleet, camera in (("", 1, "pilot"), ("_chase", 1, "chase"), ("_fleet8", 8, "pilot")):
-            snapshot, ui = _snapshot(fleet), UiState(camera=camera)
-            samples = times[label] = []
-            for _ in range(frames):
-                start = time.perf_counter()
-                renderer.draw(screen, snapshot, ui, snapshot.last_tick_monotonic)
-                pygame.display.flip()
-                samples.append(time.perf_counter() - start)
-        return times
-    finally:
-        pygame.quit()
+    """The view's frame times for one helicopter (pilot's and chase camera) and a fleet of eight, drawn
+    by a view process of its own (``sim.view.frame_rate``: pygame never runs in the simulator's process)."""
+    with contextlib.ExitStack() as stack:
+        one, eight = (stack.enter_context(contextlib.closing(_flown_snapshot(fleet))) for fleet in (1, 8))
+        cases = [("", one.name, "pilot"), ("_chase", one.name, "chase"), ("_fleet8", eight.name, "pilot")]
+        command = [
+            sys.executable,
+            "-P",
+            "-m",
+            "sim.view.frame_rate",
+            str(frames),
+            json.dumps(cases),
+        ]  # -P: not from the working directory
+        done = subprocess.run(command, capture_output=True, text=True, timeout=_FRAMES_TIMEOUT_S + frames, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"bench view: the drawing process ended with status {done.returncode}: {last}")
+        return json.loads(done.stdout)
 
 
 def _fly(seconds: float, view: bool) -> FlightLoop:
