@@ -374,81 +374,23 @@ class Scene:
         focused: bool,
         text: Text,
     ) -> None:
-        m = heli.model
-        crashed = heli.crashed
-        base = CRASHED_COLOUR if crashed else HELI_COLOURS[index % len(HELI_COLOURS)]
+        """One helicopter, far away a dot; else its body, tail rotor and main rotor painted back to
+        front (the main rotor after the body when the camera sees the disc from above), then its label."""
+        base = CRASHED_COLOUR if heli.crashed else HELI_COLOURS[index % len(HELI_COLOURS)]
         view = _View(cam, cam.to_camera(heli.world))
         centre = cam.to_camera(heli.pos[None, :])[0]
-        if centre[2] > NEAR_M and cam.focal_px * m.radius_m / centre[2] < TINY_PX:
-            # far away: a dot and its label
+        if centre[2] > NEAR_M and cam.focal_px * heli.model.radius_m / centre[2] < TINY_PX:
             x, y = cam.project(centre).tolist()
             if rect.collidepoint(x, y):
                 pygame.draw.circle(surface, base, (x, y), 2)
                 self._label(surface, cam, heli.pos, index, v, focused, [(x - 2, y - 2), (x + 2, y + 2)], text)
             return
-        z = view.pts[:, 2].tolist()
-
-        def depth_of(face) -> float:
-            return sum(z[i] for i in face) / len(face)
-
-        items: list[_Item] = []
-        towards_camera = np.einsum("ij,ij->i", heli.normals, cam.eye - heli.world[m.face_first]).tolist()
-        for k, face in enumerate(m.faces):
-            if towards_camera[k] <= 0.0:
-                continue  # facing away
-            poly = view.polygon(face)
-            if poly is not None:
-                colour = base if m.face_colours[k] == "body" or crashed else CANOPY
-                items.append(_Item(depth_of(face), "poly", _shade(colour, heli.light[k]), poly))
-        for face, lit in ((m.fin, heli.fin_light), (m.stabiliser, heli.stabiliser_light)):
-            poly = view.polygon(face)
-            if poly is not None:
-                items.append(_Item(depth_of(face), "poly", _shade(base, lit), poly))
-        line_colour = (40, 30, 28) if crashed else METAL
-        for pa, pb, depth, width_m in zip(
-            *zip(*view.segments(m.line_a, m.line_b), strict=True), (w for _, _, w, _ in m.lines), strict=True
-        ):
-            if depth > 0:
-                width = max(1, min(40, round(cam.focal_px * width_m / max(depth, NEAR_M))))
-                items.append(_Item(depth, "line", line_colour, [pa, pb], width))
-        tail = view.polygon(m.tail_disc)
-        if tail is not None:
-            tail_shapes = [("poly", tail, TAIL_DISC_RGBA if heli.spinning else (0, 0, 0, 0), 1)]
-            pa, pb, depth = view.segments([m.tail_disc[0]], [m.tail_disc[len(m.tail_disc) // 2]])[0]
-            if depth > 0:
-                tail_shapes.append(("line", [pa, pb], (*BLADE, 255), 1))
-            items.append(_Item(depth_of(m.tail_disc), "alpha", (0, 0, 0), extra=tail_shapes))
-        items.sort(key=lambda item: -item.depth)
-        # the main rotor: painted after the body when the camera sees the disc from above, before it otherwise
-        shapes: list = []
-        if heli.spinning:
-            poly = view.polygon(heli.disc)
-            if poly is not None:
-                alpha = int(DISC_RGBA[3] * min(1.0, 0.35 + heli.rpm / 1500.0))
-                shapes.append(("poly", poly, (*DISC_RGBA[:3], alpha), 1))
-                shapes.append(("rim", poly, DISC_RIM_RGBA, 1))
-        blades = []
-        hub = [heli.hub] * len(heli.blade_tips)
-        for k, (pa, pb, depth) in enumerate(view.segments(hub, heli.blade_tips)):
-            if depth <= 0:
-                continue
-            width = max(1, min(12, round(cam.focal_px * 0.03 * m.radius_m / max(depth, NEAR_M))))
-            ghost = k // 2
-            if ghost == 0:
-                blades.append((pa, pb, width))
-            else:
-                shapes.append(("line", [pa, pb], (*BLADE, 70 - 25 * ghost), width))
+        items = sorted(_body_items(cam, view, heli, base), key=lambda item: -item.depth)
+        shapes, blades = _rotor_shapes(cam, view, heli)
         camera_above = float(np.dot(cam.eye - heli.world[heli.hub], heli.disc_up)) > 0.0
         if not camera_above:
             self._paint_rotor(surface, rect, shapes, blades)
-        for item in items:
-            if item.kind == "poly":
-                pygame.draw.polygon(surface, item.colour, item.points)
-                pygame.draw.polygon(surface, _mix(item.colour, (0, 0, 0), 0.4), item.points, 1)
-            elif item.kind == "line":
-                pygame.draw.line(surface, item.colour, item.points[0], item.points[1], item.width)
-            else:
-                _blit_translucent(surface, rect, item.extra)
+        _paint_items(surface, rect, items)
         if camera_above:
             self._paint_rotor(surface, rect, shapes, blades)
         bounds = [p for item in items if item.points for p in item.points]
@@ -561,3 +503,78 @@ def _focused(snapshot: Snapshot, focus: int) -> VehicleView | None:
     if not snapshot.vehicles:
         return None
     return snapshot.vehicles[focus % len(snapshot.vehicles)]
+
+
+def _body_items(cam: Camera, view: _View, heli: _Posed, base: tuple) -> list[_Item]:
+    """The body's faces that face the camera, the fin and stabiliser, the skids and booms as lines, and
+    the tail rotor's disc: each with its depth, for painting back to front."""
+    m, crashed = heli.model, heli.crashed
+    z = view.pts[:, 2].tolist()
+
+    def depth_of(face) -> float:
+        return sum(z[i] for i in face) / len(face)
+
+    items: list[_Item] = []
+    towards_camera = np.einsum("ij,ij->i", heli.normals, cam.eye - heli.world[m.face_first]).tolist()
+    for k, face in enumerate(m.faces):
+        if towards_camera[k] <= 0.0:
+            continue  # facing away
+        poly = view.polygon(face)
+        if poly is not None:
+            colour = base if m.face_colours[k] == "body" or crashed else CANOPY
+            items.append(_Item(depth_of(face), "poly", _shade(colour, heli.light[k]), poly))
+    for face, lit in ((m.fin, heli.fin_light), (m.stabiliser, heli.stabiliser_light)):
+        poly = view.polygon(face)
+        if poly is not None:
+            items.append(_Item(depth_of(face), "poly", _shade(base, lit), poly))
+    line_colour = (40, 30, 28) if crashed else METAL
+    for pa, pb, depth, width_m in zip(
+        *zip(*view.segments(m.line_a, m.line_b), strict=True), (w for _, _, w, _ in m.lines), strict=True
+    ):
+        if depth > 0:
+            width = max(1, min(40, round(cam.focal_px * width_m / max(depth, NEAR_M))))
+            items.append(_Item(depth, "line", line_colour, [pa, pb], width))
+    tail = view.polygon(m.tail_disc)
+    if tail is not None:
+        tail_shapes = [("poly", tail, TAIL_DISC_RGBA if heli.spinning else (0, 0, 0, 0), 1)]
+        pa, pb, depth = view.segments([m.tail_disc[0]], [m.tail_disc[len(m.tail_disc) // 2]])[0]
+        if depth > 0:
+            tail_shapes.append(("line", [pa, pb], (*BLADE, 255), 1))
+        items.append(_Item(depth_of(m.tail_disc), "alpha", (0, 0, 0), extra=tail_shapes))
+    return items
+
+
+def _rotor_shapes(cam: Camera, view: _View, heli: _Posed) -> tuple[list, list]:
+    """The main rotor: its translucent disc and the blades' fading ghosts (shapes), and the blades
+    themselves (lines: start, end, width)."""
+    shapes: list = []
+    if heli.spinning:
+        poly = view.polygon(heli.disc)
+        if poly is not None:
+            alpha = int(DISC_RGBA[3] * min(1.0, 0.35 + heli.rpm / 1500.0))
+            shapes.append(("poly", poly, (*DISC_RGBA[:3], alpha), 1))
+            shapes.append(("rim", poly, DISC_RIM_RGBA, 1))
+    blades = []
+    hub = [heli.hub] * len(heli.blade_tips)
+    for k, (pa, pb, depth) in enumerate(view.segments(hub, heli.blade_tips)):
+        if depth <= 0:
+            continue
+        width = max(1, min(12, round(cam.focal_px * 0.03 * heli.model.radius_m / max(depth, NEAR_M))))
+        ghost = k // 2
+        if ghost == 0:
+            blades.append((pa, pb, width))
+        else:
+            shapes.append(("line", [pa, pb], (*BLADE, 70 - 25 * ghost), width))
+    return shapes, blades
+
+
+def _paint_items(surface: pygame.Surface, rect: pygame.Rect, items: list[_Item]) -> None:
+    """Faces outlined, lines, and translucent shapes, in the given order."""
+    for item in items:
+        if item.kind == "poly":
+            pygame.draw.polygon(surface, item.colour, item.points)
+            pygame.draw.polygon(surface, _mix(item.colour, (0, 0, 0), 0.4), item.points, 1)
+        elif item.kind == "line":
+            pygame.draw.line(surface, item.colour, item.points[0], item.points[1], item.width)
+        else:
+            _blit_translucent(surface, rect, item.extra)
