@@ -301,8 +301,8 @@ class FlightLoop:
             self._running = False
 
     def _run(self) -> None:
-        clock, flight, period = self.clock, self.flight, self.period_s
-        dt = flight.physics_dt_s
+        """The ticks, on the deadline grid (the module doc): each step of a tick is a method below."""
+        clock, period = self.clock, self.period_s
         self.t0 = start = clock.now()
         self.startup_s = process_age_s()  # from the process's start to its first tick (bench startup)
         if self.recorder is not None:
@@ -311,7 +311,7 @@ class FlightLoop:
         segment = Segment(self.io_mode, 0.0)
         self.segments.append(segment)
         index = 0  # deadline index: deadline = start + index * period
-        last_wake = None
+        last_wake: float | None = None
         self._last_control_t = -period
         next_progress = start + _PROGRESS_INTERVAL_S
         while self._stop_requested is None:
@@ -322,66 +322,95 @@ class FlightLoop:
             woke = clock.now()
             lateness = woke - deadline
             skipped = math.floor(lateness / period + 1e-9) if lateness > 0.0 else 0
-            # how late this wake is, and the period ending at it, are the previous tick's doing: they
-            # count in its I/O mode's segment (and histogram), even when the mode switches now
-            segment.ticks += 1
-            segment.missed_deadlines += skipped
-            segment.lateness.add(max(lateness, 0.0))
-            if last_wake is not None:
-                segment.period.add(woke - last_wake)
-            if self.view is not None:
-                period_s = None if last_wake is None else woke - last_wake
-                for command in self.view.on_tick(self, max(lateness, 0.0), period_s, skipped):
-                    self.command(command)
+            self._count_wake(segment, woke, lateness, skipped, last_wake)
             last_wake = woke
-            requested = self._requested_mode  # read once: a signal handler may change it at any moment
-            if requested != self.io_mode:
-                refusal = self.io.refuses(requested)
-                if refusal is None:
-                    segment = self._switch_segment(segment, requested, woke)
-                else:
-                    self.record("mode_refused", refusal, woke - self.t0)
-                    self._requested_mode = self.io_mode
+            segment = self._switch_if_asked(segment, woke)
             if self.before_tick is not None:
                 self.before_tick(self)
-
-            frames, fresh, _stick_t = self.io.read_inputs(clock.now())
-            self.last_input = (frames, fresh)
-            dt_control = 0.0
-            if not self.paused:
-                sim_t = flight.sim_time_s
-                dt_control = max(sim_t - self._last_control_t, dt)
-                flight.run_controller(frames, fresh, dt_control)
-                for kind, detail in flight.take_events():  # a user's controller failed, a command went NaN
-                    self.record(kind, detail)
-                self._last_control_t = sim_t
+            frames, fresh, dt_control = self._read_and_control()
             self.io.push_outputs(clock.now())
-            if self.faults is not None:
-                stall = self.faults.on_tick(self.flight_time_s, self.record)
-                if stall:  # an injected loop delay: the tick takes this much longer (a stop cuts it short)
-                    self._wait_until(clock.now() + stall)
-
+            self._inject_loop_delay()
             now = clock.now()
-            behind = 0 if self.paused else math.floor((now - self._origin) / dt + 1e-9) - flight.steps
-            if behind > self.catchup_steps:
-                lost = (behind - self.catchup_steps) * dt
-                self._origin += lost
-                self.record("behind", f"physics {behind * dt:.3f} s behind the wall clock; skipped {lost:.3f} s")
-                behind = self.catchup_steps
-            steps = self._advance(max(behind, 0))
+            steps = self._advance(self._steps_due(now))
             if self.recorder is not None:
                 self._record_tick(self.recorder, woke, lateness, skipped, frames, fresh, dt_control, steps)
             self._collect_events()
-
             self.ticks += 1
             index += 1 + skipped
-            if self.duration_s and flight.sim_time_s >= self.duration_s - 1e-9:
+            if self.duration_s and self.flight.sim_time_s >= self.duration_s - 1e-9:
                 self._stop_requested = "duration reached"
             if self.on_progress is not None and now >= next_progress:
                 next_progress = now + _PROGRESS_INTERVAL_S
                 self.on_progress(self)
         segment.t_end_s = clock.now() - start
         self.stop_reason = self._stop_requested
+
+    def _count_wake(
+        self, segment: Segment, woke: float, lateness: float, skipped: int, last_wake: float | None
+    ) -> None:
+        """How late this wake is, and the period ending at it: the previous tick's doing, so they count
+        in its I/O mode's segment (and histogram), even when the mode switches now.  The view hears
+        of them, and its keys' commands are carried out."""
+        segment.ticks += 1
+        segment.missed_deadlines += skipped
+        segment.lateness.add(max(lateness, 0.0))
+        if last_wake is not None:
+            segment.period.add(woke - last_wake)
+        if self.view is not None:
+            period_s = None if last_wake is None else woke - last_wake
+            for command in self.view.on_tick(self, max(lateness, 0.0), period_s, skipped):
+                self.command(command)
+
+    def _switch_if_asked(self, segment: Segment, woke: float) -> Segment:
+        """The I/O mode a user asked for, if the ports allow it (else the refusal recorded): the
+        segment now flying."""
+        requested = self._requested_mode  # read once: a signal handler may change it at any moment
+        if requested == self.io_mode:
+            return segment
+        refusal = self.io.refuses(requested)
+        if refusal is None:
+            return self._switch_segment(segment, requested, woke)
+        self.record("mode_refused", refusal, woke - self.t0)
+        self._requested_mode = self.io_mode
+        return segment
+
+    def _read_and_control(self) -> tuple[np.ndarray, np.ndarray | bool, float]:
+        """The pilot's frames read and, unless paused, a controller cycle on them: (frames, fresh, the
+        cycle's dt; 0.0 when paused)."""
+        flight = self.flight
+        frames, fresh, _stick_t = self.io.read_inputs(self.clock.now())
+        self.last_input = (frames, fresh)
+        if self.paused:
+            return frames, fresh, 0.0
+        sim_t = flight.sim_time_s
+        dt_control = max(sim_t - self._last_control_t, flight.physics_dt_s)
+        flight.run_controller(frames, fresh, dt_control)
+        for kind, detail in flight.take_events():  # a user's controller failed, a command went NaN
+            self.record(kind, detail)
+        self._last_control_t = sim_t
+        return frames, fresh, dt_control
+
+    def _inject_loop_delay(self) -> None:
+        """The faults of this moment of the flight; an injected loop delay makes the tick take that
+        much longer (a stop cuts it short)."""
+        if self.faults is not None:
+            stall = self.faults.on_tick(self.flight_time_s, self.record)
+            if stall:
+                self._wait_until(self.clock.now() + stall)
+
+    def _steps_due(self, now: float) -> int:
+        """Physics steps up to the wall clock ``now``, at most ``catchup_steps``: further behind, the
+        world skips ahead (a ``behind`` event says by how much)."""
+        if self.paused:
+            return 0
+        dt = self.flight.physics_dt_s
+        behind = math.floor((now - self._origin) / dt + 1e-9) - self.flight.steps
+        if behind > self.catchup_steps:
+            lost = (behind - self.catchup_steps) * dt
+            self._origin += lost
+            self.record("behind", f"physics {behind * dt:.3f} s behind the wall clock; skipped {lost:.3f} s")
+            behind = self.catchup_steps
+        return max(behind, 0)
 
     def _collect_events(self) -> None:
         """Record what the ports and the log writer reported since the last tick."""
