@@ -1,9 +1,12 @@
 """The asyncio I/O mode's own hazards, over real ptys and emulator processes: one event loop
 must not be held up by one slow port, must go idle after a stall, must report a role's bug,
-must refuse ports it cannot watch, and no mode may send a letter twice across a switch."""
+must refuse ports it cannot watch, and no mode may send a letter twice across a switch; at a stop,
+a task or a device's opener still running at the deadline is named in ``stuck``, and let go
+without leaking what it opens later."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -15,11 +18,15 @@ import pytest
 
 from sim.config import FlightConfig, PortSpec, apply_overrides
 from sim.loop import FlightLoop
+from sim.ports.aio import EventLoopWorker
 from sim.ports.events import EventLog
+from sim.ports.mailbox import Mailbox
 from sim.ports.portset import PortSet
 from sim.ports.roles import LinkPort, TelemetryPort
+from sim.ports.transport import open_transport
 from sim.session import flight_session
 from tests.conftest import heli
+from tests.test_port_errors import WAIT_S, join_io_threads, pty_pair, request_arrives
 from tests.test_ports import ROOT, state, virtual
 
 
@@ -175,3 +182,100 @@ def test_the_asyncio_thread_and_its_helpers_are_gone_after_close():
         portset.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("io:")]
     assert link.state == "closed" and link.line is None and link.backend is None
+
+
+# --- what does not end by the stop's deadline
+
+
+def worker_for(port) -> EventLoopWorker:
+    return EventLoopWorker([port], {port.name: Mailbox()}, {port.name: Mailbox()}, EventLog())
+
+
+def blocking_settings(port) -> tuple:
+    """What an event loop changes on a port's transport while it serves it: the timeouts and whether
+    the fd blocks."""
+    transport = port.transport
+    return transport.timeout, transport.write_timeout, os.get_blocking(transport.fileno())
+
+
+def test_a_task_still_in_its_exchange_at_the_deadline_is_named_stuck_and_cancelled():
+    """``stop`` lets each task end its exchange until just before the deadline; a link still
+    waiting for its reply (a 5 s reply timeout, its device silent) is named in ``stuck`` and
+    cancelled, so the thread ends without waiting out the reply timeout, and the port is given
+    back as it was lent (its read quantum, its write timeout, its fd's blocking mode)."""
+    events = EventLog()
+    with pty_pair() as (master, path):
+        link = LinkPort("link0", lambda: open_transport(path), events, url=path, reply_timeout_s=5.0)
+        link.open()
+        lent = blocking_settings(link)
+        worker = worker_for(link)
+        try:
+            worker.start()
+            assert request_arrives(master)  # the exchange is under way: no reply will come
+            worker.stop(0.5)
+            join_io_threads()
+            given_back = blocking_settings(link)
+        finally:
+            link.close()
+    assert "link0" in worker.stuck
+    assert link.stats.timeouts == 0  # cancelled: a wait run on to the reply timeout counts one
+    assert link.line is None and link.backend is None and given_back == lent
+
+
+class SlowToComeBack:
+    """A port's opener: the pty at ``path``; every open after the first waits for ``release``, as a
+    device that takes longer to come back than a stop waits (a USB adapter enumerating again).  The
+    wait stands in for that device (none is slow for just as long as a test needs); the opens are
+    real, and what each returned is kept to be checked."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.opened: list = []
+        self.reopening = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self):
+        if self.opened:
+            self.reopening.set()
+            self.release.wait(WAIT_S)
+        transport = open_transport(self.path)
+        self.opened.append(transport)
+        return transport
+
+
+def test_an_opener_still_opening_at_the_deadline_is_named_stuck_and_what_it_opens_then_is_closed(monkeypatch):
+    """A lost device is reopened in an ``io:asyncio-open`` thread; one still opening at the stop's
+    deadline is named in ``stuck`` (with the task that waited for it, cancelled), the thread ends
+    without it, and the device it opens once the event loop has gone is closed, not left open."""
+    monkeypatch.setattr("sim.ports.port.RECONNECT_INTERVAL_S", 0.0)  # a lost device is reopened at once
+    master, slave = os.openpty()
+    device = SlowToComeBack(os.ttyname(slave))
+    link = LinkPort("link0", device, EventLog(), url="pty", reply_timeout_s=5.0)
+    link.open()
+    worker = worker_for(link)
+    try:
+        worker.start()
+        assert request_arrives(master)
+        os.close(master)  # unplugged: the port's reads fail (EIO); it is lost, and reopened
+        master = None
+        assert device.reopening.wait(WAIT_S)
+        with pty_pair() as (_master, path):  # the device comes back on a new pty, after the deadline
+            device.path = path
+            worker.stop(0.3)
+            for thread in threading.enumerate():
+                if thread.name == "io:asyncio":  # it waits for the opener until the deadline, then ends
+                    thread.join(WAIT_S)
+            stuck = list(worker.stuck)
+            device.release.set()
+            join_io_threads()  # the opener, done now
+            left = (link.transport, link.state)
+    finally:
+        device.release.set()
+        if master is not None:
+            os.close(master)
+        os.close(slave)
+        link.close()
+    assert "io:asyncio-open" in stuck and "link0" in stuck
+    (late,) = device.opened[1:]
+    assert not late.is_open  # opened once the event loop had gone: closed
+    assert left == (None, "disconnected")  # the port did not take it: still lost, as the stop found it

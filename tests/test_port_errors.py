@@ -5,8 +5,9 @@ decode error and the port reads on; an exception in a role or codec (a codec tes
 device can produce a bug) is an ``io_error`` event, counted, and the port goes on; a port whose
 every exchange raises for the failed rule's time fails (state ``failed``, which makes ``fly``
 exit 3, and the status line says so); what ends an I/O thread or task is read by the port set
-and reported; the fleet and the protocols' vehicle ids agree; running out of file descriptors
-while opening ports is one line and exit status 2.
+and reported, and one that does not stop by the port set's deadline is named (``thread_stuck``,
+``stuck_threads``) and let go; the fleet and the protocols' vehicle ids agree; running out of
+file descriptors while opening ports is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import contextlib
 import logging
 import os
 import resource
+import select
 import struct
 import subprocess
 import sys
+import threading
 import time
 import tty
 from dataclasses import replace
@@ -326,6 +329,118 @@ def test_the_event_loop_thread_ending_is_read_and_reported():
             assert port.state == "failed"
     (error,) = [e for e in events.history if e.kind == "io_error"]
     assert "the asyncio I/O thread ended by RuntimeError" in error.detail
+
+
+# ---------------------------------------------------------------- a thread or task that does not stop in time is named
+
+STOP_S = 0.5  # the port set's stop deadline here (THREAD_STOP_TIMEOUT_S: 1 s in a flight)
+
+
+def request_arrives(master: int) -> bool:
+    """True once the port's request has reached its far end (the pty's master), within WAIT_S."""
+    readable, _, _ = select.select([master], [], [], WAIT_S)
+    return bool(readable)
+
+
+def io_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("io:")]
+
+
+def join_io_threads() -> None:
+    """Join the I/O threads a port set let go of, once what held them has let go too."""
+    for thread in io_threads():
+        thread.join(WAIT_S)
+
+
+def silent_link(path: str, events: EventLog) -> LinkPort:
+    """A link whose reply timeout (ten times the stop's deadline; up to ten minutes may be
+    configured) outlasts the stop's deadline, on a pty whose far end never answers."""
+    return LinkPort("link0", lambda: open_transport(path), events, url=path, reply_timeout_s=10 * STOP_S)
+
+
+def test_an_io_thread_still_waiting_for_a_reply_at_a_switch_is_named_stuck(monkeypatch):
+    """A switch cannot end the exchange under way in time: the port set names the port whose
+    thread did not stop (``stuck_threads``, a ``thread_stuck`` event) and goes on without it;
+    the thread is still running when it says so (no false alarm), and ends once the flight stops."""
+    monkeypatch.setattr("sim.ports.portset.THREAD_STOP_TIMEOUT_S", STOP_S)
+    events = EventLog()
+    with pty_pair() as (master, path):
+        link = silent_link(path, events)
+        portset = PortSet([link], events, "threaded")
+        portset.open()
+        try:
+            assert request_arrives(master)  # the exchange is under way: it waits for a reply that never comes
+            portset.switch("blocking")
+            left_running = [thread.name for thread in io_threads()]
+        finally:
+            portset.abort()  # the flight stops: the wait under way gives up
+            join_io_threads()
+            portset.close()
+    assert portset.stuck_threads == ["link0"] and left_running == ["io:link0"]
+    stuck = [e.detail for e in events.history if e.kind == "thread_stuck"]
+    assert stuck == [f"io:link0 did not stop within {STOP_S} s"]
+
+
+def test_an_asyncio_task_still_waiting_for_a_reply_at_a_switch_is_named_stuck_and_cancelled(monkeypatch):
+    """The same in asyncio mode: the event loop names the late task (``sim.ports.aio``) and cancels
+    it, so the loop's thread ends without waiting out the reply timeout; the port set reports the task."""
+    monkeypatch.setattr("sim.ports.portset.THREAD_STOP_TIMEOUT_S", STOP_S)
+    events = EventLog()
+    with pty_pair() as (master, path):
+        link = silent_link(path, events)
+        portset = PortSet([link], events, "asyncio")
+        portset.open()
+        try:
+            assert request_arrives(master)
+            portset.switch("blocking")
+            join_io_threads()  # before the flight stops: only the cancel can end the wait this soon
+            timeouts = link.stats.timeouts  # a wait run on to the reply timeout counts one
+        finally:
+            portset.abort()
+            join_io_threads()
+            portset.close()
+    assert "link0" in portset.stuck_threads  # (with io:asyncio, if its thread ended just after the deadline)
+    assert f"io:asyncio: link0 did not stop within {STOP_S} s" in [
+        e.detail for e in events.history if e.kind == "thread_stuck"
+    ]
+    assert timeouts == 0  # cancelled at the deadline
+
+
+class WedgesTheEventLoop(LinkPort):
+    """A bug that blocks the event loop's thread inside an exchange (a blocking wait in a coroutine)
+    until released: a stand-in, as no device can hold an event loop; the port is otherwise real."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def _exchange(self, letter):
+        self.holding.set()
+        self.release.wait(WAIT_S)  # blocks the whole event loop, on purpose
+        return None
+
+
+def test_an_event_loop_thread_that_does_not_stop_is_named_stuck_and_its_ports_go_on_without_it(monkeypatch):
+    monkeypatch.setattr("sim.ports.portset.THREAD_STOP_TIMEOUT_S", STOP_S)
+    events = EventLog()
+    with pty_pair() as (_master, path):
+        port = WedgesTheEventLoop("link0", lambda: open_transport(path), events, url=path)
+        portset = PortSet([port], events, "asyncio")
+        portset.open()
+        try:
+            assert port.holding.wait(WAIT_S)
+            portset.switch("blocking")
+            left_running = [thread.name for thread in io_threads()]
+            served_by = (port.line, port.backend)
+        finally:
+            port.release.set()
+            join_io_threads()
+            portset.close()
+    assert portset.stuck_threads == ["io:asyncio"] and left_running == ["io:asyncio"]
+    stuck = [e.detail for e in events.history if e.kind == "thread_stuck"]
+    assert stuck == [f"io:asyncio: io:asyncio did not stop within {STOP_S} s"]
+    assert served_by == (None, None)  # the wedged loop no longer serves the port: its blocking calls do
 
 
 # ---------------------------------------------------------------- fleets and the protocols' vehicle ids
