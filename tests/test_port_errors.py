@@ -433,6 +433,7 @@ def test_an_event_loop_thread_that_does_not_stop_is_named_stuck_and_its_ports_go
             portset.switch("blocking")
             left_running = [thread.name for thread in io_threads()]
             served_by = (port.line, port.backend)
+            given_back = (port.transport.timeout, port.transport.write_timeout)
         finally:
             port.release.set()
             join_io_threads()
@@ -441,6 +442,46 @@ def test_an_event_loop_thread_that_does_not_stop_is_named_stuck_and_its_ports_go
     stuck = [e.detail for e in events.history if e.kind == "thread_stuck"]
     assert stuck == [f"io:asyncio: io:asyncio did not stop within {STOP_S} s"]
     assert served_by == (None, None)  # the wedged loop no longer serves the port: its blocking calls do
+    # ... bounded by its own timeouts again, not the event loop's zero (a blocking read would spin)
+    assert min(given_back) > 0.0
+
+
+def test_a_reopen_in_an_io_thread_that_the_stop_overtook_keeps_nothing_open(monkeypatch):
+    """Threaded: a lost device is reopened in its port's I/O thread; a stop that cannot wait for that
+    open (the thread is named stuck) closes the port meanwhile; the device the open returns afterwards
+    is closed at once, and the port stays closed (not "ok" with an open file nobody owns)."""
+    from tests.test_aio import SlowToComeBack  # a device slow to come back (the wait stands in for it)
+
+    monkeypatch.setattr("sim.ports.port.RECONNECT_INTERVAL_S", 0.0)  # a lost device is reopened at once
+    monkeypatch.setattr("sim.ports.portset.THREAD_STOP_TIMEOUT_S", STOP_S)
+    events = EventLog()
+    master, slave = os.openpty()
+    device = SlowToComeBack(os.ttyname(slave))
+    link = LinkPort("link0", device, events, url="pty", reply_timeout_s=5.0)
+    portset = PortSet([link], events, "threaded")
+    portset.open()
+    try:
+        assert request_arrives(master)
+        os.close(master)  # unplugged: the port's reads fail (EIO); it is lost, and reopened in its thread
+        master = None
+        assert device.reopening.wait(WAIT_S)
+        with pty_pair() as (_master, path):  # the device comes back on a new pty, after the stop
+            device.path = path
+            portset.close()
+            stuck = list(portset.stuck_threads)
+            device.release.set()
+            join_io_threads()  # the open ends now, in the thread the stop let go of
+            left = (link.transport, link.state)
+    finally:
+        device.release.set()
+        if master is not None:
+            os.close(master)
+        os.close(slave)
+        link.close()
+    assert stuck == ["link0"]
+    (late,) = device.opened[1:]
+    assert not late.is_open  # opened once the port was closed: closed at once
+    assert left == (None, "closed")
 
 
 # ---------------------------------------------------------------- fleets and the protocols' vehicle ids

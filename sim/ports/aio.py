@@ -119,7 +119,7 @@ class AsyncLine(asyncio.Protocol):
             # in for one with what it uses: fileno, read, write, the two timeouts, flush and close
             self._transport = SerialTransport(loop, self, _Borrowed(self._real, fd))  # type: ignore[arg-type]
         except BaseException:
-            self._give_back()
+            self.give_back()
             raise
         self._transport.set_write_buffer_limits(high=0)  # pause_writing as soon as anything waits
 
@@ -224,9 +224,12 @@ class AsyncLine(asyncio.Protocol):
         self._lost = self._lost or serial.SerialException("detached from the event loop")
         self._wake_reader()
         self._wake_writer()
-        self._give_back()
+        self.give_back()
 
-    def _give_back(self) -> None:
+    def give_back(self) -> None:
+        """The port's blocking mode and timeouts as they were before the event loop borrowed it.  Safe
+        from any thread (it touches the serial port, not the event loop): where the loop's thread is
+        wedged and ``detach`` cannot run, the ports go on with their blocking calls bounded again."""
         with contextlib.suppress(*TRANSPORT_ERRORS):  # a vanished device: it is being closed anyway
             os.set_blocking(self._real.fileno(), self._fd_was_blocking)
             self._real.timeout, self._real.write_timeout = self._saved_timeouts

@@ -221,6 +221,10 @@ class Port:
         self.line: AsyncLine | None = None  # how reads and writes reach the transport then
         self.letter_seen = 0  # the newest outbox letter an exchange took: no mode sends a letter twice
         self._lock_stuck = False
+        # closes so far, counted under a lock of their own (never held over I/O): a reopen in an I/O
+        # thread that a close overtook (a stop that could not wait for the thread) keeps nothing open
+        self._closes = 0
+        self._closes_lock = threading.Lock()
         self.recorder: FlightLogWriter | None = None  # every frame in and out is logged
         self.failure: str | None = None  # why the port failed (state "failed"), for the rest of the flight
         self._errors_in_a_row = 0  # exchanges that raised since the last one that did not
@@ -239,7 +243,9 @@ class Port:
         if self.state != PortState.CLOSED:
             self.last_state = self.state
         self.detach_line()
-        transport, self.transport = self.transport, None
+        with self._closes_lock:
+            self._closes += 1
+            transport, self.transport = self.transport, None
         self._tx_fd = (None, None)  # its fd number may be given to another file
         if transport is not None:
             with contextlib.suppress(*TRANSPORT_ERRORS):  # closing a port whose device is gone
@@ -605,9 +611,20 @@ class Port:
             return False
         self._next_reconnect_t = now + RECONNECT_INTERVAL_S
         backend = self.backend
+        closes = self._closes
         try:  # opening can take a while (a virtual device restarts its emulator): not on the event loop
-            self.transport = self._opener() if backend is None else await backend.in_background(self._opener)
+            opened = self._opener() if backend is None else await backend.in_background(self._opener)
         except (PortError, *TRANSPORT_ERRORS):
+            return False
+        with self._closes_lock:  # (an event loop's reopen is never overtaken: in_background closes a late one)
+            overtaken = self._closes != closes
+            if not overtaken:
+                self.transport = opened
+        if overtaken:  # closed while it opened (an I/O thread the stop did not wait for): not reopened
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                opened.close()
+            if self._closer is not None:
+                self._closer()  # and what the opener started with it (an emulator)
             return False
         if backend is not None:
             try:

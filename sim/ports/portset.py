@@ -203,7 +203,9 @@ class PortSet:
         if event_loop is not None:
             if not event_loop.stop(max(0.0, deadline - time.monotonic())):
                 for port in self.ports:  # its thread is wedged: the ports go on without it (blocking calls)
-                    port.line = port.backend = None
+                    line, port.line, port.backend = port.line, None, None
+                    if line is not None:
+                        line.give_back()  # their timeouts again, not the loop's zero (a blocking read would spin)
             for name in event_loop.stuck:
                 self.stuck_threads.append(name)
                 self.events.push("thread_stuck", f"io:asyncio: {name} did not stop within {THREAD_STOP_TIMEOUT_S} s")
