@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from heli.dynamics import SCALAR_BATCH_LIMIT, FlightModel
+from heli.layout import Layout, column, columns
 from heli.mixer import SwashGeometry, mix
 from heli.ops import ARRAY, SCALAR
 from heli.params import quantity
-from heli.state import ActuatorCommand, VehicleState
+from heli.state import ActuatorCommand, StateIndex, VehicleState
 
 __all__ = [
     "CONTROL_STATE_SIZE",
@@ -45,17 +46,61 @@ __all__ = [
     "FLIGHT_MODES",
     "GOVERNOR_STATES",
     "PILOT_INPUT_SIZE",
+    "ControlIndex",
     "ControllerConstants",
     "ControllerParams",
     "ControllerState",
+    "PilotIndex",
     "PilotInput",
     "control",
     "control_with_terms",
     "governor_pi",
 ]
 
-PILOT_INPUT_SIZE = 7
-CONTROL_STATE_SIZE = 19
+
+class PilotIndex(Layout):
+    """The columns of ``PilotInput.packed`` (``heli.layout``)."""
+
+    ROLL: int = column("stick_roll", "-1..1, right positive")
+    PITCH: int = column("stick_pitch", "-1..1, forward (nose down) positive")
+    YAW: int = column("stick_yaw", "-1..1, nose right positive")
+    COLLECTIVE: int = column("stick_coll", "-1..1, up positive")
+    ARM: int = column("stick_arm", "0/1")
+    MODE: int = column("stick_mode", "0 rate, 1 angle, 2 rescue")
+    VALID: int = column("valid", "0: stale input, failsafe")
+
+
+class ControlIndex(Layout):
+    """The columns of ``ControllerState.packed`` (``heli.layout``)."""
+
+    RATE_I: slice = columns(("i_roll", "i_pitch", "i_yaw"), "rate integrators, rad")
+    GYRO: slice = columns(("gf_p", "gf_q", "gf_r"), "filtered gyro, rad/s")
+    PRECOMP: int = column("precomp_f", "filtered yaw precompensation, rad")
+    GOVERNOR_I: int = column("gov_i", "governor integrator")
+    GOVERNOR_SETPOINT: int = column("gov_sp", "governor setpoint, rad/s")
+    GOVERNOR_STATE: int = column("gov_state", "a key of GOVERNOR_STATES")
+    CLIMB_I: int = column("climb_i", "climb integrator, rad")
+    FAILSAFE_TIME: int = column("fs_time", "s")
+    FAILSAFE_ACTIVE: int = column("fs_active", "0/1")
+    LANDED_TIME: int = column("landed_time", "s")
+    FAILSAFE_ARMED: int = column("fs_armed", "armed at the failsafe's onset, 0/1")
+    RESCUE_TIME: int = column("rescue_time", "s")
+    COLLECTIVE: int = column("collective_prev", "the last cycle's collective, rad")
+    FLIGHT_MODE: int = column("mode_prev", "the flight mode in effect, a key of FLIGHT_MODES")
+    ON_GROUND: int = column(
+        "on_ground", "time on the ground, s: on the ground from 0.5 s, as the controller infers it from "
+        "its vertical speed and collective; 0 once airborne",
+    )  # fmt: skip
+
+
+PILOT_INPUT_SIZE = PilotIndex.SIZE
+CONTROL_STATE_SIZE = ControlIndex.SIZE
+# the vehicle state's columns the controller reads (its sensors), by name (numba: constants)
+_VN, _VE, _VD = (StateIndex.index(name) for name in ("vn", "ve", "vd"))
+_QW, _QX, _QY, _QZ = (StateIndex.index(name) for name in ("qw", "qx", "qy", "qz"))
+_P, _Q, _R = (StateIndex.index(name) for name in ("p", "q", "r"))
+_OMEGA = StateIndex.ROTOR_SPEED
+_I_ROLL, _I_PITCH, _I_YAW = (ControlIndex.index(name) for name in ("i_roll", "i_pitch", "i_yaw"))
 FLIGHT_MODES = {0: "rate", 1: "angle", 2: "rescue", 3: "failsafe: level", 4: "failsafe: descend", 5: "failsafe: landed"}
 GOVERNOR_STATES = {0: "off", 1: "spool-up", 2: "active"}
 # what one cycle computes and does not keep (``control_with_terms``): the setpoints, and the P, D and
@@ -289,8 +334,8 @@ class ControllerConstants:
 
 @dataclass(frozen=True, eq=False)
 class PilotInput:
-    """Normalised pilot commands, ``(N, 7)``: roll, pitch, yaw, collective (-1..1), arm (0/1),
-    mode (0 rate, 1 angle, 2 rescue), valid (0: stale input, failsafe).
+    """Normalised pilot commands, ``(N, PILOT_INPUT_SIZE)``, ``PilotIndex``'s columns: roll, pitch,
+    yaw, collective (-1..1), arm (0/1), mode (0 rate, 1 angle, 2 rescue), valid (0: stale input, failsafe).
 
     Stick signs: roll right, pitch forward (nose down), yaw right (nose right), collective up
     are positive.
@@ -306,19 +351,18 @@ class PilotInput:
 
     @classmethod
     def centred(cls, count: int, *, arm: float = 0.0, mode: float = 1.0, collective: float = 0.0) -> PilotInput:
-        return cls(np.tile([0.0, 0.0, 0.0, collective, arm, mode, 1.0], (count, 1)))
+        row = np.zeros(PILOT_INPUT_SIZE)
+        row[PilotIndex.COLLECTIVE], row[PilotIndex.ARM], row[PilotIndex.MODE], row[PilotIndex.VALID] = (
+            collective, arm, mode, 1.0,
+        )  # fmt: skip
+        return cls(np.tile(row, (count, 1)))
 
 
 @dataclass(frozen=True, eq=False)
 class ControllerState:
     """Integrators, filters and mode state of N controllers, ``(N, CONTROL_STATE_SIZE)``.
 
-    Columns: 0-2 rate integrators (rad), 3-5 filtered gyro, 6 filtered yaw precomp (rad),
-    7 governor integrator, 8 governor setpoint (rad/s), 9 governor state, 10 climb integrator
-    (rad), 11 failsafe time (s), 12 failsafe active, 13 landed time (s), 14 armed at failsafe
-    onset, 15 rescue time (s), 16 last collective (rad), 17 flight mode in effect, 18 time on the
-    ground (s; on the ground from 0.5 s: as the controller infers it, from its vertical speed and
-    collective; 0 once airborne).
+    Its columns: ``ControlIndex`` (``ControlIndex.describe()`` lists them).
     """
 
     packed: np.ndarray
@@ -334,8 +378,8 @@ class ControllerState:
     def initial(cls, count: int) -> ControllerState:
         """Controllers of helicopters on the ground: everything at rest, throttle held."""
         packed = np.zeros((count, CONTROL_STATE_SIZE))
-        packed[:, 17] = 1.0
-        packed[:, 18] = _GROUND_TIME_CAP_S  # on the ground
+        packed[:, ControlIndex.FLIGHT_MODE] = 1.0
+        packed[:, ControlIndex.ON_GROUND] = _GROUND_TIME_CAP_S  # on the ground
         return cls(packed)
 
     @classmethod
@@ -343,8 +387,8 @@ class ControllerState:
                  tail_pitch_rad: float, collective_rad: float, throttle: float) -> ControllerState:  # fmt: skip
         """Controllers already flying a trimmed hover: integrators hold the trim, governor active."""
         packed = np.zeros((count, CONTROL_STATE_SIZE))
-        packed[:, 0] = lateral_rad
-        packed[:, 1] = longitudinal_rad
+        packed[:, _I_ROLL] = lateral_rad
+        packed[:, _I_PITCH] = longitudinal_rad
         tail_from_precomp = (
             constants.precomp_base
             + constants.precomp_gain
@@ -354,14 +398,14 @@ class ControllerState:
             )
             ** 2
         )
-        packed[:, 2] = constants.direction * (tail_pitch_rad - constants.tail_pitch_offset - tail_from_precomp)
-        packed[:, 6] = tail_from_precomp
-        packed[:, 7] = np.maximum(throttle - constants.governor_ff, 0.0)  # the feed-forward gives the rest
-        packed[:, 8] = constants.headspeed
-        packed[:, 9] = 2.0
-        packed[:, 10] = collective_rad - constants.hover_collective
-        packed[:, 16] = collective_rad
-        packed[:, 17] = 1.0
+        packed[:, _I_YAW] = constants.direction * (tail_pitch_rad - constants.tail_pitch_offset - tail_from_precomp)
+        packed[:, ControlIndex.PRECOMP] = tail_from_precomp
+        packed[:, ControlIndex.GOVERNOR_I] = np.maximum(throttle - constants.governor_ff, 0.0)  # + feed-forward
+        packed[:, ControlIndex.GOVERNOR_SETPOINT] = constants.headspeed
+        packed[:, ControlIndex.GOVERNOR_STATE] = 2.0
+        packed[:, ControlIndex.CLIMB_I] = collective_rad - constants.hover_collective
+        packed[:, ControlIndex.COLLECTIVE] = collective_rad
+        packed[:, ControlIndex.FLIGHT_MODE] = 1.0
         return cls(packed)
 
     @classmethod
@@ -376,27 +420,28 @@ class ControllerState:
         packed = np.array(hover.packed, dtype=np.float64)
         omega = vehicles.rotor_speed_rad_s
         flying = omega > _I_ACTIVE_SPEED_FRACTION * constants.headspeed
-        packed[:, 3:6] = vehicles.body_rates_rad_s
-        packed[:, 7] = np.where(flying, np.maximum(vehicles.throttle - constants.governor_ff, 0.0), 0.0)
-        packed[:, 8] = np.where(flying, constants.headspeed, omega)
-        packed[:, 9] = np.where(flying, 2.0, 0.0)
+        packed[:, ControlIndex.GYRO] = vehicles.body_rates_rad_s
+        governor_i = np.maximum(vehicles.throttle - constants.governor_ff, 0.0)
+        packed[:, ControlIndex.GOVERNOR_I] = np.where(flying, governor_i, 0.0)
+        packed[:, ControlIndex.GOVERNOR_SETPOINT] = np.where(flying, constants.headspeed, omega)
+        packed[:, ControlIndex.GOVERNOR_STATE] = np.where(flying, 2.0, 0.0)
         return cls(packed)
 
     @property
     def flight_mode(self) -> np.ndarray:
-        return self.packed[:, 17].astype(np.int64)
+        return self.packed[:, ControlIndex.FLIGHT_MODE].astype(np.int64)
 
     @property
     def governor_state(self) -> np.ndarray:
-        return self.packed[:, 9].astype(np.int64)
+        return self.packed[:, ControlIndex.GOVERNOR_STATE].astype(np.int64)
 
     @property
     def failsafe_active(self) -> np.ndarray:
-        return self.packed[:, 12] != 0.0
+        return self.packed[:, ControlIndex.FAILSAFE_ACTIVE] != 0.0
 
     @property
     def collective_rad(self) -> np.ndarray:
-        return self.packed[:, 16]
+        return self.packed[:, ControlIndex.COLLECTIVE]
 
 
 def _shared_or_array(values: list[float]) -> Any:
@@ -422,10 +467,10 @@ def _control_kernel(
     (i_roll, i_pitch, i_yaw, gf_p, gf_q, gf_r, precomp_f, gov_i, gov_sp, gov_state, climb_i,
      fs_time, fs_active, landed_time, fs_armed, rescue_time, collective_prev, _mode_prev, on_ground) = cs  # fmt: skip
     stick_roll, stick_pitch, stick_yaw, stick_coll, stick_arm, stick_mode, valid = pilot
-    qw, qx, qy, qz = vs[6], vs[7], vs[8], vs[9]
-    p, q, r = vs[10], vs[11], vs[12]
-    climb_rate = -vs[5]
-    omega = vs[15]
+    qw, qx, qy, qz = vs[_QW], vs[_QX], vs[_QY], vs[_QZ]
+    p, q, r = vs[_P], vs[_Q], vs[_R]
+    climb_rate = -vs[_VD]
+    omega = vs[_OMEGA]
 
     # attitude from the direction of "down" in body axes
     down_x = 2.0 * (qx * qz - qw * qy)
@@ -478,7 +523,7 @@ def _control_kernel(
     # the failsafe brakes what speed it has over the ground (as a flight controller's land mode does, by
     # its GPS velocity): a lean against it, so it lands slow and the lift it loses as it slows is
     # made up while it still holds its height, not in the descent
-    vn, ve = vs[3], vs[4]
+    vn, ve = vs[_VN], vs[_VE]
     heading_cos, heading_sin = 1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qw * qz + qx * qy)
     heading_norm = 1.0 / xp.sqrt(heading_cos * heading_cos + heading_sin * heading_sin + 1e-12)
     forward = (vn * heading_cos + ve * heading_sin) * heading_norm

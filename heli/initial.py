@@ -17,6 +17,9 @@ from heli.trim import TrimResult, quaternion_from_euler
 
 __all__ = ["fleet_positions_ne", "ground_state", "hover_state"]
 
+_NORTH_EAST = slice(StateIndex.index("pn"), StateIndex.index("pe") + 1)
+_DOWN = StateIndex.index("pd")
+
 
 def fleet_positions_ne(count: int, spacing_m: float) -> np.ndarray:
     """North/east positions (N, 2) on a square grid, vehicle 0 at the origin."""
@@ -30,10 +33,10 @@ def ground_state(model: FlightModel, count: int = 1, spacing_m: float | None = N
     spacing = spacing_m if spacing_m is not None else 3.0 * model.radius
     contact = model.params.contact
     packed = np.zeros((count, STATE_SIZE))
-    packed[:, 0:2] = fleet_positions_ne(count, spacing)
-    packed[:, 2] = -(contact.skid_depth_m - contact.static_deflection_m)
+    packed[:, _NORTH_EAST] = fleet_positions_ne(count, spacing)
+    packed[:, _DOWN] = -(contact.skid_depth_m - contact.static_deflection_m)
     packed[:, StateIndex.ATTITUDE] = (1.0, 0.0, 0.0, 0.0)
-    packed[:, StateIndex.SERVOS.start + 3] = -model.tail_pitch_offset / model.tail_pitch_per_throw
+    packed[:, StateIndex.index("s3")] = -model.tail_pitch_offset / model.tail_pitch_per_throw
     return VehicleState(packed)
 
 
@@ -43,8 +46,8 @@ def hover_state(
     """``count`` helicopters in the trimmed hover of ``trim``, CG ``altitude_m`` above the ground."""
     spacing = spacing_m if spacing_m is not None else 3.0 * model.radius
     packed = np.zeros((count, STATE_SIZE))
-    packed[:, 0:2] = fleet_positions_ne(count, spacing)
-    packed[:, 2] = -altitude_m
+    packed[:, _NORTH_EAST] = fleet_positions_ne(count, spacing)
+    packed[:, _DOWN] = -altitude_m
     packed[:, StateIndex.ATTITUDE] = quaternion_from_euler(
         math.radians(trim.roll_deg), math.radians(trim.pitch_deg), 0.0
     )

@@ -16,26 +16,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COMMAND_SIZE", "CRASH_REASONS", "STATE_SIZE", "ActuatorCommand", "StateIndex", "VehicleState"]
+from heli.layout import Layout, column, columns
+
+__all__ = [
+    "COMMAND_SIZE",
+    "CRASH_REASONS",
+    "STATE_SIZE",
+    "ActuatorCommand",
+    "CommandIndex",
+    "StateIndex",
+    "VehicleState",
+]
 
 
-class StateIndex:
-    """Column of each quantity in ``VehicleState.packed``."""
+class StateIndex(Layout):
+    """The columns of ``VehicleState.packed`` (``heli.layout``: an index or a slice each)."""
 
-    POSITION = slice(0, 3)  # m, NED
-    VELOCITY = slice(3, 6)  # m/s, NED
-    ATTITUDE = slice(6, 10)  # unit quaternion w, x, y, z (body -> NED)
-    RATES = slice(10, 13)  # rad/s, body p, q, r
-    FLAPPING = slice(13, 15)  # rad, tip-path plane a1 (+ aft), b1 (+ right)
-    ROTOR_SPEED = 15  # rad/s, main rotor relative to the fuselage
-    INFLOW = slice(16, 18)  # induced inflow ratio, main and tail rotor
-    SERVOS = slice(18, 22)  # servo positions, full throw = +-1: swash 0, 1, 2 and tail
-    THROTTLE = 22  # drive output after its lag, 0..1
-    CRASH = 23  # 0 flying; else a key of CRASH_REASONS
+    POSITION: slice = columns(("pn", "pe", "pd"), "m, NED")
+    VELOCITY: slice = columns(("vn", "ve", "vd"), "m/s, NED")
+    ATTITUDE: slice = columns(("qw", "qx", "qy", "qz"), "unit quaternion w, x, y, z (body -> NED)")
+    RATES: slice = columns(("p", "q", "r"), "rad/s, body p, q, r")
+    FLAPPING: slice = columns(("a1", "b1"), "rad, tip-path plane a1 (+ aft), b1 (+ right)")
+    ROTOR_SPEED: int = column("omega", "rad/s, main rotor relative to the fuselage")
+    INFLOW: slice = columns(("lam", "lam_t"), "induced inflow ratio, main and tail rotor")
+    SERVOS: slice = columns(("s0", "s1", "s2", "s3"), "servo positions, full throw = +-1: swash 0, 1, 2 and tail")
+    THROTTLE: int = column("throttle", "drive output after its lag, 0..1")
+    CRASH: int = column("crash", "0 flying; else a key of CRASH_REASONS")
 
 
-STATE_SIZE = 24
-COMMAND_SIZE = 5
+class CommandIndex(Layout):
+    """The columns of ``ActuatorCommand.packed``."""
+
+    SERVOS: slice = columns(("c0", "c1", "c2", "c3"), "servo positions asked, full throw = +-1: swash 0, 1, 2 and tail")
+    THROTTLE: int = column("throttle_cmd", "0..1")
+
+
+STATE_SIZE = StateIndex.SIZE
+_DOWN = StateIndex.index("pd")
+COMMAND_SIZE = CommandIndex.SIZE
 CRASH_REASONS = {1: "rotor strike", 2: "hard landing", 3: "roll-over"}
 
 
@@ -109,7 +127,7 @@ class VehicleState:
 
     @property
     def altitude_m(self) -> np.ndarray:
-        return -self.packed[:, 2]
+        return -self.packed[:, _DOWN]
 
     def euler_deg(self) -> np.ndarray:
         """Roll, pitch, yaw in degrees (ZYX convention), shape (N, 3)."""
@@ -141,11 +159,11 @@ class ActuatorCommand:
 
     @property
     def servo(self) -> np.ndarray:
-        return self.packed[:, 0:4]
+        return self.packed[:, CommandIndex.SERVOS]
 
     @property
     def throttle(self) -> np.ndarray:
-        return self.packed[:, 4]
+        return self.packed[:, CommandIndex.THROTTLE]
 
     @classmethod
     def neutral(cls, count: int) -> ActuatorCommand:

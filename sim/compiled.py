@@ -360,7 +360,9 @@ def _jit_family(numba: Any, variant: str, functions: tuple, replacements: dict) 
 # argument per array keeps the call short), and ``columns`` with every column its own argument, which
 # LLVM turns into vector instructions, several vehicles at once (many vehicles).
 
-_HOVERING_ROW = np.eye(1, STATE_SIZE, StateIndex.ATTITUDE.start)[0] - 10.0 * np.eye(1, STATE_SIZE, 2)[0]  # 10 m up
+_HOVERING_ROW = (
+    np.eye(1, STATE_SIZE, StateIndex.index("qw"))[0] - 10.0 * np.eye(1, STATE_SIZE, StateIndex.index("pd"))[0]
+)  # 10 m up
 _WARM_UP_PILOT = HoverConstants(5.0, 1.0, 12.0, 1000.0, 1.0, 100.0, 5.0, 3.0, math.inf, 0.5, 8.0, False)
 _FLAT_KEPT = 8  # flat constants kept for this many models and controllers (the latest ones)
 _PILOT_CHANNELS = 5  # the hover pilot's channels: collective, pitch, roll, yaw, arm (sim.hover_kernel)
@@ -422,7 +424,7 @@ def _loops_source(kind: str, layout: _Layout) -> str:
             "    for i in range(s0.shape[0]):  # every vehicle as if in the air: vector instructions",
             *[line.format(kernel="airborne") for line in step_columns],
             "    for i in range(s0.shape[0]):  # those near the ground again, with the contact model",
-            f"        if s{StateIndex.POSITION.start + 2}[i] > -m.contact.reach_m:  # as the kernel decides it",
+            f"        if s{StateIndex.index('pd')}[i] > -m.contact.reach_m:  # as the kernel decides it",
             *["    " + line.format(kernel="kernel") for line in step_columns],
         ]
     elif kind == "decode":
@@ -756,4 +758,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as sim.compiled, not as this __main__ copy of it: the numba type registered for the kernels'
+    # maths must live where the disk cache's pickles name it (sim.compiled.KernelMathType)
+    from sim.compiled import main as main_of_the_module
+
+    sys.exit(main_of_the_module())

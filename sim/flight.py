@@ -37,6 +37,7 @@ from heli.control import (
     ControllerConstants,
     ControllerParams,
     ControllerState,
+    PilotIndex,
     PilotInput,
     control,
     control_with_terms,
@@ -443,7 +444,7 @@ class Flight:
         if rows is not None:
             vehicles, state = VehicleState(vehicles.packed[rows]), ControllerState(state.packed[rows])
         stale = PilotInput.centred(vehicles.count)
-        stale.packed[:, 6] = 0.0  # valid = 0
+        stale.packed[:, PilotIndex.VALID] = 0.0
         return self._control(self.constants, state, stale, vehicles, dt_s)
 
     def _take_over(self, state: ControllerState, failed: np.ndarray, what: str) -> ControllerState:

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from heli.layout import Layout, column
 from heli.state import StateIndex
 from sim.protocols.rc import CENTRE_US, HALF_RANGE_US
 
@@ -44,30 +45,29 @@ ARMED_US = 2000.0
 DISARMED_US = CENTRE_US - HALF_RANGE_US
 NOT_YET = math.inf  # the take-off time of a vehicle still spooling up
 
-VEHICLE_COLUMNS = (
-    *range(StateIndex.POSITION.start, StateIndex.POSITION.stop),
-    *range(StateIndex.VELOCITY.start, StateIndex.VELOCITY.stop),
-    *range(StateIndex.ATTITUDE.start, StateIndex.ATTITUDE.stop),
-    StateIndex.ROTOR_SPEED,
-)  # north, east, down (m); velocity north, east, down (m/s); attitude quaternion w, x, y, z; rotor speed (rad/s)
+# what the kernel reads of a vehicle's state, in this order: position and velocity (NED), attitude, rotor speed
+VEHICLE_NAMES = ("pn", "pe", "pd", "vn", "ve", "vd", "qw", "qx", "qy", "qz", "omega")
+VEHICLE_COLUMNS = tuple(StateIndex.index(name) for name in VEHICLE_NAMES)
 
 
-class HoverState:
-    """The hover pilot's columns per vehicle (the layout ``hover_kernel`` reads and returns)."""
+class HoverState(Layout):
+    """The hover pilot's columns per vehicle (``heli.layout``: what ``hover_kernel`` reads and returns)."""
 
-    TARGET_NORTH = 0  # m: the take-off point, held
-    TARGET_EAST = 1
-    GROUND_ALTITUDE = 2  # m: where it took off from (for one that starts up: its height less the target height)
-    TAKEOFF_TIME = 3  # s of simulated time; NOT_YET while it spools up
-    HEADING_COS = 4  # the heading to hold, as a unit vector
-    HEADING_SIN = 5
-    NORTH_INTEGRAL = 6  # m s
-    EAST_INTEGRAL = 7
-    ALTITUDE_INTEGRAL = 8
-    LANDED = 9  # 1.0: hover:SECONDS, down again and disarmed
+    TARGET_NORTH: int = column("target_north", "m: the take-off point, held")
+    TARGET_EAST: int = column("target_east", "m")
+    GROUND_ALTITUDE: int = column(
+        "ground", "m: where it took off from (for one that starts up: its height less the target height)"
+    )
+    TAKEOFF_TIME: int = column("takeoff", "s of simulated time; NOT_YET while it spools up")
+    HEADING_COS: int = column("heading_cos", "the heading to hold, as a unit vector")
+    HEADING_SIN: int = column("heading_sin", "")
+    NORTH_INTEGRAL: int = column("north_i", "m s")
+    EAST_INTEGRAL: int = column("east_i", "m s")
+    ALTITUDE_INTEGRAL: int = column("altitude_i", "m s")
+    LANDED: int = column("landed", "1.0: hover:SECONDS, down again and disarmed")
 
 
-HOVER_STATE_SIZE = 10
+HOVER_STATE_SIZE = HoverState.SIZE
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,10 @@ def hover_kernel(xp: Any, c: HoverConstants, s: tuple, v: tuple, t: float, dt: f
     (collective, pitch, roll, yaw, arm) channels in microseconds).  Armed from the first frame:
     ``HoverPilot`` sends the frames before the arming time itself."""
     target_north, target_east, ground, takeoff, heading_cos, heading_sin, north_i, east_i, altitude_i, landed = s
-    north, east, down, v_north, v_east, v_down, qw, qx, qy, qz, rotor_speed = v
+    pn, pe, pd, vn, ve, vd, qw, qx, qy, qz, omega = v  # VEHICLE_NAMES
 
     # spooled up: it takes off (and is flying from then on)
-    takeoff = xp.where((takeoff == NOT_YET) & (rotor_speed >= c.spooled_rad_s), t, takeoff)
+    takeoff = xp.where((takeoff == NOT_YET) & (omega >= c.spooled_rad_s), t, takeoff)
     flying = takeoff < NOT_YET
     climb_time = xp.where(flying, t - takeoff, 0.0)
 
@@ -107,7 +107,7 @@ def hover_kernel(xp: Any, c: HoverConstants, s: tuple, v: tuple, t: float, dt: f
     remaining = c.target_altitude_m * xp.exp(-xp.minimum(climb_time / c.approach_s, EXP_ARGUMENT_MAX))
     target_altitude = ground + c.target_altitude_m - remaining
     target_climb = remaining / c.approach_s
-    altitude = -down
+    altitude = -pd
     if c.hold_s < NOT_YET:  # (a constant: the same branch for every vehicle, on every backend)
         # hover:SECONDS: after the hold (from the end of the climb, or at once for a flight that starts
         # up), down at the descent rate, then easing off over the last metre towards a point below the
@@ -122,7 +122,7 @@ def hover_kernel(xp: Any, c: HoverConstants, s: tuple, v: tuple, t: float, dt: f
         down_climb = xp.where(straight, -rate, -rate * decay)
         target_altitude = xp.where(descending > 0.0, ground + down_height, target_altitude)
         target_climb = xp.where(descending > 0.0, down_climb, target_climb)
-        touched = (descending > 0.0) & (altitude < ground + LANDED_HEIGHT_M) & (xp.abs(v_down) < LANDED_SINK_M_S)
+        touched = (descending > 0.0) & (altitude < ground + LANDED_HEIGHT_M) & (xp.abs(vd) < LANDED_SINK_M_S)
         landed = xp.maximum(landed, xp.where(touched, 1.0, 0.0))
 
     altitude_error = target_altitude - altitude
@@ -131,7 +131,7 @@ def hover_kernel(xp: Any, c: HoverConstants, s: tuple, v: tuple, t: float, dt: f
         xp.clip(altitude_i + altitude_error * dt, -ALTITUDE_INTEGRAL_LIMIT, ALTITUDE_INTEGRAL_LIMIT),
         altitude_i,
     )
-    accel = ALTITUDE_P * altitude_error + ALTITUDE_D * (target_climb + v_down) + ALTITUDE_I * altitude_i
+    accel = ALTITUDE_P * altitude_error + ALTITUDE_D * (target_climb + vd) + ALTITUDE_I * altitude_i
     collective_deg = c.hover_collective_deg + accel / c.accel_per_collective_deg
     collective_stick = xp.where(flying, collective_deg / c.collective_max_deg, 0.0)
     collective_us = CENTRE_US + HALF_RANGE_US * xp.clip(collective_stick, -1.0, 1.0)
@@ -139,12 +139,12 @@ def hover_kernel(xp: Any, c: HoverConstants, s: tuple, v: tuple, t: float, dt: f
     # position: accelerations towards the take-off point, as lean in the heading's frame
     height = altitude - ground
     airborne = flying & (height > AIRBORNE_HEIGHT_M)
-    error_north, error_east = target_north - north, target_east - east
+    error_north, error_east = target_north - pn, target_east - pe
     limit = POSITION_INTEGRAL_LIMIT
     north_i = xp.where(airborne, xp.clip(north_i + error_north * dt, -limit, limit), north_i)
     east_i = xp.where(airborne, xp.clip(east_i + error_east * dt, -limit, limit), east_i)
-    accel_north = POSITION_P * error_north - POSITION_D * v_north + POSITION_I * north_i
-    accel_east = POSITION_P * error_east - POSITION_D * v_east + POSITION_I * east_i
+    accel_north = POSITION_P * error_north - POSITION_D * vn + POSITION_I * north_i
+    accel_east = POSITION_P * error_east - POSITION_D * ve + POSITION_I * east_i
     # the heading as a unit vector, from the quaternion: the nose's direction on the ground
     nose_north = 1.0 - 2.0 * (qy * qy + qz * qz)
     nose_east = 2.0 * (qw * qz + qx * qy)

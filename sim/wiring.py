@@ -500,40 +500,35 @@ class PortIO:
             servo_positions=tuple(flight.command.servo[0].tolist()),
             throttle=float(flight.command.throttle[0]),
             craft_name=flight.heli.params.name,
-            position_ned_m=tuple(v.packed[0, 0:3].tolist()),
+            position_ned_m=tuple(v.position_ned_m[0].tolist()),
             velocity_ned_m_s=tuple(v.velocity_ned_m_s[0].tolist()),
             home=(self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m),
         )
 
     def _telemetry_samples(self) -> list[TelemetrySample]:
-        v, flight = self.flight.vehicles, self.flight
-        one = slice(0, 1)  # one MAVLink system, vehicle 0: the rest of the fleet is not converted
-        rows, euler = v.packed[one].tolist(), np.radians(v.euler_deg()[one]).tolist()
-        throttle, armed = v.throttle[one].tolist(), flight.motor_on()[one].tolist()
-        home = (self.config.home.latitude_deg, self.config.home.longitude_deg, self.config.home.altitude_m)
-        servos, throttles = flight.command.servo[one].tolist(), flight.command.throttle[one].tolist()
-        return [
-            TelemetrySample(
-                time_s=flight.sim_time_s,
-                position_ned_m=tuple(rows[i][0:3]),
-                velocity_ned_m_s=tuple(rows[i][3:6]),
-                attitude_rad=tuple(euler[i]),
-                body_rates_rad_s=tuple(rows[i][10:13]),
-                throttle=throttle[i],
-                armed=armed[i],
-                channels_us=tuple(float(c) for c in self._flown[i]),
-                battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
-                battery_current_a=self.battery.current_a if self.battery is not None else 0.0,
-                battery_consumed_mah=self.battery.consumed_mah if self.battery is not None else 0.0,
-                flight_mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[i]), "?"),
-                crashed=bool(v.crashed[i]),
-                home=home,
-                unix_time_s=time.time(),
-                quaternion=tuple(rows[i][6:10]),
-                servo_us=(*(1500.0 + 500.0 * x for x in servos[i]), 1000.0 + 1000.0 * throttles[i]),
-            )
-            for i in range(1)  # one MAVLink system: vehicle 0
-        ]
+        """Vehicle 0's sample: one MAVLink system (the rest of the fleet is not converted)."""
+        v, flight, config = self.flight.vehicles, self.flight, self.config
+        servos, throttle_cmd = flight.command.servo[0].tolist(), float(flight.command.throttle[0])
+        sample = TelemetrySample(
+            time_s=flight.sim_time_s,
+            position_ned_m=tuple(v.position_ned_m[0].tolist()),
+            velocity_ned_m_s=tuple(v.velocity_ned_m_s[0].tolist()),
+            attitude_rad=tuple(np.radians(v.euler_deg()[0]).tolist()),
+            body_rates_rad_s=tuple(v.body_rates_rad_s[0].tolist()),
+            throttle=float(v.throttle[0]),
+            armed=bool(flight.motor_on()[0]),
+            channels_us=tuple(float(c) for c in self._flown[0]),
+            battery_voltage_v=flight.heli.params.drive.battery_voltage_v,
+            battery_current_a=self.battery.current_a if self.battery is not None else 0.0,
+            battery_consumed_mah=self.battery.consumed_mah if self.battery is not None else 0.0,
+            flight_mode=FLIGHT_MODES.get(int(flight.controller.flight_mode[0]), "?"),
+            crashed=bool(v.crashed[0]),
+            home=(config.home.latitude_deg, config.home.longitude_deg, config.home.altitude_m),
+            unix_time_s=time.time(),
+            quaternion=tuple(v.attitude_quat[0].tolist()),
+            servo_us=(*(1500.0 + 500.0 * x for x in servos), 1000.0 + 1000.0 * throttle_cmd),
+        )
+        return [sample]
 
     def _vehicle_states(self) -> list[VehicleStateMsg]:
         v = self.flight.vehicles

@@ -35,6 +35,7 @@ COMPUTE_MODULES = (
     "test_config_limits.py",
     "test_config_schema.py",
     "test_control.py",
+    "test_layouts.py",
     "test_crsf.py",
     "test_export.py",
     "test_shards.py",

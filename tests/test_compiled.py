@@ -231,6 +231,34 @@ def test_a_flight_on_the_compiled_kernels_is_the_numpy_flight():
     np.testing.assert_allclose(compiled.controller.packed, numpy.controller.packed, rtol=1e-9, atol=1e-9)
 
 
+_FLY_ONE_VEHICLE = """
+import numpy as np
+from heli.dynamics import FlightModel
+from heli.initial import hover_state
+from heli.state import ActuatorCommand
+from heli.trim import solve_hover_trim
+from sim.compiled import compiled_kernels
+from sim.config import load_heli
+model = FlightModel.build(load_heli("xcell60").params)
+vehicles = hover_state(model, solve_hover_trim(model), 1)
+compiled_kernels().steps(model, vehicles, ActuatorCommand(np.zeros((1, 5))), 0.001)
+"""
+
+
+def test_prebuilding_after_a_flight_compiled_part_of_the_cache(tmp_path):
+    """A flight of one helicopter compiles some loops (not the fleet's) into a fresh cache; then
+    ``python -m sim.compiled`` (make test's first step) compiles the rest, loading the kernels the
+    flight cached (their pickles name ``sim.compiled``'s numba type: the command must not run as a
+    second copy of the module that lacks it)."""
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    subprocess.run([sys.executable, "-P", "-c", _FLY_ONE_VEHICLE], cwd=ROOT, env=environment, capture_output=True,
+                   timeout=300, check=True)  # fmt: skip
+    prebuilt = subprocess.run([sys.executable, "-P", "-m", "sim.compiled"], cwd=ROOT, env=environment,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert prebuilt.returncode == 0, prebuilt.stderr[-2000:]
+    assert prebuilt.stdout.startswith("compiled kernels: compiled in "), prebuilt.stdout
+
+
 def test_the_next_process_loads_the_machine_code_from_the_cache():
     compiled_kernels().warm_up(*_xcell60())  # built here (or by make test) first
     result = subprocess.run([sys.executable, "-P", "-m", "sim.compiled"], cwd=ROOT, capture_output=True, text=True,

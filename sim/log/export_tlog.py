@@ -33,8 +33,8 @@ from collections.abc import Iterator
 import numpy as np
 from pymavlink import mavutil
 
-from heli.control import FLIGHT_MODES
-from heli.state import StateIndex, VehicleState
+from heli.control import FLIGHT_MODES, PilotIndex
+from heli.state import CommandIndex, StateIndex, VehicleState
 from sim.errors import LogError
 from sim.log.export_controller import GOVERNOR_COLUMN, MODE_COLUMN, ControllerTrace
 from sim.log.export_timeline import simulated_time_s
@@ -102,8 +102,8 @@ def _armed_and_mode(log: FlightLog, trace: ControllerTrace) -> tuple[np.ndarray,
         return rows["cmd_throttle"] > 0.0, np.full(len(rows), _FIRMWARE_MODE, dtype=np.int64)
     fresh = rows["fresh"].astype(bool)
     pilot = to_pilot_input(np.stack([rows[c] for c in CHANNEL_COLUMNS], axis=1), fresh, config.rc).packed
-    armed = fresh & (pilot[:, 4] > 0.5)
-    mode = np.where(fresh, pilot[:, 5], _STALE_MODE)
+    armed = fresh & (pilot[:, PilotIndex.ARM] > 0.5)
+    mode = np.where(fresh, pilot[:, PilotIndex.MODE], _STALE_MODE)
     if trace.states is not None:
         states = trace.states[:: log.fleet]
         replayed = np.isfinite(states[:, MODE_COLUMN])
@@ -128,8 +128,9 @@ def _schedule(times_s: np.ndarray) -> Iterator[tuple[int, str]]:
 def _servo_pulses_us(commands: np.ndarray) -> np.ndarray:
     """Commands (rows of 4 servos in full throw -1..1, then throttle 0..1) as 1000..2000 us pulses."""
     pulses = np.empty_like(commands)
-    pulses[:, :4] = CENTRE_US + HALF_RANGE_US * commands[:, :4]
-    pulses[:, 4] = _PULSE_MIN_US + 2.0 * HALF_RANGE_US * commands[:, 4]
+    servos, throttle = CommandIndex.SERVOS, CommandIndex.THROTTLE
+    pulses[:, servos] = CENTRE_US + HALF_RANGE_US * commands[:, servos]
+    pulses[:, throttle] = _PULSE_MIN_US + 2.0 * HALF_RANGE_US * commands[:, throttle]
     return np.clip(pulses, _PULSE_MIN_US, _PULSE_MAX_US)
 
 

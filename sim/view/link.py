@@ -25,6 +25,7 @@ import numpy as np
 
 from heli.errors import ConfigError
 from heli.mixer import unmix
+from heli.state import StateIndex
 from sim import stopping
 from sim.config import FC_PORT
 from sim.rc import ARM_THRESHOLD_US
@@ -38,6 +39,7 @@ from sim.view.shared import (
     PORT_FIELDS,
     VEHICLE_FIELDS,
     SnapshotWriter,
+    VehicleRow,
 )
 from sim.view.snapshot import HISTORY, IO_MODES, MAX_PORTS, MAX_VEHICLES, lateness_bin
 
@@ -173,31 +175,34 @@ class Publisher:
         count = min(v.count, MAX_VEHICLES)
         packed = v.packed[:count]
         rows = np.zeros((count, VEHICLE_FIELDS))
-        rows[:, 0:10] = packed[:, 0:10]
-        rows[:, 10:12] = packed[:, 13:15]
-        rows[:, 12] = packed[:, 15] * 30.0 / math.pi
-        rows[:, 14] = packed[:, 22]
-        rows[:, 15] = v.crashed[:count]
+        row = VehicleRow
+        rows[:, row.POSITION] = packed[:, StateIndex.POSITION]
+        rows[:, row.VELOCITY] = packed[:, StateIndex.VELOCITY]
+        rows[:, row.ATTITUDE] = packed[:, StateIndex.ATTITUDE]
+        rows[:, row.FLAPPING] = packed[:, StateIndex.FLAPPING]
+        rows[:, row.ROTOR_RPM] = packed[:, StateIndex.ROTOR_SPEED] * 30.0 / math.pi
+        rows[:, row.THROTTLE] = packed[:, StateIndex.THROTTLE]
+        rows[:, row.CRASHED] = v.crashed[:count]
         if flight.fc_outputs is None:
-            rows[:, 13] = np.degrees(flight.controller.collective_rad[:count])
-            rows[:, 16] = flight.controller.governor_state[:count] > 0
-            rows[:, 17] = flight.controller.failsafe_active[:count]
-            rows[:, 18] = flight.controller.flight_mode[:count]
-            rows[:, 19] = flight.controller.governor_state[:count]
+            rows[:, row.COLLECTIVE_DEG] = np.degrees(flight.controller.collective_rad[:count])
+            rows[:, row.ARMED] = flight.controller.governor_state[:count] > 0
+            rows[:, row.FAILSAFE] = flight.controller.failsafe_active[:count]
+            rows[:, row.MODE] = flight.controller.flight_mode[:count]
+            rows[:, row.GOVERNOR] = flight.controller.governor_state[:count]
         else:  # firmware flies: the collective its servos give, its motor output running, its link lost
-            servos = flight.command.packed[:count, :3].T
-            rows[:, 13] = np.degrees(unmix(flight.model.swash, *servos)[0])
+            servos = flight.command.servo[:count, :3].T
+            rows[:, row.COLLECTIVE_DEG] = np.degrees(unmix(flight.model.swash, *servos)[0])
             governor = flight.fc_outputs.governor_state()[:count]
-            rows[:, 16] = flight.motor_on()[:count]
-            rows[:, 17] = getattr(loop, "state", "") == "lost"
-            rows[:, 18] = FIRMWARE_MODE
-            rows[:, 19] = governor
+            rows[:, row.ARMED] = flight.motor_on()[:count]
+            rows[:, row.FAILSAFE] = getattr(loop, "state", "") == "lost"
+            rows[:, row.MODE] = FIRMWARE_MODE
+            rows[:, row.GOVERNOR] = governor
         frames, fresh = loop.last_input
         rc = flight.config.rc
         if rc.hold_channel:  # the switches the pilot holds: arm on and throttle hold on
             arm_on = frames[:count, rc.arm - 1] > ARM_THRESHOLD_US
-            rows[:, 20] = arm_on & (frames[:count, rc.hold_channel - 1] > ARM_THRESHOLD_US)
-        rows[:, 22:25] = flight.wind_ned()[:count]
+            rows[:, row.THROTTLE_HOLD] = arm_on & (frames[:count, rc.hold_channel - 1] > ARM_THRESHOLD_US)
+        rows[:, row.WIND] = flight.wind_ned()[:count]
         floats[LAYOUT.vehicles : LAYOUT.vehicles + count * VEHICLE_FIELDS] = rows.ravel()
         floats[LAYOUT.sticks : LAYOUT.sticks + 16] = frames[0, :16]
         self.writer.set(vehicles=count, sticks_fresh=bool(np.asarray(fresh).reshape(-1)[0]))

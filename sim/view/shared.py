@@ -27,6 +27,7 @@ from multiprocessing import resource_tracker, shared_memory
 import numpy as np
 
 from heli.control import FLIGHT_MODES
+from heli.layout import Layout, column, columns
 from sim.view.snapshot import (
     HISTORY,
     IO_MODES,
@@ -42,7 +43,29 @@ __all__ = ["LAYOUT", "SnapshotReader", "SnapshotWriter", "start_resource_tracker
 
 # pos 3, vel 3, quat 4, flap 2, rpm, collective, throttle, crashed, armed, failsafe, mode, governor, throttle hold,
 # 1 spare, wind 3
-VEHICLE_FIELDS = 25
+
+
+class VehicleRow(Layout):
+    """One vehicle's row in the snapshot (``heli.layout``): written by ``sim.view.link``, read here."""
+
+    POSITION: slice = columns(("north", "east", "down"), "m, NED")
+    VELOCITY: slice = columns(("v_north", "v_east", "v_down"), "m/s, NED")
+    ATTITUDE: slice = columns(("qw", "qx", "qy", "qz"), "unit quaternion, body -> NED")
+    FLAPPING: slice = columns(("a1", "b1"), "rad")
+    ROTOR_RPM: int = column("rotor_rpm", "rpm")
+    COLLECTIVE_DEG: int = column("collective_deg", "deg")
+    THROTTLE: int = column("throttle", "0..1")
+    CRASHED: int = column("crashed", "0/1")
+    ARMED: int = column("armed", "0/1: the motor runs")
+    FAILSAFE: int = column("failsafe", "0/1")
+    MODE: int = column("mode", "an index of VEHICLE_MODES")
+    GOVERNOR: int = column("governor", "an index of GOVERNOR_STATES")
+    THROTTLE_HOLD: int = column("throttle_hold", "0/1: the pilot holds arm and throttle hold on")
+    SPARE: int = column("spare", "unused")
+    WIND: slice = columns(("wind_north", "wind_east", "wind_down"), "m/s, NED, at the vehicle")
+
+
+VEHICLE_FIELDS = VehicleRow.SIZE
 PORT_FIELDS = 4  # frames/s, bytes/s, errors, io wait ms
 TEXT_BYTES = 16384
 # the controller's flight modes by their codes, then one more: real firmware in the loop flies it
@@ -202,20 +225,20 @@ def decode(raw: np.ndarray) -> Snapshot:
         r = row.tolist()
         vehicles.append(
             VehicleView(
-                position_ned_m=tuple(r[0:3]),
-                velocity_ned_m_s=tuple(r[3:6]),
-                attitude_quat=tuple(r[6:10]),
-                flapping_rad=tuple(r[10:12]),
-                rotor_speed_rpm=r[12],
-                collective_deg=r[13],
-                throttle=r[14],
-                crashed=r[15] > 0.5,
-                armed=r[16] > 0.5,
-                failsafe=r[17] > 0.5,
-                mode=VEHICLE_MODES[int(r[18]) % len(VEHICLE_MODES)],
-                governor=GOVERNOR_STATES[int(r[19]) % 3],
-                wind_ned_m_s=tuple(r[22:25]),
-                throttle_hold=r[20] > 0.5,
+                position_ned_m=tuple(r[VehicleRow.POSITION]),
+                velocity_ned_m_s=tuple(r[VehicleRow.VELOCITY]),
+                attitude_quat=tuple(r[VehicleRow.ATTITUDE]),
+                flapping_rad=tuple(r[VehicleRow.FLAPPING]),
+                rotor_speed_rpm=r[VehicleRow.ROTOR_RPM],
+                collective_deg=r[VehicleRow.COLLECTIVE_DEG],
+                throttle=r[VehicleRow.THROTTLE],
+                crashed=r[VehicleRow.CRASHED] > 0.5,
+                armed=r[VehicleRow.ARMED] > 0.5,
+                failsafe=r[VehicleRow.FAILSAFE] > 0.5,
+                mode=VEHICLE_MODES[int(r[VehicleRow.MODE]) % len(VEHICLE_MODES)],
+                governor=GOVERNOR_STATES[int(r[VehicleRow.GOVERNOR]) % 3],
+                wind_ned_m_s=tuple(r[VehicleRow.WIND]),
+                throttle_hold=r[VehicleRow.THROTTLE_HOLD] > 0.5,
             )
         )
     ports = []
