@@ -73,23 +73,28 @@ class PilotIndex(Layout):
 class ControlIndex(Layout):
     """The columns of ``ControllerState.packed`` (``heli.layout``)."""
 
-    RATE_I: slice = columns(("i_roll", "i_pitch", "i_yaw"), "rate integrators, rad")
-    GYRO: slice = columns(("gf_p", "gf_q", "gf_r"), "filtered gyro, rad/s")
-    PRECOMP: int = column("precomp_f", "filtered yaw precompensation, rad")
-    GOVERNOR_I: int = column("gov_i", "governor integrator")
-    GOVERNOR_SETPOINT: int = column("gov_sp", "governor setpoint, rad/s")
-    GOVERNOR_STATE: int = column("gov_state", "a key of GOVERNOR_STATES")
-    CLIMB_I: int = column("climb_i", "climb integrator, rad")
-    FAILSAFE_TIME: int = column("fs_time", "s")
-    FAILSAFE_ACTIVE: int = column("fs_active", "0/1")
-    LANDED_TIME: int = column("landed_time", "s")
-    FAILSAFE_ARMED: int = column("fs_armed", "armed at the failsafe's onset, 0/1")
-    RESCUE_TIME: int = column("rescue_time", "s")
-    COLLECTIVE: int = column("collective_prev", "the last cycle's collective, rad")
-    FLIGHT_MODE: int = column("mode_prev", "the flight mode in effect, a key of FLIGHT_MODES")
+    RATE_I: slice = columns(
+        ("i_roll", "i_pitch", "i_yaw"), "rate integrators, rad", ("i_roll_rad", "i_pitch_rad", "i_yaw_rad")
+    )
+    GYRO: slice = columns(
+        ("gf_p", "gf_q", "gf_r"), "the D term's filtered gyro, rad/s",
+        ("gyro_p_filt_rad_s", "gyro_q_filt_rad_s", "gyro_r_filt_rad_s"),
+    )  # fmt: skip
+    PRECOMP: int = column("precomp_f", "filtered tail precompensation, rad", "yaw_precomp_rad")
+    GOVERNOR_I: int = column("gov_i", "governor integrator, throttle fraction", "governor_i_frac")
+    GOVERNOR_SETPOINT: int = column("gov_sp", "governor setpoint, rad/s", "governor_setpoint_rad_s")
+    GOVERNOR_STATE: int = column("gov_state", "a key of GOVERNOR_STATES", "governor_state_code")
+    CLIMB_I: int = column("climb_i", "height-hold integrator (collective), rad", "climb_i_rad")
+    FAILSAFE_TIME: int = column("fs_time", "s", "failsafe_time_s")
+    FAILSAFE_ACTIVE: int = column("fs_active", "0/1", "failsafe_active")
+    LANDED_TIME: int = column("landed_time", "s", "landed_time_s")
+    FAILSAFE_ARMED: int = column("fs_armed", "armed at the failsafe's onset, 0/1", "failsafe_armed")
+    RESCUE_TIME: int = column("rescue_time", "s", "rescue_time_s")
+    COLLECTIVE: int = column("collective_prev", "the last cycle's collective, rad", "collective_rad")
+    FLIGHT_MODE: int = column("mode_prev", "the flight mode in effect, a key of FLIGHT_MODES", "flight_mode_code")
     ON_GROUND: int = column(
         "on_ground", "time on the ground, s: on the ground from 0.5 s, as the controller infers it from "
-        "its vertical speed and collective; 0 once airborne",
+        "its vertical speed and collective; 0 once airborne", "ground_time_s",
     )  # fmt: skip
 
 

@@ -32,23 +32,35 @@ __all__ = [
 class StateIndex(Layout):
     """The columns of ``VehicleState.packed`` (``heli.layout``: an index or a slice each)."""
 
-    POSITION: slice = columns(("pn", "pe", "pd"), "m, NED")
-    VELOCITY: slice = columns(("vn", "ve", "vd"), "m/s, NED")
-    ATTITUDE: slice = columns(("qw", "qx", "qy", "qz"), "unit quaternion w, x, y, z (body -> NED)")
-    RATES: slice = columns(("p", "q", "r"), "rad/s, body p, q, r")
-    FLAPPING: slice = columns(("a1", "b1"), "rad, tip-path plane a1 (+ aft), b1 (+ right)")
-    ROTOR_SPEED: int = column("omega", "rad/s, main rotor relative to the fuselage")
-    INFLOW: slice = columns(("lam", "lam_t"), "induced inflow ratio, main and tail rotor")
-    SERVOS: slice = columns(("s0", "s1", "s2", "s3"), "servo positions, full throw = +-1: swash 0, 1, 2 and tail")
-    THROTTLE: int = column("throttle", "drive output after its lag, 0..1")
-    CRASH: int = column("crash", "0 flying; else a key of CRASH_REASONS")
+    POSITION: slice = columns(("pn", "pe", "pd"), "m, NED", ("north_m", "east_m", "down_m"))
+    VELOCITY: slice = columns(("vn", "ve", "vd"), "m/s, NED", ("v_north_m_s", "v_east_m_s", "v_down_m_s"))
+    ATTITUDE: slice = columns(
+        ("qw", "qx", "qy", "qz"), "unit quaternion w, x, y, z (body -> NED)", ("q_w", "q_x", "q_y", "q_z")
+    )
+    RATES: slice = columns(("p", "q", "r"), "rad/s, body p, q, r", ("p_rad_s", "q_rad_s", "r_rad_s"))
+    FLAPPING: slice = columns(
+        ("a1", "b1"), "rad, tip-path plane a1 (+ aft), b1 (+ right)", ("flap_a1_rad", "flap_b1_rad")
+    )
+    ROTOR_SPEED: int = column("omega", "rad/s, main rotor relative to the fuselage", "rotor_rad_s")
+    INFLOW: slice = columns(
+        ("lam", "lam_t"), "induced inflow ratio, main and tail rotor", ("inflow_main", "inflow_tail")
+    )
+    SERVOS: slice = columns(
+        ("s0", "s1", "s2", "s3"), "servo positions, full throw = +-1: swash 0, 1, 2 and tail",
+        ("servo_state_0", "servo_state_1", "servo_state_2", "servo_state_tail"),
+    )  # fmt: skip
+    THROTTLE: int = column("throttle", "drive output after its lag, 0..1", "throttle_state")
+    CRASH: int = column("crash", "0 flying; else a key of CRASH_REASONS", "crash_code")
 
 
 class CommandIndex(Layout):
     """The columns of ``ActuatorCommand.packed``."""
 
-    SERVOS: slice = columns(("c0", "c1", "c2", "c3"), "servo positions asked, full throw = +-1: swash 0, 1, 2 and tail")
-    THROTTLE: int = column("throttle_cmd", "0..1")
+    SERVOS: slice = columns(
+        ("c0", "c1", "c2", "c3"), "servo positions asked, full throw = +-1: swash 0, 1, 2 and tail",
+        ("cmd_servo_0", "cmd_servo_1", "cmd_servo_2", "cmd_servo_tail"),
+    )  # fmt: skip
+    THROTTLE: int = column("throttle_cmd", "0..1", "cmd_throttle")
 
 
 STATE_SIZE = StateIndex.SIZE

@@ -20,25 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from heli.control import CONTROL_STATE_SIZE, CONTROL_TERMS
+from heli.control import CONTROL_STATE_SIZE, CONTROL_TERMS, ControlIndex
 from heli.errors import HeliSimError
 from sim.log.reader import FlightLog
 from sim.log.replay import Replay
 
 __all__ = ["CONTROLLER_COLUMNS", "TERM_COLUMNS", "ControllerTrace", "replay_controller"]
 
-# heli.control.ControllerState's columns, in order, units in the names (rad: blade pitch; frac: 0..1)
-CONTROLLER_COLUMNS = (
-    "ctl_i_roll_rad", "ctl_i_pitch_rad", "ctl_i_yaw_rad",  # rate integrators
-    "ctl_gyro_p_filt_rad_s", "ctl_gyro_q_filt_rad_s", "ctl_gyro_r_filt_rad_s",  # the D term's filtered gyro
-    "ctl_yaw_precomp_rad",  # filtered tail precompensation
-    "ctl_governor_i_frac", "ctl_governor_setpoint_rad_s", "ctl_governor_state_code",  # 0 off, 1 spool-up, 2 active
-    "ctl_climb_i_rad",  # height-hold integrator (collective)
-    "ctl_failsafe_time_s", "ctl_failsafe_active", "ctl_landed_time_s", "ctl_failsafe_armed",
-    "ctl_rescue_time_s", "ctl_collective_rad", "ctl_flight_mode_code",  # heli.control.FLIGHT_MODES
-    "ctl_ground_time_s",  # on the ground from 0.5 s, as the controller infers it (vertical speed, collective)
-)  # fmt: skip
-assert len(CONTROLLER_COLUMNS) == CONTROL_STATE_SIZE
+# heli.control.ControllerState's columns (ControlIndex: their names in exports), units in the names (rad: blade
+# pitch; frac: 0..1): ctl_i_roll_rad ... ctl_ground_time_s
+CONTROLLER_COLUMNS = tuple(f"ctl_{name}" for name in ControlIndex.EXPORTED)
 TERM_COLUMNS = tuple(f"ctl_{name}" for name in CONTROL_TERMS)  # setpoints and P/D/F terms of the cycle
 WIND_COLUMNS = ("wind_north_m_s", "wind_east_m_s", "wind_down_m_s")  # the air each vehicle met (replayed)
 

@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from heli.state import COMMAND_SIZE, STATE_SIZE
+from heli.state import CommandIndex, StateIndex
 
 __all__ = [
     "CHANNEL_COLUMNS",
@@ -83,16 +83,10 @@ IO_MODE_CODES = {"threaded": 0, "blocking": 1, "asyncio": 2}
 # tick (sim.controllers) and the built-in one took over: a clock-made judgement a replay applies
 TICK_FLAGS = {"reset": 1, "controlled": 2, "paused": 4, "controller_too_slow": 8}
 
-# heli.state.StateIndex, one name per column, units in the names
-STATE_COLUMNS = (
-    "north_m", "east_m", "down_m", "v_north_m_s", "v_east_m_s", "v_down_m_s",
-    "q_w", "q_x", "q_y", "q_z", "p_rad_s", "q_rad_s", "r_rad_s",
-    "flap_a1_rad", "flap_b1_rad", "rotor_rad_s", "inflow_main", "inflow_tail",
-    "servo_state_0", "servo_state_1", "servo_state_2", "servo_state_tail", "throttle_state", "crash_code",
-)  # fmt: skip
-COMMAND_COLUMNS = ("cmd_servo_0", "cmd_servo_1", "cmd_servo_2", "cmd_servo_tail", "cmd_throttle")
+# the layouts' names for their columns in logs and exports, units in the names (north_m, ..., crash_code)
+STATE_COLUMNS = StateIndex.EXPORTED
+COMMAND_COLUMNS = CommandIndex.EXPORTED  # cmd_servo_0 ... cmd_throttle
 CHANNEL_COLUMNS = tuple(f"ch{i}" for i in range(1, 17))
-assert len(STATE_COLUMNS) == STATE_SIZE and len(COMMAND_COLUMNS) == COMMAND_SIZE
 
 TICK_DTYPE = np.dtype(
     [
