@@ -43,14 +43,18 @@ def _held_line(summary: dict) -> list[str]:
         why = (f"the loop waited on its ports in blocking I/O ({blocking_s:.1f} s of it): with --io threaded or "
                "asyncio the waits overlap and the loop keeps its rate")  # fmt: skip
     else:
+        remedies = ["a smaller fleet", *(["--no-ports"] if summary.get("ports") else []), "a lower --loop-hz"]
+        if summary.get("kernel") != "compiled":
+            remedies.append("--kernel compiled")
         why = (
-            "a tick took longer than the period (a smaller fleet, --no-ports, --loop-hz lower"
-            f"{'' if summary.get('kernel') == 'compiled' else ', or --kernel compiled'}; heli-sim bench fleet)"
+            f"a tick took longer than the period: try {', '.join(remedies[:-1])} or {remedies[-1]} "
+            "(heli-sim bench fleet measures the fleet this machine keeps)"
         )
     return [
         "",
-        f"the loop ran {ticks:,} ticks of the {expected:,.0f} its {wall_s:.1f} s at {summary['loop_hz']:g} Hz "
-        f"asked for ({100 * ticks / expected:.0f} %): each controller cycle flew that much more blind; {why}",
+        f"the loop ran {ticks:,} ticks of the {expected:,.0f} that {wall_s:.1f} s of wall-clock time at "
+        f"{summary['loop_hz']:g} Hz asks for ({100 * ticks / expected:.0f} %): the controller ran that much less "
+        f"often than its rate, on older sensor readings each time; {why}",
     ]
 
 

@@ -248,3 +248,17 @@ def test_a_loop_held_up_by_blocking_io_is_told_to_use_threads_not_a_smaller_flee
     (_, line) = _held_line({"segments": [segment], "loop_hz": 500.0, "fc": None})
     assert "waited on its ports in blocking I/O" in line and "--io threaded or asyncio" in line
     assert "smaller fleet" not in line
+
+
+def test_a_loop_too_heavy_for_its_rate_is_told_what_would_lighten_it_and_only_that():
+    """A flight whose ticks took longer than the period: a smaller fleet, a lower rate, the compiled
+    kernels where it did not fly on them; --no-ports only where it had ports to drop."""
+    from sim.report import _held_line
+
+    segment = {"io_mode": "threaded", "t_start_s": 0.0, "t_end_s": 3.0, "ticks": 60}
+    without = _held_line({"segments": [segment], "loop_hz": 500.0, "fc": None, "ports": [], "kernel": "numpy"})[1]
+    assert "a smaller fleet" in without and "--kernel compiled" in without and "--no-ports" not in without
+    with_ports = _held_line({"segments": [segment], "loop_hz": 500.0, "fc": None, "ports": [{"name": "rc-in"}],
+                             "kernel": "compiled"})[1]  # fmt: skip
+    assert "--no-ports" in with_ports and "--kernel compiled" not in with_ports
+    assert "60 ticks of the 1,500" in with_ports and "3.0 s of wall-clock time" in with_ports
