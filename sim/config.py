@@ -209,6 +209,9 @@ class ChannelMap:
         return low, centre, high
 
     def __post_init__(self) -> None:
+        # lists given in Python become tuples: the map is a value (hashable, kept per map by the decoding)
+        for name in (*(f"{stick}_us" for stick in STICKS), "reversed"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         for stick in STICKS:
             values = getattr(self, f"{stick}_us")
             if len(values) != 3 or not values[0] < values[1] < values[2]:

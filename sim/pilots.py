@@ -45,6 +45,7 @@ __all__ = ["SCRIPT_CHANNELS", "HoverPilot", "Pilot", "PilotScript", "ScriptEntry
 SCRIPT_CHANNELS = ("roll", "pitch", "collective", "yaw", "arm", "mode", "throttle_hold")
 _STICKS = ("roll", "pitch", "collective", "yaw")
 _ANGLE_MODE_US = 1500.0
+_STANDARD_US = (CENTRE_US - HALF_RANGE_US, CENTRE_US, CENTRE_US + HALF_RANGE_US)  # a stick's min, centre, max
 HEADING_P = 2.0  # hover pilot: (rad/s of yaw rate asked) per rad of heading error
 SPOOLED_FRACTION = 0.95  # hover pilot: it lifts off at this share of the head speed
 _SCRIPT_MIN_US, _SCRIPT_MAX_US = 800.0, 2200.0
@@ -127,6 +128,14 @@ class HoverPilot:
         self._idle[:, channel_map.collective - 1] = CENTRE_US  # zero pitch while spooling up
         cmap = channel_map
         self._written = [cmap.collective - 1, cmap.pitch - 1, cmap.roll - 1, cmap.yaw - 1, cmap.arm - 1]
+        # its radio is set up as the flight's [rc] says: a calibration or a reversal other than the
+        # standard one moves its sticks' pulses accordingly, so the controller reads the sticks it means
+        self._calibrated = [
+            (getattr(cmap, stick) - 1, (*cmap.calibration(stick), -1.0 if stick in cmap.reversed else 1.0))
+            for stick in ("collective", "pitch", "roll", "yaw")
+            if cmap.calibration(stick) != _STANDARD_US or stick in cmap.reversed
+        ]
+        self._through_calibration(self._idle)
         self.last_t: float | None = None
 
     @property
@@ -147,7 +156,16 @@ class HoverPilot:
             self.state, sticks = self._numpy_frame(vehicles, t_s, dt)
         for column, values in zip(self._written, sticks, strict=True):
             frames[:, column] = values
+        self._through_calibration(frames)
         return frames
+
+    def _through_calibration(self, frames: np.ndarray) -> None:
+        """The sticks' standard pulses (1000-1500-2000 us) as the flight's calibrated, reversed radio sends them."""
+        for column, (low, centre, high, sign) in self._calibrated:
+            stick = sign * (frames[:, column] - CENTRE_US) / HALF_RANGE_US
+            frames[:, column] = np.where(
+                stick >= 0.0, centre + stick * (high - centre), centre + stick * (centre - low)
+            )
 
     def _numpy_frame(self, vehicles: VehicleState, t_s: float, dt_s: float) -> tuple[np.ndarray, Sequence]:
         """``hover_kernel`` on numpy columns (one vehicle: on floats, ~20x faster than 1-element arrays)."""

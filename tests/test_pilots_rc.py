@@ -370,6 +370,29 @@ def test_script_rejects_nan_time(tmp_path):
         ScriptPilot(path, DEFAULT_MAP, 1)
 
 
+def _hover_flight(channel_map: ChannelMap, seconds: float) -> Flight:
+    config = replace(apply_overrides(FlightConfig(ports=()), heli="trex450", pilot="hover"), rc=channel_map)
+    flight = Flight(load_heli("trex450"), config)
+    for _ in range(int(seconds / 0.002)):
+        flight.run_controller(flight.pilot_frames(), True, 0.002)
+        flight.advance(2)
+    return flight
+
+
+def test_the_hover_pilot_flies_a_calibrated_reversed_radio_as_the_standard_one():
+    """The in-process pilot's radio is set up as the flight's [rc] says: with every stick reversed
+    and other calibrations its pulses differ, and the helicopter flies the same hover (before, it
+    never left the ground reversed, and climbed a metre too high on a shifted collective)."""
+    odd = ChannelMap(
+        reversed=("roll", "pitch", "collective", "yaw"), collective_us=(1100.0, 1450.0, 1900.0),
+        roll_us=(990.0, 1510.0, 2020.0), pitch_us=(1050.0, 1500.0, 1950.0), yaw_us=(1000.0, 1480.0, 2000.0),
+    )  # fmt: skip
+    standard, calibrated = _hover_flight(DEFAULT_MAP, 12.0), _hover_flight(odd, 12.0)
+    assert standard.vehicles.altitude_m[0] > 4.0  # up, climbing the last of its 5 m
+    np.testing.assert_allclose(calibrated.vehicles.position_ned_m, standard.vehicles.position_ned_m, atol=1e-6)
+    assert calibrated.frames_us[0, odd.collective - 1] != standard.frames_us[0, odd.collective - 1]
+
+
 def test_the_hover_pilot_with_a_hold_time_lands_softly_and_disarms():
     """``hover:SECONDS``: take off, hold, then down at 0.5 m/s easing off over the last metre."""
     config = apply_overrides(FlightConfig(ports=()), heli="trex450", pilot="hover:3", duration_s=40.0)

@@ -234,7 +234,11 @@ def test_a_fleet_too_heavy_for_its_loop_rate_is_said_in_the_summary_and_its_vehi
     with flight_session(FlightConfig(flight=settings, ports=()), load_heli("trex450")) as loop:
         loop.run()
     text = format_summary(loop.summary())
-    assert "the loop ran " in text and "of wall-clock time at 500 Hz asks for" in text and "a tick took longer than the period" in text
+    assert (
+        "the loop ran " in text
+        and "of wall-clock time at 500 Hz asks for" in text
+        and "a tick took longer than the period" in text
+    )
     assert "... and 19980 more: 19980 ok" in text
     assert len(text.splitlines()) < 60
 
