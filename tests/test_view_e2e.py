@@ -193,6 +193,20 @@ def test_a_view_that_dies_before_its_first_frame_leaves_the_flight_flying_headle
     assert not [e for e in summary["events"] if "first frame" in e["detail"]]
 
 
+def test_a_screenshot_the_view_could_not_save_fails_the_flight_and_says_so(tmp_path):
+    """``--screenshot``, and a view that dies at its start: the flight flies on headless, and at its end
+    says that no screenshot was saved and why, with exit status 3, never 0 as if the picture were there."""
+    shot, stats = tmp_path / "shot.png", tmp_path / "run.json"
+    env = {**os.environ, "DISPLAY": ":heli-sim-test", "SDL_VIDEODRIVER": "no-such-driver", "HELI_SIM_VIEW_SCRIPT": ""}
+    env.pop("WAYLAND_DISPLAY", None)
+    command = [sys.executable, "-m", "sim", "fly", "--no-ports", "--duration", "1", "--screenshot", str(shot),
+               "--quiet", "--stats-json", str(stats)]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert f"no screenshot saved to {shot} (the view ended before the flight did)" in result.stderr
+    assert not shot.exists() and json.loads(stats.read_text())["failures"]
+
+
 def test_a_view_process_that_cannot_start_ends_the_session_before_it_flies_and_leaves_nothing_open(
     tmp_path, monkeypatch
 ):

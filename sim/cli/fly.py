@@ -445,11 +445,20 @@ def _announce(loop: FlightLoop, config: FlightConfig, heli: HeliConfig) -> None:
     )
 
 
+def _saved_since(path: str, since: float) -> bool:
+    """Whether a file was written at ``path`` at or after ``since`` (seconds since the epoch)."""
+    try:
+        return os.stat(path).st_mtime >= since - 1.0  # (file systems keep modification times coarsely)
+    except OSError:
+        return False
+
+
 def _fly(
     args: argparse.Namespace, config: FlightConfig, heli: HeliConfig, view: ViewOptions | None, flying: list[FlightLoop]
 ) -> int:
     """Open the session, fly, print and write the summary; the exit status.  Within ``handling_stops``."""
     show_status = sys.stderr.isatty() and not args.quiet
+    started = time.time()  # (a screenshot saved after this is this flight's)
     session = flight_session(
         config, heli, on_progress=_status_line if show_status else None, view=view, log_path=args.log
     )
@@ -463,6 +472,13 @@ def _fly(
         sys.stderr.write("\n")
     summary = loop.summary()
     failures = flight_failures(summary)
+    if view is not None and view.screenshot and not _saved_since(view.screenshot, started):
+        ended = (
+            " (the view ended before the flight did)"
+            if any(e["kind"] == "view_lost" for e in summary["events"])
+            else ""
+        )
+        failures.append(f"no screenshot saved to {view.screenshot}{ended}")
     summary["failures"] = failures
     if not args.quiet:
         print(format_summary(summary), flush=True)
