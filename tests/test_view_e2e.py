@@ -207,6 +207,23 @@ def test_a_screenshot_the_view_could_not_save_fails_the_flight_and_says_so(tmp_p
     assert not shot.exists() and json.loads(stats.read_text())["failures"]
 
 
+def test_a_view_slower_than_the_first_frame_wait_lets_the_flight_start_without_it(tmp_path, monkeypatch, caplog):
+    """The flight waits ``FIRST_FRAME_WAIT_S`` for the view's first frame (here none: a view never shows
+    one at once), then says so and flies; the view, once up, draws the flight all the same."""
+    monkeypatch.setattr("sim.view.link.FIRST_FRAME_WAIT_S", 0.0)
+    monkeypatch.delenv("DISPLAY", raising=False)  # off screen (SDL's dummy driver)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    shot = tmp_path / "shot.png"
+    config = apply_overrides(FlightConfig(ports=()), heli="xcell60", duration_s=1.5)
+    session = flight_session(config, heli("xcell60").config, view=ViewOptions(screenshot=str(shot)))
+    with caplog.at_level("WARNING", logger="sim.view.link"), session as loop:
+        shown_at_start = loop.view.first_frame_s
+        loop.run()
+    assert shown_at_start is None  # it did not wait for the view
+    assert "the view showed no frame in 0 s; flying without waiting" in caplog.text
+    assert loop.stop_reason == "duration reached" and shot.exists()  # the view came up and drew it
+
+
 def test_a_view_process_that_cannot_start_ends_the_session_before_it_flies_and_leaves_nothing_open(
     tmp_path, monkeypatch
 ):

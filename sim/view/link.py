@@ -330,14 +330,16 @@ class ViewLink:
         commands, self._queue = self._queue, []
         return commands
 
-    def wait_shown(self, loop: PublishedLoop, timeout_s: float = FIRST_FRAME_WAIT_S) -> bool:
+    def wait_shown(self, loop: PublishedLoop, timeout_s: float | None = None) -> bool:
         """Publish the flight as it stands and wait until the view shows its first frame.
 
         The flight starts after that: the view's start-up (an interpreter, pygame, fonts: half a
         second of a core) is not charged to the loop's timing, and the user sees the first tick.
-        False if the view did not show a frame in ``timeout_s`` (the flight starts anyway).
-        ``sim.stopping.Stopped`` if SIGINT or SIGTERM asks heli-sim to stop meanwhile.
+        False if the view did not show a frame in ``timeout_s`` (default ``FIRST_FRAME_WAIT_S``, read
+        now) (the flight starts anyway).  ``sim.stopping.Stopped`` if SIGINT or SIGTERM asks heli-sim
+        to stop meanwhile.
         """
+        timeout_s = FIRST_FRAME_WAIT_S if timeout_s is None else timeout_s
         self.publisher.publish_state(loop)
         deadline = time.monotonic() + timeout_s
         with selectors.PollSelector() as selector:  # poll needs no file descriptor of its own (EMFILE)
