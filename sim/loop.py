@@ -51,6 +51,7 @@ _PROGRESS_INTERVAL_S = 1.0
 _STOP_CHECK_S = 0.05  # a wait longer than this looks for a stop request this often
 _CATCHUP_SLICE_S = 0.01  # wall time of physics stepping between two looks for a stop request
 _MAX_CHUNK_STEPS = 100_000  # physics steps in one call at most (a catch-up's chunks grow by doubling)
+_HEAVY_AFTER_STEPS = 200  # physics steps timed before a flight is judged too heavy for real time
 
 
 class Clock(Protocol):
@@ -142,6 +143,7 @@ class FlightLoop:
         self._running = False
         self._steps_flown = 0  # physics steps since the flight started; a reset does not set it back
         self._seconds_per_step: float | None = None  # wall time of one physics step, averaged: sizes catch-up chunks
+        self._heavy_told = False  # said once: a physics step costs more than the time it simulates
         self.t0 = 0.0
         self._origin = 0.0
         self._last_control_t = 0.0
@@ -446,11 +448,28 @@ class FlightLoop:
             took = time.perf_counter() - started
             step_s = took / count if step_s is None else 0.8 * step_s + 0.2 * took / count
             self._seconds_per_step = step_s
+            self._tell_if_too_heavy(step_s, self._steps_flown + done)
             if self._stop_requested is not None:
                 break
             chunk = count * 2 if took < _CATCHUP_SLICE_S else max(1, count // 2)
         self._steps_flown += done
         return done
+
+    def _tell_if_too_heavy(self, step_s: float, flown: int) -> None:
+        """Say once, early, when a physics step costs more wall-clock time than the simulated time it
+        covers: such a flight cannot keep real time at all (its duration takes longer than it says)."""
+        dt = self.flight.physics_dt_s
+        if self._heavy_told or flown < _HEAVY_AFTER_STEPS or step_s <= dt:
+            return
+        if not isinstance(self.clock, MonotonicClock) or self.flight.config.fc.enabled:
+            return  # a sweep's or a test's clock, or firmware's frames setting the pace: no real time to keep
+        self._heavy_told = True
+        detail = (
+            f"the physics of {self.flight.count:,} vehicles takes {step_s * 1e3:.2f} ms of wall-clock time per "
+            f"{dt * 1e3:g} ms step: this flight cannot keep real time and runs {step_s / dt:.1f}x slower"
+        )
+        self.record("too_heavy", detail)
+        log.warning("%s (a smaller fleet, a fleet in the air rather than on the ground, or --kernel compiled)", detail)
 
     def _record_tick(
         self,

@@ -266,3 +266,26 @@ def test_a_loop_too_heavy_for_its_rate_is_told_what_would_lighten_it_and_only_th
                              "kernel": "compiled"})[1]  # fmt: skip
     assert "--no-ports" in with_ports and "--kernel compiled" not in with_ports
     assert "60 ticks of the 1,500" in with_ports and "3.0 s of wall-clock time" in with_ports
+
+
+def test_a_fleet_whose_physics_cannot_keep_real_time_is_told_early_once():
+    """A fleet whose physics step costs more wall-clock time than the millisecond it simulates: a
+    warning and a ``too_heavy`` event once, early, not only the summary's line at the end."""
+    from sim.config import FlightConfig, FlightSettings, load_heli
+    from sim.session import flight_session
+
+    settings = FlightSettings(heli="trex450", fleet=8_000, start="ground", duration_s=0.22)  # ~6 ms a 1 ms step
+    with flight_session(FlightConfig(flight=settings, ports=()), load_heli("trex450")) as loop:
+        loop.run()
+    heavy = [e for e in loop.summary()["events"] if e["kind"] == "too_heavy"]
+    assert len(heavy) == 1 and "cannot keep real time" in heavy[0]["detail"]
+
+
+def test_a_light_flight_is_not_told_it_is_too_heavy():
+    from sim.config import FlightConfig, FlightSettings, load_heli
+    from sim.session import flight_session
+
+    settings = FlightSettings(heli="trex450", fleet=1, start="hover", duration_s=0.6)
+    with flight_session(FlightConfig(flight=settings, ports=()), load_heli("trex450")) as loop:
+        loop.run()
+    assert not [e for e in loop.summary()["events"] if e["kind"] == "too_heavy"]
