@@ -29,7 +29,7 @@ test: $(STAMP) lint
 # the suite under coverage, every process it starts measured (tests/suite.py, [tool.coverage] in pyproject.toml)
 coverage: $(STAMP)
 	$(BIN)/coverage erase
-	-$(BIN)/coverage run -m tests.suite $(ARGS)
+	-HELI_SIM_FORK_EMULATORS=0 $(BIN)/coverage run -m tests.suite $(ARGS)  # emulators: new, measured interpreters
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report --sort=cover | head -n 27
 	@echo "total: $$($(BIN)/coverage report --format=total) % of the statements of heli and sim"

@@ -54,6 +54,7 @@ __all__ = [
     "owning",
     "requested",
     "requested_at",
+    "reset_in_new_process",
     "status_for",
     "stop_in",
     "time_left",
@@ -157,6 +158,14 @@ def _raise_stopped(signum: int, _frame: object) -> None:
     global _raised_at_startup
     _raised_at_startup = signum
     raise stopped(signum)
+
+
+def reset_in_new_process() -> None:
+    """In a fork of a heli-sim process (``sim.ports.forked``): no stop requested, nothing owned, the
+    start-up handlers in place, as in a process that has just started."""
+    global _requested, _requested_at, _owning, _escalating, _raised_at_startup
+    _requested, _requested_at, _owning, _escalating, _raised_at_startup = None, 0.0, False, False, None
+    install_startup_handlers()
 
 
 def install_startup_handlers() -> None:

@@ -17,13 +17,13 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import time
 
 import serial
 
 from sim import stopping
 from sim.errors import PortError
+from sim.ports.forked import start_emulator
 from sim.ports.transport import SerialSettings, open_transport
 
 __all__ = ["EmulatorProcess", "HandoffEndpoint", "VirtualEndpoint"]
@@ -41,18 +41,10 @@ class EmulatorProcess:
 
     def __init__(self, kind: str, args: list[str], pass_fds: tuple[int, ...] = ()):
         self.kind = kind
-        # an OSError (out of file descriptors for its pipes, or of processes) is the port's: see PortSet.open
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "sim", "device", kind, *args],  # -P: not from the working directory
-            pass_fds=pass_fds,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            # its own process group, so a terminal's Ctrl-C reaches the simulator only (which ends
-            # it in order); the same session, so it shares the simulator's scheduler autogroup and
-            # its lower niceness counts against the loop (in a session of its own it would not)
-            process_group=0,
-        )
-        assert self.proc.stdout is not None  # stdout=PIPE
+        # an OSError (out of file descriptors for its pipes, or of processes) is the port's: see PortSet.open;
+        # a fork of this process where that is safe, else a new interpreter (sim.ports.forked)
+        self.proc = start_emulator(["device", kind, *args], pass_fds)
+        assert self.proc.stdout is not None  # stdout: a pipe
         self._output = self.proc.stdout
         self.summary: dict | None = None
         self._received = b""  # its output read before it is stopped: "ready", events, at the end its summary
