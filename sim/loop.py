@@ -102,6 +102,8 @@ class LoopOptions(TypedDict, total=False):
     on_progress: Callable[[FlightLoop], None] | None
     before_tick: Callable[[FlightLoop], None] | None
     io: FlightIO | None
+    faults: FaultInjector | None
+    cpu_helper: CpuHelper | None
 
 
 class FlightLoop:
@@ -119,6 +121,8 @@ class FlightLoop:
         on_progress: Callable[[FlightLoop], None] | None = None,
         before_tick: Callable[[FlightLoop], None] | None = None,
         io: FlightIO | None = None,
+        faults: FaultInjector | None = None,
+        cpu_helper: CpuHelper | None = None,
     ):
         if io_mode not in IO_MODES:
             raise ValueError(f"io_mode must be one of {IO_MODES}, got {io_mode!r}")
@@ -148,12 +152,13 @@ class FlightLoop:
         self._origin = 0.0
         self._last_control_t = 0.0
         self.paused = False
-        # attached by whoever runs the loop (flight_session)
-        self.view: ViewLink | None = None  # when the view is open
-        self.recorder: FlightLogWriter | None = None  # when the flight is logged
-        self.faults: FaultInjector | None = None  # flight_session makes one
+        self.faults = faults  # injected faults (flight_session makes them), or None
+        self.cpu_helper = cpu_helper if cpu_helper is not None else CpuHelper()  # closed by the loop's owner
+        # attached by the session as it opens them, after the loop is made (they need its flight, and
+        # the view its ports open): the view (when shown) and the flight log's writer (when logged)
+        self.view: ViewLink | None = None
+        self.recorder: FlightLogWriter | None = None
         self._reset_this_tick = False
-        self.cpu_helper = CpuHelper()  # owned by whoever owns the loop (flight_session closes it)
         self.rc_source = "in-process pilot"
         self.last_input: tuple[np.ndarray, np.ndarray | bool] = (flight.frames_us, True)  # frames, fresh
 

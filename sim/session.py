@@ -22,6 +22,7 @@ from importlib.metadata import version
 from heli.errors import ConfigError
 from sim import stopping
 from sim.config import FC_PORT, FlightConfig, HeliConfig, heli_table
+from sim.cpu_helper import CpuHelper
 from sim.dataclass_io import to_table
 from sim.faults import FaultInjector
 from sim.flight import Flight
@@ -82,21 +83,26 @@ def flight_session(
         on_progress=on_progress,
         before_tick=before_tick,
         io=io,
+        cpu_helper=CpuHelper(),
     )
-    if config.fc.enabled:  # real firmware flies: its frames drive time (sim.fc.loop)
-        from sim.fc.loop import LockstepLoop
+    link = None
+    if config.fc.enabled:  # real firmware flies: its frames drive time (sim.fc.loop), over its link
+        from sim.fc.loop import firmware_link
 
-        loop: FlightLoop = LockstepLoop(flight, clock or MonotonicClock(), fc=config.fc, **options)
-    else:
-        loop = FlightLoop(flight, clock or MonotonicClock(), **options)
-    link = getattr(loop, "link", None)
-    loop.faults = FaultInjector(
+        link = firmware_link(config.fc)
+    faults = options["faults"] = FaultInjector(
         config.faults,
         {**getattr(io, "line_faults", {}), **({FC_PORT: link.faults} if link is not None else {})},
         getattr(io, "endpoints", {}),
         {port.name: port.role for port in getattr(io, "ports", [])},
         seed=settings.seed,
     )
+    if link is not None:
+        from sim.fc.loop import LockstepLoop
+
+        loop: FlightLoop = LockstepLoop(flight, clock or MonotonicClock(), fc=config.fc, link=link, **options)
+    else:
+        loop = FlightLoop(flight, clock or MonotonicClock(), **options)
     stopping.owning()  # from here SIGINT / SIGTERM are requests: what opens below closes in order
     if view is not None:
         start_resource_tracker()  # while no thread of this session starts processes (sim.view.shared)
@@ -114,7 +120,7 @@ def flight_session(
         closing.callback(io.close)
         if link is not None:
             closing.callback(link.close)
-        closing.callback(loop.faults.close)  # a stopped far end is let go, so it can be shut down in order
+        closing.callback(faults.close)  # a stopped far end is let go, so it can be shut down in order
         closing.callback(loop.cpu_helper.close)
         closing.callback(_close_view, loop, io)
         try:

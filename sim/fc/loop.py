@@ -45,14 +45,22 @@ _RATE_WINDOW_S = 1.0  # the frame rate shown is counted over this much wall time
 _RC_RATE_HZ = 50.0  # the pilot's channels on the firmware's RC input, per simulated second
 
 
+def firmware_link(fc: FcConfig) -> LockstepLink:
+    """The lock-step link to the firmware ``fc`` names (opened by ``LockstepLink.open``)."""
+    return LockstepLink(fc.host, fc.port, FIRMWARES[fc.protocol].decode)
+
+
 class LockstepLoop(FlightLoop):
     """Flies a ``Flight`` on a firmware's frames (``[fc]``); otherwise a ``FlightLoop``."""
 
-    def __init__(self, flight: Flight, clock: Clock, *, fc: FcConfig, **options: Unpack[LoopOptions]):
+    def __init__(
+        self, flight: Flight, clock: Clock, *, fc: FcConfig, link: LockstepLink | None = None,
+        **options: Unpack[LoopOptions],
+    ):  # fmt: skip
         super().__init__(flight, clock, **options)
         self.fc = fc
         self.firmware = FIRMWARES[fc.protocol]
-        self.link = LockstepLink(fc.host, fc.port, self.firmware.decode)
+        self.link = link if link is not None else firmware_link(fc)  # (the session makes it: its faults act on it)
         self.radio = FirmwareRadio(fc, flight.config.rc, flight.count)
         self.sensors = SensorModel(fc.sensors, flight.model, flight.config.flight.seed)
         self.state = "waiting"
