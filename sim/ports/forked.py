@@ -35,6 +35,7 @@ __all__ = ["PROCESS_NAME", "USE_FORK", "ForkedEmulator", "can_fork", "start_emul
 USE_FORK = True  # off: every emulator a new interpreter (so is HELI_SIM_FORK_EMULATORS=0 in the environment)
 PROCESS_NAME = "heli-sim device"  # a forked emulator's name in ps and /proc/PID/comm
 _PR_SET_NAME = 15  # prctl(2)
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _WAIT_SLICE_S = 0.01  # where the system has no process descriptors to wait on: how often wait() looks
 
 
@@ -73,23 +74,30 @@ class ForkedEmulator:
     def __init__(self, argv: list[str], pass_fds: tuple[int, ...]):
         import sim.cli.device  # noqa: F401 (imported here once, so that the copies need not import it)
 
-        read_end, write_end = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice, by the copy too
             with contextlib.suppress(Exception):
                 stream.flush()
-        try:
-            pid = os.fork()
-        except BaseException:
-            os.close(read_end)
-            os.close(write_end)
-            raise
-        if pid == 0:  # the copy
-            _run_in_child(argv, write_end, pass_fds)  # never returns
-        os.close(write_end)
-        self.pid = pid
         self.args = argv
         self.returncode: int | None = None
-        self.stdout: IO[bytes] = os.fdopen(read_end, "rb", buffering=0)
+        # a stop signal (its handler raises) must not land between the fork and the moment this object
+        # knows the child: it would be left running unowned.  Held back over that stretch, it is
+        # delivered on the way out, when there is a child to end; the copy takes its own handlers first
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            read_end, write_end = os.pipe()
+            try:
+                pid = os.fork()
+            except BaseException:
+                os.close(read_end)
+                os.close(write_end)
+                raise
+            if pid == 0:  # the copy
+                _run_in_child(argv, write_end, pass_fds, held)  # never returns
+            os.close(write_end)
+            self.pid = pid
+            self.stdout: IO[bytes] = os.fdopen(read_end, "rb", buffering=0)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -144,7 +152,7 @@ def _process_descriptor(pid: int) -> int | None:
         return None
 
 
-def _run_in_child(argv: list[str], output: int, keep: tuple[int, ...]) -> None:
+def _run_in_child(argv: list[str], output: int, keep: tuple[int, ...], mask: set) -> None:
     """In the fork: become ``heli-sim device ARGV`` with only its own descriptors, and end with its status."""
     status = 1
     try:
@@ -165,6 +173,7 @@ def _run_in_child(argv: list[str], output: int, keep: tuple[int, ...]) -> None:
 
         stopping.reset_in_new_process()
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # its stop signals, held since the fork, come now
             status = cli_main(argv)
         except stopping.Stopped as stopped:
             status = stopped.status
