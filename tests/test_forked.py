@@ -4,6 +4,7 @@ descriptors, in their own process group, and a new interpreter instead wherever 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -86,6 +87,26 @@ def test_a_forked_emulator_is_waited_for_killed_and_reaped_as_a_process():
         assert emulator.wait(WAIT_S) == -9 and emulator.poll() == -9
         emulator.kill()  # reaped: no signal to a pid another process may have now
     finally:
+        emulator.stdout.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_forked_emulator_ignores_the_simulators_io_toggles():
+    """SIGUSR1 / SIGUSR2 toggle the simulator's I/O mode; ``pkill -f`` finds the forks too (they keep
+    the simulator's command line): they must not end a far end."""
+    master, slave = os.openpty()
+    emulator = ForkedEmulator(["device", "servo", "--fd", str(master)], (master,))
+    try:
+        assert emulator.stdout.readline() == b"ready\n"
+        for signum in (signal.SIGUSR1, signal.SIGUSR2):
+            emulator.send_signal(signum)
+        with pytest.raises(subprocess.TimeoutExpired):
+            emulator.wait(0.2)  # still serving
+        emulator.terminate()
+        assert emulator.wait(WAIT_S) == 143  # ended by the signal it is meant to answer, in its own way
+    finally:
+        emulator.kill()
         emulator.stdout.close()
         os.close(master)
         os.close(slave)

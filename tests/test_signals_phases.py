@@ -101,7 +101,7 @@ def handlers_installed(proc: subprocess.Popen) -> bool:
 
 
 def _child_running(proc: subprocess.Popen, word: bytes) -> bool:
-    """A child of ``proc`` whose command line, or name (a forked emulator's: ``heli-sim device``), has ``word``."""
+    """A child of ``proc`` whose command line, or name (a forked emulator's: ``sim-device``), has ``word``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

@@ -20,6 +20,7 @@ simulator before the fork).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import signal
@@ -33,7 +34,8 @@ from typing import IO, Any
 __all__ = ["PROCESS_NAME", "USE_FORK", "ForkedEmulator", "can_fork", "start_emulator"]
 
 USE_FORK = True  # off: every emulator a new interpreter (so is HELI_SIM_FORK_EMULATORS=0 in the environment)
-PROCESS_NAME = "heli-sim device"  # a forked emulator's name in ps and /proc/PID/comm
+# a forked emulator's name in ps and /proc/PID/comm (not "heli-sim ...": `pkill heli-sim` means the simulator)
+PROCESS_NAME = "sim-device"
 _PR_SET_NAME = 15  # prctl(2)
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _WAIT_SLICE_S = 0.01  # where the system has no process descriptors to wait on: how often wait() looks
@@ -119,8 +121,10 @@ class ForkedEmulator:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
-                if descriptor is not None:  # readable once it has ended
-                    select.select([descriptor], [], [], remaining)
+                if descriptor is not None:  # readable once it has ended (poll: any descriptor number)
+                    waiter = select.poll()
+                    waiter.register(descriptor, select.POLLIN)
+                    waiter.poll(None if remaining is None else max(0, math.ceil(remaining * 1000)))
                 else:
                     time.sleep(_WAIT_SLICE_S if remaining is None else min(_WAIT_SLICE_S, remaining))
         finally:
@@ -162,8 +166,10 @@ def _run_in_child(argv: list[str], output: int, keep: tuple[int, ...], mask: set
         stdin = os.open(os.devnull, os.O_RDONLY)
         os.dup2(stdin, 0)
         _close_all_but({0, 1, 2, *keep})
-        for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTSTP, signal.SIGTTOU, signal.SIGCHLD):
+        for signum in (signal.SIGTSTP, signal.SIGTTOU, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)  # the simulator's own uses of them
+        for signum in (signal.SIGUSR1, signal.SIGUSR2):  # the simulator's I/O toggles: meant for it, not for this
+            signal.signal(signum, signal.SIG_IGN)  # copy (whose command line is the simulator's: pkill -f finds both)
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         here = os.getcwd()
@@ -183,6 +189,7 @@ def _run_in_child(argv: list[str], output: int, keep: tuple[int, ...], mask: set
         with contextlib.suppress(BaseException):
             traceback.print_exc()
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no handler may take it back into the caller's code
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
                 stream.flush()

@@ -5,8 +5,9 @@ The simulator opens the pty's slave path with pyserial like any serial device; t
 ``VirtualEndpoint``: closing the endpoint stops it (SIGTERM, then SIGKILL after a deadline) and
 reaps it; reopening the endpoint (after the far end was lost) makes a fresh pair and emulator.
 Emulators run in their own process group, so a Ctrl-C in the terminal reaches the simulator
-only, and the simulator shuts its devices down in order.  They run in safe-path mode (``-P``):
-the working directory is never on their ``sys.path``, whatever files the user keeps there.
+only, and the simulator shuts its devices down in order.  An emulator is a fork of the simulator
+where that is safe, else a new interpreter (``sim.ports.forked``); either way the working directory
+is never on its ``sys.path`` (``-P``, or taken out in the fork), whatever files the user keeps there.
 """
 
 from __future__ import annotations
