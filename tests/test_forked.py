@@ -3,6 +3,7 @@ descriptors, in their own process group, and a new interpreter instead wherever 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -110,3 +111,22 @@ def test_a_forked_emulator_ignores_the_simulators_io_toggles():
         emulator.stdout.close()
         os.close(master)
         os.close(slave)
+
+
+def test_a_fork_the_system_refuses_for_memory_starts_a_new_interpreter_instead(monkeypatch):
+    """A large simulator on a system with strict overcommit may not be copied (fork: ENOMEM) where a
+    small new interpreter still starts (no real device can make fork fail: os.fork stands in)."""
+
+    def no_memory() -> int:
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "fork", no_memory)
+    endpoint = VirtualEndpoint("servo", [])
+    try:
+        transport = endpoint.open()
+        assert isinstance(endpoint.emulator.proc, subprocess.Popen)
+        endpoint.emulator.wait_ready(time.monotonic() + WAIT_S)
+        transport.close()
+    finally:
+        endpoint.close()
+    assert endpoint.far_end_summaries

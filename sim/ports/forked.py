@@ -20,6 +20,7 @@ simulator before the fork).
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import select
@@ -56,7 +57,11 @@ def start_emulator(argv: list[str], pass_fds: tuple[int, ...]) -> Any:
     """``heli-sim device ARGV...``: a fork where it is safe (``ForkedEmulator``), else a new interpreter
     (``subprocess.Popen``); stdout a pipe, stdin /dev/null, its own process group, ``pass_fds`` kept."""
     if can_fork():
-        return ForkedEmulator(argv, pass_fds)
+        try:
+            return ForkedEmulator(argv, pass_fds)
+        except OSError as error:  # a large simulator the system cannot copy (strict overcommit): a new one
+            if error.errno not in (errno.ENOMEM, errno.EAGAIN):
+                raise
     return subprocess.Popen(
         [sys.executable, "-P", "-m", "sim", *argv],  # -P: not from the working directory
         pass_fds=pass_fds,
