@@ -35,7 +35,7 @@ from sim.hover_kernel import (
     HoverState,
     hover_kernel,
 )
-from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels
+from sim.rc import CENTRE_US, CHANNEL_COUNT, HALF_RANGE_US, neutral_channels, pulse_us
 
 if TYPE_CHECKING:
     from sim.compiled import CompiledKernels
@@ -131,10 +131,9 @@ class HoverPilot:
         # its radio is set up as the flight's [rc] says: a calibration or a reversal other than the
         # standard one moves its sticks' pulses accordingly, so the controller reads the sticks it means
         self._calibrated = [
-            (getattr(cmap, stick) - 1, (*cmap.calibration(stick), -1.0 if stick in cmap.reversed else 1.0))
-            for stick in ("collective", "pitch", "roll", "yaw")
+            stick for stick in ("collective", "pitch", "roll", "yaw")
             if cmap.calibration(stick) != _STANDARD_US or stick in cmap.reversed
-        ]
+        ]  # fmt: skip
         self._through_calibration(self._idle)
         self.last_t: float | None = None
 
@@ -161,11 +160,9 @@ class HoverPilot:
 
     def _through_calibration(self, frames: np.ndarray) -> None:
         """The sticks' standard pulses (1000-1500-2000 us) as the flight's calibrated, reversed radio sends them."""
-        for column, (low, centre, high, sign) in self._calibrated:
-            stick = sign * (frames[:, column] - CENTRE_US) / HALF_RANGE_US
-            frames[:, column] = np.where(
-                stick >= 0.0, centre + stick * (high - centre), centre + stick * (centre - low)
-            )
+        for stick in self._calibrated:
+            column = getattr(self.channel_map, stick) - 1
+            frames[:, column] = pulse_us((frames[:, column] - CENTRE_US) / HALF_RANGE_US, self.channel_map, stick)
 
     def _numpy_frame(self, vehicles: VehicleState, t_s: float, dt_s: float) -> tuple[np.ndarray, Sequence]:
         """``hover_kernel`` on numpy columns (one vehicle: on floats, ~20x faster than 1-element arrays)."""

@@ -34,6 +34,7 @@ __all__ = [
     "MODE_ANGLE_US",
     "MODE_RESCUE_US",
     "neutral_channels",
+    "pulse_us",
     "takeover_collective_stick",
     "to_pilot_input",
 ]
@@ -58,12 +59,18 @@ def takeover_collective_stick(hover_collective_deg: float, collective_max_deg: f
     """The collective stick (-1..1 as a transmitter sends it: 1500 + 500 x stick microseconds) that the
     flight's calibration and reversal turn into ``hover_collective_deg``: where a transmitter taking
     over a hovering helicopter puts its collective."""
-    normalised = hover_collective_deg / collective_max_deg
-    if "collective" in channel_map.reversed:
-        normalised = -normalised
-    low, centre, high = channel_map.calibration("collective")
-    pulse_us = centre + normalised * ((high - centre) if normalised >= 0.0 else (centre - low))
-    return (pulse_us - CENTRE_US) / HALF_RANGE_US
+    return float(
+        (pulse_us(hover_collective_deg / collective_max_deg, channel_map, "collective") - CENTRE_US) / HALF_RANGE_US
+    )
+
+
+def pulse_us(stick: Any, channel_map: ChannelMap, name: str) -> Any:
+    """The pulse (us) a transmitter set up as ``channel_map`` says sends for stick ``name`` at ``stick``
+    (-1..1; a float or an array): through its calibration and reversal, so that ``to_pilot_input``
+    reads ``stick`` back."""
+    low, centre, high = channel_map.calibration(name)
+    sent = -stick if name in channel_map.reversed else stick
+    return np.where(sent >= 0.0, centre + sent * (high - centre), centre + sent * (centre - low))
 
 
 @dataclass(frozen=True)

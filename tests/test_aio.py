@@ -223,16 +223,31 @@ def test_a_task_still_in_its_exchange_at_the_deadline_is_named_stuck_and_cancell
 
 
 class SlowToComeBack:
-    """A port's opener: the pty at ``path``; every open after the first waits for ``release``, as a
-    device that takes longer to come back than a stop waits (a USB adapter enumerating again).  The
-    wait stands in for that device (none is slow for just as long as a test needs); the opens are
-    real, and what each returned is kept to be checked."""
+    """A port's opener: a pty of its own at first (``unplug`` closes its far end: the port is lost),
+    then the pty at ``path``; every open after the first waits for ``release``, as a device that
+    takes longer to come back than a stop waits (a USB adapter enumerating again).  The wait stands
+    in for that device (none is slow for just as long as a test needs); the opens are real, and what
+    each returned is kept to be checked.  ``close`` lets go of what is left."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self):
+        self.master: int | None
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
         self.opened: list = []
         self.reopening = threading.Event()
         self.release = threading.Event()
+
+    def unplug(self) -> None:
+        """The port's reads fail (EIO) from now on: it is lost, and reopened."""
+        assert self.master is not None
+        os.close(self.master)
+        self.master = None
+
+    def close(self) -> None:
+        self.release.set()
+        if self.master is not None:
+            os.close(self.master)
+        os.close(self.slave)
 
     def __call__(self):
         if self.opened:
@@ -248,16 +263,14 @@ def test_an_opener_still_opening_at_the_deadline_is_named_stuck_and_what_it_open
     deadline is named in ``stuck`` (with the task that waited for it, cancelled), the thread ends
     without it, and the device it opens once the event loop has gone is closed, not left open."""
     monkeypatch.setattr("sim.ports.port.RECONNECT_INTERVAL_S", 0.0)  # a lost device is reopened at once
-    master, slave = os.openpty()
-    device = SlowToComeBack(os.ttyname(slave))
+    device = SlowToComeBack()
     link = LinkPort("link0", device, EventLog(), url="pty", reply_timeout_s=5.0)
     link.open()
     worker = worker_for(link)
     try:
         worker.start()
-        assert request_arrives(master)
-        os.close(master)  # unplugged: the port's reads fail (EIO); it is lost, and reopened
-        master = None
+        assert request_arrives(device.master)
+        device.unplug()
         assert device.reopening.wait(WAIT_S)
         with pty_pair() as (_master, path):  # the device comes back on a new pty, after the deadline
             device.path = path
@@ -270,10 +283,7 @@ def test_an_opener_still_opening_at_the_deadline_is_named_stuck_and_what_it_open
             join_io_threads()  # the opener, done now
             left = (link.transport, link.state)
     finally:
-        device.release.set()
-        if master is not None:
-            os.close(master)
-        os.close(slave)
+        device.close()
         link.close()
     assert "io:asyncio-open" in stuck and "link0" in stuck
     (late,) = device.opened[1:]

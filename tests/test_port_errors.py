@@ -455,15 +455,13 @@ def test_a_reopen_in_an_io_thread_that_the_stop_overtook_keeps_nothing_open(monk
     monkeypatch.setattr("sim.ports.port.RECONNECT_INTERVAL_S", 0.0)  # a lost device is reopened at once
     monkeypatch.setattr("sim.ports.portset.THREAD_STOP_TIMEOUT_S", STOP_S)
     events = EventLog()
-    master, slave = os.openpty()
-    device = SlowToComeBack(os.ttyname(slave))
+    device = SlowToComeBack()
     link = LinkPort("link0", device, events, url="pty", reply_timeout_s=5.0)
     portset = PortSet([link], events, "threaded")
     portset.open()
     try:
-        assert request_arrives(master)
-        os.close(master)  # unplugged: the port's reads fail (EIO); it is lost, and reopened in its thread
-        master = None
+        assert request_arrives(device.master)
+        device.unplug()  # lost, and reopened in its port's I/O thread
         assert device.reopening.wait(WAIT_S)
         with pty_pair() as (_master, path):  # the device comes back on a new pty, after the stop
             device.path = path
@@ -473,10 +471,7 @@ def test_a_reopen_in_an_io_thread_that_the_stop_overtook_keeps_nothing_open(monk
             join_io_threads()  # the open ends now, in the thread the stop let go of
             left = (link.transport, link.state)
     finally:
-        device.release.set()
-        if master is not None:
-            os.close(master)
-        os.close(slave)
+        device.close()
         link.close()
     assert stuck == ["link0"]
     (late,) = device.opened[1:]

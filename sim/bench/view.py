@@ -59,14 +59,8 @@ def _frame_times(frames: int) -> dict[str, list[float]]:
     with contextlib.ExitStack() as stack:
         one, eight = (stack.enter_context(contextlib.closing(_flown_snapshot(fleet))) for fleet in (1, 8))
         cases = [("", one.name, "pilot"), ("_chase", one.name, "chase"), ("_fleet8", eight.name, "pilot")]
-        command = [
-            sys.executable,
-            "-P",
-            "-m",
-            "sim.view.frame_rate",
-            str(frames),
-            json.dumps(cases),
-        ]  # -P: not from the working directory
+        # -P: not from the working directory
+        command = [sys.executable, "-P", "-m", "sim.view.frame_rate", str(frames), json.dumps(cases)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=_FRAMES_TIMEOUT_S + frames, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
